@@ -1,0 +1,1 @@
+"""postgis adapter."""

@@ -1,0 +1,171 @@
+"""What the bookings context needs from the outside world. Adapters subclass these."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+import attrs
+from returns.result import Result
+
+from core.bookings.model import (
+    Booking,
+    BookingStatus,
+    Occurrence,
+    Offering,
+    OpeningHours,
+    Place,
+    Provider,
+    Resource,
+    SessionFull,
+    SlotUnavailable,
+)
+from core.shared.events import Event
+from core.shared.geo import GeoPoint
+from core.shared.ids import (
+    BookingId,
+    OccurrenceId,
+    OfferingId,
+    PlaceId,
+    ProviderId,
+    ResourceId,
+    UserId,
+)
+from core.shared.time import TimeRange
+
+
+@attrs.frozen(kw_only=True)
+class Page:
+    limit: int
+    after: str | None = None  # opaque cursor from the previous page
+
+
+@attrs.frozen(kw_only=True)
+class SearchQuery:
+    near: GeoPoint
+    radius_m: float
+    category: str | None = None
+    min_price_minor: int | None = None
+    max_price_minor: int | None = None
+    currency: str | None = None
+    page: Page
+
+
+@attrs.frozen(kw_only=True)
+class SearchHit:
+    offering: Offering
+    place: Place
+    distance_m: float
+    cursor: str  # pass as Page.after to continue after this hit
+
+
+class ProviderRepository(Protocol):
+    async def add(self, provider: Provider) -> None: ...
+    async def get(self, id: ProviderId) -> Provider | None: ...
+    async def list(self, page: Page) -> Sequence[Provider]:
+        """Ordered by id; the cursor is the last id."""
+        ...
+
+
+class PlaceRepository(Protocol):
+    async def add(self, place: Place) -> None: ...
+    async def get(self, id: PlaceId) -> Place | None: ...
+    async def for_provider(self, provider_id: ProviderId) -> Sequence[Place]: ...
+    async def hours(self, id: PlaceId) -> OpeningHours:
+        """Empty hours (always closed) for a place that has none yet."""
+        ...
+
+    async def set_hours(self, hours: OpeningHours) -> None: ...
+
+
+class ResourceRepository(Protocol):
+    async def add(self, resource: Resource) -> None: ...
+    async def get(self, id: ResourceId) -> Resource | None: ...
+    async def for_provider(self, provider_id: ProviderId) -> Sequence[Resource]: ...
+
+
+class OfferingRepository(Protocol):
+    async def add(self, offering: Offering) -> None: ...
+    async def get(self, id: OfferingId) -> Offering | None: ...
+    async def for_provider(self, provider_id: ProviderId) -> Sequence[Offering]: ...
+    async def search(self, query: SearchQuery) -> Sequence[SearchHit]:
+        """Offerings whose place lies within radius, nearest first, then by id; keyset paged."""
+        ...
+
+
+class OccurrenceRepository(Protocol):
+    async def add(self, occurrences: Sequence[Occurrence]) -> None: ...
+    async def get(self, id: OccurrenceId) -> Occurrence | None: ...
+    async def starting_in(
+        self, offering_ids: Sequence[OfferingId], window: TimeRange
+    ) -> Sequence[Occurrence]: ...
+
+
+class BookingRepository(Protocol):
+    """Integrity lives here: adds must be safe under any interleaving of concurrent callers."""
+
+    async def get(self, id: BookingId) -> Booking | None: ...
+    async def for_customer(self, customer_id: UserId, page: Page) -> Sequence[Booking]:
+        """Newest first by (created_at, id); the cursor is opaque."""
+        ...
+
+    async def for_provider(self, provider_id: ProviderId, page: Page) -> Sequence[Booking]: ...
+
+    async def busy(
+        self, resource_ids: Sequence[ResourceId], window: TimeRange, now: datetime
+    ) -> dict[ResourceId, list[TimeRange]]:
+        """`blocked` ranges of bookings live at `now` that overlap `window`, per resource."""
+        ...
+
+    async def seats_taken(
+        self, occurrence_ids: Sequence[OccurrenceId], now: datetime
+    ) -> dict[OccurrenceId, int]:
+        """Seats held by bookings live at `now`; absent ids have none."""
+        ...
+
+    async def add_exclusive(self, booking: Booking, now: datetime) -> Result[None, SlotUnavailable]:
+        """Insert an appointment unless a booking live at `now` on the same resource has an
+        overlapping `blocked` range. Holds expired at `now` never block (marked expired)."""
+        ...
+
+    async def add_seated(
+        self, booking: Booking, capacity: int, now: datetime
+    ) -> Result[None, SessionFull]:
+        """Insert a session booking only if live seats + booking.seats <= capacity."""
+        ...
+
+    async def save(self, booking: Booking, expected: BookingStatus, now: datetime) -> bool:
+        """Write a transition iff the stored status is still `expected` (and, for a hold, still
+        unexpired at `now`); False means someone else moved it first."""
+        ...
+
+
+class Outbox(Protocol):
+    async def add(self, events: Sequence[Event]) -> None: ...
+
+
+class BookingsUnitOfWork(Protocol):
+    """One transaction. Leaving the block without `commit()` rolls everything back."""
+
+    providers: ProviderRepository
+    places: PlaceRepository
+    resources: ResourceRepository
+    offerings: OfferingRepository
+    occurrences: OccurrenceRepository
+    bookings: BookingRepository
+    outbox: Outbox
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...
+
+
+class BookingsUnitOfWorkFactory(Protocol):
+    def __call__(self) -> BookingsUnitOfWork: ...

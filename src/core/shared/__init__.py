@@ -1,0 +1,1 @@
+"""Kernel shared by every bounded context: values, ids, clock, principal, base errors."""
