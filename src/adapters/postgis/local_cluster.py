@@ -64,7 +64,10 @@ class LocalPostgres:
             self.stop()
         if self._running_port() is None:
             self._start()
-        self._ensure_database(APP_DATABASE)
+        # Idempotent, and every database created afterwards is copied from template1.
+        self._create_extensions("template1")
+        if not self._has_database(APP_DATABASE):
+            self.create_database(APP_DATABASE)
         return self.url(APP_DATABASE)
 
     def stop(self) -> None:
@@ -72,19 +75,18 @@ class LocalPostgres:
             self._pg_ctl("stop", "-w", "-m", "fast")
 
     def create_database(self, name: str) -> str:
-        """Create an empty database with the extensions the schema needs; fail if it exists."""
+        """Create an empty database with postgis and btree_gist; fail if it exists.
+
+        The extensions come with the copy of template1, so a database is never half made.
+        """
         with self._connect("postgres") as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        self._create_extensions(name)
         return self.url(name)
 
-    def _ensure_database(self, name: str) -> None:
+    def _has_database(self, name: str) -> bool:
         with self._connect("postgres") as conn:
             found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-            if found.fetchone() is None:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        # Idempotent, so a database left half-made by an interrupted first run is repaired.
-        self._create_extensions(name)
+            return found.fetchone() is not None
 
     def _create_extensions(self, database: str) -> None:
         with self._connect(database) as conn:
@@ -99,13 +101,15 @@ class LocalPostgres:
         )
 
     def _initdb(self) -> None:
+        initdb = self._bin("initdb")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if _is_root():
             _let_postgres_reach(self.data_dir)
         self._run(
-            self._bin("initdb"),
+            initdb,
             *("-D", str(self.data_dir), "-A", "trust", "-U", "postgres"),
             *("-E", "UTF8", "--locale=C.UTF-8"),
+            *(() if self.durable else ("--no-sync",)),
         )
 
     def _start(self) -> None:

@@ -1,0 +1,55 @@
+"""Private PostgreSQL/PostGIS and Redis servers for the whole test session.
+
+They start only when a test asks for them, on free ports in fresh temporary folders, so the
+suite never touches a server somebody else runs (5432, 6379) and unit tests stay instant.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.postgis.local_cluster import LocalPostgres
+from adapters.redis.local_server import LocalRedis
+from adapters.system.net import free_port
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgres]:
+    """A throwaway cluster (durability off: it is deleted at the end anyway)."""
+    workdir = Path(tempfile.mkdtemp(prefix="reserva-pg-"))
+    server = LocalPostgres(workdir / "data", free_port(), durable=False)
+    try:
+        server.ensure_running()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: LocalPostgres) -> str:
+    """SQLAlchemy URL of an empty database with postgis and btree_gist, shared by the session."""
+    return postgres_server.create_database("reserva_test")
+
+
+@pytest.fixture
+def new_database(postgres_server: LocalPostgres) -> str:
+    """SQLAlchemy URL of a database of its own for this test, empty but for the extensions."""
+    return postgres_server.create_database(f"reserva_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    workdir = Path(tempfile.mkdtemp(prefix="reserva-redis-"))
+    server = LocalRedis(free_port(), workdir)
+    try:
+        yield server.ensure_running()
+    finally:
+        server.stop()
+        shutil.rmtree(workdir)
