@@ -1,0 +1,192 @@
+"""Tables of the identity context (SQLAlchemy Core), kept apart from the attrs domain.
+
+Keep this file and `migrations/versions/0002_identity.py` in step. Integrity the database
+enforces: one account per lowercased email, one active signing key, single-use tokens and
+codes through conditional updates, and an append-only audit log (a trigger refuses UPDATE and
+DELETE). Provider ids of staff roles are not foreign keys: contexts keep their schemas apart.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from adapters.postgis.metadata import metadata
+
+UUID = pg.UUID(as_uuid=True)
+TOKEN_PURPOSES = ("email_verification", "password_reset", "mfa_challenge")
+AALS = ("aal1", "aal2")
+
+
+def _when(name: str, *, nullable: bool = True) -> sa.Column[object]:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
+
+
+def _user_fk(*, primary_key: bool = False, index: bool = False) -> sa.Column[object]:
+    return sa.Column(
+        "user_id",
+        UUID,
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        primary_key=primary_key,
+        index=index,
+    )
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("email_key", sa.Text, nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    _when("created_at", nullable=False),
+    _when("email_verified_at"),
+    sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    _when("locked_at"),
+    sa.CheckConstraint("email_key = lower(email)", name="email_key_lowercase"),
+)
+
+user_staff_roles = sa.Table(
+    "user_staff_roles",
+    metadata,
+    _user_fk(primary_key=True),
+    sa.Column("provider_id", UUID, primary_key=True),
+)
+
+one_time_tokens = sa.Table(
+    "one_time_tokens",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    _user_fk(index=True),
+    sa.Column("purpose", sa.Text, nullable=False),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    _when("created_at", nullable=False),
+    _when("expires_at", nullable=False),
+    _when("used_at"),
+    sa.Column("failed_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.CheckConstraint(
+        "purpose IN ('email_verification', 'password_reset', 'mfa_challenge')", name="purpose"
+    ),
+)
+
+auth_sessions = sa.Table(
+    "auth_sessions",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    _user_fk(index=True),
+    _when("created_at", nullable=False),
+    _when("last_used_at", nullable=False),
+    _when("expires_at", nullable=False),
+    sa.Column("aal", sa.Text, nullable=False),
+    sa.Column("amr", pg.ARRAY(sa.Text), nullable=False),
+    sa.Column("user_agent", sa.Text),
+    sa.Column("ip", sa.Text),
+    _when("revoked_at"),
+    sa.CheckConstraint("aal IN ('aal1', 'aal2')", name="aal"),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column(
+        "session_id",
+        UUID,
+        sa.ForeignKey("auth_sessions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("parent_id", UUID),
+    _when("created_at", nullable=False),
+    _when("expires_at", nullable=False),
+    _when("rotated_at"),
+    sa.Column("child_id", UUID),
+    sa.Column("child_seal", sa.LargeBinary),
+)
+sa.Index(
+    "ix_refresh_tokens_sealed",
+    refresh_tokens.c.rotated_at,
+    postgresql_where=refresh_tokens.c.child_seal.is_not(None),
+)
+
+totp_credentials = sa.Table(
+    "totp_credentials",
+    metadata,
+    _user_fk(primary_key=True),
+    sa.Column("secret", sa.Text, nullable=False),
+    _when("created_at", nullable=False),
+    _when("confirmed_at"),
+    sa.Column("last_used_step", sa.BigInteger),
+)
+
+recovery_codes = sa.Table(
+    "recovery_codes",
+    metadata,
+    _user_fk(primary_key=True),
+    sa.Column("code_hash", sa.Text, primary_key=True),
+    _when("created_at", nullable=False),
+    _when("used_at"),
+)
+
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("kid", sa.Text, primary_key=True),
+    sa.Column("private_key_pem", sa.Text, nullable=False),
+    sa.Column("public_jwk", pg.JSONB, nullable=False),
+    _when("created_at", nullable=False),
+    _when("retired_at"),
+    # At most one active key: every active row has the same value of this expression.
+    sa.Index(
+        "uq_signing_keys_one_active",
+        sa.text("(retired_at IS NULL)"),
+        unique=True,
+        postgresql_where=sa.text("retired_at IS NULL"),
+    ),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False, unique=True),
+    _when("at", nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    # No foreign keys: entries outlive the users they mention, and nothing may rewrite them.
+    sa.Column("actor_user_id", UUID),
+    sa.Column("subject_user_id", UUID),
+    sa.Column("ip", sa.Text),
+    sa.Column("user_agent", sa.Text),
+    sa.Column("details", pg.JSONB, nullable=False),
+)
+sa.Index("ix_audit_log_at", audit_log.c.at)
+sa.Index("ix_audit_log_subject_at", audit_log.c.subject_user_id, audit_log.c.at)
+sa.Index("ix_audit_log_actor_at", audit_log.c.actor_user_id, audit_log.c.at)
+sa.Index("ix_audit_log_action_at", audit_log.c.action, audit_log.c.at)
+
+APPEND_ONLY_FUNCTION = """
+CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only: % refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$
+"""
+APPEND_ONLY_TRIGGER = """
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()
+"""
+
+
+# `metadata.create_all` (tests) gets the trigger too; migrations create it explicitly.
+@sa.event.listens_for(audit_log, "after_create")
+def _create_append_only_trigger(target: sa.Table, connection: sa.Connection, **_: object) -> None:
+    connection.execute(sa.text(APPEND_ONLY_FUNCTION))
+    connection.execute(sa.text(APPEND_ONLY_TRIGGER))
+
+
+@sa.event.listens_for(audit_log, "after_drop")
+def _drop_append_only_function(target: sa.Table, connection: sa.Connection, **_: object) -> None:
+    connection.execute(sa.text("DROP FUNCTION IF EXISTS audit_log_append_only()"))

@@ -1,0 +1,543 @@
+"""Accounts: registration, email verification, login, password change and reset.
+
+None of these results tells a stranger whether an email address has an account.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Never
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from core.identity.common import (
+    IdentityDeps,
+    MfaChallenge,
+    SecondFactor,
+    TokenPair,
+    audit,
+    check_second_factor,
+    start_session,
+)
+from core.identity.errors import (
+    AccountLocked,
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidMfaCode,
+    InvalidToken,
+    TooManyAttempts,
+)
+from core.identity.model import (
+    EMAIL_VERIFICATION_REQUESTED,
+    EXISTING_ACCOUNT_REGISTRATION_ATTEMPTED,
+    PASSWORD_RESET_REQUESTED,
+    Aal,
+    AuditAction,
+    ClientContext,
+    Email,
+    OneTimeToken,
+    OneTimeTokenId,
+    SessionId,
+    TokenPurpose,
+    User,
+    new_secret_token,
+    token_digest,
+)
+from core.identity.password_policy import Password, PasswordRejected, normalise
+from core.identity.ports import IdentityUnitOfWork
+from core.shared.errors import NotFound
+from core.shared.events import Event
+from core.shared.ids import ProviderId, UserId
+from core.shared.principal import Role
+
+AMR_PASSWORD = ("pwd",)
+AMR_PASSWORD_AND_OTP = ("pwd", "otp", "mfa")
+
+
+async def _issue_one_time_token(
+    uow: IdentityUnitOfWork,
+    *,
+    user_id: UserId,
+    purpose: TokenPurpose,
+    now: datetime,
+    expires_at: datetime,
+) -> str:
+    raw = new_secret_token()
+    await uow.one_time_tokens.add(
+        OneTimeToken(
+            id=OneTimeTokenId(uuid.uuid4()),
+            user_id=user_id,
+            purpose=purpose,
+            token_hash=token_digest(raw),
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    return raw
+
+
+@attrs.frozen
+class Register:
+    """Create an account and ask for email verification.
+
+    Success(None) whether or not the email already had an account: for an existing one the
+    owner is told by mail instead (outbox `identity.existing_account_registration_attempted`,
+    payload user_id, email), and the password is hashed anyway so both take as long.
+    A new account gets outbox `identity.email_verification_requested` (user_id, email, token).
+    """
+
+    deps: IdentityDeps
+
+    async def __call__(
+        self, *, email: str, password: str
+    ) -> Result[None, InvalidEmail | PasswordRejected]:
+        parsed = Email.parse(email)
+        if isinstance(parsed, Failure):
+            return Failure(parsed.failure())
+        address: Email = parsed.unwrap()
+        checked = self.deps.settings.password_policy.check(
+            password, email=address, breached=self.deps.breached
+        )
+        if isinstance(checked, Failure):
+            return Failure(checked.failure())
+        accepted: Password = checked.unwrap()
+        password_hash = await self.deps.passwords.hash(accepted.text)
+        now = self.deps.clock.now()
+        user = User(
+            id=UserId(uuid.uuid4()), email=address, password_hash=password_hash, created_at=now
+        )
+        async with self.deps.uow() as uow:
+            if await uow.users.add(user):
+                await self._request_verification(uow, user, now)
+            else:
+                await self._notify_owner(uow, address, now)
+            await uow.commit()
+        return Success(None)
+
+    async def _request_verification(
+        self, uow: IdentityUnitOfWork, user: User, now: datetime
+    ) -> None:
+        token = await _issue_one_time_token(
+            uow,
+            user_id=user.id,
+            purpose=TokenPurpose.EMAIL_VERIFICATION,
+            now=now,
+            expires_at=now + self.deps.settings.email_verification_ttl,
+        )
+        await uow.outbox.add(
+            Event(
+                name=EMAIL_VERIFICATION_REQUESTED,
+                occurred_at=now,
+                payload={"user_id": str(user.id), "email": user.email.value, "token": token},
+            )
+        )
+
+    async def _notify_owner(self, uow: IdentityUnitOfWork, address: Email, now: datetime) -> None:
+        owner = await uow.users.by_email_key(address.key)
+        if owner is None:  # deleted between the failed insert and now; nobody to tell
+            return
+        await uow.outbox.add(
+            Event(
+                name=EXISTING_ACCOUNT_REGISTRATION_ATTEMPTED,
+                occurred_at=now,
+                payload={"user_id": str(owner.id), "email": owner.email.value},
+            )
+        )
+
+
+@attrs.frozen
+class VerifyEmail:
+    """Consume an email-verification token. Success(user id) or InvalidToken."""
+
+    deps: IdentityDeps
+
+    async def __call__(self, *, token: str) -> Result[UserId, InvalidToken]:
+        now = self.deps.clock.now()
+        async with self.deps.uow() as uow:
+            found = await uow.one_time_tokens.find(
+                token_digest(token), TokenPurpose.EMAIL_VERIFICATION
+            )
+            if found is None or not await uow.one_time_tokens.consume(found.id, now):
+                return Failure(InvalidToken())
+            user = await uow.users.get(found.user_id, lock=True)
+            if user is None:
+                return Failure(InvalidToken())
+            if user.email_verified_at is None:
+                await uow.users.save(attrs.evolve(user, email_verified_at=now))
+            await uow.commit()
+            return Success(user.id)
+
+
+def _login_throttle_keys(email_key: str, client: ClientContext) -> list[str]:
+    keys = [f"login:acct:{email_key}"]
+    if client.ip:
+        keys.append(f"login:ip:{client.ip}")
+    return keys
+
+
+@attrs.frozen
+class Login:
+    """Password login.
+
+    Success(TokenPair) at aal1, or Success(MfaChallenge) when the account has active TOTP
+    (finish with CompleteMfaLogin). Failures: InvalidCredentials (unknown email and wrong
+    password alike; an unknown email still costs one hash verification), AccountLocked (only
+    after a right password), TooManyAttempts (per-account and per-IP back-off).
+    """
+
+    deps: IdentityDeps
+
+    async def __call__(
+        self, *, email: str, password: str, client: ClientContext
+    ) -> Result[TokenPair | MfaChallenge, InvalidCredentials | AccountLocked | TooManyAttempts]:
+        email_key = Email.parse(email).map(lambda e: e.key).value_or(email.strip().lower())
+        throttle_keys = _login_throttle_keys(email_key, client)
+        waits = [await self.deps.throttle.retry_after(key) for key in throttle_keys]
+        blocked = [wait for wait in waits if wait is not None]
+        if blocked:
+            return Failure(TooManyAttempts(max(blocked)))
+        text = normalise(password)
+        async with self.deps.uow() as uow:
+            user = await uow.users.by_email_key(email_key)
+        if user is None:
+            await self.deps.passwords.verify_dummy(text)
+        if user is None or not await self.deps.passwords.verify(user.password_hash, text):
+            await self._failed(email_key, user, client)
+            for key in throttle_keys:
+                await self.deps.throttle.record_failure(key)
+            return Failure(InvalidCredentials())
+        await self.deps.throttle.reset(throttle_keys[0])
+        return await self._succeeded(user, text, client)
+
+    async def _failed(self, email_key: str, user: User | None, client: ClientContext) -> None:
+        async with self.deps.uow() as uow:
+            await audit(
+                uow,
+                AuditAction.LOGIN_FAILED,
+                at=self.deps.clock.now(),
+                actor=None,
+                subject=user.id if user else None,
+                client=client,
+                email=email_key,
+                reason="password",
+            )
+            await uow.commit()
+
+    async def _succeeded(
+        self, verified: User, text: str, client: ClientContext
+    ) -> Result[TokenPair | MfaChallenge, AccountLocked]:
+        rehashed = (
+            await self.deps.passwords.hash(text)
+            if self.deps.passwords.needs_rehash(verified.password_hash)
+            else None
+        )
+        now = self.deps.clock.now()
+        async with self.deps.uow() as uow:
+            user = await uow.users.get(verified.id, lock=True)
+            if user is None or user.is_locked:
+                await audit(
+                    uow,
+                    AuditAction.LOGIN_FAILED,
+                    at=now,
+                    actor=None,
+                    subject=verified.id,
+                    client=client,
+                    reason="locked",
+                )
+                await uow.commit()
+                return Failure(AccountLocked())
+            if rehashed and user.password_hash == verified.password_hash:
+                await uow.users.save(attrs.evolve(user, password_hash=rehashed))
+            credential = await uow.totp.get(user.id)
+            result: TokenPair | MfaChallenge
+            if credential is not None and credential.active:
+                result = MfaChallenge(
+                    challenge_token=await _issue_one_time_token(
+                        uow,
+                        user_id=user.id,
+                        purpose=TokenPurpose.MFA_CHALLENGE,
+                        now=now,
+                        expires_at=now + self.deps.settings.mfa_challenge_ttl,
+                    ),
+                    expires_at=now + self.deps.settings.mfa_challenge_ttl,
+                )
+            else:
+                result = await start_session(
+                    self.deps,
+                    uow,
+                    user=user,
+                    aal=Aal.AAL1,
+                    amr=AMR_PASSWORD,
+                    client=client,
+                    now=now,
+                )
+                await audit(
+                    uow,
+                    AuditAction.LOGIN_SUCCEEDED,
+                    at=now,
+                    actor=user.id,
+                    subject=user.id,
+                    client=client,
+                    aal=Aal.AAL1.value,
+                )
+            await uow.commit()
+            return Success(result)
+
+
+@attrs.frozen
+class CompleteMfaLogin:
+    """Second step of a login with MFA: the challenge token plus a TOTP code (six digits) or a
+    recovery code. Success(TokenPair) at aal2. Failures: InvalidToken (challenge unknown,
+    used, expired or out of attempts), InvalidMfaCode, TooManyAttempts, AccountLocked."""
+
+    deps: IdentityDeps
+
+    async def __call__(
+        self, *, challenge_token: str, code: str, client: ClientContext
+    ) -> Result[TokenPair, InvalidToken | InvalidMfaCode | TooManyAttempts | AccountLocked]:
+        now = self.deps.clock.now()
+        settings = self.deps.settings
+        async with self.deps.uow() as uow:
+            challenge = await uow.one_time_tokens.find(
+                token_digest(challenge_token), TokenPurpose.MFA_CHALLENGE
+            )
+            if challenge is None or not challenge.usable(now, settings.mfa_challenge_max_attempts):
+                return Failure(InvalidToken())
+            user = await uow.users.get(challenge.user_id)
+            if user is None:
+                return Failure(InvalidToken())
+            if user.is_locked:
+                return Failure(AccountLocked())
+            checked = await check_second_factor(
+                self.deps, uow, user.id, code, now, allow_recovery_code=True
+            )
+            if isinstance(checked, Failure):
+                error = checked.failure()
+                if isinstance(error, InvalidMfaCode):  # a code was checked, not throttled
+                    await uow.one_time_tokens.record_failed_attempt(challenge.id)
+                    await audit(
+                        uow,
+                        AuditAction.LOGIN_FAILED,
+                        at=now,
+                        actor=None,
+                        subject=user.id,
+                        client=client,
+                        reason="second_factor",
+                    )
+                    await uow.commit()
+                return Failure(error)
+            factor: SecondFactor = checked.unwrap()
+            if not await uow.one_time_tokens.consume(challenge.id, now):
+                return Failure(InvalidToken())  # a concurrent request won; roll back our use
+            pair = await start_session(
+                self.deps,
+                uow,
+                user=user,
+                aal=Aal.AAL2,
+                amr=AMR_PASSWORD_AND_OTP,
+                client=client,
+                now=now,
+            )
+            await audit(
+                uow,
+                AuditAction.LOGIN_SUCCEEDED,
+                at=now,
+                actor=user.id,
+                subject=user.id,
+                client=client,
+                aal=Aal.AAL2.value,
+                second_factor=factor.value,
+            )
+            if factor is SecondFactor.RECOVERY_CODE:
+                await audit(
+                    uow,
+                    AuditAction.MFA_RECOVERY_CODE_USED,
+                    at=now,
+                    actor=user.id,
+                    subject=user.id,
+                    client=client,
+                    remaining=await uow.recovery_codes.count_unused(user.id),
+                )
+            await uow.commit()
+            return Success(pair)
+
+
+@attrs.frozen
+class ChangePassword:
+    """Change a logged-in user's password; needs the current one. Revokes the user's other
+    sessions (not `session_id`, the caller's). Failures: InvalidCredentials (current password
+    wrong), the PasswordRejected rules for the new one, NotFound (user)."""
+
+    deps: IdentityDeps
+
+    async def __call__(
+        self,
+        *,
+        user_id: UserId,
+        session_id: SessionId,
+        current_password: str,
+        new_password: str,
+        client: ClientContext,
+    ) -> Result[None, InvalidCredentials | PasswordRejected | NotFound]:
+        async with self.deps.uow() as uow:
+            user = await uow.users.get(user_id)
+        if user is None:
+            return Failure(NotFound(kind="user", id=str(user_id)))
+        if not await self.deps.passwords.verify(user.password_hash, normalise(current_password)):
+            return Failure(InvalidCredentials())
+        checked = self.deps.settings.password_policy.check(
+            new_password, email=user.email, breached=self.deps.breached
+        )
+        if isinstance(checked, Failure):
+            return Failure(checked.failure())
+        accepted: Password = checked.unwrap()
+        new_hash = await self.deps.passwords.hash(accepted.text)
+        now = self.deps.clock.now()
+        async with self.deps.uow() as uow:
+            current = await uow.users.get(user_id, lock=True)
+            if current is None or current.password_hash != user.password_hash:
+                return Failure(InvalidCredentials())  # changed meanwhile: verify again
+            await uow.users.save(attrs.evolve(current, password_hash=new_hash))
+            revoked = await uow.sessions.revoke_all(user_id, now, keep=session_id)
+            await audit(
+                uow,
+                AuditAction.PASSWORD_CHANGED,
+                at=now,
+                actor=user_id,
+                subject=user_id,
+                client=client,
+                sessions_revoked=revoked,
+            )
+            await uow.commit()
+        return Success(None)
+
+
+@attrs.frozen
+class RequestPasswordReset:
+    """Always Success(None). For an existing account, writes outbox
+    `identity.password_reset_requested` (user_id, email, token); the token is single-use and
+    short-lived (settings.password_reset_ttl)."""
+
+    deps: IdentityDeps
+
+    async def __call__(self, *, email: str) -> Result[None, Never]:
+        email_key = Email.parse(email).map(lambda e: e.key).value_or("")
+        now = self.deps.clock.now()
+        async with self.deps.uow() as uow:
+            user = await uow.users.by_email_key(email_key) if email_key else None
+            if user is not None:
+                token = await _issue_one_time_token(
+                    uow,
+                    user_id=user.id,
+                    purpose=TokenPurpose.PASSWORD_RESET,
+                    now=now,
+                    expires_at=now + self.deps.settings.password_reset_ttl,
+                )
+                await uow.outbox.add(
+                    Event(
+                        name=PASSWORD_RESET_REQUESTED,
+                        occurred_at=now,
+                        payload={
+                            "user_id": str(user.id),
+                            "email": user.email.value,
+                            "token": token,
+                        },
+                    )
+                )
+                await uow.commit()
+        return Success(None)
+
+
+@attrs.frozen
+class ResetPassword:
+    """Set a new password with a reset token. Revokes ALL the user's sessions and every other
+    outstanding reset token; also marks the email verified (the token arrived by mail).
+    Failures: InvalidToken, the PasswordRejected rules (the token stays usable then)."""
+
+    deps: IdentityDeps
+
+    async def __call__(
+        self, *, token: str, new_password: str, client: ClientContext
+    ) -> Result[None, InvalidToken | PasswordRejected]:
+        now = self.deps.clock.now()
+        async with self.deps.uow() as uow:
+            found = await uow.one_time_tokens.find(token_digest(token), TokenPurpose.PASSWORD_RESET)
+            user = await uow.users.get(found.user_id) if found else None
+        if found is None or user is None or not found.usable(now, max_attempts=1):
+            return Failure(InvalidToken())
+        checked = self.deps.settings.password_policy.check(
+            new_password, email=user.email, breached=self.deps.breached
+        )
+        if isinstance(checked, Failure):
+            return Failure(checked.failure())
+        accepted: Password = checked.unwrap()
+        new_hash = await self.deps.passwords.hash(accepted.text)
+        now = self.deps.clock.now()
+        async with self.deps.uow() as uow:
+            if not await uow.one_time_tokens.consume(found.id, now):
+                return Failure(InvalidToken())
+            current = await uow.users.get(user.id, lock=True)
+            if current is None:
+                return Failure(InvalidToken())
+            await uow.users.save(
+                attrs.evolve(
+                    current,
+                    password_hash=new_hash,
+                    email_verified_at=current.email_verified_at or now,
+                )
+            )
+            await uow.one_time_tokens.discard_for_user(user.id, TokenPurpose.PASSWORD_RESET, now)
+            revoked = await uow.sessions.revoke_all(user.id, now)
+            await audit(
+                uow,
+                AuditAction.PASSWORD_RESET,
+                at=now,
+                actor=None,
+                subject=user.id,
+                client=client,
+                sessions_revoked=revoked,
+            )
+            await uow.commit()
+        return Success(None)
+
+
+@attrs.frozen(kw_only=True)
+class AccountView:
+    user_id: UserId
+    email: str
+    email_verified: bool
+    roles: frozenset[Role]
+    provider_ids: frozenset[ProviderId]
+    locked: bool
+    mfa_active: bool
+    created_at: datetime
+
+
+async def account_view(uow: IdentityUnitOfWork, user: User) -> AccountView:
+    credential = await uow.totp.get(user.id)
+    return AccountView(
+        user_id=user.id,
+        email=user.email.value,
+        email_verified=user.email_verified_at is not None,
+        roles=user.roles,
+        provider_ids=user.staff_of,
+        locked=user.is_locked,
+        mfa_active=credential is not None and credential.active,
+        created_at=user.created_at,
+    )
+
+
+@attrs.frozen
+class GetAccount:
+    """The caller's own account. NotFound if it no longer exists."""
+
+    deps: IdentityDeps
+
+    async def __call__(self, *, user_id: UserId) -> Result[AccountView, NotFound]:
+        async with self.deps.uow() as uow:
+            user = await uow.users.get(user_id)
+            if user is None:
+                return Failure(NotFound(kind="user", id=str(user_id)))
+            return Success(await account_view(uow, user))

@@ -1,0 +1,275 @@
+"""Second factor: TOTP (RFC 6238) enrolment, recovery codes, step-up, disabling."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Never
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from core.identity.common import (
+    AccessToken,
+    IdentityDeps,
+    audit,
+    check_second_factor,
+    issue_access_token,
+    new_recovery_code,
+    recovery_code_digest,
+)
+from core.identity.errors import (
+    InvalidMfaCode,
+    MfaAlreadyActive,
+    MfaEnrolmentNotStarted,
+    MfaNotActive,
+    TooManyAttempts,
+)
+from core.identity.model import (
+    Aal,
+    AuditAction,
+    ClientContext,
+    Session,
+    SessionId,
+    TotpCredential,
+    User,
+)
+from core.identity.ports import IdentityUnitOfWork
+from core.shared.errors import NotFound
+from core.shared.ids import UserId
+
+AMR_WITH_OTP = ("otp", "mfa")
+
+
+@attrs.frozen(kw_only=True)
+class TotpEnrolment:
+    """Show the QR code (or the secret for manual entry), then confirm with a first code."""
+
+    secret: str = attrs.field(repr=False)
+    otpauth_uri: str = attrs.field(repr=False)
+    qr_png: bytes = attrs.field(repr=False)
+    qr_svg: str = attrs.field(repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class MfaEnabled:
+    """Recovery codes are shown once and stored only hashed; `access` is a new aal2 access
+    token for the session that confirmed (it has just proved the second factor)."""
+
+    recovery_codes: tuple[str, ...] = attrs.field(repr=False)
+    access: AccessToken
+
+
+@attrs.frozen(kw_only=True)
+class MfaStatus:
+    active: bool
+    enrolment_pending: bool
+    recovery_codes_left: int
+
+
+async def _own_live_session(
+    uow: IdentityUnitOfWork, user_id: UserId, session_id: SessionId, now: datetime
+) -> Session | None:
+    session = await uow.sessions.get(session_id, lock=True)
+    if session is None or session.user_id != user_id or not session.is_live(now):
+        return None
+    return session
+
+
+async def _raise_to_aal2(
+    deps: IdentityDeps, uow: IdentityUnitOfWork, user: User, session: Session, now: datetime
+) -> AccessToken:
+    amr = session.amr + tuple(m for m in AMR_WITH_OTP if m not in session.amr)
+    raised = attrs.evolve(session, aal=Aal.AAL2, amr=amr, last_used_at=now)
+    await uow.sessions.save(raised)
+    return await issue_access_token(deps, uow, user, raised, now)
+
+
+async def _new_recovery_codes(
+    deps: IdentityDeps, uow: IdentityUnitOfWork, user_id: UserId, now: datetime
+) -> tuple[str, ...]:
+    codes = tuple(new_recovery_code() for _ in range(deps.settings.recovery_code_count))
+    await uow.recovery_codes.replace(user_id, [recovery_code_digest(c) for c in codes], now)
+    return codes
+
+
+@attrs.frozen
+class BeginTotpEnrolment:
+    """Start (or restart) TOTP enrolment: a new pending secret, its otpauth URI and QR code.
+    Failures: MfaAlreadyActive (disable first), NotFound (user)."""
+
+    deps: IdentityDeps
+
+    async def __call__(
+        self, *, user_id: UserId
+    ) -> Result[TotpEnrolment, MfaAlreadyActive | NotFound]:
+        now = self.deps.clock.now()
+        async with self.deps.uow() as uow:
+            user = await uow.users.get(user_id)
+            if user is None:
+                return Failure(NotFound(kind="user", id=str(user_id)))
+            existing = await uow.totp.get(user_id)
+            if existing is not None and existing.active:
+                return Failure(MfaAlreadyActive())
+            secret = self.deps.totp.new_secret()
+            await uow.totp.save(TotpCredential(user_id=user_id, secret=secret, created_at=now))
+            await uow.commit()
+        uri = self.deps.totp.provisioning_uri(
+            secret, account=user.email.value, issuer=self.deps.settings.totp_issuer
+        )
+        return Success(
+            TotpEnrolment(
+                secret=secret,
+                otpauth_uri=uri,
+                qr_png=self.deps.qr.png(uri),
+                qr_svg=self.deps.qr.svg(uri),
+            )
+        )
+
+
+@attrs.frozen
+class ConfirmTotpEnrolment:
+    """Activate the pending secret with a first code; returns recovery codes and an aal2
+    access token for `session_id` (the caller's session). Failures: InvalidMfaCode,
+    MfaAlreadyActive, MfaEnrolmentNotStarted, NotFound (user or live session)."""
+
+    deps: IdentityDeps
+
+    async def __call__(
+        self, *, user_id: UserId, session_id: SessionId, code: str, client: ClientContext
+    ) -> Result[MfaEnabled, InvalidMfaCode | MfaAlreadyActive | MfaEnrolmentNotStarted | NotFound]:
+        now = self.deps.clock.now()
+        async with self.deps.uow() as uow:
+            user = await uow.users.get(user_id)
+            session = await _own_live_session(uow, user_id, session_id, now)
+            if user is None or session is None:
+                return Failure(NotFound(kind="session", id=str(session_id)))
+            pending = await uow.totp.get(user_id)
+            if pending is None:
+                return Failure(MfaEnrolmentNotStarted())
+            if pending.active:
+                return Failure(MfaAlreadyActive())
+            step = self.deps.totp.matching_step(pending.secret, "".join(code.split()), now)
+            if step is None:
+                return Failure(InvalidMfaCode())
+            await uow.totp.save(attrs.evolve(pending, confirmed_at=now, last_used_step=step))
+            codes = await _new_recovery_codes(self.deps, uow, user_id, now)
+            access = await _raise_to_aal2(self.deps, uow, user, session, now)
+            await audit(
+                uow, AuditAction.MFA_ENROLLED, at=now, actor=user_id, subject=user_id, client=client
+            )
+            await uow.commit()
+        return Success(MfaEnabled(recovery_codes=codes, access=access))
+
+
+@attrs.frozen
+class DisableMfa:
+    """Turn TOTP off and forget the recovery codes; needs a TOTP or recovery code.
+    Failures: MfaNotActive, InvalidMfaCode, TooManyAttempts."""
+
+    deps: IdentityDeps
+
+    async def __call__(
+        self, *, user_id: UserId, code: str, client: ClientContext
+    ) -> Result[None, MfaNotActive | InvalidMfaCode | TooManyAttempts]:
+        now = self.deps.clock.now()
+        async with self.deps.uow() as uow:
+            credential = await uow.totp.get(user_id)
+            if credential is None or not credential.active:
+                return Failure(MfaNotActive())
+            checked = await check_second_factor(
+                self.deps, uow, user_id, code, now, allow_recovery_code=True
+            )
+            if isinstance(checked, Failure):
+                return Failure(checked.failure())
+            await uow.totp.delete(user_id)
+            await uow.recovery_codes.delete_all(user_id)
+            await audit(
+                uow,
+                AuditAction.MFA_DISABLED,
+                at=now,
+                actor=user_id,
+                subject=user_id,
+                client=client,
+                second_factor=checked.unwrap().value,
+            )
+            await uow.commit()
+        return Success(None)
+
+
+@attrs.frozen
+class RegenerateRecoveryCodes:
+    """Replace all recovery codes; needs a TOTP code (a recovery code cannot mint more).
+    Failures: MfaNotActive, InvalidMfaCode, TooManyAttempts."""
+
+    deps: IdentityDeps
+
+    async def __call__(
+        self, *, user_id: UserId, code: str, client: ClientContext
+    ) -> Result[tuple[str, ...], MfaNotActive | InvalidMfaCode | TooManyAttempts]:
+        now = self.deps.clock.now()
+        async with self.deps.uow() as uow:
+            credential = await uow.totp.get(user_id)
+            if credential is None or not credential.active:
+                return Failure(MfaNotActive())
+            checked = await check_second_factor(
+                self.deps, uow, user_id, code, now, allow_recovery_code=False
+            )
+            if isinstance(checked, Failure):
+                return Failure(checked.failure())
+            codes = await _new_recovery_codes(self.deps, uow, user_id, now)
+            await audit(
+                uow,
+                AuditAction.MFA_RECOVERY_CODES_REGENERATED,
+                at=now,
+                actor=user_id,
+                subject=user_id,
+                client=client,
+            )
+            await uow.commit()
+        return Success(codes)
+
+
+@attrs.frozen
+class StepUp:
+    """Raise the caller's session to aal2 with a TOTP code; Success(new access token).
+    Failures: MfaNotActive, InvalidMfaCode, TooManyAttempts, NotFound (live session)."""
+
+    deps: IdentityDeps
+
+    async def __call__(
+        self, *, user_id: UserId, session_id: SessionId, code: str
+    ) -> Result[AccessToken, MfaNotActive | InvalidMfaCode | TooManyAttempts | NotFound]:
+        now = self.deps.clock.now()
+        async with self.deps.uow() as uow:
+            user = await uow.users.get(user_id)
+            session = await _own_live_session(uow, user_id, session_id, now)
+            if user is None or session is None:
+                return Failure(NotFound(kind="session", id=str(session_id)))
+            credential = await uow.totp.get(user_id)
+            if credential is None or not credential.active:
+                return Failure(MfaNotActive())
+            checked = await check_second_factor(
+                self.deps, uow, user_id, code, now, allow_recovery_code=False
+            )
+            if isinstance(checked, Failure):
+                return Failure(checked.failure())
+            access = await _raise_to_aal2(self.deps, uow, user, session, now)
+            await uow.commit()
+        return Success(access)
+
+
+@attrs.frozen
+class GetMfaStatus:
+    deps: IdentityDeps
+
+    async def __call__(self, *, user_id: UserId) -> Result[MfaStatus, Never]:
+        async with self.deps.uow() as uow:
+            credential = await uow.totp.get(user_id)
+            left = await uow.recovery_codes.count_unused(user_id)
+        return Success(
+            MfaStatus(
+                active=credential is not None and credential.active,
+                enrolment_pending=credential is not None and not credential.active,
+                recovery_codes_left=left,
+            )
+        )

@@ -1,0 +1,74 @@
+"""Identity integration fixtures: a migrated database of its own on the session's private
+PostgreSQL, and the unit-of-work factories the contract suite runs over."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import sqlalchemy as sa
+from identity_integration_support import (
+    IDENTITY_TABLES,
+    START,
+    Store,
+    memory_store,
+    postgis_store,
+    real_deps,
+)
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.memory.clock import FixedClock
+from adapters.postgis import migrate
+from adapters.postgis.database import create_engine
+from adapters.postgis.identity_repository import PostgisIdentityUnitOfWork
+from adapters.postgis.local_cluster import LocalPostgres
+from core.identity.common import IdentityDeps
+
+
+@pytest.fixture(scope="session")
+def identity_database_url(postgres_server: LocalPostgres) -> str:
+    """A database of our own (signing keys are global state), migrated with Alembic."""
+    url = postgres_server.create_database("reserva_identity")
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def identity_engine(identity_database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(identity_database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def clean_engine(identity_engine: AsyncEngine) -> AsyncEngine:
+    """The engine over emptied identity tables (TRUNCATE is not a row DELETE: the audit log's
+    trigger lets test cleanup through)."""
+    async with identity_engine.begin() as connection:
+        await connection.execute(sa.text(f"TRUNCATE {', '.join(IDENTITY_TABLES)}"))
+    return identity_engine
+
+
+@pytest.fixture(params=["memory", "postgis"])
+def store(request: pytest.FixtureRequest) -> Store:
+    if request.param == "memory":
+        return memory_store()
+    return postgis_store(request.getfixturevalue("clean_engine"))
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def pg_deps(clean_engine: AsyncEngine, clock: FixedClock) -> IdentityDeps:
+    return real_deps(PostgisIdentityUnitOfWork.factory(clean_engine), clock)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()

@@ -1,0 +1,83 @@
+"""Helpers shared by the identity integration tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.memory.clock import FixedClock
+from adapters.memory.identity import MemoryIdentityStore, MemoryThrottle
+from adapters.postgis.identity_repository import PostgisIdentityUnitOfWork
+from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec
+from adapters.security.breached import ZxcvbnBreachedPasswords
+from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
+from adapters.security.qr import SegnoQrRenderer
+from adapters.security.sealing import AesGcmTokenSealer
+from adapters.security.totp import PyotpTotpGenerator
+from core.identity.common import IdentityDeps
+from core.identity.ports import IdentityUnitOfWorkFactory
+from core.identity.settings import IdentitySettings
+
+START = datetime(2026, 3, 2, 10, 0, 3, tzinfo=UTC)
+IDENTITY_TABLES = (
+    "audit_log",
+    "signing_keys",
+    "recovery_codes",
+    "totp_credentials",
+    "refresh_tokens",
+    "auth_sessions",
+    "one_time_tokens",
+    "user_staff_roles",
+    "users",
+    "outbox",
+)
+
+
+@attrs.frozen
+class Store:
+    """A unit-of-work factory and a way to read what reached the outbox, per adapter."""
+
+    name: str
+    uow: IdentityUnitOfWorkFactory
+    outbox_ids: Callable[[], Awaitable[set[uuid.UUID]]]
+
+
+def memory_store() -> Store:
+    store = MemoryIdentityStore()
+
+    async def outbox_ids() -> set[uuid.UUID]:
+        return {event.id for event in store.state.outbox}
+
+    return Store("memory", store.uow, outbox_ids)
+
+
+def postgis_store(engine: AsyncEngine) -> Store:
+    async def outbox_ids() -> set[uuid.UUID]:
+        async with engine.connect() as connection:
+            return set((await connection.execute(sa.text("SELECT id FROM outbox"))).scalars())
+
+    return Store("postgis", PostgisIdentityUnitOfWork.factory(engine), outbox_ids)
+
+
+def real_deps(
+    uow: IdentityUnitOfWorkFactory, clock: FixedClock, settings: IdentitySettings | None = None
+) -> IdentityDeps:
+    """The production adapters (Argon2 kept cheap) over the given unit of work."""
+    return IdentityDeps(
+        uow=uow,
+        clock=clock,
+        settings=settings or IdentitySettings(),
+        passwords=Argon2PasswordHasher(Argon2Params(memory_cost_kib=1024, time_cost=1)),
+        breached=ZxcvbnBreachedPasswords(),
+        codec=PyJwtAccessTokenCodec(),
+        key_factory=Ed25519SigningKeyFactory(),
+        sealer=AesGcmTokenSealer(),
+        totp=PyotpTotpGenerator(),
+        qr=SegnoQrRenderer(),
+        throttle=MemoryThrottle(clock),
+    )

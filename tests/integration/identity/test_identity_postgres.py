@@ -1,0 +1,259 @@
+"""The identity use cases on real PostgreSQL with the production crypto adapters: end to end,
+under concurrency, the audit log's append-only rule, and the migration."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from identity_integration_support import IDENTITY_TABLES
+from returns.result import Failure, Success
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.memory.clock import FixedClock
+from adapters.postgis import identity_tables, migrate
+from adapters.postgis.metadata import metadata
+from adapters.security.totp import PyotpTotpGenerator
+from core.identity.common import IdentityDeps, MfaChallenge, TokenPair
+from core.identity.errors import InvalidRefreshToken
+from core.identity.model import (
+    EMAIL_VERIFICATION_REQUESTED,
+    Aal,
+    AuditAction,
+    AuditQuery,
+    ClientContext,
+    Operator,
+)
+from core.identity.use_cases import (
+    BeginTotpEnrolment,
+    CompleteMfaLogin,
+    ConfirmTotpEnrolment,
+    GetJwks,
+    Login,
+    QueryAuditLog,
+    Refresh,
+    Register,
+    RevokeSession,
+    RotateSigningKey,
+    StepUp,
+    VerifyAccessToken,
+    VerifyEmail,
+)
+
+CLIENT = ClientContext(ip="198.51.100.9", user_agent="integration")
+PASSWORD = "correct horse battery staple"
+
+
+async def register_and_login(deps: IdentityDeps, email: str) -> TokenPair:
+    assert await Register(deps)(email=email, password=PASSWORD) == Success(None)
+    result = await Login(deps)(email=email, password=PASSWORD, client=CLIENT)
+    pair = result.unwrap()
+    assert isinstance(pair, TokenPair)
+    return pair
+
+
+async def verification_token(engine: AsyncEngine) -> str:
+    async with engine.connect() as connection:
+        payload = (
+            await connection.execute(
+                sa.text("SELECT payload FROM outbox WHERE name = :name"),
+                {"name": EMAIL_VERIFICATION_REQUESTED},
+            )
+        ).scalar_one()
+    return str(payload["token"])
+
+
+async def test_end_to_end_with_mfa(
+    pg_deps: IdentityDeps, clean_engine: AsyncEngine, clock: FixedClock
+) -> None:
+    pair = await register_and_login(pg_deps, "Grace@Example.org")
+    user_id = pair.access.claims.user_id
+    assert await VerifyEmail(pg_deps)(token=await verification_token(clean_engine)) == Success(
+        user_id
+    )
+    # The access token is a real EdDSA JWT that the JWKS verifies.
+    header = json.loads(base64.urlsafe_b64decode(pair.access.token.split(".")[0] + "=="))
+    jwks = (await GetJwks(pg_deps)()).unwrap()
+    assert [k["kid"] for k in jwks["keys"]] == [header["kid"]]
+    verify = VerifyAccessToken(pg_deps)
+    assert await verify(token=pair.access.token) == Success(pair.access.claims)
+
+    totp = PyotpTotpGenerator()
+    enrolment = (await BeginTotpEnrolment(pg_deps)(user_id=user_id)).unwrap()
+    assert enrolment.qr_png.startswith(b"\x89PNG")
+    enabled = (
+        await ConfirmTotpEnrolment(pg_deps)(
+            user_id=user_id,
+            session_id=pair.session_id,
+            code=totp.code_at(enrolment.secret, clock.now()),
+            client=CLIENT,
+        )
+    ).unwrap()
+    assert enabled.access.claims.aal is Aal.AAL2
+
+    clock.advance(timedelta(seconds=30))
+    challenge = (
+        await Login(pg_deps)(email="grace@example.org", password=PASSWORD, client=CLIENT)
+    ).unwrap()
+    assert isinstance(challenge, MfaChallenge)
+    mfa_pair = (
+        await CompleteMfaLogin(pg_deps)(
+            challenge_token=challenge.challenge_token,
+            code=enabled.recovery_codes[3],
+            client=CLIENT,
+        )
+    ).unwrap()
+    assert mfa_pair.access.claims.aal is Aal.AAL2
+    refreshed = (
+        await Refresh(pg_deps)(refresh_token=mfa_pair.refresh_token, client=CLIENT)
+    ).unwrap()
+    assert await verify(token=refreshed.access.token) == Success(refreshed.access.claims)
+
+    new_kid = (await RotateSigningKey(pg_deps)(actor=Operator(), client=CLIENT)).unwrap()
+    assert [k["kid"] for k in (await GetJwks(pg_deps)()).unwrap()["keys"]] == [
+        new_kid,
+        header["kid"],
+    ]
+    audit = (
+        await QueryAuditLog(pg_deps)(actor=Operator(), query=AuditQuery(user_id=user_id))
+    ).unwrap()
+    assert {e.action for e in audit} >= {
+        AuditAction.LOGIN_SUCCEEDED,
+        AuditAction.MFA_ENROLLED,
+        AuditAction.MFA_RECOVERY_CODE_USED,
+    }
+
+
+async def test_concurrent_refreshes_within_grace_both_get_the_same_child(
+    pg_deps: IdentityDeps,
+) -> None:
+    refresh = Refresh(pg_deps)
+    for n in range(8):
+        pair = await register_and_login(pg_deps, f"tabs{n}@example.com")
+        first, second = await asyncio.gather(
+            refresh(refresh_token=pair.refresh_token, client=CLIENT),
+            refresh(refresh_token=pair.refresh_token, client=CLIENT),
+        )
+        assert first.unwrap().refresh_token == second.unwrap().refresh_token
+        assert first.unwrap().refresh_token != pair.refresh_token
+        # The shared child is the one live token and rotates normally.
+        value = await refresh(refresh_token=first.unwrap().refresh_token, client=CLIENT)
+        assert isinstance(value, Success)
+
+
+async def test_a_refresh_racing_a_revoke_never_yields_a_usable_token(
+    pg_deps: IdentityDeps,
+) -> None:
+    refresh, revoke = Refresh(pg_deps), RevokeSession(pg_deps)
+    for n in range(12):
+        pair = await register_and_login(pg_deps, f"race{n}@example.com")
+        user_id = pair.access.claims.user_id
+        racing = [
+            refresh(refresh_token=pair.refresh_token, client=CLIENT),
+            revoke(user_id=user_id, session_id=pair.session_id),
+        ]
+        if n % 2:
+            racing.reverse()
+        results = await asyncio.gather(*racing)
+        refresh_result = results[0] if n % 2 == 0 else results[1]
+        assert Success(None) in results
+        # Whatever the order of commits, nothing from the family refreshes after the revoke.
+        for token in (pair.refresh_token, *_tokens(refresh_result)):
+            assert await refresh(refresh_token=token, client=CLIENT) == Failure(
+                InvalidRefreshToken()
+            )
+
+
+def _tokens(result: object) -> list[str]:
+    return [result.unwrap().refresh_token] if isinstance(result, Success) else []
+
+
+async def test_a_totp_code_wins_only_once_under_concurrency(
+    pg_deps: IdentityDeps, clock: FixedClock
+) -> None:
+    pair = await register_and_login(pg_deps, "steps@example.com")
+    user_id = pair.access.claims.user_id
+    totp = PyotpTotpGenerator()
+    enrolment = (await BeginTotpEnrolment(pg_deps)(user_id=user_id)).unwrap()
+    await ConfirmTotpEnrolment(pg_deps)(
+        user_id=user_id,
+        session_id=pair.session_id,
+        code=totp.code_at(enrolment.secret, clock.now()),
+        client=CLIENT,
+    )
+    clock.advance(timedelta(seconds=30))
+    code = totp.code_at(enrolment.secret, clock.now())
+    step_up = StepUp(pg_deps)
+    results = await asyncio.gather(
+        *(step_up(user_id=user_id, session_id=pair.session_id, code=code) for _ in range(4))
+    )
+    assert sum(isinstance(r, Success) for r in results) == 1
+
+
+async def test_concurrent_registrations_of_one_email_create_one_account(
+    pg_deps: IdentityDeps, clean_engine: AsyncEngine
+) -> None:
+    register = Register(pg_deps)
+    results = await asyncio.gather(
+        *(register(email=f"Twin@{d}", password=PASSWORD) for d in ("example.com", "EXAMPLE.com"))
+    )
+    assert results == [Success(None), Success(None)]
+    async with clean_engine.connect() as connection:
+        count = (await connection.execute(sa.text("SELECT count(*) FROM users"))).scalar_one()
+        notices = (await connection.execute(sa.text("SELECT name FROM outbox"))).scalars().all()
+    assert count == 1
+    assert sorted(notices) == [
+        "identity.email_verification_requested",
+        "identity.existing_account_registration_attempted",
+    ]
+
+
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log"]
+)
+async def test_audit_log_refuses_updates_and_deletes(
+    pg_deps: IdentityDeps, clean_engine: AsyncEngine, statement: str
+) -> None:
+    await register_and_login(pg_deps, "audited@example.com")
+    async with clean_engine.connect() as connection:
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            await connection.execute(sa.text(statement))
+        await connection.rollback()
+        count = (await connection.execute(sa.text("SELECT count(*) FROM audit_log"))).scalar_one()
+    assert count == 1
+
+
+def _identity_only(obj: object, name: str | None, type_: str, *_: object) -> bool:
+    return type_ != "table" or name in IDENTITY_TABLES
+
+
+def test_migration_matches_the_declared_tables_and_downgrades_cleanly(new_database: str) -> None:
+    assert identity_tables.users.metadata is metadata
+    migrate.upgrade(new_database)
+    engine = sa.create_engine(new_database)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "include_object": _identity_only}
+            )
+            assert compare_metadata(context, metadata) == []
+            triggers = connection.execute(
+                sa.text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_log'::regclass")
+            ).scalars()
+            assert list(triggers) == ["audit_log_append_only"]
+        migrate.downgrade(new_database, "0001_bookings")
+        with engine.connect() as connection:
+            names = set(sa.inspect(connection).get_table_names())
+            functions = connection.execute(
+                sa.text("SELECT count(*) FROM pg_proc WHERE proname = 'audit_log_append_only'")
+            ).scalar_one()
+        assert names.isdisjoint(set(IDENTITY_TABLES) - {"outbox"})
+        assert functions == 0
+    finally:
+        engine.dispose()
