@@ -49,7 +49,7 @@ from core.shared.ids import (
 )
 from core.shared.money import Money
 from core.shared.principal import Principal, may_administer, may_manage
-from core.shared.time import Clock, TimeRange
+from core.shared.time import Clock, TimeRange, to_utc
 
 MAX_WINDOW = timedelta(days=31)
 MAX_SEATS_PER_BOOKING = 50
@@ -434,11 +434,12 @@ class _BookingService(_Service):
     ) -> Result[Booking, DomainError]:
         if req.start is None or req.seats != 1:
             return Failure(InvalidInput(field="start", reason="appointments need start, 1 seat"))
-        if not offering.rules.bookable(req.start, now):
+        start = to_utc(req.start)  # callers may pass any aware time; ranges are UTC
+        if not offering.rules.bookable(start, now):
             return Failure(OutsideBookingWindow(reason="start is before lead time or past horizon"))
-        probe = TimeRange(req.start, req.start + timedelta(seconds=1))
+        probe = TimeRange(start, start + timedelta(seconds=1))
         offered = [
-            s for s in await _free_slots(uow, offering, probe, now) if s.during.start == req.start
+            s for s in await _free_slots(uow, offering, probe, now) if s.during.start == start
         ]
         if not offered:
             return Failure(SlotUnavailable(reason="no free slot starts at that time"))
@@ -556,11 +557,7 @@ class _Transition(_Service):
                 return moved
             after, event = moved.unwrap()
             if not await uow.bookings.save(after, booking.status, now):
-                return Failure(
-                    HoldExpired()
-                    if booking.status is BookingStatus.HELD
-                    else SlotUnavailable(reason="the booking changed meanwhile; reload it")
-                )
+                return Failure(_moved_meanwhile(booking))
             await uow.outbox.add([event])
             await uow.commit()
         return Success(after)

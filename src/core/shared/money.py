@@ -87,10 +87,15 @@ class Money:
                 value = Decimal(amount)
             except InvalidOperation:
                 return Failure(InvalidInput(field="amount", reason="not a decimal number"))
-            scaled = value.scaleb(cur.exponent)
-            if not value.is_finite() or scaled != scaled.to_integral_value():
+            if not value.is_finite():  # NaN, sNaN and Infinity parse but are no amounts
+                return Failure(InvalidInput(field="amount", reason="not a decimal number"))
+            if value.copy_abs() > MAX_MINOR:  # also keeps the exact steps below in range
+                return Failure(InvalidInput(field="price", reason="amount out of range"))
+            # quantize rounds; comparing with the exact input detects lost decimals.
+            quantized = value.quantize(Decimal(1).scaleb(-cur.exponent))
+            if quantized != value:
                 return Failure(InvalidInput(field="amount", reason="too many decimal places"))
-            return cls.of(int(scaled), cur.code)
+            return cls.of(int(quantized.scaleb(cur.exponent)), cur.code)
 
         return Currency.of(currency_code).bind(convert)
 

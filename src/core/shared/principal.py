@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Protocol
 
 import attrs
 from returns.result import Failure, Result, Success
@@ -57,3 +58,9 @@ def may_administer(principal: Principal) -> Result[None, Forbidden | MfaRequired
     if not principal.mfa:
         return Failure(MfaRequired())
     return Success(None)
+
+
+class Authenticator(Protocol):
+    """Turns a bearer access token into the calling principal (identity implements it)."""
+
+    async def __call__(self, token: str) -> Principal | None: ...

@@ -8,15 +8,10 @@ from typing import Protocol
 import attrs
 
 
-def _aware_utc(_: object, attribute: attrs.Attribute[datetime], value: datetime) -> None:
-    if value.tzinfo is None or value.utcoffset() != timedelta(0):
-        raise ValueError(f"{attribute.name} must be an aware UTC datetime, got {value!r}")
-
-
 def to_utc(value: datetime) -> datetime:
     """Normalise an aware datetime to UTC; naive datetimes are a programming error."""
     if value.tzinfo is None:
-        raise ValueError("naive datetime")
+        raise ValueError("naive datetime: instants must be aware (UTC)")
     return value.astimezone(UTC)
 
 
@@ -24,8 +19,9 @@ def to_utc(value: datetime) -> datetime:
 class TimeRange:
     """[start, end) in UTC; empty ranges are refused."""
 
-    start: datetime = attrs.field(validator=_aware_utc)
-    end: datetime = attrs.field(validator=_aware_utc)
+    # Converting (not just checking) keeps arithmetic in real time, never in a DST wall clock.
+    start: datetime = attrs.field(converter=to_utc)
+    end: datetime = attrs.field(converter=to_utc)
 
     def __attrs_post_init__(self) -> None:
         if self.end <= self.start:
