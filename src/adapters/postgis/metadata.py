@@ -1,4 +1,4 @@
-"""The one SQLAlchemy MetaData every table of the PostGIS adapter registers on (Alembic reads it)."""
+"""The one SQLAlchemy MetaData every PostGIS table registers on (migration tests check it)."""
 
 from __future__ import annotations
 

@@ -367,10 +367,12 @@ class Booking:
                 "end": self.during.end.isoformat(),
                 "seats": self.seats,
                 "status": str(self.status),
+                "rescheduled_from": str(self.rescheduled_from) if self.rescheduled_from else None,
             },
         )
 
     def held_event(self) -> Event:
+        """A new booking: a fresh hold, or the new side of a reschedule (status as carried)."""
         return self._event("slot_held", self.created_at)
 
     def _move(

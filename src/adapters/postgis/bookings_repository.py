@@ -1,0 +1,758 @@
+"""PostGIS repositories and unit of work of the bookings context.
+
+Every integrity rule is the database's (ADR 4): an exclusion constraint refuses overlapping
+appointments, a row lock on the occurrence serialises seat counts, and transitions are
+conditional updates. Rows become attrs domain values here and nowhere else (ADR 2).
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import sqlalchemy as sa
+from geoalchemy2 import Geography
+from psycopg import errors as pg_errors
+from returns.result import Failure, Result, Success
+from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+
+from adapters.postgis.metadata import outbox
+from adapters.postgis.tables import (
+    LIVE_STATUSES,
+    bookings,
+    occurrences,
+    offering_resources,
+    offerings,
+    opening_exception_intervals,
+    opening_exceptions,
+    opening_hours,
+    places,
+    providers,
+    resources,
+)
+from core.bookings.model import (
+    Address,
+    Booking,
+    BookingRules,
+    BookingStatus,
+    DatedException,
+    LocalInterval,
+    Occurrence,
+    Offering,
+    OfferingKind,
+    OpeningHours,
+    Place,
+    Provider,
+    Resource,
+    SessionFull,
+    SlotUnavailable,
+    WeeklyRule,
+)
+from core.bookings.ports import (
+    BookingRepository,
+    BookingsUnitOfWork,
+    OccurrenceRepository,
+    OfferingRepository,
+    Outbox,
+    Page,
+    PlaceRepository,
+    ProviderRepository,
+    ResourceRepository,
+    SearchHit,
+    SearchQuery,
+)
+from core.shared.events import Event
+from core.shared.geo import GeoPoint
+from core.shared.ids import (
+    BookingId,
+    OccurrenceId,
+    OfferingId,
+    PlaceId,
+    ProviderId,
+    ResourceId,
+    UserId,
+)
+from core.shared.money import Money
+from core.shared.time import TimeRange, to_utc
+
+Row = sa.Row[*tuple[Any, ...]]
+EXCLUSIVE_INSERT_ATTEMPTS = 3
+
+
+# ---------------------------------------------------------------- conversions
+
+
+def _range(value: TimeRange) -> Range[datetime]:
+    return Range(value.start, value.end, bounds="[)")
+
+
+def _time_range(value: Range[datetime]) -> TimeRange:
+    if value.lower is None or value.upper is None:
+        raise ValueError(f"unbounded range in the database: {value}")
+    return TimeRange(to_utc(value.lower), to_utc(value.upper))
+
+
+def _money(minor: int, currency: str) -> Money:
+    return Money.of(minor, currency).unwrap()
+
+
+def _geography(point: GeoPoint) -> sa.ColumnElement[Any]:
+    # Longitude first: PostGIS points are (x, y).
+    located = sa.func.ST_SetSRID(sa.func.ST_MakePoint(point.lng, point.lat), 4326)
+    return sa.cast(located, Geography(geometry_type="POINT", srid=4326))
+
+
+# Search cursors are base64url of "distance|offering id", the memory adapter's shape. Clients
+# may tamper with them: one that does not decode matches nothing, as in the fake.
+
+
+def _search_cursor(distance_m: float, offering_id: uuid.UUID) -> str:
+    raw = f"{distance_m!r}|{offering_id}"  # repr round-trips the float exactly
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _search_key(cursor: str) -> tuple[float, uuid.UUID] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        distance_m, offering_id = raw.split("|")
+        return float(distance_m), uuid.UUID(offering_id)
+    except ValueError:  # also binascii.Error and UnicodeDecodeError
+        return None
+
+
+def _uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+def _place_columns(prefix: str = "") -> tuple[sa.ColumnElement[Any], ...]:
+    """Place columns, labelled with `prefix` where they share a query with another table."""
+    point = sa.func.geometry(places.c.location)
+    return (
+        *(column.label(prefix + column.name) for column in places.c if column.name != "location"),
+        sa.func.ST_Y(point).label(prefix + "lat"),
+        sa.func.ST_X(point).label(prefix + "lng"),
+    )
+
+
+def _place(row: Row, prefix: str = "") -> Place:
+    def get(name: str) -> Any:
+        return row._mapping[prefix + name]
+
+    return Place(
+        id=PlaceId(get("id")),
+        provider_id=ProviderId(get("provider_id")),
+        name=get("name"),
+        address=Address(
+            line1=get("line1"),
+            city=get("city"),
+            postal_code=get("postal_code"),
+            country=get("country"),
+        ),
+        point=GeoPoint(get("lat"), get("lng")),
+        timezone=get("timezone"),
+    )
+
+
+def _resource_ids(offering_id: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """The offering's resources, in their stored order, as an array column of the same row."""
+    ordered = (
+        sa.select(offering_resources.c.resource_id)
+        .where(offering_resources.c.offering_id == offering_id)
+        .order_by(offering_resources.c.position)
+    )
+    return sa.func.array(ordered.scalar_subquery()).label("resource_ids")
+
+
+_OFFERING_COLUMNS = (*offerings.c, _resource_ids(offerings.c.id))
+
+
+def _offering(row: Row) -> Offering:
+    return Offering(
+        id=OfferingId(row.id),
+        provider_id=ProviderId(row.provider_id),
+        place_id=PlaceId(row.place_id),
+        kind=OfferingKind(row.kind),
+        name=row.name,
+        category=row.category,
+        price=_money(row.price_minor, row.currency),
+        rules=BookingRules(
+            duration=row.duration,
+            slot_step=row.slot_step,
+            buffer_before=row.buffer_before,
+            buffer_after=row.buffer_after,
+            lead_time=row.lead_time,
+            horizon=row.horizon,
+        ),
+        resource_ids=tuple(ResourceId(r) for r in row.resource_ids),
+        capacity=row.capacity,
+    )
+
+
+def _occurrence(row: Row) -> Occurrence:
+    return Occurrence(
+        id=OccurrenceId(row.id),
+        offering_id=OfferingId(row.offering_id),
+        during=_time_range(row.during),
+        capacity=row.capacity,
+    )
+
+
+def _booking_values(booking: Booking) -> dict[str, object]:
+    return {
+        "id": booking.id,
+        "offering_id": booking.offering_id,
+        "provider_id": booking.provider_id,
+        "customer_id": booking.customer_id,
+        "kind": booking.kind.value,
+        "during": _range(booking.during),
+        "blocked": _range(booking.blocked),
+        "resource_id": booking.resource_id,
+        "occurrence_id": booking.occurrence_id,
+        "seats": booking.seats,
+        "price_minor": booking.price.minor,
+        "currency": booking.price.currency.code,
+        "status": booking.status.value,
+        "hold_expires_at": booking.hold_expires_at,
+        "created_at": booking.created_at,
+        "rescheduled_from": booking.rescheduled_from,
+    }
+
+
+def _booking(row: Row) -> Booking:
+    return Booking(
+        id=BookingId(row.id),
+        offering_id=OfferingId(row.offering_id),
+        provider_id=ProviderId(row.provider_id),
+        customer_id=UserId(row.customer_id),
+        kind=OfferingKind(row.kind),
+        during=_time_range(row.during),
+        blocked=_time_range(row.blocked),
+        resource_id=None if row.resource_id is None else ResourceId(row.resource_id),
+        occurrence_id=None if row.occurrence_id is None else OccurrenceId(row.occurrence_id),
+        seats=row.seats,
+        price=_money(row.price_minor, row.currency),
+        status=BookingStatus(row.status),
+        hold_expires_at=None if row.hold_expires_at is None else to_utc(row.hold_expires_at),
+        created_at=to_utc(row.created_at),
+        rescheduled_from=(
+            None if row.rescheduled_from is None else BookingId(row.rescheduled_from)
+        ),
+    )
+
+
+def _live_at(now: datetime) -> sa.ColumnElement[bool]:
+    """Bookings occupying capacity at `now`; an expired hold never does, swept or not.
+
+    The first term repeats the exclusion constraint's predicate so its partial index applies.
+    """
+    return sa.and_(
+        bookings.c.status.in_(LIVE_STATUSES),
+        sa.or_(
+            bookings.c.status == BookingStatus.CONFIRMED.value,
+            bookings.c.hold_expires_at > now,
+        ),
+    )
+
+
+# ---------------------------------------------------------------- repositories
+
+
+class _Repository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+
+class PostgisProviderRepository(_Repository, ProviderRepository):
+    async def add(self, provider: Provider) -> None:
+        await self._conn.execute(providers.insert().values(id=provider.id, name=provider.name))
+
+    async def get(self, id: ProviderId) -> Provider | None:
+        row = (await self._conn.execute(providers.select().where(providers.c.id == id))).first()
+        return None if row is None else Provider(id=ProviderId(row.id), name=row.name)
+
+    async def list(self, page: Page) -> Sequence[Provider]:
+        query = providers.select().order_by(providers.c.id).limit(page.limit)
+        if page.after is not None:
+            after = _uuid(page.after)
+            if after is None:
+                return []
+            query = query.where(providers.c.id > after)
+        rows = await self._conn.execute(query)
+        return [Provider(id=ProviderId(row.id), name=row.name) for row in rows]
+
+
+class PostgisPlaceRepository(_Repository, PlaceRepository):
+    async def add(self, place: Place) -> None:
+        await self._conn.execute(
+            places.insert().values(
+                id=place.id,
+                provider_id=place.provider_id,
+                name=place.name,
+                line1=place.address.line1,
+                city=place.address.city,
+                postal_code=place.address.postal_code,
+                country=place.address.country,
+                location=_geography(place.point),
+                timezone=place.timezone,
+            )
+        )
+
+    async def get(self, id: PlaceId) -> Place | None:
+        query = sa.select(*_place_columns()).where(places.c.id == id)
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else _place(row)
+
+    async def for_provider(self, provider_id: ProviderId) -> Sequence[Place]:
+        query = (
+            sa.select(*_place_columns())
+            .where(places.c.provider_id == provider_id)
+            .order_by(places.c.id)
+        )
+        return [_place(row) for row in await self._conn.execute(query)]
+
+    async def hours(self, id: PlaceId) -> OpeningHours:
+        weekly = await self._conn.execute(
+            opening_hours.select()
+            .where(opening_hours.c.place_id == id)
+            .order_by(opening_hours.c.weekday, opening_hours.c.opens)
+        )
+        days = await self._conn.execute(
+            sa.select(opening_exceptions.c.day, opening_exception_intervals.c.opens)
+            .add_columns(opening_exception_intervals.c.closes)
+            .select_from(opening_exceptions.outerjoin(opening_exception_intervals))
+            .where(opening_exceptions.c.place_id == id)
+            .order_by(opening_exceptions.c.day, opening_exception_intervals.c.opens)
+        )
+        intervals: dict[date, list[LocalInterval]] = {}
+        for row in days:
+            found = intervals.setdefault(row.day, [])
+            if row.opens is not None:
+                found.append(LocalInterval(row.opens, row.closes))
+        return OpeningHours(
+            place_id=id,
+            weekly=tuple(
+                WeeklyRule(weekday=r.weekday, interval=LocalInterval(r.opens, r.closes))
+                for r in weekly
+            ),
+            exceptions=tuple(
+                DatedException(day=day, intervals=tuple(found)) for day, found in intervals.items()
+            ),
+        )
+
+    async def set_hours(self, hours: OpeningHours) -> None:
+        """Replaces every rule of the place; the place's row lock orders concurrent writers."""
+        place_id = hours.place_id
+        await self._conn.execute(
+            sa.select(places.c.id).where(places.c.id == place_id).with_for_update()
+        )
+        await self._conn.execute(opening_hours.delete().where(opening_hours.c.place_id == place_id))
+        await self._conn.execute(
+            opening_exceptions.delete().where(opening_exceptions.c.place_id == place_id)
+        )
+        await self._insert(
+            opening_hours,
+            [
+                {
+                    "place_id": place_id,
+                    "weekday": rule.weekday,
+                    "opens": rule.interval.opens,
+                    "closes": rule.interval.closes,
+                }
+                for rule in hours.weekly
+            ],
+        )
+        await self._insert(
+            opening_exceptions,
+            [{"place_id": place_id, "day": exception.day} for exception in hours.exceptions],
+        )
+        await self._insert(
+            opening_exception_intervals,
+            [
+                {"place_id": place_id, "day": e.day, "opens": i.opens, "closes": i.closes}
+                for e in hours.exceptions
+                for i in e.intervals
+            ],
+        )
+
+    async def _insert(self, table: sa.Table, rows: Sequence[Mapping[str, object]]) -> None:
+        if rows:
+            await self._conn.execute(table.insert(), rows)
+
+
+class PostgisResourceRepository(_Repository, ResourceRepository):
+    async def add(self, resource: Resource) -> None:
+        await self._conn.execute(
+            resources.insert().values(
+                id=resource.id,
+                provider_id=resource.provider_id,
+                place_id=resource.place_id,
+                name=resource.name,
+            )
+        )
+
+    async def get(self, id: ResourceId) -> Resource | None:
+        row = (await self._conn.execute(resources.select().where(resources.c.id == id))).first()
+        return None if row is None else self._resource(row)
+
+    async def for_provider(self, provider_id: ProviderId) -> Sequence[Resource]:
+        query = (
+            resources.select()
+            .where(resources.c.provider_id == provider_id)
+            .order_by(resources.c.id)
+        )
+        return [self._resource(row) for row in await self._conn.execute(query)]
+
+    @staticmethod
+    def _resource(row: Row) -> Resource:
+        return Resource(
+            id=ResourceId(row.id),
+            provider_id=ProviderId(row.provider_id),
+            place_id=PlaceId(row.place_id),
+            name=row.name,
+        )
+
+
+class PostgisOfferingRepository(_Repository, OfferingRepository):
+    async def add(self, offering: Offering) -> None:
+        rules = offering.rules
+        await self._conn.execute(
+            offerings.insert().values(
+                id=offering.id,
+                provider_id=offering.provider_id,
+                place_id=offering.place_id,
+                kind=offering.kind.value,
+                name=offering.name,
+                category=offering.category,
+                price_minor=offering.price.minor,
+                currency=offering.price.currency.code,
+                duration=rules.duration,
+                slot_step=rules.slot_step,
+                buffer_before=rules.buffer_before,
+                buffer_after=rules.buffer_after,
+                lead_time=rules.lead_time,
+                horizon=rules.horizon,
+                capacity=offering.capacity,
+            )
+        )
+        if offering.resource_ids:
+            await self._conn.execute(
+                offering_resources.insert(),
+                [
+                    {"offering_id": offering.id, "resource_id": resource_id, "position": n}
+                    for n, resource_id in enumerate(offering.resource_ids)
+                ],
+            )
+
+    async def get(self, id: OfferingId) -> Offering | None:
+        query = sa.select(*_OFFERING_COLUMNS).where(offerings.c.id == id)
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else _offering(row)
+
+    async def for_provider(self, provider_id: ProviderId) -> Sequence[Offering]:
+        query = (
+            sa.select(*_OFFERING_COLUMNS)
+            .where(offerings.c.provider_id == provider_id)
+            .order_by(offerings.c.id)
+        )
+        return [_offering(row) for row in await self._conn.execute(query)]
+
+    async def search(self, query: SearchQuery) -> Sequence[SearchHit]:
+        """One query: the GiST index on places.location finds the places within the radius,
+        each place's matching offerings come from the place_id index, and a top-N sort orders
+        them by (distance, id). See docs/benchmarks.md, "Geo search plan"."""
+        near = _geography(query.near)
+        # Sphere distance (WGS84 mean radius), as core's GeoPoint.distance_m: fakes agree.
+        distance = sa.func.ST_Distance(places.c.location, near, False)
+        # PostGIS estimates ST_DWithin at one row whatever the radius, and its high declared
+        # cost makes the planner's join choices look equal; for a wide radius it then scanned
+        # every offering once per place (25 s on 5,000 places). OFFSET 0 keeps this lateral
+        # subquery from being flattened, so each place costs one index lookup.
+        matching = (
+            sa.select(offerings)
+            .where(offerings.c.place_id == places.c.id, *self._filters(query))
+            .offset(0)
+            .lateral("matching")
+        )
+        statement = (
+            sa.select(
+                *matching.c,
+                _resource_ids(matching.c.id),
+                *_place_columns("place__"),
+                distance.label("distance_m"),
+            )
+            .select_from(places.join(matching, sa.true()))
+            .where(sa.func.ST_DWithin(places.c.location, near, query.radius_m, False))
+            .order_by(distance, matching.c.id)
+            .limit(query.page.limit)
+        )
+        if query.page.after is not None:
+            after = _search_key(query.page.after)
+            if after is None:
+                return []
+            statement = statement.where(sa.tuple_(distance, matching.c.id) > sa.tuple_(*after))
+        rows = await self._conn.execute(statement)
+        return [self._hit(row) for row in rows]
+
+    @staticmethod
+    def _filters(query: SearchQuery) -> list[sa.ColumnElement[bool]]:
+        filters: list[sa.ColumnElement[bool]] = []
+        if query.category is not None:
+            filters.append(offerings.c.category == query.category.strip().lower())
+        if query.currency is not None:
+            filters.append(offerings.c.currency == query.currency.upper())
+        if query.min_price_minor is not None:
+            filters.append(offerings.c.price_minor >= query.min_price_minor)
+        if query.max_price_minor is not None:
+            filters.append(offerings.c.price_minor <= query.max_price_minor)
+        return filters
+
+    @staticmethod
+    def _hit(row: Row) -> SearchHit:
+        offering = _offering(row)
+        return SearchHit(
+            offering=offering,
+            place=_place(row, "place__"),
+            distance_m=row.distance_m,
+            cursor=_search_cursor(row.distance_m, offering.id),
+        )
+
+
+class PostgisOccurrenceRepository(_Repository, OccurrenceRepository):
+    async def add(self, occurrences_to_add: Sequence[Occurrence]) -> None:
+        if not occurrences_to_add:
+            return
+        await self._conn.execute(
+            occurrences.insert(),
+            [
+                {
+                    "id": run.id,
+                    "offering_id": run.offering_id,
+                    "during": _range(run.during),
+                    "capacity": run.capacity,
+                }
+                for run in occurrences_to_add
+            ],
+        )
+
+    async def get(self, id: OccurrenceId) -> Occurrence | None:
+        query = occurrences.select().where(occurrences.c.id == id)
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else _occurrence(row)
+
+    async def starting_in(
+        self, offering_ids: Sequence[OfferingId], window: TimeRange
+    ) -> Sequence[Occurrence]:
+        start = sa.func.lower(occurrences.c.during)
+        query = (
+            occurrences.select()
+            .where(occurrences.c.offering_id.in_(offering_ids))
+            .where(start >= window.start, start < window.end)
+            .order_by(start, occurrences.c.id)
+        )
+        return [_occurrence(row) for row in await self._conn.execute(query)]
+
+
+class PostgisBookingRepository(_Repository, BookingRepository):
+    async def get(self, id: BookingId) -> Booking | None:
+        row = (await self._conn.execute(bookings.select().where(bookings.c.id == id))).first()
+        return None if row is None else _booking(row)
+
+    async def for_customer(self, customer_id: UserId, page: Page) -> Sequence[Booking]:
+        return await self._newest_first(bookings.c.customer_id == customer_id, page)
+
+    async def for_provider(self, provider_id: ProviderId, page: Page) -> Sequence[Booking]:
+        return await self._newest_first(bookings.c.provider_id == provider_id, page)
+
+    async def _newest_first(self, owner: sa.ColumnElement[bool], page: Page) -> Sequence[Booking]:
+        """Keyset paging on (created_at, id) descending, served by the owner's index. The
+        cursor is the id of the last booking of the previous page, which every caller can name;
+        its key is looked up in the same query. A cursor naming no booking matches nothing."""
+        query = (
+            bookings.select()
+            .where(owner)
+            .order_by(bookings.c.created_at.desc(), bookings.c.id.desc())
+            .limit(page.limit)
+        )
+        if page.after is not None:
+            after = _uuid(page.after)
+            if after is None:
+                return []
+            last = sa.select(bookings.c.created_at, bookings.c.id).where(bookings.c.id == after)
+            key = sa.tuple_(bookings.c.created_at, bookings.c.id)
+            query = query.where(key < last.scalar_subquery())
+        return [_booking(row) for row in await self._conn.execute(query)]
+
+    async def busy(
+        self, resource_ids: Sequence[ResourceId], window: TimeRange, now: datetime
+    ) -> dict[ResourceId, list[TimeRange]]:
+        query = (
+            sa.select(bookings.c.resource_id, bookings.c.blocked)
+            .where(bookings.c.resource_id.in_(resource_ids))
+            .where(bookings.c.blocked.overlaps(_range(window)))
+            .where(_live_at(now))
+            .order_by(bookings.c.resource_id, bookings.c.blocked)
+        )
+        found: dict[ResourceId, list[TimeRange]] = {}
+        for row in await self._conn.execute(query):
+            found.setdefault(ResourceId(row.resource_id), []).append(_time_range(row.blocked))
+        return found
+
+    async def seats_taken(
+        self, occurrence_ids: Sequence[OccurrenceId], now: datetime
+    ) -> dict[OccurrenceId, int]:
+        query = (
+            sa.select(bookings.c.occurrence_id, sa.func.sum(bookings.c.seats).label("seats"))
+            .where(bookings.c.occurrence_id.in_(occurrence_ids))
+            .where(_live_at(now))
+            .group_by(bookings.c.occurrence_id)
+        )
+        rows = await self._conn.execute(query)
+        return {OccurrenceId(row.occurrence_id): int(row.seats) for row in rows}
+
+    async def add_exclusive(self, booking: Booking, now: datetime) -> Result[None, SlotUnavailable]:
+        """The exclusion constraint decides; a savepoint keeps the transaction usable after a
+        refusal so the caller can try another resource.
+
+        Two writers of overlapping bookings may each insert, then each wait for the other's
+        row while checking the constraint: PostgreSQL breaks the cycle by aborting one of them
+        (DeadlockDetected, only our savepoint). That attempt is simply made again: the rival
+        no longer waits for us, so this time we wait for its outcome and learn it exactly.
+        """
+        await self._expire_overlapping_holds(booking, now)
+        for _ in range(EXCLUSIVE_INSERT_ATTEMPTS):
+            try:
+                async with self._conn.begin_nested():
+                    await self._conn.execute(bookings.insert().values(_booking_values(booking)))
+            except IntegrityError as error:
+                if isinstance(error.orig, pg_errors.ExclusionViolation):
+                    return Failure(SlotUnavailable())
+                raise
+            except OperationalError as error:
+                if not isinstance(error.orig, pg_errors.DeadlockDetected):
+                    raise
+            else:
+                return Success(None)
+        # Still racing after several rounds: others keep claiming this very slot.
+        return Failure(SlotUnavailable())
+
+    async def _expire_overlapping_holds(self, booking: Booking, now: datetime) -> None:
+        """Holds past their expiry must not block, even when no sweeper has run: mark them.
+
+        Rows are locked in id order so two writers expiring the same holds cannot deadlock.
+        """
+        stale = (
+            sa.select(bookings.c.id)
+            .where(bookings.c.resource_id == booking.resource_id)
+            .where(bookings.c.status == BookingStatus.HELD.value)
+            .where(bookings.c.hold_expires_at <= now)
+            .where(bookings.c.blocked.overlaps(_range(booking.blocked)))
+            .order_by(bookings.c.id)
+            .with_for_update()
+        )
+        await self._conn.execute(
+            bookings.update()
+            .where(bookings.c.id.in_(stale.scalar_subquery()))
+            .values(status=BookingStatus.EXPIRED.value)
+        )
+
+    async def add_seated(
+        self, booking: Booking, capacity: int, now: datetime
+    ) -> Result[None, SessionFull]:
+        """The occurrence's row lock serialises writers of one run; the connection's
+        lock_timeout (see database.create_engine) turns a pile-up into an error, not a hang."""
+        if booking.occurrence_id is None:
+            raise ValueError("a seated booking needs an occurrence")
+        await self._conn.execute(
+            sa.select(occurrences.c.id)
+            .where(occurrences.c.id == booking.occurrence_id)
+            .with_for_update()
+        )
+        taken = (await self.seats_taken([booking.occurrence_id], now)).get(booking.occurrence_id, 0)
+        if taken + booking.seats > capacity:
+            return Failure(SessionFull(seats_left=max(0, capacity - taken)))
+        await self._conn.execute(bookings.insert().values(_booking_values(booking)))
+        return Success(None)
+
+    async def save(self, booking: Booking, expected: BookingStatus, now: datetime) -> bool:
+        query = (
+            bookings.update()
+            .where(bookings.c.id == booking.id, bookings.c.status == expected.value)
+            .values(_booking_values(booking))
+        )
+        if expected is BookingStatus.HELD:
+            query = query.where(bookings.c.hold_expires_at > now)
+        result = await self._conn.execute(query)
+        return result.rowcount == 1
+
+
+class PostgisOutbox(_Repository, Outbox):
+    async def add(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        await self._conn.execute(
+            outbox.insert(),
+            [
+                {
+                    "id": event.id,
+                    "name": event.name,
+                    "occurred_at": event.occurred_at,
+                    "payload": event.payload,
+                }
+                for event in events
+            ],
+        )
+
+
+# ---------------------------------------------------------------- unit of work
+
+
+class PostgisBookingsUnitOfWork(BookingsUnitOfWork):
+    """One connection and one transaction per use-case call; rolled back unless committed."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+        self._transaction: AsyncTransaction | None = None
+
+    async def __aenter__(self) -> Self:
+        connection = await self._engine.connect()
+        self._connection = connection
+        # No round trip: psycopg opens the transaction with the first statement.
+        self._transaction = await connection.begin()
+        self.providers = PostgisProviderRepository(connection)
+        self.places = PostgisPlaceRepository(connection)
+        self.resources = PostgisResourceRepository(connection)
+        self.offerings = PostgisOfferingRepository(connection)
+        self.occurrences = PostgisOccurrenceRepository(connection)
+        self.bookings = PostgisBookingRepository(connection)
+        self.outbox = PostgisOutbox(connection)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._connection is None:
+            return
+        try:
+            if self._transaction is not None and self._transaction.is_active:
+                await self._transaction.rollback()
+        finally:
+            await self._connection.close()
+            self._connection = self._transaction = None
+
+    async def commit(self) -> None:
+        if self._transaction is None:
+            raise RuntimeError("commit() outside `async with`")
+        await self._transaction.commit()

@@ -1,0 +1,40 @@
+"""Run the Alembic migrations from code: the CLI (`reserva db ...`) and the tests call these."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.pool import NullPool
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+URL_ATTRIBUTE = "database_url"  # read by migrations/env.py
+
+
+def alembic_config(url: str) -> Config:
+    """A Config built in code; the URL travels in `attributes`, safe from ini interpolation."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes[URL_ATTRIBUTE] = url
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    command.downgrade(alembic_config(url), revision)
+
+
+def current(url: str) -> str | None:
+    """The revision the database is at; None for a database never migrated."""
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()

@@ -1,0 +1,254 @@
+"""Tables of the bookings context: plain SQLAlchemy Core, kept apart from the attrs domain.
+
+The repositories translate rows to domain values (ADR 2). Integrity rules the database can
+enforce are declared here and in the migration (ADR 4): the exclusion constraint that makes
+double-booking impossible, non-overlapping opening hours, status and shape checks.
+The migrations must build exactly these tables: test_migrations.py compares PostgreSQL's own
+catalog (columns, constraints, indexes) of a migrated database and of one made from this file.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from geoalchemy2 import Geography
+from sqlalchemy.dialects import postgresql as pg
+
+from adapters.postgis.metadata import metadata
+
+LIVE_STATUSES = ("held", "confirmed")
+BOOKING_STATUSES = (
+    "held",
+    "confirmed",
+    "cancelled",
+    "completed",
+    "no_show",
+    "expired",
+    "rescheduled",
+)
+OFFERING_KINDS = ("appointment", "session")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+def _uuid_pk() -> sa.Column[object]:
+    return sa.Column("id", pg.UUID(as_uuid=True), primary_key=True)
+
+
+def _fk(name: str, target: str, *, nullable: bool = False) -> sa.Column[object]:
+    return sa.Column(
+        name, pg.UUID(as_uuid=True), sa.ForeignKey(target), nullable=nullable, index=True
+    )
+
+
+providers = sa.Table(
+    "providers",
+    metadata,
+    _uuid_pk(),
+    sa.Column("name", sa.Text, nullable=False),
+)
+
+places = sa.Table(
+    "places",
+    metadata,
+    _uuid_pk(),
+    _fk("provider_id", "providers.id"),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("line1", sa.Text, nullable=False),
+    sa.Column("city", sa.Text, nullable=False),
+    sa.Column("postal_code", sa.Text, nullable=False),
+    sa.Column("country", sa.String(2), nullable=False),
+    # The index is declared below so that migration and metadata name it the same way.
+    sa.Column(
+        "location",
+        Geography(geometry_type="POINT", srid=4326, spatial_index=False),
+        nullable=False,
+    ),
+    sa.Column("timezone", sa.Text, nullable=False),
+)
+sa.Index("ix_places_location", places.c.location, postgresql_using="gist")
+
+# Weekly rules: minutes since local midnight, [opens, closes) on a weekday (Monday 0).
+opening_hours = sa.Table(
+    "opening_hours",
+    metadata,
+    sa.Column(
+        "place_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("places.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("weekday", sa.SmallInteger, primary_key=True),
+    sa.Column("opens", sa.SmallInteger, primary_key=True),
+    sa.Column("closes", sa.SmallInteger, nullable=False),
+    sa.CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday"),
+    sa.CheckConstraint("0 <= opens AND opens < closes AND closes <= 1440", name="interval"),
+    pg.ExcludeConstraint(
+        (sa.column("place_id"), "="),
+        (sa.column("weekday"), "="),
+        (sa.text("int4range(opens, closes)"), "&&"),
+        name="ex_opening_hours_overlap",
+        using="gist",
+    ),
+)
+
+# A dated exception replaces the weekly rules on that local date; no intervals = closed.
+opening_exceptions = sa.Table(
+    "opening_exceptions",
+    metadata,
+    sa.Column(
+        "place_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("places.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("day", sa.Date, primary_key=True),
+)
+
+opening_exception_intervals = sa.Table(
+    "opening_exception_intervals",
+    metadata,
+    sa.Column("place_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("opens", sa.SmallInteger, primary_key=True),
+    sa.Column("closes", sa.SmallInteger, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["place_id", "day"],
+        ["opening_exceptions.place_id", "opening_exceptions.day"],
+        ondelete="CASCADE",
+        name="fk_opening_exception_intervals_exception",
+    ),
+    sa.CheckConstraint("0 <= opens AND opens < closes AND closes <= 1440", name="interval"),
+    pg.ExcludeConstraint(
+        (sa.column("place_id"), "="),
+        (sa.column("day"), "="),
+        (sa.text("int4range(opens, closes)"), "&&"),
+        name="ex_opening_exception_intervals_overlap",
+        using="gist",
+    ),
+)
+
+resources = sa.Table(
+    "resources",
+    metadata,
+    _uuid_pk(),
+    _fk("provider_id", "providers.id"),
+    _fk("place_id", "places.id"),
+    sa.Column("name", sa.Text, nullable=False),
+)
+
+offerings = sa.Table(
+    "offerings",
+    metadata,
+    _uuid_pk(),
+    _fk("provider_id", "providers.id"),
+    _fk("place_id", "places.id"),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("category", sa.Text, nullable=False, index=True),
+    sa.Column("price_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("duration", sa.Interval, nullable=False),
+    sa.Column("slot_step", sa.Interval, nullable=False),
+    sa.Column("buffer_before", sa.Interval, nullable=False),
+    sa.Column("buffer_after", sa.Interval, nullable=False),
+    sa.Column("lead_time", sa.Interval, nullable=False),
+    sa.Column("horizon", sa.Interval, nullable=False),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.CheckConstraint(_in("kind", OFFERING_KINDS), name="kind"),
+    sa.CheckConstraint("price_minor >= 0", name="price"),
+    sa.CheckConstraint("capacity BETWEEN 1 AND 10000", name="capacity"),
+)
+
+# Appointment offerings: any one of these resources serves; `position` keeps the given order.
+offering_resources = sa.Table(
+    "offering_resources",
+    metadata,
+    sa.Column(
+        "offering_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("offerings.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "resource_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("resources.id"),
+        primary_key=True,
+        index=True,
+    ),
+    sa.Column("position", sa.SmallInteger, nullable=False),
+)
+
+occurrences = sa.Table(
+    "occurrences",
+    metadata,
+    _uuid_pk(),
+    sa.Column("offering_id", pg.UUID(as_uuid=True), sa.ForeignKey("offerings.id"), nullable=False),
+    sa.Column("during", pg.TSTZRANGE, nullable=False),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.CheckConstraint("NOT isempty(during)", name="during"),
+    sa.CheckConstraint("capacity BETWEEN 1 AND 10000", name="capacity"),
+)
+sa.Index("ix_occurrences_offering_start", occurrences.c.offering_id, sa.text("lower(during)"))
+
+bookings = sa.Table(
+    "bookings",
+    metadata,
+    _uuid_pk(),
+    sa.Column("offering_id", pg.UUID(as_uuid=True), sa.ForeignKey("offerings.id"), nullable=False),
+    sa.Column("provider_id", pg.UUID(as_uuid=True), sa.ForeignKey("providers.id"), nullable=False),
+    # Users belong to the identity context: no foreign key across contexts.
+    sa.Column("customer_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("during", pg.TSTZRANGE, nullable=False),
+    sa.Column("blocked", pg.TSTZRANGE, nullable=False),
+    sa.Column("resource_id", pg.UUID(as_uuid=True), sa.ForeignKey("resources.id")),
+    sa.Column("occurrence_id", pg.UUID(as_uuid=True), sa.ForeignKey("occurrences.id")),
+    sa.Column("seats", sa.Integer, nullable=False),
+    sa.Column("price_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("hold_expires_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("rescheduled_from", pg.UUID(as_uuid=True), sa.ForeignKey("bookings.id")),
+    sa.CheckConstraint(_in("kind", OFFERING_KINDS), name="kind"),
+    sa.CheckConstraint(_in("status", BOOKING_STATUSES), name="status"),
+    sa.CheckConstraint("seats >= 1", name="seats"),
+    sa.CheckConstraint("price_minor >= 0", name="price"),
+    sa.CheckConstraint("NOT isempty(during) AND blocked @> during", name="ranges"),
+    sa.CheckConstraint("status <> 'held' OR hold_expires_at IS NOT NULL", name="hold_expiry"),
+    sa.CheckConstraint(
+        "(kind = 'appointment' AND resource_id IS NOT NULL AND occurrence_id IS NULL)"
+        " OR (kind = 'session' AND occurrence_id IS NOT NULL AND resource_id IS NULL)",
+        name="target",
+    ),
+    # The rule that makes double-booking impossible under any interleaving of writers.
+    pg.ExcludeConstraint(
+        (sa.column("resource_id"), "="),
+        (sa.column("blocked"), "&&"),
+        name="ex_bookings_resource_blocked",
+        using="gist",
+        where=sa.text(_in("status", LIVE_STATUSES)),
+    ),
+)
+sa.Index(
+    "ix_bookings_customer_newest",
+    bookings.c.customer_id,
+    bookings.c.created_at.desc(),
+    bookings.c.id.desc(),
+)
+sa.Index(
+    "ix_bookings_provider_newest",
+    bookings.c.provider_id,
+    bookings.c.created_at.desc(),
+    bookings.c.id.desc(),
+)
+sa.Index(
+    "ix_bookings_occurrence_live",
+    bookings.c.occurrence_id,
+    bookings.c.status,
+    postgresql_where=sa.text(_in("status", LIVE_STATUSES)),
+)
