@@ -1,0 +1,1 @@
+"""Transports into the core: Litestar HTTP and the typer CLI, wired by `container.py`."""

@@ -1,0 +1,76 @@
+"""Where the CLI's database and Redis are: the environment, or private local servers.
+
+Production sets DATABASE_URL and REDIS_URL. On a developer machine they may be unset: then a
+private PostGIS cluster and a Redis server run from ./.data (RESERVA_DATA_DIR), on ports that
+stay clear of system servers (RESERVA_PG_PORT, RESERVA_REDIS_PORT).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import attrs
+
+from adapters.postgis.local_cluster import LocalPostgres
+from adapters.redis.local_server import LocalRedis
+from entrypoints.settings import Settings, SettingsError
+
+DEFAULT_DATA_DIR = Path(".data")
+DEFAULT_PG_PORT = 55432
+DEFAULT_REDIS_PORT = 56379
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise SettingsError(f"{name} must be a TCP port (1-65535), got {raw!r}")
+    return int(raw)
+
+
+@attrs.frozen(kw_only=True)
+class LocalServers:
+    data_dir: Path
+    pg_port: int
+    redis_port: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> LocalServers:
+        return cls(
+            data_dir=Path(environ.get("RESERVA_DATA_DIR") or DEFAULT_DATA_DIR),
+            pg_port=_port(environ, "RESERVA_PG_PORT", DEFAULT_PG_PORT),
+            redis_port=_port(environ, "RESERVA_REDIS_PORT", DEFAULT_REDIS_PORT),
+        )
+
+    @property
+    def postgres(self) -> LocalPostgres:
+        return LocalPostgres(self.data_dir / "pg", self.pg_port)
+
+    @property
+    def redis(self) -> LocalRedis:
+        return LocalRedis(self.redis_port, self.data_dir / "redis")
+
+
+def resolve_settings(
+    *, need_redis: bool, say: Callable[[str], None], environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from the environment, starting local servers for what it leaves unset.
+
+    Redis is only started when the command uses it (`serve`); other commands get the local URL,
+    which nothing connects to.
+    """
+    env = dict(os.environ if environ is None else environ)
+    local = LocalServers.from_env(env)
+    if not env.get("DATABASE_URL", "").strip():
+        say(f"DATABASE_URL unset: using local PostgreSQL in {local.data_dir / 'pg'}")
+        env["DATABASE_URL"] = local.postgres.ensure_running()
+    if not env.get("REDIS_URL", "").strip():
+        if need_redis:
+            say(f"REDIS_URL unset: using local Redis on port {local.redis_port}")
+            env["REDIS_URL"] = local.redis.ensure_running()
+        else:
+            env["REDIS_URL"] = local.redis.url
+    return Settings.from_env(env)

@@ -1,0 +1,442 @@
+"""`reserva`: the operator's command line, on the same container as the HTTP API.
+
+The CLI is a trusted operator console. Whoever can run it can already reach the database, so
+it does not log in: every use case runs as OPERATOR, a platform administrator with a second
+factor. (The identity context may later bind OPERATOR to a real admin account for auditing.)
+
+Every failure ends the process with exit status 1 and one line on stderr, never a traceback
+(set RESERVA_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Annotated, NoReturn, TypeVar
+
+import psycopg
+import typer
+import uvicorn
+from alembic.util.exc import CommandError
+from returns.result import Failure, Result
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.exc import DBAPIError
+
+from adapters.postgis import migrate
+from adapters.postgis.local_cluster import LocalPostgresError
+from adapters.redis.local_server import LocalRedisError
+from core.bookings.model import Booking, BookingRules, Offering, OfferingKind, Provider
+from core.bookings.ports import Page
+from core.bookings.use_cases import NewOffering
+from core.shared.errors import DomainError
+from core.shared.ids import BookingId, PlaceId, ProviderId, ResourceId, UserId
+from core.shared.money import Money
+from core.shared.principal import Principal, Role
+from entrypoints.cli import demo, identity
+from entrypoints.cli.environment import resolve_settings
+from entrypoints.container import Container, build_container
+from entrypoints.http.app import create_app
+from entrypoints.settings import SettingsError
+
+T = TypeVar("T")
+
+# The nil UUID: no customer or staff account can ever have it.
+OPERATOR = Principal(user_id=UserId(uuid.UUID(int=0)), roles=frozenset({Role.ADMIN}), mfa=True)
+DEMO_SEED = 7
+
+app = typer.Typer(
+    help="Reserva: bookings marketplace backend.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo catalog.", no_args_is_help=True)
+providers_app = typer.Typer(help="Providers.", no_args_is_help=True)
+offerings_app = typer.Typer(help="Offerings.", no_args_is_help=True)
+bookings_app = typer.Typer(help="Bookings.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(providers_app, name="providers")
+app.add_typer(offerings_app, name="offerings")
+app.add_typer(bookings_app, name="bookings")
+
+out = Console()
+err = Console(stderr=True)
+
+
+# ---------------------------------------------------------------- failing clearly
+
+
+class CliError(Exception):
+    """A failure the operator can act on; its message is the whole story."""
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _database_problem(error: DBAPIError) -> str:
+    if isinstance(error.orig, psycopg.errors.UndefinedTable):
+        return "the database has no schema yet; run `reserva db upgrade`"
+    if isinstance(error.orig, psycopg.OperationalError):
+        return f"cannot reach the database: {_first_line(error.orig)}"
+    return f"database error: {_first_line(error.orig or error)}"
+
+
+def _guarded(work: Callable[[], T]) -> T:
+    """Run a command; turn every failure into one line on stderr and exit status 1."""
+    try:
+        return work()
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except (CliError, SettingsError, LocalPostgresError, LocalRedisError, CommandError) as error:
+        _fail(_first_line(error))
+    except DBAPIError as error:
+        _fail(_database_problem(error))
+    except psycopg.OperationalError as error:  # the local cluster's own connections
+        _fail(f"cannot reach the database: {_first_line(error)}")
+    except Exception as error:
+        if os.environ.get("RESERVA_DEBUG"):
+            raise
+        _fail(f"unexpected {type(error).__name__}: {_first_line(error)}")
+
+
+def _value(result: Result[T, DomainError]) -> T:
+    match result:
+        case Failure(error):
+            raise CliError(error.detail)
+        case _:
+            return result.unwrap()
+
+
+def _id(kind: str, text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise CliError(f"{text!r} is not a valid {kind} id (expected a UUID)") from None
+
+
+def _say(message: str) -> None:
+    err.print(message, style="dim", highlight=False)
+
+
+# ---------------------------------------------------------------- running with the container
+
+
+def _container(*, need_redis: bool = False) -> Container:
+    return build_container(resolve_settings(need_redis=need_redis, say=_say))
+
+
+def _run(work: Callable[[Container], Awaitable[T]]) -> T:
+    """Build the container, run `work` on it in one event loop, release it afterwards."""
+
+    async def within(container: Container) -> T:
+        try:
+            return await work(container)
+        finally:
+            await container.close()
+
+    return _guarded(lambda: asyncio.run(within(_container())))
+
+
+identity.mount(app, _run)  # users ..., keys ..., audit
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    )
+
+
+async def _load_demo(container: Container, count: int) -> demo.DemoSummary | None:
+    """Load `count` demo providers if the catalog is empty; None if it is not."""
+    if not await demo.is_empty(container.bookings_uow):
+        return None
+    with _progress() as progress:
+        task = progress.add_task("Loading demo providers", total=count)
+        return await demo.load(
+            container.bookings_uow,
+            count=count,
+            seed=DEMO_SEED,
+            now=container.clock().now(),
+            progress=lambda done: progress.advance(task, done),
+        )
+
+
+def _summary(summary: demo.DemoSummary) -> str:
+    return (
+        f"loaded {summary.providers} providers in {summary.cities} cities: "
+        f"{summary.places} places, {summary.resources} resources, "
+        f"{summary.offerings} offerings, {summary.occurrences} session runs"
+    )
+
+
+# ---------------------------------------------------------------- serve
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    demo_providers: Annotated[
+        int, typer.Option(min=0, help="Demo providers to load into an empty catalog (0: none).")
+    ] = 3000,
+) -> None:
+    """Run the HTTP API (docs at /docs), with local PostGIS and Redis unless configured."""
+
+    async def run(container: Container) -> None:
+        try:
+            if demo_providers:
+                summary = await _load_demo(container, demo_providers)
+                if summary is not None:
+                    _say(_summary(summary))
+                identity.print_demo_accounts(await identity.ensure_demo_accounts(container))
+            config = uvicorn.Config(create_app(container), host=host, port=port)
+            await uvicorn.Server(config).serve()
+        finally:
+            await container.close()
+
+    def start() -> None:
+        settings = resolve_settings(need_redis=True, say=_say)
+        with err.status("Migrating the database..."):
+            migrate.upgrade(settings.database_url)
+        asyncio.run(run(build_container(settings)))
+
+    _guarded(start)
+
+
+# ---------------------------------------------------------------- db
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Migrate the schema up to REVISION (default: the latest)."""
+
+    def upgrade() -> None:
+        url = resolve_settings(need_redis=False, say=_say).database_url
+        with err.status(f"Upgrading to {revision}..."):
+            migrate.upgrade(url, revision)
+        out.print(f"database at {migrate.current(url) or 'base'}")
+
+    _guarded(upgrade)
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. base or -1.")],
+) -> None:
+    """Migrate the schema down to REVISION."""
+
+    def downgrade() -> None:
+        url = resolve_settings(need_redis=False, say=_say).database_url
+        with err.status(f"Downgrading to {revision}..."):
+            migrate.downgrade(url, revision)
+        out.print(f"database at {migrate.current(url) or 'base'}")
+
+    _guarded(downgrade)
+
+
+# ---------------------------------------------------------------- demo
+
+
+@demo_app.command("load")
+def demo_load(
+    count: Annotated[int, typer.Option(min=1, max=100_000, help="Providers to create.")] = 3000,
+) -> None:
+    """Load the demo catalog into an empty database."""
+    summary = _run(lambda container: _load_demo(container, count))
+    if summary is None:
+        _fail("the catalog already has providers; demo data only loads into an empty one")
+    out.print(_summary(summary))
+
+
+# ---------------------------------------------------------------- providers
+
+
+def _providers_table(providers: Sequence[Provider]) -> Table:
+    table = Table("id", "name")
+    for provider in providers:
+        table.add_row(str(provider.id), provider.name)
+    return table
+
+
+@providers_app.command("list")
+def providers_list(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Rows to show.")] = 50,
+    after: Annotated[str | None, typer.Option(help="Continue after this provider id.")] = None,
+) -> None:
+    """List providers by id."""
+    found = _run(lambda c: c.list_providers()(Page(limit=limit, after=after)))
+    out.print(_providers_table(found))
+    if len(found) == limit:
+        _say(f"more: --after {found[-1].id}")
+
+
+@providers_app.command("create")
+def providers_create(name: Annotated[str, typer.Argument(help="Display name.")]) -> None:
+    """Create a provider."""
+
+    async def create(c: Container) -> Provider:
+        return _value(await c.create_provider()(OPERATOR, name))
+
+    out.print(_providers_table([_run(create)]))
+
+
+# ---------------------------------------------------------------- offerings
+
+
+def _offerings_table(offerings: Sequence[Offering]) -> Table:
+    table = Table("id", "name", "kind", "category", "price", "minutes", "capacity", "place")
+    for o in offerings:
+        table.add_row(
+            str(o.id),
+            o.name,
+            str(o.kind),
+            o.category,
+            f"{o.price.as_decimal_str()} {o.price.currency.code}",
+            str(o.rules.duration // timedelta(minutes=1)),
+            str(o.capacity),
+            str(o.place_id),
+        )
+    return table
+
+
+@offerings_app.command("list")
+def offerings_list(
+    provider: Annotated[str, typer.Option(help="Provider id.")],
+) -> None:
+    """List a provider's offerings."""
+    provider_id = ProviderId(_guarded(lambda: _id("provider", provider)))
+
+    async def catalog(c: Container) -> Sequence[Offering]:
+        return _value(await c.get_catalog()(provider_id)).offerings
+
+    out.print(_offerings_table(_run(catalog)))
+
+
+@offerings_app.command("create")
+def offerings_create(
+    place: Annotated[str, typer.Option(help="Place id.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    category: Annotated[str, typer.Option(help="e.g. tennis, yoga, haircut.")],
+    price: Annotated[str, typer.Option(help="Decimal amount, e.g. 12.50.")],
+    currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "EUR",
+    kind: Annotated[OfferingKind, typer.Option(help="Appointment or session.")] = (
+        OfferingKind.APPOINTMENT
+    ),
+    duration: Annotated[int, typer.Option(min=1, max=1440, help="Minutes.")] = 60,
+    step: Annotated[int | None, typer.Option(min=1, max=1440, help="Minutes between starts.")] = (
+        None
+    ),
+    capacity: Annotated[int, typer.Option(min=1, help="Seats per session run.")] = 1,
+    resource: Annotated[
+        list[str] | None, typer.Option(help="Resource id serving appointments (repeatable).")
+    ] = None,
+) -> None:
+    """Create an offering at a place."""
+
+    def command() -> NewOffering:
+        minutes = timedelta(minutes=1)
+        return NewOffering(
+            place_id=PlaceId(_id("place", place)),
+            kind=kind,
+            name=name,
+            category=category,
+            price=_value(Money.parse(price, currency)),
+            rules=BookingRules(duration=duration * minutes, slot_step=(step or duration) * minutes),
+            resource_ids=tuple(ResourceId(_id("resource", r)) for r in resource or []),
+            capacity=capacity,
+        )
+
+    new = _guarded(command)
+
+    async def create(c: Container) -> Offering:
+        return _value(await c.create_offering()(OPERATOR, new))
+
+    out.print(_offerings_table([_run(create)]))
+
+
+# ---------------------------------------------------------------- bookings
+
+
+def _bookings_table(bookings: Sequence[Booking]) -> Table:
+    table = Table("id", "status", "start (UTC)", "seats", "price", "provider", "customer")
+    for b in bookings:
+        table.add_row(
+            str(b.id),
+            str(b.status),
+            b.during.start.strftime("%Y-%m-%d %H:%M"),
+            str(b.seats),
+            f"{b.price.as_decimal_str()} {b.price.currency.code}",
+            str(b.provider_id),
+            str(b.customer_id),
+        )
+    return table
+
+
+async def _all_providers(c: Container) -> list[Provider]:
+    found: list[Provider] = []
+    while page := await c.list_providers()(
+        Page(limit=500, after=str(found[-1].id) if found else None)
+    ):
+        found.extend(page)
+    return found
+
+
+async def _newest_everywhere(c: Container, limit: int) -> list[Booking]:
+    """The newest bookings across providers: each provider's newest, merged."""
+    providers = await _all_providers(c)
+    found: list[Booking] = []
+    with _progress() as progress:
+        task = progress.add_task("Reading providers' bookings", total=len(providers))
+        for provider in providers:
+            page = await c.list_provider_bookings()(OPERATOR, provider.id, Page(limit=limit))
+            found.extend(_value(page))
+            progress.advance(task)
+    return sorted(found, key=lambda b: (b.created_at, b.id), reverse=True)[:limit]
+
+
+@bookings_app.command("list")
+def bookings_list(
+    provider: Annotated[str | None, typer.Option(help="Only this provider's bookings.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Rows to show.")] = 20,
+) -> None:
+    """List the newest bookings, of one provider or of all."""
+    provider_id = None if provider is None else _guarded(lambda: _id("provider", provider))
+
+    async def newest(c: Container) -> Sequence[Booking]:
+        if provider_id is None:
+            return await _newest_everywhere(c, limit)
+        page = Page(limit=limit)
+        return _value(await c.list_provider_bookings()(OPERATOR, ProviderId(provider_id), page))
+
+    out.print(_bookings_table(_run(newest)))
+
+
+@bookings_app.command("cancel")
+def bookings_cancel(booking: Annotated[str, typer.Argument(help="Booking id.")]) -> None:
+    """Cancel a held or confirmed booking."""
+    booking_id = BookingId(_guarded(lambda: _id("booking", booking)))
+
+    async def cancel(c: Container) -> Booking:
+        return _value(await c.cancel_booking()(OPERATOR, booking_id))
+
+    out.print(_bookings_table([_run(cancel)]))

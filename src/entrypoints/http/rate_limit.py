@@ -1,0 +1,159 @@
+"""Limits at the HTTP edge: who the client is, the general API rate limit, and back-off for the
+identity endpoints the core does not throttle itself.
+
+The client's IP is the socket peer. Behind a reverse proxy that is the proxy, so every client
+would share one budget: run uvicorn with `--proxy-headers --forwarded-allow-ips=<proxy ips>` so
+that it takes the client from X-Forwarded-For, and only when the peer is that trusted proxy
+(never trust forwarded headers from anyone else: they are free to forge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import attrs
+import structlog
+from litestar import Request
+from litestar.datastructures import Headers
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
+from redis.exceptions import RedisError
+from returns.result import Failure, Result, Success
+
+from core.identity.errors import TooManyAttempts
+from core.identity.model import ClientContext
+from core.identity.ports import RateLimiter, Throttle
+from core.shared.errors import DomainError
+from core.shared.principal import Authenticator
+from entrypoints.http.auth import bearer_token
+from entrypoints.http.problems import DomainProblem
+
+T = TypeVar("T")
+E = TypeVar("E", bound=DomainError)
+
+MAX_USER_AGENT = 512  # enough for any real browser; the rest is noise in sessions and audit
+
+_log = structlog.get_logger(__name__)
+
+
+def client_ip(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None
+
+
+async def client_context(request: Request[Any, Any, Any]) -> ClientContext:
+    """The `client` dependency: where the request came from, for sessions and the audit log."""
+    agent = request.headers.get("user-agent")
+    return ClientContext(
+        ip=client_ip(request.scope), user_agent=agent[:MAX_USER_AGENT] if agent else None
+    )
+
+
+@attrs.frozen
+class TooManyRequests(TooManyAttempts):
+    """Refused by a limit that counts requests, not failures."""
+
+    @property
+    def detail(self) -> str:
+        return f"too many requests; retry in {self.retry_after_seconds:.0f} s"
+
+
+# ---------------------------------------------------------------- the general rate limit
+
+
+@attrs.frozen(kw_only=True)
+class RateLimitPolicy:
+    requests: int  # per window and client; 0 turns the limit off
+    window_seconds: float
+
+
+class RateLimitMiddleware:
+    """Counts every request against its client: the user of a valid access token, otherwise
+    the IP. Runs before authentication, so a flood of bad tokens is limited per IP too.
+
+    Fails open: if Redis is unreachable the request goes through (logged). The limit guards
+    capacity, not access; the login back-off, which does guard access, fails closed (503).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limiter: Callable[[], RateLimiter],
+        authenticator: Callable[[], Authenticator],
+        policy: Callable[[], RateLimitPolicy],
+    ) -> None:
+        self._app = app
+        self._limiter = limiter
+        self._authenticator = authenticator
+        self._policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        policy = self._policy()
+        if scope["type"] == ScopeType.HTTP and policy.requests > 0:
+            wait = await self._hit(await self._client_key(scope), policy)
+            if wait is not None:
+                raise DomainProblem(TooManyRequests(wait))
+        await self._app(scope, receive, send)
+
+    async def _client_key(self, scope: Scope) -> str:
+        token = bearer_token(Headers.from_scope(scope).get("authorization"))
+        principal = await self._authenticator()(token) if token else None
+        if principal is not None:
+            return f"user:{principal.user_id}"
+        return f"ip:{client_ip(scope)}"
+
+    async def _hit(self, key: str, policy: RateLimitPolicy) -> float | None:
+        try:
+            return await self._limiter().hit(key, policy.requests, policy.window_seconds)
+        except (RedisError, OSError) as error:
+            _log.warning("rate limit unavailable; letting the request through", error=str(error))
+            return None
+
+
+# ---------------------------------------------------------------- back-off per endpoint
+
+
+async def _longest_wait(throttle: Throttle, keys: Sequence[str]) -> float | None:
+    waits = [wait for key in keys if (wait := await throttle.retry_after(key)) is not None]
+    return max(waits) if waits else None
+
+
+async def guarded(
+    throttle: Throttle,
+    keys: Sequence[str],
+    attempt: Callable[[], Awaitable[Result[T, E]]],
+    *,
+    counts: tuple[type[DomainError], ...],
+) -> Result[T, E | TooManyAttempts]:
+    """Run `attempt` unless a key is blocked. A failure of the `counts` kinds (a wrong secret,
+    not, say, a weak new password) counts against every key; after enough of them the keys are
+    blocked for a time that doubles with each further failure."""
+    wait = await _longest_wait(throttle, keys)
+    if wait is not None:
+        return Failure(TooManyAttempts(wait))
+    result = await attempt()
+    if isinstance(result, Failure) and isinstance(result.failure(), counts):
+        for key in keys:
+            await throttle.record_failure(key)
+    return result
+
+
+async def ration(throttle: Throttle, keys: Sequence[str]) -> Result[None, TooManyRequests]:
+    """Count this request against every key, whatever its outcome, unless one is blocked: for
+    requests that send mail, and whose outcome must not tell whether an account exists."""
+    wait = await _longest_wait(throttle, keys)
+    if wait is not None:
+        return Failure(TooManyRequests(wait))
+    for key in keys:
+        await throttle.record_failure(key)
+    return Success(None)
+
+
+def throttle_keys(purpose: str, client: ClientContext, *, account: str | None = None) -> list[str]:
+    """`<purpose>:acct:<account>` and `<purpose>:ip:<ip>`, for what is known."""
+    keys = [f"{purpose}:acct:{account}"] if account else []
+    if client.ip:
+        keys.append(f"{purpose}:ip:{client.ip}")
+    return keys

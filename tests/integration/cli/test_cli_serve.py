@@ -1,0 +1,71 @@
+"""`reserva serve` as a developer runs it: nothing configured, everything started for them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adapters.postgis.local_cluster import LocalPostgres
+from adapters.redis.local_server import LocalRedis
+from adapters.system.net import free_port
+
+STARTUP_SECONDS = 120
+
+
+@pytest.fixture
+def ports() -> dict[str, int]:
+    return {"pg": free_port(), "redis": free_port(), "http": free_port()}
+
+
+@pytest.fixture
+def serving(tmp_path: Path, ports: dict[str, int]) -> Iterator[str]:
+    """A `reserva serve` process with its own data dir; stopped, with its servers, afterwards."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env |= {
+        "RESERVA_DATA_DIR": str(tmp_path / "data"),
+        "RESERVA_PG_PORT": str(ports["pg"]),
+        "RESERVA_REDIS_PORT": str(ports["redis"]),
+    }
+    command = [str(Path(sys.executable).with_name("reserva")), "serve"]
+    options = ["--port", str(ports["http"]), "--demo-providers", "3"]
+    server = subprocess.Popen([*command, *options], env=env, cwd=tmp_path)
+    try:
+        yield f"http://127.0.0.1:{ports['http']}"
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        finally:
+            server.kill()
+            LocalPostgres(tmp_path / "data" / "pg", ports["pg"]).stop()
+            LocalRedis(ports["redis"], tmp_path / "data" / "redis").stop()
+
+
+def _wait_for(url: str) -> httpx.Response:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        try:
+            return httpx.get(url, timeout=5)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_serve_brings_up_the_api_with_a_demo_catalog(serving: str) -> None:
+    providers = _wait_for(f"{serving}/providers")
+    docs = httpx.get(f"{serving}/docs")
+    unauthenticated = httpx.post(f"{serving}/bookings", json={})
+
+    assert providers.status_code == 200
+    assert len(providers.json()["items"]) == 3
+    assert docs.status_code == 200
+    assert unauthenticated.status_code == 401
