@@ -171,6 +171,10 @@ class MemoryUserRepository(_Part, UserRepository):
     async def by_email_key(self, email_key: str) -> User | None:
         return next((u for u in self.s.users.values() if u.email.key == email_key), None)
 
+    async def list_by_email(self, *, after: str | None, limit: int) -> Sequence[User]:
+        ordered = sorted(self.s.users.values(), key=lambda u: u.email.key)
+        return [u for u in ordered if after is None or u.email.key > after][:limit]
+
     async def save(self, user: User) -> None:
         self.s.users[user.id] = user
 

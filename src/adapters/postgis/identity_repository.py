@@ -157,6 +157,22 @@ class PostgisUserRepository(_Part, UserRepository):
     async def by_email_key(self, email_key: str) -> User | None:
         return await self._one(sa.select(users).where(users.c.email_key == email_key))
 
+    async def list_by_email(self, *, after: str | None, limit: int) -> Sequence[User]:
+        key = users.c.email_key.collate("C")  # code-point order, whatever the database's locale
+        query = sa.select(users).order_by(key).limit(limit)
+        if after is not None:
+            query = query.where(key > after)
+        rows = (await self._run(query)).mappings().all()
+        staff = await self._run(
+            sa.select(user_staff_roles).where(
+                user_staff_roles.c.user_id.in_([row["id"] for row in rows])
+            )
+        )
+        staff_of: dict[UserId, set[ProviderId]] = {}
+        for role in staff.mappings():
+            staff_of.setdefault(role["user_id"], set()).add(ProviderId(role["provider_id"]))
+        return [_user(row, staff_of.get(row["id"], set())) for row in rows]
+
     async def save(self, user: User) -> None:
         await self._run(sa.update(users).where(users.c.id == user.id).values(**_user_values(user)))
         await self._save_staff_roles(user)
@@ -177,16 +193,20 @@ class PostgisUserRepository(_Part, UserRepository):
         staff = await self._run(
             sa.select(user_staff_roles.c.provider_id).where(user_staff_roles.c.user_id == row["id"])
         )
-        return User(
-            id=UserId(row["id"]),
-            email=Email(value=row["email"]),
-            password_hash=row["password_hash"],
-            created_at=to_utc(row["created_at"]),
-            email_verified_at=_utc(row["email_verified_at"]),
-            is_admin=row["is_admin"],
-            staff_of=frozenset(ProviderId(p) for p in staff.scalars()),
-            locked_at=_utc(row["locked_at"]),
-        )
+        return _user(row, {ProviderId(p) for p in staff.scalars()})
+
+
+def _user(row: sa.RowMapping, staff_of: set[ProviderId]) -> User:
+    return User(
+        id=UserId(row["id"]),
+        email=Email(value=row["email"]),
+        password_hash=row["password_hash"],
+        created_at=to_utc(row["created_at"]),
+        email_verified_at=_utc(row["email_verified_at"]),
+        is_admin=row["is_admin"],
+        staff_of=frozenset(staff_of),
+        locked_at=_utc(row["locked_at"]),
+    )
 
 
 # --- one-time tokens -------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from core.shared.errors import Forbidden, NotFound
 from core.shared.ids import ProviderId, UserId
 
 MAX_AUDIT_PAGE = 1000
+MAX_USER_PAGE = 1000
 
 
 async def _change_user(
@@ -246,6 +247,27 @@ class FindUserByEmail:
             if user is None:
                 return Failure(NotFound(kind="user", id=address.value))
             return Success(await account_view(uow, user))
+
+
+@attrs.frozen
+class ListUsers:
+    """Accounts ordered by email (case-insensitive), at most `limit` (capped at 1000), starting
+    after the email `after` (the last one of the previous page)."""
+
+    deps: IdentityDeps
+
+    async def __call__(
+        self, *, actor: Actor, after: str | None = None, limit: int = 50
+    ) -> Result[list[AccountView], Forbidden]:
+        allowed = require_admin(actor)
+        if isinstance(allowed, Failure):
+            return Failure(allowed.failure())
+        after_key = after.strip().lower() if after else None
+        async with self.deps.uow() as uow:
+            found = await uow.users.list_by_email(
+                after=after_key, limit=max(1, min(limit, MAX_USER_PAGE))
+            )
+            return Success([await account_view(uow, user) for user in found])
 
 
 @attrs.frozen

@@ -113,17 +113,39 @@ class BeginTotpEnrolment:
             secret = self.deps.totp.new_secret()
             await uow.totp.save(TotpCredential(user_id=user_id, secret=secret, created_at=now))
             await uow.commit()
-        uri = self.deps.totp.provisioning_uri(
-            secret, account=user.email.value, issuer=self.deps.settings.totp_issuer
-        )
-        return Success(
-            TotpEnrolment(
-                secret=secret,
-                otpauth_uri=uri,
-                qr_png=self.deps.qr.png(uri),
-                qr_svg=self.deps.qr.svg(uri),
-            )
-        )
+        return Success(_enrolment(self.deps, user, secret))
+
+
+def _enrolment(deps: IdentityDeps, user: User, secret: str) -> TotpEnrolment:
+    uri = deps.totp.provisioning_uri(
+        secret, account=user.email.value, issuer=deps.settings.totp_issuer
+    )
+    return TotpEnrolment(
+        secret=secret, otpauth_uri=uri, qr_png=deps.qr.png(uri), qr_svg=deps.qr.svg(uri)
+    )
+
+
+@attrs.frozen
+class ShowTotpEnrolment:
+    """The pending enrolment again (its QR code for a second look), without a new secret.
+    Failures: MfaEnrolmentNotStarted, MfaAlreadyActive (the secret is never shown again once
+    active), NotFound (user)."""
+
+    deps: IdentityDeps
+
+    async def __call__(
+        self, *, user_id: UserId
+    ) -> Result[TotpEnrolment, MfaEnrolmentNotStarted | MfaAlreadyActive | NotFound]:
+        async with self.deps.uow() as uow:
+            user = await uow.users.get(user_id)
+            pending = await uow.totp.get(user_id)
+        if user is None:
+            return Failure(NotFound(kind="user", id=str(user_id)))
+        if pending is None:
+            return Failure(MfaEnrolmentNotStarted())
+        if pending.active:
+            return Failure(MfaAlreadyActive())
+        return Success(_enrolment(self.deps, user, pending.secret))
 
 
 @attrs.frozen

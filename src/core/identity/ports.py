@@ -45,6 +45,10 @@ class UserRepository(Protocol):
 
     async def by_email_key(self, email_key: str) -> User | None: ...
 
+    async def list_by_email(self, *, after: str | None, limit: int) -> Sequence[User]:
+        """At most `limit` users ordered by email key, starting after the key `after`."""
+        ...
+
     async def save(self, user: User) -> None:
         """Update an existing user, including its staff memberships."""
         ...

@@ -39,8 +39,14 @@ from core.identity.use_cases import (
     TotpEnrolment,
 )
 from entrypoints.http.auth import SECURITY
-from entrypoints.http.controllers.sign_in import SIGNED_IN, AccessOut, CodeIn, Failures
-from entrypoints.http.problems import documented, ok
+from entrypoints.http.controllers.sign_in import (
+    SIGNED_IN,
+    AccessOut,
+    CodeIn,
+    ThrottleDependency,
+    answers,
+)
+from entrypoints.http.problems import ok
 from entrypoints.http.rate_limit import guarded, throttle_keys
 from entrypoints.http.token_auth import TokenPrincipal
 
@@ -161,13 +167,13 @@ class QrFormat(enum.StrEnum):
 
 _QR_MEDIA = {QrFormat.PNG: "image/png", QrFormat.SVG: "image/svg+xml"}
 
-_get = partial(get, tags=["account"], security=SECURITY, responses=documented(401, 404, 503))
+_get = partial(get, tags=["account"], security=SECURITY, responses=answers(401, 404))
 _mfa = partial(
     post,
     tags=["mfa"],
     security=SECURITY,
     status_code=200,
-    responses=documented(400, 401, 404, 409, 422, 429, 503),
+    responses=answers(400, 401, 404, 409, 422),
 )
 
 
@@ -205,7 +211,7 @@ async def my_sessions(
     summary="End one of my sessions",
     description=f"{SIGNED_IN} Its refresh token stops working at once. Another user's session "
     "answers 404.",
-    responses=documented(401, 404, 422, 503),
+    responses=answers(400, 401, 404, 422),
 )
 async def end_session(
     session_id: FromPath[uuid.UUID],
@@ -222,7 +228,7 @@ async def end_session(
     status_code=200,
     summary="End all my sessions",
     description=f"{SIGNED_IN} Every session, this one included unless `keep_current=true`.",
-    responses=documented(401, 503),
+    responses=answers(400, 401),
 )
 async def end_all_sessions(
     caller: NamedDependency[TokenPrincipal],
@@ -259,7 +265,7 @@ async def begin_totp(
     "with POST /me/mfa/totp; 409 once it is confirmed (the secret is never shown again).",
     media_type="image/png",
     cache_control=NO_STORE,
-    responses=documented(401, 404, 409, 503),
+    responses=answers(400, 401, 404, 409),
 )
 async def totp_qr(
     caller: NamedDependency[TokenPrincipal],
@@ -283,7 +289,7 @@ async def confirm_totp(
     caller: NamedDependency[TokenPrincipal],
     client: NamedDependency[ClientContext],
     confirm_totp_enrolment: NamedDependency[ConfirmTotpEnrolment],
-    identity_throttle: Failures,
+    identity_throttle: ThrottleDependency,
 ) -> MfaEnabledOut:
     attempt = partial(
         confirm_totp_enrolment,
@@ -311,7 +317,7 @@ async def step_up_session(
     caller: NamedDependency[TokenPrincipal],
     client: NamedDependency[ClientContext],
     step_up: NamedDependency[StepUp],
-    identity_throttle: Failures,
+    identity_throttle: ThrottleDependency,
 ) -> AccessOut:
     attempt = partial(step_up, user_id=caller.user_id, session_id=caller.session_id, code=data.code)
     keys = _mfa_keys(client)
@@ -332,7 +338,7 @@ async def disable_totp(
     caller: NamedDependency[TokenPrincipal],
     client: NamedDependency[ClientContext],
     disable_mfa: NamedDependency[DisableMfa],
-    identity_throttle: Failures,
+    identity_throttle: ThrottleDependency,
 ) -> None:
     attempt = partial(disable_mfa, user_id=caller.user_id, code=data.code, client=client)
     ok(await guarded(identity_throttle, _mfa_keys(client), attempt, counts=(InvalidMfaCode,)))
@@ -350,7 +356,7 @@ async def new_recovery_codes(
     caller: NamedDependency[TokenPrincipal],
     client: NamedDependency[ClientContext],
     regenerate_recovery_codes: NamedDependency[RegenerateRecoveryCodes],
-    identity_throttle: Failures,
+    identity_throttle: ThrottleDependency,
 ) -> RecoveryCodesOut:
     attempt = partial(
         regenerate_recovery_codes, user_id=caller.user_id, code=data.code, client=client

@@ -32,8 +32,9 @@ from core.identity.use_cases import (
 from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Principal
 from entrypoints.http.auth import SECURITY
+from entrypoints.http.controllers.sign_in import answers
 from entrypoints.http.dto import instant
-from entrypoints.http.problems import documented, ok
+from entrypoints.http.problems import ok
 
 ADMINS = "Who may call: admins, in a session with a second factor (aal2)."
 
@@ -97,12 +98,12 @@ _change = partial(
     tags=["admin"],
     security=SECURITY,
     status_code=204,
-    responses=documented(401, 403, 404, 422, 503),
+    responses=answers(400, 401, 403, 404, 422),
 )
 _undo = partial(
-    delete, tags=["admin"], security=SECURITY, responses=documented(401, 403, 404, 422, 503)
+    delete, tags=["admin"], security=SECURITY, responses=answers(400, 401, 403, 404, 422)
 )
-_read = partial(get, tags=["admin"], security=SECURITY, responses=documented(401, 403, 422, 503))
+_read = partial(get, tags=["admin"], security=SECURITY, responses=answers(400, 401, 403, 422))
 
 
 @_change(

@@ -19,6 +19,7 @@ from litestar import Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, SkipValidation
 
 from core.identity.errors import (
@@ -182,21 +183,28 @@ def email_key(raw: str) -> str:
 
 # ---------------------------------------------------------------- handlers
 
-Failures = NamedDependency[SkipValidation[Throttle]]  # a Protocol: no isinstance check
+
+def answers(*statuses: int) -> dict[int, ResponseSpec]:
+    """The problems a handler documents: its own, plus the API limit's 429 and the 503 of a
+    dependency down, which any route may answer."""
+    return documented(*sorted({*statuses, 429, 503}))
+
+
+ThrottleDependency = NamedDependency[SkipValidation[Throttle]]  # a Protocol: no isinstance check
 
 _public = partial(
     post,
     tags=["auth"],
     opt={PUBLIC: True},
     status_code=200,
-    responses=documented(400, 401, 403, 422, 429, 503),
+    responses=answers(400, 401, 403, 422),
 )
 _signed_in = partial(
     post,
     tags=["auth"],
     security=SECURITY,
     status_code=204,
-    responses=documented(401, 422, 429, 503),
+    responses=answers(400, 401, 422),
 )
 
 
@@ -212,13 +220,10 @@ async def register_account(
     data: JSONBody[RegisterIn],
     client: NamedDependency[ClientContext],
     register: NamedDependency[Register],
-    request_throttle: Failures,
+    request_throttle: ThrottleDependency,
 ) -> AcceptedOut:
-    ok(
-        await ration(
-            request_throttle, throttle_keys("register", client, account=email_key(data.email))
-        )
-    )
+    keys = throttle_keys("register", client, account=email_key(data.email))
+    ok(await ration(request_throttle, keys))
     ok(await register(email=data.email, password=data.password))
     return AcceptedOut(detail=ACCEPTED)
 
@@ -233,14 +238,11 @@ async def verify_email_address(
     data: JSONBody[TokenIn],
     client: NamedDependency[ClientContext],
     verify_email: NamedDependency[VerifyEmail],
-    identity_throttle: Failures,
+    identity_throttle: ThrottleDependency,
 ) -> None:
+    attempt = partial(verify_email, token=data.token)
     keys = throttle_keys("verify", client)
-    ok(
-        await guarded(
-            identity_throttle, keys, partial(verify_email, token=data.token), counts=(InvalidToken,)
-        )
-    )
+    ok(await guarded(identity_throttle, keys, attempt, counts=(InvalidToken,)))
 
 
 @_public(
@@ -261,15 +263,15 @@ async def log_in(
 @_public(
     "/auth/mfa/login",
     summary="Finish a login with a second factor",
-    description=f"{ANYONE} holding a challenge token from POST /auth/login: send it with six "
-    "TOTP digits or a recovery code. Each code works once. Failures back off per account and "
-    "per IP.",
+    description="Who may call: anyone holding a challenge token from POST /auth/login (no "
+    "access token). Send it with six TOTP digits or a recovery code; each code works once. "
+    "Failures back off per account and per IP.",
 )
 async def log_in_with_mfa(
     data: JSONBody[MfaLoginIn],
     client: NamedDependency[ClientContext],
     complete_mfa_login: NamedDependency[CompleteMfaLogin],
-    identity_throttle: Failures,
+    identity_throttle: ThrottleDependency,
 ) -> TokensOut:
     attempt = partial(
         complete_mfa_login, challenge_token=data.challenge_token, code=data.code, client=client
@@ -282,7 +284,8 @@ async def log_in_with_mfa(
 @_public(
     "/auth/refresh",
     summary="Trade a refresh token for new tokens",
-    description=f"{ANYONE} holding a refresh token. Every use rotates it: keep the new one. "
+    description="Who may call: anyone holding a refresh token (no access token). Every use "
+    "rotates it: keep the new one. "
     "Two uses of one token within a few seconds (two tabs) both get the same new token; a "
     "reuse after that revokes the whole session. Failures back off per IP.",
 )
@@ -290,7 +293,7 @@ async def refresh_tokens(
     data: JSONBody[RefreshIn],
     client: NamedDependency[ClientContext],
     refresh: NamedDependency[Refresh],
-    identity_throttle: Failures,
+    identity_throttle: ThrottleDependency,
 ) -> TokensOut:
     attempt = partial(refresh, refresh_token=data.refresh_token, client=client)
     keys = throttle_keys("refresh", client)
@@ -321,7 +324,7 @@ async def change_my_password(
     caller: NamedDependency[TokenPrincipal],
     client: NamedDependency[ClientContext],
     change_password: NamedDependency[ChangePassword],
-    identity_throttle: Failures,
+    identity_throttle: ThrottleDependency,
 ) -> None:
     attempt = partial(
         change_password,
@@ -353,13 +356,10 @@ async def request_reset(
     data: JSONBody[ResetRequestIn],
     client: NamedDependency[ClientContext],
     request_password_reset: NamedDependency[RequestPasswordReset],
-    request_throttle: Failures,
+    request_throttle: ThrottleDependency,
 ) -> Response[AcceptedOut]:
-    ok(
-        await ration(
-            request_throttle, throttle_keys("reset", client, account=email_key(data.email))
-        )
-    )
+    keys = throttle_keys("reset", client, account=email_key(data.email))
+    ok(await ration(request_throttle, keys))
     # After the answer is sent: known and unknown addresses take the same time to answer.
     mail = BackgroundTask(request_password_reset, email=data.email)
     return Response(AcceptedOut(detail=ACCEPTED), status_code=202, background=mail)
@@ -369,14 +369,14 @@ async def request_reset(
     "/auth/password/reset",
     status_code=204,
     summary="Set a new password with a reset token",
-    description=f"{ANYONE} holding the token from the reset mail. Ends every session of the "
-    "account. Invalid tokens back off per IP.",
+    description="Who may call: anyone holding the token from the reset mail (no access token). "
+    "Ends every session of the account. Invalid tokens back off per IP.",
 )
 async def reset_my_password(
     data: JSONBody[ResetIn],
     client: NamedDependency[ClientContext],
     reset_password: NamedDependency[ResetPassword],
-    identity_throttle: Failures,
+    identity_throttle: ThrottleDependency,
 ) -> None:
     attempt = partial(
         reset_password, token=data.token, new_password=data.new_password, client=client
@@ -393,7 +393,7 @@ async def reset_my_password(
     description=f"{ANYONE} A JWK set (Ed25519, `alg: EdDSA`), the signing key first; keys stay "
     "listed until every token they signed has expired. Refetch on an unknown `kid`.",
     cache_control=CacheControlHeader(public=True, max_age=60),
-    responses=documented(503),
+    responses=answers(),
 )
 async def jwks(get_jwks: NamedDependency[GetJwks]) -> dict[str, list[dict[str, str]]]:
     return ok(await get_jwks())

@@ -1,0 +1,59 @@
+"""The production app over real PostgreSQL and Redis, with real access tokens.
+
+Nothing is overridden but the clock (so tests can move time). Every test talks from an IP of
+its own, so the per-IP limits of one test never touch another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+import pytest_asyncio
+from dependency_injector import providers
+from identity_http_support import Client, cheap_settings, client_at, unique_ip
+from litestar import Litestar
+
+from adapters.memory.clock import FixedClock
+from adapters.postgis import migrate
+from adapters.postgis.local_cluster import LocalPostgres
+from entrypoints.container import Container, build_container
+from entrypoints.http.app import create_app
+from entrypoints.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def identity_http_database(postgres_server: LocalPostgres) -> str:
+    url = postgres_server.create_database("reserva_identity_http")
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def settings(identity_http_database: str, redis_url: str) -> Settings:
+    return cheap_settings(identity_http_database, redis_url)
+
+
+@pytest_asyncio.fixture
+async def container(settings: Settings, clock: FixedClock) -> AsyncIterator[Container]:
+    container = build_container(settings)
+    container.clock.override(providers.Object(clock))
+    yield container
+    await container.close()
+
+
+@pytest.fixture
+def app(container: Container) -> Litestar:
+    return create_app(container)
+
+
+@pytest_asyncio.fixture
+async def client(app: Litestar) -> AsyncIterator[Client]:
+    async with client_at(app, unique_ip()) as client:
+        yield client
