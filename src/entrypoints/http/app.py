@@ -22,6 +22,7 @@ from entrypoints.http.controllers import (
     identity,
     search,
 )
+from entrypoints.http.logging import configure_logging
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limit import RateLimitMiddleware
 from entrypoints.http.services import Services
@@ -99,6 +100,8 @@ def _openapi() -> OpenAPIConfig:
 
 
 def create_app(services: Services) -> Litestar:
+    configure_logging()
+
     async def close() -> None:
         await services.close()
 
