@@ -273,15 +273,6 @@ class Login:
                     client=client,
                     now=now,
                 )
-                await audit(
-                    uow,
-                    AuditAction.LOGIN_SUCCEEDED,
-                    at=now,
-                    actor=user.id,
-                    subject=user.id,
-                    client=client,
-                    aal=Aal.AAL1.value,
-                )
             await uow.commit()
             return Success(result)
 
@@ -339,15 +330,6 @@ class CompleteMfaLogin:
                 amr=AMR_PASSWORD_AND_OTP,
                 client=client,
                 now=now,
-            )
-            await audit(
-                uow,
-                AuditAction.LOGIN_SUCCEEDED,
-                at=now,
-                actor=user.id,
-                subject=user.id,
-                client=client,
-                aal=Aal.AAL2.value,
                 second_factor=factor.value,
             )
             if factor is SecondFactor.RECOVERY_CODE:

@@ -150,7 +150,9 @@ async def start_session(
     amr: tuple[str, ...],
     client: ClientContext,
     now: datetime,
+    **audit_details: str,
 ) -> TokenPair:
+    """A signed-in session with its first refresh token, audited as `login.succeeded`."""
     session = Session(
         id=SessionId(uuid.uuid4()),
         user_id=user.id,
@@ -174,6 +176,16 @@ async def start_session(
     )
     await uow.refresh_tokens.add(first)
     access = await issue_access_token(deps, uow, user, session, now)
+    await audit(
+        uow,
+        AuditAction.LOGIN_SUCCEEDED,
+        at=now,
+        actor=user.id,
+        subject=user.id,
+        client=client,
+        aal=aal.value,
+        **audit_details,
+    )
     return TokenPair(
         access=access,
         refresh_token=raw,
