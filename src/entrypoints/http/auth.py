@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import attrs
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from litestar.types import ASGIApp
+from litestar.types import ASGIApp, Scope
 
 from core.shared.principal import Authenticator, Principal
 
@@ -33,6 +33,20 @@ def bearer_token(header: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+_VERIFIED = "reserva.verified_bearer"
+
+
+async def verify_once(scope: Scope, token: str, authenticator: Authenticator) -> Principal | None:
+    """Verify a bearer token once per request: the rate limiter and authentication share it."""
+    state: dict[str, Any] = scope.setdefault("state", {})
+    cached = state.get(_VERIFIED)
+    if cached is not None and cached[0] == token:
+        return cast("Principal | None", cached[1])
+    principal = await authenticator(token)
+    state[_VERIFIED] = (token, principal)
+    return principal
+
+
 class BearerAuthentication(AbstractAuthenticationMiddleware):
     def __init__(
         self, app: ASGIApp, authenticator: Callable[[], Authenticator], **options: Any
@@ -46,7 +60,7 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
         token = bearer_token(connection.headers.get("authorization"))
         if token is None:
             raise _challenge("this endpoint needs an `Authorization: Bearer <token>` header")
-        principal = await self._authenticator()(token)
+        principal = await verify_once(connection.scope, token, self._authenticator())
         if principal is None:
             raise _challenge("the access token is invalid or expired", "invalid_token")
         return AuthenticationResult(user=principal, auth=token)

@@ -26,7 +26,7 @@ from core.identity.model import ClientContext
 from core.identity.ports import RateLimiter, Throttle
 from core.shared.errors import DomainError
 from core.shared.principal import Authenticator
-from entrypoints.http.auth import bearer_token
+from entrypoints.http.auth import bearer_token, verify_once
 from entrypoints.http.problems import DomainProblem
 
 T = TypeVar("T")
@@ -99,7 +99,7 @@ class RateLimitMiddleware:
 
     async def _client_key(self, scope: Scope) -> str:
         token = bearer_token(Headers.from_scope(scope).get("authorization"))
-        principal = await self._authenticator()(token) if token else None
+        principal = await verify_once(scope, token, self._authenticator()) if token else None
         if principal is not None:
             return f"user:{principal.user_id}"
         return f"ip:{client_ip(scope)}"

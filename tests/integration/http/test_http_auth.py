@@ -9,11 +9,11 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
+from http_support import Client, TokenTable
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 
-from conftest import Client, TokenTable
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import PUBLIC

@@ -7,8 +7,7 @@ from typing import Any
 
 import attrs
 import pytest
-
-from conftest import Client, TokenTable
+from http_support import Client, TokenTable
 
 SOMEONE = str(uuid.uuid4())
 LATER = "2031-06-01T10:00:00Z"

@@ -7,8 +7,9 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from http_support import Client, Shop, TokenTable, appointment, next_hour, open_shop, session
+
 from adapters.memory.clock import FixedClock
-from conftest import Client, Shop, TokenTable, appointment, next_hour, open_shop, session
 
 PROBLEM = "application/problem+json"
 

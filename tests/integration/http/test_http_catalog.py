@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from http_support import Client, TokenTable, appointment, created, next_hour, open_shop, session
+
 from adapters.memory.clock import FixedClock
-from conftest import Client, TokenTable, appointment, created, next_hour, open_shop, session
 
 
 async def test_an_admin_creates_a_provider_and_anyone_reads_it(

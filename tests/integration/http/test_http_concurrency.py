@@ -11,8 +11,9 @@ import asyncio
 from collections import Counter
 from datetime import timedelta
 
+from http_support import Client, TokenTable, appointment, next_hour, open_shop, session
+
 from adapters.memory.clock import FixedClock
-from conftest import Client, TokenTable, appointment, next_hour, open_shop, session
 
 SEATS = 10
 SEAT_SEEKERS = 200

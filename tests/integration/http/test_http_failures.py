@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 from dependency_injector import providers
+from http_support import Client, TokenTable
 from litestar.testing import AsyncTestClient
 
 from adapters.system.net import free_port
-from conftest import Client, TokenTable
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings

@@ -6,11 +6,11 @@ import asyncio
 import uuid
 from typing import Any
 
+from http_support import Client, TokenTable, appointment, next_hour, open_shop
 from redis.asyncio import Redis
 
 from adapters.memory.clock import FixedClock
 from adapters.redis.idempotency import RedisIdempotencyStore
-from conftest import Client, TokenTable, appointment, next_hour, open_shop
 from core.shared.idempotency import Claimed
 
 
