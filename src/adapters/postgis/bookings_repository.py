@@ -8,6 +8,7 @@ conditional updates. Rows become attrs domain values here and nowhere else (ADR 
 from __future__ import annotations
 
 import base64
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -102,10 +103,24 @@ def _money(minor: int, currency: str) -> Money:
     return Money.of(minor, currency).unwrap()
 
 
-def _geography(point: GeoPoint) -> sa.ColumnElement[Any]:
+def _geography(lng: Any, lat: Any) -> sa.ColumnElement[Any]:
     # Longitude first: PostGIS points are (x, y).
-    located = sa.func.ST_SetSRID(sa.func.ST_MakePoint(point.lng, point.lat), 4326)
+    located = sa.func.ST_SetSRID(sa.func.ST_MakePoint(lng, lat), 4326)
     return sa.cast(located, Geography(geometry_type="POINT", srid=4326))
+
+
+# The statements of holds, availability and search are built once with bind parameters:
+# building a statement and its cache key costs more Python than running it (docs/benchmarks.md),
+# a prebuilt one only gets new values and hits SQLAlchemy's compiled cache.
+
+
+def _param(name: str, column: sa.Column[Any]) -> sa.BindParameter[Any]:
+    return sa.bindparam(name, type_=column.type)
+
+
+def _each(name: str, column: sa.Column[Any]) -> sa.BindParameter[Any]:
+    """A list of values for `column.in_(...)`."""
+    return sa.bindparam(name, type_=column.type, expanding=True)
 
 
 # Search cursors are base64url of "distance|offering id", the memory adapter's shape. Clients
@@ -173,6 +188,41 @@ def _resource_ids(offering_id: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
 
 
 _OFFERING_COLUMNS = (*offerings.c, _resource_ids(offerings.c.id))
+_OFFERING_BY_ID = sa.select(*_OFFERING_COLUMNS).where(
+    offerings.c.id == _param("id", offerings.c.id)
+)
+_PLACE_BY_ID = sa.select(*_place_columns()).where(places.c.id == _param("id", places.c.id))
+
+
+def _opening_hours() -> sa.CompoundSelect[Any]:
+    """Weekly rules (day NULL) then dated exceptions (weekday NULL) in one round trip.
+
+    An exception without intervals (closed that day) is one row whose `opens` is NULL.
+    """
+    weekly = sa.select(
+        opening_hours.c.weekday,
+        sa.cast(sa.null(), sa.Date).label("day"),
+        opening_hours.c.opens,
+        opening_hours.c.closes,
+    ).where(opening_hours.c.place_id == _param("place_id", opening_hours.c.place_id))
+    dated = (
+        sa.select(
+            sa.cast(sa.null(), sa.SmallInteger).label("weekday"),
+            opening_exceptions.c.day,
+            opening_exception_intervals.c.opens,
+            opening_exception_intervals.c.closes,
+        )
+        .select_from(opening_exceptions.outerjoin(opening_exception_intervals))
+        .where(opening_exceptions.c.place_id == _param("place_id", opening_exceptions.c.place_id))
+    )
+    both = sa.union_all(weekly, dated)
+    order = both.selected_columns
+    # Weekly rows (day NULL, sorted last) by weekday and time; exceptions by day and time,
+    # a closed day's lone row (opens NULL) among them.
+    return both.order_by(order.day, order.weekday, order.opens)
+
+
+_HOURS = _opening_hours()
 
 
 def _offering(row: Row) -> Offering:
@@ -249,18 +299,17 @@ def _booking(row: Row) -> Booking:
     )
 
 
-def _live_at(now: datetime) -> sa.ColumnElement[bool]:
-    """Bookings occupying capacity at `now`; an expired hold never does, swept or not.
+_NOW = _param("now", bookings.c.hold_expires_at)
 
-    The first term repeats the exclusion constraint's predicate so its partial index applies.
-    """
-    return sa.and_(
-        bookings.c.status.in_(LIVE_STATUSES),
-        sa.or_(
-            bookings.c.status == BookingStatus.CONFIRMED.value,
-            bookings.c.hold_expires_at > now,
-        ),
-    )
+# Bookings occupying capacity at :now; an expired hold never does, swept or not. The first
+# term repeats the exclusion constraint's predicate so its partial index applies.
+_LIVE_AT_NOW = sa.and_(
+    bookings.c.status.in_(LIVE_STATUSES),
+    sa.or_(
+        bookings.c.status == BookingStatus.CONFIRMED.value,
+        bookings.c.hold_expires_at > _NOW,
+    ),
+)
 
 
 # ---------------------------------------------------------------- repositories
@@ -301,14 +350,13 @@ class PostgisPlaceRepository(_Repository, PlaceRepository):
                 city=place.address.city,
                 postal_code=place.address.postal_code,
                 country=place.address.country,
-                location=_geography(place.point),
+                location=_geography(place.point.lng, place.point.lat),
                 timezone=place.timezone,
             )
         )
 
     async def get(self, id: PlaceId) -> Place | None:
-        query = sa.select(*_place_columns()).where(places.c.id == id)
-        row = (await self._conn.execute(query)).first()
+        row = (await self._conn.execute(_PLACE_BY_ID, {"id": id})).first()
         return None if row is None else _place(row)
 
     async def for_provider(self, provider_id: ProviderId) -> Sequence[Place]:
@@ -320,29 +368,20 @@ class PostgisPlaceRepository(_Repository, PlaceRepository):
         return [_place(row) for row in await self._conn.execute(query)]
 
     async def hours(self, id: PlaceId) -> OpeningHours:
-        weekly = await self._conn.execute(
-            opening_hours.select()
-            .where(opening_hours.c.place_id == id)
-            .order_by(opening_hours.c.weekday, opening_hours.c.opens)
-        )
-        days = await self._conn.execute(
-            sa.select(opening_exceptions.c.day, opening_exception_intervals.c.opens)
-            .add_columns(opening_exception_intervals.c.closes)
-            .select_from(opening_exceptions.outerjoin(opening_exception_intervals))
-            .where(opening_exceptions.c.place_id == id)
-            .order_by(opening_exceptions.c.day, opening_exception_intervals.c.opens)
-        )
+        weekly: list[WeeklyRule] = []
         intervals: dict[date, list[LocalInterval]] = {}
-        for row in days:
+        for row in await self._conn.execute(_HOURS, {"place_id": id}):
+            if row.day is None:
+                weekly.append(
+                    WeeklyRule(weekday=row.weekday, interval=LocalInterval(row.opens, row.closes))
+                )
+                continue
             found = intervals.setdefault(row.day, [])
             if row.opens is not None:
                 found.append(LocalInterval(row.opens, row.closes))
         return OpeningHours(
             place_id=id,
-            weekly=tuple(
-                WeeklyRule(weekday=r.weekday, interval=LocalInterval(r.opens, r.closes))
-                for r in weekly
-            ),
+            weekly=tuple(weekly),
             exceptions=tuple(
                 DatedException(day=day, intervals=tuple(found)) for day, found in intervals.items()
             ),
@@ -453,8 +492,7 @@ class PostgisOfferingRepository(_Repository, OfferingRepository):
             )
 
     async def get(self, id: OfferingId) -> Offering | None:
-        query = sa.select(*_OFFERING_COLUMNS).where(offerings.c.id == id)
-        row = (await self._conn.execute(query)).first()
+        row = (await self._conn.execute(_OFFERING_BY_ID, {"id": id})).first()
         return None if row is None else _offering(row)
 
     async def for_provider(self, provider_id: ProviderId) -> Sequence[Offering]:
@@ -469,51 +507,21 @@ class PostgisOfferingRepository(_Repository, OfferingRepository):
         """One query: the GiST index on places.location finds the places within the radius,
         each place's matching offerings come from the place_id index, and a top-N sort orders
         them by (distance, id). See docs/benchmarks.md, "Geo search plan"."""
-        near = _geography(query.near)
-        # Sphere distance (WGS84 mean radius), as core's GeoPoint.distance_m: fakes agree.
-        distance = sa.func.ST_Distance(places.c.location, near, False)
-        # PostGIS estimates ST_DWithin at one row whatever the radius, and its high declared
-        # cost makes the planner's join choices look equal; for a wide radius it then scanned
-        # every offering once per place (25 s on 5,000 places). OFFSET 0 keeps this lateral
-        # subquery from being flattened, so each place costs one index lookup.
-        matching = (
-            sa.select(offerings)
-            .where(offerings.c.place_id == places.c.id, *self._filters(query))
-            .offset(0)
-            .lateral("matching")
-        )
-        statement = (
-            sa.select(
-                *matching.c,
-                _resource_ids(matching.c.id),
-                *_place_columns("place__"),
-                distance.label("distance_m"),
-            )
-            .select_from(places.join(matching, sa.true()))
-            .where(sa.func.ST_DWithin(places.c.location, near, query.radius_m, False))
-            .order_by(distance, matching.c.id)
-            .limit(query.page.limit)
-        )
+        values = {
+            "lng": query.near.lng,
+            "lat": query.near.lat,
+            "radius_m": query.radius_m,
+            "limit": query.page.limit,
+            **_search_filter_values(query),
+        }
         if query.page.after is not None:
             after = _search_key(query.page.after)
             if after is None:
                 return []
-            statement = statement.where(sa.tuple_(distance, matching.c.id) > sa.tuple_(*after))
-        rows = await self._conn.execute(statement)
+            values["after_distance_m"], values["after_id"] = after
+        statement = _search_statement(frozenset(values))
+        rows = await self._conn.execute(statement, values)
         return [self._hit(row) for row in rows]
-
-    @staticmethod
-    def _filters(query: SearchQuery) -> list[sa.ColumnElement[bool]]:
-        filters: list[sa.ColumnElement[bool]] = []
-        if query.category is not None:
-            filters.append(offerings.c.category == query.category.strip().lower())
-        if query.currency is not None:
-            filters.append(offerings.c.currency == query.currency.upper())
-        if query.min_price_minor is not None:
-            filters.append(offerings.c.price_minor >= query.min_price_minor)
-        if query.max_price_minor is not None:
-            filters.append(offerings.c.price_minor <= query.max_price_minor)
-        return filters
 
     @staticmethod
     def _hit(row: Row) -> SearchHit:
@@ -524,6 +532,72 @@ class PostgisOfferingRepository(_Repository, OfferingRepository):
             distance_m=row.distance_m,
             cursor=_search_cursor(row.distance_m, offering.id),
         )
+
+
+def _search_filter_values(query: SearchQuery) -> dict[str, object]:
+    """The optional filters present in `query`, named as in _SEARCH_FILTERS."""
+    given = {
+        "category": None if query.category is None else query.category.strip().lower(),
+        "currency": None if query.currency is None else query.currency.upper(),
+        "min_price_minor": query.min_price_minor,
+        "max_price_minor": query.max_price_minor,
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
+_SEARCH_FILTERS: Mapping[str, sa.ColumnElement[bool]] = {
+    "category": offerings.c.category == _param("category", offerings.c.category),
+    "currency": offerings.c.currency == _param("currency", offerings.c.currency),
+    "min_price_minor": (
+        offerings.c.price_minor >= _param("min_price_minor", offerings.c.price_minor)
+    ),
+    "max_price_minor": (
+        offerings.c.price_minor <= _param("max_price_minor", offerings.c.price_minor)
+    ),
+}
+
+
+@functools.cache
+def _search_statement(parameters: frozenset[str]) -> sa.Select[Any]:
+    """The search statement for one combination of filters and cursor, built once.
+
+    `parameters` names the values bound at execution: the point, radius and limit always, the
+    filters of _SEARCH_FILTERS and the cursor's key (after_distance_m, after_id) when given.
+    """
+    near = _geography(sa.bindparam("lng", type_=sa.Float), sa.bindparam("lat", type_=sa.Float))
+    # Sphere distance (WGS84 mean radius), as core's GeoPoint.distance_m: fakes agree.
+    distance = sa.func.ST_Distance(places.c.location, near, False)
+    filters = [where for name, where in _SEARCH_FILTERS.items() if name in parameters]
+    # PostGIS estimates ST_DWithin at one row whatever the radius, and its high declared
+    # cost makes the planner's join choices look equal; for a wide radius it then scanned
+    # every offering once per place (25 s on 5,000 places). OFFSET 0 keeps this lateral
+    # subquery from being flattened, so each place costs one index lookup.
+    matching = (
+        sa.select(offerings)
+        .where(offerings.c.place_id == places.c.id, *filters)
+        .offset(0)
+        .lateral("matching")
+    )
+    radius = sa.bindparam("radius_m", type_=sa.Float)
+    statement = (
+        sa.select(
+            *matching.c,
+            _resource_ids(matching.c.id),
+            *_place_columns("place__"),
+            distance.label("distance_m"),
+        )
+        .select_from(places.join(matching, sa.true()))
+        .where(sa.func.ST_DWithin(places.c.location, near, radius, False))
+        .order_by(distance, matching.c.id)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+    )
+    if "after_id" in parameters:
+        after = sa.tuple_(
+            sa.bindparam("after_distance_m", type_=sa.Float),
+            sa.bindparam("after_id", type_=matching.c.id.type),
+        )
+        statement = statement.where(sa.tuple_(distance, matching.c.id) > after)
+    return statement
 
 
 class PostgisOccurrenceRepository(_Repository, OccurrenceRepository):
@@ -561,6 +635,45 @@ class PostgisOccurrenceRepository(_Repository, OccurrenceRepository):
         return [_occurrence(row) for row in await self._conn.execute(query)]
 
 
+_WINDOW = _param("window", bookings.c.blocked)
+
+_BUSY = (
+    sa.select(bookings.c.resource_id, bookings.c.blocked)
+    .where(bookings.c.resource_id.in_(_each("resource_ids", bookings.c.resource_id)))
+    .where(bookings.c.blocked.overlaps(_WINDOW))
+    .where(_LIVE_AT_NOW)
+    .order_by(bookings.c.resource_id, bookings.c.blocked)
+)
+
+_SEATS_TAKEN = (
+    sa.select(bookings.c.occurrence_id, sa.func.sum(bookings.c.seats).label("seats"))
+    .where(bookings.c.occurrence_id.in_(_each("occurrence_ids", bookings.c.occurrence_id)))
+    .where(_LIVE_AT_NOW)
+    .group_by(bookings.c.occurrence_id)
+)
+
+
+def _expire_overlapping_holds() -> sa.Update:
+    """Holds of :hold_resource_id past their expiry at :now whose blocked range overlaps :window."""
+    stale = (
+        sa.select(bookings.c.id)
+        .where(bookings.c.resource_id == _param("hold_resource_id", bookings.c.resource_id))
+        .where(bookings.c.status == BookingStatus.HELD.value)
+        .where(bookings.c.hold_expires_at <= _NOW)
+        .where(bookings.c.blocked.overlaps(_WINDOW))
+        .order_by(bookings.c.id)
+        .with_for_update()
+    )
+    return (
+        bookings.update()
+        .where(bookings.c.id.in_(stale.scalar_subquery()))
+        .values(status=BookingStatus.EXPIRED.value)
+    )
+
+
+_EXPIRE_OVERLAPPING_HOLDS = _expire_overlapping_holds()
+
+
 class PostgisBookingRepository(_Repository, BookingRepository):
     async def get(self, id: BookingId) -> Booking | None:
         row = (await self._conn.execute(bookings.select().where(bookings.c.id == id))).first()
@@ -594,28 +707,17 @@ class PostgisBookingRepository(_Repository, BookingRepository):
     async def busy(
         self, resource_ids: Sequence[ResourceId], window: TimeRange, now: datetime
     ) -> dict[ResourceId, list[TimeRange]]:
-        query = (
-            sa.select(bookings.c.resource_id, bookings.c.blocked)
-            .where(bookings.c.resource_id.in_(resource_ids))
-            .where(bookings.c.blocked.overlaps(_range(window)))
-            .where(_live_at(now))
-            .order_by(bookings.c.resource_id, bookings.c.blocked)
-        )
+        values = {"resource_ids": list(resource_ids), "window": _range(window), "now": now}
         found: dict[ResourceId, list[TimeRange]] = {}
-        for row in await self._conn.execute(query):
+        for row in await self._conn.execute(_BUSY, values):
             found.setdefault(ResourceId(row.resource_id), []).append(_time_range(row.blocked))
         return found
 
     async def seats_taken(
         self, occurrence_ids: Sequence[OccurrenceId], now: datetime
     ) -> dict[OccurrenceId, int]:
-        query = (
-            sa.select(bookings.c.occurrence_id, sa.func.sum(bookings.c.seats).label("seats"))
-            .where(bookings.c.occurrence_id.in_(occurrence_ids))
-            .where(_live_at(now))
-            .group_by(bookings.c.occurrence_id)
-        )
-        rows = await self._conn.execute(query)
+        values = {"occurrence_ids": list(occurrence_ids), "now": now}
+        rows = await self._conn.execute(_SEATS_TAKEN, values)
         return {OccurrenceId(row.occurrence_id): int(row.seats) for row in rows}
 
     async def add_exclusive(self, booking: Booking, now: datetime) -> Result[None, SlotUnavailable]:
@@ -631,7 +733,7 @@ class PostgisBookingRepository(_Repository, BookingRepository):
         for _ in range(EXCLUSIVE_INSERT_ATTEMPTS):
             try:
                 async with self._conn.begin_nested():
-                    await self._conn.execute(bookings.insert().values(_booking_values(booking)))
+                    await self._conn.execute(bookings.insert(), _booking_values(booking))
             except IntegrityError as error:
                 if isinstance(error.orig, pg_errors.ExclusionViolation):
                     return Failure(SlotUnavailable())
@@ -649,20 +751,12 @@ class PostgisBookingRepository(_Repository, BookingRepository):
 
         Rows are locked in id order so two writers expiring the same holds cannot deadlock.
         """
-        stale = (
-            sa.select(bookings.c.id)
-            .where(bookings.c.resource_id == booking.resource_id)
-            .where(bookings.c.status == BookingStatus.HELD.value)
-            .where(bookings.c.hold_expires_at <= now)
-            .where(bookings.c.blocked.overlaps(_range(booking.blocked)))
-            .order_by(bookings.c.id)
-            .with_for_update()
-        )
-        await self._conn.execute(
-            bookings.update()
-            .where(bookings.c.id.in_(stale.scalar_subquery()))
-            .values(status=BookingStatus.EXPIRED.value)
-        )
+        values = {
+            "hold_resource_id": booking.resource_id,
+            "now": now,
+            "window": _range(booking.blocked),
+        }
+        await self._conn.execute(_EXPIRE_OVERLAPPING_HOLDS, values)
 
     async def add_seated(
         self, booking: Booking, capacity: int, now: datetime
@@ -679,7 +773,7 @@ class PostgisBookingRepository(_Repository, BookingRepository):
         taken = (await self.seats_taken([booking.occurrence_id], now)).get(booking.occurrence_id, 0)
         if taken + booking.seats > capacity:
             return Failure(SessionFull(seats_left=max(0, capacity - taken)))
-        await self._conn.execute(bookings.insert().values(_booking_values(booking)))
+        await self._conn.execute(bookings.insert(), _booking_values(booking))
         return Success(None)
 
     async def save(self, booking: Booking, expected: BookingStatus, now: datetime) -> bool:
