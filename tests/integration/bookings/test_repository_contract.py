@@ -554,6 +554,24 @@ async def test_reschedule_swaps_bookings_in_one_transaction(harness: Harness) ->
         assert await uow.bookings.get(new.id) == confirmed_new
 
 
+async def test_a_reschedule_onto_a_taken_slot_keeps_the_original(harness: Harness) -> None:
+    seed = await _seed(harness)
+    old = _appointment(seed, T0 + 2 * HOUR, status=BookingStatus.CONFIRMED)
+    rival = _appointment(seed, T0 + 6 * HOUR, status=BookingStatus.CONFIRMED)
+    await _insert(harness, old, rival)
+    onto_rival = _appointment(seed, T0 + 6 * HOUR)
+
+    async with harness.uow() as uow:  # the use case's order: release, then try to secure
+        assert await uow.bookings.save(
+            attrs.evolve(old, status=BookingStatus.RESCHEDULED), BookingStatus.CONFIRMED, T0
+        )
+        assert await uow.bookings.add_exclusive(onto_rival, T0) == Failure(SlotUnavailable())
+        # leaving without commit, as RescheduleBooking does on failure
+    async with harness.uow() as uow:
+        assert await uow.bookings.get(old.id) == old
+        assert await uow.bookings.get(onto_rival.id) is None
+
+
 # ---------------------------------------------------------------- reads for availability
 
 

@@ -252,7 +252,11 @@ async def test_the_audit_log_filters_by_time_and_limits_rows(
     newest = await cli(database, "audit", "--user", email, "--limit", "1")
     future = await cli(database, "audit", "--user", email, "--since", "2099-01-01")
     past = await cli(database, "audit", "--user", email, "--until", "2001-01-01T00:00+02:00")
+    spanning = await cli(database, "audit", "--user", email, "--since", "2001-01-01")
 
+    assert newest.exit_code == future.exit_code == past.exit_code == spanning.exit_code == 0
+    assert newest.stdout.count("user.locked") == 1
+    assert spanning.stdout.count("user.locked") == 2
     assert "reason=two" in newest.stdout
     assert "reason=one" not in newest.stdout
     assert "user.locked" not in future.stdout

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import attrs
+import pytest
 from identity_integration_support import START, Store
 
 from core.identity.model import (
@@ -109,12 +110,14 @@ async def test_commit_persists_changes_and_outbox_rows_together(store: Store) ->
 
 async def test_an_exception_rolls_back(store: Store) -> None:
     user = new_user()
-    try:
+
+    async def fail_midway() -> None:
         async with store.uow() as uow:
             await uow.users.add(user)
             raise RuntimeError("boom")
-    except RuntimeError:
-        pass
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await fail_midway()
     async with store.uow() as uow:
         assert await uow.users.get(user.id) is None
 
