@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from litestar import Litestar, MediaType, Request, get
 from litestar.di import Provide
@@ -22,24 +21,14 @@ from entrypoints.http.controllers import (
     identity,
     search,
 )
+from entrypoints.http.dependencies import provide
 from entrypoints.http.logging import configure_logging
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limit import RateLimitMiddleware
 from entrypoints.http.services import Services
 
-T = TypeVar("T")
-
 DOCS = "/docs"
 OPENAPI_JSON = "openapi_json"  # app.state key of the rendered document
-
-
-def provide(factory: Callable[[], T]) -> Provide:
-    """Resolve the provider on every request, so container overrides apply at any time."""
-
-    async def dependency() -> T:
-        return factory()
-
-    return Provide(dependency, use_cache=False)
 
 
 def _dependencies(services: Services) -> dict[str, Provide]:

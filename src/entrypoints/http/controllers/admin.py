@@ -33,12 +33,10 @@ from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Principal
 from entrypoints.http.auth import SECURITY
 from entrypoints.http.controllers.sign_in import answers
-from entrypoints.http.dto import instant
+from entrypoints.http.dto import AwareDatetime, instant
 from entrypoints.http.problems import ok
 
 ADMINS = "Who may call: admins, in a session with a second factor (aal2)."
-
-Tz = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class LockIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -248,8 +246,8 @@ async def audit_log(
     query_audit_log: NamedDependency[QueryAuditLog],
     user: Annotated[uuid.UUID | None, QueryParameter(description="actor or subject")] = None,
     action: FromQuery[AuditAction | None] = None,
-    since: FromQuery[Tz | None] = None,
-    until: FromQuery[Tz | None] = None,
+    since: FromQuery[AwareDatetime | None] = None,
+    until: FromQuery[AwareDatetime | None] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
 ) -> list[AuditOut]:
     query = AuditQuery(

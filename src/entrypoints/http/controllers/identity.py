@@ -4,7 +4,7 @@ dependencies its handlers name, and what it needs from the composition root."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from litestar import Router
 from litestar.di import Provide
@@ -42,10 +42,9 @@ from core.identity.use_cases import (
     VerifyEmail,
 )
 from entrypoints.http.controllers import account, admin, sign_in
+from entrypoints.http.dependencies import provide
 from entrypoints.http.rate_limit import RateLimitPolicy, client_context
 from entrypoints.http.token_auth import token_caller
-
-T = TypeVar("T")
 
 
 class IdentityServices(Protocol):
@@ -132,51 +131,42 @@ class IdentityServices(Protocol):
     def rate_limit_policy(self) -> Callable[[], RateLimitPolicy]: ...
 
 
-def _provide(factory: Callable[[], T]) -> Provide:
-    """Resolve the provider on every request, so container overrides apply at any time."""
-
-    async def dependency() -> T:
-        return factory()
-
-    return Provide(dependency, use_cache=False)
-
-
 def router(services: IdentityServices) -> Router:
     return Router(
         path="/",
         route_handlers=[*sign_in.ROUTES, *account.ROUTES, *admin.ROUTES],
         dependencies={
-            "register": _provide(services.register),
-            "verify_email": _provide(services.verify_email),
-            "login": _provide(services.login),
-            "complete_mfa_login": _provide(services.complete_mfa_login),
-            "refresh": _provide(services.refresh),
-            "change_password": _provide(services.change_password),
-            "request_password_reset": _provide(services.request_password_reset),
-            "reset_password": _provide(services.reset_password),
-            "get_jwks": _provide(services.get_jwks),
-            "get_account": _provide(services.get_account),
-            "list_sessions": _provide(services.list_sessions),
-            "revoke_session": _provide(services.revoke_session),
-            "revoke_all_sessions": _provide(services.revoke_all_sessions),
-            "get_mfa_status": _provide(services.get_mfa_status),
-            "begin_totp_enrolment": _provide(services.begin_totp_enrolment),
-            "show_totp_enrolment": _provide(services.show_totp_enrolment),
-            "confirm_totp_enrolment": _provide(services.confirm_totp_enrolment),
-            "step_up": _provide(services.step_up),
-            "disable_mfa": _provide(services.disable_mfa),
-            "regenerate_recovery_codes": _provide(services.regenerate_recovery_codes),
-            "grant_staff": _provide(services.grant_staff),
-            "revoke_staff": _provide(services.revoke_staff),
-            "grant_admin": _provide(services.grant_admin),
-            "revoke_admin": _provide(services.revoke_admin),
-            "lock_user": _provide(services.lock_user),
-            "unlock_user": _provide(services.unlock_user),
-            "reset_user_mfa": _provide(services.reset_user_mfa),
-            "list_users": _provide(services.list_users),
-            "query_audit_log": _provide(services.query_audit_log),
-            "identity_throttle": _provide(services.identity_throttle),
-            "request_throttle": _provide(services.request_throttle),
+            "register": provide(services.register),
+            "verify_email": provide(services.verify_email),
+            "login": provide(services.login),
+            "complete_mfa_login": provide(services.complete_mfa_login),
+            "refresh": provide(services.refresh),
+            "change_password": provide(services.change_password),
+            "request_password_reset": provide(services.request_password_reset),
+            "reset_password": provide(services.reset_password),
+            "get_jwks": provide(services.get_jwks),
+            "get_account": provide(services.get_account),
+            "list_sessions": provide(services.list_sessions),
+            "revoke_session": provide(services.revoke_session),
+            "revoke_all_sessions": provide(services.revoke_all_sessions),
+            "get_mfa_status": provide(services.get_mfa_status),
+            "begin_totp_enrolment": provide(services.begin_totp_enrolment),
+            "show_totp_enrolment": provide(services.show_totp_enrolment),
+            "confirm_totp_enrolment": provide(services.confirm_totp_enrolment),
+            "step_up": provide(services.step_up),
+            "disable_mfa": provide(services.disable_mfa),
+            "regenerate_recovery_codes": provide(services.regenerate_recovery_codes),
+            "grant_staff": provide(services.grant_staff),
+            "revoke_staff": provide(services.revoke_staff),
+            "grant_admin": provide(services.grant_admin),
+            "revoke_admin": provide(services.revoke_admin),
+            "lock_user": provide(services.lock_user),
+            "unlock_user": provide(services.unlock_user),
+            "reset_user_mfa": provide(services.reset_user_mfa),
+            "list_users": provide(services.list_users),
+            "query_audit_log": provide(services.query_audit_log),
+            "identity_throttle": provide(services.identity_throttle),
+            "request_throttle": provide(services.request_throttle),
             "client": Provide(client_context),
             "caller": Provide(token_caller),
         },
