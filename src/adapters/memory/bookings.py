@@ -19,8 +19,6 @@ check-then-write here is atomic; commits need no lock for the same reason.
 from __future__ import annotations
 
 import asyncio
-import base64
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -29,6 +27,7 @@ from typing import Any, Generic, Self, TypeVar
 import attrs
 from returns.result import Failure, Result, Success
 
+from adapters.cursors import parse_uuid, search_cursor, search_key
 from core.bookings.model import (
     Booking,
     BookingStatus,
@@ -73,32 +72,6 @@ V = TypeVar("V")
 
 class MemoryDeadlock(RuntimeError):
     """Two transactions would wait for each other forever."""
-
-
-# ---------------------------------------------------------------- keyset cursors
-
-
-def _uuid(text: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        return None
-
-
-def _search_cursor(distance_m: float, offering_id: OfferingId) -> str:
-    """Opaque to callers: the sort key (distance, id) of the last hit."""
-    raw = f"{distance_m!r}|{offering_id}"  # repr round-trips the float exactly
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _search_key(cursor: str) -> tuple[float, uuid.UUID] | None:
-    """The sort key inside a cursor this adapter made; None for anything else."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        distance, offering_id = raw.split("|")
-        return float(distance), uuid.UUID(offering_id)
-    except ValueError:  # also bad base64 (binascii.Error) and bad UTF-8
-        return None
 
 
 # ---------------------------------------------------------------- tables and transactions
@@ -265,7 +238,7 @@ class MemoryProviderRepository(ProviderRepository):
     async def list(self, page: Page) -> Sequence[Provider]:
         rows = sorted(self._tx.providers.all(), key=lambda p: p.id)
         if page.after is not None:
-            after = _uuid(page.after)
+            after = parse_uuid(page.after)
             rows = [p for p in rows if after is not None and p.id > after]
         return _page(rows, page.limit)
 
@@ -327,7 +300,7 @@ class MemoryOfferingRepository(OfferingRepository):
 
     async def search(self, query: SearchQuery) -> Sequence[SearchHit]:
         """A malformed cursor matches nothing (cursors are opaque; only ours are valid)."""
-        after = None if query.page.after is None else _search_key(query.page.after)
+        after = None if query.page.after is None else search_key(query.page.after)
         if query.page.after is not None and after is None:
             return []
         hits = sorted(
@@ -345,7 +318,7 @@ class MemoryOfferingRepository(OfferingRepository):
                     offering=offering,
                     place=place,
                     distance_m=distance,
-                    cursor=_search_cursor(distance, offering.id),
+                    cursor=search_cursor(distance, offering.id),
                 )
                 for distance, offering, place in hits
                 if distance <= query.radius_m and (after is None or (distance, offering.id) > after)
@@ -411,7 +384,7 @@ class MemoryBookingRepository(BookingRepository):
             reverse=True,
         )
         if page.after is not None:
-            after = _uuid(page.after)
+            after = parse_uuid(page.after)
             last = None if after is None else self._tx.bookings.get(BookingId(after))
             if last is None:
                 return []

@@ -7,9 +7,7 @@ conditional updates. Rows become attrs domain values here and nowhere else (ADR 
 
 from __future__ import annotations
 
-import base64
 import functools
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from types import TracebackType
@@ -23,6 +21,7 @@ from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
 
+from adapters.cursors import parse_uuid, search_cursor, search_key
 from adapters.postgis.metadata import outbox
 from adapters.postgis.tables import (
     LIVE_STATUSES,
@@ -121,31 +120,6 @@ def _param(name: str, column: sa.Column[Any]) -> sa.BindParameter[Any]:
 def _each(name: str, column: sa.Column[Any]) -> sa.BindParameter[Any]:
     """A list of values for `column.in_(...)`."""
     return sa.bindparam(name, type_=column.type, expanding=True)
-
-
-# Search cursors are base64url of "distance|offering id", the memory adapter's shape. Clients
-# may tamper with them: one that does not decode matches nothing, as in the fake.
-
-
-def _search_cursor(distance_m: float, offering_id: uuid.UUID) -> str:
-    raw = f"{distance_m!r}|{offering_id}"  # repr round-trips the float exactly
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _search_key(cursor: str) -> tuple[float, uuid.UUID] | None:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        distance_m, offering_id = raw.split("|")
-        return float(distance_m), uuid.UUID(offering_id)
-    except ValueError:  # also binascii.Error and UnicodeDecodeError
-        return None
-
-
-def _uuid(text: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        return None
 
 
 def _place_columns(prefix: str = "") -> tuple[sa.ColumnElement[Any], ...]:
@@ -331,7 +305,7 @@ class PostgisProviderRepository(_Repository, ProviderRepository):
     async def list(self, page: Page) -> Sequence[Provider]:
         query = providers.select().order_by(providers.c.id).limit(page.limit)
         if page.after is not None:
-            after = _uuid(page.after)
+            after = parse_uuid(page.after)
             if after is None:
                 return []
             query = query.where(providers.c.id > after)
@@ -515,7 +489,7 @@ class PostgisOfferingRepository(_Repository, OfferingRepository):
             **_search_filter_values(query),
         }
         if query.page.after is not None:
-            after = _search_key(query.page.after)
+            after = search_key(query.page.after)
             if after is None:
                 return []
             values["after_distance_m"], values["after_id"] = after
@@ -530,7 +504,7 @@ class PostgisOfferingRepository(_Repository, OfferingRepository):
             offering=offering,
             place=_place(row, "place__"),
             distance_m=row.distance_m,
-            cursor=_search_cursor(row.distance_m, offering.id),
+            cursor=search_cursor(row.distance_m, offering.id),
         )
 
 
@@ -696,7 +670,7 @@ class PostgisBookingRepository(_Repository, BookingRepository):
             .limit(page.limit)
         )
         if page.after is not None:
-            after = _uuid(page.after)
+            after = parse_uuid(page.after)
             if after is None:
                 return []
             last = sa.select(bookings.c.created_at, bookings.c.id).where(bookings.c.id == after)

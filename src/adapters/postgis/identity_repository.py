@@ -163,6 +163,8 @@ class PostgisUserRepository(_Part, UserRepository):
         if after is not None:
             query = query.where(key > after)
         rows = (await self._run(query)).mappings().all()
+        if not rows:
+            return []
         staff = await self._run(
             sa.select(user_staff_roles).where(
                 user_staff_roles.c.user_id.in_([row["id"] for row in rows])

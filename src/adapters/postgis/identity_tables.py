@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from adapters.postgis.metadata import metadata
+from adapters.postgis.metadata import metadata, one_of
 
 UUID = pg.UUID(as_uuid=True)
 TOKEN_PURPOSES = ("email_verification", "password_reset", "mfa_challenge")
@@ -65,9 +65,7 @@ one_time_tokens = sa.Table(
     _when("expires_at", nullable=False),
     _when("used_at"),
     sa.Column("failed_attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.CheckConstraint(
-        "purpose IN ('email_verification', 'password_reset', 'mfa_challenge')", name="purpose"
-    ),
+    sa.CheckConstraint(one_of("purpose", TOKEN_PURPOSES), name="purpose"),
 )
 
 auth_sessions = sa.Table(
@@ -83,7 +81,7 @@ auth_sessions = sa.Table(
     sa.Column("user_agent", sa.Text),
     sa.Column("ip", sa.Text),
     _when("revoked_at"),
-    sa.CheckConstraint("aal IN ('aal1', 'aal2')", name="aal"),
+    sa.CheckConstraint(one_of("aal", AALS), name="aal"),
 )
 
 refresh_tokens = sa.Table(

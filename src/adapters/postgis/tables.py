@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from geoalchemy2 import Geography
 from sqlalchemy.dialects import postgresql as pg
 
-from adapters.postgis.metadata import metadata
+from adapters.postgis.metadata import metadata, one_of
 
 LIVE_STATUSES = ("held", "confirmed")
 BOOKING_STATUSES = (
@@ -28,11 +28,6 @@ BOOKING_STATUSES = (
 OFFERING_KINDS = ("appointment", "session")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    quoted = ", ".join(f"'{value}'" for value in values)
-    return f"{column} IN ({quoted})"
-
-
 def _uuid_pk() -> sa.Column[object]:
     return sa.Column("id", pg.UUID(as_uuid=True), primary_key=True)
 
@@ -40,6 +35,30 @@ def _uuid_pk() -> sa.Column[object]:
 def _fk(name: str, target: str, *, nullable: bool = False) -> sa.Column[object]:
     return sa.Column(
         name, pg.UUID(as_uuid=True), sa.ForeignKey(target), nullable=nullable, index=True
+    )
+
+
+def _place_key() -> sa.Column[object]:
+    """`place_id` as the first primary-key column of a table of the place's opening rules."""
+    return sa.Column(
+        "place_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("places.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+
+
+def _interval_rules(day_column: str, overlap_name: str) -> tuple[sa.Constraint, ...]:
+    """[opens, closes) minutes within one day; no two intervals of a place's day overlap."""
+    return (
+        sa.CheckConstraint("0 <= opens AND opens < closes AND closes <= 1440", name="interval"),
+        pg.ExcludeConstraint(
+            (sa.column("place_id"), "="),
+            (sa.column(day_column), "="),
+            (sa.text("int4range(opens, closes)"), "&&"),
+            name=overlap_name,
+            using="gist",
+        ),
     )
 
 
@@ -74,36 +93,19 @@ sa.Index("ix_places_location", places.c.location, postgresql_using="gist")
 opening_hours = sa.Table(
     "opening_hours",
     metadata,
-    sa.Column(
-        "place_id",
-        pg.UUID(as_uuid=True),
-        sa.ForeignKey("places.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _place_key(),
     sa.Column("weekday", sa.SmallInteger, primary_key=True),
     sa.Column("opens", sa.SmallInteger, primary_key=True),
     sa.Column("closes", sa.SmallInteger, nullable=False),
     sa.CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday"),
-    sa.CheckConstraint("0 <= opens AND opens < closes AND closes <= 1440", name="interval"),
-    pg.ExcludeConstraint(
-        (sa.column("place_id"), "="),
-        (sa.column("weekday"), "="),
-        (sa.text("int4range(opens, closes)"), "&&"),
-        name="ex_opening_hours_overlap",
-        using="gist",
-    ),
+    *_interval_rules("weekday", "ex_opening_hours_overlap"),
 )
 
 # A dated exception replaces the weekly rules on that local date; no intervals = closed.
 opening_exceptions = sa.Table(
     "opening_exceptions",
     metadata,
-    sa.Column(
-        "place_id",
-        pg.UUID(as_uuid=True),
-        sa.ForeignKey("places.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _place_key(),
     sa.Column("day", sa.Date, primary_key=True),
 )
 
@@ -120,14 +122,7 @@ opening_exception_intervals = sa.Table(
         ondelete="CASCADE",
         name="fk_opening_exception_intervals_exception",
     ),
-    sa.CheckConstraint("0 <= opens AND opens < closes AND closes <= 1440", name="interval"),
-    pg.ExcludeConstraint(
-        (sa.column("place_id"), "="),
-        (sa.column("day"), "="),
-        (sa.text("int4range(opens, closes)"), "&&"),
-        name="ex_opening_exception_intervals_overlap",
-        using="gist",
-    ),
+    *_interval_rules("day", "ex_opening_exception_intervals_overlap"),
 )
 
 resources = sa.Table(
@@ -157,7 +152,7 @@ offerings = sa.Table(
     sa.Column("lead_time", sa.Interval, nullable=False),
     sa.Column("horizon", sa.Interval, nullable=False),
     sa.Column("capacity", sa.Integer, nullable=False),
-    sa.CheckConstraint(_in("kind", OFFERING_KINDS), name="kind"),
+    sa.CheckConstraint(one_of("kind", OFFERING_KINDS), name="kind"),
     sa.CheckConstraint("price_minor >= 0", name="price"),
     sa.CheckConstraint("capacity BETWEEN 1 AND 10000", name="capacity"),
 )
@@ -214,8 +209,8 @@ bookings = sa.Table(
     sa.Column("hold_expires_at", sa.DateTime(timezone=True)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("rescheduled_from", pg.UUID(as_uuid=True), sa.ForeignKey("bookings.id")),
-    sa.CheckConstraint(_in("kind", OFFERING_KINDS), name="kind"),
-    sa.CheckConstraint(_in("status", BOOKING_STATUSES), name="status"),
+    sa.CheckConstraint(one_of("kind", OFFERING_KINDS), name="kind"),
+    sa.CheckConstraint(one_of("status", BOOKING_STATUSES), name="status"),
     sa.CheckConstraint("seats >= 1", name="seats"),
     sa.CheckConstraint("price_minor >= 0", name="price"),
     sa.CheckConstraint("NOT isempty(during) AND blocked @> during", name="ranges"),
@@ -231,7 +226,7 @@ bookings = sa.Table(
         (sa.column("blocked"), "&&"),
         name="ex_bookings_resource_blocked",
         using="gist",
-        where=sa.text(_in("status", LIVE_STATUSES)),
+        where=sa.text(one_of("status", LIVE_STATUSES)),
     ),
 )
 sa.Index(
@@ -250,5 +245,5 @@ sa.Index(
     "ix_bookings_occurrence_live",
     bookings.c.occurrence_id,
     bookings.c.status,
-    postgresql_where=sa.text(_in("status", LIVE_STATUSES)),
+    postgresql_where=sa.text(one_of("status", LIVE_STATUSES)),
 )
