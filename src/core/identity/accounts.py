@@ -6,7 +6,7 @@ None of these results tells a stranger whether an email address has an account.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Never
 
 import attrs
@@ -62,7 +62,7 @@ async def _issue_one_time_token(
     user_id: UserId,
     purpose: TokenPurpose,
     now: datetime,
-    expires_at: datetime,
+    ttl: timedelta,
 ) -> str:
     raw = new_secret_token()
     await uow.one_time_tokens.add(
@@ -72,10 +72,31 @@ async def _issue_one_time_token(
             purpose=purpose,
             token_hash=token_digest(raw),
             created_at=now,
-            expires_at=expires_at,
+            expires_at=now + ttl,
         )
     )
     return raw
+
+
+async def _mail_one_time_token(
+    uow: IdentityUnitOfWork,
+    *,
+    user: User,
+    purpose: TokenPurpose,
+    event_name: str,
+    now: datetime,
+    ttl: timedelta,
+) -> None:
+    """Issue a single-use token and queue the mail that carries it (outbox payload user_id,
+    email, token)."""
+    token = await _issue_one_time_token(uow, user_id=user.id, purpose=purpose, now=now, ttl=ttl)
+    await uow.outbox.add(
+        Event(
+            name=event_name,
+            occurred_at=now,
+            payload={"user_id": str(user.id), "email": user.email.value, "token": token},
+        )
+    )
 
 
 @attrs.frozen
@@ -110,29 +131,18 @@ class Register:
         )
         async with self.deps.uow() as uow:
             if await uow.users.add(user):
-                await self._request_verification(uow, user, now)
+                await _mail_one_time_token(
+                    uow,
+                    user=user,
+                    purpose=TokenPurpose.EMAIL_VERIFICATION,
+                    event_name=EMAIL_VERIFICATION_REQUESTED,
+                    now=now,
+                    ttl=self.deps.settings.email_verification_ttl,
+                )
             else:
                 await self._notify_owner(uow, address, now)
             await uow.commit()
         return Success(None)
-
-    async def _request_verification(
-        self, uow: IdentityUnitOfWork, user: User, now: datetime
-    ) -> None:
-        token = await _issue_one_time_token(
-            uow,
-            user_id=user.id,
-            purpose=TokenPurpose.EMAIL_VERIFICATION,
-            now=now,
-            expires_at=now + self.deps.settings.email_verification_ttl,
-        )
-        await uow.outbox.add(
-            Event(
-                name=EMAIL_VERIFICATION_REQUESTED,
-                occurred_at=now,
-                payload={"user_id": str(user.id), "email": user.email.value, "token": token},
-            )
-        )
 
     async def _notify_owner(self, uow: IdentityUnitOfWork, address: Email, now: datetime) -> None:
         owner = await uow.users.by_email_key(address.key)
@@ -253,15 +263,12 @@ class Login:
             credential = await uow.totp.get(user.id)
             result: TokenPair | MfaChallenge
             if credential is not None and credential.active:
+                ttl = self.deps.settings.mfa_challenge_ttl
                 result = MfaChallenge(
                     challenge_token=await _issue_one_time_token(
-                        uow,
-                        user_id=user.id,
-                        purpose=TokenPurpose.MFA_CHALLENGE,
-                        now=now,
-                        expires_at=now + self.deps.settings.mfa_challenge_ttl,
+                        uow, user_id=user.id, purpose=TokenPurpose.MFA_CHALLENGE, now=now, ttl=ttl
                     ),
-                    expires_at=now + self.deps.settings.mfa_challenge_ttl,
+                    expires_at=now + ttl,
                 )
             else:
                 result = await start_session(
@@ -410,23 +417,13 @@ class RequestPasswordReset:
         async with self.deps.uow() as uow:
             user = await uow.users.by_email_key(email_key) if email_key else None
             if user is not None:
-                token = await _issue_one_time_token(
+                await _mail_one_time_token(
                     uow,
-                    user_id=user.id,
+                    user=user,
                     purpose=TokenPurpose.PASSWORD_RESET,
+                    event_name=PASSWORD_RESET_REQUESTED,
                     now=now,
-                    expires_at=now + self.deps.settings.password_reset_ttl,
-                )
-                await uow.outbox.add(
-                    Event(
-                        name=PASSWORD_RESET_REQUESTED,
-                        occurred_at=now,
-                        payload={
-                            "user_id": str(user.id),
-                            "email": user.email.value,
-                            "token": token,
-                        },
-                    )
+                    ttl=self.deps.settings.password_reset_ttl,
                 )
                 await uow.commit()
         return Success(None)
