@@ -39,6 +39,7 @@ from core.bookings.model import (
     Resource,
     SessionFull,
     SlotUnavailable,
+    normal_category,
 )
 from core.bookings.ports import (
     BookingRepository,
@@ -330,7 +331,7 @@ class MemoryOfferingRepository(OfferingRepository):
 def _matches(offering: Offering, query: SearchQuery) -> bool:
     price = offering.price
     return (
-        (query.category is None or offering.category == query.category.strip().lower())
+        (query.category is None or offering.category == normal_category(query.category))
         and (query.currency is None or price.currency.code == query.currency.upper())
         and (query.min_price_minor is None or price.minor >= query.min_price_minor)
         and (query.max_price_minor is None or price.minor <= query.max_price_minor)

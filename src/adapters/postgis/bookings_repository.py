@@ -53,6 +53,7 @@ from core.bookings.model import (
     SessionFull,
     SlotUnavailable,
     WeeklyRule,
+    normal_category,
 )
 from core.bookings.ports import (
     BookingRepository,
@@ -511,7 +512,7 @@ class PostgisOfferingRepository(_Repository, OfferingRepository):
 def _search_filter_values(query: SearchQuery) -> dict[str, object]:
     """The optional filters present in `query`, named as in _SEARCH_FILTERS."""
     given = {
-        "category": None if query.category is None else query.category.strip().lower(),
+        "category": None if query.category is None else normal_category(query.category),
         "currency": None if query.currency is None else query.currency.upper(),
         "min_price_minor": query.min_price_minor,
         "max_price_minor": query.max_price_minor,

@@ -196,6 +196,11 @@ class OpeningHours:
         return tuple(r.interval for r in self.weekly if r.weekday == day.weekday())
 
 
+def normal_category(category: str) -> str:
+    """Categories compare case- and space-insensitively: stored and searched the same way."""
+    return category.strip().lower()
+
+
 class OfferingKind(enum.StrEnum):
     APPOINTMENT = "appointment"  # any aligned start on one exclusive resource
     SESSION = "session"  # scheduled occurrences with seats
@@ -250,7 +255,7 @@ class Offering:
         if not self.category.strip() or len(self.category) > 60:
             return Failure(InvalidInput(field="category", reason="must be 1 to 60 characters"))
         return _text("name", self.name).map(
-            lambda n: attrs.evolve(self, name=n, category=self.category.strip().lower())
+            lambda n: attrs.evolve(self, name=n, category=normal_category(self.category))
         )
 
 

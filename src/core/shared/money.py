@@ -130,3 +130,7 @@ class Money:
 
     def as_decimal_str(self) -> str:
         return str(Decimal(self.minor).scaleb(-self.currency.exponent))
+
+    def display(self) -> str:
+        """'12.50 EUR': how people read an amount, in every entrypoint alike."""
+        return f"{self.as_decimal_str()} {self.currency.code}"

@@ -311,7 +311,7 @@ def _offerings_table(offerings: Sequence[Offering]) -> Table:
             o.name,
             str(o.kind),
             o.category,
-            f"{o.price.as_decimal_str()} {o.price.currency.code}",
+            o.price.display(),
             str(o.rules.duration // timedelta(minutes=1)),
             str(o.capacity),
             str(o.place_id),
@@ -385,7 +385,7 @@ def _bookings_table(bookings: Sequence[Booking]) -> Table:
             str(b.status),
             b.during.start.strftime("%Y-%m-%d %H:%M"),
             str(b.seats),
-            f"{b.price.as_decimal_str()} {b.price.currency.code}",
+            b.price.display(),
             str(b.provider_id),
             str(b.customer_id),
         )

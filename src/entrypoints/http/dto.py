@@ -113,7 +113,7 @@ class MoneyOut(msgspec.Struct, frozen=True):
         return cls(
             amount_minor=money.minor,
             currency=money.currency.code,
-            display=f"{money.as_decimal_str()} {money.currency.code}",
+            display=money.display(),
         )
 
 

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from returns.result import Failure, Result, Success
 
+from core.bookings.model import normal_category
 from core.bookings.ports import SearchHit, SearchQuery
 from core.bookings.use_cases import SearchOfferings
 from core.shared.errors import InvalidInput
@@ -99,7 +100,7 @@ async def search(
     query = SearchQuery(
         near=ok(GeoPoint.of(lat, lng)),
         radius_m=radius_m,
-        category=category.strip().lower() if category else None,
+        category=normal_category(category) if category else None,
         min_price_minor=min_price_minor,
         max_price_minor=max_price_minor,
         currency=ok(_currency(currency)),
