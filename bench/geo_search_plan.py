@@ -24,8 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.postgis import migrate
 from adapters.postgis.bookings_repository import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
-from adapters.postgis.local_cluster import LocalPostgres
-from adapters.system.net import free_port
 from core.bookings.model import (
     Address,
     BookingRules,
@@ -39,6 +37,8 @@ from core.bookings.ports import Page, SearchQuery
 from core.shared.geo import GeoPoint
 from core.shared.ids import OfferingId, PlaceId, ProviderId, ResourceId, new_id
 from core.shared.money import Money
+from devservers.net import free_port
+from devservers.postgres import LocalPostgres
 
 CENTRE = GeoPoint(52.52, 13.405)
 CATEGORIES = ("tennis", "yoga", "padel", "massage")

@@ -23,9 +23,9 @@ import attrs
 import psycopg
 
 from adapters.postgis import migrate
-from adapters.postgis.local_cluster import LocalPostgres
-from adapters.redis.local_server import LocalRedis
-from adapters.system.net import free_port
+from devservers.net import free_port
+from devservers.postgres import LocalPostgres
+from devservers.redis import LocalRedis
 
 BENCH_DIR = Path(__file__).resolve().parent
 _READY_SECONDS = 60.0

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.postgis.local_cluster import LocalPostgres
-from adapters.redis.local_server import LocalRedis
-from adapters.system.net import free_port
+from devservers.net import free_port
+from devservers.postgres import LocalPostgres
+from devservers.redis import LocalRedis
 
 
 @pytest.fixture(scope="session")

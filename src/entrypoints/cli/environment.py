@@ -13,8 +13,8 @@ from pathlib import Path
 
 import attrs
 
-from adapters.postgis.local_cluster import LocalPostgres
-from adapters.redis.local_server import LocalRedis
+from devservers.postgres import LocalPostgres
+from devservers.redis import LocalRedis
 from entrypoints.settings import Settings, SettingsError
 
 DEFAULT_DATA_DIR = Path(".data")

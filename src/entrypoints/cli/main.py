@@ -28,8 +28,6 @@ from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
 from adapters.postgis import migrate
-from adapters.postgis.local_cluster import LocalPostgresError
-from adapters.redis.local_server import LocalRedisError
 from core.bookings.model import Booking, BookingRules, Offering, OfferingKind, Provider
 from core.bookings.ports import Page
 from core.bookings.use_cases import NewOffering
@@ -37,6 +35,8 @@ from core.shared.errors import DomainError
 from core.shared.ids import BookingId, PlaceId, ProviderId, ResourceId, UserId
 from core.shared.money import Money
 from core.shared.principal import Principal, Role
+from devservers.postgres import LocalPostgresError
+from devservers.redis import LocalRedisError
 from entrypoints.cli import demo, identity
 from entrypoints.cli.environment import resolve_settings
 from entrypoints.container import Container, build_container

@@ -24,7 +24,6 @@ from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
 from adapters.postgis.bookings_repository import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
-from adapters.postgis.local_cluster import LocalPostgres
 from core.bookings.model import (
     Address,
     Booking,
@@ -61,6 +60,7 @@ from core.shared.ids import (
 from core.shared.money import Money
 from core.shared.principal import Principal, Role
 from core.shared.time import TimeRange
+from devservers.postgres import LocalPostgres
 
 NOW = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)  # 10:00 in Berlin, a Monday
 HOUR = timedelta(hours=1)

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 from adapters.postgis import migrate, tables
-from adapters.postgis.local_cluster import LocalPostgres
 from adapters.postgis.metadata import metadata
+from devservers.postgres import LocalPostgres
 
 BOOKINGS_TABLES = {
     "outbox",

@@ -21,7 +21,6 @@ from adapters.memory.bookings import MemoryBookingsStore
 from adapters.postgis import migrate
 from adapters.postgis.bookings_repository import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
-from adapters.postgis.local_cluster import LocalPostgres
 from core.bookings.model import (
     Address,
     Booking,
@@ -56,6 +55,7 @@ from core.shared.ids import (
 )
 from core.shared.money import Money
 from core.shared.time import TimeRange
+from devservers.postgres import LocalPostgres
 
 T0 = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)  # a Monday
 HOUR = timedelta(hours=1)

@@ -17,13 +17,13 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from adapters.postgis import migrate
-from adapters.postgis.local_cluster import LocalPostgres
-from adapters.system.net import free_port
 from core.bookings.model import Address, BookingRules, LocalInterval, OfferingKind, WeeklyRule
 from core.bookings.use_cases import NewOffering, NewPlace, SlotRequest
 from core.shared.ids import UserId
 from core.shared.money import Money
 from core.shared.principal import Principal, Role
+from devservers.net import free_port
+from devservers.postgres import LocalPostgres
 from entrypoints.cli.main import OPERATOR, app
 from entrypoints.container import build_container
 from entrypoints.settings import Settings

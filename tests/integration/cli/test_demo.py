@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.memory.clock import FixedClock
 from adapters.postgis.bookings_repository import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
-from adapters.postgis.local_cluster import LocalPostgres
 from adapters.postgis.migrate import upgrade
 from core.bookings.model import Occurrence, Offering, OfferingKind, Place, Provider, Resource
 from core.bookings.ports import BookingsUnitOfWorkFactory, Page
@@ -27,6 +26,7 @@ from core.bookings.use_cases import GetAvailability
 from core.shared.geo import GeoPoint
 from core.shared.ids import OfferingId
 from core.shared.time import TimeRange
+from devservers.postgres import LocalPostgres
 from entrypoints.cli.demo import DemoSummary, demo_catalog, is_empty, load
 
 NOW = datetime(2025, 3, 20, 10, 0, tzinfo=UTC)  # Europe moves its clocks 10 days later

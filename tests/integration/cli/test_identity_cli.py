@@ -18,10 +18,10 @@ from returns.result import Success
 from typer.testing import CliRunner
 
 from adapters.postgis import migrate
-from adapters.postgis.local_cluster import LocalPostgres
 from core.identity.model import ClientContext
 from core.identity.use_cases import TokenPair
 from core.shared.principal import Role
+from devservers.postgres import LocalPostgres
 from entrypoints.cli.identity import DEMO_ADMIN, DEMO_CUSTOMER, ensure_demo_accounts
 from entrypoints.cli.main import app
 from entrypoints.container import Container, build_container

@@ -23,8 +23,8 @@ from litestar.testing import AsyncTestClient
 
 from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
-from adapters.postgis.local_cluster import LocalPostgres
-from adapters.system.net import free_port
+from devservers.net import free_port
+from devservers.postgres import LocalPostgres
 from entrypoints.container import Container, build_container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings

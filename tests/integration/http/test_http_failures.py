@@ -9,7 +9,7 @@ from dependency_injector import providers
 from http_support import Client, TokenTable
 from litestar.testing import AsyncTestClient
 
-from adapters.system.net import free_port
+from devservers.net import free_port
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings

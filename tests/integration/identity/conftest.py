@@ -22,8 +22,8 @@ from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity_repository import PostgisIdentityUnitOfWork
-from adapters.postgis.local_cluster import LocalPostgres
 from core.identity.common import IdentityDeps
+from devservers.postgres import LocalPostgres
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from litestar import Litestar
 
 from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
-from adapters.postgis.local_cluster import LocalPostgres
+from devservers.postgres import LocalPostgres
 from entrypoints.container import Container, build_container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings

@@ -24,7 +24,7 @@ from identity_http_support import (
 from litestar import Litestar
 
 from adapters.memory.clock import FixedClock
-from adapters.system.net import free_port
+from devservers.net import free_port
 from entrypoints.container import Container, build_container
 from entrypoints.http.app import create_app
 from entrypoints.http.rate_limit import RateLimitPolicy
