@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import attrs
 from dependency_injector import containers, providers
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -249,5 +248,5 @@ class Container(containers.DeclarativeContainer):
 
 def build_container(settings: Settings) -> Container:
     container = Container()
-    container.config.from_dict(attrs.asdict(settings))
+    container.config.from_dict(settings.model_dump())
     return container

@@ -1,87 +1,116 @@
-"""Settings of the running service, read from the environment and checked once at startup."""
+"""Settings of the running service, read from the environment and checked once at startup.
+
+Each value is an environment variable of the same name in upper case (HOLD_TTL_SECONDS for
+`hold_ttl_seconds`); an unset or blank variable takes the default. Defaults that the core or an
+adapter already states are taken from there, so every number is written once; the bounds here
+are what an operator may set, and the core still guards its own invariants.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
-import attrs
+from pydantic import Field, ValidationError
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from adapters.postgis.database import POOL_SIZE
+from adapters.redis.idempotency import ANSWER_TTL_SECONDS
+from adapters.security.passwords import Argon2Params
+from core.bookings.use_cases import BookingSettings
+from core.identity.settings import MAX_ACCESS_TTL, IdentitySettings
+from core.identity.throttling import ThrottlePolicy
 
 DAY = 24 * 60 * 60
+
+_BOOKINGS = BookingSettings()
+_IDENTITY = IdentitySettings()
+_THROTTLE = ThrottlePolicy()
+_ARGON2 = Argon2Params()
+
+
+def _seconds(duration: timedelta) -> int:
+    return int(duration.total_seconds())
 
 
 class SettingsError(ValueError):
     """An environment variable is missing or malformed; the message names it."""
 
 
-def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
-    return value
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=False, extra="forbid")
 
-
-def _required(environ: Mapping[str, str], name: str) -> str:
-    value = environ.get(name, "").strip()
-    if not value:
-        raise SettingsError(f"{name} is not set")
-    return value
-
-
-@attrs.frozen(kw_only=True)
-class Settings:
-    database_url: str  # postgresql+psycopg://...
-    redis_url: str  # redis://host:port/db
-    hold_ttl_seconds: int = 600
-    idempotency_ttl_seconds: int = 24 * 60 * 60
-    db_pool_size: int = POOL_SIZE
-    # Identity. Argon2id defaults are OWASP's minimum (19 MiB, 2 passes); tests lower them.
-    argon2_memory_kib: int = 19_456
-    argon2_time_cost: int = 2
-    argon2_parallelism: int = 1
-    access_ttl_seconds: int = 600  # at most 900: the identity core refuses longer
-    refresh_ttl_seconds: int = 14 * DAY
-    refresh_grace_seconds: int = 10  # two tabs refreshing with one token both stay logged in
+    database_url: str = Field(min_length=1)  # postgresql+psycopg://...
+    redis_url: str = Field(min_length=1)  # redis://host:port/db
+    hold_ttl_seconds: int = Field(_seconds(_BOOKINGS.hold_ttl), ge=30, le=DAY)
+    idempotency_ttl_seconds: int = Field(ANSWER_TTL_SECONDS, ge=60, le=7 * DAY)
+    db_pool_size: int = Field(POOL_SIZE, ge=1, le=100)
+    # Identity. Argon2id defaults are OWASP's minimum (see Argon2Params); tests lower them.
+    argon2_memory_kib: int = Field(_ARGON2.memory_cost_kib, ge=8, le=4 * 1024 * 1024)
+    argon2_time_cost: int = Field(_ARGON2.time_cost, ge=1, le=100)
+    argon2_parallelism: int = Field(_ARGON2.parallelism, ge=1, le=64)
+    access_ttl_seconds: int = Field(
+        _seconds(_IDENTITY.access_ttl), ge=30, le=_seconds(MAX_ACCESS_TTL)
+    )
+    refresh_ttl_seconds: int = Field(_seconds(_IDENTITY.refresh_ttl), ge=60, le=90 * DAY)
+    # Two tabs refreshing with one token both stay logged in.
+    refresh_grace_seconds: int = Field(_seconds(_IDENTITY.refresh_grace), ge=1, le=300)
     # Failed logins, MFA codes, refresh and reset tokens: per account and per IP, after
     # `login_max_failures` in the window, a block that doubles with each further failure.
-    login_max_failures: int = 5
-    throttle_window_seconds: int = 900
-    throttle_base_block_seconds: int = 2
-    throttle_max_block_seconds: int = 900
+    login_max_failures: int = Field(_THROTTLE.max_failures, ge=1, le=1000)
+    throttle_window_seconds: int = Field(_seconds(_THROTTLE.window), ge=1, le=DAY)
+    throttle_base_block_seconds: int = Field(_seconds(_THROTTLE.base_block), ge=1, le=DAY)
+    throttle_max_block_seconds: int = Field(_seconds(_THROTTLE.max_block), ge=1, le=DAY)
     # Registrations and password-reset requests (they send mail) per IP and per address.
-    auth_request_limit: int = 10
+    auth_request_limit: int = Field(10, ge=1, le=100_000)
     # Every request, per user (with a valid token) or per IP; 0 turns the limit off.
-    rate_limit_requests: int = 600
-    rate_limit_window_seconds: int = 60
+    rate_limit_requests: int = Field(600, ge=0, le=10_000_000)
+    rate_limit_window_seconds: int = Field(60, ge=1, le=DAY)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Keyword arguments only: the environment is read by from_env, from the mapping it is
+        # given, so a test's Settings(...) never picks up the developer's shell.
+        return (init_settings,)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        return cls(
-            database_url=_required(environ, "DATABASE_URL"),
-            redis_url=_required(environ, "REDIS_URL"),
-            hold_ttl_seconds=_int(environ, "HOLD_TTL_SECONDS", 600, 30, 24 * 60 * 60),
-            idempotency_ttl_seconds=_int(
-                environ, "IDEMPOTENCY_TTL_SECONDS", 24 * 60 * 60, 60, 7 * 24 * 60 * 60
-            ),
-            db_pool_size=_int(environ, "DB_POOL_SIZE", POOL_SIZE, 1, 100),
-            argon2_memory_kib=_int(environ, "ARGON2_MEMORY_KIB", 19_456, 8, 4 * 1024 * 1024),
-            argon2_time_cost=_int(environ, "ARGON2_TIME_COST", 2, 1, 100),
-            argon2_parallelism=_int(environ, "ARGON2_PARALLELISM", 1, 1, 64),
-            access_ttl_seconds=_int(environ, "ACCESS_TTL_SECONDS", 600, 30, 900),
-            refresh_ttl_seconds=_int(environ, "REFRESH_TTL_SECONDS", 14 * DAY, 60, 90 * DAY),
-            refresh_grace_seconds=_int(environ, "REFRESH_GRACE_SECONDS", 10, 1, 300),
-            login_max_failures=_int(environ, "LOGIN_MAX_FAILURES", 5, 1, 1000),
-            throttle_window_seconds=_int(environ, "THROTTLE_WINDOW_SECONDS", 900, 1, DAY),
-            throttle_base_block_seconds=_int(environ, "THROTTLE_BASE_BLOCK_SECONDS", 2, 1, DAY),
-            throttle_max_block_seconds=_int(environ, "THROTTLE_MAX_BLOCK_SECONDS", 900, 1, DAY),
-            auth_request_limit=_int(environ, "AUTH_REQUEST_LIMIT", 10, 1, 100_000),
-            rate_limit_requests=_int(environ, "RATE_LIMIT_REQUESTS", 600, 0, 10_000_000),
-            rate_limit_window_seconds=_int(environ, "RATE_LIMIT_WINDOW_SECONDS", 60, 1, DAY),
-        )
+        try:
+            return cls(**_EnvironSource(cls, environ)())
+        except ValidationError as error:
+            raise SettingsError("; ".join(map(_complaint, error.errors()))) from None
+
+
+class _EnvironSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of os.environ.
+
+    Blank values count as unset and values are stripped, as operators' env files expect.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): raw.strip() for name, raw in self._environ.items() if raw.strip()}
+
+
+def _complaint(error: ErrorDetails) -> str:
+    name = str(error["loc"][0]).upper()
+    if error["type"] == "missing":
+        return f"{name} is not set"
+    reason = error["msg"].replace("Input should be", "must be")
+    return f"{name} {reason}, got {error['input']!r}"

@@ -1,0 +1,50 @@
+"""The service's settings: read from the mapping given, defaults for blanks, errors that name
+the variable."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from entrypoints.settings import Settings, SettingsError
+
+URLS = {"DATABASE_URL": "postgresql+psycopg://db/reserva", "REDIS_URL": "redis://cache/0"}
+
+
+def test_blank_variables_take_the_defaults_and_values_are_stripped() -> None:
+    settings = Settings.from_env({**URLS, "HOLD_TTL_SECONDS": "  ", "ACCESS_TTL_SECONDS": " 300 "})
+
+    assert settings.hold_ttl_seconds == 600
+    assert settings.access_ttl_seconds == 300
+    assert settings.database_url == URLS["DATABASE_URL"]
+
+
+def test_only_the_given_mapping_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOLD_TTL_SECONDS", "77")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://elsewhere/db")
+
+    assert Settings.from_env(URLS).hold_ttl_seconds == 600
+    assert Settings(database_url="a", redis_url="b").hold_ttl_seconds == 600
+    with pytest.raises(SettingsError, match="DATABASE_URL is not set"):
+        Settings.from_env({"REDIS_URL": "redis://cache/0"})
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "complaint"),
+    [
+        ("ACCESS_TTL_SECONDS", "901", "ACCESS_TTL_SECONDS must be less than or equal to 900"),
+        ("HOLD_TTL_SECONDS", "29", "HOLD_TTL_SECONDS must be greater than or equal to 30"),
+        ("DB_POOL_SIZE", "ten", "DB_POOL_SIZE must be a valid integer"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_its_variable(name: str, raw: str, complaint: str) -> None:
+    with pytest.raises(SettingsError, match=complaint):
+        Settings.from_env({**URLS, name: raw})
+
+
+def test_the_bounds_are_inclusive() -> None:
+    settings = Settings.from_env({**URLS, "ACCESS_TTL_SECONDS": "900", "RATE_LIMIT_REQUESTS": "0"})
+
+    assert timedelta(seconds=settings.access_ttl_seconds) == timedelta(minutes=15)
+    assert settings.rate_limit_requests == 0
