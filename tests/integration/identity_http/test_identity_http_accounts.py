@@ -6,7 +6,6 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest_asyncio
 from identity_http_support import (
@@ -34,10 +33,6 @@ from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 
 NEW_PASSWORD = "quartz meadow falcon 19"
-
-
-def _without_instance(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k != "instance"}
 
 
 async def test_register_verify_and_log_in(client: Client, container: Container) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -91,13 +90,6 @@ def transitions(zone: ZoneInfo, year: int) -> list[date]:
     days = [date(year, 1, 1) + timedelta(days=n) for n in range(366)]
     noon = [datetime(d.year, d.month, d.day, 12, tzinfo=zone).utcoffset() for d in days]
     return [days[n] for n in range(1, len(days)) if noon[n] != noon[n - 1]]
-
-
-def local_instants(start: datetime, end: datetime, every: timedelta) -> Iterator[datetime]:
-    at = start
-    while at < end:
-        yield at
-        at += every
 
 
 @attrs.frozen(kw_only=True)
