@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from adapters.postgis import migrate
 from adapters.postgis.local_cluster import LocalPostgres
+from core.identity import TokenPair
 from core.identity.model import ClientContext
-from core.identity.use_cases import TokenPair
 from core.shared.principal import Role
 from entrypoints.cli.identity import DEMO_ADMIN, DEMO_CUSTOMER, ensure_demo_accounts
 from entrypoints.cli.main import app

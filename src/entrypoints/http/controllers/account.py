@@ -19,9 +19,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from core.identity.errors import InvalidMfaCode
-from core.identity.model import ClientContext, SessionId
-from core.identity.use_cases import (
+from core.identity import (
     AccountView,
     BeginTotpEnrolment,
     ConfirmTotpEnrolment,
@@ -38,6 +36,8 @@ from core.identity.use_cases import (
     StepUp,
     TotpEnrolment,
 )
+from core.identity.errors import InvalidMfaCode
+from core.identity.model import ClientContext, SessionId
 from entrypoints.http.auth import SECURITY
 from entrypoints.http.controllers.sign_in import (
     SIGNED_IN,

@@ -16,8 +16,7 @@ from litestar import delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from core.identity.model import AuditAction, AuditEntry, AuditQuery, ClientContext
-from core.identity.use_cases import (
+from core.identity import (
     AccountView,
     GrantAdmin,
     GrantStaff,
@@ -29,6 +28,7 @@ from core.identity.use_cases import (
     RevokeStaff,
     UnlockUser,
 )
+from core.identity.model import AuditAction, AuditEntry, AuditQuery, ClientContext
 from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Principal
 from entrypoints.http.auth import SECURITY

@@ -22,16 +22,7 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, SkipValidation
 
-from core.identity.errors import (
-    InvalidCredentials,
-    InvalidMfaCode,
-    InvalidRefreshToken,
-    InvalidToken,
-    RefreshTokenReused,
-)
-from core.identity.model import ClientContext, Email
-from core.identity.ports import Throttle
-from core.identity.use_cases import (
+from core.identity import (
     AccessToken,
     ChangePassword,
     CompleteMfaLogin,
@@ -46,6 +37,15 @@ from core.identity.use_cases import (
     TokenPair,
     VerifyEmail,
 )
+from core.identity.errors import (
+    InvalidCredentials,
+    InvalidMfaCode,
+    InvalidRefreshToken,
+    InvalidToken,
+    RefreshTokenReused,
+)
+from core.identity.model import ClientContext, Email
+from core.identity.ports import Throttle
 from core.shared.errors import DomainError, InvalidInput
 from entrypoints.http.auth import PUBLIC, SECURITY
 from entrypoints.http.problems import documented, ok
