@@ -71,7 +71,7 @@ from core.identity.model import (
 )
 from core.identity.password_policy import PasswordRejected
 from core.identity.ports import RateLimiter, Throttle
-from core.identity.problems import PROBLEMS, UNAUTHENTICATED
+from core.identity.problems import PROBLEMS
 from core.identity.sessions import (
     ListSessions,
     PurgeRefreshSeals,
@@ -83,7 +83,6 @@ from core.identity.sessions import (
 
 __all__ = [
     "PROBLEMS",
-    "UNAUTHENTICATED",
     "AccessToken",
     "AccountLocked",
     "AccountView",

@@ -23,10 +23,13 @@ from core.identity.errors import (
 )
 from core.identity.password_policy import PasswordRejected
 from core.shared.errors import DomainError
-from core.shared.problems import MFA_REQUIRED, ProblemKind, ProblemTable, retry_after
-
-# Also what a transport answers when a request carries no valid credentials at all.
-UNAUTHENTICATED = ProblemKind(status=401, slug="unauthenticated", title="Authentication required")
+from core.shared.problems import (
+    MFA_REQUIRED,
+    UNAUTHENTICATED,
+    ProblemKind,
+    ProblemTable,
+    retry_after,
+)
 
 
 def _retry_after(error: DomainError) -> Mapping[str, str]:

@@ -58,6 +58,8 @@ def retry_after(seconds: float) -> dict[str, str]:
 
 
 INVALID_INPUT = ProblemKind(status=422, slug="invalid-input", title="Invalid input")
+# What a transport answers when a request carries no valid credentials.
+UNAUTHENTICATED = ProblemKind(status=401, slug="unauthenticated", title="Authentication required")
 MFA_REQUIRED = ProblemKind(
     status=403, slug="mfa-required", title="Multi-factor authentication required"
 )

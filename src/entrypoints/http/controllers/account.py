@@ -22,22 +22,23 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from core.identity import (
     AccountView,
     BeginTotpEnrolment,
+    ClientContext,
     ConfirmTotpEnrolment,
     DisableMfa,
     GetAccount,
     GetMfaStatus,
+    InvalidMfaCode,
     ListSessions,
     MfaStatus,
     RegenerateRecoveryCodes,
     RevokeAllSessions,
     RevokeSession,
+    SessionId,
     SessionView,
     ShowTotpEnrolment,
     StepUp,
     TotpEnrolment,
 )
-from core.identity.errors import InvalidMfaCode
-from core.identity.model import ClientContext, SessionId
 from entrypoints.http.auth import SECURITY
 from entrypoints.http.controllers.sign_in import (
     SIGNED_IN,

@@ -18,6 +18,10 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from core.identity import (
     AccountView,
+    AuditAction,
+    AuditEntry,
+    AuditQuery,
+    ClientContext,
     GrantAdmin,
     GrantStaff,
     ListUsers,
@@ -28,7 +32,6 @@ from core.identity import (
     RevokeStaff,
     UnlockUser,
 )
-from core.identity.model import AuditAction, AuditEntry, AuditQuery, ClientContext
 from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Principal
 from entrypoints.http.auth import SECURITY

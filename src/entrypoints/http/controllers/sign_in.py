@@ -25,27 +25,26 @@ from litestar.params import JSONBody, SkipValidation
 from core.identity import (
     AccessToken,
     ChangePassword,
+    ClientContext,
     CompleteMfaLogin,
+    Email,
     GetJwks,
-    Login,
-    MfaChallenge,
-    Refresh,
-    Register,
-    RequestPasswordReset,
-    ResetPassword,
-    RevokeSession,
-    TokenPair,
-    VerifyEmail,
-)
-from core.identity.errors import (
     InvalidCredentials,
     InvalidMfaCode,
     InvalidRefreshToken,
     InvalidToken,
+    Login,
+    MfaChallenge,
+    Refresh,
     RefreshTokenReused,
+    Register,
+    RequestPasswordReset,
+    ResetPassword,
+    RevokeSession,
+    Throttle,
+    TokenPair,
+    VerifyEmail,
 )
-from core.identity.model import ClientContext, Email
-from core.identity.ports import Throttle
 from core.shared.errors import DomainError, InvalidInput
 from entrypoints.http.auth import PUBLIC, SECURITY
 from entrypoints.http.problems import documented, ok
