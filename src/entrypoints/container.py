@@ -7,6 +7,7 @@ of work. Tests replace providers with `container.<name>.override(...)` instead o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from dependency_injector import containers, providers
@@ -48,10 +49,7 @@ from core.bookings.use_cases import (
     SearchOfferings,
     SetOpeningHours,
 )
-from core.identity.common import IdentityDeps
-from core.identity.settings import IdentitySettings
-from core.identity.throttling import ThrottlePolicy
-from core.identity.use_cases import (
+from core.identity import (
     BeginTotpEnrolment,
     ChangePassword,
     CompleteMfaLogin,
@@ -85,8 +83,13 @@ from core.identity.use_cases import (
     VerifyAccessToken,
     VerifyEmail,
 )
+from core.identity.common import IdentityDeps
+from core.identity.settings import IdentitySettings
+from core.identity.throttling import ThrottlePolicy
 from core.shared.principal import Authenticator
+from core.shared.use_case import UseCase
 from entrypoints.http.rate_limit import RateLimitPolicy
+from entrypoints.http.services import Services
 from entrypoints.http.token_auth import AccessTokenAuthenticator
 from entrypoints.settings import Settings
 
@@ -250,3 +253,29 @@ def build_container(settings: Settings) -> Container:
     container = Container()
     container.config.from_dict(settings.model_dump())
     return container
+
+
+def use_case_providers(container: containers.Container) -> dict[str, Callable[[], object]]:
+    """Every use case of the container by provider name: registering a use case here, once,
+    is what exposes it to the entrypoints (an HTTP handler names it as a parameter)."""
+    return {
+        name: provider
+        for name, provider in container.providers.items()
+        if isinstance(provider, providers.Singleton | providers.Factory)
+        and isinstance(provider.provides, type)
+        and issubclass(provider.provides, UseCase)
+    }
+
+
+def http_services(container: Container) -> Services:
+    """What the HTTP app needs: providers, called per request, so overrides apply at any time."""
+    return Services(
+        use_cases=use_case_providers(container),
+        authenticator=container.authenticator,
+        idempotency=container.idempotency,
+        rate_limiter=container.rate_limiter,
+        rate_limit_policy=container.rate_limit_policy,
+        identity_throttle=container.identity_throttle,
+        request_throttle=container.request_throttle,
+        close=container.close,
+    )

@@ -60,6 +60,7 @@ def _answered(fingerprint: str, response: StoredResponse) -> str:
             "status": response.status,
             "media_type": response.media_type,
             "body": base64.b64encode(response.body).decode("ascii"),
+            "headers": dict(response.headers),
         },
         sort_keys=True,
     )
@@ -76,6 +77,7 @@ def _earlier(stored: dict[str, Any], fingerprint: str) -> Claim:
             status=int(stored["status"]),
             media_type=str(stored["media_type"]),
             body=base64.b64decode(stored["body"]),
+            headers=stored.get("headers", {}),  # answers stored before headers were kept
         )
     )
 

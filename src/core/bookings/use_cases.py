@@ -50,6 +50,7 @@ from core.shared.ids import (
 from core.shared.money import Money
 from core.shared.principal import Principal, may_administer, may_manage
 from core.shared.time import Clock, TimeRange, to_utc
+from core.shared.use_case import UseCase
 
 MAX_WINDOW = timedelta(days=31)
 MAX_SEATS_PER_BOOKING = 50
@@ -62,7 +63,7 @@ class BookingSettings:
 
 
 @attrs.frozen(kw_only=True)
-class _Service:
+class _Service(UseCase):
     uow: BookingsUnitOfWorkFactory
     clock: Clock
     settings: BookingSettings = BookingSettings()

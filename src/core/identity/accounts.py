@@ -51,6 +51,7 @@ from core.shared.errors import NotFound
 from core.shared.events import Event
 from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Role
+from core.shared.use_case import UseCase
 
 AMR_PASSWORD = ("pwd",)
 AMR_PASSWORD_AND_OTP = ("pwd", "otp", "mfa")
@@ -100,7 +101,7 @@ async def _mail_one_time_token(
 
 
 @attrs.frozen
-class Register:
+class Register(UseCase):
     """Create an account and ask for email verification.
 
     Success(None) whether or not the email already had an account: for an existing one the
@@ -158,7 +159,7 @@ class Register:
 
 
 @attrs.frozen
-class VerifyEmail:
+class VerifyEmail(UseCase):
     """Consume an email-verification token. Success(user id) or InvalidToken."""
 
     deps: IdentityDeps
@@ -188,7 +189,7 @@ def _login_throttle_keys(email_key: str, client: ClientContext) -> list[str]:
 
 
 @attrs.frozen
-class Login:
+class Login(UseCase):
     """Password login.
 
     Success(TokenPair) at aal1, or Success(MfaChallenge) when the account has active TOTP
@@ -285,7 +286,7 @@ class Login:
 
 
 @attrs.frozen
-class CompleteMfaLogin:
+class CompleteMfaLogin(UseCase):
     """Second step of a login with MFA: the challenge token plus a TOTP code (six digits) or a
     recovery code. Success(TokenPair) at aal2. Failures: InvalidToken (challenge unknown,
     used, expired or out of attempts), InvalidMfaCode, TooManyAttempts, AccountLocked."""
@@ -354,7 +355,7 @@ class CompleteMfaLogin:
 
 
 @attrs.frozen
-class ChangePassword:
+class ChangePassword(UseCase):
     """Change a logged-in user's password; needs the current one. Revokes the user's other
     sessions (not `session_id`, the caller's). Failures: InvalidCredentials (current password
     wrong), the PasswordRejected rules for the new one, NotFound (user)."""
@@ -404,7 +405,7 @@ class ChangePassword:
 
 
 @attrs.frozen
-class RequestPasswordReset:
+class RequestPasswordReset(UseCase):
     """Always Success(None). For an existing account, writes outbox
     `identity.password_reset_requested` (user_id, email, token); the token is single-use and
     short-lived (settings.password_reset_ttl)."""
@@ -430,7 +431,7 @@ class RequestPasswordReset:
 
 
 @attrs.frozen
-class ResetPassword:
+class ResetPassword(UseCase):
     """Set a new password with a reset token. Revokes ALL the user's sessions and every other
     outstanding reset token; also marks the email verified (the token arrived by mail).
     Failures: InvalidToken, the PasswordRejected rules (the token stays usable then)."""
@@ -509,7 +510,7 @@ async def account_view(uow: IdentityUnitOfWork, user: User) -> AccountView:
 
 
 @attrs.frozen
-class GetAccount:
+class GetAccount(UseCase):
     """The caller's own account. NotFound if it no longer exists."""
 
     deps: IdentityDeps

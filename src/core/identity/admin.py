@@ -27,6 +27,7 @@ from core.identity.model import (
 )
 from core.shared.errors import Forbidden, NotFound
 from core.shared.ids import ProviderId, UserId
+from core.shared.use_case import UseCase
 
 MAX_AUDIT_PAGE = 1000
 MAX_USER_PAGE = 1000
@@ -58,7 +59,7 @@ async def _change_user(
 
 
 @attrs.frozen
-class GrantStaff:
+class GrantStaff(UseCase):
     """Make the user staff of a provider (audited `role.granted`, role=staff)."""
 
     deps: IdentityDeps
@@ -79,7 +80,7 @@ class GrantStaff:
 
 
 @attrs.frozen
-class RevokeStaff:
+class RevokeStaff(UseCase):
     """Remove the user from a provider's staff (audited `role.revoked`, role=staff)."""
 
     deps: IdentityDeps
@@ -100,7 +101,7 @@ class RevokeStaff:
 
 
 @attrs.frozen
-class GrantAdmin:
+class GrantAdmin(UseCase):
     """Make the user an admin (audited `role.granted`, role=admin)."""
 
     deps: IdentityDeps
@@ -120,7 +121,7 @@ class GrantAdmin:
 
 
 @attrs.frozen
-class RevokeAdmin:
+class RevokeAdmin(UseCase):
     """Take admin away (audited `role.revoked`, role=admin)."""
 
     deps: IdentityDeps
@@ -140,7 +141,7 @@ class RevokeAdmin:
 
 
 @attrs.frozen
-class LockUser:
+class LockUser(UseCase):
     """Lock the account: no login or refresh; every session revoked (audited `user.locked`).
     Access tokens already issued stay valid until they expire (settings.access_ttl)."""
 
@@ -174,7 +175,7 @@ class LockUser:
 
 
 @attrs.frozen
-class UnlockUser:
+class UnlockUser(UseCase):
     """Allow the account to log in again (audited `user.unlocked`)."""
 
     deps: IdentityDeps
@@ -193,7 +194,7 @@ class UnlockUser:
 
 
 @attrs.frozen
-class ResetUserMfa:
+class ResetUserMfa(UseCase):
     """Remove a user's TOTP and recovery codes (lost device) and revoke their sessions, so
     nothing keeps an aal2 it can no longer prove (audited `mfa.reset_by_admin`)."""
 
@@ -227,7 +228,7 @@ class ResetUserMfa:
 
 
 @attrs.frozen
-class FindUserByEmail:
+class FindUserByEmail(UseCase):
     """Look an account up by email (case-insensitive). Failures: InvalidEmail too."""
 
     deps: IdentityDeps
@@ -250,7 +251,7 @@ class FindUserByEmail:
 
 
 @attrs.frozen
-class ListUsers:
+class ListUsers(UseCase):
     """Accounts ordered by email (case-insensitive), at most `limit` (capped at 1000), starting
     after the email `after` (the last one of the previous page)."""
 
@@ -271,7 +272,7 @@ class ListUsers:
 
 
 @attrs.frozen
-class QueryAuditLog:
+class QueryAuditLog(UseCase):
     """Audit entries matching the query, newest first (limit capped at 1000)."""
 
     deps: IdentityDeps

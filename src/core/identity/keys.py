@@ -17,10 +17,11 @@ from core.identity.common import IdentityDeps, audit, new_signing_key
 from core.identity.errors import InvalidAccessToken
 from core.identity.model import AccessClaims, Actor, AuditAction, ClientContext, SigningKey
 from core.shared.errors import Forbidden
+from core.shared.use_case import UseCase
 
 
 @attrs.frozen
-class RotateSigningKey:
+class RotateSigningKey(UseCase):
     """Retire the active key and make a new one active; Success(new kid). Audited
     `signing_key.rotated`. Failures: Forbidden / MfaRequired."""
 
@@ -49,7 +50,7 @@ class RotateSigningKey:
 
 
 @attrs.frozen
-class GetJwks:
+class GetJwks(UseCase):
     """The public JWK set ({"keys": [...]}, active key first) for /.well-known/jwks.json."""
 
     deps: IdentityDeps
@@ -62,7 +63,7 @@ class GetJwks:
 
 
 @attrs.define
-class VerifyAccessToken:
+class VerifyAccessToken(UseCase):
     """Check an access token's signature, issuer, audience and expiry; Success(AccessClaims).
     Feed the claims to `authorize_principal`. Failure: InvalidAccessToken.
 

@@ -36,6 +36,7 @@ from core.identity.model import (
 from core.identity.ports import IdentityUnitOfWork
 from core.shared.errors import NotFound
 from core.shared.ids import UserId
+from core.shared.use_case import UseCase
 
 AMR_WITH_OTP = ("otp", "mfa")
 
@@ -93,7 +94,7 @@ async def _new_recovery_codes(
 
 
 @attrs.frozen
-class BeginTotpEnrolment:
+class BeginTotpEnrolment(UseCase):
     """Start (or restart) TOTP enrolment: a new pending secret, its otpauth URI and QR code.
     Failures: MfaAlreadyActive (disable first), NotFound (user)."""
 
@@ -126,7 +127,7 @@ def _enrolment(deps: IdentityDeps, user: User, secret: str) -> TotpEnrolment:
 
 
 @attrs.frozen
-class ShowTotpEnrolment:
+class ShowTotpEnrolment(UseCase):
     """The pending enrolment again (its QR code for a second look), without a new secret.
     Failures: MfaEnrolmentNotStarted, MfaAlreadyActive (the secret is never shown again once
     active), NotFound (user)."""
@@ -149,7 +150,7 @@ class ShowTotpEnrolment:
 
 
 @attrs.frozen
-class ConfirmTotpEnrolment:
+class ConfirmTotpEnrolment(UseCase):
     """Activate the pending secret with a first code; returns recovery codes and an aal2
     access token for `session_id` (the caller's session). Failures: InvalidMfaCode,
     MfaAlreadyActive, MfaEnrolmentNotStarted, NotFound (user or live session)."""
@@ -184,7 +185,7 @@ class ConfirmTotpEnrolment:
 
 
 @attrs.frozen
-class DisableMfa:
+class DisableMfa(UseCase):
     """Turn TOTP off and forget the recovery codes; needs a TOTP or recovery code.
     Failures: MfaNotActive, InvalidMfaCode, TooManyAttempts."""
 
@@ -219,7 +220,7 @@ class DisableMfa:
 
 
 @attrs.frozen
-class RegenerateRecoveryCodes:
+class RegenerateRecoveryCodes(UseCase):
     """Replace all recovery codes; needs a TOTP code (a recovery code cannot mint more).
     Failures: MfaNotActive, InvalidMfaCode, TooManyAttempts."""
 
@@ -252,7 +253,7 @@ class RegenerateRecoveryCodes:
 
 
 @attrs.frozen
-class StepUp:
+class StepUp(UseCase):
     """Raise the caller's session to aal2 with a TOTP code; Success(new access token).
     Failures: MfaNotActive, InvalidMfaCode, TooManyAttempts, NotFound (live session)."""
 
@@ -281,7 +282,7 @@ class StepUp:
 
 
 @attrs.frozen
-class GetMfaStatus:
+class GetMfaStatus(UseCase):
     deps: IdentityDeps
 
     async def __call__(self, *, user_id: UserId) -> Result[MfaStatus, Never]:

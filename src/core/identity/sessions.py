@@ -38,10 +38,11 @@ from core.identity.model import (
 from core.identity.ports import IdentityUnitOfWork
 from core.shared.errors import NotFound
 from core.shared.ids import UserId
+from core.shared.use_case import UseCase
 
 
 @attrs.frozen
-class Refresh:
+class Refresh(UseCase):
     """Trade a refresh token for a new pair. Success(TokenPair) with a new refresh token — or,
     for the parent of the current token within the grace window, the current one again.
     Failures: InvalidRefreshToken (unknown, expired, session ended, user locked),
@@ -188,7 +189,7 @@ async def _revoke_own_session(
 
 
 @attrs.frozen
-class RevokeSession:
+class RevokeSession(UseCase):
     """End one of the user's sessions (also what logout does with the caller's own session,
     the `sid` claim). Idempotent. NotFound if the session is not the user's."""
 
@@ -203,7 +204,7 @@ class RevokeSession:
 
 
 @attrs.frozen
-class RevokeAllSessions:
+class RevokeAllSessions(UseCase):
     """End every session of the user, or all but `keep`. Success(number revoked)."""
 
     deps: IdentityDeps
@@ -229,7 +230,7 @@ class SessionView:
 
 
 @attrs.frozen
-class ListSessions:
+class ListSessions(UseCase):
     """The user's live sessions, most recently used first; `current` marks the caller's."""
 
     deps: IdentityDeps
@@ -256,7 +257,7 @@ class ListSessions:
 
 
 @attrs.frozen
-class PurgeRefreshSeals:
+class PurgeRefreshSeals(UseCase):
     """Maintenance (a periodic job): drop sealed child tokens whose grace window has ended.
     Refresh already ignores them; this keeps no recoverable token material around longer
     than needed. Success(number purged)."""

@@ -1,11 +1,12 @@
 """Safe retries of a write: the first request with a key runs, later ones get its answer again.
 
-Transport-neutral: a "response" is whatever bytes the entrypoint sent back, with a status and a
-media type, so the HTTP layer can replay it byte for byte.
+Transport-neutral: a "response" is whatever bytes the entrypoint sent back, with a status, a
+media type and headers, so the HTTP layer can replay it byte for byte.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 import attrs
@@ -18,6 +19,7 @@ class StoredResponse:
     status: int
     media_type: str
     body: bytes
+    headers: Mapping[str, str] = attrs.field(factory=dict)  # e.g. Retry-After of a 429
 
 
 @attrs.frozen(kw_only=True)

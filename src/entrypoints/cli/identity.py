@@ -3,8 +3,8 @@ audit log from the operator's console.
 
 Commands act as the identity context's `Operator` (whoever runs the CLI already controls the
 database); every change is audited with `via: operator`. Users are named by email or id.
-The container comes from `entrypoints.cli.main` through `mount(app, run)`: this module never
-builds one (only the composition root and the CLI's entry point know dependency-injector).
+The container comes from `entrypoints.cli.main` through `mount(app, run)`: this module only
+names its type and calls its providers (`c.lock_user()`); it never builds one.
 """
 
 from __future__ import annotations
@@ -22,24 +22,13 @@ from returns.result import Failure, Result
 from rich.console import Console
 from rich.table import Table
 
-from core.identity.model import AuditAction, AuditEntry, AuditQuery, ClientContext, Operator
-from core.identity.use_cases import (
+from core.identity import (
     AccountView,
-    FindUserByEmail,
-    GrantAdmin,
-    GrantStaff,
-    ListUsers,
-    LockUser,
-    QueryAuditLog,
-    Register,
-    ResetUserMfa,
-    RevokeAdmin,
-    RevokeStaff,
-    RotateSigningKey,
-    UnlockUser,
 )
+from core.identity.model import AuditAction, AuditEntry, AuditQuery, ClientContext, Operator
 from core.shared.errors import DomainError, NotFound
 from core.shared.ids import ProviderId, UserId
+from entrypoints.container import Container
 
 T = TypeVar("T")
 
@@ -52,39 +41,10 @@ out = Console()
 err = Console(stderr=True)
 
 
-class IdentityContainer(Protocol):
-    """What these commands need from the composition root (the container satisfies it)."""
-
-    @property
-    def register(self) -> Callable[[], Register]: ...
-    @property
-    def find_user_by_email(self) -> Callable[[], FindUserByEmail]: ...
-    @property
-    def list_users(self) -> Callable[[], ListUsers]: ...
-    @property
-    def lock_user(self) -> Callable[[], LockUser]: ...
-    @property
-    def unlock_user(self) -> Callable[[], UnlockUser]: ...
-    @property
-    def reset_user_mfa(self) -> Callable[[], ResetUserMfa]: ...
-    @property
-    def grant_staff(self) -> Callable[[], GrantStaff]: ...
-    @property
-    def revoke_staff(self) -> Callable[[], RevokeStaff]: ...
-    @property
-    def grant_admin(self) -> Callable[[], GrantAdmin]: ...
-    @property
-    def revoke_admin(self) -> Callable[[], RevokeAdmin]: ...
-    @property
-    def rotate_signing_key(self) -> Callable[[], RotateSigningKey]: ...
-    @property
-    def query_audit_log(self) -> Callable[[], QueryAuditLog]: ...
-
-
 class Runner(Protocol):
     """Builds the container, runs `work` on it and releases it; failures become one line."""
 
-    def __call__(self, work: Callable[[IdentityContainer], Awaitable[T]]) -> T: ...
+    def __call__(self, work: Callable[[Container], Awaitable[T]]) -> T: ...
 
 
 # ---------------------------------------------------------------- failing clearly
@@ -112,7 +72,7 @@ def _instant(option: str, text: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-async def _user_id(c: IdentityContainer, user: str) -> UserId:
+async def _user_id(c: Container, user: str) -> UserId:
     """An id as given, or the id of the account with that email."""
     try:
         return UserId(uuid.UUID(user))
@@ -190,7 +150,7 @@ class IdentityCommands:
         """Create an admin account (the password is prompted for unless --password-stdin)."""
         password = _read_password(password_stdin)
 
-        async def create(c: IdentityContainer) -> UserId:
+        async def create(c: Container) -> UserId:
             found = await c.find_user_by_email()(actor=OPERATOR, email=email)
             if not isinstance(found, Failure):
                 _fail(f"{email} already has an account; use `reserva users grant-admin {email}`")
@@ -209,7 +169,7 @@ class IdentityCommands:
     ) -> None:
         """List accounts by email."""
 
-        async def page(c: IdentityContainer) -> list[AccountView]:
+        async def page(c: Container) -> list[AccountView]:
             return _value(await c.list_users()(actor=OPERATOR, after=after, limit=limit))
 
         found = self.run(page)
@@ -224,7 +184,7 @@ class IdentityCommands:
     ) -> None:
         """Lock an account: no logins or refreshes; every session ends now."""
 
-        async def lock(c: IdentityContainer) -> None:
+        async def lock(c: Container) -> None:
             user_id = await _user_id(c, user)
             _value(
                 await c.lock_user()(actor=OPERATOR, user_id=user_id, reason=reason, client=CONSOLE)
@@ -236,7 +196,7 @@ class IdentityCommands:
     def unlock(self, user: UserArg) -> None:
         """Let a locked account log in again."""
 
-        async def unlock(c: IdentityContainer) -> None:
+        async def unlock(c: Container) -> None:
             user_id = await _user_id(c, user)
             _value(await c.unlock_user()(actor=OPERATOR, user_id=user_id, client=CONSOLE))
 
@@ -246,7 +206,7 @@ class IdentityCommands:
     def reset_mfa(self, user: UserArg) -> None:
         """Remove a user's TOTP and recovery codes (lost device); ends their sessions."""
 
-        async def reset(c: IdentityContainer) -> None:
+        async def reset(c: Container) -> None:
             user_id = await _user_id(c, user)
             _value(await c.reset_user_mfa()(actor=OPERATOR, user_id=user_id, client=CONSOLE))
 
@@ -257,7 +217,7 @@ class IdentityCommands:
         """Make a user staff of a provider (the role needs MFA in their session)."""
         provider_id = _provider_id(provider)
 
-        async def grant(c: IdentityContainer) -> None:
+        async def grant(c: Container) -> None:
             user_id = await _user_id(c, user)
             _value(
                 await c.grant_staff()(
@@ -272,7 +232,7 @@ class IdentityCommands:
         """Remove a user from a provider's staff."""
         provider_id = _provider_id(provider)
 
-        async def revoke(c: IdentityContainer) -> None:
+        async def revoke(c: Container) -> None:
             user_id = await _user_id(c, user)
             _value(
                 await c.revoke_staff()(
@@ -286,7 +246,7 @@ class IdentityCommands:
     def grant_admin(self, user: UserArg) -> None:
         """Make an existing user an admin (the role needs MFA in their session)."""
 
-        async def grant(c: IdentityContainer) -> None:
+        async def grant(c: Container) -> None:
             user_id = await _user_id(c, user)
             _value(await c.grant_admin()(actor=OPERATOR, user_id=user_id, client=CONSOLE))
 
@@ -296,7 +256,7 @@ class IdentityCommands:
     def revoke_admin(self, user: UserArg) -> None:
         """Take the admin role away."""
 
-        async def revoke(c: IdentityContainer) -> None:
+        async def revoke(c: Container) -> None:
             user_id = await _user_id(c, user)
             _value(await c.revoke_admin()(actor=OPERATOR, user_id=user_id, client=CONSOLE))
 
@@ -307,7 +267,7 @@ class IdentityCommands:
         """Sign new access tokens with a new key. The old key keeps verifying (and stays in
         the JWKS) until every token it signed has expired."""
 
-        async def rotate(c: IdentityContainer) -> str:
+        async def rotate(c: Container) -> str:
             return _value(await c.rotate_signing_key()(actor=OPERATOR, client=CONSOLE))
 
         out.print(f"new signing key {self.run(rotate)}")
@@ -328,7 +288,7 @@ class IdentityCommands:
         """Show the audit log, newest first."""
         window = (_instant("--since", since), _instant("--until", until))
 
-        async def entries(c: IdentityContainer) -> list[AuditEntry]:
+        async def entries(c: Container) -> list[AuditEntry]:
             query = AuditQuery(
                 user_id=await _user_id(c, user) if user else None,
                 action=action,
@@ -358,7 +318,7 @@ def _read_password(from_stdin: bool) -> str:
     return entered
 
 
-async def _new_admin(c: IdentityContainer, email: str, password: str) -> UserId:
+async def _new_admin(c: Container, email: str, password: str) -> UserId:
     _value(await c.register()(email=email, password=password))
     user_id = _value(await c.find_user_by_email()(actor=OPERATOR, email=email)).user_id
     _value(await c.grant_admin()(actor=OPERATOR, user_id=user_id, client=CONSOLE))
@@ -399,7 +359,7 @@ class DemoAccount:
     password: str = attrs.field(repr=False)
 
 
-async def ensure_demo_accounts(c: IdentityContainer) -> list[DemoAccount]:
+async def ensure_demo_accounts(c: Container) -> list[DemoAccount]:
     """Create the demo customer and demo admin if missing; returns those created now (their
     passwords exist nowhere else)."""
     created = []

@@ -39,7 +39,7 @@ from devservers.postgres import LocalPostgresError
 from devservers.redis import LocalRedisError
 from entrypoints.cli import demo, identity
 from entrypoints.cli.environment import resolve_settings
-from entrypoints.container import Container, build_container
+from entrypoints.container import Container, build_container, http_services
 from entrypoints.http.app import create_app
 from entrypoints.settings import SettingsError
 
@@ -207,7 +207,7 @@ def serve(
                 if summary is not None:
                     _say(_summary(summary))
                 identity.print_demo_accounts(await identity.ensure_demo_accounts(container))
-            config = uvicorn.Config(create_app(container), host=host, port=port)
+            config = uvicorn.Config(create_app(http_services(container)), host=host, port=port)
             await uvicorn.Server(config).serve()
         finally:
             await container.close()

@@ -14,48 +14,37 @@ from litestar.serialization import encode_json
 
 from entrypoints.http.auth import PUBLIC, BearerAuthentication, current_principal
 from entrypoints.http.controllers import (
+    account,
+    admin,
     availability,
     bookings,
     catalog,
     catalog_management,
-    identity,
     search,
+    sign_in,
 )
 from entrypoints.http.dependencies import provide
 from entrypoints.http.logging import configure_logging
 from entrypoints.http.problems import EXCEPTION_HANDLERS
-from entrypoints.http.rate_limit import RateLimitMiddleware
+from entrypoints.http.rate_limit import RateLimitMiddleware, client_context
 from entrypoints.http.services import Services
+from entrypoints.http.token_auth import token_caller
 
 DOCS = "/docs"
 OPENAPI_JSON = "openapi_json"  # app.state key of the rendered document
 
 
 def _dependencies(services: Services) -> dict[str, Provide]:
-    """Handler parameter name -> what fills it."""
+    """Handler parameter name -> what fills it: every use case under its container name, and
+    the few cross-cutting values handlers ask for."""
     return {
+        **{name: provide(factory) for name, factory in services.use_cases.items()},
         "principal": Provide(current_principal),
+        "caller": Provide(token_caller),
+        "client": Provide(client_context),
         "idempotency": provide(services.idempotency),
-        "create_provider": provide(services.create_provider),
-        "add_place": provide(services.add_place),
-        "set_opening_hours": provide(services.set_opening_hours),
-        "add_resource": provide(services.add_resource),
-        "create_offering": provide(services.create_offering),
-        "schedule_sessions": provide(services.schedule_sessions),
-        "list_providers": provide(services.list_providers),
-        "get_catalog": provide(services.get_catalog),
-        "get_offering": provide(services.get_offering),
-        "get_availability": provide(services.get_availability),
-        "search_offerings": provide(services.search_offerings),
-        "hold_slot": provide(services.hold_slot),
-        "confirm_booking": provide(services.confirm_booking),
-        "cancel_booking": provide(services.cancel_booking),
-        "complete_booking": provide(services.complete_booking),
-        "mark_no_show": provide(services.mark_no_show),
-        "reschedule_booking": provide(services.reschedule_booking),
-        "get_booking": provide(services.get_booking),
-        "list_my_bookings": provide(services.list_my_bookings),
-        "list_provider_bookings": provide(services.list_provider_bookings),
+        "identity_throttle": provide(services.identity_throttle),
+        "request_throttle": provide(services.request_throttle),
     }
 
 
@@ -101,7 +90,9 @@ def create_app(services: Services) -> Litestar:
             *search.ROUTES,
             *availability.ROUTES,
             *bookings.ROUTES,
-            identity.router(services),
+            *sign_in.ROUTES,
+            *account.ROUTES,
+            *admin.ROUTES,
             openapi_document,
         ],
         dependencies=_dependencies(services),

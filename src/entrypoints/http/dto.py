@@ -16,18 +16,18 @@ import msgspec
 from litestar.params import QueryParameter
 from returns.result import Failure, Result, Success
 
-from core.bookings.model import (
+from core.bookings import (
     Booking,
     BookingStatus,
     Occurrence,
     Offering,
     OfferingKind,
+    Page,
     Place,
     Provider,
     Resource,
     Slot,
 )
-from core.bookings.ports import Page
 from core.shared.errors import InvalidInput
 from core.shared.money import Money
 from core.shared.time import TimeRange

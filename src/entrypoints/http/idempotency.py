@@ -16,7 +16,7 @@ from litestar import Request, Response
 
 from core.shared.idempotency import Claimed, IdempotencyStore, Replay, StoredResponse
 from core.shared.principal import Principal
-from entrypoints.http.problems import MEDIA_TYPE, DomainProblem, domain_problem, encode
+from entrypoints.http.problems import DomainProblem, render
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -29,13 +29,20 @@ def fingerprint(request: Request[Any, Any, Any], body: msgspec.Struct) -> str:
 
 
 async def _answer(
-    run: Callable[[], Awaitable[msgspec.Struct]], status: int, instance: str
+    run: Callable[[], Awaitable[msgspec.Struct]], status: int, request: Request[Any, Any, Any]
 ) -> StoredResponse:
     try:
         result = await run()
     except DomainProblem as failed:
-        problem = domain_problem(failed.error, instance)
-        return StoredResponse(status=problem.status, media_type=MEDIA_TYPE, body=encode(problem))
+        # Rendered exactly as the exception handler would, so a replay is the same answer.
+        problem = render(failed.error, request.url.path, request.scope.get("user"))
+        assert problem.status_code is not None  # render always sets it
+        return StoredResponse(
+            status=problem.status_code,
+            media_type=str(problem.media_type),
+            body=problem.content,
+            headers={name: str(value) for name, value in problem.headers.items()},
+        )
     return StoredResponse(
         status=status, media_type="application/json", body=msgspec.json.encode(result)
     )
@@ -46,7 +53,7 @@ def _send(stored: StoredResponse, headers: dict[str, str] | None = None) -> Resp
         content=stored.body,
         status_code=stored.status,
         media_type=stored.media_type,
-        headers=headers or {},
+        headers={**stored.headers, **(headers or {})},
     )
 
 
@@ -68,7 +75,7 @@ async def idempotent(
             return _send(stored, {REPLAYED: "true"})
         case Claimed() as claim:
             try:
-                stored = await _answer(run, status, request.url.path)
+                stored = await _answer(run, status, request)
             except BaseException:
                 await store.release(claim)
                 raise

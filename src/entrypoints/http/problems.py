@@ -1,19 +1,18 @@
-"""RFC 9457 problem details: the one place where failures become HTTP statuses.
+"""RFC 9457 problem details: the one place where failures become HTTP responses.
 
 Domain errors arrive as `DomainProblem` (raised by `ok()` after a use case returned a Failure),
 framework errors as Litestar exceptions, infrastructure failures as anything else. All of them
-leave as `application/problem+json`.
+leave as `application/problem+json`. What a domain error looks like (status, type, title,
+headers) is each context's own table; this module only merges the tables and renders.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, TypeVar
 
-import attrs
 import msgspec
 import structlog
 from litestar import Request, Response
@@ -27,31 +26,10 @@ from returns.result import Failure, Result
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from core.bookings.model import (
-    HoldExpired,
-    InvalidTransition,
-    OutsideBookingWindow,
-    SessionFull,
-    SlotUnavailable,
-)
-from core.identity.errors import (
-    AccountLocked,
-    InvalidAccessToken,
-    InvalidCredentials,
-    InvalidMfaCode,
-    InvalidRefreshToken,
-    InvalidToken,
-    MfaAlreadyActive,
-    MfaEnrolmentNotStarted,
-    MfaNotActive,
-    RefreshTokenReused,
-    TooManyAttempts,
-)
-from core.identity.errors import MfaRequired as SecondFactorRequired
-from core.identity.password_policy import PasswordRejected
-from core.shared.errors import DomainError, Forbidden, InvalidInput, NotFound
-from core.shared.idempotency import IdempotencyKeyReused, RequestInFlight
-from core.shared.principal import MfaRequired
+from core import bookings, identity
+from core.shared import problems as shared
+from core.shared.errors import DomainError, InvalidInput
+from core.shared.problems import INVALID_INPUT, UNAUTHENTICATED, ProblemKind, kind_of, merged
 from entrypoints.http.token_auth import step_up_hint
 
 MEDIA_TYPE = "application/problem+json"
@@ -76,106 +54,51 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     errors: list[FieldError] | None = None
 
 
-@attrs.frozen(kw_only=True)
-class Kind:
-    """What a class of failure looks like on the wire."""
-
-    status: int
-    slug: str
-    title: str
-
-    def problem(
-        self, detail: str, instance: str, errors: list[FieldError] | None = None
-    ) -> Problem:
-        return Problem(
-            type=TYPE_PREFIX + self.slug,
-            title=self.title,
-            status=self.status,
-            detail=detail,
-            instance=instance,
-            errors=errors,
-        )
+def problem(
+    kind: ProblemKind, detail: str, instance: str, errors: list[FieldError] | None = None
+) -> Problem:
+    return Problem(
+        type=TYPE_PREFIX + kind.slug,
+        title=kind.title,
+        status=kind.status,
+        detail=detail,
+        instance=instance,
+        errors=errors,
+    )
 
 
-INVALID_INPUT = Kind(status=422, slug="invalid-input", title="Invalid input")
-MALFORMED = Kind(status=400, slug="malformed-request", title="Malformed request")
-UNAUTHENTICATED = Kind(status=401, slug="unauthenticated", title="Authentication required")
-UNAVAILABLE = Kind(status=503, slug="service-unavailable", title="Service unavailable")
-INTERNAL = Kind(status=500, slug="internal-error", title="Internal server error")
-TOO_MANY_REQUESTS = Kind(status=429, slug="too-many-requests", title="Too many requests")
+# Failures of the transport or of what we depend on, which no context returns.
+MALFORMED = ProblemKind(status=400, slug="malformed-request", title="Malformed request")
+UNAVAILABLE = ProblemKind(status=503, slug="service-unavailable", title="Service unavailable")
+INTERNAL = ProblemKind(status=500, slug="internal-error", title="Internal server error")
+
+# Every context's table. A new context adds its `PROBLEMS` here, and names none of its errors.
+PROBLEMS = merged([shared.PROBLEMS, bookings.PROBLEMS, identity.PROBLEMS])
 
 
-def retry_after(seconds: float) -> dict[str, str]:
-    """The Retry-After header: whole seconds, rounded up, at least one."""
-    return {"Retry-After": str(max(1, math.ceil(seconds)))}
-
-
-def kind_of(error: DomainError) -> Kind:
-    """THE mapping of domain errors to HTTP; every context's errors are added here."""
-    match error:
-        case InvalidInput():
-            return INVALID_INPUT
-        case NotFound():
-            return Kind(status=404, slug="not-found", title="Not found")
-        case MfaRequired() | SecondFactorRequired():
-            return Kind(
-                status=403, slug="mfa-required", title="Multi-factor authentication required"
-            )
-        case Forbidden():
-            return Kind(status=403, slug="forbidden", title="Forbidden")
-        case SlotUnavailable():
-            return Kind(status=409, slug="slot-unavailable", title="Slot unavailable")
-        case SessionFull():
-            return Kind(status=409, slug="session-full", title="Session full")
-        case HoldExpired():
-            return Kind(status=409, slug="hold-expired", title="Hold expired")
-        case InvalidTransition():
-            return Kind(status=409, slug="invalid-transition", title="Invalid booking transition")
-        case OutsideBookingWindow():
-            return Kind(status=422, slug="outside-booking-window", title="Outside booking window")
-        case IdempotencyKeyReused():
-            return Kind(status=422, slug="idempotency-key-reused", title="Idempotency key reused")
-        case RequestInFlight():
-            return Kind(status=409, slug="request-in-flight", title="Request in flight")
-        # identity: none of these says whether an email address has an account
-        case InvalidCredentials():
-            return Kind(status=401, slug="invalid-credentials", title="Invalid credentials")
-        case InvalidAccessToken():
-            return UNAUTHENTICATED
-        case InvalidRefreshToken():
-            return Kind(status=401, slug="invalid-refresh-token", title="Invalid refresh token")
-        case RefreshTokenReused():
-            return Kind(status=401, slug="refresh-token-reused", title="Refresh token reused")
-        case AccountLocked():
-            return Kind(status=403, slug="account-locked", title="Account locked")
-        case TooManyAttempts():
-            return TOO_MANY_REQUESTS
-        case InvalidToken():
-            return Kind(status=400, slug="invalid-token", title="Invalid or expired token")
-        case InvalidMfaCode():
-            return Kind(status=400, slug="invalid-mfa-code", title="Invalid MFA code")
-        case PasswordRejected():
-            return Kind(status=422, slug="password-rejected", title="Password rejected")
-        case MfaNotActive():
-            return Kind(status=409, slug="mfa-not-active", title="MFA not active")
-        case MfaAlreadyActive():
-            return Kind(status=409, slug="mfa-already-active", title="MFA already active")
-        case MfaEnrolmentNotStarted():
-            return Kind(
-                status=409, slug="mfa-enrolment-not-started", title="MFA enrolment not started"
-            )
-    # A context added an error and forgot this table: still a clear client-facing answer.
+def _kind(error: DomainError) -> ProblemKind:
+    kind = kind_of(error, PROBLEMS)
+    if kind is not None:
+        return kind
+    # A context added an error and forgot its table: still a clear client-facing answer.
     _log.warning("unmapped domain error", error=type(error).__name__)
-    return Kind(status=422, slug="unprocessable", title=error.title)
+    return ProblemKind(status=422, slug="unprocessable", title=error.title)
 
 
-def domain_problem(error: DomainError, instance: str) -> Problem:
+def render(error: DomainError, instance: str, caller: object) -> Response[bytes]:
+    """THE rendering of a domain error, whether it is answered now or stored for replay.
+
+    `caller` is who asked (the request's user, if any): a Forbidden to a caller whose token
+    withholds a role becomes MfaRequired, because a second factor may change the answer.
+    """
+    error = step_up_hint(caller, error)
+    kind = _kind(error)
     errors = (
         [FieldError(field=error.field, message=error.reason)]
         if isinstance(error, InvalidInput)
         else None
     )
-    return kind_of(error).problem(error.detail, instance, errors)
+    return response(problem(kind, error.detail, instance, errors), kind.headers_for(error))
 
 
 class DomainProblem(Exception):
@@ -272,7 +195,7 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
     if not errors:  # a missing parameter, or a body that is not JSON at all
         return _bad_request(request, exc)
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
-    return response(INVALID_INPUT.problem(detail, request.url.path, errors))
+    return response(problem(INVALID_INPUT, detail, request.url.path, errors))
 
 
 _MISSING_PARAMETER = re.compile(r"Missing required \w+ parameter '([^']+)'")
@@ -285,9 +208,9 @@ def _bad_request(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
     if missing:
         message = "this parameter is required"
         error = FieldError(field=missing.group(1), message=message)
-        return response(INVALID_INPUT.problem(detail, request.url.path, [error]))
+        return response(problem(INVALID_INPUT, detail, request.url.path, [error]))
     error = FieldError(field="body", message=detail)
-    return response(MALFORMED.problem(detail, request.url.path, [error]), exc.headers)
+    return response(problem(MALFORMED, detail, request.url.path, [error]), exc.headers)
 
 
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
@@ -295,18 +218,16 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
     if status == HTTPStatus.BAD_REQUEST:
         return _bad_request(request, exc)
     phrase = HTTPStatus(status).phrase
-    kind = Kind(status=status, slug=phrase.lower().replace(" ", "-"), title=phrase)
+    kind = ProblemKind(status=status, slug=phrase.lower().replace(" ", "-"), title=phrase)
     if status == HTTPStatus.UNAUTHORIZED:
         kind = UNAUTHENTICATED
     if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         _log.error("server error", path=request.url.path, status=status, exc_info=exc)
-    return response(kind.problem(str(exc.detail), request.url.path), exc.headers)
+    return response(problem(kind, str(exc.detail), request.url.path), exc.headers)
 
 
 def _domain(request: Request[Any, Any, Any], exc: DomainProblem) -> Response[bytes]:
-    error = step_up_hint(request.scope.get("user"), exc.error)
-    headers = retry_after(error.retry_after_seconds) if isinstance(error, TooManyAttempts) else {}
-    return response(domain_problem(error, request.url.path), headers)
+    return render(exc.error, request.url.path, request.scope.get("user"))
 
 
 # Failures of what we depend on, not of the request: the client may retry later.
@@ -326,9 +247,9 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[byt
     if isinstance(exc, INFRASTRUCTURE):
         _log.error("dependency unavailable", path=path, exc_info=exc)
         detail = "a service we depend on is unavailable; retry shortly"
-        return response(UNAVAILABLE.problem(detail, path), {"Retry-After": "5"})
+        return response(problem(UNAVAILABLE, detail, path), {"Retry-After": "5"})
     _log.error("unhandled error", path=path, exc_info=exc)
-    return response(INTERNAL.problem("an unexpected error occurred; it has been logged", path))
+    return response(problem(INTERNAL, "an unexpected error occurred; it has been logged", path))
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

@@ -21,9 +21,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.exceptions import RedisError
 from returns.result import Failure, Result, Success
 
-from core.identity.errors import TooManyAttempts
-from core.identity.model import ClientContext
-from core.identity.ports import RateLimiter, Throttle
+from core.identity import ClientContext, RateLimiter, Throttle, TooManyAttempts
 from core.shared.errors import DomainError
 from core.shared.principal import Authenticator
 from entrypoints.http.auth import bearer_token, verify_once

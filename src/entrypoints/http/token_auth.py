@@ -16,9 +16,7 @@ from litestar import Request
 from litestar.exceptions import NotAuthorizedException
 from returns.result import Failure
 
-from core.identity.errors import MfaRequired
-from core.identity.model import SessionId
-from core.identity.use_cases import VerifyAccessToken, authorize_principal
+from core.identity import MfaRequired, SessionId, VerifyAccessToken, authorize_principal
 from core.shared.errors import DomainError, Forbidden
 from core.shared.principal import Authenticator, Principal, Role
 

@@ -18,8 +18,8 @@ from returns.result import Success
 from typer.testing import CliRunner
 
 from adapters.postgis import migrate
+from core.identity import TokenPair
 from core.identity.model import ClientContext
-from core.identity.use_cases import TokenPair
 from core.shared.principal import Role
 from devservers.postgres import LocalPostgres
 from entrypoints.cli.identity import DEMO_ADMIN, DEMO_CUSTOMER, ensure_demo_accounts

@@ -25,7 +25,7 @@ from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
 from devservers.net import free_port
 from devservers.postgres import LocalPostgres
-from entrypoints.container import Container, build_container
+from entrypoints.container import Container, build_container, http_services
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 
@@ -61,7 +61,7 @@ def container(
 
 @pytest.fixture
 def app(container: Container) -> Litestar:
-    return create_app(container)
+    return create_app(http_services(container))
 
 
 @pytest_asyncio.fixture

@@ -14,7 +14,7 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 
-from entrypoints.container import build_container
+from entrypoints.container import build_container, http_services
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import PUBLIC
 from entrypoints.settings import Settings
@@ -103,7 +103,7 @@ async def test_the_catalog_search_and_docs_are_public(client: Client) -> None:
 async def production_client(http_database: str, redis_url: str) -> AsyncIterator[Client]:
     """The container exactly as production builds it: the identity service's authenticator."""
     container = build_container(Settings(database_url=http_database, redis_url=redis_url))
-    async with AsyncTestClient(app=create_app(container)) as client:
+    async with AsyncTestClient(app=create_app(http_services(container))) as client:
         yield client
 
 

@@ -10,7 +10,7 @@ from http_support import Client, TokenTable
 from litestar.testing import AsyncTestClient
 
 from devservers.net import free_port
-from entrypoints.container import build_container
+from entrypoints.container import build_container, http_services
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 
@@ -28,7 +28,7 @@ async def stranded(tokens: TokenTable) -> AsyncIterator[Client]:
         )
     )
     container.authenticator.override(providers.Object(tokens))
-    async with AsyncTestClient(app=create_app(container)) as client:
+    async with AsyncTestClient(app=create_app(http_services(container))) as client:
         yield client
 
 

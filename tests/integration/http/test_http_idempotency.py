@@ -6,12 +6,20 @@ import asyncio
 import uuid
 from typing import Any
 
+import msgspec
 from http_support import Client, TokenTable, appointment, next_hour, open_shop
+from litestar import Litestar, Request, Response, post
+from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from adapters.memory.clock import FixedClock
 from adapters.redis.idempotency import RedisIdempotencyStore
+from core.identity import TooManyAttempts
 from core.shared.idempotency import Claimed
+from core.shared.ids import UserId
+from core.shared.principal import Principal, Role
+from entrypoints.http.idempotency import idempotent
+from entrypoints.http.problems import EXCEPTION_HANDLERS, DomainProblem
 
 
 async def _court(client: Client, tokens: TokenTable) -> dict[str, Any]:
@@ -157,3 +165,63 @@ async def test_concurrent_duplicates_create_one_booking(
     assert len(fresh) == 1
     assert others <= {(201, "true"), (409, None)}
     assert len(await _mine(live, me)) == 1
+
+
+class _NoBody(msgspec.Struct):
+    pass
+
+
+async def _throttled() -> msgspec.Struct:
+    raise DomainProblem(TooManyAttempts(retry_after_seconds=7.2))
+
+
+def _app_answering_429(redis: Redis) -> Litestar:
+    """The same failure answered directly and through `idempotent` (no bookings write fails
+    with a Retry-After today, so a two-route app stands in for one)."""
+    store = RedisIdempotencyStore(redis)
+    caller = Principal(user_id=UserId(uuid.uuid4()), roles=frozenset({Role.CUSTOMER}))
+
+    @post("/direct")
+    async def direct() -> None:
+        await _throttled()
+
+    @post("/keyed")
+    async def keyed(request: Request[Any, Any, Any]) -> Response[Any]:
+        key = request.headers["idempotency-key"]
+        return await idempotent(
+            store=store,
+            key=key,
+            principal=caller,
+            request=request,
+            body=_NoBody(),
+            run=_throttled,
+            status=201,
+        )
+
+    return Litestar(
+        route_handlers=[direct, keyed],
+        exception_handlers=EXCEPTION_HANDLERS,
+        on_shutdown=[redis.aclose],  # the client lives on the app's event loop
+    )
+
+
+async def test_a_stored_and_replayed_failure_is_rendered_as_the_direct_one(redis_url: str) -> None:
+    """One renderer for both paths: the Retry-After of a 429 survives storing and replaying."""
+    async with AsyncTestClient(app=_app_answering_429(Redis.from_url(redis_url))) as client:
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        direct = await client.post("/direct")
+        stored = await client.post("/keyed", headers=key)
+        replayed = await client.post("/keyed", headers=key)
+
+    assert direct.status_code == stored.status_code == replayed.status_code == 429
+    assert direct.headers["retry-after"] == "8"
+    assert stored.headers["retry-after"] == replayed.headers["retry-after"] == "8"
+    assert direct.headers["content-type"] == stored.headers["content-type"]
+    assert stored.headers["content-type"] == replayed.headers["content-type"]
+    assert replayed.content == stored.content
+    assert _without_instance(stored.json()) == _without_instance(direct.json())
+    assert replayed.headers["idempotent-replayed"] == "true"
+
+
+def _without_instance(problem: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in problem.items() if name != "instance"}

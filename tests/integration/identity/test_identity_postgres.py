@@ -20,17 +20,7 @@ from adapters.memory.clock import FixedClock
 from adapters.postgis import identity_tables, migrate
 from adapters.postgis.metadata import metadata
 from adapters.security.totp import PyotpTotpGenerator
-from core.identity.common import IdentityDeps, MfaChallenge, TokenPair
-from core.identity.errors import InvalidRefreshToken
-from core.identity.model import (
-    EMAIL_VERIFICATION_REQUESTED,
-    Aal,
-    AuditAction,
-    AuditQuery,
-    ClientContext,
-    Operator,
-)
-from core.identity.use_cases import (
+from core.identity import (
     BeginTotpEnrolment,
     CompleteMfaLogin,
     ConfirmTotpEnrolment,
@@ -44,6 +34,16 @@ from core.identity.use_cases import (
     StepUp,
     VerifyAccessToken,
     VerifyEmail,
+)
+from core.identity.common import IdentityDeps, MfaChallenge, TokenPair
+from core.identity.errors import InvalidRefreshToken
+from core.identity.model import (
+    EMAIL_VERIFICATION_REQUESTED,
+    Aal,
+    AuditAction,
+    AuditQuery,
+    ClientContext,
+    Operator,
 )
 
 CLIENT = ClientContext(ip="198.51.100.9", user_agent="integration")

@@ -18,7 +18,7 @@ from litestar import Litestar
 from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
 from devservers.postgres import LocalPostgres
-from entrypoints.container import Container, build_container
+from entrypoints.container import Container, build_container, http_services
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 
@@ -50,7 +50,7 @@ async def container(settings: Settings, clock: FixedClock) -> AsyncIterator[Cont
 
 @pytest.fixture
 def app(container: Container) -> Litestar:
-    return create_app(container)
+    return create_app(http_services(container))
 
 
 @pytest_asyncio.fixture

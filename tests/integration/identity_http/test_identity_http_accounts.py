@@ -28,7 +28,7 @@ from core.identity.model import (
     EXISTING_ACCOUNT_REGISTRATION_ATTEMPTED,
     PASSWORD_RESET_REQUESTED,
 )
-from entrypoints.container import Container, build_container
+from entrypoints.container import Container, build_container, http_services
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 
@@ -226,7 +226,7 @@ async def owasp_client(settings: Settings) -> AsyncIterator[Client]:
         login_max_failures=1000,
     )
     container = build_container(production)
-    async with client_at(create_app(container), unique_ip()) as client:
+    async with client_at(create_app(http_services(container)), unique_ip()) as client:
         yield client
     await container.close()
 

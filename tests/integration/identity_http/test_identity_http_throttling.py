@@ -25,7 +25,7 @@ from litestar import Litestar
 
 from adapters.memory.clock import FixedClock
 from devservers.net import free_port
-from entrypoints.container import Container, build_container
+from entrypoints.container import Container, build_container, http_services
 from entrypoints.http.app import create_app
 from entrypoints.http.rate_limit import RateLimitPolicy
 
@@ -197,7 +197,7 @@ async def test_a_flood_of_bad_tokens_is_limited_per_ip(
 async def without_redis(identity_http_database: str) -> AsyncIterator[Client]:
     settings = cheap_settings(identity_http_database, f"redis://127.0.0.1:{free_port()}/0")
     container = build_container(settings)
-    async with client_at(create_app(container), unique_ip()) as client:
+    async with client_at(create_app(http_services(container)), unique_ip()) as client:
         yield client
     await container.close()
 

@@ -20,10 +20,10 @@ from adapters.memory.identity import (
     MemoryIdentityStore,
     MemoryThrottle,
 )
+from core.identity import BeginTotpEnrolment, ConfirmTotpEnrolment, Login, Register
 from core.identity.common import IdentityDeps, MfaChallenge, TokenPair
 from core.identity.model import ClientContext, Email, User
 from core.identity.settings import IdentitySettings
-from core.identity.use_cases import BeginTotpEnrolment, ConfirmTotpEnrolment, Login, Register
 from core.shared.events import Event
 from core.shared.ids import UserId
 

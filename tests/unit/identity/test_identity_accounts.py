@@ -17,6 +17,17 @@ from identity_support import (
 )
 from returns.result import Failure, Success
 
+from core.identity import (
+    ChangePassword,
+    GetAccount,
+    LockUser,
+    Login,
+    Refresh,
+    Register,
+    RequestPasswordReset,
+    ResetPassword,
+    VerifyEmail,
+)
 from core.identity.common import TokenPair
 from core.identity.errors import (
     AccountLocked,
@@ -36,17 +47,6 @@ from core.identity.model import (
     token_digest,
 )
 from core.identity.password_policy import PasswordContainsEmail, PasswordTooShort
-from core.identity.use_cases import (
-    ChangePassword,
-    GetAccount,
-    LockUser,
-    Login,
-    Refresh,
-    Register,
-    RequestPasswordReset,
-    ResetPassword,
-    VerifyEmail,
-)
 from core.shared.principal import Role
 
 

@@ -18,10 +18,7 @@ from identity_support import (
 )
 from returns.result import Failure, Success
 
-from core.identity.errors import InvalidAccessToken, MfaRequired
-from core.identity.model import Aal, AccessClaims, AuditAction, AuditQuery, Operator
-from core.identity.settings import IdentitySettings
-from core.identity.use_cases import (
+from core.identity import (
     CompleteMfaLogin,
     FindUserByEmail,
     GetJwks,
@@ -38,6 +35,9 @@ from core.identity.use_cases import (
     VerifyAccessToken,
     authorize_principal,
 )
+from core.identity.errors import InvalidAccessToken, MfaRequired
+from core.identity.model import Aal, AccessClaims, AuditAction, AuditQuery, Operator
+from core.identity.settings import IdentitySettings
 from core.shared.errors import Forbidden, NotFound
 from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Principal, Role
@@ -259,7 +259,7 @@ async def test_operator_changes_are_audited_as_operator() -> None:
 
 async def test_unlock_lets_the_user_log_in_again() -> None:
     env = make_env()
-    from core.identity.use_cases import LockUser
+    from core.identity import LockUser
 
     user_id = await register(env)
     value(await LockUser(env.deps)(actor=Operator(), user_id=user_id, reason="x", client=CLIENT))

@@ -17,6 +17,16 @@ from identity_support import (
 )
 from returns.result import Failure, Success
 
+from core.identity import (
+    BeginTotpEnrolment,
+    CompleteMfaLogin,
+    ConfirmTotpEnrolment,
+    DisableMfa,
+    GetMfaStatus,
+    Refresh,
+    RegenerateRecoveryCodes,
+    StepUp,
+)
 from core.identity.common import TokenPair
 from core.identity.errors import (
     InvalidMfaCode,
@@ -27,16 +37,6 @@ from core.identity.errors import (
     TooManyAttempts,
 )
 from core.identity.model import Aal, AuditAction, token_digest
-from core.identity.use_cases import (
-    BeginTotpEnrolment,
-    CompleteMfaLogin,
-    ConfirmTotpEnrolment,
-    DisableMfa,
-    GetMfaStatus,
-    Refresh,
-    RegenerateRecoveryCodes,
-    StepUp,
-)
 
 
 def actions(env: object) -> list[AuditAction]:

@@ -18,11 +18,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from identity_support import CLIENT, EMAIL, PASSWORD, make_env
 from returns.result import Failure, Success
 
+from core.identity import Login, Refresh, Register, RevokeAllSessions, RevokeSession
 from core.identity.common import TokenPair
 from core.identity.errors import InvalidRefreshToken, RefreshTokenReused
 from core.identity.model import SessionId, token_digest
 from core.identity.settings import IdentitySettings
-from core.identity.use_cases import Login, Refresh, Register, RevokeAllSessions, RevokeSession
 
 GRACE = timedelta(seconds=10)
 SETTINGS = IdentitySettings(

@@ -7,10 +7,7 @@ from datetime import timedelta
 from identity_support import CLIENT, EMAIL, PASSWORD, login, make_env, register, value
 from returns.result import Failure, Success
 
-from core.identity.errors import InvalidRefreshToken, RefreshTokenReused
-from core.identity.model import AuditAction, ClientContext, Operator
-from core.identity.settings import IdentitySettings
-from core.identity.use_cases import (
+from core.identity import (
     ListSessions,
     LockUser,
     Login,
@@ -19,6 +16,9 @@ from core.identity.use_cases import (
     RevokeAllSessions,
     RevokeSession,
 )
+from core.identity.errors import InvalidRefreshToken, RefreshTokenReused
+from core.identity.model import AuditAction, ClientContext, Operator
+from core.identity.settings import IdentitySettings
 
 SECOND = timedelta(seconds=1)
 

@@ -19,20 +19,21 @@ from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from core.identity.errors import InvalidMfaCode
-from core.identity.model import ClientContext, SessionId
-from core.identity.use_cases import (
+from core.identity import (
     AccountView,
     BeginTotpEnrolment,
+    ClientContext,
     ConfirmTotpEnrolment,
     DisableMfa,
     GetAccount,
     GetMfaStatus,
+    InvalidMfaCode,
     ListSessions,
     MfaStatus,
     RegenerateRecoveryCodes,
     RevokeAllSessions,
     RevokeSession,
+    SessionId,
     SessionView,
     ShowTotpEnrolment,
     StepUp,

@@ -16,9 +16,12 @@ from litestar import delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from core.identity.model import AuditAction, AuditEntry, AuditQuery, ClientContext
-from core.identity.use_cases import (
+from core.identity import (
     AccountView,
+    AuditAction,
+    AuditEntry,
+    AuditQuery,
+    ClientContext,
     GrantAdmin,
     GrantStaff,
     ListUsers,

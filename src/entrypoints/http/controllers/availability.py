@@ -11,7 +11,7 @@ from litestar import get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from core.bookings.use_cases import GetAvailability
+from core.bookings import GetAvailability
 from core.shared.ids import OfferingId
 from entrypoints.http.auth import PUBLIC
 from entrypoints.http.dto import SlotOut, time_window

@@ -14,8 +14,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, SkipValidation
 from returns.result import Result, Success
 
-from core.bookings.model import Booking
-from core.bookings.use_cases import (
+from core.bookings import (
+    Booking,
     CancelBooking,
     CompleteBooking,
     ConfirmBooking,

@@ -10,7 +10,7 @@ from litestar import get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from core.bookings.use_cases import Catalog, GetCatalog, GetOffering, ListProviders
+from core.bookings import Catalog, GetCatalog, GetOffering, ListProviders
 from core.shared.ids import OfferingId, ProviderId
 from entrypoints.http.auth import PUBLIC
 from entrypoints.http.dto import (

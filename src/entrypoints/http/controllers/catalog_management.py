@@ -13,25 +13,23 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from returns.result import Result
 
-from core.bookings.model import (
-    Address,
-    BookingRules,
-    DatedException,
-    LocalInterval,
-    OfferingKind,
-    OpeningHours,
-    WeeklyRule,
-)
-from core.bookings.use_cases import (
+from core.bookings import (
     AddPlace,
     AddResource,
+    Address,
+    BookingRules,
     CreateOffering,
     CreateProvider,
+    DatedException,
+    LocalInterval,
     NewOffering,
     NewPlace,
     NewSchedule,
+    OfferingKind,
+    OpeningHours,
     ScheduleSessions,
     SetOpeningHours,
+    WeeklyRule,
 )
 from core.shared.errors import InvalidInput
 from core.shared.ids import OfferingId, PlaceId, ProviderId, ResourceId

@@ -11,9 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from returns.result import Failure, Result, Success
 
-from core.bookings.model import normal_category
-from core.bookings.ports import SearchHit, SearchQuery
-from core.bookings.use_cases import SearchOfferings
+from core.bookings import SearchHit, SearchOfferings, SearchQuery, normal_category
 from core.shared.errors import InvalidInput
 from core.shared.geo import GeoPoint
 from core.shared.money import Currency

@@ -22,27 +22,26 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, SkipValidation
 
-from core.identity.errors import (
+from core.identity import (
+    AccessToken,
+    ChangePassword,
+    ClientContext,
+    CompleteMfaLogin,
+    Email,
+    GetJwks,
     InvalidCredentials,
     InvalidMfaCode,
     InvalidRefreshToken,
     InvalidToken,
-    RefreshTokenReused,
-)
-from core.identity.model import ClientContext, Email
-from core.identity.ports import Throttle
-from core.identity.use_cases import (
-    AccessToken,
-    ChangePassword,
-    CompleteMfaLogin,
-    GetJwks,
     Login,
     MfaChallenge,
     Refresh,
+    RefreshTokenReused,
     Register,
     RequestPasswordReset,
     ResetPassword,
     RevokeSession,
+    Throttle,
     TokenPair,
     VerifyEmail,
 )

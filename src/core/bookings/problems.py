@@ -1,0 +1,24 @@
+"""How the bookings context's failures look to a caller (see core.shared.problems)."""
+
+from __future__ import annotations
+
+from core.bookings.model import (
+    HoldExpired,
+    InvalidTransition,
+    OutsideBookingWindow,
+    SessionFull,
+    SlotUnavailable,
+)
+from core.shared.problems import ProblemKind, ProblemTable
+
+PROBLEMS: ProblemTable = {
+    SlotUnavailable: ProblemKind(status=409, slug="slot-unavailable", title="Slot unavailable"),
+    SessionFull: ProblemKind(status=409, slug="session-full", title="Session full"),
+    HoldExpired: ProblemKind(status=409, slug="hold-expired", title="Hold expired"),
+    InvalidTransition: ProblemKind(
+        status=409, slug="invalid-transition", title="Invalid booking transition"
+    ),
+    OutsideBookingWindow: ProblemKind(
+        status=422, slug="outside-booking-window", title="Outside booking window"
+    ),
+}
