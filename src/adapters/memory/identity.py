@@ -25,6 +25,7 @@ from typing import Self
 
 import attrs
 
+from adapters.memory.outbox import MemoryOutbox
 from core.identity.common import IdentityDeps
 from core.identity.model import (
     AuditEntry,
@@ -47,7 +48,6 @@ from core.identity.ports import (
     IdentityUnitOfWork,
     NewSigningKey,
     OneTimeTokenRepository,
-    Outbox,
     PasswordHasher,
     QrRenderer,
     RateLimiter,
@@ -128,7 +128,7 @@ class MemoryIdentityUnitOfWork(IdentityUnitOfWork):
         self.recovery_codes = MemoryRecoveryCodeRepository(self)
         self.signing_keys = MemorySigningKeyRepository(self)
         self.audit = MemoryAuditLog(self)
-        self.outbox = MemoryOutbox(self)
+        self.outbox = MemoryOutbox()
 
     async def __aenter__(self) -> Self:
         await self._store._serial().acquire()
@@ -142,9 +142,11 @@ class MemoryIdentityUnitOfWork(IdentityUnitOfWork):
         tb: TracebackType | None,
     ) -> None:
         self.state = IdentityState()  # uncommitted changes are dropped
+        self.outbox.drop()
         self._store._serial().release()
 
     async def commit(self) -> None:
+        self.state.outbox.extend(self.outbox.take())
         self._store.state = self.state
         self.state = self.state.copy()
 
@@ -356,11 +358,6 @@ class MemoryAuditLog(_Part, AuditLog):
         # Newest first; entries of the same instant in reverse order of appending.
         found = sorted(filter(matches, reversed(self.s.audit)), key=lambda e: e.at, reverse=True)
         return found[: query.limit]
-
-
-class MemoryOutbox(_Part, Outbox):
-    async def add(self, event: Event) -> None:
-        self.s.outbox.append(event)
 
 
 # --- crypto and rendering fakes --------------------------------------------------------------

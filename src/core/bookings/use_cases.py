@@ -30,7 +30,6 @@ from core.bookings.model import (
 )
 from core.bookings.ports import (
     BookingsUnitOfWork,
-    BookingsUnitOfWorkFactory,
     Page,
     SearchHit,
     SearchQuery,
@@ -50,6 +49,7 @@ from core.shared.ids import (
 from core.shared.money import Money
 from core.shared.principal import Principal, may_administer, may_manage
 from core.shared.time import Clock, TimeRange, to_utc
+from core.shared.unit_of_work import UnitOfWorkFactory
 
 MAX_WINDOW = timedelta(days=31)
 MAX_SEATS_PER_BOOKING = 50
@@ -63,7 +63,7 @@ class BookingSettings:
 
 @attrs.frozen(kw_only=True)
 class _Service:
-    uow: BookingsUnitOfWorkFactory
+    uow: UnitOfWorkFactory[BookingsUnitOfWork]
     clock: Clock
     settings: BookingSettings = BookingSettings()
 
@@ -109,7 +109,7 @@ class CreateProvider(_Service):
         provider = created.unwrap()
         async with self.uow() as uow:
             await uow.providers.add(provider)
-            await uow.outbox.add([_catalog_event("provider_created", provider.id, self.clock)])
+            await uow.outbox.add(_catalog_event("provider_created", provider.id, self.clock))
             await uow.commit()
         return Success(provider)
 
@@ -491,7 +491,7 @@ class HoldSlot(_BookingService):
             held = await self._new_booking(uow, principal, req, now)
             if isinstance(held, Failure):
                 return held
-            await uow.outbox.add([held.unwrap().held_event()])
+            await uow.outbox.add(held.unwrap().held_event())
             await uow.commit()
         return held
 
@@ -558,7 +558,7 @@ class _Transition(_Service):
             after, event = moved.unwrap()
             if not await uow.bookings.save(after, booking.status, now):
                 return Failure(_moved_meanwhile(booking))
-            await uow.outbox.add([event])
+            await uow.outbox.add(event)
             await uow.commit()
         return Success(after)
 
@@ -627,6 +627,6 @@ class RescheduleBooking(_BookingService):
                 rescheduled_from=old.id,
             )
             await uow.bookings.save(new, BookingStatus.HELD, now)
-            await uow.outbox.add([event, new.held_event()])
+            await uow.outbox.add(event, new.held_event())
             await uow.commit()
         return Success(new)

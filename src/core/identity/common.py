@@ -32,7 +32,6 @@ from core.identity.ports import (
     AccessTokenCodec,
     BreachedPasswords,
     IdentityUnitOfWork,
-    IdentityUnitOfWorkFactory,
     PasswordHasher,
     QrRenderer,
     SigningKeyFactory,
@@ -44,13 +43,14 @@ from core.identity.settings import IdentitySettings
 from core.shared.ids import UserId
 from core.shared.principal import Principal
 from core.shared.time import Clock
+from core.shared.unit_of_work import UnitOfWorkFactory
 
 
 @attrs.frozen(kw_only=True)
 class IdentityDeps:
     """Everything the identity use cases depend on; each use case takes this one bundle."""
 
-    uow: IdentityUnitOfWorkFactory
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
     clock: Clock
     settings: IdentitySettings
     passwords: PasswordHasher

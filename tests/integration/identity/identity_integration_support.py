@@ -20,8 +20,9 @@ from adapters.security.qr import SegnoQrRenderer
 from adapters.security.sealing import AesGcmTokenSealer
 from adapters.security.totp import PyotpTotpGenerator
 from core.identity.common import IdentityDeps
-from core.identity.ports import IdentityUnitOfWorkFactory
+from core.identity.ports import IdentityUnitOfWork
 from core.identity.settings import IdentitySettings
+from core.shared.unit_of_work import UnitOfWorkFactory
 
 START = datetime(2026, 3, 2, 10, 0, 3, tzinfo=UTC)
 IDENTITY_TABLES = (
@@ -43,7 +44,7 @@ class Store:
     """A unit-of-work factory and a way to read what reached the outbox, per adapter."""
 
     name: str
-    uow: IdentityUnitOfWorkFactory
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
     outbox_ids: Callable[[], Awaitable[set[uuid.UUID]]]
 
 
@@ -65,7 +66,9 @@ def postgis_store(engine: AsyncEngine) -> Store:
 
 
 def real_deps(
-    uow: IdentityUnitOfWorkFactory, clock: FixedClock, settings: IdentitySettings | None = None
+    uow: UnitOfWorkFactory[IdentityUnitOfWork],
+    clock: FixedClock,
+    settings: IdentitySettings | None = None,
 ) -> IdentityDeps:
     """The production adapters (Argon2 kept cheap) over the given unit of work."""
     return IdentityDeps(
