@@ -26,7 +26,6 @@ from typing import Self
 import attrs
 
 from adapters.memory.outbox import MemoryOutbox
-from core.identity.common import IdentityDeps
 from core.identity.model import (
     AuditEntry,
     AuditQuery,
@@ -62,7 +61,6 @@ from core.identity.ports import (
     TotpRepository,
     UserRepository,
 )
-from core.identity.settings import IdentitySettings
 from core.identity.throttling import ThrottlePolicy
 from core.shared.events import Event
 from core.shared.ids import UserId
@@ -553,29 +551,3 @@ class MemoryRateLimiter(RateLimiter):
             return hits[0] + window_seconds - now
         hits.append(now)
         return None
-
-
-# --- wiring ----------------------------------------------------------------------------------
-
-
-def fake_identity_deps(
-    clock: Clock,
-    *,
-    store: MemoryIdentityStore | None = None,
-    settings: IdentitySettings | None = None,
-    throttle: Throttle | None = None,
-) -> IdentityDeps:
-    """Identity use-case dependencies made only of fakes: for tests of any layer."""
-    return IdentityDeps(
-        uow=(store or MemoryIdentityStore()).uow,
-        clock=clock,
-        settings=settings or IdentitySettings(),
-        passwords=FakePasswordHasher(),
-        breached=FakeBreachedPasswords(),
-        codec=FakeAccessTokenCodec(),
-        key_factory=FakeSigningKeyFactory(),
-        sealer=FakeTokenSealer(),
-        totp=FakeTotpGenerator(),
-        qr=FakeQrRenderer(),
-        throttle=throttle or MemoryThrottle(clock),
-    )

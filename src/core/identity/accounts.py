@@ -13,13 +13,12 @@ import attrs
 from returns.result import Failure, Result, Success
 
 from core.identity.common import (
-    IdentityDeps,
     MfaChallenge,
     SecondFactor,
+    SecondFactorCheck,
+    SessionStarter,
     TokenPair,
     audit,
-    check_second_factor,
-    start_session,
 )
 from core.identity.errors import (
     AccountLocked,
@@ -32,6 +31,7 @@ from core.identity.errors import (
 from core.identity.model import (
     EMAIL_VERIFICATION_REQUESTED,
     EXISTING_ACCOUNT_REGISTRATION_ATTEMPTED,
+    OPERATOR_DOMAIN,
     PASSWORD_RESET_REQUESTED,
     Aal,
     AuditAction,
@@ -46,11 +46,14 @@ from core.identity.model import (
     token_digest,
 )
 from core.identity.password_policy import Password, PasswordRejected, normalise
-from core.identity.ports import IdentityUnitOfWork
+from core.identity.ports import BreachedPasswords, IdentityUnitOfWork, PasswordHasher, Throttle
+from core.identity.settings import IdentitySettings
 from core.shared.errors import NotFound
 from core.shared.events import Event
 from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Role
+from core.shared.time import Clock
+from core.shared.unit_of_work import UnitOfWorkFactory
 
 AMR_PASSWORD = ("pwd",)
 AMR_PASSWORD_AND_OTP = ("pwd", "otp", "mfa")
@@ -99,7 +102,7 @@ async def _mail_one_time_token(
     )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Register:
     """Create an account and ask for email verification.
 
@@ -109,7 +112,11 @@ class Register:
     A new account gets outbox `identity.email_verification_requested` (user_id, email, token).
     """
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
+    passwords: PasswordHasher
+    breached: BreachedPasswords
 
     async def __call__(
         self, *, email: str, password: str
@@ -118,18 +125,20 @@ class Register:
         if isinstance(parsed, Failure):
             return Failure(parsed.failure())
         address: Email = parsed.unwrap()
-        checked = self.deps.settings.password_policy.check(
-            password, email=address, breached=self.deps.breached
+        if address.key.endswith(f"@{OPERATOR_DOMAIN}"):
+            return Failure(InvalidEmail(field="email", reason="this domain is reserved"))
+        checked = self.settings.password_policy.check(
+            password, email=address, breached=self.breached
         )
         if isinstance(checked, Failure):
             return Failure(checked.failure())
         accepted: Password = checked.unwrap()
-        password_hash = await self.deps.passwords.hash(accepted.text)
-        now = self.deps.clock.now()
+        password_hash = await self.passwords.hash(accepted.text)
+        now = self.clock.now()
         user = User(
             id=UserId(uuid.uuid4()), email=address, password_hash=password_hash, created_at=now
         )
-        async with self.deps.uow() as uow:
+        async with self.uow() as uow:
             if await uow.users.add(user):
                 await _mail_one_time_token(
                     uow,
@@ -137,7 +146,7 @@ class Register:
                     purpose=TokenPurpose.EMAIL_VERIFICATION,
                     event_name=EMAIL_VERIFICATION_REQUESTED,
                     now=now,
-                    ttl=self.deps.settings.email_verification_ttl,
+                    ttl=self.settings.email_verification_ttl,
                 )
             else:
                 await self._notify_owner(uow, address, now)
@@ -157,15 +166,16 @@ class Register:
         )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class VerifyEmail:
     """Consume an email-verification token. Success(user id) or InvalidToken."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
 
     async def __call__(self, *, token: str) -> Result[UserId, InvalidToken]:
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        now = self.clock.now()
+        async with self.uow() as uow:
             found = await uow.one_time_tokens.find(
                 token_digest(token), TokenPurpose.EMAIL_VERIFICATION
             )
@@ -187,7 +197,7 @@ def _login_throttle_keys(email_key: str, client: ClientContext) -> list[str]:
     return keys
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Login:
     """Password login.
 
@@ -197,36 +207,43 @@ class Login:
     after a right password), TooManyAttempts (per-account and per-IP back-off).
     """
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
+    passwords: PasswordHasher
+    throttle: Throttle
+    session_starter: SessionStarter
 
     async def __call__(
         self, *, email: str, password: str, client: ClientContext
     ) -> Result[TokenPair | MfaChallenge, InvalidCredentials | AccountLocked | TooManyAttempts]:
-        email_key = Email.parse(email).map(lambda e: e.key).value_or(email.strip().lower())
+        email_key = Email.key_of(email)
         throttle_keys = _login_throttle_keys(email_key, client)
-        waits = [await self.deps.throttle.retry_after(key) for key in throttle_keys]
+        waits = [await self.throttle.retry_after(key) for key in throttle_keys]
         blocked = [wait for wait in waits if wait is not None]
         if blocked:
             return Failure(TooManyAttempts(max(blocked)))
         text = normalise(password)
-        async with self.deps.uow() as uow:
+        async with self.uow() as uow:
             user = await uow.users.by_email_key(email_key)
-        if user is None:
-            await self.deps.passwords.verify_dummy(text)
-        if user is None or not await self.deps.passwords.verify(user.password_hash, text):
+        # Accounts without a password cost the same work as a wrong password, and fail.
+        known = user if user is not None and user.has_password else None
+        if known is None:
+            await self.passwords.verify_dummy(text)
+        if known is None or not await self.passwords.verify(known.password_hash, text):
             await self._failed(email_key, user, client)
             for key in throttle_keys:
-                await self.deps.throttle.record_failure(key)
+                await self.throttle.record_failure(key)
             return Failure(InvalidCredentials())
-        await self.deps.throttle.reset(throttle_keys[0])
-        return await self._succeeded(user, text, client)
+        await self.throttle.reset(throttle_keys[0])
+        return await self._succeeded(known, text, client)
 
     async def _failed(self, email_key: str, user: User | None, client: ClientContext) -> None:
-        async with self.deps.uow() as uow:
+        async with self.uow() as uow:
             await audit(
                 uow,
                 AuditAction.LOGIN_FAILED,
-                at=self.deps.clock.now(),
+                at=self.clock.now(),
                 actor=None,
                 subject=user.id if user else None,
                 client=client,
@@ -239,12 +256,12 @@ class Login:
         self, verified: User, text: str, client: ClientContext
     ) -> Result[TokenPair | MfaChallenge, AccountLocked]:
         rehashed = (
-            await self.deps.passwords.hash(text)
-            if self.deps.passwords.needs_rehash(verified.password_hash)
+            await self.passwords.hash(text)
+            if self.passwords.needs_rehash(verified.password_hash)
             else None
         )
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        now = self.clock.now()
+        async with self.uow() as uow:
             user = await uow.users.get(verified.id, lock=True)
             if user is None or user.is_locked:
                 await audit(
@@ -263,7 +280,7 @@ class Login:
             credential = await uow.totp.get(user.id)
             result: TokenPair | MfaChallenge
             if credential is not None and credential.active:
-                ttl = self.deps.settings.mfa_challenge_ttl
+                ttl = self.settings.mfa_challenge_ttl
                 result = MfaChallenge(
                     challenge_token=await _issue_one_time_token(
                         uow, user_id=user.id, purpose=TokenPurpose.MFA_CHALLENGE, now=now, ttl=ttl
@@ -271,8 +288,7 @@ class Login:
                     expires_at=now + ttl,
                 )
             else:
-                result = await start_session(
-                    self.deps,
+                result = await self.session_starter.start(
                     uow,
                     user=user,
                     aal=Aal.AAL1,
@@ -284,20 +300,24 @@ class Login:
             return Success(result)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class CompleteMfaLogin:
     """Second step of a login with MFA: the challenge token plus a TOTP code (six digits) or a
     recovery code. Success(TokenPair) at aal2. Failures: InvalidToken (challenge unknown,
     used, expired or out of attempts), InvalidMfaCode, TooManyAttempts, AccountLocked."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
+    second_factor: SecondFactorCheck
+    session_starter: SessionStarter
 
     async def __call__(
         self, *, challenge_token: str, code: str, client: ClientContext
     ) -> Result[TokenPair, InvalidToken | InvalidMfaCode | TooManyAttempts | AccountLocked]:
-        now = self.deps.clock.now()
-        settings = self.deps.settings
-        async with self.deps.uow() as uow:
+        now = self.clock.now()
+        settings = self.settings
+        async with self.uow() as uow:
             challenge = await uow.one_time_tokens.find(
                 token_digest(challenge_token), TokenPurpose.MFA_CHALLENGE
             )
@@ -308,9 +328,7 @@ class CompleteMfaLogin:
                 return Failure(InvalidToken())
             if user.is_locked:
                 return Failure(AccountLocked())
-            checked = await check_second_factor(
-                self.deps, uow, user.id, code, now, allow_recovery_code=True
-            )
+            checked = await self.second_factor(uow, user.id, code, now, allow_recovery_code=True)
             if isinstance(checked, Failure):
                 error = checked.failure()
                 if isinstance(error, InvalidMfaCode):  # a code was checked, not throttled
@@ -329,8 +347,7 @@ class CompleteMfaLogin:
             factor: SecondFactor = checked.unwrap()
             if not await uow.one_time_tokens.consume(challenge.id, now):
                 return Failure(InvalidToken())  # a concurrent request won; roll back our use
-            pair = await start_session(
-                self.deps,
+            pair = await self.session_starter.start(
                 uow,
                 user=user,
                 aal=Aal.AAL2,
@@ -353,13 +370,17 @@ class CompleteMfaLogin:
             return Success(pair)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ChangePassword:
     """Change a logged-in user's password; needs the current one. Revokes the user's other
     sessions (not `session_id`, the caller's). Failures: InvalidCredentials (current password
     wrong), the PasswordRejected rules for the new one, NotFound (user)."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
+    passwords: PasswordHasher
+    breached: BreachedPasswords
 
     async def __call__(
         self,
@@ -370,21 +391,22 @@ class ChangePassword:
         new_password: str,
         client: ClientContext,
     ) -> Result[None, InvalidCredentials | PasswordRejected | NotFound]:
-        async with self.deps.uow() as uow:
+        async with self.uow() as uow:
             user = await uow.users.get(user_id)
         if user is None:
             return Failure(NotFound(kind="user", id=str(user_id)))
-        if not await self.deps.passwords.verify(user.password_hash, normalise(current_password)):
+        typed = normalise(current_password)
+        if not user.has_password or not await self.passwords.verify(user.password_hash, typed):
             return Failure(InvalidCredentials())
-        checked = self.deps.settings.password_policy.check(
-            new_password, email=user.email, breached=self.deps.breached
+        checked = self.settings.password_policy.check(
+            new_password, email=user.email, breached=self.breached
         )
         if isinstance(checked, Failure):
             return Failure(checked.failure())
         accepted: Password = checked.unwrap()
-        new_hash = await self.deps.passwords.hash(accepted.text)
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        new_hash = await self.passwords.hash(accepted.text)
+        now = self.clock.now()
+        async with self.uow() as uow:
             current = await uow.users.get(user_id, lock=True)
             if current is None or current.password_hash != user.password_hash:
                 return Failure(InvalidCredentials())  # changed meanwhile: verify again
@@ -403,18 +425,20 @@ class ChangePassword:
         return Success(None)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class RequestPasswordReset:
     """Always Success(None). For an existing account, writes outbox
     `identity.password_reset_requested` (user_id, email, token); the token is single-use and
     short-lived (settings.password_reset_ttl)."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
 
     async def __call__(self, *, email: str) -> Result[None, Never]:
         email_key = Email.parse(email).map(lambda e: e.key).value_or("")
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        now = self.clock.now()
+        async with self.uow() as uow:
             user = await uow.users.by_email_key(email_key) if email_key else None
             if user is not None:
                 await _mail_one_time_token(
@@ -423,38 +447,42 @@ class RequestPasswordReset:
                     purpose=TokenPurpose.PASSWORD_RESET,
                     event_name=PASSWORD_RESET_REQUESTED,
                     now=now,
-                    ttl=self.deps.settings.password_reset_ttl,
+                    ttl=self.settings.password_reset_ttl,
                 )
                 await uow.commit()
         return Success(None)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ResetPassword:
     """Set a new password with a reset token. Revokes ALL the user's sessions and every other
     outstanding reset token; also marks the email verified (the token arrived by mail).
     Failures: InvalidToken, the PasswordRejected rules (the token stays usable then)."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
+    passwords: PasswordHasher
+    breached: BreachedPasswords
 
     async def __call__(
         self, *, token: str, new_password: str, client: ClientContext
     ) -> Result[None, InvalidToken | PasswordRejected]:
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        now = self.clock.now()
+        async with self.uow() as uow:
             found = await uow.one_time_tokens.find(token_digest(token), TokenPurpose.PASSWORD_RESET)
             user = await uow.users.get(found.user_id) if found else None
         if found is None or user is None or not found.usable(now, max_attempts=1):
             return Failure(InvalidToken())
-        checked = self.deps.settings.password_policy.check(
-            new_password, email=user.email, breached=self.deps.breached
+        checked = self.settings.password_policy.check(
+            new_password, email=user.email, breached=self.breached
         )
         if isinstance(checked, Failure):
             return Failure(checked.failure())
         accepted: Password = checked.unwrap()
-        new_hash = await self.deps.passwords.hash(accepted.text)
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        new_hash = await self.passwords.hash(accepted.text)
+        now = self.clock.now()
+        async with self.uow() as uow:
             if not await uow.one_time_tokens.consume(found.id, now):
                 return Failure(InvalidToken())
             current = await uow.users.get(user.id, lock=True)
@@ -508,14 +536,14 @@ async def account_view(uow: IdentityUnitOfWork, user: User) -> AccountView:
     )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class GetAccount:
     """The caller's own account. NotFound if it no longer exists."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
 
     async def __call__(self, *, user_id: UserId) -> Result[AccountView, NotFound]:
-        async with self.deps.uow() as uow:
+        async with self.uow() as uow:
             user = await uow.users.get(user_id)
             if user is None:
                 return Failure(NotFound(kind="user", id=str(user_id)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import attrs
 
-from core.shared.errors import DomainError, Forbidden, InvalidInput
+from core.shared.errors import DomainError, InvalidInput
 
 
 @attrs.frozen
@@ -86,8 +86,3 @@ class MfaAlreadyActive(DomainError):
 @attrs.frozen
 class MfaEnrolmentNotStarted(DomainError):
     pass
-
-
-@attrs.frozen
-class MfaRequired(Forbidden):
-    """A staff/admin role needs a second factor: enrol TOTP, or step up this session."""

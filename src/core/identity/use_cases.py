@@ -1,5 +1,5 @@
-"""The identity context's public API: one class per use case, each built from `IdentityDeps`
-and called with keyword arguments, returning `Result[value, error]`.
+"""The identity context's public API: one class per use case, built with the ports it names as
+fields and called with keyword arguments, returning `Result[value, error]`.
 
 Build them once (they hold no per-request state; VerifyAccessToken caches public keys) and
 call them per request: every call opens its own unit of work and commits explicitly.
@@ -26,10 +26,24 @@ from core.identity.admin import (
     ResetUserMfa,
     RevokeAdmin,
     RevokeStaff,
+    StartOperatorSession,
     UnlockUser,
 )
-from core.identity.authorization import Authorization, authorize_principal, require_admin
-from core.identity.common import AccessToken, IdentityDeps, MfaChallenge, TokenPair
+from core.identity.authorization import (
+    AccessTokenAuthenticator,
+    Authorization,
+    TokenPrincipal,
+    authorize_principal,
+    step_up_hint,
+)
+from core.identity.common import (
+    AccessToken,
+    MfaChallenge,
+    SecondFactorCheck,
+    SessionStarter,
+    TokenIssuer,
+    TokenPair,
+)
 from core.identity.keys import GetJwks, RotateSigningKey, VerifyAccessToken
 from core.identity.mfa import (
     BeginTotpEnrolment,
@@ -54,6 +68,7 @@ from core.identity.sessions import (
 
 __all__ = [
     "AccessToken",
+    "AccessTokenAuthenticator",
     "AccountView",
     "Authorization",
     "BeginTotpEnrolment",
@@ -67,7 +82,6 @@ __all__ = [
     "GetMfaStatus",
     "GrantAdmin",
     "GrantStaff",
-    "IdentityDeps",
     "ListSessions",
     "ListUsers",
     "LockUser",
@@ -88,14 +102,19 @@ __all__ = [
     "RevokeSession",
     "RevokeStaff",
     "RotateSigningKey",
+    "SecondFactorCheck",
+    "SessionStarter",
     "SessionView",
     "ShowTotpEnrolment",
+    "StartOperatorSession",
     "StepUp",
+    "TokenIssuer",
     "TokenPair",
+    "TokenPrincipal",
     "TotpEnrolment",
     "UnlockUser",
     "VerifyAccessToken",
     "VerifyEmail",
     "authorize_principal",
-    "require_admin",
+    "step_up_hint",
 ]

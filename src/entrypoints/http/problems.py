@@ -47,12 +47,11 @@ from core.identity.errors import (
     RefreshTokenReused,
     TooManyAttempts,
 )
-from core.identity.errors import MfaRequired as SecondFactorRequired
 from core.identity.password_policy import PasswordRejected
+from core.identity.use_cases import step_up_hint
 from core.shared.errors import DomainError, Forbidden, InvalidInput, NotFound
 from core.shared.idempotency import IdempotencyKeyReused, RequestInFlight
 from core.shared.principal import MfaRequired
-from entrypoints.http.token_auth import step_up_hint
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:reserva:problem:"
@@ -117,7 +116,7 @@ def kind_of(error: DomainError) -> Kind:
             return INVALID_INPUT
         case NotFound():
             return Kind(status=404, slug="not-found", title="Not found")
-        case MfaRequired() | SecondFactorRequired():
+        case MfaRequired():
             return Kind(
                 status=403, slug="mfa-required", title="Multi-factor authentication required"
             )

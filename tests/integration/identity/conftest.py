@@ -23,7 +23,7 @@ from adapters.postgis import migrate
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity_repository import PostgisIdentityUnitOfWork
 from adapters.postgis.local_cluster import LocalPostgres
-from core.identity.common import IdentityDeps
+from identity_wiring import IdentityPorts
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +63,7 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def pg_deps(clean_engine: AsyncEngine, clock: FixedClock) -> IdentityDeps:
+def pg_deps(clean_engine: AsyncEngine, clock: FixedClock) -> IdentityPorts:
     return real_deps(PostgisIdentityUnitOfWork.factory(clean_engine), clock)
 
 

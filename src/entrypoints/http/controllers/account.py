@@ -36,6 +36,7 @@ from core.identity.use_cases import (
     SessionView,
     ShowTotpEnrolment,
     StepUp,
+    TokenPrincipal,
     TotpEnrolment,
 )
 from entrypoints.http.auth import SECURITY
@@ -48,7 +49,6 @@ from entrypoints.http.controllers.sign_in import (
 )
 from entrypoints.http.problems import ok
 from entrypoints.http.rate_limit import guarded, throttle_keys
-from entrypoints.http.token_auth import TokenPrincipal
 
 QR_PATH = "/me/mfa/totp/qr"
 # The TOTP secret must not linger in caches or history.

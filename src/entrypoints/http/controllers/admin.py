@@ -118,7 +118,7 @@ async def grant_staff_role(
 ) -> None:
     ok(
         await grant_staff(
-            actor=principal,
+            caller=principal,
             user_id=UserId(user_id),
             provider_id=ProviderId(provider_id),
             client=client,
@@ -140,7 +140,7 @@ async def revoke_staff_role(
 ) -> None:
     ok(
         await revoke_staff(
-            actor=principal,
+            caller=principal,
             user_id=UserId(user_id),
             provider_id=ProviderId(provider_id),
             client=client,
@@ -159,7 +159,7 @@ async def grant_admin_role(
     client: NamedDependency[ClientContext],
     grant_admin: NamedDependency[GrantAdmin],
 ) -> None:
-    ok(await grant_admin(actor=principal, user_id=UserId(user_id), client=client))
+    ok(await grant_admin(caller=principal, user_id=UserId(user_id), client=client))
 
 
 @_undo(
@@ -173,7 +173,7 @@ async def revoke_admin_role(
     client: NamedDependency[ClientContext],
     revoke_admin: NamedDependency[RevokeAdmin],
 ) -> None:
-    ok(await revoke_admin(actor=principal, user_id=UserId(user_id), client=client))
+    ok(await revoke_admin(caller=principal, user_id=UserId(user_id), client=client))
 
 
 @_change(
@@ -189,7 +189,11 @@ async def lock_account(
     client: NamedDependency[ClientContext],
     lock_user: NamedDependency[LockUser],
 ) -> None:
-    ok(await lock_user(actor=principal, user_id=UserId(user_id), reason=data.reason, client=client))
+    ok(
+        await lock_user(
+            caller=principal, user_id=UserId(user_id), reason=data.reason, client=client
+        )
+    )
 
 
 @_change(
@@ -203,7 +207,7 @@ async def unlock_account(
     client: NamedDependency[ClientContext],
     unlock_user: NamedDependency[UnlockUser],
 ) -> None:
-    ok(await unlock_user(actor=principal, user_id=UserId(user_id), client=client))
+    ok(await unlock_user(caller=principal, user_id=UserId(user_id), client=client))
 
 
 @_change(
@@ -217,7 +221,7 @@ async def reset_mfa(
     client: NamedDependency[ClientContext],
     reset_user_mfa: NamedDependency[ResetUserMfa],
 ) -> None:
-    ok(await reset_user_mfa(actor=principal, user_id=UserId(user_id), client=client))
+    ok(await reset_user_mfa(caller=principal, user_id=UserId(user_id), client=client))
 
 
 @_read(
@@ -231,7 +235,7 @@ async def list_accounts(
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
     after: Annotated[str | None, QueryParameter(min_length=1, max_length=320)] = None,
 ) -> list[UserOut]:
-    found = await list_users(actor=principal, after=after, limit=limit)
+    found = await list_users(caller=principal, after=after, limit=limit)
     return [UserOut.of(view) for view in ok(found)]
 
 
@@ -257,7 +261,7 @@ async def audit_log(
         until=ok(instant("until", until)) if until else None,
         limit=limit,
     )
-    entries = ok(await query_audit_log(actor=principal, query=query))
+    entries = ok(await query_audit_log(caller=principal, query=query))
     return [AuditOut.of(entry) for entry in entries]
 
 

@@ -44,13 +44,13 @@ from core.identity.use_cases import (
     ResetPassword,
     RevokeSession,
     TokenPair,
+    TokenPrincipal,
     VerifyEmail,
 )
 from core.shared.errors import DomainError, InvalidInput
 from entrypoints.http.auth import PUBLIC, SECURITY
 from entrypoints.http.problems import documented, ok
 from entrypoints.http.rate_limit import guarded, ration, throttle_keys
-from entrypoints.http.token_auth import TokenPrincipal
 
 EmailIn = Annotated[str, msgspec.Meta(min_length=3, max_length=320, examples=["ana@example.com"])]
 # The policy allows 1,024 characters; a hard cap in bytes keeps huge bodies away from hashing.
