@@ -160,7 +160,7 @@ class Container(containers.DeclarativeContainer):
         "base_block": providers.Factory(timedelta, seconds=config.throttle_base_block_seconds),
         "max_block": providers.Factory(timedelta, seconds=config.throttle_max_block_seconds),
     }
-    # Failures (passwords, codes, tokens) per account and per IP; the core's login uses it too.
+    # Failures (passwords, codes, tokens) per account and per IP.
     identity_throttle = providers.Singleton(
         RedisThrottle,
         redis,
@@ -221,8 +221,11 @@ class Container(containers.DeclarativeContainer):
         settings=identity_settings,
         passwords=password_hasher,
         breached=breached_passwords,
+        request_throttle=request_throttle,
     )
-    verify_email = providers.Singleton(VerifyEmail, uow=identity_uow.provider, clock=clock)
+    verify_email = providers.Singleton(
+        VerifyEmail, uow=identity_uow.provider, clock=clock, throttle=identity_throttle
+    )
     login = providers.Singleton(
         Login,
         uow=identity_uow.provider,
@@ -239,6 +242,7 @@ class Container(containers.DeclarativeContainer):
         settings=identity_settings,
         second_factor=second_factor_check,
         session_starter=session_starter,
+        throttle=identity_throttle,
     )
     refresh = providers.Singleton(
         Refresh,
@@ -247,6 +251,7 @@ class Container(containers.DeclarativeContainer):
         settings=identity_settings,
         sealer=token_sealer,
         token_issuer=token_issuer,
+        throttle=identity_throttle,
     )
     change_password = providers.Singleton(
         ChangePassword,
@@ -255,12 +260,14 @@ class Container(containers.DeclarativeContainer):
         settings=identity_settings,
         passwords=password_hasher,
         breached=breached_passwords,
+        throttle=identity_throttle,
     )
     request_password_reset = providers.Singleton(
         RequestPasswordReset,
         uow=identity_uow.provider,
         clock=clock,
         settings=identity_settings,
+        request_throttle=request_throttle,
     )
     reset_password = providers.Singleton(
         ResetPassword,
@@ -269,6 +276,7 @@ class Container(containers.DeclarativeContainer):
         settings=identity_settings,
         passwords=password_hasher,
         breached=breached_passwords,
+        throttle=identity_throttle,
     )
     get_account = providers.Singleton(GetAccount, uow=identity_uow.provider)
 
@@ -303,6 +311,7 @@ class Container(containers.DeclarativeContainer):
         settings=identity_settings,
         totp=totp_generator,
         token_issuer=token_issuer,
+        throttle=identity_throttle,
     )
     step_up = providers.Singleton(
         StepUp,
@@ -310,12 +319,14 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         second_factor=second_factor_check,
         token_issuer=token_issuer,
+        throttle=identity_throttle,
     )
     disable_mfa = providers.Singleton(
         DisableMfa,
         uow=identity_uow.provider,
         clock=clock,
         second_factor=second_factor_check,
+        throttle=identity_throttle,
     )
     regenerate_recovery_codes = providers.Singleton(
         RegenerateRecoveryCodes,
@@ -323,6 +334,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         settings=identity_settings,
         second_factor=second_factor_check,
+        throttle=identity_throttle,
     )
 
     grant_staff = providers.Singleton(GrantStaff, uow=identity_uow.provider, clock=clock)

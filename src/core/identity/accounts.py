@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Never
 
 import attrs
@@ -27,6 +28,7 @@ from core.identity.errors import (
     InvalidMfaCode,
     InvalidToken,
     TooManyAttempts,
+    TooManyRequests,
 )
 from core.identity.model import (
     EMAIL_VERIFICATION_REQUESTED,
@@ -48,6 +50,7 @@ from core.identity.model import (
 from core.identity.password_policy import Password, PasswordRejected, normalise
 from core.identity.ports import BreachedPasswords, IdentityUnitOfWork, PasswordHasher, Throttle
 from core.identity.settings import IdentitySettings
+from core.identity.throttling import guarded, longest_wait, ration, throttle_keys
 from core.shared.errors import NotFound
 from core.shared.events import Event
 from core.shared.ids import ProviderId, UserId
@@ -117,6 +120,13 @@ class Register:
     settings: IdentitySettings
     passwords: PasswordHasher
     breached: BreachedPasswords
+    request_throttle: Throttle  # requests that send mail
+
+    async def admit(self, *, email: str, client: ClientContext) -> Result[None, TooManyRequests]:
+        """Ration registrations per IP and per address (whatever their outcome) before calling:
+        over the API, not for the trusted CLI."""
+        keys = throttle_keys("register", client, account=Email.key_of(email))
+        return await ration(self.request_throttle, keys)
 
     async def __call__(
         self, *, email: str, password: str
@@ -172,8 +182,18 @@ class VerifyEmail:
 
     uow: UnitOfWorkFactory[IdentityUnitOfWork]
     clock: Clock
+    throttle: Throttle
 
-    async def __call__(self, *, token: str) -> Result[UserId, InvalidToken]:
+    async def __call__(
+        self, *, token: str, client: ClientContext
+    ) -> Result[UserId, InvalidToken | TooManyAttempts]:
+        """Invalid tokens back off per IP."""
+        attempt = partial(self._verify, token)
+        return await guarded(
+            self.throttle, throttle_keys("verify", client), attempt, counts=(InvalidToken,)
+        )
+
+    async def _verify(self, token: str) -> Result[UserId, InvalidToken]:
         now = self.clock.now()
         async with self.uow() as uow:
             found = await uow.one_time_tokens.find(
@@ -188,13 +208,6 @@ class VerifyEmail:
                 await uow.users.save(attrs.evolve(user, email_verified_at=now))
             await uow.commit()
             return Success(user.id)
-
-
-def _login_throttle_keys(email_key: str, client: ClientContext) -> list[str]:
-    keys = [f"login:acct:{email_key}"]
-    if client.ip:
-        keys.append(f"login:ip:{client.ip}")
-    return keys
 
 
 @attrs.frozen(kw_only=True)
@@ -218,11 +231,10 @@ class Login:
         self, *, email: str, password: str, client: ClientContext
     ) -> Result[TokenPair | MfaChallenge, InvalidCredentials | AccountLocked | TooManyAttempts]:
         email_key = Email.key_of(email)
-        throttle_keys = _login_throttle_keys(email_key, client)
-        waits = [await self.throttle.retry_after(key) for key in throttle_keys]
-        blocked = [wait for wait in waits if wait is not None]
-        if blocked:
-            return Failure(TooManyAttempts(max(blocked)))
+        keys = throttle_keys("login", client, account=email_key)
+        wait = await longest_wait(self.throttle, keys)
+        if wait is not None:
+            return Failure(TooManyAttempts(wait))
         text = normalise(password)
         async with self.uow() as uow:
             user = await uow.users.by_email_key(email_key)
@@ -232,10 +244,10 @@ class Login:
             await self.passwords.verify_dummy(text)
         if known is None or not await self.passwords.verify(known.password_hash, text):
             await self._failed(email_key, user, client)
-            for key in throttle_keys:
+            for key in keys:
                 await self.throttle.record_failure(key)
             return Failure(InvalidCredentials())
-        await self.throttle.reset(throttle_keys[0])
+        await self.throttle.reset(keys[0])
         return await self._succeeded(known, text, client)
 
     async def _failed(self, email_key: str, user: User | None, client: ClientContext) -> None:
@@ -311,9 +323,18 @@ class CompleteMfaLogin:
     settings: IdentitySettings
     second_factor: SecondFactorCheck
     session_starter: SessionStarter
+    throttle: Throttle
 
     async def __call__(
         self, *, challenge_token: str, code: str, client: ClientContext
+    ) -> Result[TokenPair, InvalidToken | InvalidMfaCode | TooManyAttempts | AccountLocked]:
+        """Wrong challenges and codes back off per IP (and per account, in the code check)."""
+        attempt = partial(self._complete, challenge_token, code, client)
+        counts = (InvalidToken, InvalidMfaCode)
+        return await guarded(self.throttle, throttle_keys("mfa", client), attempt, counts=counts)
+
+    async def _complete(
+        self, challenge_token: str, code: str, client: ClientContext
     ) -> Result[TokenPair, InvalidToken | InvalidMfaCode | TooManyAttempts | AccountLocked]:
         now = self.clock.now()
         settings = self.settings
@@ -381,10 +402,24 @@ class ChangePassword:
     settings: IdentitySettings
     passwords: PasswordHasher
     breached: BreachedPasswords
+    throttle: Throttle
 
     async def __call__(
         self,
         *,
+        user_id: UserId,
+        session_id: SessionId,
+        current_password: str,
+        new_password: str,
+        client: ClientContext,
+    ) -> Result[None, InvalidCredentials | PasswordRejected | NotFound | TooManyAttempts]:
+        """Wrong current passwords back off per account and per IP."""
+        attempt = partial(self._change, user_id, session_id, current_password, new_password, client)
+        keys = throttle_keys("password", client, account=str(user_id))
+        return await guarded(self.throttle, keys, attempt, counts=(InvalidCredentials,))
+
+    async def _change(
+        self,
         user_id: UserId,
         session_id: SessionId,
         current_password: str,
@@ -434,6 +469,13 @@ class RequestPasswordReset:
     uow: UnitOfWorkFactory[IdentityUnitOfWork]
     clock: Clock
     settings: IdentitySettings
+    request_throttle: Throttle  # requests that send mail
+
+    async def admit(self, *, email: str, client: ClientContext) -> Result[None, TooManyRequests]:
+        """Ration reset requests per IP and per address (whatever their outcome) before
+        calling; call after answering, so known and unknown addresses answer alike."""
+        keys = throttle_keys("reset", client, account=Email.key_of(email))
+        return await ration(self.request_throttle, keys)
 
     async def __call__(self, *, email: str) -> Result[None, Never]:
         email_key = Email.parse(email).map(lambda e: e.key).value_or("")
@@ -464,9 +506,18 @@ class ResetPassword:
     settings: IdentitySettings
     passwords: PasswordHasher
     breached: BreachedPasswords
+    throttle: Throttle
 
     async def __call__(
         self, *, token: str, new_password: str, client: ClientContext
+    ) -> Result[None, InvalidToken | PasswordRejected | TooManyAttempts]:
+        """Invalid tokens back off per IP."""
+        attempt = partial(self._reset, token, new_password, client)
+        keys = throttle_keys("reset-token", client)
+        return await guarded(self.throttle, keys, attempt, counts=(InvalidToken,))
+
+    async def _reset(
+        self, token: str, new_password: str, client: ClientContext
     ) -> Result[None, InvalidToken | PasswordRejected]:
         now = self.clock.now()
         async with self.uow() as uow:

@@ -42,6 +42,15 @@ class TooManyAttempts(DomainError):
 
 
 @attrs.frozen
+class TooManyRequests(TooManyAttempts):
+    """Refused by a limit that counts requests, not failures."""
+
+    @property
+    def detail(self) -> str:
+        return f"too many requests; retry in {self.retry_after_seconds:.0f} s"
+
+
+@attrs.frozen
 class InvalidToken(DomainError):
     """An email-verification, password-reset or MFA-challenge token that is unknown, used,
     expired or out of attempts."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Never
+from functools import partial
+from typing import Never, TypeVar
 
 import attrs
 from returns.result import Failure, Result, Success
@@ -32,14 +34,27 @@ from core.identity.model import (
     TotpCredential,
     User,
 )
-from core.identity.ports import IdentityUnitOfWork, QrRenderer, TotpGenerator
+from core.identity.ports import IdentityUnitOfWork, QrRenderer, Throttle, TotpGenerator
 from core.identity.settings import IdentitySettings
-from core.shared.errors import NotFound
+from core.identity.throttling import guarded, throttle_keys
+from core.shared.errors import DomainError, NotFound
 from core.shared.ids import UserId
 from core.shared.time import Clock
 from core.shared.unit_of_work import UnitOfWorkFactory
 
 AMR_WITH_OTP = ("otp", "mfa")
+
+T = TypeVar("T")
+E = TypeVar("E", bound=DomainError)
+
+
+async def _guarded_code(
+    throttle: Throttle,
+    client: ClientContext,
+    attempt: Callable[[], Awaitable[Result[T, E]]],
+) -> Result[T, E | TooManyAttempts]:
+    """Wrong codes back off per IP here; SecondFactorCheck backs off per account as well."""
+    return await guarded(throttle, throttle_keys("mfa", client), attempt, counts=(InvalidMfaCode,))
 
 
 @attrs.frozen(kw_only=True)
@@ -172,9 +187,19 @@ class ConfirmTotpEnrolment:
     settings: IdentitySettings
     totp: TotpGenerator
     token_issuer: TokenIssuer
+    throttle: Throttle
 
     async def __call__(
         self, *, user_id: UserId, session_id: SessionId, code: str, client: ClientContext
+    ) -> Result[
+        MfaEnabled,
+        InvalidMfaCode | MfaAlreadyActive | MfaEnrolmentNotStarted | NotFound | TooManyAttempts,
+    ]:
+        attempt = partial(self._confirm, user_id, session_id, code, client)
+        return await _guarded_code(self.throttle, client, attempt)
+
+    async def _confirm(
+        self, user_id: UserId, session_id: SessionId, code: str, client: ClientContext
     ) -> Result[MfaEnabled, InvalidMfaCode | MfaAlreadyActive | MfaEnrolmentNotStarted | NotFound]:
         now = self.clock.now()
         async with self.uow() as uow:
@@ -208,9 +233,17 @@ class DisableMfa:
     uow: UnitOfWorkFactory[IdentityUnitOfWork]
     clock: Clock
     second_factor: SecondFactorCheck
+    throttle: Throttle
 
     async def __call__(
         self, *, user_id: UserId, code: str, client: ClientContext
+    ) -> Result[None, MfaNotActive | InvalidMfaCode | TooManyAttempts]:
+        return await _guarded_code(
+            self.throttle, client, partial(self._disable, user_id, code, client)
+        )
+
+    async def _disable(
+        self, user_id: UserId, code: str, client: ClientContext
     ) -> Result[None, MfaNotActive | InvalidMfaCode | TooManyAttempts]:
         now = self.clock.now()
         async with self.uow() as uow:
@@ -244,9 +277,17 @@ class RegenerateRecoveryCodes:
     clock: Clock
     settings: IdentitySettings
     second_factor: SecondFactorCheck
+    throttle: Throttle
 
     async def __call__(
         self, *, user_id: UserId, code: str, client: ClientContext
+    ) -> Result[tuple[str, ...], MfaNotActive | InvalidMfaCode | TooManyAttempts]:
+        return await _guarded_code(
+            self.throttle, client, partial(self._regenerate, user_id, code, client)
+        )
+
+    async def _regenerate(
+        self, user_id: UserId, code: str, client: ClientContext
     ) -> Result[tuple[str, ...], MfaNotActive | InvalidMfaCode | TooManyAttempts]:
         now = self.clock.now()
         async with self.uow() as uow:
@@ -278,9 +319,17 @@ class StepUp:
     clock: Clock
     second_factor: SecondFactorCheck
     token_issuer: TokenIssuer
+    throttle: Throttle
 
     async def __call__(
-        self, *, user_id: UserId, session_id: SessionId, code: str
+        self, *, user_id: UserId, session_id: SessionId, code: str, client: ClientContext
+    ) -> Result[AccessToken, MfaNotActive | InvalidMfaCode | TooManyAttempts | NotFound]:
+        return await _guarded_code(
+            self.throttle, client, partial(self._step_up, user_id, session_id, code)
+        )
+
+    async def _step_up(
+        self, user_id: UserId, session_id: SessionId, code: str
     ) -> Result[AccessToken, MfaNotActive | InvalidMfaCode | TooManyAttempts | NotFound]:
         now = self.clock.now()
         async with self.uow() as uow:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import partial
 from typing import Never
 
 import attrs
@@ -22,7 +23,7 @@ from core.identity.common import (
     audit,
     refresh_expiry,
 )
-from core.identity.errors import InvalidRefreshToken, RefreshTokenReused
+from core.identity.errors import InvalidRefreshToken, RefreshTokenReused, TooManyAttempts
 from core.identity.model import (
     AuditAction,
     ClientContext,
@@ -34,8 +35,9 @@ from core.identity.model import (
     new_secret_token,
     token_digest,
 )
-from core.identity.ports import IdentityUnitOfWork, TokenSealer
+from core.identity.ports import IdentityUnitOfWork, Throttle, TokenSealer
 from core.identity.settings import IdentitySettings
+from core.identity.throttling import guarded, throttle_keys
 from core.shared.errors import NotFound
 from core.shared.ids import UserId
 from core.shared.time import Clock
@@ -54,9 +56,20 @@ class Refresh:
     settings: IdentitySettings
     sealer: TokenSealer
     token_issuer: TokenIssuer
+    throttle: Throttle
 
     async def __call__(
         self, *, refresh_token: str, client: ClientContext
+    ) -> Result[TokenPair, InvalidRefreshToken | RefreshTokenReused | TooManyAttempts]:
+        """Invalid and reused tokens back off per IP."""
+        attempt = partial(self._refresh, refresh_token, client)
+        counts = (InvalidRefreshToken, RefreshTokenReused)
+        return await guarded(
+            self.throttle, throttle_keys("refresh", client), attempt, counts=counts
+        )
+
+    async def _refresh(
+        self, refresh_token: str, client: ClientContext
     ) -> Result[TokenPair, InvalidRefreshToken | RefreshTokenReused]:
         digest = token_digest(refresh_token)
         async with self.uow() as uow:

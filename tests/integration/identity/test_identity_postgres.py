@@ -47,6 +47,8 @@ from core.identity.use_cases import (
 from identity_wiring import IdentityPorts, operator
 
 CLIENT = ClientContext(ip="198.51.100.9", user_agent="integration")
+# No per-IP back-off key: for tests that fail on purpose more often than the back-off allows.
+NO_IP = ClientContext(user_agent="integration")
 PASSWORD = "correct horse battery staple"
 
 
@@ -74,9 +76,9 @@ async def test_end_to_end_with_mfa(
 ) -> None:
     pair = await register_and_login(pg_deps, "Grace@Example.org")
     user_id = pair.access.claims.user_id
-    assert await pg_deps(VerifyEmail)(token=await verification_token(clean_engine)) == Success(
-        user_id
-    )
+    assert await pg_deps(VerifyEmail)(
+        token=await verification_token(clean_engine), client=CLIENT
+    ) == Success(user_id)
     # The access token is a real EdDSA JWT that the JWKS verifies.
     header = json.loads(base64.urlsafe_b64decode(pair.access.token.split(".")[0] + "=="))
     jwks = (await pg_deps(GetJwks)()).unwrap()
@@ -159,7 +161,7 @@ async def test_a_refresh_racing_a_revoke_never_yields_a_usable_token(
         pair = await register_and_login(pg_deps, f"race{n}@example.com")
         user_id = pair.access.claims.user_id
         racing = [
-            refresh(refresh_token=pair.refresh_token, client=CLIENT),
+            refresh(refresh_token=pair.refresh_token, client=NO_IP),
             revoke(user_id=user_id, session_id=pair.session_id),
         ]
         if n % 2:
@@ -169,7 +171,7 @@ async def test_a_refresh_racing_a_revoke_never_yields_a_usable_token(
         assert Success(None) in results
         # Whatever the order of commits, nothing from the family refreshes after the revoke.
         for token in (pair.refresh_token, *_tokens(refresh_result)):
-            assert await refresh(refresh_token=token, client=CLIENT) == Failure(
+            assert await refresh(refresh_token=token, client=NO_IP) == Failure(
                 InvalidRefreshToken()
             )
 
@@ -195,7 +197,10 @@ async def test_a_totp_code_wins_only_once_under_concurrency(
     code = totp.code_at(enrolment.secret, clock.now())
     step_up = pg_deps(StepUp)
     results = await asyncio.gather(
-        *(step_up(user_id=user_id, session_id=pair.session_id, code=code) for _ in range(4))
+        *(
+            step_up(user_id=user_id, session_id=pair.session_id, code=code, client=CLIENT)
+            for _ in range(4)
+        )
     )
     assert sum(isinstance(r, Success) for r in results) == 1
 

@@ -32,6 +32,8 @@ START = datetime(2026, 1, 5, 9, 0, 7, tzinfo=UTC)
 EMAIL = "Alice.Liddell@Example.COM"
 PASSWORD = "correct horse battery staple"
 CLIENT = ClientContext(ip="203.0.113.7", user_agent="pytest")
+# Without an IP the per-IP back-off has no key: for tests of what that back-off would hide.
+NO_IP = ClientContext(user_agent="pytest")
 STEP = timedelta(seconds=30)  # one TOTP time step
 
 T = TypeVar("T")

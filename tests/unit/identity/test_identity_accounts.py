@@ -9,6 +9,7 @@ from datetime import timedelta
 from identity_support import (
     CLIENT,
     EMAIL,
+    NO_IP,
     PASSWORD,
     events,
     login,
@@ -28,6 +29,7 @@ from core.identity.errors import (
     InvalidRefreshToken,
     InvalidToken,
     TooManyAttempts,
+    TooManyRequests,
 )
 from core.identity.model import (
     EMAIL_VERIFICATION_REQUESTED,
@@ -107,9 +109,9 @@ async def test_verification_token_is_single_use() -> None:
     user_id = await register(env)
     [event] = events(env, EMAIL_VERIFICATION_REQUESTED)
     verify = env.deps(VerifyEmail)
-    assert await verify(token=event.payload["token"]) == Success(user_id)
+    assert await verify(token=event.payload["token"], client=CLIENT) == Success(user_id)
     assert user(env).email_verified_at == env.clock.now()
-    assert await verify(token=event.payload["token"]) == Failure(InvalidToken())
+    assert await verify(token=event.payload["token"], client=CLIENT) == Failure(InvalidToken())
 
 
 async def test_verification_token_expires() -> None:
@@ -117,7 +119,9 @@ async def test_verification_token_expires() -> None:
     await register(env)
     [event] = events(env, EMAIL_VERIFICATION_REQUESTED)
     env.clock.advance(timedelta(hours=48))
-    assert await env.deps(VerifyEmail)(token=event.payload["token"]) == Failure(InvalidToken())
+    assert await env.deps(VerifyEmail)(token=event.payload["token"], client=CLIENT) == Failure(
+        InvalidToken()
+    )
 
 
 async def test_login_with_right_password_gives_aal1_tokens_and_is_audited() -> None:
@@ -369,3 +373,25 @@ async def test_the_operator_domain_cannot_be_registered_or_taken_over() -> None:
     )
     squatted = await env.deps(StartOperatorSession)(os_user="mallory", client=CLIENT)
     assert isinstance(squatted.failure(), Forbidden)
+
+
+# --- throttling decided in core -----------------------------------------------------------------
+
+
+async def test_bad_refresh_tokens_back_off_per_ip_under_the_refresh_key() -> None:
+    env = make_env()
+    refresh = env.deps(Refresh)
+    results = [await refresh(refresh_token=f"bogus-{n}", client=CLIENT) for n in range(6)]
+    assert results[:5] == [Failure(InvalidRefreshToken())] * 5
+    assert isinstance(results[5].failure(), TooManyAttempts)
+    assert await env.throttle.retry_after(f"refresh:ip:{CLIENT.ip}") is not None
+
+
+async def test_registrations_are_rationed_per_address_whatever_their_outcome() -> None:
+    env = make_env()
+    register_ = env.deps(Register)
+    admitted = [await register_.admit(email=f" {EMAIL.upper()}", client=NO_IP) for _ in range(6)]
+    assert admitted[:5] == [Success(None)] * 5
+    assert isinstance(admitted[5].failure(), TooManyRequests)
+    key = f"register:acct:{EMAIL.lower()}"
+    assert await env.deps.request_throttle.retry_after(key) is not None

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from identity_support import (
     CLIENT,
+    NO_IP,
     STEP,
     enable_mfa,
     login,
@@ -172,14 +173,14 @@ async def test_the_challenge_is_single_use_and_short_lived() -> None:
 
 
 async def test_wrong_codes_exhaust_the_challenge_and_back_off() -> None:
-    env = make_env()
+    env = make_env()  # per-user back-off only: the per-IP one is tested over HTTP
     user_id = await register(env)
     secret, _ = await enable_mfa(env, user_id, await login(env))
     complete = env.deps(CompleteMfaLogin)
     challenge = await login_challenge(env)
     wrong = wrong_code(env, secret)
     results = [
-        await complete(challenge_token=challenge.challenge_token, code=wrong, client=CLIENT)
+        await complete(challenge_token=challenge.challenge_token, code=wrong, client=NO_IP)
         for _ in range(5)
     ]
     assert results == [Failure(InvalidMfaCode())] * 5
@@ -187,16 +188,16 @@ async def test_wrong_codes_exhaust_the_challenge_and_back_off() -> None:
     fresh = await login_challenge(env)
     # The fifth failure started a back-off for this user's second factor.
     assert isinstance(
-        (await complete(challenge_token=fresh.challenge_token, code=code, client=CLIENT)).failure(),
+        (await complete(challenge_token=fresh.challenge_token, code=code, client=NO_IP)).failure(),
         TooManyAttempts,
     )
     env.clock.advance(timedelta(seconds=2))
     code = env.totp.code_at(secret, env.clock.now())
     assert await complete(
-        challenge_token=challenge.challenge_token, code=code, client=CLIENT
+        challenge_token=challenge.challenge_token, code=code, client=NO_IP
     ) == Failure(InvalidToken())  # out of attempts
     assert isinstance(
-        value(await complete(challenge_token=fresh.challenge_token, code=code, client=CLIENT)),
+        value(await complete(challenge_token=fresh.challenge_token, code=code, client=NO_IP)),
         TokenPair,
     )
     failed = [e for e in env.store.state.audit if e.action is AuditAction.LOGIN_FAILED]
@@ -266,7 +267,11 @@ async def test_step_up_raises_a_session_to_aal2() -> None:
     secret, _ = await enable_mfa(env, user_id, first)
     assert env.store.state.sessions[other.session_id].aal is Aal.AAL1
     code = env.totp.code_at(secret, env.clock.now())
-    stepped = value(await env.deps(StepUp)(user_id=user_id, session_id=other.session_id, code=code))
+    stepped = value(
+        await env.deps(StepUp)(
+            user_id=user_id, session_id=other.session_id, code=code, client=CLIENT
+        )
+    )
     assert stepped.claims.aal is Aal.AAL2
     assert stepped.claims.session_id == other.session_id
     session = env.store.state.sessions[other.session_id]
@@ -279,16 +284,16 @@ async def test_step_up_needs_active_mfa_and_a_fresh_code() -> None:
     user_id = await register(env)
     pair = await login(env)
     step_up = env.deps(StepUp)
-    assert await step_up(user_id=user_id, session_id=pair.session_id, code="123456") == Failure(
-        MfaNotActive()
-    )
+    assert await step_up(
+        user_id=user_id, session_id=pair.session_id, code="123456", client=CLIENT
+    ) == Failure(MfaNotActive())
     other = await login(env)
     secret, _ = await enable_mfa(env, user_id, pair)
     code = env.totp.code_at(secret, env.clock.now())
-    value(await step_up(user_id=user_id, session_id=other.session_id, code=code))
-    assert await step_up(user_id=user_id, session_id=other.session_id, code=code) == Failure(
-        InvalidMfaCode()
-    )
+    value(await step_up(user_id=user_id, session_id=other.session_id, code=code, client=CLIENT))
+    assert await step_up(
+        user_id=user_id, session_id=other.session_id, code=code, client=CLIENT
+    ) == Failure(InvalidMfaCode())
 
 
 async def test_enrolment_secret_is_not_in_the_audit_or_outbox() -> None:

@@ -19,7 +19,6 @@ from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from core.identity.errors import InvalidMfaCode
 from core.identity.model import ClientContext, SessionId
 from core.identity.use_cases import (
     AccountView,
@@ -44,11 +43,9 @@ from entrypoints.http.controllers.sign_in import (
     SIGNED_IN,
     AccessOut,
     CodeIn,
-    ThrottleDependency,
     answers,
 )
 from entrypoints.http.problems import ok
-from entrypoints.http.rate_limit import guarded, throttle_keys
 
 QR_PATH = "/me/mfa/totp/qr"
 # The TOTP secret must not linger in caches or history.
@@ -177,11 +174,6 @@ _mfa = partial(
 )
 
 
-def _mfa_keys(client: ClientContext) -> list[str]:
-    """Per IP here; the core backs off per account itself."""
-    return throttle_keys("mfa", client)
-
-
 @_get("/me", summary="My account", description=SIGNED_IN)
 async def me(
     caller: NamedDependency[TokenPrincipal],
@@ -289,17 +281,11 @@ async def confirm_totp(
     caller: NamedDependency[TokenPrincipal],
     client: NamedDependency[ClientContext],
     confirm_totp_enrolment: NamedDependency[ConfirmTotpEnrolment],
-    identity_throttle: ThrottleDependency,
 ) -> MfaEnabledOut:
-    attempt = partial(
-        confirm_totp_enrolment,
-        user_id=caller.user_id,
-        session_id=caller.session_id,
-        code=data.code,
-        client=client,
-    )
     enabled = ok(
-        await guarded(identity_throttle, _mfa_keys(client), attempt, counts=(InvalidMfaCode,))
+        await confirm_totp_enrolment(
+            user_id=caller.user_id, session_id=caller.session_id, code=data.code, client=client
+        )
     )
     return MfaEnabledOut(
         recovery_codes=list(enabled.recovery_codes), access=AccessOut.of(enabled.access)
@@ -317,13 +303,11 @@ async def step_up_session(
     caller: NamedDependency[TokenPrincipal],
     client: NamedDependency[ClientContext],
     step_up: NamedDependency[StepUp],
-    identity_throttle: ThrottleDependency,
 ) -> AccessOut:
-    attempt = partial(step_up, user_id=caller.user_id, session_id=caller.session_id, code=data.code)
-    keys = _mfa_keys(client)
-    return AccessOut.of(
-        ok(await guarded(identity_throttle, keys, attempt, counts=(InvalidMfaCode,)))
+    raised = await step_up(
+        user_id=caller.user_id, session_id=caller.session_id, code=data.code, client=client
     )
+    return AccessOut.of(ok(raised))
 
 
 @_mfa(
@@ -338,10 +322,8 @@ async def disable_totp(
     caller: NamedDependency[TokenPrincipal],
     client: NamedDependency[ClientContext],
     disable_mfa: NamedDependency[DisableMfa],
-    identity_throttle: ThrottleDependency,
 ) -> None:
-    attempt = partial(disable_mfa, user_id=caller.user_id, code=data.code, client=client)
-    ok(await guarded(identity_throttle, _mfa_keys(client), attempt, counts=(InvalidMfaCode,)))
+    ok(await disable_mfa(user_id=caller.user_id, code=data.code, client=client))
 
 
 @_mfa(
@@ -356,12 +338,8 @@ async def new_recovery_codes(
     caller: NamedDependency[TokenPrincipal],
     client: NamedDependency[ClientContext],
     regenerate_recovery_codes: NamedDependency[RegenerateRecoveryCodes],
-    identity_throttle: ThrottleDependency,
 ) -> RecoveryCodesOut:
-    attempt = partial(
-        regenerate_recovery_codes, user_id=caller.user_id, code=data.code, client=client
-    )
-    codes = await guarded(identity_throttle, _mfa_keys(client), attempt, counts=(InvalidMfaCode,))
+    codes = await regenerate_recovery_codes(user_id=caller.user_id, code=data.code, client=client)
     return RecoveryCodesOut(recovery_codes=list(ok(codes)))
 
 

@@ -9,7 +9,7 @@ from typing import Protocol
 from litestar import Router
 from litestar.di import Provide
 
-from core.identity.ports import RateLimiter, Throttle
+from core.identity.ports import RateLimiter
 from core.identity.use_cases import (
     BeginTotpEnrolment,
     ChangePassword,
@@ -116,16 +116,6 @@ class IdentityServices(Protocol):
 
     # ---- limits
     @property
-    def identity_throttle(self) -> Callable[[], Throttle]:
-        """Back-off on failures (wrong codes and tokens), shared with the core's login."""
-        ...
-
-    @property
-    def request_throttle(self) -> Callable[[], Throttle]:
-        """Back-off on requests that send mail (registration, reset requests)."""
-        ...
-
-    @property
     def rate_limiter(self) -> Callable[[], RateLimiter]: ...
     @property
     def rate_limit_policy(self) -> Callable[[], RateLimitPolicy]: ...
@@ -165,8 +155,6 @@ def router(services: IdentityServices) -> Router:
             "reset_user_mfa": provide(services.reset_user_mfa),
             "list_users": provide(services.list_users),
             "query_audit_log": provide(services.query_audit_log),
-            "identity_throttle": provide(services.identity_throttle),
-            "request_throttle": provide(services.request_throttle),
             "client": Provide(client_context),
             "caller": Provide(token_caller),
         },
