@@ -26,7 +26,7 @@ from adapters.security.qr import SegnoQrRenderer
 from adapters.security.sealing import AesGcmTokenSealer
 from adapters.security.totp import PyotpTotpGenerator
 from adapters.system.clock import SystemClock
-from core.bookings.use_cases import (
+from core.bookings import (
     AddPlace,
     AddResource,
     BookingSettings,
@@ -50,6 +50,7 @@ from core.bookings.use_cases import (
     SetOpeningHours,
 )
 from core.identity import (
+    AccessTokenAuthenticator,
     BeginTotpEnrolment,
     ChangePassword,
     CompleteMfaLogin,
@@ -61,6 +62,7 @@ from core.identity import (
     GetMfaStatus,
     GrantAdmin,
     GrantStaff,
+    IdentitySettings,
     ListSessions,
     ListUsers,
     LockUser,
@@ -77,20 +79,21 @@ from core.identity import (
     RevokeSession,
     RevokeStaff,
     RotateSigningKey,
+    SecondFactorCheck,
+    SessionStarter,
     ShowTotpEnrolment,
+    StartOperatorSession,
     StepUp,
+    ThrottlePolicy,
+    TokenIssuer,
     UnlockUser,
     VerifyAccessToken,
     VerifyEmail,
 )
-from core.identity.common import IdentityDeps
-from core.identity.settings import IdentitySettings
-from core.identity.throttling import ThrottlePolicy
 from core.shared.principal import Authenticator
 from core.shared.use_case import UseCase
 from entrypoints.http.rate_limit import RateLimitPolicy
 from entrypoints.http.services import Services
-from entrypoints.http.token_auth import AccessTokenAuthenticator
 from entrypoints.settings import Settings
 
 
@@ -159,7 +162,7 @@ class Container(containers.DeclarativeContainer):
         "base_block": providers.Factory(timedelta, seconds=config.throttle_base_block_seconds),
         "max_block": providers.Factory(timedelta, seconds=config.throttle_max_block_seconds),
     }
-    # Failures (passwords, codes, tokens) per account and per IP; the core's login uses it too.
+    # Failures (passwords, codes, tokens) per account and per IP.
     identity_throttle = providers.Singleton(
         RedisThrottle,
         redis,
@@ -190,58 +193,183 @@ class Container(containers.DeclarativeContainer):
             parallelism=config.argon2_parallelism,
         ),
     )
-    identity_deps = providers.Singleton(
-        IdentityDeps,
+    breached_passwords = providers.Singleton(ZxcvbnBreachedPasswords)
+    access_token_codec = providers.Singleton(PyJwtAccessTokenCodec)
+    token_sealer = providers.Singleton(AesGcmTokenSealer)
+    totp_generator = providers.Singleton(PyotpTotpGenerator)
+    qr_renderer = providers.Singleton(SegnoQrRenderer)
+    # Steps several identity use cases take, built once and shared.
+    token_issuer = providers.Singleton(
+        TokenIssuer,
+        settings=identity_settings,
+        codec=access_token_codec,
+        key_factory=providers.Singleton(Ed25519SigningKeyFactory),
+    )
+    session_starter = providers.Singleton(
+        SessionStarter, settings=identity_settings, token_issuer=token_issuer
+    )
+    second_factor_check = providers.Singleton(
+        SecondFactorCheck, totp=totp_generator, throttle=identity_throttle
+    )
+
+    start_operator_session = providers.Singleton(
+        StartOperatorSession, uow=identity_uow.provider, clock=clock
+    )
+
+    register = providers.Singleton(
+        Register,
         uow=identity_uow.provider,
         clock=clock,
         settings=identity_settings,
         passwords=password_hasher,
-        breached=providers.Singleton(ZxcvbnBreachedPasswords),
-        codec=providers.Singleton(PyJwtAccessTokenCodec),
-        key_factory=providers.Singleton(Ed25519SigningKeyFactory),
-        sealer=providers.Singleton(AesGcmTokenSealer),
-        totp=providers.Singleton(PyotpTotpGenerator),
-        qr=providers.Singleton(SegnoQrRenderer),
+        breached=breached_passwords,
+        request_throttle=request_throttle,
+    )
+    verify_email = providers.Singleton(
+        VerifyEmail, uow=identity_uow.provider, clock=clock, throttle=identity_throttle
+    )
+    login = providers.Singleton(
+        Login,
+        uow=identity_uow.provider,
+        clock=clock,
+        settings=identity_settings,
+        passwords=password_hasher,
+        throttle=identity_throttle,
+        session_starter=session_starter,
+    )
+    complete_mfa_login = providers.Singleton(
+        CompleteMfaLogin,
+        uow=identity_uow.provider,
+        clock=clock,
+        settings=identity_settings,
+        second_factor=second_factor_check,
+        session_starter=session_starter,
+        throttle=identity_throttle,
+    )
+    refresh = providers.Singleton(
+        Refresh,
+        uow=identity_uow.provider,
+        clock=clock,
+        settings=identity_settings,
+        sealer=token_sealer,
+        token_issuer=token_issuer,
+        throttle=identity_throttle,
+    )
+    change_password = providers.Singleton(
+        ChangePassword,
+        uow=identity_uow.provider,
+        clock=clock,
+        settings=identity_settings,
+        passwords=password_hasher,
+        breached=breached_passwords,
+        throttle=identity_throttle,
+    )
+    request_password_reset = providers.Singleton(
+        RequestPasswordReset,
+        uow=identity_uow.provider,
+        clock=clock,
+        settings=identity_settings,
+        request_throttle=request_throttle,
+    )
+    reset_password = providers.Singleton(
+        ResetPassword,
+        uow=identity_uow.provider,
+        clock=clock,
+        settings=identity_settings,
+        passwords=password_hasher,
+        breached=breached_passwords,
+        throttle=identity_throttle,
+    )
+    get_account = providers.Singleton(GetAccount, uow=identity_uow.provider)
+
+    list_sessions = providers.Singleton(ListSessions, uow=identity_uow.provider, clock=clock)
+    revoke_session = providers.Singleton(RevokeSession, uow=identity_uow.provider, clock=clock)
+    revoke_all_sessions = providers.Singleton(
+        RevokeAllSessions,
+        uow=identity_uow.provider,
+        clock=clock,
+    )
+
+    get_mfa_status = providers.Singleton(GetMfaStatus, uow=identity_uow.provider)
+    begin_totp_enrolment = providers.Singleton(
+        BeginTotpEnrolment,
+        uow=identity_uow.provider,
+        clock=clock,
+        settings=identity_settings,
+        totp=totp_generator,
+        qr=qr_renderer,
+    )
+    show_totp_enrolment = providers.Singleton(
+        ShowTotpEnrolment,
+        uow=identity_uow.provider,
+        settings=identity_settings,
+        totp=totp_generator,
+        qr=qr_renderer,
+    )
+    confirm_totp_enrolment = providers.Singleton(
+        ConfirmTotpEnrolment,
+        uow=identity_uow.provider,
+        clock=clock,
+        settings=identity_settings,
+        totp=totp_generator,
+        token_issuer=token_issuer,
+        throttle=identity_throttle,
+    )
+    step_up = providers.Singleton(
+        StepUp,
+        uow=identity_uow.provider,
+        clock=clock,
+        second_factor=second_factor_check,
+        token_issuer=token_issuer,
+        throttle=identity_throttle,
+    )
+    disable_mfa = providers.Singleton(
+        DisableMfa,
+        uow=identity_uow.provider,
+        clock=clock,
+        second_factor=second_factor_check,
+        throttle=identity_throttle,
+    )
+    regenerate_recovery_codes = providers.Singleton(
+        RegenerateRecoveryCodes,
+        uow=identity_uow.provider,
+        clock=clock,
+        settings=identity_settings,
+        second_factor=second_factor_check,
         throttle=identity_throttle,
     )
 
-    register = providers.Singleton(Register, identity_deps)
-    verify_email = providers.Singleton(VerifyEmail, identity_deps)
-    login = providers.Singleton(Login, identity_deps)
-    complete_mfa_login = providers.Singleton(CompleteMfaLogin, identity_deps)
-    refresh = providers.Singleton(Refresh, identity_deps)
-    change_password = providers.Singleton(ChangePassword, identity_deps)
-    request_password_reset = providers.Singleton(RequestPasswordReset, identity_deps)
-    reset_password = providers.Singleton(ResetPassword, identity_deps)
-    get_account = providers.Singleton(GetAccount, identity_deps)
+    grant_staff = providers.Singleton(GrantStaff, uow=identity_uow.provider, clock=clock)
+    revoke_staff = providers.Singleton(RevokeStaff, uow=identity_uow.provider, clock=clock)
+    grant_admin = providers.Singleton(GrantAdmin, uow=identity_uow.provider, clock=clock)
+    revoke_admin = providers.Singleton(RevokeAdmin, uow=identity_uow.provider, clock=clock)
+    lock_user = providers.Singleton(LockUser, uow=identity_uow.provider, clock=clock)
+    unlock_user = providers.Singleton(UnlockUser, uow=identity_uow.provider, clock=clock)
+    reset_user_mfa = providers.Singleton(ResetUserMfa, uow=identity_uow.provider, clock=clock)
+    find_user_by_email = providers.Singleton(FindUserByEmail, uow=identity_uow.provider)
+    list_users = providers.Singleton(ListUsers, uow=identity_uow.provider)
+    query_audit_log = providers.Singleton(QueryAuditLog, uow=identity_uow.provider)
 
-    list_sessions = providers.Singleton(ListSessions, identity_deps)
-    revoke_session = providers.Singleton(RevokeSession, identity_deps)
-    revoke_all_sessions = providers.Singleton(RevokeAllSessions, identity_deps)
-
-    get_mfa_status = providers.Singleton(GetMfaStatus, identity_deps)
-    begin_totp_enrolment = providers.Singleton(BeginTotpEnrolment, identity_deps)
-    show_totp_enrolment = providers.Singleton(ShowTotpEnrolment, identity_deps)
-    confirm_totp_enrolment = providers.Singleton(ConfirmTotpEnrolment, identity_deps)
-    step_up = providers.Singleton(StepUp, identity_deps)
-    disable_mfa = providers.Singleton(DisableMfa, identity_deps)
-    regenerate_recovery_codes = providers.Singleton(RegenerateRecoveryCodes, identity_deps)
-
-    grant_staff = providers.Singleton(GrantStaff, identity_deps)
-    revoke_staff = providers.Singleton(RevokeStaff, identity_deps)
-    grant_admin = providers.Singleton(GrantAdmin, identity_deps)
-    revoke_admin = providers.Singleton(RevokeAdmin, identity_deps)
-    lock_user = providers.Singleton(LockUser, identity_deps)
-    unlock_user = providers.Singleton(UnlockUser, identity_deps)
-    reset_user_mfa = providers.Singleton(ResetUserMfa, identity_deps)
-    find_user_by_email = providers.Singleton(FindUserByEmail, identity_deps)
-    list_users = providers.Singleton(ListUsers, identity_deps)
-    query_audit_log = providers.Singleton(QueryAuditLog, identity_deps)
-
-    get_jwks = providers.Singleton(GetJwks, identity_deps)
-    rotate_signing_key = providers.Singleton(RotateSigningKey, identity_deps)
+    get_jwks = providers.Singleton(
+        GetJwks,
+        uow=identity_uow.provider,
+        clock=clock,
+        settings=identity_settings,
+    )
+    rotate_signing_key = providers.Singleton(
+        RotateSigningKey,
+        uow=identity_uow.provider,
+        clock=clock,
+        token_issuer=token_issuer,
+    )
     # One per process: it caches the verifying keys.
-    verify_access_token = providers.Singleton(VerifyAccessToken, identity_deps)
+    verify_access_token = providers.Singleton(
+        VerifyAccessToken,
+        uow=identity_uow.provider,
+        clock=clock,
+        settings=identity_settings,
+        codec=access_token_codec,
+    )
     # Who is calling: the access token's claims as a principal (staff and admin roles only at
     # aal2). Tests of other contexts override it with a table of test tokens.
     authenticator: providers.Provider[Authenticator] = providers.Singleton(
@@ -275,7 +403,5 @@ def http_services(container: Container) -> Services:
         idempotency=container.idempotency,
         rate_limiter=container.rate_limiter,
         rate_limit_policy=container.rate_limit_policy,
-        identity_throttle=container.identity_throttle,
-        request_throttle=container.request_throttle,
         close=container.close,
     )

@@ -20,9 +20,10 @@ from core.bookings.model import (
     Provider,
     Resource,
 )
-from core.bookings.ports import BookingsUnitOfWork, BookingsUnitOfWorkFactory, Page
+from core.bookings.ports import BookingsUnitOfWork, Page
 from core.shared.money import Currency
 from core.shared.time import TimeRange
+from core.shared.unit_of_work import UnitOfWorkFactory
 from entrypoints.cli.demo import (
     JITTER_M,
     DemoProvider,
@@ -245,7 +246,7 @@ class _CommitLog(BookingsUnitOfWork):
         await self._inner.commit()
 
 
-class _Recording(BookingsUnitOfWorkFactory):
+class _Recording(UnitOfWorkFactory[BookingsUnitOfWork]):
     def __init__(self) -> None:
         self.store = MemoryBookingsStore()
         self.commits: list[int] = []
@@ -254,7 +255,7 @@ class _Recording(BookingsUnitOfWorkFactory):
         return _CommitLog(self.store(), self.commits)
 
 
-async def _stored(uow_factory: BookingsUnitOfWorkFactory) -> DemoSummary:
+async def _stored(uow_factory: UnitOfWorkFactory[BookingsUnitOfWork]) -> DemoSummary:
     """What the catalog holds, read back through the ports."""
     async with uow_factory() as uow:
         providers = await uow.providers.list(Page(limit=1_000_000))

@@ -28,6 +28,7 @@ import attrs
 from returns.result import Failure, Result, Success
 
 from adapters.cursors import parse_uuid, search_cursor, search_key
+from adapters.memory.outbox import MemoryOutbox
 from core.bookings.model import (
     Booking,
     BookingStatus,
@@ -44,10 +45,8 @@ from core.bookings.model import (
 from core.bookings.ports import (
     BookingRepository,
     BookingsUnitOfWork,
-    BookingsUnitOfWorkFactory,
     OccurrenceRepository,
     OfferingRepository,
-    Outbox,
     Page,
     PlaceRepository,
     ProviderRepository,
@@ -66,6 +65,7 @@ from core.shared.ids import (
     UserId,
 )
 from core.shared.time import TimeRange
+from core.shared.unit_of_work import UnitOfWorkFactory
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -133,7 +133,6 @@ class _Tx:
         self.offerings = _Writes(db.offerings)
         self.occurrences = _Writes(db.occurrences)
         self.bookings = _Writes(db.bookings)
-        self.events: list[Event] = []
         self.ended = asyncio.Event()
         self.waiting_for: _Tx | None = None
         self.task: asyncio.Task[Any] | None = None
@@ -142,10 +141,10 @@ class _Tx:
         self.task = asyncio.current_task()
         self.db.open.append(self)
 
-    def commit(self) -> None:
+    def commit(self, events: list[Event]) -> None:
         for table in self._tables():
             table.publish()
-        self.db.outbox.extend(self.events)
+        self.db.outbox.extend(events)
         self._end()
 
     def leave(self) -> None:
@@ -168,7 +167,6 @@ class _Tx:
 
     def _end(self) -> None:
         """Wake whoever waits on this transaction; later writes form a new one."""
-        self.events = []
         self.ended.set()
         self.ended = asyncio.Event()
 
@@ -204,7 +202,7 @@ class _Tx:
             chain = chain.waiting_for
 
 
-class MemoryBookingsStore(BookingsUnitOfWorkFactory):
+class MemoryBookingsStore(UnitOfWorkFactory[BookingsUnitOfWork]):
     """The shared state; calling it opens a new unit of work on it."""
 
     def __init__(self) -> None:
@@ -467,14 +465,6 @@ class MemoryBookingRepository(BookingRepository):
         return True
 
 
-class MemoryOutbox(Outbox):
-    def __init__(self, tx: _Tx) -> None:
-        self._tx = tx
-
-    async def add(self, events: Sequence[Event]) -> None:
-        self._tx.events.extend(events)
-
-
 # ---------------------------------------------------------------- unit of work
 
 
@@ -489,7 +479,7 @@ class MemoryBookingsUnitOfWork(BookingsUnitOfWork):
         self.offerings = MemoryOfferingRepository(self._tx)
         self.occurrences = MemoryOccurrenceRepository(self._tx)
         self.bookings = MemoryBookingRepository(self._tx)
-        self.outbox = MemoryOutbox(self._tx)
+        self.outbox = MemoryOutbox()
 
     async def __aenter__(self) -> Self:
         self._tx.begin()
@@ -501,7 +491,8 @@ class MemoryBookingsUnitOfWork(BookingsUnitOfWork):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.outbox.drop()
         self._tx.leave()
 
     async def commit(self) -> None:
-        self._tx.commit()
+        self._tx.commit(self.outbox.take())

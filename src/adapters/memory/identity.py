@@ -25,7 +25,7 @@ from typing import Self
 
 import attrs
 
-from core.identity.common import IdentityDeps
+from adapters.memory.outbox import MemoryOutbox
 from core.identity.model import (
     AuditEntry,
     AuditQuery,
@@ -47,7 +47,6 @@ from core.identity.ports import (
     IdentityUnitOfWork,
     NewSigningKey,
     OneTimeTokenRepository,
-    Outbox,
     PasswordHasher,
     QrRenderer,
     RateLimiter,
@@ -62,7 +61,6 @@ from core.identity.ports import (
     TotpRepository,
     UserRepository,
 )
-from core.identity.settings import IdentitySettings
 from core.identity.throttling import ThrottlePolicy
 from core.shared.events import Event
 from core.shared.ids import UserId
@@ -128,7 +126,7 @@ class MemoryIdentityUnitOfWork(IdentityUnitOfWork):
         self.recovery_codes = MemoryRecoveryCodeRepository(self)
         self.signing_keys = MemorySigningKeyRepository(self)
         self.audit = MemoryAuditLog(self)
-        self.outbox = MemoryOutbox(self)
+        self.outbox = MemoryOutbox()
 
     async def __aenter__(self) -> Self:
         await self._store._serial().acquire()
@@ -142,9 +140,11 @@ class MemoryIdentityUnitOfWork(IdentityUnitOfWork):
         tb: TracebackType | None,
     ) -> None:
         self.state = IdentityState()  # uncommitted changes are dropped
+        self.outbox.drop()
         self._store._serial().release()
 
     async def commit(self) -> None:
+        self.state.outbox.extend(self.outbox.take())
         self._store.state = self.state
         self.state = self.state.copy()
 
@@ -358,11 +358,6 @@ class MemoryAuditLog(_Part, AuditLog):
         return found[: query.limit]
 
 
-class MemoryOutbox(_Part, Outbox):
-    async def add(self, event: Event) -> None:
-        self.s.outbox.append(event)
-
-
 # --- crypto and rendering fakes --------------------------------------------------------------
 
 
@@ -556,29 +551,3 @@ class MemoryRateLimiter(RateLimiter):
             return hits[0] + window_seconds - now
         hits.append(now)
         return None
-
-
-# --- wiring ----------------------------------------------------------------------------------
-
-
-def fake_identity_deps(
-    clock: Clock,
-    *,
-    store: MemoryIdentityStore | None = None,
-    settings: IdentitySettings | None = None,
-    throttle: Throttle | None = None,
-) -> IdentityDeps:
-    """Identity use-case dependencies made only of fakes: for tests of any layer."""
-    return IdentityDeps(
-        uow=(store or MemoryIdentityStore()).uow,
-        clock=clock,
-        settings=settings or IdentitySettings(),
-        passwords=FakePasswordHasher(),
-        breached=FakeBreachedPasswords(),
-        codec=FakeAccessTokenCodec(),
-        key_factory=FakeSigningKeyFactory(),
-        sealer=FakeTokenSealer(),
-        totp=FakeTotpGenerator(),
-        qr=FakeQrRenderer(),
-        throttle=throttle or MemoryThrottle(clock),
-    )

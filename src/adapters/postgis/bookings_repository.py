@@ -10,8 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import sqlalchemy as sa
 from geoalchemy2 import Geography
@@ -19,10 +18,9 @@ from psycopg import errors as pg_errors
 from returns.result import Failure, Result, Success
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.cursors import parse_uuid, search_cursor, search_key
-from adapters.postgis.metadata import outbox
 from adapters.postgis.tables import (
     LIVE_STATUSES,
     bookings,
@@ -36,6 +34,7 @@ from adapters.postgis.tables import (
     providers,
     resources,
 )
+from adapters.postgis.unit_of_work import PostgisPart, PostgisUnitOfWork
 from core.bookings.model import (
     Address,
     Booking,
@@ -60,7 +59,6 @@ from core.bookings.ports import (
     BookingsUnitOfWork,
     OccurrenceRepository,
     OfferingRepository,
-    Outbox,
     Page,
     PlaceRepository,
     ProviderRepository,
@@ -68,7 +66,6 @@ from core.bookings.ports import (
     SearchHit,
     SearchQuery,
 )
-from core.shared.events import Event
 from core.shared.geo import GeoPoint
 from core.shared.ids import (
     BookingId,
@@ -290,12 +287,7 @@ _LIVE_AT_NOW = sa.and_(
 # ---------------------------------------------------------------- repositories
 
 
-class _Repository:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._conn = connection
-
-
-class PostgisProviderRepository(_Repository, ProviderRepository):
+class PostgisProviderRepository(PostgisPart, ProviderRepository):
     async def add(self, provider: Provider) -> None:
         await self._conn.execute(providers.insert().values(id=provider.id, name=provider.name))
 
@@ -314,7 +306,7 @@ class PostgisProviderRepository(_Repository, ProviderRepository):
         return [Provider(id=ProviderId(row.id), name=row.name) for row in rows]
 
 
-class PostgisPlaceRepository(_Repository, PlaceRepository):
+class PostgisPlaceRepository(PostgisPart, PlaceRepository):
     async def add(self, place: Place) -> None:
         await self._conn.execute(
             places.insert().values(
@@ -402,7 +394,7 @@ class PostgisPlaceRepository(_Repository, PlaceRepository):
             await self._conn.execute(table.insert(), rows)
 
 
-class PostgisResourceRepository(_Repository, ResourceRepository):
+class PostgisResourceRepository(PostgisPart, ResourceRepository):
     async def add(self, resource: Resource) -> None:
         await self._conn.execute(
             resources.insert().values(
@@ -435,7 +427,7 @@ class PostgisResourceRepository(_Repository, ResourceRepository):
         )
 
 
-class PostgisOfferingRepository(_Repository, OfferingRepository):
+class PostgisOfferingRepository(PostgisPart, OfferingRepository):
     async def add(self, offering: Offering) -> None:
         rules = offering.rules
         await self._conn.execute(
@@ -575,7 +567,7 @@ def _search_statement(parameters: frozenset[str]) -> sa.Select[Any]:
     return statement
 
 
-class PostgisOccurrenceRepository(_Repository, OccurrenceRepository):
+class PostgisOccurrenceRepository(PostgisPart, OccurrenceRepository):
     async def add(self, occurrences_to_add: Sequence[Occurrence]) -> None:
         if not occurrences_to_add:
             return
@@ -649,7 +641,7 @@ def _expire_overlapping_holds() -> sa.Update:
 _EXPIRE_OVERLAPPING_HOLDS = _expire_overlapping_holds()
 
 
-class PostgisBookingRepository(_Repository, BookingRepository):
+class PostgisBookingRepository(PostgisPart, BookingRepository):
     async def get(self, id: BookingId) -> Booking | None:
         row = (await self._conn.execute(bookings.select().where(bookings.c.id == id))).first()
         return None if row is None else _booking(row)
@@ -763,65 +755,15 @@ class PostgisBookingRepository(_Repository, BookingRepository):
         return result.rowcount == 1
 
 
-class PostgisOutbox(_Repository, Outbox):
-    async def add(self, events: Sequence[Event]) -> None:
-        if not events:
-            return
-        await self._conn.execute(
-            outbox.insert(),
-            [
-                {
-                    "id": event.id,
-                    "name": event.name,
-                    "occurred_at": event.occurred_at,
-                    "payload": event.payload,
-                }
-                for event in events
-            ],
-        )
-
-
 # ---------------------------------------------------------------- unit of work
 
 
-class PostgisBookingsUnitOfWork(BookingsUnitOfWork):
-    """One connection and one transaction per use-case call; rolled back unless committed."""
-
+class PostgisBookingsUnitOfWork(PostgisUnitOfWork, BookingsUnitOfWork):
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._connection: AsyncConnection | None = None
-        self._transaction: AsyncTransaction | None = None
-
-    async def __aenter__(self) -> Self:
-        connection = await self._engine.connect()
-        self._connection = connection
-        # No round trip: psycopg opens the transaction with the first statement.
-        self._transaction = await connection.begin()
-        self.providers = PostgisProviderRepository(connection)
-        self.places = PostgisPlaceRepository(connection)
-        self.resources = PostgisResourceRepository(connection)
-        self.offerings = PostgisOfferingRepository(connection)
-        self.occurrences = PostgisOccurrenceRepository(connection)
-        self.bookings = PostgisBookingRepository(connection)
-        self.outbox = PostgisOutbox(connection)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._connection is None:
-            return
-        try:
-            if self._transaction is not None and self._transaction.is_active:
-                await self._transaction.rollback()
-        finally:
-            await self._connection.close()
-            self._connection = self._transaction = None
-
-    async def commit(self) -> None:
-        if self._transaction is None:
-            raise RuntimeError("commit() outside `async with`")
-        await self._transaction.commit()
+        super().__init__(engine)
+        self.providers = PostgisProviderRepository(self)
+        self.places = PostgisPlaceRepository(self)
+        self.resources = PostgisResourceRepository(self)
+        self.offerings = PostgisOfferingRepository(self)
+        self.occurrences = PostgisOccurrenceRepository(self)
+        self.bookings = PostgisBookingRepository(self)

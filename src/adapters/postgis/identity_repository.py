@@ -8,14 +8,13 @@ so concurrent requests cannot both win; refresh and revocation serialise on the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgis.identity_tables import (
     audit_log,
@@ -28,7 +27,7 @@ from adapters.postgis.identity_tables import (
     user_staff_roles,
     users,
 )
-from adapters.postgis.metadata import outbox
+from adapters.postgis.unit_of_work import PostgisPart, PostgisUnitOfWork
 from core.identity.model import (
     Aal,
     AuditAction,
@@ -51,7 +50,6 @@ from core.identity.ports import (
     AuditLog,
     IdentityUnitOfWork,
     OneTimeTokenRepository,
-    Outbox,
     RecoveryCodeRepository,
     RefreshTokenRepository,
     SessionRepository,
@@ -59,7 +57,6 @@ from core.identity.ports import (
     TotpRepository,
     UserRepository,
 )
-from core.shared.events import Event
 from core.shared.ids import ProviderId, UserId
 from core.shared.time import to_utc
 
@@ -68,12 +65,9 @@ def _utc(value: datetime | None) -> datetime | None:
     return to_utc(value) if value is not None else None
 
 
-class PostgisIdentityUnitOfWork(IdentityUnitOfWork):
-    """Build one per use-case call (`lambda: PostgisIdentityUnitOfWork(engine)`)."""
-
+class PostgisIdentityUnitOfWork(PostgisUnitOfWork, IdentityUnitOfWork):
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._connection: AsyncConnection | None = None
+        super().__init__(engine)
         self.users = PostgisUserRepository(self)
         self.one_time_tokens = PostgisOneTimeTokenRepository(self)
         self.sessions = PostgisSessionRepository(self)
@@ -82,45 +76,11 @@ class PostgisIdentityUnitOfWork(IdentityUnitOfWork):
         self.recovery_codes = PostgisRecoveryCodeRepository(self)
         self.signing_keys = PostgisSigningKeyRepository(self)
         self.audit = PostgisAuditLog(self)
-        self.outbox = PostgisOutbox(self)
-
-    @classmethod
-    def factory(cls, engine: AsyncEngine) -> Callable[[], PostgisIdentityUnitOfWork]:
-        return lambda: cls(engine)
-
-    @property
-    def connection(self) -> AsyncConnection:
-        if self._connection is None:
-            raise RuntimeError("use the unit of work inside `async with`")
-        return self._connection
-
-    async def __aenter__(self) -> Self:
-        self._connection = await self._engine.connect()
-        await self._connection.begin()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        connection, self._connection = self.connection, None
-        try:
-            await connection.rollback()  # whatever was not committed
-        finally:
-            await connection.close()
-
-    async def commit(self) -> None:
-        await self.connection.commit()
 
 
-class _Part:
-    def __init__(self, uow: PostgisIdentityUnitOfWork) -> None:
-        self._uow = uow
-
+class _Part(PostgisPart):
     async def _run(self, statement: sa.Executable) -> sa.CursorResult[Any]:
-        return await self._uow.connection.execute(statement)
+        return await self._conn.execute(statement)
 
 
 # --- users -----------------------------------------------------------------------------------
@@ -634,12 +594,3 @@ class PostgisAuditLog(_Part, AuditLog):
             )
             for row in rows.mappings()
         ]
-
-
-class PostgisOutbox(_Part, Outbox):
-    async def add(self, event: Event) -> None:
-        await self._run(
-            sa.insert(outbox).values(
-                id=event.id, name=event.name, occurred_at=event.occurred_at, payload=event.payload
-            )
-        )

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 import attrs
 from returns.result import Result
@@ -22,7 +21,6 @@ from core.bookings.model import (
     SessionFull,
     SlotUnavailable,
 )
-from core.shared.events import Event
 from core.shared.geo import GeoPoint
 from core.shared.ids import (
     BookingId,
@@ -34,6 +32,7 @@ from core.shared.ids import (
     UserId,
 )
 from core.shared.time import TimeRange
+from core.shared.unit_of_work import UnitOfWork
 
 
 @attrs.frozen(kw_only=True)
@@ -142,30 +141,10 @@ class BookingRepository(Protocol):
         ...
 
 
-class Outbox(Protocol):
-    async def add(self, events: Sequence[Event]) -> None: ...
-
-
-class BookingsUnitOfWork(Protocol):
-    """One transaction. Leaving the block without `commit()` rolls everything back."""
-
+class BookingsUnitOfWork(UnitOfWork, Protocol):
     providers: ProviderRepository
     places: PlaceRepository
     resources: ResourceRepository
     offerings: OfferingRepository
     occurrences: OccurrenceRepository
     bookings: BookingRepository
-    outbox: Outbox
-
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-    async def commit(self) -> None: ...
-
-
-class BookingsUnitOfWorkFactory(Protocol):
-    def __call__(self) -> BookingsUnitOfWork: ...

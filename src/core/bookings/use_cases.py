@@ -30,7 +30,6 @@ from core.bookings.model import (
 )
 from core.bookings.ports import (
     BookingsUnitOfWork,
-    BookingsUnitOfWorkFactory,
     Page,
     SearchHit,
     SearchQuery,
@@ -48,8 +47,9 @@ from core.shared.ids import (
     new_id,
 )
 from core.shared.money import Money
-from core.shared.principal import Principal, may_administer, may_manage
+from core.shared.principal import Principal, may_manage, require_admin
 from core.shared.time import Clock, TimeRange, to_utc
+from core.shared.unit_of_work import UnitOfWorkFactory
 from core.shared.use_case import UseCase
 
 MAX_WINDOW = timedelta(days=31)
@@ -64,7 +64,7 @@ class BookingSettings:
 
 @attrs.frozen(kw_only=True)
 class _Service(UseCase):
-    uow: BookingsUnitOfWorkFactory
+    uow: UnitOfWorkFactory[BookingsUnitOfWork]
     clock: Clock
     settings: BookingSettings = BookingSettings()
 
@@ -76,41 +76,41 @@ def _window(window: TimeRange) -> Result[TimeRange, InvalidInput]:
 
 
 async def _managed_provider(
-    uow: BookingsUnitOfWork, principal: Principal, provider_id: ProviderId
+    uow: BookingsUnitOfWork, caller: Principal, provider_id: ProviderId
 ) -> Result[Provider, DomainError]:
     provider = await uow.providers.get(provider_id)
     if provider is None:
         return Failure(NotFound(kind="provider", id=str(provider_id)))
-    allowed = may_manage(principal, provider_id)
+    allowed = may_manage(caller, provider_id)
     if isinstance(allowed, Failure):
         return allowed
     return Success(provider)
 
 
 async def _managed_place(
-    uow: BookingsUnitOfWork, principal: Principal, place_id: PlaceId
+    uow: BookingsUnitOfWork, caller: Principal, place_id: PlaceId
 ) -> Result[Place, DomainError]:
     place = await uow.places.get(place_id)
     if place is None:
         return Failure(NotFound(kind="place", id=str(place_id)))
-    return (await _managed_provider(uow, principal, place.provider_id)).map(lambda _: place)
+    return (await _managed_provider(uow, caller, place.provider_id)).map(lambda _: place)
 
 
 # ---------------------------------------------------------------- catalog management
 
 
 class CreateProvider(_Service):
-    async def __call__(self, principal: Principal, name: str) -> Result[Provider, DomainError]:
-        allowed = may_administer(principal)
+    async def __call__(self, caller: Principal, name: str) -> Result[Provider, DomainError]:
+        allowed = require_admin(caller)
         if isinstance(allowed, Failure):
-            return allowed
+            return Failure(allowed.failure())
         created = Provider.create(ProviderId(new_id()), name)
         if isinstance(created, Failure):
             return created
         provider = created.unwrap()
         async with self.uow() as uow:
             await uow.providers.add(provider)
-            await uow.outbox.add([_catalog_event("provider_created", provider.id, self.clock)])
+            await uow.outbox.add(_catalog_event("provider_created", provider.id, self.clock))
             await uow.commit()
         return Success(provider)
 
@@ -131,7 +131,7 @@ class NewPlace:
 
 
 class AddPlace(_Service):
-    async def __call__(self, principal: Principal, cmd: NewPlace) -> Result[Place, DomainError]:
+    async def __call__(self, caller: Principal, cmd: NewPlace) -> Result[Place, DomainError]:
         point = GeoPoint.of(cmd.lat, cmd.lng)
         if isinstance(point, Failure):
             return point
@@ -146,7 +146,7 @@ class AddPlace(_Service):
         if isinstance(built, Failure):
             return built
         async with self.uow() as uow:
-            provider = await _managed_provider(uow, principal, cmd.provider_id)
+            provider = await _managed_provider(uow, caller, cmd.provider_id)
             if isinstance(provider, Failure):
                 return provider
             await uow.places.add(built.unwrap())
@@ -157,7 +157,7 @@ class AddPlace(_Service):
 class SetOpeningHours(_Service):
     async def __call__(
         self,
-        principal: Principal,
+        caller: Principal,
         place_id: PlaceId,
         weekly: Sequence[WeeklyRule],
         exceptions: Sequence[DatedException],
@@ -166,7 +166,7 @@ class SetOpeningHours(_Service):
         if isinstance(hours, Failure):
             return hours
         async with self.uow() as uow:
-            place = await _managed_place(uow, principal, place_id)
+            place = await _managed_place(uow, caller, place_id)
             if isinstance(place, Failure):
                 return place
             await uow.places.set_hours(hours.unwrap())
@@ -176,12 +176,12 @@ class SetOpeningHours(_Service):
 
 class AddResource(_Service):
     async def __call__(
-        self, principal: Principal, place_id: PlaceId, name: str
+        self, caller: Principal, place_id: PlaceId, name: str
     ) -> Result[Resource, DomainError]:
         if not 1 <= len(name.strip()) <= 200:
             return Failure(InvalidInput(field="name", reason="must be 1 to 200 characters"))
         async with self.uow() as uow:
-            place = await _managed_place(uow, principal, place_id)
+            place = await _managed_place(uow, caller, place_id)
             if isinstance(place, Failure):
                 return place
             resource = Resource(
@@ -208,11 +208,9 @@ class NewOffering:
 
 
 class CreateOffering(_Service):
-    async def __call__(
-        self, principal: Principal, cmd: NewOffering
-    ) -> Result[Offering, DomainError]:
+    async def __call__(self, caller: Principal, cmd: NewOffering) -> Result[Offering, DomainError]:
         async with self.uow() as uow:
-            place = await _managed_place(uow, principal, cmd.place_id)
+            place = await _managed_place(uow, caller, cmd.place_id)
             if isinstance(place, Failure):
                 return place
             for resource_id in cmd.resource_ids:
@@ -245,13 +243,13 @@ MAX_OCCURRENCES = 200
 
 class ScheduleSessions(_Service):
     async def __call__(
-        self, principal: Principal, cmd: NewSchedule
+        self, caller: Principal, cmd: NewSchedule
     ) -> Result[Sequence[Occurrence], DomainError]:
         async with self.uow() as uow:
             offering = await uow.offerings.get(cmd.offering_id)
             if offering is None or offering.kind is not OfferingKind.SESSION:
                 return Failure(NotFound(kind="session offering", id=str(cmd.offering_id)))
-            place = await _managed_place(uow, principal, offering.place_id)
+            place = await _managed_place(uow, caller, offering.place_id)
             if isinstance(place, Failure):
                 return place
             starts = availability.weekly_starts(
@@ -395,7 +393,7 @@ class SlotRequest:
 
 class _BookingService(_Service):
     async def _new_booking(
-        self, uow: BookingsUnitOfWork, principal: Principal, req: SlotRequest, now: datetime
+        self, uow: BookingsUnitOfWork, caller: Principal, req: SlotRequest, now: datetime
     ) -> Result[Booking, DomainError]:
         """Build a hold for the request and write it with the database's integrity checks."""
         if not 1 <= req.seats <= MAX_SEATS_PER_BOOKING:
@@ -404,18 +402,18 @@ class _BookingService(_Service):
         if offering is None:
             return Failure(NotFound(kind="offering", id=str(req.offering_id)))
         if offering.kind is OfferingKind.SESSION:
-            return await self._hold_seats(uow, principal, offering, req, now)
-        return await self._hold_appointment(uow, principal, offering, req, now)
+            return await self._hold_seats(uow, caller, offering, req, now)
+        return await self._hold_appointment(uow, caller, offering, req, now)
 
     def _hold(
-        self, principal: Principal, offering: Offering, during: TimeRange, now: datetime
+        self, caller: Principal, offering: Offering, during: TimeRange, now: datetime
     ) -> Booking:
         rules = offering.rules
         return Booking(
             id=BookingId(new_id()),
             offering_id=offering.id,
             provider_id=offering.provider_id,
-            customer_id=principal.user_id,
+            customer_id=caller.user_id,
             kind=offering.kind,
             during=during,
             blocked=during.widen(rules.buffer_before, rules.buffer_after),
@@ -428,7 +426,7 @@ class _BookingService(_Service):
     async def _hold_appointment(
         self,
         uow: BookingsUnitOfWork,
-        principal: Principal,
+        caller: Principal,
         offering: Offering,
         req: SlotRequest,
         now: datetime,
@@ -449,7 +447,7 @@ class _BookingService(_Service):
             candidates = tuple(r for r in candidates if r == req.resource_id)
         for resource_id in candidates:
             booking = attrs.evolve(
-                self._hold(principal, offering, offered[0].during, now), resource_id=resource_id
+                self._hold(caller, offering, offered[0].during, now), resource_id=resource_id
             )
             added = await uow.bookings.add_exclusive(booking, now)
             if isinstance(added, Success):
@@ -459,7 +457,7 @@ class _BookingService(_Service):
     async def _hold_seats(
         self,
         uow: BookingsUnitOfWork,
-        principal: Principal,
+        caller: Principal,
         offering: Offering,
         req: SlotRequest,
         now: datetime,
@@ -472,7 +470,7 @@ class _BookingService(_Service):
         if not offering.rules.bookable(run.during.start, now):
             return Failure(OutsideBookingWindow(reason="run is before lead time or past horizon"))
         booking = attrs.evolve(
-            self._hold(principal, offering, run.during, now),
+            self._hold(caller, offering, run.during, now),
             occurrence_id=run.id,
             seats=req.seats,
             price=offering.price.times(req.seats),
@@ -484,53 +482,51 @@ class _BookingService(_Service):
 
 
 class HoldSlot(_BookingService):
-    async def __call__(
-        self, principal: Principal, req: SlotRequest
-    ) -> Result[Booking, DomainError]:
+    async def __call__(self, caller: Principal, req: SlotRequest) -> Result[Booking, DomainError]:
         now = self.clock.now()
         async with self.uow() as uow:
-            held = await self._new_booking(uow, principal, req, now)
+            held = await self._new_booking(uow, caller, req, now)
             if isinstance(held, Failure):
                 return held
-            await uow.outbox.add([held.unwrap().held_event()])
+            await uow.outbox.add(held.unwrap().held_event())
             await uow.commit()
         return held
 
 
 async def _visible(
-    uow: BookingsUnitOfWork, principal: Principal, booking_id: BookingId, *, staff_only: bool
+    uow: BookingsUnitOfWork, caller: Principal, booking_id: BookingId, *, staff_only: bool
 ) -> Result[Booking, DomainError]:
     """A booking its customer, its provider's staff or an admin may see; others get 404."""
     booking = await uow.bookings.get(booking_id)
     if booking is None:
         return Failure(NotFound(kind="booking", id=str(booking_id)))
-    if principal.manages(booking.provider_id):
-        return may_manage(principal, booking.provider_id).map(lambda _: booking)
-    if booking.customer_id == principal.user_id and not staff_only:
+    if caller.manages(booking.provider_id):
+        return may_manage(caller, booking.provider_id).map(lambda _: booking)
+    if booking.customer_id == caller.user_id and not staff_only:
         return Success(booking)
     return Failure(NotFound(kind="booking", id=str(booking_id)))
 
 
 class GetBooking(_Service):
     async def __call__(
-        self, principal: Principal, booking_id: BookingId
+        self, caller: Principal, booking_id: BookingId
     ) -> Result[Booking, DomainError]:
         async with self.uow() as uow:
-            return await _visible(uow, principal, booking_id, staff_only=False)
+            return await _visible(uow, caller, booking_id, staff_only=False)
 
 
 class ListMyBookings(_Service):
-    async def __call__(self, principal: Principal, page: Page) -> Sequence[Booking]:
+    async def __call__(self, caller: Principal, page: Page) -> Sequence[Booking]:
         async with self.uow() as uow:
-            return await uow.bookings.for_customer(principal.user_id, page)
+            return await uow.bookings.for_customer(caller.user_id, page)
 
 
 class ListProviderBookings(_Service):
     async def __call__(
-        self, principal: Principal, provider_id: ProviderId, page: Page
+        self, caller: Principal, provider_id: ProviderId, page: Page
     ) -> Result[Sequence[Booking], DomainError]:
         async with self.uow() as uow:
-            provider = await _managed_provider(uow, principal, provider_id)
+            provider = await _managed_provider(uow, caller, provider_id)
             if isinstance(provider, Failure):
                 return provider
             return Success(await uow.bookings.for_provider(provider_id, page))
@@ -545,11 +541,11 @@ class _Transition(_Service):
         raise NotImplementedError
 
     async def __call__(
-        self, principal: Principal, booking_id: BookingId
+        self, caller: Principal, booking_id: BookingId
     ) -> Result[Booking, DomainError]:
         now = self.clock.now()
         async with self.uow() as uow:
-            found = await _visible(uow, principal, booking_id, staff_only=self.staff_only)
+            found = await _visible(uow, caller, booking_id, staff_only=self.staff_only)
             if isinstance(found, Failure):
                 return found
             booking = found.unwrap()
@@ -559,7 +555,7 @@ class _Transition(_Service):
             after, event = moved.unwrap()
             if not await uow.bookings.save(after, booking.status, now):
                 return Failure(_moved_meanwhile(booking))
-            await uow.outbox.add([event])
+            await uow.outbox.add(event)
             await uow.commit()
         return Success(after)
 
@@ -601,11 +597,11 @@ class RescheduleBooking(_BookingService):
     secures the new one, so a failure leaves the original booking untouched."""
 
     async def __call__(
-        self, principal: Principal, booking_id: BookingId, to: SlotRequest
+        self, caller: Principal, booking_id: BookingId, to: SlotRequest
     ) -> Result[Booking, DomainError]:
         now = self.clock.now()
         async with self.uow() as uow:
-            found = await _visible(uow, principal, booking_id, staff_only=False)
+            found = await _visible(uow, caller, booking_id, staff_only=False)
             if isinstance(found, Failure):
                 return found
             old = found.unwrap()
@@ -617,7 +613,7 @@ class RescheduleBooking(_BookingService):
             replaced, event = released.unwrap()
             if not await uow.bookings.save(replaced, old.status, now):
                 return Failure(SlotUnavailable(reason="the booking changed meanwhile; reload it"))
-            customer = attrs.evolve(principal, user_id=old.customer_id)
+            customer = attrs.evolve(caller, user_id=old.customer_id)
             moved = await self._new_booking(uow, customer, to, now)
             if isinstance(moved, Failure):
                 return moved  # leaving without commit rolls the release back
@@ -628,6 +624,6 @@ class RescheduleBooking(_BookingService):
                 rescheduled_from=old.id,
             )
             await uow.bookings.save(new, BookingStatus.HELD, now)
-            await uow.outbox.add([event, new.held_event()])
+            await uow.outbox.add(event, new.held_event())
             await uow.commit()
         return Success(new)

@@ -28,10 +28,24 @@ from core.identity.admin import (
     ResetUserMfa,
     RevokeAdmin,
     RevokeStaff,
+    StartOperatorSession,
     UnlockUser,
 )
-from core.identity.authorization import Authorization, authorize_principal, require_admin
-from core.identity.common import AccessToken, IdentityDeps, MfaChallenge, TokenPair
+from core.identity.authorization import (
+    AccessTokenAuthenticator,
+    Authorization,
+    TokenPrincipal,
+    authorize_principal,
+    step_up_hint,
+)
+from core.identity.common import (
+    AccessToken,
+    MfaChallenge,
+    SecondFactorCheck,
+    SessionStarter,
+    TokenIssuer,
+    TokenPair,
+)
 from core.identity.errors import (
     AccountLocked,
     InvalidAccessToken,
@@ -43,9 +57,9 @@ from core.identity.errors import (
     MfaAlreadyActive,
     MfaEnrolmentNotStarted,
     MfaNotActive,
-    MfaRequired,
     RefreshTokenReused,
     TooManyAttempts,
+    TooManyRequests,
 )
 from core.identity.keys import GetJwks, RotateSigningKey, VerifyAccessToken
 from core.identity.mfa import (
@@ -66,7 +80,7 @@ from core.identity.model import (
     AuditQuery,
     ClientContext,
     Email,
-    Operator,
+    OperatorPrincipal,
     SessionId,
 )
 from core.identity.password_policy import PasswordRejected
@@ -80,10 +94,13 @@ from core.identity.sessions import (
     RevokeSession,
     SessionView,
 )
+from core.identity.settings import IdentitySettings
+from core.identity.throttling import ThrottlePolicy
 
 __all__ = [
     "PROBLEMS",
     "AccessToken",
+    "AccessTokenAuthenticator",
     "AccountLocked",
     "AccountView",
     "AuditAction",
@@ -103,7 +120,7 @@ __all__ = [
     "GetMfaStatus",
     "GrantAdmin",
     "GrantStaff",
-    "IdentityDeps",
+    "IdentitySettings",
     "InvalidAccessToken",
     "InvalidCredentials",
     "InvalidEmail",
@@ -119,9 +136,8 @@ __all__ = [
     "MfaEnabled",
     "MfaEnrolmentNotStarted",
     "MfaNotActive",
-    "MfaRequired",
     "MfaStatus",
-    "Operator",
+    "OperatorPrincipal",
     "PasswordRejected",
     "PurgeRefreshSeals",
     "QueryAuditLog",
@@ -138,17 +154,24 @@ __all__ = [
     "RevokeSession",
     "RevokeStaff",
     "RotateSigningKey",
+    "SecondFactorCheck",
     "SessionId",
+    "SessionStarter",
     "SessionView",
     "ShowTotpEnrolment",
+    "StartOperatorSession",
     "StepUp",
     "Throttle",
+    "ThrottlePolicy",
+    "TokenIssuer",
     "TokenPair",
+    "TokenPrincipal",
     "TooManyAttempts",
+    "TooManyRequests",
     "TotpEnrolment",
     "UnlockUser",
     "VerifyAccessToken",
     "VerifyEmail",
     "authorize_principal",
-    "require_admin",
+    "step_up_hint",
 ]

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Never
 
 import attrs
 from returns.result import Failure, Result, Success
 
 from core.identity.common import (
-    IdentityDeps,
     MfaChallenge,
     SecondFactor,
+    SecondFactorCheck,
+    SessionStarter,
     TokenPair,
     audit,
-    check_second_factor,
-    start_session,
 )
 from core.identity.errors import (
     AccountLocked,
@@ -28,10 +28,12 @@ from core.identity.errors import (
     InvalidMfaCode,
     InvalidToken,
     TooManyAttempts,
+    TooManyRequests,
 )
 from core.identity.model import (
     EMAIL_VERIFICATION_REQUESTED,
     EXISTING_ACCOUNT_REGISTRATION_ATTEMPTED,
+    OPERATOR_DOMAIN,
     PASSWORD_RESET_REQUESTED,
     Aal,
     AuditAction,
@@ -46,11 +48,15 @@ from core.identity.model import (
     token_digest,
 )
 from core.identity.password_policy import Password, PasswordRejected, normalise
-from core.identity.ports import IdentityUnitOfWork
+from core.identity.ports import BreachedPasswords, IdentityUnitOfWork, PasswordHasher, Throttle
+from core.identity.settings import IdentitySettings
+from core.identity.throttling import guarded, longest_wait, ration, throttle_keys
 from core.shared.errors import NotFound
 from core.shared.events import Event
 from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Role
+from core.shared.time import Clock
+from core.shared.unit_of_work import UnitOfWorkFactory
 from core.shared.use_case import UseCase
 
 AMR_PASSWORD = ("pwd",)
@@ -100,7 +106,7 @@ async def _mail_one_time_token(
     )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Register(UseCase):
     """Create an account and ask for email verification.
 
@@ -110,7 +116,18 @@ class Register(UseCase):
     A new account gets outbox `identity.email_verification_requested` (user_id, email, token).
     """
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
+    passwords: PasswordHasher
+    breached: BreachedPasswords
+    request_throttle: Throttle  # requests that send mail
+
+    async def admit(self, *, email: str, client: ClientContext) -> Result[None, TooManyRequests]:
+        """Ration registrations per IP and per address (whatever their outcome) before calling:
+        over the API, not for the trusted CLI."""
+        keys = throttle_keys("register", client, account=Email.key_of(email))
+        return await ration(self.request_throttle, keys)
 
     async def __call__(
         self, *, email: str, password: str
@@ -119,18 +136,20 @@ class Register(UseCase):
         if isinstance(parsed, Failure):
             return Failure(parsed.failure())
         address: Email = parsed.unwrap()
-        checked = self.deps.settings.password_policy.check(
-            password, email=address, breached=self.deps.breached
+        if address.key.endswith(f"@{OPERATOR_DOMAIN}"):
+            return Failure(InvalidEmail(field="email", reason="this domain is reserved"))
+        checked = self.settings.password_policy.check(
+            password, email=address, breached=self.breached
         )
         if isinstance(checked, Failure):
             return Failure(checked.failure())
         accepted: Password = checked.unwrap()
-        password_hash = await self.deps.passwords.hash(accepted.text)
-        now = self.deps.clock.now()
+        password_hash = await self.passwords.hash(accepted.text)
+        now = self.clock.now()
         user = User(
             id=UserId(uuid.uuid4()), email=address, password_hash=password_hash, created_at=now
         )
-        async with self.deps.uow() as uow:
+        async with self.uow() as uow:
             if await uow.users.add(user):
                 await _mail_one_time_token(
                     uow,
@@ -138,7 +157,7 @@ class Register(UseCase):
                     purpose=TokenPurpose.EMAIL_VERIFICATION,
                     event_name=EMAIL_VERIFICATION_REQUESTED,
                     now=now,
-                    ttl=self.deps.settings.email_verification_ttl,
+                    ttl=self.settings.email_verification_ttl,
                 )
             else:
                 await self._notify_owner(uow, address, now)
@@ -158,15 +177,26 @@ class Register(UseCase):
         )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class VerifyEmail(UseCase):
     """Consume an email-verification token. Success(user id) or InvalidToken."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    throttle: Throttle
 
-    async def __call__(self, *, token: str) -> Result[UserId, InvalidToken]:
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+    async def __call__(
+        self, *, token: str, client: ClientContext
+    ) -> Result[UserId, InvalidToken | TooManyAttempts]:
+        """Invalid tokens back off per IP."""
+        attempt = partial(self._verify, token)
+        return await guarded(
+            self.throttle, throttle_keys("verify", client), attempt, counts=(InvalidToken,)
+        )
+
+    async def _verify(self, token: str) -> Result[UserId, InvalidToken]:
+        now = self.clock.now()
+        async with self.uow() as uow:
             found = await uow.one_time_tokens.find(
                 token_digest(token), TokenPurpose.EMAIL_VERIFICATION
             )
@@ -181,14 +211,7 @@ class VerifyEmail(UseCase):
             return Success(user.id)
 
 
-def _login_throttle_keys(email_key: str, client: ClientContext) -> list[str]:
-    keys = [f"login:acct:{email_key}"]
-    if client.ip:
-        keys.append(f"login:ip:{client.ip}")
-    return keys
-
-
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Login(UseCase):
     """Password login.
 
@@ -198,36 +221,42 @@ class Login(UseCase):
     after a right password), TooManyAttempts (per-account and per-IP back-off).
     """
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
+    passwords: PasswordHasher
+    throttle: Throttle
+    session_starter: SessionStarter
 
     async def __call__(
         self, *, email: str, password: str, client: ClientContext
     ) -> Result[TokenPair | MfaChallenge, InvalidCredentials | AccountLocked | TooManyAttempts]:
-        email_key = Email.parse(email).map(lambda e: e.key).value_or(email.strip().lower())
-        throttle_keys = _login_throttle_keys(email_key, client)
-        waits = [await self.deps.throttle.retry_after(key) for key in throttle_keys]
-        blocked = [wait for wait in waits if wait is not None]
-        if blocked:
-            return Failure(TooManyAttempts(max(blocked)))
+        email_key = Email.key_of(email)
+        keys = throttle_keys("login", client, account=email_key)
+        wait = await longest_wait(self.throttle, keys)
+        if wait is not None:
+            return Failure(TooManyAttempts(wait))
         text = normalise(password)
-        async with self.deps.uow() as uow:
+        async with self.uow() as uow:
             user = await uow.users.by_email_key(email_key)
-        if user is None:
-            await self.deps.passwords.verify_dummy(text)
-        if user is None or not await self.deps.passwords.verify(user.password_hash, text):
+        # Accounts without a password cost the same work as a wrong password, and fail.
+        known = user if user is not None and user.has_password else None
+        if known is None:
+            await self.passwords.verify_dummy(text)
+        if known is None or not await self.passwords.verify(known.password_hash, text):
             await self._failed(email_key, user, client)
-            for key in throttle_keys:
-                await self.deps.throttle.record_failure(key)
+            for key in keys:
+                await self.throttle.record_failure(key)
             return Failure(InvalidCredentials())
-        await self.deps.throttle.reset(throttle_keys[0])
-        return await self._succeeded(user, text, client)
+        await self.throttle.reset(keys[0])
+        return await self._succeeded(known, text, client)
 
     async def _failed(self, email_key: str, user: User | None, client: ClientContext) -> None:
-        async with self.deps.uow() as uow:
+        async with self.uow() as uow:
             await audit(
                 uow,
                 AuditAction.LOGIN_FAILED,
-                at=self.deps.clock.now(),
+                at=self.clock.now(),
                 actor=None,
                 subject=user.id if user else None,
                 client=client,
@@ -240,12 +269,12 @@ class Login(UseCase):
         self, verified: User, text: str, client: ClientContext
     ) -> Result[TokenPair | MfaChallenge, AccountLocked]:
         rehashed = (
-            await self.deps.passwords.hash(text)
-            if self.deps.passwords.needs_rehash(verified.password_hash)
+            await self.passwords.hash(text)
+            if self.passwords.needs_rehash(verified.password_hash)
             else None
         )
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        now = self.clock.now()
+        async with self.uow() as uow:
             user = await uow.users.get(verified.id, lock=True)
             if user is None or user.is_locked:
                 await audit(
@@ -264,7 +293,7 @@ class Login(UseCase):
             credential = await uow.totp.get(user.id)
             result: TokenPair | MfaChallenge
             if credential is not None and credential.active:
-                ttl = self.deps.settings.mfa_challenge_ttl
+                ttl = self.settings.mfa_challenge_ttl
                 result = MfaChallenge(
                     challenge_token=await _issue_one_time_token(
                         uow, user_id=user.id, purpose=TokenPurpose.MFA_CHALLENGE, now=now, ttl=ttl
@@ -272,8 +301,7 @@ class Login(UseCase):
                     expires_at=now + ttl,
                 )
             else:
-                result = await start_session(
-                    self.deps,
+                result = await self.session_starter.start(
                     uow,
                     user=user,
                     aal=Aal.AAL1,
@@ -285,20 +313,33 @@ class Login(UseCase):
             return Success(result)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class CompleteMfaLogin(UseCase):
     """Second step of a login with MFA: the challenge token plus a TOTP code (six digits) or a
     recovery code. Success(TokenPair) at aal2. Failures: InvalidToken (challenge unknown,
     used, expired or out of attempts), InvalidMfaCode, TooManyAttempts, AccountLocked."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
+    second_factor: SecondFactorCheck
+    session_starter: SessionStarter
+    throttle: Throttle
 
     async def __call__(
         self, *, challenge_token: str, code: str, client: ClientContext
     ) -> Result[TokenPair, InvalidToken | InvalidMfaCode | TooManyAttempts | AccountLocked]:
-        now = self.deps.clock.now()
-        settings = self.deps.settings
-        async with self.deps.uow() as uow:
+        """Wrong challenges and codes back off per IP (and per account, in the code check)."""
+        attempt = partial(self._complete, challenge_token, code, client)
+        counts = (InvalidToken, InvalidMfaCode)
+        return await guarded(self.throttle, throttle_keys("mfa", client), attempt, counts=counts)
+
+    async def _complete(
+        self, challenge_token: str, code: str, client: ClientContext
+    ) -> Result[TokenPair, InvalidToken | InvalidMfaCode | TooManyAttempts | AccountLocked]:
+        now = self.clock.now()
+        settings = self.settings
+        async with self.uow() as uow:
             challenge = await uow.one_time_tokens.find(
                 token_digest(challenge_token), TokenPurpose.MFA_CHALLENGE
             )
@@ -309,9 +350,7 @@ class CompleteMfaLogin(UseCase):
                 return Failure(InvalidToken())
             if user.is_locked:
                 return Failure(AccountLocked())
-            checked = await check_second_factor(
-                self.deps, uow, user.id, code, now, allow_recovery_code=True
-            )
+            checked = await self.second_factor(uow, user.id, code, now, allow_recovery_code=True)
             if isinstance(checked, Failure):
                 error = checked.failure()
                 if isinstance(error, InvalidMfaCode):  # a code was checked, not throttled
@@ -330,8 +369,7 @@ class CompleteMfaLogin(UseCase):
             factor: SecondFactor = checked.unwrap()
             if not await uow.one_time_tokens.consume(challenge.id, now):
                 return Failure(InvalidToken())  # a concurrent request won; roll back our use
-            pair = await start_session(
-                self.deps,
+            pair = await self.session_starter.start(
                 uow,
                 user=user,
                 aal=Aal.AAL2,
@@ -354,13 +392,18 @@ class CompleteMfaLogin(UseCase):
             return Success(pair)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ChangePassword(UseCase):
     """Change a logged-in user's password; needs the current one. Revokes the user's other
     sessions (not `session_id`, the caller's). Failures: InvalidCredentials (current password
     wrong), the PasswordRejected rules for the new one, NotFound (user)."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
+    passwords: PasswordHasher
+    breached: BreachedPasswords
+    throttle: Throttle
 
     async def __call__(
         self,
@@ -370,22 +413,36 @@ class ChangePassword(UseCase):
         current_password: str,
         new_password: str,
         client: ClientContext,
+    ) -> Result[None, InvalidCredentials | PasswordRejected | NotFound | TooManyAttempts]:
+        """Wrong current passwords back off per account and per IP."""
+        attempt = partial(self._change, user_id, session_id, current_password, new_password, client)
+        keys = throttle_keys("password", client, account=str(user_id))
+        return await guarded(self.throttle, keys, attempt, counts=(InvalidCredentials,))
+
+    async def _change(
+        self,
+        user_id: UserId,
+        session_id: SessionId,
+        current_password: str,
+        new_password: str,
+        client: ClientContext,
     ) -> Result[None, InvalidCredentials | PasswordRejected | NotFound]:
-        async with self.deps.uow() as uow:
+        async with self.uow() as uow:
             user = await uow.users.get(user_id)
         if user is None:
             return Failure(NotFound(kind="user", id=str(user_id)))
-        if not await self.deps.passwords.verify(user.password_hash, normalise(current_password)):
+        typed = normalise(current_password)
+        if not user.has_password or not await self.passwords.verify(user.password_hash, typed):
             return Failure(InvalidCredentials())
-        checked = self.deps.settings.password_policy.check(
-            new_password, email=user.email, breached=self.deps.breached
+        checked = self.settings.password_policy.check(
+            new_password, email=user.email, breached=self.breached
         )
         if isinstance(checked, Failure):
             return Failure(checked.failure())
         accepted: Password = checked.unwrap()
-        new_hash = await self.deps.passwords.hash(accepted.text)
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        new_hash = await self.passwords.hash(accepted.text)
+        now = self.clock.now()
+        async with self.uow() as uow:
             current = await uow.users.get(user_id, lock=True)
             if current is None or current.password_hash != user.password_hash:
                 return Failure(InvalidCredentials())  # changed meanwhile: verify again
@@ -404,18 +461,27 @@ class ChangePassword(UseCase):
         return Success(None)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class RequestPasswordReset(UseCase):
     """Always Success(None). For an existing account, writes outbox
     `identity.password_reset_requested` (user_id, email, token); the token is single-use and
     short-lived (settings.password_reset_ttl)."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
+    request_throttle: Throttle  # requests that send mail
+
+    async def admit(self, *, email: str, client: ClientContext) -> Result[None, TooManyRequests]:
+        """Ration reset requests per IP and per address (whatever their outcome) before
+        calling; call after answering, so known and unknown addresses answer alike."""
+        keys = throttle_keys("reset", client, account=Email.key_of(email))
+        return await ration(self.request_throttle, keys)
 
     async def __call__(self, *, email: str) -> Result[None, Never]:
         email_key = Email.parse(email).map(lambda e: e.key).value_or("")
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        now = self.clock.now()
+        async with self.uow() as uow:
             user = await uow.users.by_email_key(email_key) if email_key else None
             if user is not None:
                 await _mail_one_time_token(
@@ -424,38 +490,51 @@ class RequestPasswordReset(UseCase):
                     purpose=TokenPurpose.PASSWORD_RESET,
                     event_name=PASSWORD_RESET_REQUESTED,
                     now=now,
-                    ttl=self.deps.settings.password_reset_ttl,
+                    ttl=self.settings.password_reset_ttl,
                 )
                 await uow.commit()
         return Success(None)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ResetPassword(UseCase):
     """Set a new password with a reset token. Revokes ALL the user's sessions and every other
     outstanding reset token; also marks the email verified (the token arrived by mail).
     Failures: InvalidToken, the PasswordRejected rules (the token stays usable then)."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
+    passwords: PasswordHasher
+    breached: BreachedPasswords
+    throttle: Throttle
 
     async def __call__(
         self, *, token: str, new_password: str, client: ClientContext
+    ) -> Result[None, InvalidToken | PasswordRejected | TooManyAttempts]:
+        """Invalid tokens back off per IP."""
+        attempt = partial(self._reset, token, new_password, client)
+        keys = throttle_keys("reset-token", client)
+        return await guarded(self.throttle, keys, attempt, counts=(InvalidToken,))
+
+    async def _reset(
+        self, token: str, new_password: str, client: ClientContext
     ) -> Result[None, InvalidToken | PasswordRejected]:
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        now = self.clock.now()
+        async with self.uow() as uow:
             found = await uow.one_time_tokens.find(token_digest(token), TokenPurpose.PASSWORD_RESET)
             user = await uow.users.get(found.user_id) if found else None
         if found is None or user is None or not found.usable(now, max_attempts=1):
             return Failure(InvalidToken())
-        checked = self.deps.settings.password_policy.check(
-            new_password, email=user.email, breached=self.deps.breached
+        checked = self.settings.password_policy.check(
+            new_password, email=user.email, breached=self.breached
         )
         if isinstance(checked, Failure):
             return Failure(checked.failure())
         accepted: Password = checked.unwrap()
-        new_hash = await self.deps.passwords.hash(accepted.text)
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        new_hash = await self.passwords.hash(accepted.text)
+        now = self.clock.now()
+        async with self.uow() as uow:
             if not await uow.one_time_tokens.consume(found.id, now):
                 return Failure(InvalidToken())
             current = await uow.users.get(user.id, lock=True)
@@ -509,14 +588,14 @@ async def account_view(uow: IdentityUnitOfWork, user: User) -> AccountView:
     )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class GetAccount(UseCase):
     """The caller's own account. NotFound if it no longer exists."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
 
     async def __call__(self, *, user_id: UserId) -> Result[AccountView, NotFound]:
-        async with self.deps.uow() as uow:
+        async with self.uow() as uow:
             user = await uow.users.get(user_id)
             if user is None:
                 return Failure(NotFound(kind="user", id=str(user_id)))

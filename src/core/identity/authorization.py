@@ -1,7 +1,8 @@
-"""From verified access-token claims to the Principal every context checks. Pure.
+"""From access tokens to the Principal every context checks. Pure.
 
 Staff and admin roles count only in an aal2 session (second factor used). Below that they are
-withheld, and asking for them gives MfaRequired: enrol TOTP, or step this session up.
+withheld: the principal lacks them, so the core answers Forbidden, and `step_up_hint` turns
+that into MfaRequired, because a second factor may change the answer.
 """
 
 from __future__ import annotations
@@ -9,10 +10,15 @@ from __future__ import annotations
 import attrs
 from returns.result import Failure, Result, Success
 
-from core.identity.errors import MfaRequired
-from core.identity.model import PRIVILEGED_ROLES, Aal, AccessClaims, Actor, Operator
-from core.shared.errors import Forbidden
-from core.shared.principal import Principal, Role
+from core.identity.keys import VerifyAccessToken
+from core.identity.model import PRIVILEGED_ROLES, Aal, AccessClaims, SessionId
+from core.shared.errors import DomainError, Forbidden
+from core.shared.principal import Authenticator, MfaRequired, Principal, Role
+
+STEP_UP = (
+    "your token holds a staff or admin role that needs a second factor in this session: "
+    "enrol TOTP (POST /me/mfa/totp) or step up (POST /me/mfa/step-up), then retry"
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -48,12 +54,45 @@ def authorize_principal(claims: AccessClaims) -> Authorization:
     )
 
 
-def require_admin(actor: Actor) -> Result[Actor, Forbidden]:
-    """Admin use cases accept an admin principal with MFA, or the CLI operator."""
-    if isinstance(actor, Operator):
-        return Success(actor)
-    if not actor.is_admin:
-        return Failure(Forbidden(reason="admin role required"))
-    if not actor.mfa:
-        return Failure(MfaRequired(reason="admin actions need a second factor"))
-    return Success(actor)
+@attrs.frozen(kw_only=True)
+class TokenPrincipal(Principal):
+    """A caller known by an access token: also the session it belongs to, and the roles it
+    holds but may not use yet."""
+
+    session_id: SessionId
+    withheld_roles: frozenset[Role] = frozenset()  # held, unusable until the session is aal2
+
+
+@attrs.frozen
+class AccessTokenAuthenticator(Authenticator):
+    """Verifies the JWT (signature, issuer, audience, expiry) and maps its claims."""
+
+    verify: VerifyAccessToken
+
+    async def __call__(self, token: str) -> Principal | None:
+        verified = await self.verify(token=token)
+        if isinstance(verified, Failure):
+            return None
+        claims = verified.unwrap()
+        authorization = authorize_principal(claims)
+        principal = authorization.principal
+        return TokenPrincipal(
+            user_id=principal.user_id,
+            roles=principal.roles,
+            provider_ids=principal.provider_ids,
+            mfa=principal.mfa,
+            session_id=claims.session_id,
+            withheld_roles=authorization.withheld_roles,
+        )
+
+
+def step_up_hint(caller: object, error: DomainError) -> DomainError:
+    """MfaRequired instead of a plain Forbidden when the caller's token withholds a role."""
+    if (
+        isinstance(caller, TokenPrincipal)
+        and caller.withheld_roles
+        and isinstance(error, Forbidden)
+        and not isinstance(error, MfaRequired)
+    ):
+        return MfaRequired(reason=STEP_UP)
+    return error

@@ -1,4 +1,5 @@
-"""What the identity use cases share: their dependencies, their outputs and a few steps."""
+"""What the identity use cases share: their outputs and the steps several of them take
+(small collaborators that hold the ports they need; the container builds each once)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from core.identity.model import (
     AuditAction,
     AuditEntry,
     ClientContext,
-    Operator,
+    OperatorPrincipal,
     RefreshToken,
     RefreshTokenId,
     Session,
@@ -30,38 +31,14 @@ from core.identity.model import (
 )
 from core.identity.ports import (
     AccessTokenCodec,
-    BreachedPasswords,
     IdentityUnitOfWork,
-    IdentityUnitOfWorkFactory,
-    PasswordHasher,
-    QrRenderer,
     SigningKeyFactory,
     Throttle,
-    TokenSealer,
     TotpGenerator,
 )
 from core.identity.settings import IdentitySettings
 from core.shared.ids import UserId
 from core.shared.principal import Principal
-from core.shared.time import Clock
-
-
-@attrs.frozen(kw_only=True)
-class IdentityDeps:
-    """Everything the identity use cases depend on; each use case takes this one bundle."""
-
-    uow: IdentityUnitOfWorkFactory
-    clock: Clock
-    settings: IdentitySettings
-    passwords: PasswordHasher
-    breached: BreachedPasswords
-    codec: AccessTokenCodec
-    key_factory: SigningKeyFactory
-    sealer: TokenSealer
-    totp: TotpGenerator
-    qr: QrRenderer
-    throttle: Throttle
-
 
 # --- outputs ---------------------------------------------------------------------------------
 
@@ -99,103 +76,113 @@ class MfaChallenge:
 # --- shared steps ----------------------------------------------------------------------------
 
 
-async def issue_access_token(
-    deps: IdentityDeps, uow: IdentityUnitOfWork, user: User, session: Session, now: datetime
-) -> AccessToken:
-    """Roles are read from the user at every issue, so role changes reach the next refresh."""
-    issued_at = now.replace(microsecond=0)  # JWT times are whole seconds
-    claims = AccessClaims(
-        issuer=deps.settings.issuer,
-        audience=deps.settings.audience,
-        user_id=user.id,
-        session_id=session.id,
-        roles=user.roles,
-        provider_ids=user.staff_of,
-        aal=session.aal,
-        amr=session.amr,
-        issued_at=issued_at,
-        expires_at=issued_at + deps.settings.access_ttl,
-        token_id=uuid.uuid4().hex,
-    )
-    key = await active_signing_key(deps, uow, now)
-    return AccessToken(token=deps.codec.encode(claims.to_jwt(), key), claims=claims)
+@attrs.frozen(kw_only=True)
+class TokenIssuer:
+    """Signs access tokens with the active signing key, creating the first key on first use."""
+
+    settings: IdentitySettings
+    codec: AccessTokenCodec
+    key_factory: SigningKeyFactory
+
+    async def issue(
+        self, uow: IdentityUnitOfWork, user: User, session: Session, now: datetime
+    ) -> AccessToken:
+        """Roles are read from the user at every issue, so role changes reach the next refresh."""
+        issued_at = now.replace(microsecond=0)  # JWT times are whole seconds
+        claims = AccessClaims(
+            issuer=self.settings.issuer,
+            audience=self.settings.audience,
+            user_id=user.id,
+            session_id=session.id,
+            roles=user.roles,
+            provider_ids=user.staff_of,
+            aal=session.aal,
+            amr=session.amr,
+            issued_at=issued_at,
+            expires_at=issued_at + self.settings.access_ttl,
+            token_id=uuid.uuid4().hex,
+        )
+        key = await self._active_key(uow, now)
+        return AccessToken(token=self.codec.encode(claims.to_jwt(), key), claims=claims)
+
+    async def _active_key(self, uow: IdentityUnitOfWork, now: datetime) -> SigningKey:
+        """The active key, created on first use (the repository settles concurrent creators)."""
+        key = await uow.signing_keys.active()
+        if key is not None:
+            return key
+        return await uow.signing_keys.add_if_none_active(self.new_key(now))
+
+    def new_key(self, now: datetime) -> SigningKey:
+        generated = self.key_factory.generate()
+        return SigningKey(
+            kid=generated.kid,
+            private_pem=generated.private_pem,
+            public_jwk=generated.public_jwk,
+            created_at=now,
+        )
 
 
-async def active_signing_key(
-    deps: IdentityDeps, uow: IdentityUnitOfWork, now: datetime
-) -> SigningKey:
-    """The active key, created on first use (the repository settles concurrent creators)."""
-    key = await uow.signing_keys.active()
-    if key is not None:
-        return key
-    return await uow.signing_keys.add_if_none_active(new_signing_key(deps, now))
+def refresh_expiry(settings: IdentitySettings, session: Session, now: datetime) -> datetime:
+    return min(now + settings.refresh_ttl, session.expires_at)
 
 
-def new_signing_key(deps: IdentityDeps, now: datetime) -> SigningKey:
-    generated = deps.key_factory.generate()
-    return SigningKey(
-        kid=generated.kid,
-        private_pem=generated.private_pem,
-        public_jwk=generated.public_jwk,
-        created_at=now,
-    )
+@attrs.frozen(kw_only=True)
+class SessionStarter:
+    """Opens a signed-in session with its first refresh token, audited as `login.succeeded`."""
 
+    settings: IdentitySettings
+    token_issuer: TokenIssuer
 
-async def start_session(
-    deps: IdentityDeps,
-    uow: IdentityUnitOfWork,
-    *,
-    user: User,
-    aal: Aal,
-    amr: tuple[str, ...],
-    client: ClientContext,
-    now: datetime,
-    **audit_details: str,
-) -> TokenPair:
-    """A signed-in session with its first refresh token, audited as `login.succeeded`."""
-    session = Session(
-        id=SessionId(uuid.uuid4()),
-        user_id=user.id,
-        created_at=now,
-        last_used_at=now,
-        expires_at=now + deps.settings.session_max_age,
-        aal=aal,
-        amr=amr,
-        user_agent=client.user_agent,
-        ip=client.ip,
-    )
-    await uow.sessions.add(session)
-    raw = new_secret_token()
-    first = RefreshToken(
-        id=RefreshTokenId(uuid.uuid4()),
-        session_id=session.id,
-        token_hash=token_digest(raw),
-        parent_id=None,
-        created_at=now,
-        expires_at=refresh_expiry(deps, session, now),
-    )
-    await uow.refresh_tokens.add(first)
-    access = await issue_access_token(deps, uow, user, session, now)
-    await audit(
-        uow,
-        AuditAction.LOGIN_SUCCEEDED,
-        at=now,
-        actor=user.id,
-        subject=user.id,
-        client=client,
-        aal=aal.value,
-        **audit_details,
-    )
-    return TokenPair(
-        access=access,
-        refresh_token=raw,
-        refresh_expires_at=first.expires_at,
-        session_id=session.id,
-    )
-
-
-def refresh_expiry(deps: IdentityDeps, session: Session, now: datetime) -> datetime:
-    return min(now + deps.settings.refresh_ttl, session.expires_at)
+    async def start(
+        self,
+        uow: IdentityUnitOfWork,
+        *,
+        user: User,
+        aal: Aal,
+        amr: tuple[str, ...],
+        client: ClientContext,
+        now: datetime,
+        **audit_details: str,
+    ) -> TokenPair:
+        session = Session(
+            id=SessionId(uuid.uuid4()),
+            user_id=user.id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + self.settings.session_max_age,
+            aal=aal,
+            amr=amr,
+            user_agent=client.user_agent,
+            ip=client.ip,
+        )
+        await uow.sessions.add(session)
+        raw = new_secret_token()
+        first = RefreshToken(
+            id=RefreshTokenId(uuid.uuid4()),
+            session_id=session.id,
+            token_hash=token_digest(raw),
+            parent_id=None,
+            created_at=now,
+            expires_at=refresh_expiry(self.settings, session, now),
+        )
+        await uow.refresh_tokens.add(first)
+        access = await self.token_issuer.issue(uow, user, session, now)
+        await audit(
+            uow,
+            AuditAction.LOGIN_SUCCEEDED,
+            at=now,
+            actor=user.id,
+            subject=user.id,
+            client=client,
+            aal=aal.value,
+            **audit_details,
+        )
+        return TokenPair(
+            access=access,
+            refresh_token=raw,
+            refresh_expires_at=first.expires_at,
+            session_id=session.id,
+        )
 
 
 async def audit(
@@ -203,17 +190,14 @@ async def audit(
     action: AuditAction,
     *,
     at: datetime,
-    actor: UserId | Principal | Operator | None,
+    actor: UserId | Principal | None,
     subject: UserId | None,
     client: ClientContext | None = None,
     **details: Any,
 ) -> None:
-    if isinstance(actor, Operator):
-        actor_id, details = None, {**details, "via": "operator"}
-    elif isinstance(actor, Principal):
-        actor_id = actor.user_id
-    else:
-        actor_id = actor
+    if isinstance(actor, OperatorPrincipal):
+        details = {**details, "via": "operator", "os_user": actor.os_user}
+    actor_id = actor.user_id if isinstance(actor, Principal) else actor
     await uow.audit.append(
         AuditEntry(
             at=at,
@@ -257,52 +241,55 @@ def _totp_code(code: str) -> str | None:
     return cleaned if cleaned.isdigit() else None
 
 
-async def _verify_second_factor(
-    deps: IdentityDeps,
-    uow: IdentityUnitOfWork,
-    user_id: UserId,
-    code: str,
-    now: datetime,
-    *,
-    allow_recovery_code: bool,
-) -> SecondFactor | None:
-    """Accept an unused TOTP step or (if allowed) an unused recovery code; burn what matched."""
-    credential = await uow.totp.get(user_id)
-    if credential is None or not credential.active:
-        return None
-    digits = _totp_code(code)
-    if digits is not None:
-        step = deps.totp.matching_step(credential.secret, digits, now)
-        if step is not None and await uow.totp.use_step(user_id, step):
-            return SecondFactor.TOTP
-        return None
-    if allow_recovery_code and await uow.recovery_codes.consume(
-        user_id, recovery_code_digest(code), now
-    ):
-        return SecondFactor.RECOVERY_CODE
-    return None
+@attrs.frozen(kw_only=True)
+class SecondFactorCheck:
+    """Verifies a TOTP code (or, where allowed, a recovery code) under the user's MFA throttle:
+    six digits already give 1 in 333,333 odds per guess, so guessing must be slowed down
+    across challenges and sessions."""
 
+    totp: TotpGenerator
+    throttle: Throttle
 
-async def check_second_factor(
-    deps: IdentityDeps,
-    uow: IdentityUnitOfWork,
-    user_id: UserId,
-    code: str,
-    now: datetime,
-    *,
-    allow_recovery_code: bool,
-) -> Result[SecondFactor, InvalidMfaCode | TooManyAttempts]:
-    """Verify a code under the user's MFA throttle: six digits already give 1 in 333,333 odds
-    per guess, so guessing must be slowed down across challenges and sessions."""
-    key = f"mfa:user:{user_id}"
-    wait = await deps.throttle.retry_after(key)
-    if wait is not None:
-        return Failure(TooManyAttempts(wait))
-    factor = await _verify_second_factor(
-        deps, uow, user_id, code, now, allow_recovery_code=allow_recovery_code
-    )
-    if factor is None:
-        await deps.throttle.record_failure(key)
-        return Failure(InvalidMfaCode())
-    await deps.throttle.reset(key)
-    return Success(factor)
+    async def __call__(
+        self,
+        uow: IdentityUnitOfWork,
+        user_id: UserId,
+        code: str,
+        now: datetime,
+        *,
+        allow_recovery_code: bool,
+    ) -> Result[SecondFactor, InvalidMfaCode | TooManyAttempts]:
+        key = f"mfa:user:{user_id}"
+        wait = await self.throttle.retry_after(key)
+        if wait is not None:
+            return Failure(TooManyAttempts(wait))
+        factor = await self._verify(uow, user_id, code, now, allow_recovery_code)
+        if factor is None:
+            await self.throttle.record_failure(key)
+            return Failure(InvalidMfaCode())
+        await self.throttle.reset(key)
+        return Success(factor)
+
+    async def _verify(
+        self,
+        uow: IdentityUnitOfWork,
+        user_id: UserId,
+        code: str,
+        now: datetime,
+        allow_recovery_code: bool,
+    ) -> SecondFactor | None:
+        """Accept an unused TOTP step or (if allowed) an unused recovery code; burn it."""
+        credential = await uow.totp.get(user_id)
+        if credential is None or not credential.active:
+            return None
+        digits = _totp_code(code)
+        if digits is not None:
+            step = self.totp.matching_step(credential.secret, digits, now)
+            if step is not None and await uow.totp.use_step(user_id, step):
+                return SecondFactor.TOTP
+            return None
+        if allow_recovery_code and await uow.recovery_codes.consume(
+            user_id, recovery_code_digest(code), now
+        ):
+            return SecondFactor.RECOVERY_CODE
+        return None

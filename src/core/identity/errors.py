@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import attrs
 
-from core.shared.errors import DomainError, Forbidden, InvalidInput
+from core.shared.errors import DomainError, InvalidInput
 
 
 @attrs.frozen
@@ -39,6 +39,15 @@ class TooManyAttempts(DomainError):
     @property
     def detail(self) -> str:
         return f"too many failed attempts; retry in {self.retry_after_seconds:.0f} s"
+
+
+@attrs.frozen
+class TooManyRequests(TooManyAttempts):
+    """Refused by a limit that counts requests, not failures."""
+
+    @property
+    def detail(self) -> str:
+        return f"too many requests; retry in {self.retry_after_seconds:.0f} s"
 
 
 @attrs.frozen
@@ -86,8 +95,3 @@ class MfaAlreadyActive(DomainError):
 @attrs.frozen
 class MfaEnrolmentNotStarted(DomainError):
     pass
-
-
-@attrs.frozen
-class MfaRequired(Forbidden):
-    """A staff/admin role needs a second factor: enrol TOTP, or step up this session."""

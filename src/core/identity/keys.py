@@ -12,34 +12,40 @@ from typing import Never
 import attrs
 from returns.result import Failure, Result, Success
 
-from core.identity.authorization import require_admin
-from core.identity.common import IdentityDeps, audit, new_signing_key
+from core.identity.common import TokenIssuer, audit
 from core.identity.errors import InvalidAccessToken
-from core.identity.model import AccessClaims, Actor, AuditAction, ClientContext, SigningKey
+from core.identity.model import AccessClaims, AuditAction, ClientContext, SigningKey
+from core.identity.ports import AccessTokenCodec, IdentityUnitOfWork
+from core.identity.settings import IdentitySettings
 from core.shared.errors import Forbidden
+from core.shared.principal import Principal, require_admin
+from core.shared.time import Clock
+from core.shared.unit_of_work import UnitOfWorkFactory
 from core.shared.use_case import UseCase
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class RotateSigningKey(UseCase):
     """Retire the active key and make a new one active; Success(new kid). Audited
     `signing_key.rotated`. Failures: Forbidden / MfaRequired."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    token_issuer: TokenIssuer
 
-    async def __call__(self, *, actor: Actor, client: ClientContext) -> Result[str, Forbidden]:
-        allowed = require_admin(actor)
+    async def __call__(self, *, caller: Principal, client: ClientContext) -> Result[str, Forbidden]:
+        allowed = require_admin(caller)
         if isinstance(allowed, Failure):
             return Failure(allowed.failure())
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        now = self.clock.now()
+        async with self.uow() as uow:
             retired = await uow.signing_keys.retire_active(now)
-            active = await uow.signing_keys.add_if_none_active(new_signing_key(self.deps, now))
+            active = await uow.signing_keys.add_if_none_active(self.token_issuer.new_key(now))
             await audit(
                 uow,
                 AuditAction.SIGNING_KEY_ROTATED,
                 at=now,
-                actor=actor,
+                actor=caller,
                 subject=None,
                 client=client,
                 new_kid=active.kid,
@@ -49,20 +55,22 @@ class RotateSigningKey(UseCase):
         return Success(active.kid)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class GetJwks(UseCase):
     """The public JWK set ({"keys": [...]}, active key first) for /.well-known/jwks.json."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
 
     async def __call__(self) -> Result[dict[str, list[dict[str, str]]], Never]:
-        retired_after = self.deps.clock.now() - self.deps.settings.access_ttl
-        async with self.deps.uow() as uow:
+        retired_after = self.clock.now() - self.settings.access_ttl
+        async with self.uow() as uow:
             keys = await uow.signing_keys.verifying(retired_after)
         return Success({"keys": [dict(key.public_jwk) for key in keys]})
 
 
-@attrs.define
+@attrs.define(kw_only=True)
 class VerifyAccessToken(UseCase):
     """Check an access token's signature, issuer, audience and expiry; Success(AccessClaims).
     Feed the claims to `authorize_principal`. Failure: InvalidAccessToken.
@@ -75,21 +83,22 @@ class VerifyAccessToken(UseCase):
     cannot hammer the database. Build it once per process (a singleton).
     """
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
+    codec: AccessTokenCodec
     reload_interval: timedelta = timedelta(seconds=5)
     _keys: dict[str, SigningKey] = attrs.field(factory=dict, init=False)
     _loaded_at: datetime | None = attrs.field(default=None, init=False)
 
     async def __call__(self, *, token: str) -> Result[AccessClaims, InvalidAccessToken]:
-        now = self.deps.clock.now()
-        kid = self.deps.codec.key_id(token)
+        now = self.clock.now()
+        kid = self.codec.key_id(token)
         key = await self._key(kid, now) if kid else None
         if key is None:
             return Failure(InvalidAccessToken())
-        settings = self.deps.settings
-        decoded = self.deps.codec.decode(
-            token, key, issuer=settings.issuer, audience=settings.audience
-        )
+        settings = self.settings
+        decoded = self.codec.decode(token, key, issuer=settings.issuer, audience=settings.audience)
         if decoded is None:
             return Failure(InvalidAccessToken())
         return AccessClaims.from_jwt(decoded).bind(lambda claims: _unexpired(claims, now))
@@ -98,8 +107,8 @@ class VerifyAccessToken(UseCase):
         if kid not in self._keys and (
             self._loaded_at is None or now - self._loaded_at >= self.reload_interval
         ):
-            async with self.deps.uow() as uow:
-                keys = await uow.signing_keys.verifying(now - self.deps.settings.access_ttl)
+            async with self.uow() as uow:
+                keys = await uow.signing_keys.verifying(now - self.settings.access_ttl)
             self._keys = {key.kid: key for key in keys}
             self._loaded_at = now
         return self._keys.get(kid)

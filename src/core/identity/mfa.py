@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Never
+from functools import partial
+from typing import Never, TypeVar
 
 import attrs
 from returns.result import Failure, Result, Success
 
 from core.identity.common import (
     AccessToken,
-    IdentityDeps,
+    SecondFactorCheck,
+    TokenIssuer,
     audit,
-    check_second_factor,
-    issue_access_token,
     new_recovery_code,
     recovery_code_digest,
 )
@@ -33,12 +34,28 @@ from core.identity.model import (
     TotpCredential,
     User,
 )
-from core.identity.ports import IdentityUnitOfWork
-from core.shared.errors import NotFound
+from core.identity.ports import IdentityUnitOfWork, QrRenderer, Throttle, TotpGenerator
+from core.identity.settings import IdentitySettings
+from core.identity.throttling import guarded, throttle_keys
+from core.shared.errors import DomainError, NotFound
 from core.shared.ids import UserId
+from core.shared.time import Clock
+from core.shared.unit_of_work import UnitOfWorkFactory
 from core.shared.use_case import UseCase
 
 AMR_WITH_OTP = ("otp", "mfa")
+
+T = TypeVar("T")
+E = TypeVar("E", bound=DomainError)
+
+
+async def _guarded_code(
+    throttle: Throttle,
+    client: ClientContext,
+    attempt: Callable[[], Awaitable[Result[T, E]]],
+) -> Result[T, E | TooManyAttempts]:
+    """Wrong codes back off per IP here; SecondFactorCheck backs off per account as well."""
+    return await guarded(throttle, throttle_keys("mfa", client), attempt, counts=(InvalidMfaCode,))
 
 
 @attrs.frozen(kw_only=True)
@@ -77,67 +94,76 @@ async def _own_live_session(
 
 
 async def _raise_to_aal2(
-    deps: IdentityDeps, uow: IdentityUnitOfWork, user: User, session: Session, now: datetime
+    token_issuer: TokenIssuer,
+    uow: IdentityUnitOfWork,
+    user: User,
+    session: Session,
+    now: datetime,
 ) -> AccessToken:
     amr = session.amr + tuple(m for m in AMR_WITH_OTP if m not in session.amr)
     raised = attrs.evolve(session, aal=Aal.AAL2, amr=amr, last_used_at=now)
     await uow.sessions.save(raised)
-    return await issue_access_token(deps, uow, user, raised, now)
+    return await token_issuer.issue(uow, user, raised, now)
 
 
 async def _new_recovery_codes(
-    deps: IdentityDeps, uow: IdentityUnitOfWork, user_id: UserId, now: datetime
+    count: int, uow: IdentityUnitOfWork, user_id: UserId, now: datetime
 ) -> tuple[str, ...]:
-    codes = tuple(new_recovery_code() for _ in range(deps.settings.recovery_code_count))
+    codes = tuple(new_recovery_code() for _ in range(count))
     await uow.recovery_codes.replace(user_id, [recovery_code_digest(c) for c in codes], now)
     return codes
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class BeginTotpEnrolment(UseCase):
     """Start (or restart) TOTP enrolment: a new pending secret, its otpauth URI and QR code.
     Failures: MfaAlreadyActive (disable first), NotFound (user)."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
+    totp: TotpGenerator
+    qr: QrRenderer
 
     async def __call__(
         self, *, user_id: UserId
     ) -> Result[TotpEnrolment, MfaAlreadyActive | NotFound]:
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        now = self.clock.now()
+        async with self.uow() as uow:
             user = await uow.users.get(user_id)
             if user is None:
                 return Failure(NotFound(kind="user", id=str(user_id)))
             existing = await uow.totp.get(user_id)
             if existing is not None and existing.active:
                 return Failure(MfaAlreadyActive())
-            secret = self.deps.totp.new_secret()
+            secret = self.totp.new_secret()
             await uow.totp.save(TotpCredential(user_id=user_id, secret=secret, created_at=now))
             await uow.commit()
-        return Success(_enrolment(self.deps, user, secret))
+        return Success(_enrolment(self.totp, self.qr, self.settings.totp_issuer, user, secret))
 
 
-def _enrolment(deps: IdentityDeps, user: User, secret: str) -> TotpEnrolment:
-    uri = deps.totp.provisioning_uri(
-        secret, account=user.email.value, issuer=deps.settings.totp_issuer
-    )
-    return TotpEnrolment(
-        secret=secret, otpauth_uri=uri, qr_png=deps.qr.png(uri), qr_svg=deps.qr.svg(uri)
-    )
+def _enrolment(
+    totp: TotpGenerator, qr: QrRenderer, issuer: str, user: User, secret: str
+) -> TotpEnrolment:
+    uri = totp.provisioning_uri(secret, account=user.email.value, issuer=issuer)
+    return TotpEnrolment(secret=secret, otpauth_uri=uri, qr_png=qr.png(uri), qr_svg=qr.svg(uri))
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ShowTotpEnrolment(UseCase):
     """The pending enrolment again (its QR code for a second look), without a new secret.
     Failures: MfaEnrolmentNotStarted, MfaAlreadyActive (the secret is never shown again once
     active), NotFound (user)."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    settings: IdentitySettings
+    totp: TotpGenerator
+    qr: QrRenderer
 
     async def __call__(
         self, *, user_id: UserId
     ) -> Result[TotpEnrolment, MfaEnrolmentNotStarted | MfaAlreadyActive | NotFound]:
-        async with self.deps.uow() as uow:
+        async with self.uow() as uow:
             user = await uow.users.get(user_id)
             pending = await uow.totp.get(user_id)
         if user is None:
@@ -146,22 +172,38 @@ class ShowTotpEnrolment(UseCase):
             return Failure(MfaEnrolmentNotStarted())
         if pending.active:
             return Failure(MfaAlreadyActive())
-        return Success(_enrolment(self.deps, user, pending.secret))
+        return Success(
+            _enrolment(self.totp, self.qr, self.settings.totp_issuer, user, pending.secret)
+        )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ConfirmTotpEnrolment(UseCase):
     """Activate the pending secret with a first code; returns recovery codes and an aal2
     access token for `session_id` (the caller's session). Failures: InvalidMfaCode,
     MfaAlreadyActive, MfaEnrolmentNotStarted, NotFound (user or live session)."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
+    totp: TotpGenerator
+    token_issuer: TokenIssuer
+    throttle: Throttle
 
     async def __call__(
         self, *, user_id: UserId, session_id: SessionId, code: str, client: ClientContext
+    ) -> Result[
+        MfaEnabled,
+        InvalidMfaCode | MfaAlreadyActive | MfaEnrolmentNotStarted | NotFound | TooManyAttempts,
+    ]:
+        attempt = partial(self._confirm, user_id, session_id, code, client)
+        return await _guarded_code(self.throttle, client, attempt)
+
+    async def _confirm(
+        self, user_id: UserId, session_id: SessionId, code: str, client: ClientContext
     ) -> Result[MfaEnabled, InvalidMfaCode | MfaAlreadyActive | MfaEnrolmentNotStarted | NotFound]:
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        now = self.clock.now()
+        async with self.uow() as uow:
             user = await uow.users.get(user_id)
             session = await _own_live_session(uow, user_id, session_id, now)
             if user is None or session is None:
@@ -171,12 +213,12 @@ class ConfirmTotpEnrolment(UseCase):
                 return Failure(MfaEnrolmentNotStarted())
             if pending.active:
                 return Failure(MfaAlreadyActive())
-            step = self.deps.totp.matching_step(pending.secret, "".join(code.split()), now)
+            step = self.totp.matching_step(pending.secret, "".join(code.split()), now)
             if step is None:
                 return Failure(InvalidMfaCode())
             await uow.totp.save(attrs.evolve(pending, confirmed_at=now, last_used_step=step))
-            codes = await _new_recovery_codes(self.deps, uow, user_id, now)
-            access = await _raise_to_aal2(self.deps, uow, user, session, now)
+            codes = await _new_recovery_codes(self.settings.recovery_code_count, uow, user_id, now)
+            access = await _raise_to_aal2(self.token_issuer, uow, user, session, now)
             await audit(
                 uow, AuditAction.MFA_ENROLLED, at=now, actor=user_id, subject=user_id, client=client
             )
@@ -184,24 +226,32 @@ class ConfirmTotpEnrolment(UseCase):
         return Success(MfaEnabled(recovery_codes=codes, access=access))
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class DisableMfa(UseCase):
     """Turn TOTP off and forget the recovery codes; needs a TOTP or recovery code.
     Failures: MfaNotActive, InvalidMfaCode, TooManyAttempts."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    second_factor: SecondFactorCheck
+    throttle: Throttle
 
     async def __call__(
         self, *, user_id: UserId, code: str, client: ClientContext
     ) -> Result[None, MfaNotActive | InvalidMfaCode | TooManyAttempts]:
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        return await _guarded_code(
+            self.throttle, client, partial(self._disable, user_id, code, client)
+        )
+
+    async def _disable(
+        self, user_id: UserId, code: str, client: ClientContext
+    ) -> Result[None, MfaNotActive | InvalidMfaCode | TooManyAttempts]:
+        now = self.clock.now()
+        async with self.uow() as uow:
             credential = await uow.totp.get(user_id)
             if credential is None or not credential.active:
                 return Failure(MfaNotActive())
-            checked = await check_second_factor(
-                self.deps, uow, user_id, code, now, allow_recovery_code=True
-            )
+            checked = await self.second_factor(uow, user_id, code, now, allow_recovery_code=True)
             if isinstance(checked, Failure):
                 return Failure(checked.failure())
             await uow.totp.delete(user_id)
@@ -219,27 +269,36 @@ class DisableMfa(UseCase):
         return Success(None)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class RegenerateRecoveryCodes(UseCase):
     """Replace all recovery codes; needs a TOTP code (a recovery code cannot mint more).
     Failures: MfaNotActive, InvalidMfaCode, TooManyAttempts."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
+    second_factor: SecondFactorCheck
+    throttle: Throttle
 
     async def __call__(
         self, *, user_id: UserId, code: str, client: ClientContext
     ) -> Result[tuple[str, ...], MfaNotActive | InvalidMfaCode | TooManyAttempts]:
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        return await _guarded_code(
+            self.throttle, client, partial(self._regenerate, user_id, code, client)
+        )
+
+    async def _regenerate(
+        self, user_id: UserId, code: str, client: ClientContext
+    ) -> Result[tuple[str, ...], MfaNotActive | InvalidMfaCode | TooManyAttempts]:
+        now = self.clock.now()
+        async with self.uow() as uow:
             credential = await uow.totp.get(user_id)
             if credential is None or not credential.active:
                 return Failure(MfaNotActive())
-            checked = await check_second_factor(
-                self.deps, uow, user_id, code, now, allow_recovery_code=False
-            )
+            checked = await self.second_factor(uow, user_id, code, now, allow_recovery_code=False)
             if isinstance(checked, Failure):
                 return Failure(checked.failure())
-            codes = await _new_recovery_codes(self.deps, uow, user_id, now)
+            codes = await _new_recovery_codes(self.settings.recovery_code_count, uow, user_id, now)
             await audit(
                 uow,
                 AuditAction.MFA_RECOVERY_CODES_REGENERATED,
@@ -252,18 +311,29 @@ class RegenerateRecoveryCodes(UseCase):
         return Success(codes)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class StepUp(UseCase):
     """Raise the caller's session to aal2 with a TOTP code; Success(new access token).
     Failures: MfaNotActive, InvalidMfaCode, TooManyAttempts, NotFound (live session)."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    second_factor: SecondFactorCheck
+    token_issuer: TokenIssuer
+    throttle: Throttle
 
     async def __call__(
-        self, *, user_id: UserId, session_id: SessionId, code: str
+        self, *, user_id: UserId, session_id: SessionId, code: str, client: ClientContext
     ) -> Result[AccessToken, MfaNotActive | InvalidMfaCode | TooManyAttempts | NotFound]:
-        now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
+        return await _guarded_code(
+            self.throttle, client, partial(self._step_up, user_id, session_id, code)
+        )
+
+    async def _step_up(
+        self, user_id: UserId, session_id: SessionId, code: str
+    ) -> Result[AccessToken, MfaNotActive | InvalidMfaCode | TooManyAttempts | NotFound]:
+        now = self.clock.now()
+        async with self.uow() as uow:
             user = await uow.users.get(user_id)
             session = await _own_live_session(uow, user_id, session_id, now)
             if user is None or session is None:
@@ -271,22 +341,20 @@ class StepUp(UseCase):
             credential = await uow.totp.get(user_id)
             if credential is None or not credential.active:
                 return Failure(MfaNotActive())
-            checked = await check_second_factor(
-                self.deps, uow, user_id, code, now, allow_recovery_code=False
-            )
+            checked = await self.second_factor(uow, user_id, code, now, allow_recovery_code=False)
             if isinstance(checked, Failure):
                 return Failure(checked.failure())
-            access = await _raise_to_aal2(self.deps, uow, user, session, now)
+            access = await _raise_to_aal2(self.token_issuer, uow, user, session, now)
             await uow.commit()
         return Success(access)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class GetMfaStatus(UseCase):
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
 
     async def __call__(self, *, user_id: UserId) -> Result[MfaStatus, Never]:
-        async with self.deps.uow() as uow:
+        async with self.uow() as uow:
             credential = await uow.totp.get(user_id)
             left = await uow.recovery_codes.count_unused(user_id)
         return Success(

@@ -36,6 +36,12 @@ def token_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+# Stored as the password hash of accounts that must never sign in with a password (operator
+# accounts): no hasher produces it, and Login never hands it to one.
+NO_PASSWORD = "!no-password"  # noqa: S105 (a marker, not a secret)
+OPERATOR_DOMAIN = "operators.reserva.invalid"  # .invalid: no mail can ever reach it
+
+
 # --- email -----------------------------------------------------------------------------------
 
 
@@ -63,7 +69,12 @@ class Email:
 
     @property
     def key(self) -> str:
-        return self.value.lower()
+        return Email.key_of(self.value)
+
+    @staticmethod
+    def key_of(raw: str) -> str:
+        """The lookup (and throttling) key of an address as typed, valid or not."""
+        return raw.strip().lower()
 
     @property
     def local_part(self) -> str:
@@ -108,9 +119,8 @@ class User:
         return self.locked_at is not None
 
     @property
-    def needs_mfa(self) -> bool:
-        """Staff and admins must use a second factor before their roles count."""
-        return bool(self.roles & PRIVILEGED_ROLES)
+    def has_password(self) -> bool:
+        return self.password_hash != NO_PASSWORD
 
 
 # --- one-time tokens (email verification, password reset, MFA login challenge) ---------------
@@ -278,11 +288,11 @@ class AccessClaims:
 
 
 @attrs.frozen(kw_only=True)
-class Operator:
-    """A trusted operator at the CLI (database access already implies full control)."""
+class OperatorPrincipal(Principal):
+    """The CLI's caller: an operator account (see StartOperatorSession), and the OS user who
+    runs the command, which every audit entry of the session records."""
 
-
-Actor = Principal | Operator
+    os_user: str
 
 
 # --- audit -----------------------------------------------------------------------------------
@@ -304,6 +314,7 @@ class AuditAction(enum.StrEnum):
     USER_LOCKED = "user.locked"
     USER_UNLOCKED = "user.unlocked"
     SIGNING_KEY_ROTATED = "signing_key.rotated"
+    OPERATOR_SESSION_STARTED = "operator.session_started"
 
 
 @attrs.frozen(kw_only=True)

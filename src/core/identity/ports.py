@@ -6,10 +6,9 @@ use-case call happens in one transaction, which the use case commits explicitly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 import attrs
 
@@ -27,8 +26,8 @@ from core.identity.model import (
     TotpCredential,
     User,
 )
-from core.shared.events import Event
 from core.shared.ids import UserId
+from core.shared.unit_of_work import UnitOfWork
 
 # --- repositories ----------------------------------------------------------------------------
 
@@ -165,15 +164,7 @@ class AuditLog(Protocol):
         ...
 
 
-class Outbox(Protocol):
-    async def add(self, event: Event) -> None:
-        """Written in the unit of work's transaction; delivered after commit, at least once."""
-        ...
-
-
-class IdentityUnitOfWork(Protocol):
-    """One transaction. Leaving the context without `commit()` rolls everything back."""
-
+class IdentityUnitOfWork(UnitOfWork, Protocol):
     users: UserRepository
     one_time_tokens: OneTimeTokenRepository
     sessions: SessionRepository
@@ -182,21 +173,6 @@ class IdentityUnitOfWork(Protocol):
     recovery_codes: RecoveryCodeRepository
     signing_keys: SigningKeyRepository
     audit: AuditLog
-    outbox: Outbox
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def commit(self) -> None: ...
-
-
-IdentityUnitOfWorkFactory = Callable[[], IdentityUnitOfWork]
 
 
 # --- cryptography and rendering --------------------------------------------------------------

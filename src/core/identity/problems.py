@@ -17,14 +17,12 @@ from core.identity.errors import (
     MfaAlreadyActive,
     MfaEnrolmentNotStarted,
     MfaNotActive,
-    MfaRequired,
     RefreshTokenReused,
     TooManyAttempts,
 )
 from core.identity.password_policy import PasswordRejected
 from core.shared.errors import DomainError
 from core.shared.problems import (
-    MFA_REQUIRED,
     UNAUTHENTICATED,
     ProblemKind,
     ProblemTable,
@@ -49,7 +47,6 @@ PROBLEMS: ProblemTable = {
         status=401, slug="refresh-token-reused", title="Refresh token reused"
     ),
     AccountLocked: ProblemKind(status=403, slug="account-locked", title="Account locked"),
-    MfaRequired: MFA_REQUIRED,
     TooManyAttempts: ProblemKind(
         status=429, slug="too-many-requests", title="Too many requests", headers=_retry_after
     ),

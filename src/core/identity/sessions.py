@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import partial
 from typing import Never
 
 import attrs
 from returns.result import Failure, Result, Success
 
 from core.identity.common import (
-    IdentityDeps,
+    TokenIssuer,
     TokenPair,
     audit,
-    issue_access_token,
     refresh_expiry,
 )
-from core.identity.errors import InvalidRefreshToken, RefreshTokenReused
+from core.identity.errors import InvalidRefreshToken, RefreshTokenReused, TooManyAttempts
 from core.identity.model import (
     AuditAction,
     ClientContext,
@@ -35,33 +35,52 @@ from core.identity.model import (
     new_secret_token,
     token_digest,
 )
-from core.identity.ports import IdentityUnitOfWork
+from core.identity.ports import IdentityUnitOfWork, Throttle, TokenSealer
+from core.identity.settings import IdentitySettings
+from core.identity.throttling import guarded, throttle_keys
 from core.shared.errors import NotFound
 from core.shared.ids import UserId
+from core.shared.time import Clock
+from core.shared.unit_of_work import UnitOfWorkFactory
 from core.shared.use_case import UseCase
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Refresh(UseCase):
     """Trade a refresh token for a new pair. Success(TokenPair) with a new refresh token — or,
     for the parent of the current token within the grace window, the current one again.
     Failures: InvalidRefreshToken (unknown, expired, session ended, user locked),
     RefreshTokenReused (the session is revoked now)."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
+    sealer: TokenSealer
+    token_issuer: TokenIssuer
+    throttle: Throttle
 
     async def __call__(
         self, *, refresh_token: str, client: ClientContext
+    ) -> Result[TokenPair, InvalidRefreshToken | RefreshTokenReused | TooManyAttempts]:
+        """Invalid and reused tokens back off per IP."""
+        attempt = partial(self._refresh, refresh_token, client)
+        counts = (InvalidRefreshToken, RefreshTokenReused)
+        return await guarded(
+            self.throttle, throttle_keys("refresh", client), attempt, counts=counts
+        )
+
+    async def _refresh(
+        self, refresh_token: str, client: ClientContext
     ) -> Result[TokenPair, InvalidRefreshToken | RefreshTokenReused]:
         digest = token_digest(refresh_token)
-        async with self.deps.uow() as uow:
+        async with self.uow() as uow:
             seen = await uow.refresh_tokens.by_hash(digest)
             if seen is None:
                 return Failure(InvalidRefreshToken())
             # The family lock serialises refreshes and revocations; read the token again under it.
             session = await uow.sessions.get(seen.session_id, lock=True)
             token = await uow.refresh_tokens.by_hash(digest)
-            now = self.deps.clock.now()
+            now = self.clock.now()
             if session is None or token is None or not session.is_live(now):
                 return Failure(InvalidRefreshToken())
             user = await uow.users.get(session.user_id)
@@ -97,7 +116,7 @@ class Refresh(UseCase):
             token_hash=token_digest(child_raw),
             parent_id=parent.id,
             created_at=now,
-            expires_at=refresh_expiry(self.deps, session, now),
+            expires_at=refresh_expiry(self.settings, session, now),
         )
         await uow.refresh_tokens.add(child)
         await uow.refresh_tokens.save(
@@ -105,7 +124,7 @@ class Refresh(UseCase):
                 parent,
                 rotated_at=now,
                 child_id=child.id,
-                child_seal=self.deps.sealer.seal(parent_raw, child_raw),
+                child_seal=self.sealer.seal(parent_raw, child_raw),
             )
         )
         # Only the newest parent may still replay; older seals are useless from now on.
@@ -126,12 +145,12 @@ class Refresh(UseCase):
         assert token.rotated_at is not None
         if token.child_id is None or token.child_seal is None:
             return None
-        if now >= token.rotated_at + self.deps.settings.refresh_grace:
+        if now >= token.rotated_at + self.settings.refresh_grace:
             return None
         child = await uow.refresh_tokens.get(token.child_id)
         if child is None or child.rotated_at is not None or now >= child.expires_at:
             return None
-        child_raw = self.deps.sealer.open(token_raw, token.child_seal)
+        child_raw = self.sealer.open(token_raw, token.child_seal)
         if child_raw is None or token_digest(child_raw) != child.token_hash:
             return None
         return await self._pair(uow, user, session, child, child_raw, now)
@@ -148,7 +167,7 @@ class Refresh(UseCase):
         used = attrs.evolve(session, last_used_at=now)
         await uow.sessions.save(used)
         return TokenPair(
-            access=await issue_access_token(self.deps, uow, user, used, now),
+            access=await self.token_issuer.issue(uow, user, used, now),
             refresh_token=current_raw,
             refresh_expires_at=current.expires_at,
             session_id=session.id,
@@ -188,32 +207,34 @@ async def _revoke_own_session(
     return True
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class RevokeSession(UseCase):
     """End one of the user's sessions (also what logout does with the caller's own session,
     the `sid` claim). Idempotent. NotFound if the session is not the user's."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
 
     async def __call__(self, *, user_id: UserId, session_id: SessionId) -> Result[None, NotFound]:
-        async with self.deps.uow() as uow:
-            if not await _revoke_own_session(uow, user_id, session_id, self.deps.clock.now()):
+        async with self.uow() as uow:
+            if not await _revoke_own_session(uow, user_id, session_id, self.clock.now()):
                 return Failure(NotFound(kind="session", id=str(session_id)))
             await uow.commit()
         return Success(None)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class RevokeAllSessions(UseCase):
     """End every session of the user, or all but `keep`. Success(number revoked)."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
 
     async def __call__(
         self, *, user_id: UserId, keep: SessionId | None = None
     ) -> Result[int, Never]:
-        async with self.deps.uow() as uow:
-            revoked = await uow.sessions.revoke_all(user_id, self.deps.clock.now(), keep=keep)
+        async with self.uow() as uow:
+            revoked = await uow.sessions.revoke_all(user_id, self.clock.now(), keep=keep)
             await uow.commit()
         return Success(revoked)
 
@@ -229,17 +250,18 @@ class SessionView:
     current: bool
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ListSessions(UseCase):
     """The user's live sessions, most recently used first; `current` marks the caller's."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
 
     async def __call__(
         self, *, user_id: UserId, current_session_id: SessionId | None = None
     ) -> Result[list[SessionView], Never]:
-        async with self.deps.uow() as uow:
-            sessions = await uow.sessions.list_live(user_id, self.deps.clock.now())
+        async with self.uow() as uow:
+            sessions = await uow.sessions.list_live(user_id, self.clock.now())
         return Success(
             [
                 SessionView(
@@ -256,17 +278,19 @@ class ListSessions(UseCase):
         )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class PurgeRefreshSeals(UseCase):
     """Maintenance (a periodic job): drop sealed child tokens whose grace window has ended.
     Refresh already ignores them; this keeps no recoverable token material around longer
     than needed. Success(number purged)."""
 
-    deps: IdentityDeps
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    settings: IdentitySettings
 
     async def __call__(self) -> Result[int, Never]:
-        cutoff = self.deps.clock.now() - self.deps.settings.refresh_grace
-        async with self.deps.uow() as uow:
+        cutoff = self.clock.now() - self.settings.refresh_grace
+        async with self.uow() as uow:
             purged = await uow.refresh_tokens.discard_seals_rotated_before(cutoff)
             await uow.commit()
         return Success(purged)

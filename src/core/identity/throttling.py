@@ -1,10 +1,23 @@
-"""The back-off rule every Throttle adapter applies (the Redis one in Lua, with these numbers)."""
+"""Throttling in identity: the back-off rule every Throttle adapter applies (the Redis one in
+Lua, with these numbers), and how the use cases apply it: which failures count, under which
+keys, and which requests are rationed whatever their outcome."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from typing import TypeVar
 
 import attrs
+from returns.result import Failure, Result, Success
+
+from core.identity.errors import TooManyAttempts, TooManyRequests
+from core.identity.model import ClientContext
+from core.identity.ports import Throttle
+from core.shared.errors import DomainError
+
+T = TypeVar("T")
+E = TypeVar("E", bound=DomainError)
 
 MAX_DOUBLINGS = 30  # 2**30 * base is far past any sane cap; keeps the arithmetic bounded
 
@@ -26,3 +39,50 @@ class ThrottlePolicy:
             return None
         doublings = min(failures - self.max_failures, MAX_DOUBLINGS)
         return min(self.base_block * (1 << doublings), self.max_block)
+
+
+# --- which failures count, under which keys -----------------------------------------------------
+
+
+def throttle_keys(purpose: str, client: ClientContext, *, account: str | None = None) -> list[str]:
+    """`<purpose>:acct:<account>` and `<purpose>:ip:<ip>`, for what is known."""
+    keys = [f"{purpose}:acct:{account}"] if account else []
+    if client.ip:
+        keys.append(f"{purpose}:ip:{client.ip}")
+    return keys
+
+
+async def longest_wait(throttle: Throttle, keys: Sequence[str]) -> float | None:
+    waits = [wait for key in keys if (wait := await throttle.retry_after(key)) is not None]
+    return max(waits) if waits else None
+
+
+async def guarded(
+    throttle: Throttle,
+    keys: Sequence[str],
+    attempt: Callable[[], Awaitable[Result[T, E]]],
+    *,
+    counts: tuple[type[DomainError], ...],
+) -> Result[T, E | TooManyAttempts]:
+    """Run `attempt` unless a key is blocked. A failure of the `counts` kinds (a wrong secret,
+    not, say, a weak new password) counts against every key; after enough of them the keys are
+    blocked for a time that doubles with each further failure."""
+    wait = await longest_wait(throttle, keys)
+    if wait is not None:
+        return Failure(TooManyAttempts(wait))
+    result = await attempt()
+    if isinstance(result, Failure) and isinstance(result.failure(), counts):
+        for key in keys:
+            await throttle.record_failure(key)
+    return result
+
+
+async def ration(throttle: Throttle, keys: Sequence[str]) -> Result[None, TooManyRequests]:
+    """Count this request against every key, whatever its outcome, unless one is blocked: for
+    requests that send mail, and whose outcome must not tell whether an account exists."""
+    wait = await longest_wait(throttle, keys)
+    if wait is not None:
+        return Failure(TooManyRequests(wait))
+    for key in keys:
+        await throttle.record_failure(key)
+    return Success(None)

@@ -8,7 +8,7 @@ from typing import Protocol
 import attrs
 from returns.result import Failure, Result, Success
 
-from core.shared.errors import DomainError, Forbidden
+from core.shared.errors import Forbidden
 from core.shared.ids import ProviderId, UserId
 
 
@@ -34,30 +34,28 @@ class Principal:
 
 
 @attrs.frozen
-class MfaRequired(DomainError):
-    """Staff and admin actions need a second factor in this session (step-up)."""
+class MfaRequired(Forbidden):
+    """Staff and admin actions need a second factor in this session: enrol TOTP, or step up."""
 
-    @property
-    def detail(self) -> str:
-        return "this action needs multi-factor authentication; verify a TOTP code first"
+    reason: str = "this action needs multi-factor authentication; verify a TOTP code first"
 
 
-def may_manage(
-    principal: Principal, provider_id: ProviderId
-) -> Result[None, Forbidden | MfaRequired]:
-    if not principal.manages(provider_id):
+def may_manage(caller: Principal, provider_id: ProviderId) -> Result[None, Forbidden]:
+    """Staff of the provider or an admin, with a second factor (Forbidden or MfaRequired)."""
+    if not caller.manages(provider_id):
         return Failure(Forbidden(reason="you do not manage this provider"))
-    if not principal.mfa:
+    if not caller.mfa:
         return Failure(MfaRequired())
     return Success(None)
 
 
-def may_administer(principal: Principal) -> Result[None, Forbidden | MfaRequired]:
-    if not principal.is_admin:
+def require_admin(caller: Principal) -> Result[Principal, Forbidden]:
+    """The caller if it is an admin with a second factor (Forbidden or MfaRequired)."""
+    if not caller.is_admin:
         return Failure(Forbidden(reason="platform administrators only"))
-    if not principal.mfa:
+    if not caller.mfa:
         return Failure(MfaRequired())
-    return Success(None)
+    return Success(caller)
 
 
 class Authenticator(Protocol):

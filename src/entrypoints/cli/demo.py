@@ -39,12 +39,13 @@ from core.bookings.model import (
     Resource,
     WeeklyRule,
 )
-from core.bookings.ports import BookingsUnitOfWork, BookingsUnitOfWorkFactory, Page
+from core.bookings.ports import BookingsUnitOfWork, Page
 from core.shared.errors import InvalidInput
 from core.shared.geo import GeoPoint
 from core.shared.ids import OccurrenceId, OfferingId, PlaceId, ProviderId, ResourceId
 from core.shared.money import Currency, Money
 from core.shared.time import TimeRange, to_utc
+from core.shared.unit_of_work import UnitOfWorkFactory
 
 CITY_POOL = 500  # the most populous cities; providers are spread over them by population
 BATCH = 100  # providers per transaction: few round trips per commit, bounded rollback on failure
@@ -585,7 +586,7 @@ class DemoSummary:
         )
 
 
-async def is_empty(uow_factory: BookingsUnitOfWorkFactory) -> bool:
+async def is_empty(uow_factory: UnitOfWorkFactory[BookingsUnitOfWork]) -> bool:
     async with uow_factory() as uow:
         return not await uow.providers.list(Page(limit=1))
 
@@ -608,7 +609,7 @@ def _batches(items: Iterator[DemoProvider], size: int) -> Iterator[list[DemoProv
 
 
 async def load(
-    uow_factory: BookingsUnitOfWorkFactory,
+    uow_factory: UnitOfWorkFactory[BookingsUnitOfWork],
     *,
     count: int = 3000,
     seed: int = 7,

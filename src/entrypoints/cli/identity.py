@@ -1,14 +1,16 @@
 """`reserva users ...`, `reserva keys ...` and `reserva audit`: accounts, signing keys and the
 audit log from the operator's console.
 
-Commands act as the identity context's `Operator` (whoever runs the CLI already controls the
-database); every change is audited with `via: operator`. Users are named by email or id.
+Commands act as the operator account of the OS user running them (`operator`): whoever runs
+the CLI already controls the database, so it does not log in, but every change is audited under
+that account's id, with `via: operator` and the OS user name. Users are named by email or id.
 The container comes from `entrypoints.cli.main` through `mount(app, run)`: this module only
 names its type and calls its providers (`c.lock_user()`); it never builds one.
 """
 
 from __future__ import annotations
 
+import getpass
 import secrets
 import sys
 import uuid
@@ -24,15 +26,18 @@ from rich.table import Table
 
 from core.identity import (
     AccountView,
+    AuditAction,
+    AuditEntry,
+    AuditQuery,
+    ClientContext,
 )
-from core.identity.model import AuditAction, AuditEntry, AuditQuery, ClientContext, Operator
 from core.shared.errors import DomainError, NotFound
 from core.shared.ids import ProviderId, UserId
+from core.shared.principal import Principal
 from entrypoints.container import Container
 
 T = TypeVar("T")
 
-OPERATOR = Operator()
 CONSOLE = ClientContext(user_agent="reserva-cli")
 DEMO_CUSTOMER = "demo.customer@reserva.test"
 DEMO_ADMIN = "demo.admin@reserva.test"
@@ -72,12 +77,18 @@ def _instant(option: str, text: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-async def _user_id(c: Container, user: str) -> UserId:
+async def _user_id(c: Container, caller: Principal, user: str) -> UserId:
     """An id as given, or the id of the account with that email."""
     try:
         return UserId(uuid.UUID(user))
     except ValueError:
-        return _value(await c.find_user_by_email()(actor=OPERATOR, email=user)).user_id
+        return _value(await c.find_user_by_email()(caller=caller, email=user)).user_id
+
+
+async def operator(c: Container) -> Principal:
+    """The caller every command acts as: the operator account of the OS user running the CLI
+    (created on first use, and audited as `operator.session_started`)."""
+    return _value(await c.start_operator_session()(os_user=getpass.getuser(), client=CONSOLE))
 
 
 def _provider_id(text: str) -> ProviderId:
@@ -107,15 +118,16 @@ def _users_table(users: Sequence[AccountView]) -> Table:
 
 
 def _actor(entry: AuditEntry) -> str:
-    if entry.actor_user_id is not None:
-        return str(entry.actor_user_id)
-    return "operator" if entry.details.get("via") == "operator" else ""
+    """The OS user for the CLI's operator accounts (their ids say little), else the id."""
+    if entry.details.get("via") == "operator":
+        return f"operator {entry.details.get('os_user', '')}".rstrip()
+    return str(entry.actor_user_id or "")
 
 
 def _audit_table(entries: Sequence[AuditEntry]) -> Table:
     table = Table("at (UTC)", "action", "actor", "subject", "ip", "details")
     for e in entries:
-        details = {k: v for k, v in e.details.items() if k != "via"}
+        details = {k: v for k, v in e.details.items() if k not in ("via", "os_user")}
         table.add_row(
             e.at.strftime("%Y-%m-%d %H:%M:%S"),
             e.action.value,
@@ -151,12 +163,13 @@ class IdentityCommands:
         password = _read_password(password_stdin)
 
         async def create(c: Container) -> UserId:
-            found = await c.find_user_by_email()(actor=OPERATOR, email=email)
+            caller = await operator(c)
+            found = await c.find_user_by_email()(caller=caller, email=email)
             if not isinstance(found, Failure):
                 _fail(f"{email} already has an account; use `reserva users grant-admin {email}`")
             if not isinstance(found.failure(), NotFound):
                 _value(found)
-            return await _new_admin(c, email, password)
+            return await _new_admin(c, caller, email, password)
 
         user_id = self.run(create)
         out.print(f"admin {email} created with id {user_id}")
@@ -170,7 +183,8 @@ class IdentityCommands:
         """List accounts by email."""
 
         async def page(c: Container) -> list[AccountView]:
-            return _value(await c.list_users()(actor=OPERATOR, after=after, limit=limit))
+            caller = await operator(c)
+            return _value(await c.list_users()(caller=caller, after=after, limit=limit))
 
         found = self.run(page)
         out.print(_users_table(found))
@@ -185,9 +199,10 @@ class IdentityCommands:
         """Lock an account: no logins or refreshes; every session ends now."""
 
         async def lock(c: Container) -> None:
-            user_id = await _user_id(c, user)
+            caller = await operator(c)
+            user_id = await _user_id(c, caller, user)
             _value(
-                await c.lock_user()(actor=OPERATOR, user_id=user_id, reason=reason, client=CONSOLE)
+                await c.lock_user()(caller=caller, user_id=user_id, reason=reason, client=CONSOLE)
             )
 
         self.run(lock)
@@ -197,8 +212,9 @@ class IdentityCommands:
         """Let a locked account log in again."""
 
         async def unlock(c: Container) -> None:
-            user_id = await _user_id(c, user)
-            _value(await c.unlock_user()(actor=OPERATOR, user_id=user_id, client=CONSOLE))
+            caller = await operator(c)
+            user_id = await _user_id(c, caller, user)
+            _value(await c.unlock_user()(caller=caller, user_id=user_id, client=CONSOLE))
 
         self.run(unlock)
         out.print(f"unlocked {user}")
@@ -207,8 +223,9 @@ class IdentityCommands:
         """Remove a user's TOTP and recovery codes (lost device); ends their sessions."""
 
         async def reset(c: Container) -> None:
-            user_id = await _user_id(c, user)
-            _value(await c.reset_user_mfa()(actor=OPERATOR, user_id=user_id, client=CONSOLE))
+            caller = await operator(c)
+            user_id = await _user_id(c, caller, user)
+            _value(await c.reset_user_mfa()(caller=caller, user_id=user_id, client=CONSOLE))
 
         self.run(reset)
         out.print(f"MFA reset for {user}; they log in with the password alone and enrol again")
@@ -218,10 +235,11 @@ class IdentityCommands:
         provider_id = _provider_id(provider)
 
         async def grant(c: Container) -> None:
-            user_id = await _user_id(c, user)
+            caller = await operator(c)
+            user_id = await _user_id(c, caller, user)
             _value(
                 await c.grant_staff()(
-                    actor=OPERATOR, user_id=user_id, provider_id=provider_id, client=CONSOLE
+                    caller=caller, user_id=user_id, provider_id=provider_id, client=CONSOLE
                 )
             )
 
@@ -233,10 +251,11 @@ class IdentityCommands:
         provider_id = _provider_id(provider)
 
         async def revoke(c: Container) -> None:
-            user_id = await _user_id(c, user)
+            caller = await operator(c)
+            user_id = await _user_id(c, caller, user)
             _value(
                 await c.revoke_staff()(
-                    actor=OPERATOR, user_id=user_id, provider_id=provider_id, client=CONSOLE
+                    caller=caller, user_id=user_id, provider_id=provider_id, client=CONSOLE
                 )
             )
 
@@ -247,8 +266,9 @@ class IdentityCommands:
         """Make an existing user an admin (the role needs MFA in their session)."""
 
         async def grant(c: Container) -> None:
-            user_id = await _user_id(c, user)
-            _value(await c.grant_admin()(actor=OPERATOR, user_id=user_id, client=CONSOLE))
+            caller = await operator(c)
+            user_id = await _user_id(c, caller, user)
+            _value(await c.grant_admin()(caller=caller, user_id=user_id, client=CONSOLE))
 
         self.run(grant)
         out.print(f"{user} is an admin")
@@ -257,8 +277,9 @@ class IdentityCommands:
         """Take the admin role away."""
 
         async def revoke(c: Container) -> None:
-            user_id = await _user_id(c, user)
-            _value(await c.revoke_admin()(actor=OPERATOR, user_id=user_id, client=CONSOLE))
+            caller = await operator(c)
+            user_id = await _user_id(c, caller, user)
+            _value(await c.revoke_admin()(caller=caller, user_id=user_id, client=CONSOLE))
 
         self.run(revoke)
         out.print(f"{user} is no longer an admin")
@@ -268,7 +289,8 @@ class IdentityCommands:
         the JWKS) until every token it signed has expired."""
 
         async def rotate(c: Container) -> str:
-            return _value(await c.rotate_signing_key()(actor=OPERATOR, client=CONSOLE))
+            caller = await operator(c)
+            return _value(await c.rotate_signing_key()(caller=caller, client=CONSOLE))
 
         out.print(f"new signing key {self.run(rotate)}")
 
@@ -289,14 +311,15 @@ class IdentityCommands:
         window = (_instant("--since", since), _instant("--until", until))
 
         async def entries(c: Container) -> list[AuditEntry]:
+            caller = await operator(c)
             query = AuditQuery(
-                user_id=await _user_id(c, user) if user else None,
+                user_id=await _user_id(c, caller, user) if user else None,
                 action=action,
                 since=window[0],
                 until=window[1],
                 limit=limit,
             )
-            return _value(await c.query_audit_log()(actor=OPERATOR, query=query))
+            return _value(await c.query_audit_log()(caller=caller, query=query))
 
         out.print(_audit_table(self.run(entries)))
 
@@ -318,10 +341,10 @@ def _read_password(from_stdin: bool) -> str:
     return entered
 
 
-async def _new_admin(c: Container, email: str, password: str) -> UserId:
+async def _new_admin(c: Container, caller: Principal, email: str, password: str) -> UserId:
     _value(await c.register()(email=email, password=password))
-    user_id = _value(await c.find_user_by_email()(actor=OPERATOR, email=email)).user_id
-    _value(await c.grant_admin()(actor=OPERATOR, user_id=user_id, client=CONSOLE))
+    user_id = _value(await c.find_user_by_email()(caller=caller, email=email)).user_id
+    _value(await c.grant_admin()(caller=caller, user_id=user_id, client=CONSOLE))
     return user_id
 
 
@@ -362,14 +385,15 @@ class DemoAccount:
 async def ensure_demo_accounts(c: Container) -> list[DemoAccount]:
     """Create the demo customer and demo admin if missing; returns those created now (their
     passwords exist nowhere else)."""
+    caller = await operator(c)
     created = []
     for role, email in [("customer", DEMO_CUSTOMER), ("admin", DEMO_ADMIN)]:
-        found = await c.find_user_by_email()(actor=OPERATOR, email=email)
+        found = await c.find_user_by_email()(caller=caller, email=email)
         if not isinstance(found, Failure):
             continue
         password = secrets.token_urlsafe(15)  # 20 characters, 120 bits
         if role == "admin":
-            await _new_admin(c, email, password)
+            await _new_admin(c, caller, email, password)
         else:
             _value(await c.register()(email=email, password=password))
         created.append(DemoAccount(role=role, email=email, password=password))

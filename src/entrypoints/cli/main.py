@@ -1,8 +1,8 @@
 """`reserva`: the operator's command line, on the same container as the HTTP API.
 
 The CLI is a trusted operator console. Whoever can run it can already reach the database, so
-it does not log in: every use case runs as OPERATOR, a platform administrator with a second
-factor. (The identity context may later bind OPERATOR to a real admin account for auditing.)
+it does not log in: every use case runs as the operator account of the OS user running it
+(`identity.operator`), an admin with a second factor whose actions are audited under its id.
 
 Every failure ends the process with exit status 1 and one line on stderr, never a traceback
 (set RESERVA_DEBUG=1 to see one).
@@ -28,13 +28,10 @@ from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
 from adapters.postgis import migrate
-from core.bookings.model import Booking, BookingRules, Offering, OfferingKind, Provider
-from core.bookings.ports import Page
-from core.bookings.use_cases import NewOffering
+from core.bookings import Booking, BookingRules, NewOffering, Offering, OfferingKind, Page, Provider
 from core.shared.errors import DomainError
-from core.shared.ids import BookingId, PlaceId, ProviderId, ResourceId, UserId
+from core.shared.ids import BookingId, PlaceId, ProviderId, ResourceId
 from core.shared.money import Money
-from core.shared.principal import Principal, Role
 from devservers.postgres import LocalPostgresError
 from devservers.redis import LocalRedisError
 from entrypoints.cli import demo, identity
@@ -45,8 +42,6 @@ from entrypoints.settings import SettingsError
 
 T = TypeVar("T")
 
-# The nil UUID: no customer or staff account can ever have it.
-OPERATOR = Principal(user_id=UserId(uuid.UUID(int=0)), roles=frozenset({Role.ADMIN}), mfa=True)
 DEMO_SEED = 7
 
 app = typer.Typer(
@@ -295,7 +290,7 @@ def providers_create(name: Annotated[str, typer.Argument(help="Display name.")])
     """Create a provider."""
 
     async def create(c: Container) -> Provider:
-        return _value(await c.create_provider()(OPERATOR, name))
+        return _value(await c.create_provider()(await identity.operator(c), name))
 
     out.print(_providers_table([_run(create)]))
 
@@ -369,7 +364,7 @@ def offerings_create(
     new = _guarded(command)
 
     async def create(c: Container) -> Offering:
-        return _value(await c.create_offering()(OPERATOR, new))
+        return _value(await c.create_offering()(await identity.operator(c), new))
 
     out.print(_offerings_table([_run(create)]))
 
@@ -403,12 +398,13 @@ async def _all_providers(c: Container) -> list[Provider]:
 
 async def _newest_everywhere(c: Container, limit: int) -> list[Booking]:
     """The newest bookings across providers: each provider's newest, merged."""
+    caller = await identity.operator(c)
     providers = await _all_providers(c)
     found: list[Booking] = []
     with _progress() as progress:
         task = progress.add_task("Reading providers' bookings", total=len(providers))
         for provider in providers:
-            page = await c.list_provider_bookings()(OPERATOR, provider.id, Page(limit=limit))
+            page = await c.list_provider_bookings()(caller, provider.id, Page(limit=limit))
             found.extend(_value(page))
             progress.advance(task)
     return sorted(found, key=lambda b: (b.created_at, b.id), reverse=True)[:limit]
@@ -426,7 +422,11 @@ def bookings_list(
         if provider_id is None:
             return await _newest_everywhere(c, limit)
         page = Page(limit=limit)
-        return _value(await c.list_provider_bookings()(OPERATOR, ProviderId(provider_id), page))
+        return _value(
+            await c.list_provider_bookings()(
+                await identity.operator(c), ProviderId(provider_id), page
+            )
+        )
 
     out.print(_bookings_table(_run(newest)))
 
@@ -437,6 +437,6 @@ def bookings_cancel(booking: Annotated[str, typer.Argument(help="Booking id.")])
     booking_id = BookingId(_guarded(lambda: _id("booking", booking)))
 
     async def cancel(c: Container) -> Booking:
-        return _value(await c.cancel_booking()(OPERATOR, booking_id))
+        return _value(await c.cancel_booking()(await identity.operator(c), booking_id))
 
     out.print(_bookings_table([_run(cancel)]))

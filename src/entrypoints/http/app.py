@@ -43,8 +43,6 @@ def _dependencies(services: Services) -> dict[str, Provide]:
         "caller": Provide(token_caller),
         "client": Provide(client_context),
         "idempotency": provide(services.idempotency),
-        "identity_throttle": provide(services.identity_throttle),
-        "request_throttle": provide(services.request_throttle),
     }
 
 

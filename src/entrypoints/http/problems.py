@@ -27,10 +27,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from core import bookings, identity
+from core.identity import step_up_hint
 from core.shared import problems as shared
 from core.shared.errors import DomainError, InvalidInput
 from core.shared.problems import INVALID_INPUT, UNAUTHENTICATED, ProblemKind, kind_of, merged
-from entrypoints.http.token_auth import step_up_hint
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:reserva:problem:"

@@ -1,5 +1,5 @@
-"""Limits at the HTTP edge: who the client is, the general API rate limit, and back-off for the
-identity endpoints the core does not throttle itself.
+"""Limits at the HTTP edge: who the client is and the general API rate limit (the identity use
+cases throttle their own failures).
 
 The client's IP is the socket peer. Behind a reverse proxy that is the proxy, so every client
 would share one budget: run uvicorn with `--proxy-headers --forwarded-allow-ips=<proxy ips>` so
@@ -9,8 +9,8 @@ that it takes the client from X-Forwarded-For, and only when the peer is that tr
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 import structlog
@@ -19,16 +19,11 @@ from litestar.datastructures import Headers
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.exceptions import RedisError
-from returns.result import Failure, Result, Success
 
-from core.identity import ClientContext, RateLimiter, Throttle, TooManyAttempts
-from core.shared.errors import DomainError
+from core.identity import ClientContext, RateLimiter, TooManyRequests
 from core.shared.principal import Authenticator
 from entrypoints.http.auth import bearer_token, verify_once
 from entrypoints.http.problems import DomainProblem
-
-T = TypeVar("T")
-E = TypeVar("E", bound=DomainError)
 
 MAX_USER_AGENT = 512  # enough for any real browser; the rest is noise in sessions and audit
 
@@ -46,15 +41,6 @@ async def client_context(request: Request[Any, Any, Any]) -> ClientContext:
     return ClientContext(
         ip=client_ip(request.scope), user_agent=agent[:MAX_USER_AGENT] if agent else None
     )
-
-
-@attrs.frozen
-class TooManyRequests(TooManyAttempts):
-    """Refused by a limit that counts requests, not failures."""
-
-    @property
-    def detail(self) -> str:
-        return f"too many requests; retry in {self.retry_after_seconds:.0f} s"
 
 
 # ---------------------------------------------------------------- the general rate limit
@@ -108,50 +94,3 @@ class RateLimitMiddleware:
         except (RedisError, OSError) as error:
             _log.warning("rate limit unavailable; letting the request through", error=str(error))
             return None
-
-
-# ---------------------------------------------------------------- back-off per endpoint
-
-
-async def _longest_wait(throttle: Throttle, keys: Sequence[str]) -> float | None:
-    waits = [wait for key in keys if (wait := await throttle.retry_after(key)) is not None]
-    return max(waits) if waits else None
-
-
-async def guarded(
-    throttle: Throttle,
-    keys: Sequence[str],
-    attempt: Callable[[], Awaitable[Result[T, E]]],
-    *,
-    counts: tuple[type[DomainError], ...],
-) -> Result[T, E | TooManyAttempts]:
-    """Run `attempt` unless a key is blocked. A failure of the `counts` kinds (a wrong secret,
-    not, say, a weak new password) counts against every key; after enough of them the keys are
-    blocked for a time that doubles with each further failure."""
-    wait = await _longest_wait(throttle, keys)
-    if wait is not None:
-        return Failure(TooManyAttempts(wait))
-    result = await attempt()
-    if isinstance(result, Failure) and isinstance(result.failure(), counts):
-        for key in keys:
-            await throttle.record_failure(key)
-    return result
-
-
-async def ration(throttle: Throttle, keys: Sequence[str]) -> Result[None, TooManyRequests]:
-    """Count this request against every key, whatever its outcome, unless one is blocked: for
-    requests that send mail, and whose outcome must not tell whether an account exists."""
-    wait = await _longest_wait(throttle, keys)
-    if wait is not None:
-        return Failure(TooManyRequests(wait))
-    for key in keys:
-        await throttle.record_failure(key)
-    return Success(None)
-
-
-def throttle_keys(purpose: str, client: ClientContext, *, account: str | None = None) -> list[str]:
-    """`<purpose>:acct:<account>` and `<purpose>:ip:<ip>`, for what is known."""
-    keys = [f"{purpose}:acct:{account}"] if account else []
-    if client.ip:
-        keys.append(f"{purpose}:ip:{client.ip}")
-    return keys

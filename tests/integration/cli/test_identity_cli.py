@@ -7,6 +7,7 @@ session's Redis. Every failure must end with exit status 1 and exactly one line 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import uuid
 from collections.abc import AsyncIterator
 from functools import partial
@@ -19,9 +20,11 @@ from typer.testing import CliRunner
 
 from adapters.postgis import migrate
 from core.identity import TokenPair
-from core.identity.model import ClientContext
+from core.identity.admin import operator_email
+from core.identity.model import AuditAction, AuditQuery, ClientContext
 from core.shared.principal import Role
 from devservers.postgres import LocalPostgres
+from entrypoints.cli import identity
 from entrypoints.cli.identity import DEMO_ADMIN, DEMO_CUSTOMER, ensure_demo_accounts
 from entrypoints.cli.main import app
 from entrypoints.container import Container, build_container
@@ -211,6 +214,29 @@ async def test_reset_mfa_is_audited(database: str, container: Container) -> None
     assert "operator" in audit.stdout
 
 
+async def test_cli_actions_are_audited_under_the_operators_own_account(
+    database: str, container: Container
+) -> None:
+    email = await _customer(container)
+
+    locked = await cli(database, "users", "lock", email, "--reason", "whose hand")
+
+    assert locked.exit_code == 0, locked.output
+    caller = await identity.operator(container)  # the same OS user: the same account
+    account = await container.find_user_by_email()(
+        caller=caller, email=operator_email(getpass.getuser())
+    )
+    assert account.unwrap().user_id == caller.user_id
+    customer = (await container.find_user_by_email()(caller=caller, email=email)).unwrap()
+    query = AuditQuery(action=AuditAction.USER_LOCKED, user_id=customer.user_id)
+    [entry] = (await container.query_audit_log()(caller=caller, query=query)).unwrap()
+    assert entry.actor_user_id == caller.user_id
+    assert entry.details["via"] == "operator"
+    assert entry.details["os_user"] == getpass.getuser()
+    started = AuditQuery(action=AuditAction.OPERATOR_SESSION_STARTED, user_id=caller.user_id)
+    assert (await container.query_audit_log()(caller=caller, query=started)).unwrap()
+
+
 def test_an_unknown_user_fails_with_one_line(database: str) -> None:
     assert_failed_with(reserva(database, "users", "unlock", new_email()), "not found")
     assert_failed_with(reserva(database, "users", "unlock", str(uuid.uuid4())), "not found")
@@ -239,7 +265,7 @@ async def test_keys_rotate_prints_the_key_that_signs_from_then_on(
     assert jwks["keys"][0]["kid"] == kid
     assert f"new_kid={kid}" in audit.stdout
     signed = (await _log_in(container, email)).access.token
-    assert container.identity_deps().codec.key_id(signed) == kid
+    assert container.access_token_codec().key_id(signed) == kid
 
 
 async def test_the_audit_log_filters_by_time_and_limits_rows(

@@ -22,8 +22,8 @@ from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity_repository import PostgisIdentityUnitOfWork
-from core.identity.common import IdentityDeps
 from devservers.postgres import LocalPostgres
+from identity_wiring import IdentityPorts
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +63,7 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def pg_deps(clean_engine: AsyncEngine, clock: FixedClock) -> IdentityDeps:
+def pg_deps(clean_engine: AsyncEngine, clock: FixedClock) -> IdentityPorts:
     return real_deps(PostgisIdentityUnitOfWork.factory(clean_engine), clock)
 
 

@@ -19,9 +19,10 @@ from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
 from adapters.security.qr import SegnoQrRenderer
 from adapters.security.sealing import AesGcmTokenSealer
 from adapters.security.totp import PyotpTotpGenerator
-from core.identity.common import IdentityDeps
-from core.identity.ports import IdentityUnitOfWorkFactory
+from core.identity.ports import IdentityUnitOfWork
 from core.identity.settings import IdentitySettings
+from core.shared.unit_of_work import UnitOfWorkFactory
+from identity_wiring import IdentityPorts
 
 START = datetime(2026, 3, 2, 10, 0, 3, tzinfo=UTC)
 IDENTITY_TABLES = (
@@ -43,7 +44,7 @@ class Store:
     """A unit-of-work factory and a way to read what reached the outbox, per adapter."""
 
     name: str
-    uow: IdentityUnitOfWorkFactory
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
     outbox_ids: Callable[[], Awaitable[set[uuid.UUID]]]
 
 
@@ -65,10 +66,12 @@ def postgis_store(engine: AsyncEngine) -> Store:
 
 
 def real_deps(
-    uow: IdentityUnitOfWorkFactory, clock: FixedClock, settings: IdentitySettings | None = None
-) -> IdentityDeps:
+    uow: UnitOfWorkFactory[IdentityUnitOfWork],
+    clock: FixedClock,
+    settings: IdentitySettings | None = None,
+) -> IdentityPorts:
     """The production adapters (Argon2 kept cheap) over the given unit of work."""
-    return IdentityDeps(
+    return IdentityPorts(
         uow=uow,
         clock=clock,
         settings=settings or IdentitySettings(),
@@ -80,4 +83,5 @@ def real_deps(
         totp=PyotpTotpGenerator(),
         qr=SegnoQrRenderer(),
         throttle=MemoryThrottle(clock),
+        request_throttle=MemoryThrottle(clock),
     )

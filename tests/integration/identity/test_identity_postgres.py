@@ -35,7 +35,7 @@ from core.identity import (
     VerifyAccessToken,
     VerifyEmail,
 )
-from core.identity.common import IdentityDeps, MfaChallenge, TokenPair
+from core.identity.common import MfaChallenge, TokenPair
 from core.identity.errors import InvalidRefreshToken
 from core.identity.model import (
     EMAIL_VERIFICATION_REQUESTED,
@@ -43,16 +43,18 @@ from core.identity.model import (
     AuditAction,
     AuditQuery,
     ClientContext,
-    Operator,
 )
+from identity_wiring import IdentityPorts, operator
 
 CLIENT = ClientContext(ip="198.51.100.9", user_agent="integration")
+# No per-IP back-off key: for tests that fail on purpose more often than the back-off allows.
+NO_IP = ClientContext(user_agent="integration")
 PASSWORD = "correct horse battery staple"
 
 
-async def register_and_login(deps: IdentityDeps, email: str) -> TokenPair:
-    assert await Register(deps)(email=email, password=PASSWORD) == Success(None)
-    result = await Login(deps)(email=email, password=PASSWORD, client=CLIENT)
+async def register_and_login(deps: IdentityPorts, email: str) -> TokenPair:
+    assert await deps(Register)(email=email, password=PASSWORD) == Success(None)
+    result = await deps(Login)(email=email, password=PASSWORD, client=CLIENT)
     pair = result.unwrap()
     assert isinstance(pair, TokenPair)
     return pair
@@ -70,25 +72,25 @@ async def verification_token(engine: AsyncEngine) -> str:
 
 
 async def test_end_to_end_with_mfa(
-    pg_deps: IdentityDeps, clean_engine: AsyncEngine, clock: FixedClock
+    pg_deps: IdentityPorts, clean_engine: AsyncEngine, clock: FixedClock
 ) -> None:
     pair = await register_and_login(pg_deps, "Grace@Example.org")
     user_id = pair.access.claims.user_id
-    assert await VerifyEmail(pg_deps)(token=await verification_token(clean_engine)) == Success(
-        user_id
-    )
+    assert await pg_deps(VerifyEmail)(
+        token=await verification_token(clean_engine), client=CLIENT
+    ) == Success(user_id)
     # The access token is a real EdDSA JWT that the JWKS verifies.
     header = json.loads(base64.urlsafe_b64decode(pair.access.token.split(".")[0] + "=="))
-    jwks = (await GetJwks(pg_deps)()).unwrap()
+    jwks = (await pg_deps(GetJwks)()).unwrap()
     assert [k["kid"] for k in jwks["keys"]] == [header["kid"]]
-    verify = VerifyAccessToken(pg_deps)
+    verify = pg_deps(VerifyAccessToken)
     assert await verify(token=pair.access.token) == Success(pair.access.claims)
 
     totp = PyotpTotpGenerator()
-    enrolment = (await BeginTotpEnrolment(pg_deps)(user_id=user_id)).unwrap()
+    enrolment = (await pg_deps(BeginTotpEnrolment)(user_id=user_id)).unwrap()
     assert enrolment.qr_png.startswith(b"\x89PNG")
     enabled = (
-        await ConfirmTotpEnrolment(pg_deps)(
+        await pg_deps(ConfirmTotpEnrolment)(
             user_id=user_id,
             session_id=pair.session_id,
             code=totp.code_at(enrolment.secret, clock.now()),
@@ -99,11 +101,11 @@ async def test_end_to_end_with_mfa(
 
     clock.advance(timedelta(seconds=30))
     challenge = (
-        await Login(pg_deps)(email="grace@example.org", password=PASSWORD, client=CLIENT)
+        await pg_deps(Login)(email="grace@example.org", password=PASSWORD, client=CLIENT)
     ).unwrap()
     assert isinstance(challenge, MfaChallenge)
     mfa_pair = (
-        await CompleteMfaLogin(pg_deps)(
+        await pg_deps(CompleteMfaLogin)(
             challenge_token=challenge.challenge_token,
             code=enabled.recovery_codes[3],
             client=CLIENT,
@@ -111,17 +113,21 @@ async def test_end_to_end_with_mfa(
     ).unwrap()
     assert mfa_pair.access.claims.aal is Aal.AAL2
     refreshed = (
-        await Refresh(pg_deps)(refresh_token=mfa_pair.refresh_token, client=CLIENT)
+        await pg_deps(Refresh)(refresh_token=mfa_pair.refresh_token, client=CLIENT)
     ).unwrap()
     assert await verify(token=refreshed.access.token) == Success(refreshed.access.claims)
 
-    new_kid = (await RotateSigningKey(pg_deps)(actor=Operator(), client=CLIENT)).unwrap()
-    assert [k["kid"] for k in (await GetJwks(pg_deps)()).unwrap()["keys"]] == [
+    new_kid = (
+        await pg_deps(RotateSigningKey)(caller=await operator(pg_deps), client=CLIENT)
+    ).unwrap()
+    assert [k["kid"] for k in (await pg_deps(GetJwks)()).unwrap()["keys"]] == [
         new_kid,
         header["kid"],
     ]
     audit = (
-        await QueryAuditLog(pg_deps)(actor=Operator(), query=AuditQuery(user_id=user_id))
+        await pg_deps(QueryAuditLog)(
+            caller=await operator(pg_deps), query=AuditQuery(user_id=user_id)
+        )
     ).unwrap()
     assert {e.action for e in audit} >= {
         AuditAction.LOGIN_SUCCEEDED,
@@ -131,9 +137,9 @@ async def test_end_to_end_with_mfa(
 
 
 async def test_concurrent_refreshes_within_grace_both_get_the_same_child(
-    pg_deps: IdentityDeps,
+    pg_deps: IdentityPorts,
 ) -> None:
-    refresh = Refresh(pg_deps)
+    refresh = pg_deps(Refresh)
     for n in range(8):
         pair = await register_and_login(pg_deps, f"tabs{n}@example.com")
         first, second = await asyncio.gather(
@@ -148,14 +154,14 @@ async def test_concurrent_refreshes_within_grace_both_get_the_same_child(
 
 
 async def test_a_refresh_racing_a_revoke_never_yields_a_usable_token(
-    pg_deps: IdentityDeps,
+    pg_deps: IdentityPorts,
 ) -> None:
-    refresh, revoke = Refresh(pg_deps), RevokeSession(pg_deps)
+    refresh, revoke = pg_deps(Refresh), pg_deps(RevokeSession)
     for n in range(12):
         pair = await register_and_login(pg_deps, f"race{n}@example.com")
         user_id = pair.access.claims.user_id
         racing = [
-            refresh(refresh_token=pair.refresh_token, client=CLIENT),
+            refresh(refresh_token=pair.refresh_token, client=NO_IP),
             revoke(user_id=user_id, session_id=pair.session_id),
         ]
         if n % 2:
@@ -165,7 +171,7 @@ async def test_a_refresh_racing_a_revoke_never_yields_a_usable_token(
         assert Success(None) in results
         # Whatever the order of commits, nothing from the family refreshes after the revoke.
         for token in (pair.refresh_token, *_tokens(refresh_result)):
-            assert await refresh(refresh_token=token, client=CLIENT) == Failure(
+            assert await refresh(refresh_token=token, client=NO_IP) == Failure(
                 InvalidRefreshToken()
             )
 
@@ -175,13 +181,13 @@ def _tokens(result: object) -> list[str]:
 
 
 async def test_a_totp_code_wins_only_once_under_concurrency(
-    pg_deps: IdentityDeps, clock: FixedClock
+    pg_deps: IdentityPorts, clock: FixedClock
 ) -> None:
     pair = await register_and_login(pg_deps, "steps@example.com")
     user_id = pair.access.claims.user_id
     totp = PyotpTotpGenerator()
-    enrolment = (await BeginTotpEnrolment(pg_deps)(user_id=user_id)).unwrap()
-    await ConfirmTotpEnrolment(pg_deps)(
+    enrolment = (await pg_deps(BeginTotpEnrolment)(user_id=user_id)).unwrap()
+    await pg_deps(ConfirmTotpEnrolment)(
         user_id=user_id,
         session_id=pair.session_id,
         code=totp.code_at(enrolment.secret, clock.now()),
@@ -189,17 +195,20 @@ async def test_a_totp_code_wins_only_once_under_concurrency(
     )
     clock.advance(timedelta(seconds=30))
     code = totp.code_at(enrolment.secret, clock.now())
-    step_up = StepUp(pg_deps)
+    step_up = pg_deps(StepUp)
     results = await asyncio.gather(
-        *(step_up(user_id=user_id, session_id=pair.session_id, code=code) for _ in range(4))
+        *(
+            step_up(user_id=user_id, session_id=pair.session_id, code=code, client=CLIENT)
+            for _ in range(4)
+        )
     )
     assert sum(isinstance(r, Success) for r in results) == 1
 
 
 async def test_concurrent_registrations_of_one_email_create_one_account(
-    pg_deps: IdentityDeps, clean_engine: AsyncEngine
+    pg_deps: IdentityPorts, clean_engine: AsyncEngine
 ) -> None:
-    register = Register(pg_deps)
+    register = pg_deps(Register)
     results = await asyncio.gather(
         *(register(email=f"Twin@{d}", password=PASSWORD) for d in ("example.com", "EXAMPLE.com"))
     )
@@ -218,7 +227,7 @@ async def test_concurrent_registrations_of_one_email_create_one_account(
     "statement", ["UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log"]
 )
 async def test_audit_log_refuses_updates_and_deletes(
-    pg_deps: IdentityDeps, clean_engine: AsyncEngine, statement: str
+    pg_deps: IdentityPorts, clean_engine: AsyncEngine, statement: str
 ) -> None:
     await register_and_login(pg_deps, "audited@example.com")
     async with clean_engine.connect() as connection:

@@ -14,15 +14,15 @@ from litestar import Litestar
 
 from adapters.postgis.metadata import outbox
 from adapters.security.totp import PyotpTotpGenerator
-from core.identity.model import ClientContext, Operator
+from core.identity.model import ClientContext
 from core.shared.ids import ProviderId, UserId
+from core.shared.principal import Principal
 from entrypoints.container import Container
 from entrypoints.settings import Settings
 
 Client = httpx.AsyncClient
 PASSWORD = "plum orbit lantern 77"
 PROBLEM = "application/problem+json"
-OPERATOR = Operator()
 
 
 def cheap_settings(database_url: str, redis_url: str) -> Settings:
@@ -33,6 +33,12 @@ def cheap_settings(database_url: str, redis_url: str) -> Settings:
         argon2_memory_kib=1024,
         argon2_time_cost=1,
     )
+
+
+async def operator(container: Container) -> Principal:
+    """The caller the CLI acts as: an operator account (admin, with MFA)."""
+    started = await container.start_operator_session()(os_user="tests", client=ClientContext())
+    return started.unwrap()
 
 
 def unique_ip() -> str:
@@ -129,15 +135,16 @@ async def promote(
     """Roles granted by the operator (as the CLI does)."""
     user_id = UserId(uuid.UUID(user.user_id))
     client_context = ClientContext()
+    caller = await operator(container)
     if admin:
         granted = await container.grant_admin()(
-            actor=OPERATOR, user_id=user_id, client=client_context
+            caller=caller, user_id=user_id, client=client_context
         )
         assert granted.unwrap() is None
     if staff_of is not None:
         provider_id = ProviderId(uuid.UUID(staff_of))
         granted = await container.grant_staff()(
-            actor=OPERATOR, user_id=user_id, provider_id=provider_id, client=client_context
+            caller=caller, user_id=user_id, provider_id=provider_id, client=client_context
         )
         assert granted.unwrap() is None
 

@@ -18,14 +18,17 @@ from identity_http_support import (
     mailed_token,
     new_email,
     new_user,
+    operator,
     outbox_events,
     register,
     unique_ip,
 )
 
+from core.identity.admin import operator_email
 from core.identity.model import (
     EMAIL_VERIFICATION_REQUESTED,
     EXISTING_ACCOUNT_REGISTRATION_ATTEMPTED,
+    NO_PASSWORD,
     PASSWORD_RESET_REQUESTED,
 )
 from entrypoints.container import Container, build_container, http_services
@@ -90,6 +93,20 @@ async def test_a_weak_password_is_refused_with_the_rule(client: Client) -> None:
     assert response.status_code == 422
     assert response.json()["type"] == "urn:reserva:problem:password-rejected"
     assert "common" in response.json()["detail"]
+
+
+async def test_an_operator_account_cannot_log_in_over_the_api(
+    client: Client, container: Container
+) -> None:
+    await operator(container)  # creates the account of os user "tests"
+    unknown = await client.post("/auth/login", json={"email": new_email(), "password": PASSWORD})
+
+    for guess in (PASSWORD, NO_PASSWORD):
+        refused = await client.post(
+            "/auth/login", json={"email": operator_email("tests"), "password": guess}
+        )
+        assert refused.status_code == 401
+        assert refused.json() == unknown.json()
 
 
 async def test_unknown_address_and_wrong_password_get_the_same_answer(client: Client) -> None:

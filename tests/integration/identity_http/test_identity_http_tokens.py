@@ -8,7 +8,7 @@ import warnings
 from datetime import timedelta
 
 import pytest
-from identity_http_support import OPERATOR, Client, bearer, new_user
+from identity_http_support import Client, bearer, new_user, operator
 from joserfc import jwt
 from joserfc.errors import BadSignatureError
 from joserfc.jwk import KeySet
@@ -104,7 +104,9 @@ async def test_a_rotated_key_stays_published_and_keeps_verifying(
     client: Client, container: Container, clock: FixedClock
 ) -> None:
     before = await new_user(client)
-    new_kid = await container.rotate_signing_key()(actor=OPERATOR, client=ClientContext())
+    new_kid = await container.rotate_signing_key()(
+        caller=await operator(container), client=ClientContext()
+    )
     clock.advance(timedelta(seconds=5))  # verifiers reload keys at most every 5 s
 
     after = await new_user(client)

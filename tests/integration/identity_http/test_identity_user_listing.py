@@ -14,8 +14,9 @@ from adapters.memory.identity import MemoryIdentityStore
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity_repository import PostgisIdentityUnitOfWork
 from core.identity.model import Email, User
-from core.identity.ports import IdentityUnitOfWorkFactory
+from core.identity.ports import IdentityUnitOfWork
 from core.shared.ids import ProviderId, UserId
+from core.shared.unit_of_work import UnitOfWorkFactory
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -23,7 +24,7 @@ NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 @pytest_asyncio.fixture(params=["memory", "postgis"])
 async def uow(
     request: pytest.FixtureRequest, identity_http_database: str
-) -> AsyncIterator[IdentityUnitOfWorkFactory]:
+) -> AsyncIterator[UnitOfWorkFactory[IdentityUnitOfWork]]:
     if request.param == "memory":
         yield MemoryIdentityStore().uow
         return
@@ -43,7 +44,7 @@ def _user(email: str, staff_of: frozenset[ProviderId] = frozenset()) -> User:
 
 
 async def test_users_come_in_pages_by_email_with_their_staff_roles(
-    uow: IdentityUnitOfWorkFactory,
+    uow: UnitOfWorkFactory[IdentityUnitOfWork],
 ) -> None:
     prefix = f"list-{uuid.uuid4().hex[:8]}"
     provider = ProviderId(uuid.uuid4())

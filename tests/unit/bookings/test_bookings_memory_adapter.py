@@ -107,7 +107,7 @@ async def test_leaving_without_commit_rolls_back_writes_and_events() -> None:
     event = Event(name="bookings.provider_created", occurred_at=NOW, payload={})
     async with store() as uow:
         await uow.providers.add(acme)
-        await uow.outbox.add([event])
+        await uow.outbox.add(event)
     async with store() as uow:
         assert await uow.providers.get(acme.id) is None
     assert store.outbox == ()
@@ -131,9 +131,9 @@ async def test_commit_publishes_events_in_order_and_the_unit_of_work_goes_on() -
     store = MemoryBookingsStore()
     first, second = (Event(name=f"e{n}", occurred_at=NOW, payload={}) for n in (1, 2))
     async with store() as uow:
-        await uow.outbox.add([first])
+        await uow.outbox.add(first)
         await uow.commit()
-        await uow.outbox.add([second])  # a new transaction, never committed
+        await uow.outbox.add(second)  # a new transaction, never committed
     assert store.outbox == (first,)
 
 

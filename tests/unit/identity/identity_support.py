@@ -21,16 +21,19 @@ from adapters.memory.identity import (
     MemoryThrottle,
 )
 from core.identity import BeginTotpEnrolment, ConfirmTotpEnrolment, Login, Register
-from core.identity.common import IdentityDeps, MfaChallenge, TokenPair
+from core.identity.common import MfaChallenge, TokenPair
 from core.identity.model import ClientContext, Email, User
 from core.identity.settings import IdentitySettings
 from core.shared.events import Event
 from core.shared.ids import UserId
+from identity_wiring import IdentityPorts
 
 START = datetime(2026, 1, 5, 9, 0, 7, tzinfo=UTC)
 EMAIL = "Alice.Liddell@Example.COM"
 PASSWORD = "correct horse battery staple"
 CLIENT = ClientContext(ip="203.0.113.7", user_agent="pytest")
+# Without an IP the per-IP back-off has no key: for tests of what that back-off would hide.
+NO_IP = ClientContext(user_agent="pytest")
 STEP = timedelta(seconds=30)  # one TOTP time step
 
 T = TypeVar("T")
@@ -43,7 +46,7 @@ class Env:
     passwords: FakePasswordHasher
     totp: FakeTotpGenerator
     throttle: MemoryThrottle
-    deps: IdentityDeps
+    deps: IdentityPorts
 
 
 def make_env(settings: IdentitySettings | None = None) -> Env:
@@ -52,7 +55,7 @@ def make_env(settings: IdentitySettings | None = None) -> Env:
     passwords = FakePasswordHasher()
     totp = FakeTotpGenerator()
     throttle = MemoryThrottle(clock)
-    deps = IdentityDeps(
+    deps = IdentityPorts(
         uow=store.uow,
         clock=clock,
         settings=settings or IdentitySettings(),
@@ -64,6 +67,7 @@ def make_env(settings: IdentitySettings | None = None) -> Env:
         totp=totp,
         qr=FakeQrRenderer(),
         throttle=throttle,
+        request_throttle=MemoryThrottle(clock),
     )
     return Env(
         clock=clock, store=store, passwords=passwords, totp=totp, throttle=throttle, deps=deps
@@ -86,18 +90,18 @@ def user(env: Env, email: str = EMAIL) -> User:
 
 
 async def register(env: Env, email: str = EMAIL, password: str = PASSWORD) -> UserId:
-    value(await Register(env.deps)(email=email, password=password))
+    value(await env.deps(Register)(email=email, password=password))
     return user(env, email).id
 
 
 async def login(env: Env, email: str = EMAIL, password: str = PASSWORD) -> TokenPair:
-    pair = value(await Login(env.deps)(email=email, password=password, client=CLIENT))
+    pair = value(await env.deps(Login)(email=email, password=password, client=CLIENT))
     assert isinstance(pair, TokenPair)
     return pair
 
 
 async def login_challenge(env: Env, email: str = EMAIL, password: str = PASSWORD) -> MfaChallenge:
-    challenge = value(await Login(env.deps)(email=email, password=password, client=CLIENT))
+    challenge = value(await env.deps(Login)(email=email, password=password, client=CLIENT))
     assert isinstance(challenge, MfaChallenge)
     return challenge
 
@@ -105,10 +109,10 @@ async def login_challenge(env: Env, email: str = EMAIL, password: str = PASSWORD
 async def enable_mfa(env: Env, user_id: UserId, pair: TokenPair) -> tuple[str, tuple[str, ...]]:
     """Enrol and confirm TOTP; returns the secret and the recovery codes. Leaves the clock one
     step later so the next code is fresh."""
-    enrolment = value(await BeginTotpEnrolment(env.deps)(user_id=user_id))
+    enrolment = value(await env.deps(BeginTotpEnrolment)(user_id=user_id))
     code = env.totp.code_at(enrolment.secret, env.clock.now())
     enabled = value(
-        await ConfirmTotpEnrolment(env.deps)(
+        await env.deps(ConfirmTotpEnrolment)(
             user_id=user_id, session_id=pair.session_id, code=code, client=CLIENT
         )
     )

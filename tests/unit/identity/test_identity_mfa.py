@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from identity_support import (
     CLIENT,
+    NO_IP,
     STEP,
     enable_mfa,
     login,
@@ -46,12 +47,12 @@ def actions(env: object) -> list[AuditAction]:
 async def test_enrolment_gives_secret_uri_and_qr_code_and_stays_pending() -> None:
     env = make_env()
     user_id = await register(env)
-    enrolment = value(await BeginTotpEnrolment(env.deps)(user_id=user_id))
+    enrolment = value(await env.deps(BeginTotpEnrolment)(user_id=user_id))
     assert enrolment.otpauth_uri.startswith("otpauth://totp/Reserva:Alice.Liddell@example.com")
     assert enrolment.secret in enrolment.otpauth_uri
     assert enrolment.qr_png.startswith(b"\x89PNG")
     assert enrolment.qr_svg.startswith("<svg")
-    status = value(await GetMfaStatus(env.deps)(user_id=user_id))
+    status = value(await env.deps(GetMfaStatus)(user_id=user_id))
     assert (status.active, status.enrolment_pending) == (False, True)
     # Pending MFA does not change how login works.
     await login(env)
@@ -61,15 +62,15 @@ async def test_confirming_with_a_wrong_code_keeps_enrolment_pending() -> None:
     env = make_env()
     user_id = await register(env)
     pair = await login(env)
-    enrolment = value(await BeginTotpEnrolment(env.deps)(user_id=user_id))
-    result = await ConfirmTotpEnrolment(env.deps)(
+    enrolment = value(await env.deps(BeginTotpEnrolment)(user_id=user_id))
+    result = await env.deps(ConfirmTotpEnrolment)(
         user_id=user_id,
         session_id=pair.session_id,
         code=wrong_code(env, enrolment.secret),
         client=CLIENT,
     )
     assert result == Failure(InvalidMfaCode())
-    status = value(await GetMfaStatus(env.deps)(user_id=user_id))
+    status = value(await env.deps(GetMfaStatus)(user_id=user_id))
     assert (status.active, status.enrolment_pending) == (False, True)
 
 
@@ -77,7 +78,7 @@ async def test_confirm_without_enrolment_is_refused() -> None:
     env = make_env()
     user_id = await register(env)
     pair = await login(env)
-    result = await ConfirmTotpEnrolment(env.deps)(
+    result = await env.deps(ConfirmTotpEnrolment)(
         user_id=user_id, session_id=pair.session_id, code="123456", client=CLIENT
     )
     assert result == Failure(MfaEnrolmentNotStarted())
@@ -87,10 +88,10 @@ async def test_confirmation_activates_mfa_gives_ten_recovery_codes_and_aal2() ->
     env = make_env()
     user_id = await register(env)
     pair = await login(env)
-    enrolment = value(await BeginTotpEnrolment(env.deps)(user_id=user_id))
+    enrolment = value(await env.deps(BeginTotpEnrolment)(user_id=user_id))
     code = env.totp.code_at(enrolment.secret, env.clock.now())
     enabled = value(
-        await ConfirmTotpEnrolment(env.deps)(
+        await env.deps(ConfirmTotpEnrolment)(
             user_id=user_id, session_id=pair.session_id, code=code, client=CLIENT
         )
     )
@@ -101,7 +102,7 @@ async def test_confirmation_activates_mfa_gives_ten_recovery_codes_and_aal2() ->
     stored = env.store.state.recovery_codes[user_id]
     assert all(code not in stored for code in enabled.recovery_codes)  # hashed only
     assert AuditAction.MFA_ENROLLED in actions(env)
-    assert await BeginTotpEnrolment(env.deps)(user_id=user_id) == Failure(MfaAlreadyActive())
+    assert await env.deps(BeginTotpEnrolment)(user_id=user_id) == Failure(MfaAlreadyActive())
 
 
 async def test_login_with_mfa_returns_a_challenge_then_aal2_tokens() -> None:
@@ -112,14 +113,14 @@ async def test_login_with_mfa_returns_a_challenge_then_aal2_tokens() -> None:
     assert challenge.expires_at == env.clock.now() + timedelta(minutes=5)
     code = env.totp.code_at(secret, env.clock.now())
     pair = value(
-        await CompleteMfaLogin(env.deps)(
+        await env.deps(CompleteMfaLogin)(
             challenge_token=challenge.challenge_token, code=code, client=CLIENT
         )
     )
     assert pair.access.claims.aal is Aal.AAL2
     assert set(pair.access.claims.amr) == {"pwd", "otp", "mfa"}
     # Refreshing keeps the session's aal2.
-    refreshed = value(await Refresh(env.deps)(refresh_token=pair.refresh_token, client=CLIENT))
+    refreshed = value(await env.deps(Refresh)(refresh_token=pair.refresh_token, client=CLIENT))
     assert refreshed.access.claims.aal is Aal.AAL2
 
 
@@ -128,7 +129,7 @@ async def test_a_totp_code_is_accepted_at_most_once() -> None:
     user_id = await register(env)
     secret, _ = await enable_mfa(env, user_id, await login(env))
     code = env.totp.code_at(secret, env.clock.now())
-    complete = CompleteMfaLogin(env.deps)
+    complete = env.deps(CompleteMfaLogin)
     first = await login_challenge(env)
     value(await complete(challenge_token=first.challenge_token, code=code, client=CLIENT))
     second = await login_challenge(env)
@@ -142,7 +143,7 @@ async def test_a_code_of_an_earlier_step_than_the_last_used_is_rejected() -> Non
     secret, _ = await enable_mfa(env, user_id, await login(env))
     earlier = env.totp.code_at(secret, env.clock.now() - STEP)  # still within drift
     current = env.totp.code_at(secret, env.clock.now())
-    complete = CompleteMfaLogin(env.deps)
+    complete = env.deps(CompleteMfaLogin)
     challenge = await login_challenge(env)
     value(await complete(challenge_token=challenge.challenge_token, code=current, client=CLIENT))
     challenge = await login_challenge(env)
@@ -154,7 +155,7 @@ async def test_the_challenge_is_single_use_and_short_lived() -> None:
     env = make_env()
     user_id = await register(env)
     secret, _ = await enable_mfa(env, user_id, await login(env))
-    complete = CompleteMfaLogin(env.deps)
+    complete = env.deps(CompleteMfaLogin)
     challenge = await login_challenge(env)
     code = env.totp.code_at(secret, env.clock.now())
     value(await complete(challenge_token=challenge.challenge_token, code=code, client=CLIENT))
@@ -172,14 +173,14 @@ async def test_the_challenge_is_single_use_and_short_lived() -> None:
 
 
 async def test_wrong_codes_exhaust_the_challenge_and_back_off() -> None:
-    env = make_env()
+    env = make_env()  # per-user back-off only: the per-IP one is tested over HTTP
     user_id = await register(env)
     secret, _ = await enable_mfa(env, user_id, await login(env))
-    complete = CompleteMfaLogin(env.deps)
+    complete = env.deps(CompleteMfaLogin)
     challenge = await login_challenge(env)
     wrong = wrong_code(env, secret)
     results = [
-        await complete(challenge_token=challenge.challenge_token, code=wrong, client=CLIENT)
+        await complete(challenge_token=challenge.challenge_token, code=wrong, client=NO_IP)
         for _ in range(5)
     ]
     assert results == [Failure(InvalidMfaCode())] * 5
@@ -187,16 +188,16 @@ async def test_wrong_codes_exhaust_the_challenge_and_back_off() -> None:
     fresh = await login_challenge(env)
     # The fifth failure started a back-off for this user's second factor.
     assert isinstance(
-        (await complete(challenge_token=fresh.challenge_token, code=code, client=CLIENT)).failure(),
+        (await complete(challenge_token=fresh.challenge_token, code=code, client=NO_IP)).failure(),
         TooManyAttempts,
     )
     env.clock.advance(timedelta(seconds=2))
     code = env.totp.code_at(secret, env.clock.now())
     assert await complete(
-        challenge_token=challenge.challenge_token, code=code, client=CLIENT
+        challenge_token=challenge.challenge_token, code=code, client=NO_IP
     ) == Failure(InvalidToken())  # out of attempts
     assert isinstance(
-        value(await complete(challenge_token=fresh.challenge_token, code=code, client=CLIENT)),
+        value(await complete(challenge_token=fresh.challenge_token, code=code, client=NO_IP)),
         TokenPair,
     )
     failed = [e for e in env.store.state.audit if e.action is AuditAction.LOGIN_FAILED]
@@ -207,7 +208,7 @@ async def test_recovery_codes_are_single_use_and_audited() -> None:
     env = make_env()
     user_id = await register(env)
     _, codes = await enable_mfa(env, user_id, await login(env))
-    complete = CompleteMfaLogin(env.deps)
+    complete = env.deps(CompleteMfaLogin)
     challenge = await login_challenge(env)
     typed = codes[0].lower().replace("-", " ")  # case and separators do not matter
     pair = value(
@@ -219,14 +220,14 @@ async def test_recovery_codes_are_single_use_and_audited() -> None:
         challenge_token=again.challenge_token, code=codes[0], client=CLIENT
     ) == Failure(InvalidMfaCode())
     assert AuditAction.MFA_RECOVERY_CODE_USED in actions(env)
-    assert value(await GetMfaStatus(env.deps)(user_id=user_id)).recovery_codes_left == 9
+    assert value(await env.deps(GetMfaStatus)(user_id=user_id)).recovery_codes_left == 9
 
 
 async def test_regenerating_recovery_codes_needs_totp_and_replaces_the_old_ones() -> None:
     env = make_env()
     user_id = await register(env)
     secret, old = await enable_mfa(env, user_id, await login(env))
-    regenerate = RegenerateRecoveryCodes(env.deps)
+    regenerate = env.deps(RegenerateRecoveryCodes)
     assert await regenerate(user_id=user_id, code=old[0], client=CLIENT) == Failure(
         InvalidMfaCode()
     )
@@ -235,7 +236,7 @@ async def test_regenerating_recovery_codes_needs_totp_and_replaces_the_old_ones(
     assert len(new) == 10
     assert set(new).isdisjoint(old)
     challenge = await login_challenge(env)
-    complete = CompleteMfaLogin(env.deps)
+    complete = env.deps(CompleteMfaLogin)
     assert await complete(
         challenge_token=challenge.challenge_token, code=old[1], client=CLIENT
     ) == Failure(InvalidMfaCode())
@@ -247,7 +248,7 @@ async def test_disabling_mfa_needs_a_code() -> None:
     env = make_env()
     user_id = await register(env)
     secret, _ = await enable_mfa(env, user_id, await login(env))
-    disable = DisableMfa(env.deps)
+    disable = env.deps(DisableMfa)
     assert await disable(user_id=user_id, code=wrong_code(env, secret), client=CLIENT) == Failure(
         InvalidMfaCode()
     )
@@ -266,7 +267,11 @@ async def test_step_up_raises_a_session_to_aal2() -> None:
     secret, _ = await enable_mfa(env, user_id, first)
     assert env.store.state.sessions[other.session_id].aal is Aal.AAL1
     code = env.totp.code_at(secret, env.clock.now())
-    stepped = value(await StepUp(env.deps)(user_id=user_id, session_id=other.session_id, code=code))
+    stepped = value(
+        await env.deps(StepUp)(
+            user_id=user_id, session_id=other.session_id, code=code, client=CLIENT
+        )
+    )
     assert stepped.claims.aal is Aal.AAL2
     assert stepped.claims.session_id == other.session_id
     session = env.store.state.sessions[other.session_id]
@@ -278,17 +283,17 @@ async def test_step_up_needs_active_mfa_and_a_fresh_code() -> None:
     env = make_env()
     user_id = await register(env)
     pair = await login(env)
-    step_up = StepUp(env.deps)
-    assert await step_up(user_id=user_id, session_id=pair.session_id, code="123456") == Failure(
-        MfaNotActive()
-    )
+    step_up = env.deps(StepUp)
+    assert await step_up(
+        user_id=user_id, session_id=pair.session_id, code="123456", client=CLIENT
+    ) == Failure(MfaNotActive())
     other = await login(env)
     secret, _ = await enable_mfa(env, user_id, pair)
     code = env.totp.code_at(secret, env.clock.now())
-    value(await step_up(user_id=user_id, session_id=other.session_id, code=code))
-    assert await step_up(user_id=user_id, session_id=other.session_id, code=code) == Failure(
-        InvalidMfaCode()
-    )
+    value(await step_up(user_id=user_id, session_id=other.session_id, code=code, client=CLIENT))
+    assert await step_up(
+        user_id=user_id, session_id=other.session_id, code=code, client=CLIENT
+    ) == Failure(InvalidMfaCode())
 
 
 async def test_enrolment_secret_is_not_in_the_audit_or_outbox() -> None:

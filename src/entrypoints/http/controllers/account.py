@@ -27,7 +27,6 @@ from core.identity import (
     DisableMfa,
     GetAccount,
     GetMfaStatus,
-    InvalidMfaCode,
     ListSessions,
     MfaStatus,
     RegenerateRecoveryCodes,
@@ -37,6 +36,7 @@ from core.identity import (
     SessionView,
     ShowTotpEnrolment,
     StepUp,
+    TokenPrincipal,
     TotpEnrolment,
 )
 from entrypoints.http.auth import SECURITY
@@ -44,12 +44,9 @@ from entrypoints.http.controllers.sign_in import (
     SIGNED_IN,
     AccessOut,
     CodeIn,
-    ThrottleDependency,
     answers,
 )
 from entrypoints.http.problems import ok
-from entrypoints.http.rate_limit import guarded, throttle_keys
-from entrypoints.http.token_auth import TokenPrincipal
 
 QR_PATH = "/me/mfa/totp/qr"
 # The TOTP secret must not linger in caches or history.
@@ -178,11 +175,6 @@ _mfa = partial(
 )
 
 
-def _mfa_keys(client: ClientContext) -> list[str]:
-    """Per IP here; the core backs off per account itself."""
-    return throttle_keys("mfa", client)
-
-
 @_get("/me", summary="My account", description=SIGNED_IN)
 async def me(
     caller: NamedDependency[TokenPrincipal],
@@ -290,17 +282,11 @@ async def confirm_totp(
     caller: NamedDependency[TokenPrincipal],
     client: NamedDependency[ClientContext],
     confirm_totp_enrolment: NamedDependency[ConfirmTotpEnrolment],
-    identity_throttle: ThrottleDependency,
 ) -> MfaEnabledOut:
-    attempt = partial(
-        confirm_totp_enrolment,
-        user_id=caller.user_id,
-        session_id=caller.session_id,
-        code=data.code,
-        client=client,
-    )
     enabled = ok(
-        await guarded(identity_throttle, _mfa_keys(client), attempt, counts=(InvalidMfaCode,))
+        await confirm_totp_enrolment(
+            user_id=caller.user_id, session_id=caller.session_id, code=data.code, client=client
+        )
     )
     return MfaEnabledOut(
         recovery_codes=list(enabled.recovery_codes), access=AccessOut.of(enabled.access)
@@ -318,13 +304,11 @@ async def step_up_session(
     caller: NamedDependency[TokenPrincipal],
     client: NamedDependency[ClientContext],
     step_up: NamedDependency[StepUp],
-    identity_throttle: ThrottleDependency,
 ) -> AccessOut:
-    attempt = partial(step_up, user_id=caller.user_id, session_id=caller.session_id, code=data.code)
-    keys = _mfa_keys(client)
-    return AccessOut.of(
-        ok(await guarded(identity_throttle, keys, attempt, counts=(InvalidMfaCode,)))
+    raised = await step_up(
+        user_id=caller.user_id, session_id=caller.session_id, code=data.code, client=client
     )
+    return AccessOut.of(ok(raised))
 
 
 @_mfa(
@@ -339,10 +323,8 @@ async def disable_totp(
     caller: NamedDependency[TokenPrincipal],
     client: NamedDependency[ClientContext],
     disable_mfa: NamedDependency[DisableMfa],
-    identity_throttle: ThrottleDependency,
 ) -> None:
-    attempt = partial(disable_mfa, user_id=caller.user_id, code=data.code, client=client)
-    ok(await guarded(identity_throttle, _mfa_keys(client), attempt, counts=(InvalidMfaCode,)))
+    ok(await disable_mfa(user_id=caller.user_id, code=data.code, client=client))
 
 
 @_mfa(
@@ -357,12 +339,8 @@ async def new_recovery_codes(
     caller: NamedDependency[TokenPrincipal],
     client: NamedDependency[ClientContext],
     regenerate_recovery_codes: NamedDependency[RegenerateRecoveryCodes],
-    identity_throttle: ThrottleDependency,
 ) -> RecoveryCodesOut:
-    attempt = partial(
-        regenerate_recovery_codes, user_id=caller.user_id, code=data.code, client=client
-    )
-    codes = await guarded(identity_throttle, _mfa_keys(client), attempt, counts=(InvalidMfaCode,))
+    codes = await regenerate_recovery_codes(user_id=caller.user_id, code=data.code, client=client)
     return RecoveryCodesOut(recovery_codes=list(ok(codes)))
 
 

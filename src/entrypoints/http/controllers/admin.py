@@ -121,7 +121,7 @@ async def grant_staff_role(
 ) -> None:
     ok(
         await grant_staff(
-            actor=principal,
+            caller=principal,
             user_id=UserId(user_id),
             provider_id=ProviderId(provider_id),
             client=client,
@@ -143,7 +143,7 @@ async def revoke_staff_role(
 ) -> None:
     ok(
         await revoke_staff(
-            actor=principal,
+            caller=principal,
             user_id=UserId(user_id),
             provider_id=ProviderId(provider_id),
             client=client,
@@ -162,7 +162,7 @@ async def grant_admin_role(
     client: NamedDependency[ClientContext],
     grant_admin: NamedDependency[GrantAdmin],
 ) -> None:
-    ok(await grant_admin(actor=principal, user_id=UserId(user_id), client=client))
+    ok(await grant_admin(caller=principal, user_id=UserId(user_id), client=client))
 
 
 @_undo(
@@ -176,7 +176,7 @@ async def revoke_admin_role(
     client: NamedDependency[ClientContext],
     revoke_admin: NamedDependency[RevokeAdmin],
 ) -> None:
-    ok(await revoke_admin(actor=principal, user_id=UserId(user_id), client=client))
+    ok(await revoke_admin(caller=principal, user_id=UserId(user_id), client=client))
 
 
 @_change(
@@ -192,7 +192,11 @@ async def lock_account(
     client: NamedDependency[ClientContext],
     lock_user: NamedDependency[LockUser],
 ) -> None:
-    ok(await lock_user(actor=principal, user_id=UserId(user_id), reason=data.reason, client=client))
+    ok(
+        await lock_user(
+            caller=principal, user_id=UserId(user_id), reason=data.reason, client=client
+        )
+    )
 
 
 @_change(
@@ -206,7 +210,7 @@ async def unlock_account(
     client: NamedDependency[ClientContext],
     unlock_user: NamedDependency[UnlockUser],
 ) -> None:
-    ok(await unlock_user(actor=principal, user_id=UserId(user_id), client=client))
+    ok(await unlock_user(caller=principal, user_id=UserId(user_id), client=client))
 
 
 @_change(
@@ -220,7 +224,7 @@ async def reset_mfa(
     client: NamedDependency[ClientContext],
     reset_user_mfa: NamedDependency[ResetUserMfa],
 ) -> None:
-    ok(await reset_user_mfa(actor=principal, user_id=UserId(user_id), client=client))
+    ok(await reset_user_mfa(caller=principal, user_id=UserId(user_id), client=client))
 
 
 @_read(
@@ -234,7 +238,7 @@ async def list_accounts(
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
     after: Annotated[str | None, QueryParameter(min_length=1, max_length=320)] = None,
 ) -> list[UserOut]:
-    found = await list_users(actor=principal, after=after, limit=limit)
+    found = await list_users(caller=principal, after=after, limit=limit)
     return [UserOut.of(view) for view in ok(found)]
 
 
@@ -260,7 +264,7 @@ async def audit_log(
         until=ok(instant("until", until)) if until else None,
         limit=limit,
     )
-    entries = ok(await query_audit_log(actor=principal, query=query))
+    entries = ok(await query_audit_log(caller=principal, query=query))
     return [AuditOut.of(entry) for entry in entries]
 
 

@@ -20,36 +20,29 @@ from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.params import JSONBody, SkipValidation
+from litestar.params import JSONBody
 
 from core.identity import (
     AccessToken,
     ChangePassword,
     ClientContext,
     CompleteMfaLogin,
-    Email,
     GetJwks,
     InvalidCredentials,
-    InvalidMfaCode,
-    InvalidRefreshToken,
-    InvalidToken,
     Login,
     MfaChallenge,
     Refresh,
-    RefreshTokenReused,
     Register,
     RequestPasswordReset,
     ResetPassword,
     RevokeSession,
-    Throttle,
     TokenPair,
+    TokenPrincipal,
     VerifyEmail,
 )
 from core.shared.errors import DomainError, InvalidInput
 from entrypoints.http.auth import PUBLIC, SECURITY
 from entrypoints.http.problems import documented, ok
-from entrypoints.http.rate_limit import guarded, ration, throttle_keys
-from entrypoints.http.token_auth import TokenPrincipal
 
 EmailIn = Annotated[str, msgspec.Meta(min_length=3, max_length=320, examples=["ana@example.com"])]
 # The policy allows 1,024 characters; a hard cap in bytes keeps huge bodies away from hashing.
@@ -175,11 +168,6 @@ def _login_outcome(outcome: TokenPair | MfaChallenge) -> TokensOut | MfaChalleng
     return TokensOut.of(outcome)
 
 
-def email_key(raw: str) -> str:
-    """The key an address is throttled under: as the core looks accounts up."""
-    return Email.parse(raw).map(lambda e: e.key).value_or(raw.strip().lower())
-
-
 # ---------------------------------------------------------------- handlers
 
 
@@ -188,8 +176,6 @@ def answers(*statuses: int) -> dict[int, ResponseSpec]:
     dependency down, which any route may answer."""
     return documented(*sorted({*statuses, 429, 503}))
 
-
-ThrottleDependency = NamedDependency[SkipValidation[Throttle]]  # a Protocol: no isinstance check
 
 _public = partial(
     post,
@@ -219,10 +205,8 @@ async def register_account(
     data: JSONBody[RegisterIn],
     client: NamedDependency[ClientContext],
     register: NamedDependency[Register],
-    request_throttle: ThrottleDependency,
 ) -> AcceptedOut:
-    keys = throttle_keys("register", client, account=email_key(data.email))
-    ok(await ration(request_throttle, keys))
+    ok(await register.admit(email=data.email, client=client))
     ok(await register(email=data.email, password=data.password))
     return AcceptedOut(detail=ACCEPTED)
 
@@ -237,11 +221,8 @@ async def verify_email_address(
     data: JSONBody[TokenIn],
     client: NamedDependency[ClientContext],
     verify_email: NamedDependency[VerifyEmail],
-    identity_throttle: ThrottleDependency,
 ) -> None:
-    attempt = partial(verify_email, token=data.token)
-    keys = throttle_keys("verify", client)
-    ok(await guarded(identity_throttle, keys, attempt, counts=(InvalidToken,)))
+    ok(await verify_email(token=data.token, client=client))
 
 
 @_public(
@@ -270,13 +251,10 @@ async def log_in_with_mfa(
     data: JSONBody[MfaLoginIn],
     client: NamedDependency[ClientContext],
     complete_mfa_login: NamedDependency[CompleteMfaLogin],
-    identity_throttle: ThrottleDependency,
 ) -> TokensOut:
-    attempt = partial(
-        complete_mfa_login, challenge_token=data.challenge_token, code=data.code, client=client
+    pair = await complete_mfa_login(
+        challenge_token=data.challenge_token, code=data.code, client=client
     )
-    keys = throttle_keys("mfa", client)
-    pair = await guarded(identity_throttle, keys, attempt, counts=(InvalidToken, InvalidMfaCode))
     return TokensOut.of(ok(pair))
 
 
@@ -292,12 +270,8 @@ async def refresh_tokens(
     data: JSONBody[RefreshIn],
     client: NamedDependency[ClientContext],
     refresh: NamedDependency[Refresh],
-    identity_throttle: ThrottleDependency,
 ) -> TokensOut:
-    attempt = partial(refresh, refresh_token=data.refresh_token, client=client)
-    keys = throttle_keys("refresh", client)
-    counts = (InvalidRefreshToken, RefreshTokenReused)
-    return TokensOut.of(ok(await guarded(identity_throttle, keys, attempt, counts=counts)))
+    return TokensOut.of(ok(await refresh(refresh_token=data.refresh_token, client=client)))
 
 
 @_signed_in(
@@ -323,18 +297,14 @@ async def change_my_password(
     caller: NamedDependency[TokenPrincipal],
     client: NamedDependency[ClientContext],
     change_password: NamedDependency[ChangePassword],
-    identity_throttle: ThrottleDependency,
 ) -> None:
-    attempt = partial(
-        change_password,
+    changed = await change_password(
         user_id=caller.user_id,
         session_id=caller.session_id,
         current_password=data.current_password,
         new_password=data.new_password,
         client=client,
     )
-    keys = throttle_keys("password", client, account=str(caller.user_id))
-    changed = await guarded(identity_throttle, keys, attempt, counts=(InvalidCredentials,))
     # A 401 would tell clients their token failed; this is a wrong form field.
     ok(changed.alt(_wrong_current_password))
 
@@ -355,10 +325,8 @@ async def request_reset(
     data: JSONBody[ResetRequestIn],
     client: NamedDependency[ClientContext],
     request_password_reset: NamedDependency[RequestPasswordReset],
-    request_throttle: ThrottleDependency,
 ) -> Response[AcceptedOut]:
-    keys = throttle_keys("reset", client, account=email_key(data.email))
-    ok(await ration(request_throttle, keys))
+    ok(await request_password_reset.admit(email=data.email, client=client))
     # After the answer is sent: known and unknown addresses take the same time to answer.
     mail = BackgroundTask(request_password_reset, email=data.email)
     return Response(AcceptedOut(detail=ACCEPTED), status_code=202, background=mail)
@@ -375,13 +343,8 @@ async def reset_my_password(
     data: JSONBody[ResetIn],
     client: NamedDependency[ClientContext],
     reset_password: NamedDependency[ResetPassword],
-    identity_throttle: ThrottleDependency,
 ) -> None:
-    attempt = partial(
-        reset_password, token=data.token, new_password=data.new_password, client=client
-    )
-    keys = throttle_keys("reset-token", client)
-    ok(await guarded(identity_throttle, keys, attempt, counts=(InvalidToken,)))
+    ok(await reset_password(token=data.token, new_password=data.new_password, client=client))
 
 
 @get(
