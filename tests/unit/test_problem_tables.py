@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from core import bookings, identity
-from core.identity import InvalidEmail, MfaRequired, PasswordRejected, TooManyAttempts
+from core.identity import InvalidEmail, PasswordRejected, TooManyAttempts
 from core.identity.password_policy import PasswordTooShort
 from core.shared import problems as shared
 from core.shared.errors import DomainError, Forbidden
+from core.shared.principal import MfaRequired
 from core.shared.problems import ProblemKind, kind_of, merged
 
 TABLE = merged([shared.PROBLEMS, bookings.PROBLEMS, identity.PROBLEMS])
