@@ -1,1 +1,49 @@
-"""memory adapter."""
+"""In-memory adapters of every core port: fast, deterministic fakes for tests, importable by
+other services. `in_memory()` wires all of them with a clock you move by hand; the contract
+suites in tests/integration run the same assertions against these and the real adapters."""
+
+from adapters.memory.bookings import MemoryBookingsStore
+from adapters.memory.clock import FixedClock
+from adapters.memory.identity import (
+    FakeAccessTokenCodec,
+    FakeBreachedPasswords,
+    FakePasswordHasher,
+    FakeQrRenderer,
+    FakeSigningKeyFactory,
+    FakeTokenSealer,
+    FakeTotpGenerator,
+    MemoryIdentityStore,
+    MemoryRateLimiter,
+    MemoryThrottle,
+)
+from adapters.memory.outbox import MemoryOutbox
+from adapters.memory.setup import (
+    BookingsPorts,
+    IdentityPorts,
+    InMemory,
+    build,
+    fake_identity_ports,
+    in_memory,
+)
+
+__all__ = [
+    "BookingsPorts",
+    "FakeAccessTokenCodec",
+    "FakeBreachedPasswords",
+    "FakePasswordHasher",
+    "FakeQrRenderer",
+    "FakeSigningKeyFactory",
+    "FakeTokenSealer",
+    "FakeTotpGenerator",
+    "FixedClock",
+    "IdentityPorts",
+    "InMemory",
+    "MemoryBookingsStore",
+    "MemoryIdentityStore",
+    "MemoryOutbox",
+    "MemoryRateLimiter",
+    "MemoryThrottle",
+    "build",
+    "fake_identity_ports",
+    "in_memory",
+]
