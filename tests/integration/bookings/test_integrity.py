@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
-from adapters.postgis.bookings_repository import PostgisBookingsUnitOfWork
+from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
 from core.bookings import ConfirmBooking, HoldSlot, SlotRequest
 from core.bookings.model import (

@@ -17,7 +17,7 @@ from returns.result import Success
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.clock import FixedClock
-from adapters.postgis.bookings_repository import PostgisBookingsUnitOfWork
+from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
 from adapters.postgis.migrate import upgrade
 from core.bookings import GetAvailability
