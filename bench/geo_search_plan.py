@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgis import migrate
-from adapters.postgis.bookings_repository import PostgisBookingsUnitOfWork
+from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
 from core.bookings.model import (
     Address,

@@ -14,9 +14,9 @@ from dependency_injector import containers, providers
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.postgis.bookings_repository import PostgisBookingsUnitOfWork
+from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
-from adapters.postgis.identity_repository import PostgisIdentityUnitOfWork
+from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from adapters.redis.idempotency import RedisIdempotencyStore
 from adapters.redis.throttle import RedisRateLimiter, RedisThrottle
 from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec

@@ -23,7 +23,7 @@ from pydantic_settings import (
 from adapters.postgis.database import POOL_SIZE
 from adapters.redis.idempotency import ANSWER_TTL_SECONDS
 from adapters.security.passwords import Argon2Params
-from core.bookings.use_cases import BookingSettings
+from core.bookings import BookingSettings
 from core.identity.settings import MAX_ACCESS_TTL, IdentitySettings
 from core.identity.throttling import ThrottlePolicy
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.postgis.metadata import outbox
@@ -68,6 +69,9 @@ class PostgisPart:
     @property
     def _conn(self) -> AsyncConnection:
         return self._uow.connection
+
+    async def _run(self, statement: sa.Executable) -> sa.CursorResult[Any]:
+        return await self._conn.execute(statement)
 
 
 class PostgisOutbox(PostgisPart, Outbox):

@@ -5,6 +5,33 @@ returning `Result[value, error]`), their inputs and outputs, the errors they ret
 `PROBLEMS`, how those errors look to a caller.
 """
 
+from core.bookings.booking import (
+    CancelBooking,
+    CompleteBooking,
+    ConfirmBooking,
+    GetBooking,
+    HoldSlot,
+    ListMyBookings,
+    ListProviderBookings,
+    MarkNoShow,
+    RescheduleBooking,
+    SlotRequest,
+)
+from core.bookings.catalog import (
+    AddPlace,
+    AddResource,
+    Catalog,
+    CreateOffering,
+    CreateProvider,
+    GetCatalog,
+    GetOffering,
+    ListProviders,
+    NewOffering,
+    NewPlace,
+    NewSchedule,
+    ScheduleSessions,
+    SetOpeningHours,
+)
 from core.bookings.model import (
     Address,
     Booking,
@@ -34,34 +61,8 @@ from core.bookings.ports import (
     SearchQuery,
 )
 from core.bookings.problems import PROBLEMS
-from core.bookings.use_cases import (
-    AddPlace,
-    AddResource,
-    BookingSettings,
-    CancelBooking,
-    Catalog,
-    CompleteBooking,
-    ConfirmBooking,
-    CreateOffering,
-    CreateProvider,
-    GetAvailability,
-    GetBooking,
-    GetCatalog,
-    GetOffering,
-    HoldSlot,
-    ListMyBookings,
-    ListProviderBookings,
-    ListProviders,
-    MarkNoShow,
-    NewOffering,
-    NewPlace,
-    NewSchedule,
-    RescheduleBooking,
-    ScheduleSessions,
-    SearchOfferings,
-    SetOpeningHours,
-    SlotRequest,
-)
+from core.bookings.search import GetAvailability, SearchOfferings
+from core.bookings.service import BookingSettings
 
 __all__ = [
     "PROBLEMS",

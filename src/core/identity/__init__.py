@@ -7,17 +7,7 @@ public keys) and call them per request: every call opens its own unit of work an
 explicitly.
 """
 
-from core.identity.accounts import (
-    AccountView,
-    ChangePassword,
-    CompleteMfaLogin,
-    GetAccount,
-    Login,
-    Register,
-    RequestPasswordReset,
-    ResetPassword,
-    VerifyEmail,
-)
+from core.identity.accounts import AccountView, GetAccount
 from core.identity.admin import (
     FindUserByEmail,
     GrantAdmin,
@@ -84,8 +74,10 @@ from core.identity.model import (
     SessionId,
 )
 from core.identity.password_policy import PasswordRejected
+from core.identity.passwords import ChangePassword, RequestPasswordReset, ResetPassword
 from core.identity.ports import RateLimiter, Throttle
 from core.identity.problems import PROBLEMS
+from core.identity.registration import Register, VerifyEmail
 from core.identity.sessions import (
     ListSessions,
     PurgeRefreshSeals,
@@ -95,6 +87,7 @@ from core.identity.sessions import (
     SessionView,
 )
 from core.identity.settings import IdentitySettings
+from core.identity.sign_in import CompleteMfaLogin, Login
 from core.identity.throttling import ThrottlePolicy
 
 __all__ = [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -19,12 +19,15 @@ from core.identity.model import (
     AuditAction,
     AuditEntry,
     ClientContext,
+    OneTimeToken,
+    OneTimeTokenId,
     OperatorPrincipal,
     RefreshToken,
     RefreshTokenId,
     Session,
     SessionId,
     SigningKey,
+    TokenPurpose,
     User,
     new_secret_token,
     token_digest,
@@ -37,6 +40,7 @@ from core.identity.ports import (
     TotpGenerator,
 )
 from core.identity.settings import IdentitySettings
+from core.shared.events import Event
 from core.shared.ids import UserId
 from core.shared.principal import Principal
 
@@ -207,6 +211,52 @@ async def audit(
             ip=client.ip if client else None,
             user_agent=client.user_agent if client else None,
             details=details,
+        )
+    )
+
+
+# --- single-use tokens ---------------------------------------------------------------------
+
+
+async def issue_one_time_token(
+    uow: IdentityUnitOfWork,
+    *,
+    user_id: UserId,
+    purpose: TokenPurpose,
+    now: datetime,
+    ttl: timedelta,
+) -> str:
+    raw = new_secret_token()
+    await uow.one_time_tokens.add(
+        OneTimeToken(
+            id=OneTimeTokenId(uuid.uuid4()),
+            user_id=user_id,
+            purpose=purpose,
+            token_hash=token_digest(raw),
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
+    return raw
+
+
+async def mail_one_time_token(
+    uow: IdentityUnitOfWork,
+    *,
+    user: User,
+    purpose: TokenPurpose,
+    event_name: str,
+    now: datetime,
+    ttl: timedelta,
+) -> None:
+    """Issue a single-use token and queue the mail that carries it (outbox payload user_id,
+    email, token)."""
+    token = await issue_one_time_token(uow, user_id=user.id, purpose=purpose, now=now, ttl=ttl)
+    await uow.outbox.add(
+        Event(
+            name=event_name,
+            occurred_at=now,
+            payload={"user_id": str(user.id), "email": user.email.value, "token": token},
         )
     )
 

@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
-from adapters.postgis.bookings_repository import PostgisBookingsUnitOfWork
+from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
+from core.bookings import ConfirmBooking, HoldSlot, SlotRequest
 from core.bookings.model import (
     Address,
     Booking,
@@ -44,7 +45,6 @@ from core.bookings.model import (
     WeeklyRule,
 )
 from core.bookings.ports import BookingsUnitOfWork
-from core.bookings.use_cases import ConfirmBooking, HoldSlot, SlotRequest
 from core.shared.errors import DomainError
 from core.shared.geo import GeoPoint
 from core.shared.ids import (

@@ -8,7 +8,8 @@ import uuid
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
-from adapters.postgis import migrate, tables
+from adapters.postgis import migrate
+from adapters.postgis.bookings import tables
 from adapters.postgis.metadata import metadata
 from devservers.postgres import LocalPostgres
 

@@ -17,8 +17,8 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from adapters.postgis import migrate
+from core.bookings import NewOffering, NewPlace, SlotRequest
 from core.bookings.model import Address, BookingRules, LocalInterval, OfferingKind, WeeklyRule
-from core.bookings.use_cases import NewOffering, NewPlace, SlotRequest
 from core.shared.ids import UserId
 from core.shared.money import Money
 from core.shared.principal import Principal, Role

@@ -17,12 +17,12 @@ from returns.result import Success
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.clock import FixedClock
-from adapters.postgis.bookings_repository import PostgisBookingsUnitOfWork
+from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
 from adapters.postgis.migrate import upgrade
+from core.bookings import GetAvailability
 from core.bookings.model import Occurrence, Offering, OfferingKind, Place, Provider, Resource
 from core.bookings.ports import BookingsUnitOfWork, Page
-from core.bookings.use_cases import GetAvailability
 from core.shared.geo import GeoPoint
 from core.shared.ids import OfferingId
 from core.shared.time import TimeRange

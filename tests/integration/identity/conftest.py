@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
 from adapters.postgis.database import create_engine
-from adapters.postgis.identity_repository import PostgisIdentityUnitOfWork
+from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from devservers.postgres import LocalPostgres
 from identity_wiring import IdentityPorts
 

@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.clock import FixedClock
-from adapters.memory.identity import MemoryIdentityStore, MemoryThrottle
-from adapters.postgis.identity_repository import PostgisIdentityUnitOfWork
+from adapters.memory.identity import MemoryIdentityStore
+from adapters.memory.security_fakes import MemoryThrottle
+from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec
 from adapters.security.breached import ZxcvbnBreachedPasswords
 from adapters.security.passwords import Argon2Params, Argon2PasswordHasher

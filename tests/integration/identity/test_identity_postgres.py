@@ -17,7 +17,8 @@ from returns.result import Failure, Success
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.clock import FixedClock
-from adapters.postgis import identity_tables, migrate
+from adapters.postgis import migrate
+from adapters.postgis.identity import tables as identity_tables
 from adapters.postgis.metadata import metadata
 from adapters.security.totp import PyotpTotpGenerator
 from core.identity import (

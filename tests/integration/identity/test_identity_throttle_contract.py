@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from adapters.memory.clock import FixedClock
-from adapters.memory.identity import MemoryRateLimiter, MemoryThrottle
+from adapters.memory.security_fakes import MemoryRateLimiter, MemoryThrottle
 from adapters.redis.throttle import RedisRateLimiter, RedisThrottle
 from core.identity.ports import RateLimiter, Throttle
 from core.identity.throttling import ThrottlePolicy

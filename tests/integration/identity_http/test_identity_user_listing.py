@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from adapters.memory.identity import MemoryIdentityStore
 from adapters.postgis.database import create_engine
-from adapters.postgis.identity_repository import PostgisIdentityUnitOfWork
+from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from core.identity.model import Email, User
 from core.identity.ports import IdentityUnitOfWork
 from core.shared.ids import ProviderId, UserId

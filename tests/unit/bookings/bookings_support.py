@@ -14,6 +14,17 @@ from returns.result import Failure, Result
 
 from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
+from core.bookings import (
+    AddPlace,
+    AddResource,
+    CreateOffering,
+    CreateProvider,
+    NewOffering,
+    NewPlace,
+    NewSchedule,
+    ScheduleSessions,
+    SetOpeningHours,
+)
 from core.bookings.model import (
     Address,
     BookingRules,
@@ -25,17 +36,6 @@ from core.bookings.model import (
     Provider,
     Resource,
     WeeklyRule,
-)
-from core.bookings.use_cases import (
-    AddPlace,
-    AddResource,
-    CreateOffering,
-    CreateProvider,
-    NewOffering,
-    NewPlace,
-    NewSchedule,
-    ScheduleSessions,
-    SetOpeningHours,
 )
 from core.shared.errors import DomainError
 from core.shared.ids import ProviderId, UserId

@@ -25,6 +25,14 @@ from hypothesis.stateful import (
 )
 from returns.result import Failure, Result
 
+from core.bookings import (
+    CancelBooking,
+    ConfirmBooking,
+    GetAvailability,
+    HoldSlot,
+    RescheduleBooking,
+    SlotRequest,
+)
 from core.bookings.model import (
     Booking,
     BookingStatus,
@@ -35,14 +43,6 @@ from core.bookings.model import (
     SlotUnavailable,
 )
 from core.bookings.ports import Page
-from core.bookings.use_cases import (
-    CancelBooking,
-    ConfirmBooking,
-    GetAvailability,
-    HoldSlot,
-    RescheduleBooking,
-    SlotRequest,
-)
 from core.shared.errors import DomainError, NotFound
 from core.shared.ids import BookingId, OccurrenceId, ResourceId
 from core.shared.principal import Principal

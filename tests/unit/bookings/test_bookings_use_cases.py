@@ -11,22 +11,7 @@ import pytest
 from bookings_support import MINUTE, Shop, admin, customer, ok, open_shop, staff, utc
 from returns.result import Failure
 
-from core.bookings.model import (
-    Address,
-    Booking,
-    BookingRules,
-    BookingStatus,
-    HoldExpired,
-    InvalidTransition,
-    LocalInterval,
-    OfferingKind,
-    OutsideBookingWindow,
-    SessionFull,
-    SlotUnavailable,
-    WeeklyRule,
-)
-from core.bookings.ports import Page, SearchQuery
-from core.bookings.use_cases import (
+from core.bookings import (
     AddPlace,
     AddResource,
     CancelBooking,
@@ -50,6 +35,21 @@ from core.bookings.use_cases import (
     SetOpeningHours,
     SlotRequest,
 )
+from core.bookings.model import (
+    Address,
+    Booking,
+    BookingRules,
+    BookingStatus,
+    HoldExpired,
+    InvalidTransition,
+    LocalInterval,
+    OfferingKind,
+    OutsideBookingWindow,
+    SessionFull,
+    SlotUnavailable,
+    WeeklyRule,
+)
+from core.bookings.ports import Page, SearchQuery
 from core.shared.errors import DomainError, Forbidden, InvalidInput, NotFound
 from core.shared.geo import GeoPoint
 from core.shared.ids import BookingId, OccurrenceId, OfferingId, PlaceId, ProviderId

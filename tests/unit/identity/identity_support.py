@@ -9,7 +9,8 @@ import attrs
 from returns.result import Result, Success
 
 from adapters.memory.clock import FixedClock
-from adapters.memory.identity import (
+from adapters.memory.identity import MemoryIdentityStore
+from adapters.memory.security_fakes import (
     FakeAccessTokenCodec,
     FakeBreachedPasswords,
     FakePasswordHasher,
@@ -17,7 +18,6 @@ from adapters.memory.identity import (
     FakeSigningKeyFactory,
     FakeTokenSealer,
     FakeTotpGenerator,
-    MemoryIdentityStore,
     MemoryThrottle,
 )
 from core.identity import BeginTotpEnrolment, ConfirmTotpEnrolment, Login, Register

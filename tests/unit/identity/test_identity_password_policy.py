@@ -7,7 +7,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-from adapters.memory.identity import FakeBreachedPasswords
+from adapters.memory.security_fakes import FakeBreachedPasswords
 from adapters.security.breached import ZxcvbnBreachedPasswords
 from core.identity.model import Email
 from core.identity.password_policy import (

@@ -1,9 +1,10 @@
 """Tables of the identity context (SQLAlchemy Core), kept apart from the attrs domain.
 
-Keep this file and `migrations/versions/0002_identity.py` in step. Integrity the database
-enforces: one account per lowercased email, one active signing key, single-use tokens and
-codes through conditional updates, and an append-only audit log (a trigger refuses UPDATE and
-DELETE). Provider ids of staff roles are not foreign keys: contexts keep their schemas apart.
+Keep this file and `adapters/postgis/migrations/versions/0002_identity.py` in step. Integrity
+the database enforces: one account per lowercased email, one active signing key, single-use
+tokens and codes through conditional updates, and an append-only audit log (a trigger refuses
+UPDATE and DELETE). Provider ids of staff roles are not foreign keys: contexts keep their
+schemas apart.
 """
 
 from __future__ import annotations

@@ -1,0 +1,170 @@
+"""Sessions and their refresh tokens.
+
+Refresh and revocation serialise on the session row (SELECT ... FOR UPDATE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from adapters.postgis.identity.tables import auth_sessions, refresh_tokens
+from adapters.postgis.sql import utc_or_none
+from adapters.postgis.unit_of_work import PostgisPart
+from core.identity.model import Aal, RefreshToken, RefreshTokenId, Session, SessionId
+from core.identity.ports import RefreshTokenRepository, SessionRepository
+from core.shared.ids import UserId
+from core.shared.time import to_utc
+
+
+def _session(row: sa.RowMapping) -> Session:
+    return Session(
+        id=SessionId(row["id"]),
+        user_id=UserId(row["user_id"]),
+        created_at=to_utc(row["created_at"]),
+        last_used_at=to_utc(row["last_used_at"]),
+        expires_at=to_utc(row["expires_at"]),
+        aal=Aal(row["aal"]),
+        amr=tuple(row["amr"]),
+        user_agent=row["user_agent"],
+        ip=row["ip"],
+        revoked_at=utc_or_none(row["revoked_at"]),
+    )
+
+
+class PostgisSessionRepository(PostgisPart, SessionRepository):
+    async def add(self, session: Session) -> None:
+        await self._run(
+            sa.insert(auth_sessions).values(
+                id=session.id,
+                user_id=session.user_id,
+                created_at=session.created_at,
+                last_used_at=session.last_used_at,
+                expires_at=session.expires_at,
+                aal=session.aal.value,
+                amr=list(session.amr),
+                user_agent=session.user_agent,
+                ip=session.ip,
+                revoked_at=session.revoked_at,
+            )
+        )
+
+    async def get(self, session_id: SessionId, *, lock: bool = False) -> Session | None:
+        query = sa.select(auth_sessions).where(auth_sessions.c.id == session_id)
+        row = (await self._run(query.with_for_update() if lock else query)).mappings().first()
+        return _session(row) if row is not None else None
+
+    async def save(self, session: Session) -> None:
+        await self._run(
+            sa.update(auth_sessions)
+            .where(auth_sessions.c.id == session.id)
+            .values(
+                last_used_at=session.last_used_at,
+                expires_at=session.expires_at,
+                aal=session.aal.value,
+                amr=list(session.amr),
+                revoked_at=session.revoked_at,
+            )
+        )
+
+    async def list_live(self, user_id: UserId, now: datetime) -> Sequence[Session]:
+        s = auth_sessions.c
+        rows = await self._run(
+            sa.select(auth_sessions)
+            .where(s.user_id == user_id, s.revoked_at.is_(None), s.expires_at > now)
+            .order_by(s.last_used_at.desc())
+        )
+        return [_session(row) for row in rows.mappings()]
+
+    async def revoke_all(
+        self, user_id: UserId, at: datetime, *, keep: SessionId | None = None
+    ) -> int:
+        s = auth_sessions.c
+        query = sa.update(auth_sessions).where(s.user_id == user_id, s.revoked_at.is_(None))
+        if keep is not None:
+            query = query.where(s.id != keep)
+        revoked = list((await self._run(query.values(revoked_at=at).returning(s.id))).scalars())
+        if revoked:
+            await self._run(
+                sa.update(refresh_tokens)
+                .where(
+                    refresh_tokens.c.session_id.in_(revoked),
+                    refresh_tokens.c.child_seal.is_not(None),
+                )
+                .values(child_seal=None)
+            )
+        return len(revoked)
+
+
+def _refresh_token(row: sa.RowMapping) -> RefreshToken:
+    return RefreshToken(
+        id=RefreshTokenId(row["id"]),
+        session_id=SessionId(row["session_id"]),
+        token_hash=row["token_hash"],
+        parent_id=RefreshTokenId(row["parent_id"]) if row["parent_id"] else None,
+        created_at=to_utc(row["created_at"]),
+        expires_at=to_utc(row["expires_at"]),
+        rotated_at=utc_or_none(row["rotated_at"]),
+        child_id=RefreshTokenId(row["child_id"]) if row["child_id"] else None,
+        child_seal=row["child_seal"],
+    )
+
+
+class PostgisRefreshTokenRepository(PostgisPart, RefreshTokenRepository):
+    async def add(self, token: RefreshToken) -> None:
+        await self._run(
+            sa.insert(refresh_tokens).values(
+                id=token.id,
+                session_id=token.session_id,
+                token_hash=token.token_hash,
+                parent_id=token.parent_id,
+                created_at=token.created_at,
+                expires_at=token.expires_at,
+                rotated_at=token.rotated_at,
+                child_id=token.child_id,
+                child_seal=token.child_seal,
+            )
+        )
+
+    async def by_hash(self, token_hash: str) -> RefreshToken | None:
+        return await self._one(refresh_tokens.c.token_hash == token_hash)
+
+    async def get(self, token_id: RefreshTokenId) -> RefreshToken | None:
+        return await self._one(refresh_tokens.c.id == token_id)
+
+    async def save(self, token: RefreshToken) -> None:
+        await self._run(
+            sa.update(refresh_tokens)
+            .where(refresh_tokens.c.id == token.id)
+            .values(
+                expires_at=token.expires_at,
+                rotated_at=token.rotated_at,
+                child_id=token.child_id,
+                child_seal=token.child_seal,
+            )
+        )
+
+    async def discard_seals(self, session_id: SessionId, *, keep: RefreshTokenId | None) -> None:
+        r = refresh_tokens.c
+        query = sa.update(refresh_tokens).where(
+            r.session_id == session_id, r.child_seal.is_not(None)
+        )
+        if keep is not None:
+            query = query.where(r.id != keep)
+        await self._run(query.values(child_seal=None))
+
+    async def discard_seals_rotated_before(self, at: datetime) -> int:
+        r = refresh_tokens.c
+        result = await self._run(
+            sa.update(refresh_tokens)
+            .where(r.child_seal.is_not(None), r.rotated_at < at)
+            .values(child_seal=None)
+            .returning(r.id)
+        )
+        return len(result.all())
+
+    async def _one(self, condition: sa.ColumnElement[bool]) -> RefreshToken | None:
+        row = (await self._run(sa.select(refresh_tokens).where(condition))).mappings().first()
+        return _refresh_token(row) if row is not None else None

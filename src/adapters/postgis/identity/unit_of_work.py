@@ -1,0 +1,30 @@
+"""The identity unit of work: one connection and transaction, every identity repository."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.postgis.identity.audit import PostgisAuditLog
+from adapters.postgis.identity.mfa import PostgisRecoveryCodeRepository, PostgisTotpRepository
+from adapters.postgis.identity.one_time_tokens import PostgisOneTimeTokenRepository
+from adapters.postgis.identity.sessions import (
+    PostgisRefreshTokenRepository,
+    PostgisSessionRepository,
+)
+from adapters.postgis.identity.signing_keys import PostgisSigningKeyRepository
+from adapters.postgis.identity.users import PostgisUserRepository
+from adapters.postgis.unit_of_work import PostgisUnitOfWork
+from core.identity.ports import IdentityUnitOfWork
+
+
+class PostgisIdentityUnitOfWork(PostgisUnitOfWork, IdentityUnitOfWork):
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.users = PostgisUserRepository(self)
+        self.one_time_tokens = PostgisOneTimeTokenRepository(self)
+        self.sessions = PostgisSessionRepository(self)
+        self.refresh_tokens = PostgisRefreshTokenRepository(self)
+        self.totp = PostgisTotpRepository(self)
+        self.recovery_codes = PostgisRecoveryCodeRepository(self)
+        self.signing_keys = PostgisSigningKeyRepository(self)
+        self.audit = PostgisAuditLog(self)
