@@ -4,7 +4,9 @@ suites in tests/integration run the same assertions against these and the real a
 
 from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
-from adapters.memory.identity import (
+from adapters.memory.identity import MemoryIdentityStore
+from adapters.memory.outbox import MemoryOutbox
+from adapters.memory.security_fakes import (
     FakeAccessTokenCodec,
     FakeBreachedPasswords,
     FakePasswordHasher,
@@ -12,11 +14,9 @@ from adapters.memory.identity import (
     FakeSigningKeyFactory,
     FakeTokenSealer,
     FakeTotpGenerator,
-    MemoryIdentityStore,
     MemoryRateLimiter,
     MemoryThrottle,
 )
-from adapters.memory.outbox import MemoryOutbox
 from adapters.memory.setup import (
     BookingsPorts,
     IdentityPorts,

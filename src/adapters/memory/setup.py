@@ -19,7 +19,8 @@ import attrs
 
 from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
-from adapters.memory.identity import (
+from adapters.memory.identity import MemoryIdentityStore
+from adapters.memory.security_fakes import (
     FakeAccessTokenCodec,
     FakeBreachedPasswords,
     FakePasswordHasher,
@@ -27,7 +28,6 @@ from adapters.memory.identity import (
     FakeSigningKeyFactory,
     FakeTokenSealer,
     FakeTotpGenerator,
-    MemoryIdentityStore,
     MemoryThrottle,
 )
 from core.bookings import BookingSettings
