@@ -6,6 +6,7 @@ from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
 from adapters.memory.identity import MemoryIdentityStore
 from adapters.memory.outbox import MemoryOutbox
+from adapters.memory.sample import SampleCatalog, sample_catalog
 from adapters.memory.security_fakes import (
     FakeAccessTokenCodec,
     FakeBreachedPasswords,
@@ -43,7 +44,9 @@ __all__ = [
     "MemoryOutbox",
     "MemoryRateLimiter",
     "MemoryThrottle",
+    "SampleCatalog",
     "build",
     "fake_identity_ports",
     "in_memory",
+    "sample_catalog",
 ]
