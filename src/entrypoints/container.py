@@ -7,9 +7,11 @@ of work. Tests replace providers with `container.<name>.override(...)` instead o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
+from typing import Any, TypeVar
 
+import attrs
 from dependency_injector import containers, providers
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -102,6 +104,23 @@ async def _close(engine: AsyncEngine, redis: Redis) -> None:
     await engine.dispose()
 
 
+U = TypeVar("U", bound=UseCase)
+Ports = Mapping[str, providers.Provider[Any]]  # a use case's field name -> where it comes from
+
+
+def _wired(use_case: type[U], ports: Ports) -> providers.Singleton[U]:
+    """One singleton of `use_case` given the ports its attrs fields name: the class says what
+    it needs, the container only where each port comes from. A required field with no port
+    fails here, when the container class is defined, not at the first request."""
+    fields = [f for f in attrs.fields(use_case) if f.init]  # type: ignore[arg-type]
+    missing = [f.name for f in fields if f.default is attrs.NOTHING and f.name not in ports]
+    if missing:
+        raise TypeError(f"{use_case.__name__} needs ports the container lacks: {missing}")
+    return providers.Singleton(
+        use_case, **{f.name: ports[f.name] for f in fields if f.name in ports}
+    )
+
+
 class Container(containers.DeclarativeContainer):
     config = providers.Configuration(strict=True)
 
@@ -118,30 +137,30 @@ class Container(containers.DeclarativeContainer):
         hold_ttl=providers.Factory(timedelta, seconds=config.hold_ttl_seconds),
     )
     # Every bookings use case gets a fresh unit of work per call from this factory.
-    _bookings = {"uow": bookings_uow.provider, "clock": clock, "settings": booking_settings}
+    _bookings: Ports = {"uow": bookings_uow.provider, "clock": clock, "settings": booking_settings}
 
-    create_provider = providers.Singleton(CreateProvider, **_bookings)
-    add_place = providers.Singleton(AddPlace, **_bookings)
-    set_opening_hours = providers.Singleton(SetOpeningHours, **_bookings)
-    add_resource = providers.Singleton(AddResource, **_bookings)
-    create_offering = providers.Singleton(CreateOffering, **_bookings)
-    schedule_sessions = providers.Singleton(ScheduleSessions, **_bookings)
+    create_provider = _wired(CreateProvider, _bookings)
+    add_place = _wired(AddPlace, _bookings)
+    set_opening_hours = _wired(SetOpeningHours, _bookings)
+    add_resource = _wired(AddResource, _bookings)
+    create_offering = _wired(CreateOffering, _bookings)
+    schedule_sessions = _wired(ScheduleSessions, _bookings)
 
-    list_providers = providers.Singleton(ListProviders, **_bookings)
-    get_catalog = providers.Singleton(GetCatalog, **_bookings)
-    get_offering = providers.Singleton(GetOffering, **_bookings)
-    get_availability = providers.Singleton(GetAvailability, **_bookings)
-    search_offerings = providers.Singleton(SearchOfferings, **_bookings)
+    list_providers = _wired(ListProviders, _bookings)
+    get_catalog = _wired(GetCatalog, _bookings)
+    get_offering = _wired(GetOffering, _bookings)
+    get_availability = _wired(GetAvailability, _bookings)
+    search_offerings = _wired(SearchOfferings, _bookings)
 
-    hold_slot = providers.Singleton(HoldSlot, **_bookings)
-    confirm_booking = providers.Singleton(ConfirmBooking, **_bookings)
-    cancel_booking = providers.Singleton(CancelBooking, **_bookings)
-    complete_booking = providers.Singleton(CompleteBooking, **_bookings)
-    mark_no_show = providers.Singleton(MarkNoShow, **_bookings)
-    reschedule_booking = providers.Singleton(RescheduleBooking, **_bookings)
-    get_booking = providers.Singleton(GetBooking, **_bookings)
-    list_my_bookings = providers.Singleton(ListMyBookings, **_bookings)
-    list_provider_bookings = providers.Singleton(ListProviderBookings, **_bookings)
+    hold_slot = _wired(HoldSlot, _bookings)
+    confirm_booking = _wired(ConfirmBooking, _bookings)
+    cancel_booking = _wired(CancelBooking, _bookings)
+    complete_booking = _wired(CompleteBooking, _bookings)
+    mark_no_show = _wired(MarkNoShow, _bookings)
+    reschedule_booking = _wired(RescheduleBooking, _bookings)
+    get_booking = _wired(GetBooking, _bookings)
+    list_my_bookings = _wired(ListMyBookings, _bookings)
+    list_provider_bookings = _wired(ListProviderBookings, _bookings)
     del _bookings
 
     # ------------------------------------------------------------ cross-cutting HTTP concerns
@@ -212,169 +231,68 @@ class Container(containers.DeclarativeContainer):
         SecondFactorCheck, totp=totp_generator, throttle=identity_throttle
     )
 
-    start_operator_session = providers.Singleton(
-        StartOperatorSession, uow=identity_uow.provider, clock=clock
-    )
+    # What identity use cases may ask for, by the name of their field.
+    _identity: Ports = {
+        "uow": identity_uow.provider,
+        "clock": clock,
+        "settings": identity_settings,
+        "passwords": password_hasher,
+        "breached": breached_passwords,
+        "codec": access_token_codec,
+        "sealer": token_sealer,
+        "totp": totp_generator,
+        "qr": qr_renderer,
+        "throttle": identity_throttle,
+        "request_throttle": request_throttle,
+        "token_issuer": token_issuer,
+        "session_starter": session_starter,
+        "second_factor": second_factor_check,
+    }
+    start_operator_session = _wired(StartOperatorSession, _identity)
+    register = _wired(Register, _identity)
+    verify_email = _wired(VerifyEmail, _identity)
+    login = _wired(Login, _identity)
+    complete_mfa_login = _wired(CompleteMfaLogin, _identity)
+    refresh = _wired(Refresh, _identity)
+    change_password = _wired(ChangePassword, _identity)
+    request_password_reset = _wired(RequestPasswordReset, _identity)
+    reset_password = _wired(ResetPassword, _identity)
+    get_account = _wired(GetAccount, _identity)
 
-    register = providers.Singleton(
-        Register,
-        uow=identity_uow.provider,
-        clock=clock,
-        settings=identity_settings,
-        passwords=password_hasher,
-        breached=breached_passwords,
-        request_throttle=request_throttle,
-    )
-    verify_email = providers.Singleton(
-        VerifyEmail, uow=identity_uow.provider, clock=clock, throttle=identity_throttle
-    )
-    login = providers.Singleton(
-        Login,
-        uow=identity_uow.provider,
-        clock=clock,
-        settings=identity_settings,
-        passwords=password_hasher,
-        throttle=identity_throttle,
-        session_starter=session_starter,
-    )
-    complete_mfa_login = providers.Singleton(
-        CompleteMfaLogin,
-        uow=identity_uow.provider,
-        clock=clock,
-        settings=identity_settings,
-        second_factor=second_factor_check,
-        session_starter=session_starter,
-        throttle=identity_throttle,
-    )
-    refresh = providers.Singleton(
-        Refresh,
-        uow=identity_uow.provider,
-        clock=clock,
-        settings=identity_settings,
-        sealer=token_sealer,
-        token_issuer=token_issuer,
-        throttle=identity_throttle,
-    )
-    change_password = providers.Singleton(
-        ChangePassword,
-        uow=identity_uow.provider,
-        clock=clock,
-        settings=identity_settings,
-        passwords=password_hasher,
-        breached=breached_passwords,
-        throttle=identity_throttle,
-    )
-    request_password_reset = providers.Singleton(
-        RequestPasswordReset,
-        uow=identity_uow.provider,
-        clock=clock,
-        settings=identity_settings,
-        request_throttle=request_throttle,
-    )
-    reset_password = providers.Singleton(
-        ResetPassword,
-        uow=identity_uow.provider,
-        clock=clock,
-        settings=identity_settings,
-        passwords=password_hasher,
-        breached=breached_passwords,
-        throttle=identity_throttle,
-    )
-    get_account = providers.Singleton(GetAccount, uow=identity_uow.provider)
+    list_sessions = _wired(ListSessions, _identity)
+    revoke_session = _wired(RevokeSession, _identity)
+    revoke_all_sessions = _wired(RevokeAllSessions, _identity)
 
-    list_sessions = providers.Singleton(ListSessions, uow=identity_uow.provider, clock=clock)
-    revoke_session = providers.Singleton(RevokeSession, uow=identity_uow.provider, clock=clock)
-    revoke_all_sessions = providers.Singleton(
-        RevokeAllSessions,
-        uow=identity_uow.provider,
-        clock=clock,
-    )
+    get_mfa_status = _wired(GetMfaStatus, _identity)
+    begin_totp_enrolment = _wired(BeginTotpEnrolment, _identity)
+    show_totp_enrolment = _wired(ShowTotpEnrolment, _identity)
+    confirm_totp_enrolment = _wired(ConfirmTotpEnrolment, _identity)
+    step_up = _wired(StepUp, _identity)
+    disable_mfa = _wired(DisableMfa, _identity)
+    regenerate_recovery_codes = _wired(RegenerateRecoveryCodes, _identity)
 
-    get_mfa_status = providers.Singleton(GetMfaStatus, uow=identity_uow.provider)
-    begin_totp_enrolment = providers.Singleton(
-        BeginTotpEnrolment,
-        uow=identity_uow.provider,
-        clock=clock,
-        settings=identity_settings,
-        totp=totp_generator,
-        qr=qr_renderer,
-    )
-    show_totp_enrolment = providers.Singleton(
-        ShowTotpEnrolment,
-        uow=identity_uow.provider,
-        settings=identity_settings,
-        totp=totp_generator,
-        qr=qr_renderer,
-    )
-    confirm_totp_enrolment = providers.Singleton(
-        ConfirmTotpEnrolment,
-        uow=identity_uow.provider,
-        clock=clock,
-        settings=identity_settings,
-        totp=totp_generator,
-        token_issuer=token_issuer,
-        throttle=identity_throttle,
-    )
-    step_up = providers.Singleton(
-        StepUp,
-        uow=identity_uow.provider,
-        clock=clock,
-        second_factor=second_factor_check,
-        token_issuer=token_issuer,
-        throttle=identity_throttle,
-    )
-    disable_mfa = providers.Singleton(
-        DisableMfa,
-        uow=identity_uow.provider,
-        clock=clock,
-        second_factor=second_factor_check,
-        throttle=identity_throttle,
-    )
-    regenerate_recovery_codes = providers.Singleton(
-        RegenerateRecoveryCodes,
-        uow=identity_uow.provider,
-        clock=clock,
-        settings=identity_settings,
-        second_factor=second_factor_check,
-        throttle=identity_throttle,
-    )
+    grant_staff = _wired(GrantStaff, _identity)
+    revoke_staff = _wired(RevokeStaff, _identity)
+    grant_admin = _wired(GrantAdmin, _identity)
+    revoke_admin = _wired(RevokeAdmin, _identity)
+    lock_user = _wired(LockUser, _identity)
+    unlock_user = _wired(UnlockUser, _identity)
+    reset_user_mfa = _wired(ResetUserMfa, _identity)
+    find_user_by_email = _wired(FindUserByEmail, _identity)
+    list_users = _wired(ListUsers, _identity)
+    query_audit_log = _wired(QueryAuditLog, _identity)
 
-    grant_staff = providers.Singleton(GrantStaff, uow=identity_uow.provider, clock=clock)
-    revoke_staff = providers.Singleton(RevokeStaff, uow=identity_uow.provider, clock=clock)
-    grant_admin = providers.Singleton(GrantAdmin, uow=identity_uow.provider, clock=clock)
-    revoke_admin = providers.Singleton(RevokeAdmin, uow=identity_uow.provider, clock=clock)
-    lock_user = providers.Singleton(LockUser, uow=identity_uow.provider, clock=clock)
-    unlock_user = providers.Singleton(UnlockUser, uow=identity_uow.provider, clock=clock)
-    reset_user_mfa = providers.Singleton(ResetUserMfa, uow=identity_uow.provider, clock=clock)
-    find_user_by_email = providers.Singleton(FindUserByEmail, uow=identity_uow.provider)
-    list_users = providers.Singleton(ListUsers, uow=identity_uow.provider)
-    query_audit_log = providers.Singleton(QueryAuditLog, uow=identity_uow.provider)
+    get_jwks = _wired(GetJwks, _identity)
+    rotate_signing_key = _wired(RotateSigningKey, _identity)
 
-    get_jwks = providers.Singleton(
-        GetJwks,
-        uow=identity_uow.provider,
-        clock=clock,
-        settings=identity_settings,
-    )
-    rotate_signing_key = providers.Singleton(
-        RotateSigningKey,
-        uow=identity_uow.provider,
-        clock=clock,
-        token_issuer=token_issuer,
-    )
     # One per process: it caches the verifying keys.
-    verify_access_token = providers.Singleton(
-        VerifyAccessToken,
-        uow=identity_uow.provider,
-        clock=clock,
-        settings=identity_settings,
-        codec=access_token_codec,
-    )
+    verify_access_token = _wired(VerifyAccessToken, _identity)
     # Who is calling: the access token's claims as a principal (staff and admin roles only at
     # aal2). Tests of other contexts override it with a table of test tokens.
     authenticator: providers.Provider[Authenticator] = providers.Singleton(
         AccessTokenAuthenticator, verify_access_token
     )
+    del _identity
 
 
 def build_container(settings: Settings) -> Container:
