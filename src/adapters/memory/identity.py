@@ -179,11 +179,16 @@ class MemoryOneTimeTokenRepository(_Part, OneTimeTokenRepository):
         self.s.one_time_tokens[token_id] = attrs.evolve(token, used_at=at)
         return True
 
-    async def record_failed_attempt(self, token_id: OneTimeTokenId) -> None:
-        token = self.s.one_time_tokens[token_id]
+    async def reserve_attempt(
+        self, token_id: OneTimeTokenId, at: datetime, max_attempts: int
+    ) -> bool:
+        token = self.s.one_time_tokens.get(token_id)
+        if token is None or not token.usable(at, max_attempts):
+            return False
         self.s.one_time_tokens[token_id] = attrs.evolve(
             token, failed_attempts=token.failed_attempts + 1
         )
+        return True
 
     async def discard_for_user(self, user_id: UserId, purpose: TokenPurpose, at: datetime) -> None:
         for token in list(self.s.one_time_tokens.values()):

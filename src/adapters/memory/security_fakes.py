@@ -13,20 +13,23 @@ import hmac
 import itertools
 import json
 import secrets
+import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import attrs
 
 from core.identity.model import SigningKey
 from core.identity.ports import (
     AccessTokenCodec,
+    Blocked,
     BreachedPasswords,
     NewSigningKey,
     PasswordHasher,
     QrRenderer,
     RateLimiter,
+    Reservation,
     SigningKeyFactory,
     Throttle,
     TokenSealer,
@@ -170,44 +173,74 @@ class FakeQrRenderer(QrRenderer):
 
 
 @attrs.define
-class _Failures:
-    count: int
+class _Attempts:
+    """One key's attempts in the current window: the reservations still counted (kept
+    failures and attempts in flight) and the block, with what to restore if the reservation
+    that started it is given back."""
+
     last_at: datetime
+    counted: set[str] = attrs.field(factory=set)
     blocked_until: datetime | None = None
+    blocker: str | None = None
+    before: datetime | None = None
 
     def expired(self, now: datetime, policy: ThrottlePolicy) -> bool:
         latest = max(self.last_at, self.blocked_until or self.last_at)
         return now >= latest + policy.window
 
+    def wait(self, now: datetime) -> timedelta | None:
+        if self.blocked_until is None or self.blocked_until <= now:
+            return None
+        return self.blocked_until - now
+
 
 class MemoryThrottle(Throttle):
+    """The Throttle rules on dicts; one event loop makes every call atomic."""
+
     def __init__(self, clock: Clock, policy: ThrottlePolicy | None = None) -> None:
         self._clock = clock
         self._policy = policy or ThrottlePolicy()
-        self._keys: dict[str, _Failures] = {}
+        self._keys: dict[str, _Attempts] = {}
 
-    async def retry_after(self, key: str) -> float | None:
-        entry = self._keys.get(key)
+    async def reserve(self, keys: Sequence[str]) -> Reservation | Blocked:
         now = self._clock.now()
-        if entry is None or entry.blocked_until is None or entry.blocked_until <= now:
-            return None
-        return (entry.blocked_until - now).total_seconds()
+        for key in keys:
+            entry = self._keys.get(key)
+            if entry is not None and entry.expired(now, self._policy):
+                del self._keys[key]
+        waits = [w for key in keys if key in self._keys and (w := self._keys[key].wait(now))]
+        if waits:
+            return Blocked(retry_after=max(waits).total_seconds())
+        reservation = Reservation(id=uuid.uuid4().hex, keys=tuple(keys))
+        for key in keys:
+            entry = self._keys.setdefault(key, _Attempts(last_at=now))
+            entry.counted.add(reservation.id)
+            entry.last_at = now
+            block = self._policy.block_after(len(entry.counted))
+            if block is not None:
+                entry.blocker, entry.before = reservation.id, entry.blocked_until
+                entry.blocked_until = now + block
+        return reservation
 
-    async def record_failure(self, key: str) -> float | None:
-        now = self._clock.now()
-        entry = self._keys.get(key)
-        if entry is None or entry.expired(now, self._policy):
-            entry = _Failures(count=0, last_at=now)
-        entry.count += 1
-        entry.last_at = now
-        block = self._policy.block_after(entry.count)
-        if block is not None:
-            entry.blocked_until = now + block
-        self._keys[key] = entry
-        return block.total_seconds() if block is not None else None
+    async def release(self, reservation: Reservation) -> None:
+        for key in reservation.keys:
+            entry = self._keys.get(key)
+            if entry is None or reservation.id not in entry.counted:
+                continue  # reset or forgotten since
+            entry.counted.remove(reservation.id)
+            if entry.blocker == reservation.id:
+                entry.blocked_until, entry.blocker, entry.before = entry.before, None, None
+            if not entry.counted:
+                del self._keys[key]
 
     async def reset(self, key: str) -> None:
         self._keys.pop(key, None)
+
+    async def retry_after(self, key: str) -> float | None:
+        """For tests: seconds until `key` admits an attempt, None if it does now."""
+        entry = self._keys.get(key)
+        wait = entry.wait(self._clock.now()) if entry is not None else None
+        return wait.total_seconds() if wait is not None else None
 
 
 class MemoryRateLimiter(RateLimiter):

@@ -8,39 +8,75 @@ memory fakes' and testable with a fake clock; Redis TTLs only clean up idle keys
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from core.identity.ports import RateLimiter, Throttle
+from core.identity.ports import Blocked, RateLimiter, Reservation, Throttle
 from core.identity.throttling import MAX_DOUBLINGS, ThrottlePolicy
 from core.shared.time import Clock
 
-# KEYS[1] = key; ARGV = now_ms, window_ms, max_failures, base_block_ms, max_block_ms,
-# max_doublings. Returns the block in ms that this failure started (0 for none).
-_RECORD_FAILURE = """
+# One hash per key: `count` attempts counted in the window (kept failures and attempts in
+# flight), each also as a field `r:<reservation id>` so it can be given back exactly once;
+# `last` attempt and block `until` (ms); `blocker`, the reservation that started the block,
+# and the `until` from `before` it, restored if that reservation is given back.
+
+# KEYS = the attempt's keys; ARGV = now_ms, window_ms, max_failures, base_block_ms,
+# max_block_ms, max_doublings, reservation id. Returns 0 if the attempt now counts on every
+# key, else the ms until the most blocked key admits one (and nothing was counted).
+_RESERVE = """
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local max_failures = tonumber(ARGV[3])
 local base = tonumber(ARGV[4])
 local cap = tonumber(ARGV[5])
-local state = redis.call('HMGET', KEYS[1], 'count', 'last', 'until')
-local count = tonumber(state[1]) or 0
-local last = tonumber(state[2]) or now
-local blocked = tonumber(state[3]) or 0
-if count > 0 and now >= math.max(last, blocked) + window then
-  count = 0
-  blocked = 0
+local max_doublings = tonumber(ARGV[6])
+local held = 'r:' .. ARGV[7]
+local wait = 0
+for _, key in ipairs(KEYS) do
+  local state = redis.call('HMGET', key, 'count', 'last', 'until')
+  local count = tonumber(state[1]) or 0
+  local last = tonumber(state[2]) or now
+  local blocked = tonumber(state[3]) or 0
+  if count > 0 and now >= math.max(last, blocked) + window then
+    redis.call('DEL', key)
+  elseif blocked - now > wait then
+    wait = blocked - now
+  end
 end
-count = count + 1
-local block = 0
-if count >= max_failures then
-  local doublings = math.min(count - max_failures, tonumber(ARGV[6]))
-  block = math.floor(math.min(base * 2 ^ doublings, cap))
-  blocked = now + block
+if wait > 0 then
+  return wait
 end
-redis.call('HSET', KEYS[1], 'count', count, 'last', now, 'until', blocked)
-redis.call('PEXPIRE', KEYS[1], math.max(blocked, now) - now + window)
-return block
+for _, key in ipairs(KEYS) do
+  local state = redis.call('HMGET', key, 'count', 'until')
+  local count = (tonumber(state[1]) or 0) + 1
+  local blocked = tonumber(state[2]) or 0
+  redis.call('HSET', key, 'count', count, 'last', now, held, 1)
+  if count >= max_failures then
+    local doublings = math.min(count - max_failures, max_doublings)
+    local block = math.floor(math.min(base * 2 ^ doublings, cap))
+    redis.call('HSET', key, 'until', now + block, 'blocker', held, 'before', blocked)
+    blocked = now + block
+  end
+  redis.call('PEXPIRE', key, math.max(blocked, now) - now + window)
+end
+return 0
+"""
+
+# KEYS = the reservation's keys; ARGV[1] = its id. Keys reset or forgotten since are skipped.
+_RELEASE = """
+local held = 'r:' .. ARGV[1]
+for _, key in ipairs(KEYS) do
+  if redis.call('HDEL', key, held) == 1 then
+    if redis.call('HINCRBY', key, 'count', -1) <= 0 then
+      redis.call('DEL', key)
+    elseif redis.call('HGET', key, 'blocker') == held then
+      redis.call('HSET', key, 'until', redis.call('HGET', key, 'before'))
+      redis.call('HDEL', key, 'blocker', 'before')
+    end
+  end
+end
+return 0
 """
 
 # KEYS[1] = key; ARGV = now_ms, window_ms, limit, unique member.
@@ -65,6 +101,9 @@ def _ms(seconds: float) -> int:
 
 
 class RedisThrottle(Throttle):
+    """Each reservation and release is one script over all its keys, so concurrent attempts
+    are admitted and counted exactly (keep the keys on one node: no Redis Cluster slots)."""
+
     def __init__(
         self,
         redis: Redis,
@@ -77,30 +116,30 @@ class RedisThrottle(Throttle):
         self._clock = clock
         self._policy = policy or ThrottlePolicy()
         self._prefix = prefix
-        self._record = redis.register_script(_RECORD_FAILURE)
+        self._reserve = redis.register_script(_RESERVE)
+        self._release = redis.register_script(_RELEASE)
 
-    def _now_ms(self) -> int:
-        return _ms(self._clock.now().timestamp())
-
-    async def retry_after(self, key: str) -> float | None:
-        until = await self._redis.hget(self._prefix + key, "until")
-        remaining = int(until or 0) - self._now_ms()
-        return remaining / 1000 if remaining > 0 else None
-
-    async def record_failure(self, key: str) -> float | None:
+    async def reserve(self, keys: Sequence[str]) -> Reservation | Blocked:
         p = self._policy
-        block_ms = await self._record(
-            keys=[self._prefix + key],
+        reservation = Reservation(id=uuid.uuid4().hex, keys=tuple(keys))
+        wait_ms = await self._reserve(
+            keys=[self._prefix + key for key in keys],
             args=[
-                self._now_ms(),
+                _ms(self._clock.now().timestamp()),
                 _ms(p.window.total_seconds()),
                 p.max_failures,
                 _ms(p.base_block.total_seconds()),
                 _ms(p.max_block.total_seconds()),
                 MAX_DOUBLINGS,
+                reservation.id,
             ],
         )
-        return int(block_ms) / 1000 if int(block_ms) > 0 else None
+        return Blocked(retry_after=int(wait_ms) / 1000) if int(wait_ms) > 0 else reservation
+
+    async def release(self, reservation: Reservation) -> None:
+        await self._release(
+            keys=[self._prefix + key for key in reservation.keys], args=[reservation.id]
+        )
 
     async def reset(self, key: str) -> None:
         await self._redis.delete(self._prefix + key)

@@ -34,6 +34,7 @@ from core.identity.model import (
 )
 from core.identity.ports import (
     AccessTokenCodec,
+    Blocked,
     IdentityUnitOfWork,
     SigningKeyFactory,
     Throttle,
@@ -310,13 +311,12 @@ class SecondFactorCheck:
         allow_recovery_code: bool,
     ) -> Result[SecondFactor, InvalidMfaCode | TooManyAttempts]:
         key = f"mfa:user:{user_id}"
-        wait = await self.throttle.retry_after(key)
-        if wait is not None:
-            return Failure(TooManyAttempts(wait))
+        reserved = await self.throttle.reserve([key])  # before the code is compared
+        if isinstance(reserved, Blocked):
+            return Failure(TooManyAttempts(reserved.retry_after))
         factor = await self._verify(uow, user_id, code, now, allow_recovery_code)
         if factor is None:
-            await self.throttle.record_failure(key)
-            return Failure(InvalidMfaCode())
+            return Failure(InvalidMfaCode())  # the reserved attempt stays counted
         await self.throttle.reset(key)
         return Success(factor)
 

@@ -62,7 +62,14 @@ class OneTimeTokenRepository(Protocol):
         """Mark used if still unused and unexpired at `at`; atomic, so only one caller wins."""
         ...
 
-    async def record_failed_attempt(self, token_id: OneTimeTokenId) -> None: ...
+    async def reserve_attempt(
+        self, token_id: OneTimeTokenId, at: datetime, max_attempts: int
+    ) -> bool:
+        """Count one attempt (`failed_attempts`) if the token is unused, unexpired at `at` and
+        has fewer than `max_attempts`; False otherwise. Atomic, and the token stays locked
+        until the transaction ends, so concurrent attempts queue and each sees the count:
+        committing keeps the attempt, rolling back gives it back."""
+        ...
 
     async def discard_for_user(self, user_id: UserId, purpose: TokenPurpose, at: datetime) -> None:
         """Mark every unused token of this purpose used (e.g. older reset links after a reset)."""
@@ -265,22 +272,49 @@ class QrRenderer(Protocol):
 # --- throttling ------------------------------------------------------------------------------
 
 
-class Throttle(Protocol):
-    """Failure counting with growing back-off, per key (`login:acct:<email>`, `login:ip:<ip>`).
+@attrs.frozen(kw_only=True)
+class Reservation:
+    """An attempt counted against its keys before its outcome is known (see `Throttle`)."""
 
-    After the allowed number of failures within the window, the key is blocked for a period
-    that doubles with every further failure, up to a cap. Concurrent calls count exactly.
+    id: str
+    keys: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class Blocked:
+    """A key of the attempt is blocked: nothing was counted; try again in `retry_after` s."""
+
+    retry_after: float
+
+
+class Throttle(Protocol):
+    """Attempt counting with growing back-off, per key (`login:acct:<email>`, `login:ip:<ip>`).
+
+    An attempt is reserved BEFORE its secret is checked: `reserve` counts it as a failure
+    against all its keys in one atomic step, unless one of them is blocked. The caller then
+    checks the secret and, if the attempt must not count after all (a right secret, a weak new
+    password), gives it back with `release`; a wrong secret keeps it, and so does a crash.
+    Attempts in flight therefore count against the limit like failures, and concurrent
+    attempts can never get more checks than the same attempts one after another.
+
+    The `max_failures`-th counted attempt in a window blocks the key for `base_block`, every
+    further one doubles the block up to `max_block` (`ThrottlePolicy`); a blocked key admits
+    nothing. Counts are forgotten once `window` passes after the last attempt (or after the
+    block it started, if that ends later).
     """
 
-    async def retry_after(self, key: str) -> float | None:
-        """Seconds until the key may try again, or None if it may try now."""
+    async def reserve(self, keys: Sequence[str]) -> Reservation | Blocked:
+        """Count an attempt against every key, or Blocked (the longest wait) if one is."""
         ...
 
-    async def record_failure(self, key: str) -> float | None:
-        """Count a failure; returns the block in seconds if this failure started one."""
+    async def release(self, reservation: Reservation) -> None:
+        """Give the attempt back on every key it still counts on (not after a `reset` or a
+        quiet window), and lift the block it started, if any."""
         ...
 
-    async def reset(self, key: str) -> None: ...
+    async def reset(self, key: str) -> None:
+        """Forget the key's count and block (a right secret proves the account's owner)."""
+        ...
 
 
 class RateLimiter(Protocol):

@@ -36,9 +36,9 @@ from core.identity.model import (
     token_digest,
 )
 from core.identity.password_policy import normalise
-from core.identity.ports import IdentityUnitOfWork, PasswordHasher, Throttle
+from core.identity.ports import Blocked, IdentityUnitOfWork, PasswordHasher, Throttle
 from core.identity.settings import IdentitySettings
-from core.identity.throttling import guarded, longest_wait, throttle_keys
+from core.identity.throttling import guarded, throttle_keys
 from core.shared.time import Clock
 from core.shared.unit_of_work import UnitOfWorkFactory
 from core.shared.use_case import UseCase
@@ -69,9 +69,10 @@ class Login(UseCase):
     ) -> Result[TokenPair | MfaChallenge, InvalidCredentials | AccountLocked | TooManyAttempts]:
         email_key = Email.key_of(email)
         keys = throttle_keys("login", client, account=email_key)
-        wait = await longest_wait(self.throttle, keys)
-        if wait is not None:
-            return Failure(TooManyAttempts(wait))
+        # Counted before the hash is checked, so a burst gets no more checks than a sequence.
+        reserved = await self.throttle.reserve(keys)
+        if isinstance(reserved, Blocked):
+            return Failure(TooManyAttempts(reserved.retry_after))
         text = normalise(password)
         async with self.uow() as uow:
             user = await uow.users.by_email_key(email_key)
@@ -81,9 +82,8 @@ class Login(UseCase):
             await self.passwords.verify_dummy(text)
         if known is None or not await self.passwords.verify(known.password_hash, text):
             await self._failed(email_key, user, client)
-            for key in keys:
-                await self.throttle.record_failure(key)
-            return Failure(InvalidCredentials())
+            return Failure(InvalidCredentials())  # the reserved attempt stays counted
+        await self.throttle.release(reserved)
         await self.throttle.reset(keys[0])
         return await self._succeeded(known, text, client)
 
@@ -179,7 +179,12 @@ class CompleteMfaLogin(UseCase):
             challenge = await uow.one_time_tokens.find(
                 token_digest(challenge_token), TokenPurpose.MFA_CHALLENGE
             )
-            if challenge is None or not challenge.usable(now, settings.mfa_challenge_max_attempts):
+            # One attempt of the challenge's few, reserved before the code is checked; it is
+            # given back if we roll back without a verdict (throttled, locked).
+            max_attempts = settings.mfa_challenge_max_attempts
+            if challenge is None or not await uow.one_time_tokens.reserve_attempt(
+                challenge.id, now, max_attempts
+            ):
                 return Failure(InvalidToken())
             user = await uow.users.get(challenge.user_id)
             if user is None:
@@ -189,8 +194,7 @@ class CompleteMfaLogin(UseCase):
             checked = await self.second_factor(uow, user.id, code, now, allow_recovery_code=True)
             if isinstance(checked, Failure):
                 error = checked.failure()
-                if isinstance(error, InvalidMfaCode):  # a code was checked, not throttled
-                    await uow.one_time_tokens.record_failed_attempt(challenge.id)
+                if isinstance(error, InvalidMfaCode):  # a code was checked: keep the attempt
                     await audit(
                         uow,
                         AuditAction.LOGIN_FAILED,
@@ -204,7 +208,7 @@ class CompleteMfaLogin(UseCase):
                 return Failure(error)
             factor: SecondFactor = checked.unwrap()
             if not await uow.one_time_tokens.consume(challenge.id, now):
-                return Failure(InvalidToken())  # a concurrent request won; roll back our use
+                return Failure(InvalidToken())  # used meanwhile; consume is the authority
             pair = await self.session_starter.start(
                 uow,
                 user=user,

@@ -1,6 +1,10 @@
 """Throttling in identity: the back-off rule every Throttle adapter applies (the Redis one in
 Lua, with these numbers), and how the use cases apply it: which failures count, under which
-keys, and which requests are rationed whatever their outcome."""
+keys, and which requests are rationed whatever their outcome.
+
+Every attempt is reserved before the expensive check (Argon2, a TOTP comparison, a token
+lookup) and given back afterwards if it did not count: a burst of concurrent guesses gets no
+more checks than the same guesses one after another."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from returns.result import Failure, Result, Success
 
 from core.identity.errors import TooManyAttempts, TooManyRequests
 from core.identity.model import ClientContext
-from core.identity.ports import Throttle
+from core.identity.ports import Blocked, Throttle
 from core.shared.errors import DomainError
 
 T = TypeVar("T")
@@ -24,9 +28,10 @@ MAX_DOUBLINGS = 30  # 2**30 * base is far past any sane cap; keeps the arithmeti
 
 @attrs.frozen(kw_only=True)
 class ThrottlePolicy:
-    """After `max_failures` failures the key is blocked for `base_block`; every further failure
+    """The `max_failures`-th failure blocks the key for `base_block`; every further failure
     doubles the block, up to `max_block`. Failures are forgotten once `window` passes after the
-    last failure (or after the block it started, if that ends later)."""
+    last failure (or after the block it started, if that ends later). An attempt in flight
+    counts as a failure until it is given back (`Throttle`)."""
 
     max_failures: int = 5
     window: timedelta = timedelta(minutes=15)
@@ -52,11 +57,6 @@ def throttle_keys(purpose: str, client: ClientContext, *, account: str | None = 
     return keys
 
 
-async def longest_wait(throttle: Throttle, keys: Sequence[str]) -> float | None:
-    waits = [wait for key in keys if (wait := await throttle.retry_after(key)) is not None]
-    return max(waits) if waits else None
-
-
 async def guarded(
     throttle: Throttle,
     keys: Sequence[str],
@@ -64,25 +64,23 @@ async def guarded(
     *,
     counts: tuple[type[DomainError], ...],
 ) -> Result[T, E | TooManyAttempts]:
-    """Run `attempt` unless a key is blocked. A failure of the `counts` kinds (a wrong secret,
-    not, say, a weak new password) counts against every key; after enough of them the keys are
-    blocked for a time that doubles with each further failure."""
-    wait = await longest_wait(throttle, keys)
-    if wait is not None:
-        return Failure(TooManyAttempts(wait))
+    """Run `attempt` unless a key is blocked, counted against every key while it runs. It keeps
+    counting if it fails with one of the `counts` kinds (a wrong secret, not, say, a weak new
+    password); any other outcome gives it back. After enough failures the keys are blocked
+    for a time that doubles with each further failure."""
+    reserved = await throttle.reserve(keys)
+    if isinstance(reserved, Blocked):
+        return Failure(TooManyAttempts(reserved.retry_after))
     result = await attempt()
-    if isinstance(result, Failure) and isinstance(result.failure(), counts):
-        for key in keys:
-            await throttle.record_failure(key)
+    if not (isinstance(result, Failure) and isinstance(result.failure(), counts)):
+        await throttle.release(reserved)
     return result
 
 
 async def ration(throttle: Throttle, keys: Sequence[str]) -> Result[None, TooManyRequests]:
     """Count this request against every key, whatever its outcome, unless one is blocked: for
     requests that send mail, and whose outcome must not tell whether an account exists."""
-    wait = await longest_wait(throttle, keys)
-    if wait is not None:
-        return Failure(TooManyRequests(wait))
-    for key in keys:
-        await throttle.record_failure(key)
+    reserved = await throttle.reserve(keys)
+    if isinstance(reserved, Blocked):
+        return Failure(TooManyRequests(reserved.retry_after))
     return Success(None)

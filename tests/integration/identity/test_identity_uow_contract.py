@@ -199,17 +199,67 @@ async def test_expired_one_time_token_cannot_be_consumed(store: Store) -> None:
         assert not await uow.one_time_tokens.consume(token.id, token.expires_at)
 
 
-async def test_failed_attempts_are_counted(store: Store) -> None:
+async def test_attempts_are_reserved_until_the_token_runs_out(store: Store) -> None:
     user = new_user()
     await add_user(store, user)
     token = new_one_time(user, TokenPurpose.MFA_CHALLENGE)
     async with store.uow() as uow:
         await uow.one_time_tokens.add(token)
-        await uow.one_time_tokens.record_failed_attempt(token.id)
-        await uow.one_time_tokens.record_failed_attempt(token.id)
+        reserve = uow.one_time_tokens.reserve_attempt
+        assert [await reserve(token.id, LATER, 3) for _ in range(4)] == [True, True, True, False]
         found = await uow.one_time_tokens.find(token.token_hash, token.purpose)
         assert found is not None
-        assert found.failed_attempts == 2
+        assert found.failed_attempts == 3
+
+
+async def test_a_used_or_expired_token_admits_no_attempt(store: Store) -> None:
+    user = new_user()
+    await add_user(store, user)
+    used, expiring = (new_one_time(user, TokenPurpose.MFA_CHALLENGE) for _ in range(2))
+    async with store.uow() as uow:
+        await uow.one_time_tokens.add(used)
+        await uow.one_time_tokens.add(expiring)
+        assert await uow.one_time_tokens.consume(used.id, LATER)
+        assert not await uow.one_time_tokens.reserve_attempt(used.id, LATER, 5)
+        assert not await uow.one_time_tokens.reserve_attempt(expiring.id, expiring.expires_at, 5)
+
+
+async def test_an_attempt_is_kept_on_commit_and_given_back_on_rollback(store: Store) -> None:
+    user = new_user()
+    await add_user(store, user)
+    token = new_one_time(user, TokenPurpose.MFA_CHALLENGE)
+    async with store.uow() as uow:
+        await uow.one_time_tokens.add(token)
+        await uow.commit()
+    async with store.uow() as uow:
+        assert await uow.one_time_tokens.reserve_attempt(token.id, LATER, 5)  # rolled back
+    async with store.uow() as uow:
+        assert await uow.one_time_tokens.reserve_attempt(token.id, LATER, 5)
+        await uow.commit()
+    async with store.uow() as uow:
+        found = await uow.one_time_tokens.find(token.token_hash, token.purpose)
+        assert found is not None
+        assert found.failed_attempts == 1
+
+
+async def test_concurrent_attempts_on_one_token_reserve_exactly_the_limit(store: Store) -> None:
+    user = new_user()
+    await add_user(store, user)
+    token = new_one_time(user, TokenPurpose.MFA_CHALLENGE)
+    async with store.uow() as uow:
+        await uow.one_time_tokens.add(token)
+        await uow.commit()
+
+    async def attempt() -> bool:
+        async with store.uow() as uow:
+            reserved = await uow.one_time_tokens.reserve_attempt(token.id, LATER, 5)
+            await asyncio.sleep(0.01)  # the code is checked while the others come in
+            await uow.commit()
+            return reserved
+
+    results = await asyncio.gather(*(attempt() for _ in range(30)))
+
+    assert sum(results) == 5
 
 
 async def test_discard_for_user_uses_up_that_purpose_only(store: Store) -> None:

@@ -51,6 +51,19 @@ def client_at(app: Litestar, ip: str) -> Client:
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
+def unique_loopback_ip() -> str:
+    """A loopback address of its own (all of 127.0.0.0/8 reaches a server on 127.0.0.1)."""
+    return f"127.{random.randrange(1, 256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+
+
+def live_client_at(base_url: str, ip: str) -> Client:
+    """An HTTP client of a live server whose connections come from `ip`, with no connection
+    limit: a burst really opens one connection per request."""
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    transport = httpx.AsyncHTTPTransport(local_address=ip, limits=limits)
+    return httpx.AsyncClient(transport=transport, base_url=base_url, timeout=60)
+
+
 def new_email(tag: str = "user") -> str:
     return f"{tag}-{uuid.uuid4().hex[:12]}@example.com"
 

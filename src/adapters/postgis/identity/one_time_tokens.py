@@ -66,13 +66,22 @@ class PostgisOneTimeTokenRepository(PostgisPart, OneTimeTokenRepository):
         )
         return result.first() is not None
 
-    async def record_failed_attempt(self, token_id: OneTimeTokenId) -> None:
+    async def reserve_attempt(
+        self, token_id: OneTimeTokenId, at: datetime, max_attempts: int
+    ) -> bool:
         t = one_time_tokens.c
-        await self._run(
+        result = await self._run(
             sa.update(one_time_tokens)
-            .where(t.id == token_id)
+            .where(
+                t.id == token_id,
+                t.used_at.is_(None),
+                t.expires_at > at,
+                t.failed_attempts < max_attempts,
+            )
             .values(failed_attempts=t.failed_attempts + 1)
+            .returning(t.id)
         )
+        return result.first() is not None
 
     async def discard_for_user(self, user_id: UserId, purpose: TokenPurpose, at: datetime) -> None:
         t = one_time_tokens.c
