@@ -75,7 +75,7 @@ from core.identity.model import (
 )
 from core.identity.password_policy import PasswordRejected
 from core.identity.passwords import ChangePassword, RequestPasswordReset, ResetPassword
-from core.identity.ports import RateLimiter, Throttle
+from core.identity.ports import Blocked, RateLimiter, Reservation, Throttle
 from core.identity.problems import PROBLEMS
 from core.identity.registration import Register, VerifyEmail
 from core.identity.sessions import (
@@ -101,6 +101,7 @@ __all__ = [
     "AuditQuery",
     "Authorization",
     "BeginTotpEnrolment",
+    "Blocked",
     "ChangePassword",
     "ClientContext",
     "CompleteMfaLogin",
@@ -140,6 +141,7 @@ __all__ = [
     "RegenerateRecoveryCodes",
     "Register",
     "RequestPasswordReset",
+    "Reservation",
     "ResetPassword",
     "ResetUserMfa",
     "RevokeAdmin",
