@@ -41,6 +41,10 @@ class AesGcmKeyring(Keyring):
     def __init__(self, store: KeyStore) -> None:
         self._store = store
 
+    @property
+    def store(self) -> KeyStore:
+        return self._store
+
     async def seal(self, plaintext: bytes, *, purpose: str) -> Sealed:
         data_key = AESGCM.generate_key(bit_length=256)
         kek_id, wrapped_key = await self._store.wrap(data_key)

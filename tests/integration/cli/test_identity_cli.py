@@ -11,6 +11,7 @@ import getpass
 import uuid
 from collections.abc import AsyncIterator
 from functools import partial
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -65,10 +66,10 @@ def database(postgres_server: LocalPostgres) -> str:
 
 
 @pytest_asyncio.fixture
-async def container(database: str, redis_url: str) -> AsyncIterator[Container]:
+async def container(database: str, redis_url: str, kek_file: Path) -> AsyncIterator[Container]:
     container = build_container(
         Settings(database_url=database, redis_url=redis_url, argon2_memory_kib=1024,
-                 argon2_time_cost=1)
+                 argon2_time_cost=1, kek_file=kek_file)
     )  # fmt: skip
     yield container
     await container.close()
@@ -298,11 +299,13 @@ def test_a_malformed_instant_fails_with_one_line(database: str) -> None:
 # ---------------------------------------------------------------- demo accounts
 
 
-async def test_demo_accounts_are_created_once_and_work(new_database: str, redis_url: str) -> None:
+async def test_demo_accounts_are_created_once_and_work(
+    new_database: str, redis_url: str, kek_file: Path
+) -> None:
     migrate.upgrade(new_database)
     container = build_container(
         Settings(database_url=new_database, redis_url=redis_url, argon2_memory_kib=1024,
-                 argon2_time_cost=1)
+                 argon2_time_cost=1, kek_file=kek_file)
     )  # fmt: skip
     try:
         first = await ensure_demo_accounts(container)
