@@ -306,7 +306,7 @@ class IdentityCommands:
 
         rotated = self.run(rotate)
         out.print(
-            f"new key-encryption key {rotated.kek_id}; re-wrapped {rotated.rewrapped} secrets"
+            f"new key-encryption key {rotated.kek_id}; {rotated.rewrapped} secrets re-wrapped"
         )
 
     def audit(

@@ -269,6 +269,24 @@ async def test_keys_rotate_prints_the_key_that_signs_from_then_on(
     assert container.access_token_codec().key_id(signed) == kid
 
 
+async def test_keys_rotate_kek_rewraps_the_secrets_and_the_service_still_reads_them(
+    database: str, container: Container
+) -> None:
+    email = await _customer(container)  # a sealed verification token in the outbox
+    signed = (await _log_in(container, email)).access.token  # a sealed signing key
+
+    rotated = await cli(database, "keys", "rotate-kek")
+    audit = await cli(database, "audit", "--action", "kek.rotated", "--limit", "1")
+
+    assert rotated.exit_code == 0, rotated.output
+    kek_id, rewrapped = rotated.stdout.split()[3].rstrip(";"), int(rotated.stdout.split()[4])
+    assert rewrapped >= 2  # at least this test's signing key and mailed token
+    assert await container.key_store().active() == kek_id  # the running container sees it
+    assert f"new_kek={kek_id}" in audit.stdout
+    assert (await container.verify_access_token()(token=signed)).unwrap().user_id
+    assert (await _log_in(container, email)).access.token  # signs with the re-wrapped key
+
+
 async def test_the_audit_log_filters_by_time_and_limits_rows(
     database: str, container: Container
 ) -> None:
