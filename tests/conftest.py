@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.security.keyring import FileKeyStore
 from devservers.net import free_port
 from devservers.postgres import LocalPostgres
 from devservers.redis import LocalRedis
@@ -52,4 +53,16 @@ def redis_url() -> Iterator[str]:
         yield server.ensure_running()
     finally:
         server.stop()
+        shutil.rmtree(workdir)
+
+
+@pytest.fixture(scope="session")
+def kek_file() -> Iterator[Path]:
+    """A key-encryption key made for this test session (secrets at rest are sealed under it)."""
+    workdir = Path(tempfile.mkdtemp(prefix="reserva-kek-"))
+    path = workdir / "kek.json"
+    FileKeyStore.create(path)
+    try:
+        yield path
+    finally:
         shutil.rmtree(workdir)

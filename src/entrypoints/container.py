@@ -19,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
+from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.redis.idempotency import RedisIdempotencyStore
 from adapters.redis.throttle import RedisRateLimiter, RedisThrottle
 from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec
 from adapters.security.breached import ZxcvbnBreachedPasswords
+from adapters.security.keyring import AesGcmKeyring, FileKeyStore
 from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
 from adapters.security.qr import SegnoQrRenderer
 from adapters.security.sealing import AesGcmTokenSealer
@@ -80,6 +82,7 @@ from core.identity import (
     RevokeAllSessions,
     RevokeSession,
     RevokeStaff,
+    RotateKeyEncryptionKey,
     RotateSigningKey,
     SecondFactorCheck,
     SessionStarter,
@@ -169,7 +172,11 @@ class Container(containers.DeclarativeContainer):
     )
 
     # ------------------------------------------------------------ identity context
-    identity_uow = providers.Factory(PostgisIdentityUnitOfWork, engine)
+    # Secrets at rest: sealed under data keys that the key file's KEKs wrap (docs/adr/0011).
+    key_store = providers.Singleton(FileKeyStore, config.kek_file)
+    keyring = providers.Singleton(AesGcmKeyring, key_store)
+    sealed_secrets = providers.Singleton(PostgisSealedSecrets, engine, keyring)
+    identity_uow = providers.Factory(PostgisIdentityUnitOfWork, engine, keyring)
     identity_settings = providers.Singleton(
         IdentitySettings,
         access_ttl=providers.Factory(timedelta, seconds=config.access_ttl_seconds),
@@ -247,6 +254,9 @@ class Container(containers.DeclarativeContainer):
         "token_issuer": token_issuer,
         "session_starter": session_starter,
         "second_factor": second_factor_check,
+        "keyring": keyring,
+        "key_store": key_store,
+        "sealed_secrets": sealed_secrets,
     }
     start_operator_session = _wired(StartOperatorSession, _identity)
     register = _wired(Register, _identity)
@@ -284,6 +294,7 @@ class Container(containers.DeclarativeContainer):
 
     get_jwks = _wired(GetJwks, _identity)
     rotate_signing_key = _wired(RotateSigningKey, _identity)
+    rotate_key_encryption_key = _wired(RotateKeyEncryptionKey, _identity)
 
     # One per process: it caches the verifying keys.
     verify_access_token = _wired(VerifyAccessToken, _identity)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 
 from pydantic import Field, ValidationError
 from pydantic_core import ErrorDetails
@@ -48,6 +49,9 @@ class Settings(BaseSettings):
 
     database_url: str = Field(min_length=1)  # postgresql+psycopg://...
     redis_url: str = Field(min_length=1)  # redis://host:port/db
+    # The key-encryption keys of secrets at rest (docs/adr/0011): a 0600 JSON file kept out of
+    # the database and its backups. Required: without it nothing sealed can be read.
+    kek_file: Path
     hold_ttl_seconds: int = Field(_seconds(_BOOKINGS.hold_ttl), ge=30, le=DAY)
     idempotency_ttl_seconds: int = Field(ANSWER_TTL_SECONDS, ge=60, le=7 * DAY)
     db_pool_size: int = Field(POOL_SIZE, ge=1, le=100)

@@ -4,12 +4,17 @@ the variable."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from entrypoints.settings import Settings, SettingsError
 
-URLS = {"DATABASE_URL": "postgresql+psycopg://db/reserva", "REDIS_URL": "redis://cache/0"}
+URLS = {
+    "DATABASE_URL": "postgresql+psycopg://db/reserva",
+    "REDIS_URL": "redis://cache/0",
+    "KEK_FILE": "/run/secrets/reserva-kek.json",
+}
 
 
 def test_blank_variables_take_the_defaults_and_values_are_stripped() -> None:
@@ -25,9 +30,16 @@ def test_only_the_given_mapping_is_read(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://elsewhere/db")
 
     assert Settings.from_env(URLS).hold_ttl_seconds == 600
-    assert Settings(database_url="a", redis_url="b").hold_ttl_seconds == 600
+    assert Settings(database_url="a", redis_url="b", kek_file=Path("c")).hold_ttl_seconds == 600
     with pytest.raises(SettingsError, match="DATABASE_URL is not set"):
-        Settings.from_env({"REDIS_URL": "redis://cache/0"})
+        Settings.from_env({"REDIS_URL": "redis://cache/0", "KEK_FILE": "k"})
+
+
+def test_the_key_encryption_key_file_is_required() -> None:
+    """Secrets at rest cannot be read without it: the service refuses to start, not later."""
+    with pytest.raises(SettingsError, match="KEK_FILE is not set"):
+        Settings.from_env({k: v for k, v in URLS.items() if k != "KEK_FILE"})
+    assert Settings.from_env(URLS).kek_file == Path("/run/secrets/reserva-kek.json")
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ suites in tests/integration run the same assertions against these and the real a
 
 from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
-from adapters.memory.identity import MemoryIdentityStore
+from adapters.memory.identity import MemoryIdentityStore, MemorySealedSecrets
+from adapters.memory.keyring import MemoryKeyring
 from adapters.memory.outbox import MemoryOutbox
 from adapters.memory.sample import SampleCatalog, sample_catalog
 from adapters.memory.security_fakes import (
@@ -41,8 +42,10 @@ __all__ = [
     "InMemory",
     "MemoryBookingsStore",
     "MemoryIdentityStore",
+    "MemoryKeyring",
     "MemoryOutbox",
     "MemoryRateLimiter",
+    "MemorySealedSecrets",
     "MemoryThrottle",
     "SampleCatalog",
     "build",

@@ -9,6 +9,7 @@ strongest isolation PostgreSQL could give and keeps the fakes simple.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
@@ -44,6 +45,7 @@ from core.identity.ports import (
 )
 from core.shared.events import Event
 from core.shared.ids import UserId
+from core.shared.keyring import Keyring, Sealed, SealedSecrets
 
 # --- the store and its unit of work ----------------------------------------------------------
 
@@ -340,3 +342,32 @@ class MemoryAuditLog(_Part, AuditLog):
         # Newest first; entries of the same instant in reverse order of appending.
         found = sorted(filter(matches, reversed(self.s.audit)), key=lambda e: e.at, reverse=True)
         return found[: query.limit]
+
+
+# --- sealed values ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class MemorySealedSecrets(SealedSecrets):
+    """The store keeps domain values, not sealed ones, except the tokens mailed through the
+    outbox: those are what a KEK rotation re-wraps here."""
+
+    store: MemoryIdentityStore
+    keyring: Keyring
+
+    async def rewrap_all(self) -> int:
+        rewrapped = 0
+        async with self.store._serial():
+            outbox = self.store.state.outbox
+            for index, event in enumerate(outbox):
+                if "sealed_token" not in event.payload:
+                    continue
+                sealed = Sealed.from_bytes(base64.b64decode(event.payload["sealed_token"]))
+                fresh = await self.keyring.rewrap(sealed)
+                if fresh != sealed:
+                    token = base64.b64encode(fresh.to_bytes()).decode()
+                    outbox[index] = attrs.evolve(
+                        event, payload={**event.payload, "sealed_token": token}
+                    )
+                    rewrapped += 1
+        return rewrapped

@@ -19,7 +19,8 @@ import attrs
 
 from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
-from adapters.memory.identity import MemoryIdentityStore
+from adapters.memory.identity import MemoryIdentityStore, MemorySealedSecrets
+from adapters.memory.keyring import MemoryKeyring
 from adapters.memory.security_fakes import (
     FakeAccessTokenCodec,
     FakeBreachedPasswords,
@@ -45,6 +46,7 @@ from core.identity.ports import (
     TotpGenerator,
 )
 from core.shared.ids import UserId
+from core.shared.keyring import Keyring, KeyStore, SealedSecrets
 from core.shared.principal import Principal, Role
 from core.shared.time import Clock
 from core.shared.unit_of_work import UnitOfWorkFactory
@@ -80,6 +82,9 @@ class IdentityPorts:
     qr: QrRenderer
     throttle: Throttle  # failures: passwords, codes, tokens
     request_throttle: Throttle  # requests that send mail
+    keyring: Keyring
+    key_store: KeyStore
+    sealed_secrets: SealedSecrets
 
     @property
     def token_issuer(self) -> TokenIssuer:
@@ -98,13 +103,13 @@ class IdentityPorts:
 
 
 def fake_identity_ports(
-    uow: UnitOfWorkFactory[IdentityUnitOfWork],
-    clock: Clock,
-    settings: IdentitySettings | None = None,
+    store: MemoryIdentityStore, clock: Clock, settings: IdentitySettings | None = None
 ) -> IdentityPorts:
-    """The identity ports on fast, deterministic fakes (a password hash is a SHA-256)."""
+    """The identity ports over `store` on fast, deterministic fakes (a password hash is a
+    SHA-256, the keyring a toy cipher)."""
+    keyring = MemoryKeyring()
     return IdentityPorts(
-        uow=uow,
+        uow=store.uow,
         clock=clock,
         settings=settings or IdentitySettings(),
         passwords=FakePasswordHasher(),
@@ -116,6 +121,9 @@ def fake_identity_ports(
         qr=FakeQrRenderer(),
         throttle=MemoryThrottle(clock),
         request_throttle=MemoryThrottle(clock),
+        keyring=keyring,
+        key_store=keyring,
+        sealed_secrets=MemorySealedSecrets(store, keyring),
     )
 
 
@@ -155,5 +163,5 @@ def in_memory(now: datetime | None = None) -> InMemory:
         bookings=bookings,
         identity=identity,
         bookings_ports=BookingsPorts(uow=bookings, clock=clock),
-        identity_ports=fake_identity_ports(identity.uow, clock),
+        identity_ports=fake_identity_ports(identity, clock),
     )

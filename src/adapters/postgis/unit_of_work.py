@@ -7,7 +7,6 @@ exists exactly when the change that caused it does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -27,10 +26,6 @@ class PostgisUnitOfWork:
         self._engine = engine
         self._connection: AsyncConnection | None = None
         self.outbox: Outbox = PostgisOutbox(self)
-
-    @classmethod
-    def factory(cls, engine: AsyncEngine) -> Callable[[], Self]:
-        return lambda: cls(engine)
 
     @property
     def connection(self) -> AsyncConnection:

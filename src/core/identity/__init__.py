@@ -35,6 +35,8 @@ from core.identity.common import (
     SessionStarter,
     TokenIssuer,
     TokenPair,
+    mailed_token_purpose,
+    open_mailed_token,
 )
 from core.identity.errors import (
     AccountLocked,
@@ -51,7 +53,13 @@ from core.identity.errors import (
     TooManyAttempts,
     TooManyRequests,
 )
-from core.identity.keys import GetJwks, RotateSigningKey, VerifyAccessToken
+from core.identity.keys import (
+    GetJwks,
+    KekRotated,
+    RotateKeyEncryptionKey,
+    RotateSigningKey,
+    VerifyAccessToken,
+)
 from core.identity.mfa import (
     BeginTotpEnrolment,
     ConfirmTotpEnrolment,
@@ -121,6 +129,7 @@ __all__ = [
     "InvalidMfaCode",
     "InvalidRefreshToken",
     "InvalidToken",
+    "KekRotated",
     "ListSessions",
     "ListUsers",
     "LockUser",
@@ -148,6 +157,7 @@ __all__ = [
     "RevokeAllSessions",
     "RevokeSession",
     "RevokeStaff",
+    "RotateKeyEncryptionKey",
     "RotateSigningKey",
     "SecondFactorCheck",
     "SessionId",
@@ -168,5 +178,7 @@ __all__ = [
     "VerifyAccessToken",
     "VerifyEmail",
     "authorize_principal",
+    "mailed_token_purpose",
+    "open_mailed_token",
     "step_up_hint",
 ]

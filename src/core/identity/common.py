@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import enum
 import secrets
 import uuid
@@ -43,6 +44,7 @@ from core.identity.ports import (
 from core.identity.settings import IdentitySettings
 from core.shared.events import Event
 from core.shared.ids import UserId
+from core.shared.keyring import Keyring, Sealed
 from core.shared.principal import Principal
 
 # --- outputs ---------------------------------------------------------------------------------
@@ -241,8 +243,14 @@ async def issue_one_time_token(
     return raw
 
 
+def mailed_token_purpose(event_name: str, user_id: UserId) -> str:
+    """What a mailed token is sealed for: the event and its user, so it opens nowhere else."""
+    return f"{event_name}/{user_id}"
+
+
 async def mail_one_time_token(
     uow: IdentityUnitOfWork,
+    keyring: Keyring,
     *,
     user: User,
     purpose: TokenPurpose,
@@ -251,15 +259,29 @@ async def mail_one_time_token(
     ttl: timedelta,
 ) -> None:
     """Issue a single-use token and queue the mail that carries it (outbox payload user_id,
-    email, token)."""
+    email, sealed_token). The outbox keeps the token sealed, never usable as it stands: only
+    whoever holds the keyring (the mail sender, `open_mailed_token`) reads it."""
     token = await issue_one_time_token(uow, user_id=user.id, purpose=purpose, now=now, ttl=ttl)
+    sealed = await keyring.seal(token.encode(), purpose=mailed_token_purpose(event_name, user.id))
     await uow.outbox.add(
         Event(
             name=event_name,
             occurred_at=now,
-            payload={"user_id": str(user.id), "email": user.email.value, "token": token},
+            payload={
+                "user_id": str(user.id),
+                "email": user.email.value,
+                "sealed_token": base64.b64encode(sealed.to_bytes()).decode(),
+            },
         )
     )
+
+
+async def open_mailed_token(keyring: Keyring, event: Event) -> str:
+    """The raw token of a mail event queued by `mail_one_time_token`; SealBroken if the
+    payload was altered or belongs to another event or user."""
+    sealed = Sealed.from_bytes(base64.b64decode(event.payload["sealed_token"]))
+    purpose = mailed_token_purpose(event.name, UserId(uuid.UUID(event.payload["user_id"])))
+    return (await keyring.open(sealed, purpose=purpose)).decode()
 
 
 # --- second factors --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from core.identity.model import AccessClaims, AuditAction, ClientContext, Signin
 from core.identity.ports import AccessTokenCodec, IdentityUnitOfWork
 from core.identity.settings import IdentitySettings
 from core.shared.errors import Forbidden
+from core.shared.keyring import KeyStore, SealedSecrets
 from core.shared.principal import Principal, require_admin
 from core.shared.time import Clock
 from core.shared.unit_of_work import UnitOfWorkFactory
@@ -53,6 +54,46 @@ class RotateSigningKey(UseCase):
             )
             await uow.commit()
         return Success(active.kid)
+
+
+@attrs.frozen(kw_only=True)
+class KekRotated:
+    kek_id: str  # the new active key-encryption key
+    rewrapped: int  # sealed values re-wrapped under it
+
+
+@attrs.frozen(kw_only=True)
+class RotateKeyEncryptionKey(UseCase):
+    """Make a new key-encryption key active and re-wrap every sealed value's data key under
+    it, beside live traffic: the old KEK keeps unwrapping meanwhile (and afterwards, until the
+    operator removes it). Audited `kek.rotated`. Failures: Forbidden / MfaRequired."""
+
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+    clock: Clock
+    key_store: KeyStore
+    sealed_secrets: SealedSecrets
+
+    async def __call__(
+        self, *, caller: Principal, client: ClientContext
+    ) -> Result[KekRotated, Forbidden]:
+        allowed = require_admin(caller)
+        if isinstance(allowed, Failure):
+            return Failure(allowed.failure())
+        kek_id = await self.key_store.rotate()
+        rewrapped = await self.sealed_secrets.rewrap_all()
+        async with self.uow() as uow:
+            await audit(
+                uow,
+                AuditAction.KEK_ROTATED,
+                at=self.clock.now(),
+                actor=caller,
+                subject=None,
+                client=client,
+                new_kek=kek_id,
+                rewrapped=rewrapped,
+            )
+            await uow.commit()
+        return Success(KekRotated(kek_id=kek_id, rewrapped=rewrapped))
 
 
 @attrs.frozen(kw_only=True)

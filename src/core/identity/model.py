@@ -314,6 +314,7 @@ class AuditAction(enum.StrEnum):
     USER_LOCKED = "user.locked"
     USER_UNLOCKED = "user.unlocked"
     SIGNING_KEY_ROTATED = "signing_key.rotated"
+    KEK_ROTATED = "kek.rotated"
     OPERATOR_SESSION_STARTED = "operator.session_started"
 
 

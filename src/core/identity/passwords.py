@@ -28,6 +28,7 @@ from core.identity.settings import IdentitySettings
 from core.identity.throttling import guarded, ration, throttle_keys
 from core.shared.errors import NotFound
 from core.shared.ids import UserId
+from core.shared.keyring import Keyring
 from core.shared.time import Clock
 from core.shared.unit_of_work import UnitOfWorkFactory
 from core.shared.use_case import UseCase
@@ -112,6 +113,7 @@ class RequestPasswordReset(UseCase):
     clock: Clock
     settings: IdentitySettings
     request_throttle: Throttle  # requests that send mail
+    keyring: Keyring  # seals the mailed token
 
     async def admit(self, *, email: str, client: ClientContext) -> Result[None, TooManyRequests]:
         """Ration reset requests per IP and per address (whatever their outcome) before
@@ -127,6 +129,7 @@ class RequestPasswordReset(UseCase):
             if user is not None:
                 await mail_one_time_token(
                     uow,
+                    self.keyring,
                     user=user,
                     purpose=TokenPurpose.PASSWORD_RESET,
                     event_name=PASSWORD_RESET_REQUESTED,

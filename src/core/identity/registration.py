@@ -30,6 +30,7 @@ from core.identity.settings import IdentitySettings
 from core.identity.throttling import guarded, ration, throttle_keys
 from core.shared.events import Event
 from core.shared.ids import UserId
+from core.shared.keyring import Keyring
 from core.shared.time import Clock
 from core.shared.unit_of_work import UnitOfWorkFactory
 from core.shared.use_case import UseCase
@@ -51,6 +52,7 @@ class Register(UseCase):
     passwords: PasswordHasher
     breached: BreachedPasswords
     request_throttle: Throttle  # requests that send mail
+    keyring: Keyring  # seals the mailed token
 
     async def admit(self, *, email: str, client: ClientContext) -> Result[None, TooManyRequests]:
         """Ration registrations per IP and per address (whatever their outcome) before calling:
@@ -82,6 +84,7 @@ class Register(UseCase):
             if await uow.users.add(user):
                 await mail_one_time_token(
                     uow,
+                    self.keyring,
                     user=user,
                     purpose=TokenPurpose.EMAIL_VERIFICATION,
                     event_name=EMAIL_VERIFICATION_REQUESTED,

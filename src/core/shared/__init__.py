@@ -21,6 +21,7 @@ from core.shared.ids import (
     UserId,
     new_id,
 )
+from core.shared.keyring import Keyring, KeyStore, SealBroken, Sealed, SealedSecrets
 from core.shared.money import Currency, CurrencyMismatch, Money
 from core.shared.principal import (
     Authenticator,
@@ -50,6 +51,8 @@ __all__ = [
     "IdempotencyKeyReused",
     "IdempotencyStore",
     "InvalidInput",
+    "KeyStore",
+    "Keyring",
     "MfaRequired",
     "Money",
     "NotFound",
@@ -64,6 +67,9 @@ __all__ = [
     "RequestInFlight",
     "ResourceId",
     "Role",
+    "SealBroken",
+    "Sealed",
+    "SealedSecrets",
     "StoredResponse",
     "TimeRange",
     "UnitOfWork",

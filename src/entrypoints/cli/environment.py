@@ -1,8 +1,9 @@
 """Where the CLI's database and Redis are: the environment, or private local servers.
 
-Production sets DATABASE_URL and REDIS_URL. On a developer machine they may be unset: then a
-private PostGIS cluster and a Redis server run from ./.data (RESERVA_DATA_DIR), on ports that
-stay clear of system servers (RESERVA_PG_PORT, RESERVA_REDIS_PORT).
+Production sets DATABASE_URL, REDIS_URL and KEK_FILE. On a developer machine they may be unset:
+then a private PostGIS cluster and a Redis server run from ./.data (RESERVA_DATA_DIR), on ports
+that stay clear of system servers (RESERVA_PG_PORT, RESERVA_REDIS_PORT), and the local
+database's key-encryption key is ./.data/kek.json.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import attrs
 
+from adapters.security.keyring import FileKeyStore
 from devservers.postgres import LocalPostgres
 from devservers.redis import LocalRedis
 from entrypoints.settings import Settings, SettingsError
@@ -53,6 +55,14 @@ class LocalServers:
     def redis(self) -> LocalRedis:
         return LocalRedis(self.redis_port, self.data_dir / "redis")
 
+    def key_file(self, say: Callable[[str], None]) -> Path:
+        """The local key-encryption key file, made (0600) on first use."""
+        path = self.data_dir / "kek.json"
+        if not path.exists():
+            say(f"KEK_FILE unset: keeping the local key-encryption key in {path}")
+        FileKeyStore.create(path)
+        return path
+
 
 def resolve_settings(
     *, need_redis: bool, say: Callable[[str], None], environ: Mapping[str, str] | None = None
@@ -67,6 +77,10 @@ def resolve_settings(
     if not env.get("DATABASE_URL", "").strip():
         say(f"DATABASE_URL unset: using local PostgreSQL in {local.data_dir / 'pg'}")
         env["DATABASE_URL"] = local.postgres.ensure_running()
+        # The local database's secrets are sealed under a local key; a configured database
+        # never gets a made-up one (KEK_FILE is then required).
+        if not env.get("KEK_FILE", "").strip():
+            env["KEK_FILE"] = str(local.key_file(say))
     if not env.get("REDIS_URL", "").strip():
         if need_redis:
             say(f"REDIS_URL unset: using local Redis on port {local.redis_port}")

@@ -30,6 +30,7 @@ from core.identity import (
     AuditEntry,
     AuditQuery,
     ClientContext,
+    KekRotated,
 )
 from core.shared.errors import DomainError, NotFound
 from core.shared.ids import ProviderId, UserId
@@ -294,6 +295,20 @@ class IdentityCommands:
 
         out.print(f"new signing key {self.run(rotate)}")
 
+    def rotate_kek(self) -> None:
+        """Make a new key-encryption key active and re-wrap every sealed secret under it, while
+        the service runs: servers pick the new key up from the key file, and the old key keeps
+        opening what it wrapped until you delete its entry from the file."""
+
+        async def rotate(c: Container) -> KekRotated:
+            caller = await operator(c)
+            return _value(await c.rotate_key_encryption_key()(caller=caller, client=CONSOLE))
+
+        rotated = self.run(rotate)
+        out.print(
+            f"new key-encryption key {rotated.kek_id}; {rotated.rewrapped} secrets re-wrapped"
+        )
+
     def audit(
         self,
         user: Annotated[
@@ -365,8 +380,12 @@ def mount(app: typer.Typer, run: Runner) -> None:
     ]
     for name, command in user_commands:
         users.command(name)(command)
-    keys = typer.Typer(help="Access-token signing keys.", no_args_is_help=True)
+    keys = typer.Typer(
+        help="Access-token signing keys and the key-encryption keys of secrets at rest.",
+        no_args_is_help=True,
+    )
     keys.command("rotate")(commands.rotate_keys)
+    keys.command("rotate-kek")(commands.rotate_kek)
     app.add_typer(users, name="users")
     app.add_typer(keys, name="keys")
     app.command("audit")(commands.audit)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 
 from adapters.postgis import migrate
 from adapters.postgis.bookings import tables
@@ -138,3 +140,90 @@ def test_downgrading_to_base_keeps_the_extensions(new_database: str) -> None:
     finally:
         engine.dispose()
     assert {"postgis", "btree_gist"} <= installed
+
+
+# ---------------------------------------------------------------- 0003: secrets at rest
+
+PLAINTEXT_KEY = (
+    "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIPlain\n-----END PRIVATE KEY-----\n"
+)
+
+
+def _at_0002_with_secrets(url: str, *, totp: bool) -> sa.Engine:
+    """A database at 0002 holding what 0002 stored in plain text."""
+    migrate.upgrade(url, "0002_identity")
+    engine = sa.create_engine(url)
+    user = uuid.uuid4()
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (id, email, email_key, password_hash, created_at) "
+                "VALUES (:id, 'old@example.org', 'old@example.org', 'x', now())"
+            ),
+            {"id": user},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO signing_keys (kid, private_key_pem, public_jwk, created_at) "
+                "VALUES ('old-kid', :pem, '{}', now())"
+            ),
+            {"pem": PLAINTEXT_KEY},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO outbox (id, name, occurred_at, payload) VALUES (:id, "
+                "'identity.password_reset_requested', now(), "
+                "jsonb_build_object('user_id', CAST(:user AS text), 'email', 'old@example.org', "
+                "'token', 'raw-reset-token'))"
+            ),
+            {"id": uuid.uuid4(), "user": str(user)},
+        )
+        if totp:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO totp_credentials (user_id, secret, created_at) "
+                    "VALUES (:user, 'JBSWY3DPEHPK3PXP', now())"
+                ),
+                {"user": user},
+            )
+    return engine
+
+
+def test_0003_drops_plaintext_signing_keys_and_mailed_tokens(new_database: str) -> None:
+    engine = _at_0002_with_secrets(new_database, totp=False)
+    try:
+        migrate.upgrade(new_database, "0003_secrets_at_rest")
+        with engine.connect() as conn:
+            keys = conn.execute(sa.text("SELECT count(*) FROM signing_keys")).scalar_one()
+            payload = conn.execute(sa.text("SELECT payload FROM outbox")).scalar_one()
+            columns = dict(
+                conn.execute(
+                    sa.text(
+                        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                        "WHERE attrelid IN ('signing_keys'::regclass, 'totp_credentials'::regclass)"
+                        " AND attname LIKE '%sealed'"
+                    )
+                ).all()
+            )
+    finally:
+        engine.dispose()
+
+    assert keys == 0  # a fresh key is made on first use
+    assert payload == {"user_id": payload["user_id"], "email": "old@example.org"}
+    assert columns == {"private_key_sealed": "bytea", "secret_sealed": "bytea"}
+
+
+def test_0003_refuses_plaintext_totp_secrets_and_changes_nothing(new_database: str) -> None:
+    engine = _at_0002_with_secrets(new_database, totp=True)
+    try:
+        with pytest.raises(CommandError, match="1 TOTP secret"):
+            migrate.upgrade(new_database, "0003_secrets_at_rest")
+        with engine.connect() as conn:
+            secret = conn.execute(sa.text("SELECT secret FROM totp_credentials")).scalar_one()
+            keys = conn.execute(sa.text("SELECT count(*) FROM signing_keys")).scalar_one()
+    finally:
+        engine.dispose()
+
+    assert migrate.current(new_database) == "0002_identity"
+    assert secret == "JBSWY3DPEHPK3PXP"  # still there: the operator decides, not the migration
+    assert keys == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import attrs
 import pytest
@@ -61,9 +62,11 @@ class Seeded:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def seeded(database: str) -> AsyncIterator[Seeded]:
+async def seeded(database: str, kek_file: Path) -> AsyncIterator[Seeded]:
     """One provider with a place, a court, an offering and a held booking, via the use cases."""
-    container = build_container(Settings(database_url=database, redis_url="redis://127.0.0.1:1"))
+    container = build_container(
+        Settings(database_url=database, redis_url="redis://127.0.0.1:1", kek_file=kek_file)
+    )
     try:
         caller = await identity.operator(container)
         provider = (await container.create_provider()(caller, "Seeded Club")).unwrap()

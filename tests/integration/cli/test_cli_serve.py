@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -28,7 +29,8 @@ def ports() -> dict[str, int]:
 @pytest.fixture
 def serving(tmp_path: Path, ports: dict[str, int]) -> Iterator[str]:
     """A `reserva serve` process with its own data dir; stopped, with its servers, afterwards."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    configured = ("DATABASE_URL", "REDIS_URL", "KEK_FILE")
+    env = {k: v for k, v in os.environ.items() if k not in configured}
     env |= {
         "RESERVA_DATA_DIR": str(tmp_path / "data"),
         "RESERVA_PG_PORT": str(ports["pg"]),
@@ -60,8 +62,9 @@ def _wait_for(url: str) -> httpx.Response:
             time.sleep(0.5)
 
 
-def test_serve_brings_up_the_api_with_a_demo_catalog(serving: str) -> None:
+def test_serve_brings_up_the_api_with_a_demo_catalog(serving: str, tmp_path: Path) -> None:
     providers = _wait_for(f"{serving}/providers")
+    key_file = tmp_path / "data" / "kek.json"
     docs = httpx.get(f"{serving}/docs")
     unauthenticated = httpx.post(f"{serving}/bookings", json={})
 
@@ -69,3 +72,4 @@ def test_serve_brings_up_the_api_with_a_demo_catalog(serving: str) -> None:
     assert len(providers.json()["items"]) == 3
     assert docs.status_code == 200
     assert unauthenticated.status_code == 401
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600  # the local KEK, owner-only

@@ -11,6 +11,7 @@ import getpass
 import uuid
 from collections.abc import AsyncIterator
 from functools import partial
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -65,10 +66,10 @@ def database(postgres_server: LocalPostgres) -> str:
 
 
 @pytest_asyncio.fixture
-async def container(database: str, redis_url: str) -> AsyncIterator[Container]:
+async def container(database: str, redis_url: str, kek_file: Path) -> AsyncIterator[Container]:
     container = build_container(
         Settings(database_url=database, redis_url=redis_url, argon2_memory_kib=1024,
-                 argon2_time_cost=1)
+                 argon2_time_cost=1, kek_file=kek_file)
     )  # fmt: skip
     yield container
     await container.close()
@@ -268,6 +269,24 @@ async def test_keys_rotate_prints_the_key_that_signs_from_then_on(
     assert container.access_token_codec().key_id(signed) == kid
 
 
+async def test_keys_rotate_kek_rewraps_the_secrets_and_the_service_still_reads_them(
+    database: str, container: Container
+) -> None:
+    email = await _customer(container)  # a sealed verification token in the outbox
+    signed = (await _log_in(container, email)).access.token  # a sealed signing key
+
+    rotated = await cli(database, "keys", "rotate-kek")
+    audit = await cli(database, "audit", "--action", "kek.rotated", "--limit", "1")
+
+    assert rotated.exit_code == 0, rotated.output
+    kek_id, rewrapped = rotated.stdout.split()[3].rstrip(";"), int(rotated.stdout.split()[4])
+    assert rewrapped >= 2  # at least this test's signing key and mailed token
+    assert await container.key_store().active() == kek_id  # the running container sees it
+    assert f"new_kek={kek_id}" in audit.stdout
+    assert (await container.verify_access_token()(token=signed)).unwrap().user_id
+    assert (await _log_in(container, email)).access.token  # signs with the re-wrapped key
+
+
 async def test_the_audit_log_filters_by_time_and_limits_rows(
     database: str, container: Container
 ) -> None:
@@ -298,11 +317,13 @@ def test_a_malformed_instant_fails_with_one_line(database: str) -> None:
 # ---------------------------------------------------------------- demo accounts
 
 
-async def test_demo_accounts_are_created_once_and_work(new_database: str, redis_url: str) -> None:
+async def test_demo_accounts_are_created_once_and_work(
+    new_database: str, redis_url: str, kek_file: Path
+) -> None:
     migrate.upgrade(new_database)
     container = build_container(
         Settings(database_url=new_database, redis_url=redis_url, argon2_memory_kib=1024,
-                 argon2_time_cost=1)
+                 argon2_time_cost=1, kek_file=kek_file)
     )  # fmt: skip
     try:
         first = await ensure_demo_accounts(container)

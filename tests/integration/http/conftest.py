@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -50,9 +51,11 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def container(
-    http_database: str, redis_url: str, tokens: TokenTable, clock: FixedClock
+    http_database: str, redis_url: str, kek_file: Path, tokens: TokenTable, clock: FixedClock
 ) -> Iterator[Container]:
-    container = build_container(Settings(database_url=http_database, redis_url=redis_url))
+    container = build_container(
+        Settings(database_url=http_database, redis_url=redis_url, kek_file=kek_file)
+    )
     container.authenticator.override(providers.Object(tokens))
     container.clock.override(providers.Object(clock))
     yield container

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest_asyncio
 from http_support import Client, TokenTable
@@ -100,9 +101,13 @@ async def test_the_catalog_search_and_docs_are_public(client: Client) -> None:
 
 
 @pytest_asyncio.fixture
-async def production_client(http_database: str, redis_url: str) -> AsyncIterator[Client]:
+async def production_client(
+    http_database: str, redis_url: str, kek_file: Path
+) -> AsyncIterator[Client]:
     """The container exactly as production builds it: the identity service's authenticator."""
-    container = build_container(Settings(database_url=http_database, redis_url=redis_url))
+    container = build_container(
+        Settings(database_url=http_database, redis_url=redis_url, kek_file=kek_file)
+    )
     async with AsyncTestClient(app=create_app(http_services(container))) as client:
         yield client
 

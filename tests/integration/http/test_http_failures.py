@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest_asyncio
 from dependency_injector import providers
@@ -18,13 +19,14 @@ PROBLEM = "application/problem+json"
 
 
 @pytest_asyncio.fixture
-async def stranded(tokens: TokenTable) -> AsyncIterator[Client]:
+async def stranded(tokens: TokenTable, kek_file: Path) -> AsyncIterator[Client]:
     """An app whose database and Redis are not there (closed ports)."""
     nowhere = free_port()
     container = build_container(
         Settings(
             database_url=f"postgresql+psycopg://postgres@127.0.0.1:{nowhere}/reserva",
             redis_url=f"redis://127.0.0.1:{nowhere}/0",
+            kek_file=kek_file,
         )
     )
     container.authenticator.override(providers.Object(tokens))

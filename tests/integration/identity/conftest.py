@@ -4,6 +4,7 @@ PostgreSQL, and the unit-of-work factories the contract suite runs over."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
 from adapters.postgis.database import create_engine
-from adapters.postgis.identity import PostgisIdentityUnitOfWork
+from adapters.security.keyring import AesGcmKeyring, FileKeyStore
 from devservers.postgres import LocalPostgres
 from identity_wiring import IdentityPorts
 
@@ -54,7 +55,9 @@ async def clean_engine(identity_engine: AsyncEngine) -> AsyncEngine:
 def store(request: pytest.FixtureRequest) -> Store:
     if request.param == "memory":
         return memory_store()
-    return postgis_store(request.getfixturevalue("clean_engine"))
+    return postgis_store(
+        request.getfixturevalue("clean_engine"), request.getfixturevalue("keyring")
+    )
 
 
 @pytest.fixture
@@ -62,9 +65,14 @@ def clock() -> FixedClock:
     return FixedClock(START)
 
 
+@pytest.fixture(scope="session")
+def keyring(kek_file: Path) -> AesGcmKeyring:
+    return AesGcmKeyring(FileKeyStore(kek_file))
+
+
 @pytest.fixture
-def pg_deps(clean_engine: AsyncEngine, clock: FixedClock) -> IdentityPorts:
-    return real_deps(PostgisIdentityUnitOfWork.factory(clean_engine), clock)
+def pg_deps(clean_engine: AsyncEngine, keyring: AesGcmKeyring, clock: FixedClock) -> IdentityPorts:
+    return real_deps(clean_engine, keyring, clock)
 
 
 @pytest.fixture

@@ -14,14 +14,17 @@ from adapters.memory.clock import FixedClock
 from adapters.memory.identity import MemoryIdentityStore
 from adapters.memory.security_fakes import MemoryThrottle
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
+from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec
 from adapters.security.breached import ZxcvbnBreachedPasswords
+from adapters.security.keyring import AesGcmKeyring
 from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
 from adapters.security.qr import SegnoQrRenderer
 from adapters.security.sealing import AesGcmTokenSealer
 from adapters.security.totp import PyotpTotpGenerator
 from core.identity.ports import IdentityUnitOfWork
 from core.identity.settings import IdentitySettings
+from core.shared.keyring import Keyring
 from core.shared.unit_of_work import UnitOfWorkFactory
 from identity_wiring import IdentityPorts
 
@@ -58,22 +61,23 @@ def memory_store() -> Store:
     return Store("memory", store.uow, outbox_ids)
 
 
-def postgis_store(engine: AsyncEngine) -> Store:
+def postgis_store(engine: AsyncEngine, keyring: Keyring) -> Store:
     async def outbox_ids() -> set[uuid.UUID]:
         async with engine.connect() as connection:
             return set((await connection.execute(sa.text("SELECT id FROM outbox"))).scalars())
 
-    return Store("postgis", PostgisIdentityUnitOfWork.factory(engine), outbox_ids)
+    return Store("postgis", PostgisIdentityUnitOfWork.factory(engine, keyring), outbox_ids)
 
 
 def real_deps(
-    uow: UnitOfWorkFactory[IdentityUnitOfWork],
+    engine: AsyncEngine,
+    keyring: AesGcmKeyring,
     clock: FixedClock,
     settings: IdentitySettings | None = None,
 ) -> IdentityPorts:
-    """The production adapters (Argon2 kept cheap) over the given unit of work."""
+    """The production adapters (Argon2 kept cheap) over PostgreSQL, sealing with `keyring`."""
     return IdentityPorts(
-        uow=uow,
+        uow=PostgisIdentityUnitOfWork.factory(engine, keyring),
         clock=clock,
         settings=settings or IdentitySettings(),
         passwords=Argon2PasswordHasher(Argon2Params(memory_cost_kib=1024, time_cost=1)),
@@ -85,4 +89,7 @@ def real_deps(
         qr=SegnoQrRenderer(),
         throttle=MemoryThrottle(clock),
         request_throttle=MemoryThrottle(clock),
+        keyring=keyring,
+        key_store=keyring.store,
+        sealed_secrets=PostgisSealedSecrets(engine, keyring),
     )

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from identity_integration_support import IDENTITY_TABLES
+from identity_integration_support import IDENTITY_TABLES, START
 from returns.result import Failure, Success
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -35,6 +35,7 @@ from core.identity import (
     StepUp,
     VerifyAccessToken,
     VerifyEmail,
+    open_mailed_token,
 )
 from core.identity.common import MfaChallenge, TokenPair
 from core.identity.errors import InvalidRefreshToken
@@ -45,6 +46,8 @@ from core.identity.model import (
     AuditQuery,
     ClientContext,
 )
+from core.shared.events import Event
+from core.shared.keyring import Keyring
 from identity_wiring import IdentityPorts, operator
 
 CLIENT = ClientContext(ip="198.51.100.9", user_agent="integration")
@@ -61,7 +64,7 @@ async def register_and_login(deps: IdentityPorts, email: str) -> TokenPair:
     return pair
 
 
-async def verification_token(engine: AsyncEngine) -> str:
+async def verification_token(engine: AsyncEngine, keyring: Keyring) -> str:
     async with engine.connect() as connection:
         payload = (
             await connection.execute(
@@ -69,7 +72,8 @@ async def verification_token(engine: AsyncEngine) -> str:
                 {"name": EMAIL_VERIFICATION_REQUESTED},
             )
         ).scalar_one()
-    return str(payload["token"])
+    mail = Event(name=EMAIL_VERIFICATION_REQUESTED, occurred_at=START, payload=payload)
+    return await open_mailed_token(keyring, mail)
 
 
 async def test_end_to_end_with_mfa(
@@ -78,7 +82,7 @@ async def test_end_to_end_with_mfa(
     pair = await register_and_login(pg_deps, "Grace@Example.org")
     user_id = pair.access.claims.user_id
     assert await pg_deps(VerifyEmail)(
-        token=await verification_token(clean_engine), client=CLIENT
+        token=await verification_token(clean_engine, pg_deps.keyring), client=CLIENT
     ) == Success(user_id)
     # The access token is a real EdDSA JWT that the JWKS verifies.
     header = json.loads(base64.urlsafe_b64decode(pair.access.token.split(".")[0] + "=="))

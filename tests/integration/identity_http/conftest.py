@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -39,8 +40,8 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def settings(identity_http_database: str, redis_url: str) -> Settings:
-    return cheap_settings(identity_http_database, redis_url)
+def settings(identity_http_database: str, redis_url: str, kek_file: Path) -> Settings:
+    return cheap_settings(identity_http_database, redis_url, kek_file)
 
 
 @pytest_asyncio.fixture

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -14,7 +15,9 @@ from litestar import Litestar
 
 from adapters.postgis.metadata import outbox
 from adapters.security.totp import PyotpTotpGenerator
+from core.identity import open_mailed_token
 from core.identity.model import ClientContext
+from core.shared.events import Event
 from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Principal
 from entrypoints.container import Container
@@ -25,11 +28,12 @@ PASSWORD = "plum orbit lantern 77"
 PROBLEM = "application/problem+json"
 
 
-def cheap_settings(database_url: str, redis_url: str) -> Settings:
+def cheap_settings(database_url: str, redis_url: str, kek_file: Path) -> Settings:
     """Production settings but a cheap Argon2 (1 MiB, one pass) so tests stay quick."""
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
+        kek_file=kek_file,
         argon2_memory_kib=1024,
         argon2_time_cost=1,
     )
@@ -173,8 +177,8 @@ async def mailed_token(container: Container, event: str, email: str) -> str:
                 .limit(1)
             )
         ).scalar_one()
-    token: str = payload["token"]
-    return token
+    mail = Event(name=event, occurred_at=datetime.now(UTC), payload=payload)
+    return await open_mailed_token(container.keyring(), mail)
 
 
 async def outbox_events(container: Container, email: str) -> list[str]:

@@ -240,6 +240,7 @@ async def owasp_client(settings: Settings) -> AsyncIterator[Client]:
     production = Settings(
         database_url=settings.database_url,
         redis_url=settings.redis_url,
+        kek_file=settings.kek_file,
         login_max_failures=1000,
     )
     container = build_container(production)

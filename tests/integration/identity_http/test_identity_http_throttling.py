@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -194,8 +195,9 @@ async def test_a_flood_of_bad_tokens_is_limited_per_ip(
 
 
 @pytest_asyncio.fixture
-async def without_redis(identity_http_database: str) -> AsyncIterator[Client]:
-    settings = cheap_settings(identity_http_database, f"redis://127.0.0.1:{free_port()}/0")
+async def without_redis(identity_http_database: str, kek_file: Path) -> AsyncIterator[Client]:
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    settings = cheap_settings(identity_http_database, nowhere, kek_file)
     container = build_container(settings)
     async with client_at(create_app(http_services(container)), unique_ip()) as client:
         yield client

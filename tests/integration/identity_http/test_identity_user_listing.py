@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -13,6 +14,7 @@ import pytest_asyncio
 from adapters.memory.identity import MemoryIdentityStore
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
+from adapters.security.keyring import AesGcmKeyring, FileKeyStore
 from core.identity.model import Email, User
 from core.identity.ports import IdentityUnitOfWork
 from core.shared.ids import ProviderId, UserId
@@ -23,13 +25,13 @@ NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 @pytest_asyncio.fixture(params=["memory", "postgis"])
 async def uow(
-    request: pytest.FixtureRequest, identity_http_database: str
+    request: pytest.FixtureRequest, identity_http_database: str, kek_file: Path
 ) -> AsyncIterator[UnitOfWorkFactory[IdentityUnitOfWork]]:
     if request.param == "memory":
         yield MemoryIdentityStore().uow
         return
     engine = create_engine(identity_http_database)
-    yield PostgisIdentityUnitOfWork.factory(engine)
+    yield PostgisIdentityUnitOfWork.factory(engine, AesGcmKeyring(FileKeyStore(kek_file)))
     await engine.dispose()
 
 

@@ -9,7 +9,8 @@ import attrs
 from returns.result import Result, Success
 
 from adapters.memory.clock import FixedClock
-from adapters.memory.identity import MemoryIdentityStore
+from adapters.memory.identity import MemoryIdentityStore, MemorySealedSecrets
+from adapters.memory.keyring import MemoryKeyring
 from adapters.memory.security_fakes import (
     FakeAccessTokenCodec,
     FakeBreachedPasswords,
@@ -20,7 +21,13 @@ from adapters.memory.security_fakes import (
     FakeTotpGenerator,
     MemoryThrottle,
 )
-from core.identity import BeginTotpEnrolment, ConfirmTotpEnrolment, Login, Register
+from core.identity import (
+    BeginTotpEnrolment,
+    ConfirmTotpEnrolment,
+    Login,
+    Register,
+    open_mailed_token,
+)
 from core.identity.common import MfaChallenge, TokenPair
 from core.identity.model import ClientContext, Email, User
 from core.identity.settings import IdentitySettings
@@ -55,6 +62,7 @@ def make_env(settings: IdentitySettings | None = None) -> Env:
     passwords = FakePasswordHasher()
     totp = FakeTotpGenerator()
     throttle = MemoryThrottle(clock)
+    keyring = MemoryKeyring()
     deps = IdentityPorts(
         uow=store.uow,
         clock=clock,
@@ -68,6 +76,9 @@ def make_env(settings: IdentitySettings | None = None) -> Env:
         qr=FakeQrRenderer(),
         throttle=throttle,
         request_throttle=MemoryThrottle(clock),
+        keyring=keyring,
+        key_store=keyring,
+        sealed_secrets=MemorySealedSecrets(store, keyring),
     )
     return Env(
         clock=clock, store=store, passwords=passwords, totp=totp, throttle=throttle, deps=deps
@@ -125,3 +136,8 @@ def wrong_code(env: Env, secret: str) -> str:
     now = env.clock.now()
     valid = {env.totp.code_at(secret, now + k * STEP) for k in (-1, 0, 1)}
     return next(c for c in (f"{n:06d}" for n in range(4)) if c not in valid)
+
+
+async def mailed(env: Env, event: Event) -> str:
+    """The one-time token a mail event carries, opened as the mail sender would."""
+    return await open_mailed_token(env.deps.keyring, event)

@@ -13,6 +13,7 @@ from identity_support import (
     PASSWORD,
     events,
     login,
+    mailed,
     make_env,
     register,
     user,
@@ -74,7 +75,10 @@ async def test_register_normalises_the_email_and_requests_verification() -> None
     assert event.payload["user_id"] == str(alice.id)
     assert event.payload["email"] == "Alice.Liddell@example.com"
     [stored] = env.store.state.one_time_tokens.values()
-    assert stored.token_hash == token_digest(event.payload["token"])  # only the hash is kept
+    token = await mailed(env, event)
+    assert stored.token_hash == token_digest(token)  # only the hash is kept
+    assert "token" not in event.payload  # and the outbox holds it sealed
+    assert token not in repr(event.payload)
 
 
 async def test_register_rejects_a_malformed_email() -> None:
@@ -109,9 +113,9 @@ async def test_verification_token_is_single_use() -> None:
     user_id = await register(env)
     [event] = events(env, EMAIL_VERIFICATION_REQUESTED)
     verify = env.deps(VerifyEmail)
-    assert await verify(token=event.payload["token"], client=CLIENT) == Success(user_id)
+    assert await verify(token=await mailed(env, event), client=CLIENT) == Success(user_id)
     assert user(env).email_verified_at == env.clock.now()
-    assert await verify(token=event.payload["token"], client=CLIENT) == Failure(InvalidToken())
+    assert await verify(token=await mailed(env, event), client=CLIENT) == Failure(InvalidToken())
 
 
 async def test_verification_token_expires() -> None:
@@ -119,7 +123,7 @@ async def test_verification_token_expires() -> None:
     await register(env)
     [event] = events(env, EMAIL_VERIFICATION_REQUESTED)
     env.clock.advance(timedelta(hours=48))
-    assert await env.deps(VerifyEmail)(token=event.payload["token"], client=CLIENT) == Failure(
+    assert await env.deps(VerifyEmail)(token=await mailed(env, event), client=CLIENT) == Failure(
         InvalidToken()
     )
 
@@ -260,7 +264,7 @@ async def test_reset_sets_the_password_revokes_all_sessions_and_is_single_use() 
     pair = await login(env)
     assert await env.deps(RequestPasswordReset)(email=EMAIL.upper()) == Success(None)
     [event] = events(env, PASSWORD_RESET_REQUESTED)
-    token = event.payload["token"]
+    token = await mailed(env, event)
     reset = env.deps(ResetPassword)
     assert await reset(token=token, new_password="brand new secret", client=CLIENT) == Success(None)
     assert await env.deps(Refresh)(refresh_token=pair.refresh_token, client=CLIENT) == Failure(
@@ -279,7 +283,7 @@ async def test_reset_token_is_short_lived() -> None:
     [event] = events(env, PASSWORD_RESET_REQUESTED)
     env.clock.advance(timedelta(minutes=30))
     result = await env.deps(ResetPassword)(
-        token=event.payload["token"], new_password="brand new secret", client=CLIENT
+        token=await mailed(env, event), new_password="brand new secret", client=CLIENT
     )
     assert result == Failure(InvalidToken())
 
@@ -290,7 +294,7 @@ async def test_rejected_new_password_leaves_the_reset_token_usable() -> None:
     await env.deps(RequestPasswordReset)(email=EMAIL)
     [event] = events(env, PASSWORD_RESET_REQUESTED)
     reset = env.deps(ResetPassword)
-    token = event.payload["token"]
+    token = await mailed(env, event)
     assert await reset(token=token, new_password="short", client=CLIENT) == Failure(
         PasswordTooShort(12)
     )
@@ -303,7 +307,7 @@ async def test_a_reset_invalidates_older_reset_tokens() -> None:
     request = env.deps(RequestPasswordReset)
     await request(email=EMAIL)
     await request(email=EMAIL)
-    first, second = (e.payload["token"] for e in events(env, PASSWORD_RESET_REQUESTED))
+    first, second = [await mailed(env, e) for e in events(env, PASSWORD_RESET_REQUESTED)]
     reset = env.deps(ResetPassword)
     assert await reset(token=second, new_password="brand new secret", client=CLIENT) == Success(
         None

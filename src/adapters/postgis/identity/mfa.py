@@ -10,14 +10,26 @@ from sqlalchemy.dialects.postgresql import insert
 
 from adapters.postgis.identity.tables import recovery_codes, totp_credentials
 from adapters.postgis.sql import utc_or_none
-from adapters.postgis.unit_of_work import PostgisPart
+from adapters.postgis.unit_of_work import PostgisPart, PostgisUnitOfWork
 from core.identity.model import TotpCredential
 from core.identity.ports import RecoveryCodeRepository, TotpRepository
 from core.shared.ids import UserId
+from core.shared.keyring import Keyring, Sealed
 from core.shared.time import to_utc
 
 
+def _totp_purpose(user_id: UserId) -> str:
+    return f"identity.totp_secret/{user_id}"
+
+
 class PostgisTotpRepository(PostgisPart, TotpRepository):
+    """Secrets are sealed by the keyring, bound to their user: a row copied onto another
+    user's does not open."""
+
+    def __init__(self, uow: PostgisUnitOfWork, keyring: Keyring) -> None:
+        super().__init__(uow)
+        self._keyring = keyring
+
     async def get(self, user_id: UserId) -> TotpCredential | None:
         row = (
             (
@@ -30,17 +42,24 @@ class PostgisTotpRepository(PostgisPart, TotpRepository):
         )
         if row is None:
             return None
+        user_id = UserId(row["user_id"])
+        secret = await self._keyring.open(
+            Sealed.from_bytes(row["secret_sealed"]), purpose=_totp_purpose(user_id)
+        )
         return TotpCredential(
-            user_id=UserId(row["user_id"]),
-            secret=row["secret"],
+            user_id=user_id,
+            secret=secret.decode(),
             created_at=to_utc(row["created_at"]),
             confirmed_at=utc_or_none(row["confirmed_at"]),
             last_used_step=row["last_used_step"],
         )
 
     async def save(self, credential: TotpCredential) -> None:
+        sealed = await self._keyring.seal(
+            credential.secret.encode(), purpose=_totp_purpose(credential.user_id)
+        )
         values = {
-            "secret": credential.secret,
+            "secret_sealed": sealed.to_bytes(),
             "created_at": credential.created_at,
             "confirmed_at": credential.confirmed_at,
             "last_used_step": credential.last_used_step,

@@ -10,23 +10,24 @@ from sqlalchemy.dialects.postgresql import insert
 
 from adapters.postgis.identity.tables import signing_keys
 from adapters.postgis.sql import utc_or_none
-from adapters.postgis.unit_of_work import PostgisPart
+from adapters.postgis.unit_of_work import PostgisPart, PostgisUnitOfWork
 from core.identity.model import SigningKey
 from core.identity.ports import SigningKeyRepository
+from core.shared.keyring import Keyring, Sealed
 from core.shared.time import to_utc
 
 
-def _signing_key(row: sa.RowMapping) -> SigningKey:
-    return SigningKey(
-        kid=row["kid"],
-        private_pem=row["private_key_pem"],
-        public_jwk=row["public_jwk"],
-        created_at=to_utc(row["created_at"]),
-        retired_at=utc_or_none(row["retired_at"]),
-    )
+def _purpose(kid: str) -> str:
+    return f"identity.signing_key/{kid}"
 
 
 class PostgisSigningKeyRepository(PostgisPart, SigningKeyRepository):
+    """Private keys are sealed by the keyring, bound to their kid."""
+
+    def __init__(self, uow: PostgisUnitOfWork, keyring: Keyring) -> None:
+        super().__init__(uow)
+        self._keyring = keyring
+
     async def active(self) -> SigningKey | None:
         return await self._one(signing_keys.c.retired_at.is_(None))
 
@@ -36,7 +37,9 @@ class PostgisSigningKeyRepository(PostgisPart, SigningKeyRepository):
             insert(signing_keys)
             .values(
                 kid=key.kid,
-                private_key_pem=key.private_pem,
+                private_key_sealed=(
+                    await self._keyring.seal(key.private_pem.encode(), purpose=_purpose(key.kid))
+                ).to_bytes(),
                 public_jwk=dict(key.public_jwk),
                 created_at=key.created_at,
                 retired_at=None,
@@ -65,7 +68,7 @@ class PostgisSigningKeyRepository(PostgisPart, SigningKeyRepository):
             .mappings()
             .first()
         )
-        return _signing_key(row) if row is not None else None
+        return await self._signing_key(row) if row is not None else None
 
     async def verifying(self, retired_after: datetime) -> Sequence[SigningKey]:
         k = signing_keys.c
@@ -74,8 +77,19 @@ class PostgisSigningKeyRepository(PostgisPart, SigningKeyRepository):
             .where(sa.or_(k.retired_at.is_(None), k.retired_at > retired_after))
             .order_by(k.retired_at.desc().nulls_first())
         )
-        return [_signing_key(row) for row in rows.mappings()]
+        return [await self._signing_key(row) for row in rows.mappings()]
 
     async def _one(self, condition: sa.ColumnElement[bool]) -> SigningKey | None:
         row = (await self._run(sa.select(signing_keys).where(condition))).mappings().first()
-        return _signing_key(row) if row is not None else None
+        return await self._signing_key(row) if row is not None else None
+
+    async def _signing_key(self, row: sa.RowMapping) -> SigningKey:
+        sealed = Sealed.from_bytes(row["private_key_sealed"])
+        private_pem = await self._keyring.open(sealed, purpose=_purpose(row["kid"]))
+        return SigningKey(
+            kid=row["kid"],
+            private_pem=private_pem.decode(),
+            public_jwk=row["public_jwk"],
+            created_at=to_utc(row["created_at"]),
+            retired_at=utc_or_none(row["retired_at"]),
+        )

@@ -1,6 +1,7 @@
 """Tables of the identity context (SQLAlchemy Core), kept apart from the attrs domain.
 
-Keep this file and `adapters/postgis/migrations/versions/0002_identity.py` in step. Integrity
+Keep this file and the migrations (0002_identity, 0003_secrets_at_rest) in step. Secrets are
+stored sealed by the keyring (TOTP secrets, signing keys' private halves). Integrity
 the database enforces: one account per lowercased email, one active signing key, single-use
 tokens and codes through conditional updates, and an append-only audit log (a trigger refuses
 UPDATE and DELETE). Provider ids of staff roles are not foreign keys: contexts keep their
@@ -114,7 +115,7 @@ totp_credentials = sa.Table(
     "totp_credentials",
     metadata,
     _user_fk(primary_key=True),
-    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("secret_sealed", sa.LargeBinary, nullable=False),  # core.shared.keyring.Sealed
     _when("created_at", nullable=False),
     _when("confirmed_at"),
     sa.Column("last_used_step", sa.BigInteger),
@@ -133,7 +134,7 @@ signing_keys = sa.Table(
     "signing_keys",
     metadata,
     sa.Column("kid", sa.Text, primary_key=True),
-    sa.Column("private_key_pem", sa.Text, nullable=False),
+    sa.Column("private_key_sealed", sa.LargeBinary, nullable=False),  # PKCS#8 PEM, sealed
     sa.Column("public_jwk", pg.JSONB, nullable=False),
     _when("created_at", nullable=False),
     _when("retired_at"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Self
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgis.identity.audit import PostgisAuditLog
@@ -15,16 +18,21 @@ from adapters.postgis.identity.signing_keys import PostgisSigningKeyRepository
 from adapters.postgis.identity.users import PostgisUserRepository
 from adapters.postgis.unit_of_work import PostgisUnitOfWork
 from core.identity.ports import IdentityUnitOfWork
+from core.shared.keyring import Keyring
 
 
 class PostgisIdentityUnitOfWork(PostgisUnitOfWork, IdentityUnitOfWork):
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, keyring: Keyring) -> None:
         super().__init__(engine)
         self.users = PostgisUserRepository(self)
         self.one_time_tokens = PostgisOneTimeTokenRepository(self)
         self.sessions = PostgisSessionRepository(self)
         self.refresh_tokens = PostgisRefreshTokenRepository(self)
-        self.totp = PostgisTotpRepository(self)
+        self.totp = PostgisTotpRepository(self, keyring)
         self.recovery_codes = PostgisRecoveryCodeRepository(self)
-        self.signing_keys = PostgisSigningKeyRepository(self)
+        self.signing_keys = PostgisSigningKeyRepository(self, keyring)
         self.audit = PostgisAuditLog(self)
+
+    @classmethod
+    def factory(cls, engine: AsyncEngine, keyring: Keyring) -> Callable[[], Self]:
+        return lambda: cls(engine, keyring)
