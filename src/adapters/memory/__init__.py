@@ -5,6 +5,7 @@ suites in tests/integration run the same assertions against these and the real a
 from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
 from adapters.memory.identity import MemoryIdentityStore
+from adapters.memory.live_sessions import MemoryLiveSessions
 from adapters.memory.outbox import MemoryOutbox
 from adapters.memory.sample import SampleCatalog, sample_catalog
 from adapters.memory.security_fakes import (
@@ -41,6 +42,7 @@ __all__ = [
     "InMemory",
     "MemoryBookingsStore",
     "MemoryIdentityStore",
+    "MemoryLiveSessions",
     "MemoryOutbox",
     "MemoryRateLimiter",
     "MemoryThrottle",

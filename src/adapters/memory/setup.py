@@ -20,6 +20,7 @@ import attrs
 from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
 from adapters.memory.identity import MemoryIdentityStore
+from adapters.memory.live_sessions import MemoryLiveSessions
 from adapters.memory.security_fakes import (
     FakeAccessTokenCodec,
     FakeBreachedPasswords,
@@ -37,6 +38,7 @@ from core.identity.ports import (
     AccessTokenCodec,
     BreachedPasswords,
     IdentityUnitOfWork,
+    LiveSessions,
     PasswordHasher,
     QrRenderer,
     SigningKeyFactory,
@@ -80,10 +82,16 @@ class IdentityPorts:
     qr: QrRenderer
     throttle: Throttle  # failures: passwords, codes, tokens
     request_throttle: Throttle  # requests that send mail
+    live_sessions: LiveSessions = attrs.field(factory=MemoryLiveSessions)
 
     @property
     def token_issuer(self) -> TokenIssuer:
-        return TokenIssuer(settings=self.settings, codec=self.codec, key_factory=self.key_factory)
+        return TokenIssuer(
+            settings=self.settings,
+            codec=self.codec,
+            key_factory=self.key_factory,
+            live_sessions=self.live_sessions,
+        )
 
     @property
     def session_starter(self) -> SessionStarter:
