@@ -28,18 +28,21 @@ from identity_http_support import (
     PASSWORD,
     SignedIn,
     bearer,
+    client_at,
     enrol_totp,
     log_in,
     mailed_token,
     new_user,
     promote,
+    unique_ip,
 )
 
 from adapters.postgis import migrate
 from core.identity.model import PASSWORD_RESET_REQUESTED
 from devservers.net import free_port
 from devservers.postgres import LocalPostgres
-from entrypoints.container import Container, build_container
+from entrypoints.container import Container, build_container, http_services
+from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -321,3 +324,31 @@ async def test_a_logged_out_token_cannot_end_other_sessions_or_start_totp_enrolm
     assert [end_owner.status_code, end_all.status_code, enrol.status_code] == [401, 401, 401]
     me = await a.get("/me", headers=owner.headers)
     assert me.json()["mfa"]["enrolment_pending"] is False  # and the owner's session lives
+
+
+# --- when Redis cannot answer ------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def without_redis(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
+    """An API process of the same deployment whose Redis is gone."""
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    container = build_container(servers.settings.model_copy(update={"redis_url": unreachable}))
+    async with client_at(create_app(http_services(container)), unique_ip()) as client:
+        yield client
+    await container.close()
+
+
+async def test_without_redis_a_token_is_not_trusted_but_public_routes_still_answer(
+    a: httpx.AsyncClient, without_redis: httpx.AsyncClient
+) -> None:
+    user = await new_user(a)
+
+    me = await without_redis.get("/me", headers=user.headers)
+    search = await without_redis.get(
+        "/search", params={"lat": 0, "lng": 0, "radius_m": 1}, headers=user.headers
+    )
+
+    assert me.status_code == 503  # fails closed: the session may have ended
+    assert me.headers["content-type"] == "application/problem+json"
+    assert search.status_code == 200  # the rate limit fails open, and nobody needs the caller
