@@ -105,8 +105,13 @@ def databases(workdir: Path, *, durable: bool) -> Iterator[Databases]:
 
 
 APP = "server:app"
+STATELESS = "server:stateless"  # APP without the LiveSessions check of access tokens
 BASELINE = "server:baseline"
-_READY_PATHS = {APP: "/search?lat=0&lng=0&radius_m=1", BASELINE: "/ping"}
+_READY_PATHS = {
+    APP: "/search?lat=0&lng=0&radius_m=1",
+    STATELESS: "/search?lat=0&lng=0&radius_m=1",
+    BASELINE: "/ping",
+}
 
 
 @attrs.frozen(kw_only=True)

@@ -21,6 +21,7 @@ from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.redis.idempotency import RedisIdempotencyStore
+from adapters.redis.sessions import RedisLiveSessions
 from adapters.redis.throttle import RedisRateLimiter, RedisThrottle
 from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec
 from adapters.security.breached import ZxcvbnBreachedPasswords
@@ -224,12 +225,15 @@ class Container(containers.DeclarativeContainer):
     token_sealer = providers.Singleton(AesGcmTokenSealer)
     totp_generator = providers.Singleton(PyotpTotpGenerator)
     qr_renderer = providers.Singleton(SegnoQrRenderer)
+    # Ended sessions and authorization epochs, which every authenticated request checks.
+    live_sessions = providers.Singleton(RedisLiveSessions, redis)
     # Steps several identity use cases take, built once and shared.
     token_issuer = providers.Singleton(
         TokenIssuer,
         settings=identity_settings,
         codec=access_token_codec,
         key_factory=providers.Singleton(Ed25519SigningKeyFactory),
+        live_sessions=live_sessions,
     )
     session_starter = providers.Singleton(
         SessionStarter, settings=identity_settings, token_issuer=token_issuer
@@ -251,6 +255,7 @@ class Container(containers.DeclarativeContainer):
         "qr": qr_renderer,
         "throttle": identity_throttle,
         "request_throttle": request_throttle,
+        "live_sessions": live_sessions,
         "token_issuer": token_issuer,
         "session_starter": session_starter,
         "second_factor": second_factor_check,
@@ -299,9 +304,10 @@ class Container(containers.DeclarativeContainer):
     # One per process: it caches the verifying keys.
     verify_access_token = _wired(VerifyAccessToken, _identity)
     # Who is calling: the access token's claims as a principal (staff and admin roles only at
-    # aal2). Tests of other contexts override it with a table of test tokens.
+    # aal2), if its session is live. Tests of other contexts override it with a table of test
+    # tokens.
     authenticator: providers.Provider[Authenticator] = providers.Singleton(
-        AccessTokenAuthenticator, verify_access_token
+        AccessTokenAuthenticator, verify_access_token, live_sessions
     )
     del _identity
 

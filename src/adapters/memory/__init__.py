@@ -6,6 +6,7 @@ from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
 from adapters.memory.identity import MemoryIdentityStore, MemorySealedSecrets
 from adapters.memory.keyring import MemoryKeyring
+from adapters.memory.live_sessions import MemoryLiveSessions
 from adapters.memory.outbox import MemoryOutbox
 from adapters.memory.sample import SampleCatalog, sample_catalog
 from adapters.memory.security_fakes import (
@@ -43,6 +44,7 @@ __all__ = [
     "MemoryBookingsStore",
     "MemoryIdentityStore",
     "MemoryKeyring",
+    "MemoryLiveSessions",
     "MemoryOutbox",
     "MemoryRateLimiter",
     "MemorySealedSecrets",

@@ -214,7 +214,7 @@ class MemorySessionRepository(_Part, SessionRepository):
 
     async def revoke_all(
         self, user_id: UserId, at: datetime, *, keep: SessionId | None = None
-    ) -> int:
+    ) -> Sequence[SessionId]:
         doomed = [
             s
             for s in self.s.sessions.values()
@@ -223,7 +223,7 @@ class MemorySessionRepository(_Part, SessionRepository):
         for session in doomed:
             self.s.sessions[session.id] = attrs.evolve(session, revoked_at=at)
             await self.uow.refresh_tokens.discard_seals(session.id, keep=None)
-        return len(doomed)
+        return [session.id for session in doomed]
 
 
 class MemoryRefreshTokenRepository(_Part, RefreshTokenRepository):

@@ -21,6 +21,7 @@ from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
 from adapters.memory.identity import MemoryIdentityStore, MemorySealedSecrets
 from adapters.memory.keyring import MemoryKeyring
+from adapters.memory.live_sessions import MemoryLiveSessions
 from adapters.memory.security_fakes import (
     FakeAccessTokenCodec,
     FakeBreachedPasswords,
@@ -38,6 +39,7 @@ from core.identity.ports import (
     AccessTokenCodec,
     BreachedPasswords,
     IdentityUnitOfWork,
+    LiveSessions,
     PasswordHasher,
     QrRenderer,
     SigningKeyFactory,
@@ -85,10 +87,16 @@ class IdentityPorts:
     keyring: Keyring
     key_store: KeyStore
     sealed_secrets: SealedSecrets
+    live_sessions: LiveSessions = attrs.field(factory=MemoryLiveSessions)
 
     @property
     def token_issuer(self) -> TokenIssuer:
-        return TokenIssuer(settings=self.settings, codec=self.codec, key_factory=self.key_factory)
+        return TokenIssuer(
+            settings=self.settings,
+            codec=self.codec,
+            key_factory=self.key_factory,
+            live_sessions=self.live_sessions,
+        )
 
     @property
     def session_starter(self) -> SessionStarter:

@@ -83,7 +83,7 @@ from core.identity.model import (
 )
 from core.identity.password_policy import PasswordRejected
 from core.identity.passwords import ChangePassword, RequestPasswordReset, ResetPassword
-from core.identity.ports import Blocked, RateLimiter, Reservation, Throttle
+from core.identity.ports import Blocked, LiveSessions, RateLimiter, Reservation, Throttle
 from core.identity.problems import PROBLEMS
 from core.identity.registration import Register, VerifyEmail
 from core.identity.sessions import (
@@ -132,6 +132,7 @@ __all__ = [
     "KekRotated",
     "ListSessions",
     "ListUsers",
+    "LiveSessions",
     "LockUser",
     "Login",
     "MfaAlreadyActive",

@@ -30,7 +30,7 @@ from core.identity.model import (
     OperatorPrincipal,
     User,
 )
-from core.identity.ports import IdentityUnitOfWork
+from core.identity.ports import IdentityUnitOfWork, LiveSessions
 from core.shared.errors import Forbidden, NotFound
 from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Principal, Role, require_admin
@@ -55,8 +55,19 @@ def _update(edit: Callable[[User, datetime], User]) -> UserChange:
 
 @attrs.frozen(kw_only=True)
 class _UserAdministration(UseCase):
+    """Every change an admin makes to a user also changes what the user's access tokens may
+    do, so it starts a new authorization epoch: the user's tokens are refused at their next
+    request and the client refreshes into the new roles (or, locked, is refused).
+
+    The epoch starts after the commit. Before it, a refresh in between would read the old
+    roles and sign them under the new epoch. If the store fails after the commit, the error
+    propagates (503 over HTTP, exit 1 in the CLI): the change stands, old tokens live on for
+    at most the access TTL, and the caller, told it failed, retries; every change here is
+    idempotent, so the retry starts the epoch."""
+
     uow: UnitOfWorkFactory[IdentityUnitOfWork]
     clock: Clock
+    live_sessions: LiveSessions
 
     async def _change_user(
         self,
@@ -89,6 +100,7 @@ class _UserAdministration(UseCase):
                 **outcome,
             )
             await uow.commit()
+        await self.live_sessions.new_epoch(user_id)
         return Success(None)
 
 
@@ -164,15 +176,15 @@ class RevokeAdmin(_UserAdministration):
 
 @attrs.frozen(kw_only=True)
 class LockUser(_UserAdministration):
-    """Lock the account: no login or refresh; every session revoked (audited `user.locked`).
-    Access tokens already issued stay valid until they expire (settings.access_ttl)."""
+    """Lock the account: no login or refresh; every session revoked, every access token
+    refused (audited `user.locked`)."""
 
     async def __call__(
         self, *, caller: Principal, user_id: UserId, reason: str, client: ClientContext
     ) -> Result[None, Forbidden | NotFound]:
         async def lock(uow: IdentityUnitOfWork, user: User, now: datetime) -> Mapping[str, object]:
             await uow.users.save(attrs.evolve(user, locked_at=user.locked_at or now))
-            return {"sessions_revoked": await uow.sessions.revoke_all(user.id, now)}
+            return {"sessions_revoked": len(await uow.sessions.revoke_all(user.id, now))}
 
         return await self._change_user(
             caller=caller,
@@ -211,7 +223,7 @@ class ResetUserMfa(_UserAdministration):
         async def reset(uow: IdentityUnitOfWork, user: User, now: datetime) -> Mapping[str, object]:
             await uow.totp.delete(user.id)
             await uow.recovery_codes.delete_all(user.id)
-            return {"sessions_revoked": await uow.sessions.revoke_all(user.id, now)}
+            return {"sessions_revoked": len(await uow.sessions.revoke_all(user.id, now))}
 
         return await self._change_user(
             caller=caller,

@@ -12,6 +12,7 @@ from returns.result import Failure, Result, Success
 
 from core.identity.keys import VerifyAccessToken
 from core.identity.model import PRIVILEGED_ROLES, Aal, AccessClaims, SessionId
+from core.identity.ports import LiveSessions
 from core.shared.errors import DomainError, Forbidden
 from core.shared.principal import Authenticator, MfaRequired, Principal, Role
 
@@ -65,15 +66,23 @@ class TokenPrincipal(Principal):
 
 @attrs.frozen
 class AccessTokenAuthenticator(Authenticator):
-    """Verifies the JWT (signature, issuer, audience, expiry) and maps its claims."""
+    """Verifies the JWT (signature, issuer, audience, expiry), checks that its session is
+    live and its roles current (one LiveSessions round trip), and maps its claims.
+
+    A token whose session ended, or whose user's authorization changed since it was issued,
+    is refused at once, in every process. A store that cannot answer raises: the request
+    fails (503) rather than let a possibly revoked token through."""
 
     verify: VerifyAccessToken
+    live_sessions: LiveSessions
 
     async def __call__(self, token: str) -> Principal | None:
         verified = await self.verify(token=token)
         if isinstance(verified, Failure):
             return None
         claims = verified.unwrap()
+        if not await self.live_sessions.is_live(claims.user_id, claims.session_id, claims.epoch):
+            return None
         authorization = authorize_principal(claims)
         principal = authorization.principal
         return TokenPrincipal(

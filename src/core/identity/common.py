@@ -37,6 +37,7 @@ from core.identity.ports import (
     AccessTokenCodec,
     Blocked,
     IdentityUnitOfWork,
+    LiveSessions,
     SigningKeyFactory,
     Throttle,
     TotpGenerator,
@@ -90,11 +91,19 @@ class TokenIssuer:
     settings: IdentitySettings
     codec: AccessTokenCodec
     key_factory: SigningKeyFactory
+    live_sessions: LiveSessions
 
     async def issue(
         self, uow: IdentityUnitOfWork, user: User, session: Session, now: datetime
     ) -> AccessToken:
-        """Roles are read from the user at every issue, so role changes reach the next refresh."""
+        """Roles are read from the user at every issue, so role changes reach the next refresh.
+
+        They are read again after the user's epoch: a change committed between the caller's
+        read and the epoch's would otherwise be signed, with the old roles, under the new
+        epoch, and the token would pass. In this order a token can at worst be refused once
+        needlessly (new roles, old epoch: the client refreshes again), never be stale."""
+        epoch = await self.live_sessions.epoch(user.id)
+        user = await uow.users.get(user.id) or user
         issued_at = now.replace(microsecond=0)  # JWT times are whole seconds
         claims = AccessClaims(
             issuer=self.settings.issuer,
@@ -108,6 +117,7 @@ class TokenIssuer:
             issued_at=issued_at,
             expires_at=issued_at + self.settings.access_ttl,
             token_id=uuid.uuid4().hex,
+            epoch=epoch,
         )
         key = await self._active_key(uow, now)
         return AccessToken(token=self.codec.encode(claims.to_jwt(), key), claims=claims)

@@ -116,8 +116,8 @@ class VerifyAccessToken(UseCase):
     """Check an access token's signature, issuer, audience and expiry; Success(AccessClaims).
     Feed the claims to `authorize_principal`. Failure: InvalidAccessToken.
 
-    Stateless: a token of a session revoked since it was issued stays valid until it expires
-    (at most settings.access_ttl); refresh is where revocation bites.
+    The token alone: whether its session is still live is AccessTokenAuthenticator's
+    question (LiveSessions), asked after this check.
 
     Keeps verifying keys in memory (they never change, only appear and age out), reloading
     when an unknown `kid` shows up — at most once per `reload_interval`, so garbage tokens

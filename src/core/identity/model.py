@@ -243,8 +243,11 @@ class AccessClaims:
     issued_at: datetime
     expires_at: datetime
     token_id: str
+    # The user's authorization epoch when issued (LiveSessions); None before any change.
+    epoch: str | None = None
 
     def to_jwt(self) -> dict[str, Any]:
+        epoch = {} if self.epoch is None else {"epoch": self.epoch}
         return {
             "iss": self.issuer,
             "aud": self.audience,
@@ -257,6 +260,7 @@ class AccessClaims:
             "iat": int(self.issued_at.timestamp()),
             "exp": int(self.expires_at.timestamp()),
             "jti": self.token_id,
+            **epoch,
         }
 
     @classmethod
@@ -278,6 +282,7 @@ class AccessClaims:
                     issued_at=datetime.fromtimestamp(int(claims["iat"]), tz=UTC),
                     expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=UTC),
                     token_id=str(claims["jti"]),
+                    epoch=None if claims.get("epoch") is None else str(claims["epoch"]),
                 )
             )
         except (KeyError, TypeError, ValueError, OverflowError):

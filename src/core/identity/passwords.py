@@ -23,7 +23,13 @@ from core.identity.model import (
     token_digest,
 )
 from core.identity.password_policy import Password, PasswordRejected, normalise
-from core.identity.ports import BreachedPasswords, IdentityUnitOfWork, PasswordHasher, Throttle
+from core.identity.ports import (
+    BreachedPasswords,
+    IdentityUnitOfWork,
+    LiveSessions,
+    PasswordHasher,
+    Throttle,
+)
 from core.identity.settings import IdentitySettings
 from core.identity.throttling import guarded, ration, throttle_keys
 from core.shared.errors import NotFound
@@ -46,6 +52,7 @@ class ChangePassword(UseCase):
     passwords: PasswordHasher
     breached: BreachedPasswords
     throttle: Throttle
+    live_sessions: LiveSessions
 
     async def __call__(
         self,
@@ -90,6 +97,7 @@ class ChangePassword(UseCase):
                 return Failure(InvalidCredentials())  # changed meanwhile: verify again
             await uow.users.save(attrs.evolve(current, password_hash=new_hash))
             revoked = await uow.sessions.revoke_all(user_id, now, keep=session_id)
+            await self.live_sessions.end(user_id, revoked)  # before commit: see sessions.py
             await audit(
                 uow,
                 AuditAction.PASSWORD_CHANGED,
@@ -97,7 +105,7 @@ class ChangePassword(UseCase):
                 actor=user_id,
                 subject=user_id,
                 client=client,
-                sessions_revoked=revoked,
+                sessions_revoked=len(revoked),
             )
             await uow.commit()
         return Success(None)
@@ -152,6 +160,7 @@ class ResetPassword(UseCase):
     passwords: PasswordHasher
     breached: BreachedPasswords
     throttle: Throttle
+    live_sessions: LiveSessions
 
     async def __call__(
         self, *, token: str, new_password: str, client: ClientContext
@@ -193,6 +202,7 @@ class ResetPassword(UseCase):
             )
             await uow.one_time_tokens.discard_for_user(user.id, TokenPurpose.PASSWORD_RESET, now)
             revoked = await uow.sessions.revoke_all(user.id, now)
+            await self.live_sessions.end(user.id, revoked)  # before commit: see sessions.py
             await audit(
                 uow,
                 AuditAction.PASSWORD_RESET,
@@ -200,7 +210,7 @@ class ResetPassword(UseCase):
                 actor=None,
                 subject=user.id,
                 client=client,
-                sessions_revoked=revoked,
+                sessions_revoked=len(revoked),
             )
             await uow.commit()
         return Success(None)

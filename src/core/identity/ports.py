@@ -6,7 +6,7 @@ use-case call happens in one transaction, which the use case commits explicitly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -91,8 +91,8 @@ class SessionRepository(Protocol):
 
     async def revoke_all(
         self, user_id: UserId, at: datetime, *, keep: SessionId | None = None
-    ) -> int:
-        """Revoke every live session of the user except `keep`; returns how many."""
+    ) -> Sequence[SessionId]:
+        """Revoke every unrevoked session of the user except `keep`; returns their ids."""
         ...
 
 
@@ -180,6 +180,43 @@ class IdentityUnitOfWork(UnitOfWork, Protocol):
     recovery_codes: RecoveryCodeRepository
     signing_keys: SigningKeyRepository
     audit: AuditLog
+
+
+# --- live sessions ---------------------------------------------------------------------------
+
+
+class LiveSessions(Protocol):
+    """Whether an access token may still act, shared by every API process: a fast store that
+    every authenticated request asks once (ASVS V7.4.1: access ends when the session does).
+
+    It remembers two facts, each for at least MAX_ACCESS_TTL (as long as any access token
+    lives), then forgets them because every token they concern has expired:
+    - a session ended: every token of it (claim `sid`) is refused;
+    - a user's authorization changed (roles, lock, second factor): the user gets a new epoch,
+      and every token issued under an older one (claim `epoch`) is refused. The client then
+      refreshes, and the new token carries the new roles.
+
+    Writers call it around their commit and let its errors propagate: a request that cannot
+    record an ending fails (503) instead of leaving tokens alive while answering success.
+    """
+
+    async def epoch(self, user_id: UserId) -> str | None:
+        """The user's current epoch, for a token about to be issued; None if the user's
+        authorization has not changed within MAX_ACCESS_TTL."""
+        ...
+
+    async def is_live(self, user_id: UserId, session_id: SessionId, epoch: str | None) -> bool:
+        """False if the session ended or the user's epoch is not the token's `epoch` (None
+        matches only while the user has no epoch). One round trip to the store."""
+        ...
+
+    async def end(self, user_id: UserId, session_ids: Collection[SessionId]) -> None:
+        """Refuse every token of these sessions (all the user's) from now on."""
+        ...
+
+    async def new_epoch(self, user_id: UserId) -> None:
+        """Refuse every token of the user issued before now."""
+        ...
 
 
 # --- cryptography and rendering --------------------------------------------------------------

@@ -1,6 +1,12 @@
 """Sessions (refresh-token families): refresh with rotation and reuse detection, listing and
 revocation.
 
+Ending a session tells LiveSessions before the commit: if the store fails, the transaction
+rolls back and the caller gets the error (nothing ended, nothing claimed); if the commit
+fails after, the session's access tokens are refused early, which fails closed. Written
+after the commit instead, a store failure would leave revoked sessions with live tokens and
+no way back to them (a retry of revoke-all finds nothing left to revoke).
+
 Refresh follows RFC 9700 §4.14.2: every use rotates the token, and a rotated token that comes
 back revokes the whole family — except that the immediate parent of the current token, within
 the grace window, gets the current token back (two tabs refreshing at once). The current
@@ -35,7 +41,7 @@ from core.identity.model import (
     new_secret_token,
     token_digest,
 )
-from core.identity.ports import IdentityUnitOfWork, Throttle, TokenSealer
+from core.identity.ports import IdentityUnitOfWork, LiveSessions, Throttle, TokenSealer
 from core.identity.settings import IdentitySettings
 from core.identity.throttling import guarded, throttle_keys
 from core.shared.errors import NotFound
@@ -58,6 +64,7 @@ class Refresh(UseCase):
     sealer: TokenSealer
     token_issuer: TokenIssuer
     throttle: Throttle
+    live_sessions: LiveSessions
 
     async def __call__(
         self, *, refresh_token: str, client: ClientContext
@@ -183,6 +190,7 @@ class Refresh(UseCase):
     ) -> None:
         await uow.sessions.save(attrs.evolve(session, revoked_at=now))
         await uow.refresh_tokens.discard_seals(session.id, keep=None)
+        await self.live_sessions.end(session.user_id, [session.id])
         await audit(
             uow,
             AuditAction.REFRESH_TOKEN_REUSED,
@@ -210,15 +218,19 @@ async def _revoke_own_session(
 @attrs.frozen(kw_only=True)
 class RevokeSession(UseCase):
     """End one of the user's sessions (also what logout does with the caller's own session,
-    the `sid` claim). Idempotent. NotFound if the session is not the user's."""
+    the `sid` claim): its refresh token and its access tokens stop working at once.
+    Idempotent. NotFound if the session is not the user's."""
 
     uow: UnitOfWorkFactory[IdentityUnitOfWork]
     clock: Clock
+    live_sessions: LiveSessions
 
     async def __call__(self, *, user_id: UserId, session_id: SessionId) -> Result[None, NotFound]:
         async with self.uow() as uow:
             if not await _revoke_own_session(uow, user_id, session_id, self.clock.now()):
                 return Failure(NotFound(kind="session", id=str(session_id)))
+            # Also when it was revoked already: a retry after a store failure must reach it.
+            await self.live_sessions.end(user_id, [session_id])
             await uow.commit()
         return Success(None)
 
@@ -229,14 +241,16 @@ class RevokeAllSessions(UseCase):
 
     uow: UnitOfWorkFactory[IdentityUnitOfWork]
     clock: Clock
+    live_sessions: LiveSessions
 
     async def __call__(
         self, *, user_id: UserId, keep: SessionId | None = None
     ) -> Result[int, Never]:
         async with self.uow() as uow:
             revoked = await uow.sessions.revoke_all(user_id, self.clock.now(), keep=keep)
+            await self.live_sessions.end(user_id, revoked)
             await uow.commit()
-        return Success(revoked)
+        return Success(len(revoked))
 
 
 @attrs.frozen(kw_only=True)

@@ -21,6 +21,7 @@ import psycopg
 import typer
 import uvicorn
 from alembic.util.exc import CommandError
+from redis.exceptions import RedisError
 from returns.result import Failure, Result
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -102,6 +103,8 @@ def _guarded(work: Callable[[], T]) -> T:
         _fail(_database_problem(error))
     except psycopg.OperationalError as error:  # the local cluster's own connections
         _fail(f"cannot reach the database: {_first_line(error)}")
+    except RedisError as error:
+        _fail(f"cannot reach Redis: {_first_line(error)}")
     except Exception as error:
         if os.environ.get("RESERVA_DEBUG"):
             raise
@@ -134,7 +137,7 @@ def _container(*, need_redis: bool = False) -> Container:
     return build_container(resolve_settings(need_redis=need_redis, say=_say))
 
 
-def _run(work: Callable[[Container], Awaitable[T]]) -> T:
+def _run(work: Callable[[Container], Awaitable[T]], *, need_redis: bool = False) -> T:
     """Build the container, run `work` on it in one event loop, release it afterwards."""
 
     async def within(container: Container) -> T:
@@ -143,10 +146,16 @@ def _run(work: Callable[[Container], Awaitable[T]]) -> T:
         finally:
             await container.close()
 
-    return _guarded(lambda: asyncio.run(within(_container())))
+    return _guarded(lambda: asyncio.run(within(_container(need_redis=need_redis))))
 
 
-identity.mount(app, _run)  # users ..., keys ..., audit
+def _run_with_redis(work: Callable[[Container], Awaitable[T]]) -> T:
+    return _run(work, need_redis=True)
+
+
+# users ..., keys ..., audit. Locks and role changes refuse the user's access tokens at once,
+# in every API process, through Redis: without it they fail (after committing; retry).
+identity.mount(app, _run_with_redis)
 
 
 def _progress() -> Progress:

@@ -83,7 +83,10 @@ class RateLimitMiddleware:
 
     async def _client_key(self, scope: Scope) -> str:
         token = bearer_token(Headers.from_scope(scope).get("authorization"))
-        principal = await verify_once(scope, token, self._authenticator()) if token else None
+        try:
+            principal = await verify_once(scope, token, self._authenticator()) if token else None
+        except (RedisError, OSError):
+            principal = None  # counted per IP; authentication asks again, and fails closed
         if principal is not None:
             return f"user:{principal.user_id}"
         return f"ip:{client_ip(scope)}"

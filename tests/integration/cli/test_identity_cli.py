@@ -1,7 +1,7 @@
-"""`reserva users/keys/audit` against a real PostgreSQL database, through typer's CliRunner.
+"""`reserva users/keys/audit` against a real PostgreSQL database and Redis (where locks and role
+changes refuse the user's access tokens), through typer's CliRunner.
 
-Commands need no Redis (REDIS_URL points nowhere); checks that log in use a container with the
-session's Redis. Every failure must end with exit status 1 and exactly one line on stderr.
+Every failure must end with exit status 1 and exactly one line on stderr.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 
+import attrs
 import pytest
 import pytest_asyncio
 from click.testing import Result
@@ -36,15 +37,24 @@ PASSWORD = "plum orbit lantern 77"
 CHEAP_ARGON2 = {"ARGON2_MEMORY_KIB": "1024", "ARGON2_TIME_COST": "1"}
 
 
-def reserva(database_url: str, *args: str, stdin: str | None = None) -> Result:
-    environment = {"DATABASE_URL": database_url, "REDIS_URL": "redis://127.0.0.1:1/0"}
+@attrs.frozen
+class Stores:
+    database_url: str
+    redis_url: str
+
+
+NO_REDIS = "redis://127.0.0.1:1/0"
+
+
+def reserva(stores: Stores, *args: str, stdin: str | None = None) -> Result:
+    environment = {"DATABASE_URL": stores.database_url, "REDIS_URL": stores.redis_url}
     env = environment | CHEAP_ARGON2 | {"COLUMNS": "300"}
     return runner.invoke(app, list(args), env=env, input=stdin)
 
 
-async def cli(database_url: str, *args: str, stdin: str | None = None) -> Result:
+async def cli(stores: Stores, *args: str, stdin: str | None = None) -> Result:
     """`reserva` from an async test: the CLI runs its own event loop, so in a thread."""
-    return await asyncio.to_thread(partial(reserva, database_url, *args, stdin=stdin))
+    return await asyncio.to_thread(partial(reserva, stores, *args, stdin=stdin))
 
 
 def assert_failed_with(result: Result, words: str) -> None:
@@ -59,17 +69,17 @@ def new_email(tag: str = "user") -> str:
 
 
 @pytest.fixture(scope="module")
-def database(postgres_server: LocalPostgres) -> str:
+def database(postgres_server: LocalPostgres, redis_url: str) -> Stores:
     url = postgres_server.create_database(f"reserva_identity_cli_{uuid.uuid4().hex[:12]}")
     migrate.upgrade(url)
-    return url
+    return Stores(url, redis_url)
 
 
 @pytest_asyncio.fixture
-async def container(database: str, redis_url: str, kek_file: Path) -> AsyncIterator[Container]:
+async def container(database: Stores, kek_file: Path) -> AsyncIterator[Container]:
     container = build_container(
-        Settings(database_url=database, redis_url=redis_url, argon2_memory_kib=1024,
-                 argon2_time_cost=1, kek_file=kek_file)
+        Settings(database_url=database.database_url, redis_url=database.redis_url,
+                 argon2_memory_kib=1024, argon2_time_cost=1, kek_file=kek_file)
     )  # fmt: skip
     yield container
     await container.close()
@@ -96,7 +106,7 @@ def _row_of(result: Result, email: str) -> str:
 
 
 async def test_create_admin_reads_the_password_from_stdin(
-    database: str, container: Container
+    database: Stores, container: Container
 ) -> None:
     email = new_email("admin")
 
@@ -113,7 +123,7 @@ async def test_create_admin_reads_the_password_from_stdin(
 
 
 async def test_create_admin_prompts_for_the_password_twice(
-    database: str, container: Container
+    database: Stores, container: Container
 ) -> None:
     email = new_email("admin")
 
@@ -124,7 +134,7 @@ async def test_create_admin_prompts_for_the_password_twice(
 
 
 async def test_create_admin_refuses_an_address_that_has_an_account(
-    database: str, container: Container
+    database: Stores, container: Container
 ) -> None:
     email = await _customer(container)
 
@@ -134,14 +144,14 @@ async def test_create_admin_refuses_an_address_that_has_an_account(
     assert_failed_with(result, "already has an account")
 
 
-def test_create_admin_refuses_a_common_password(database: str) -> None:
+def test_create_admin_refuses_a_common_password(database: Stores) -> None:
     result = reserva(database, "users", "create-admin", new_email(), "--password-stdin",
                      stdin="qwerty123456\n")  # fmt: skip
 
     assert_failed_with(result, "common or breached")
 
 
-def test_create_admin_refuses_a_malformed_address(database: str) -> None:
+def test_create_admin_refuses_a_malformed_address(database: Stores) -> None:
     result = reserva(database, "users", "create-admin", "nobody", "--password-stdin",
                      stdin=f"{PASSWORD}\n")  # fmt: skip
 
@@ -152,7 +162,7 @@ def test_create_admin_refuses_a_malformed_address(database: str) -> None:
 
 
 async def test_lock_and_unlock_by_email_show_in_the_list_and_the_audit_log(
-    database: str, container: Container
+    database: Stores, container: Container
 ) -> None:
     email = await _customer(container)
 
@@ -175,7 +185,36 @@ async def test_lock_and_unlock_by_email_show_in_the_list_and_the_audit_log(
     assert (await _log_in(container, email)).access
 
 
-async def test_grant_and_revoke_staff_by_id(database: str, container: Container) -> None:
+async def test_a_lock_refuses_the_users_access_tokens_at_once(
+    database: Stores, container: Container
+) -> None:
+    email = await _customer(container)
+    token = (await _log_in(container, email)).access.token
+    before = await container.authenticator()(token)
+
+    locked = await cli(database, "users", "lock", email, "--reason", "stolen laptop")
+
+    assert before is not None
+    assert locked.exit_code == 0, locked.output
+    assert await container.authenticator()(token) is None
+
+
+async def test_a_lock_without_redis_fails_and_a_retry_refuses_the_tokens(
+    database: Stores, container: Container
+) -> None:
+    email = await _customer(container)
+    token = (await _log_in(container, email)).access.token
+
+    unreachable = await cli(attrs.evolve(database, redis_url=NO_REDIS), "users", "lock", email,
+                            "--reason", "one")  # fmt: skip
+    retried = await cli(database, "users", "lock", email, "--reason", "two")
+
+    assert_failed_with(unreachable, "cannot reach Redis")
+    assert retried.exit_code == 0, retried.output
+    assert await container.authenticator()(token) is None
+
+
+async def test_grant_and_revoke_staff_by_id(database: Stores, container: Container) -> None:
     email = await _customer(container)
     user_id = str((await _log_in(container, email)).access.claims.user_id)
     provider = str(uuid.uuid4())
@@ -191,7 +230,7 @@ async def test_grant_and_revoke_staff_by_id(database: str, container: Container)
     assert provider not in _row_of(as_customer, email)
 
 
-async def test_grant_and_revoke_admin(database: str, container: Container) -> None:
+async def test_grant_and_revoke_admin(database: Stores, container: Container) -> None:
     email = await _customer(container)
 
     granted = await cli(database, "users", "grant-admin", email)
@@ -204,7 +243,7 @@ async def test_grant_and_revoke_admin(database: str, container: Container) -> No
     assert Role.ADMIN not in without
 
 
-async def test_reset_mfa_is_audited(database: str, container: Container) -> None:
+async def test_reset_mfa_is_audited(database: Stores, container: Container) -> None:
     email = await _customer(container)
 
     reset = await cli(database, "users", "reset-mfa", email)
@@ -216,7 +255,7 @@ async def test_reset_mfa_is_audited(database: str, container: Container) -> None
 
 
 async def test_cli_actions_are_audited_under_the_operators_own_account(
-    database: str, container: Container
+    database: Stores, container: Container
 ) -> None:
     email = await _customer(container)
 
@@ -238,12 +277,12 @@ async def test_cli_actions_are_audited_under_the_operators_own_account(
     assert (await container.query_audit_log()(caller=caller, query=started)).unwrap()
 
 
-def test_an_unknown_user_fails_with_one_line(database: str) -> None:
+def test_an_unknown_user_fails_with_one_line(database: Stores) -> None:
     assert_failed_with(reserva(database, "users", "unlock", new_email()), "not found")
     assert_failed_with(reserva(database, "users", "unlock", str(uuid.uuid4())), "not found")
 
 
-def test_a_malformed_provider_id_fails_with_one_line(database: str) -> None:
+def test_a_malformed_provider_id_fails_with_one_line(database: Stores) -> None:
     result = reserva(database, "users", "grant-staff", new_email(), "not-a-uuid")
 
     assert_failed_with(result, "not a valid provider id")
@@ -253,7 +292,7 @@ def test_a_malformed_provider_id_fails_with_one_line(database: str) -> None:
 
 
 async def test_keys_rotate_prints_the_key_that_signs_from_then_on(
-    database: str, container: Container
+    database: Stores, container: Container
 ) -> None:
     email = await _customer(container)
 
@@ -270,7 +309,7 @@ async def test_keys_rotate_prints_the_key_that_signs_from_then_on(
 
 
 async def test_keys_rotate_kek_rewraps_the_secrets_and_the_service_still_reads_them(
-    database: str, container: Container
+    database: Stores, container: Container
 ) -> None:
     email = await _customer(container)  # a sealed verification token in the outbox
     signed = (await _log_in(container, email)).access.token  # a sealed signing key
@@ -288,7 +327,7 @@ async def test_keys_rotate_kek_rewraps_the_secrets_and_the_service_still_reads_t
 
 
 async def test_the_audit_log_filters_by_time_and_limits_rows(
-    database: str, container: Container
+    database: Stores, container: Container
 ) -> None:
     email = await _customer(container)
     await cli(database, "users", "lock", email, "--reason", "one")
@@ -308,7 +347,7 @@ async def test_the_audit_log_filters_by_time_and_limits_rows(
     assert "user.locked" not in past.stdout
 
 
-def test_a_malformed_instant_fails_with_one_line(database: str) -> None:
+def test_a_malformed_instant_fails_with_one_line(database: Stores) -> None:
     result = reserva(database, "audit", "--since", "yesterday")
 
     assert_failed_with(result, "--since must be an ISO 8601")

@@ -302,8 +302,8 @@ async def test_revoke_all_keeps_one_and_drops_their_seals(store: Store) -> None:
         await uow.sessions.add(keep)
         await uow.sessions.add(other)
         await uow.refresh_tokens.add(sealed)
-        assert await uow.sessions.revoke_all(user.id, LATER, keep=keep.id) == 1
-        assert await uow.sessions.revoke_all(user.id, LATER, keep=keep.id) == 0
+        assert await uow.sessions.revoke_all(user.id, LATER, keep=keep.id) == [other.id]
+        assert await uow.sessions.revoke_all(user.id, LATER, keep=keep.id) == []
         await uow.commit()
     async with store.uow() as uow:
         assert (await uow.sessions.get(keep.id)).revoked_at is None

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 import httpx
+import jwt
 import sqlalchemy as sa
 from litestar import Litestar
 
@@ -74,6 +75,12 @@ def new_email(tag: str = "user") -> str:
 
 def bearer(access_token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access_token}"}
+
+
+def claims(access_token: str) -> dict[str, Any]:
+    """The payload of one of our access tokens, unverified (the server verified it)."""
+    payload: dict[str, Any] = jwt.decode(access_token, options={"verify_signature": False})
+    return payload
 
 
 def totp_code(secret: str, at: datetime) -> str:
@@ -149,7 +156,8 @@ async def enrol_totp(client: Client, user: SignedIn, at: datetime) -> Enrolled:
 async def promote(
     container: Container, user: SignedIn, *, admin: bool = False, staff_of: str | None = None
 ) -> None:
-    """Roles granted by the operator (as the CLI does)."""
+    """Roles granted by the operator (as the CLI does). The user's tokens are refused from now
+    on: log in (or refresh) again for a token with the new roles."""
     user_id = UserId(uuid.UUID(user.user_id))
     client_context = ClientContext()
     caller = await operator(container)
@@ -195,7 +203,7 @@ async def admin_with_mfa(client: Client, container: Container, at: datetime) -> 
     """A new admin whose session has a second factor (aal2)."""
     admin = await new_user(client, "admin")
     await promote(container, admin, admin=True)
-    return await enrol_totp(client, admin, at)
+    return await enrol_totp(client, await log_in(client, admin.email), at)
 
 
 async def created(client: Client, path: str, body: Any, headers: dict[str, str]) -> Any:

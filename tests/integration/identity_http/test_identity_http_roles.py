@@ -9,6 +9,8 @@ from identity_http_support import (
     PASSWORD,
     Client,
     admin_with_mfa,
+    bearer,
+    claims,
     enrol_totp,
     log_in,
     new_user,
@@ -133,11 +135,18 @@ async def test_roles_granted_over_http_reach_the_next_token(
         f"/admin/users/{user.user_id}/staff/{provider}", headers=admin.headers
     )
     unmade = await client.delete(f"/admin/users/{user.user_id}/admin", headers=admin.headers)
-    me = await client.get("/me", headers=user.headers)
+    stale = await client.get("/me", headers=bearer(refreshed.json()["access_token"]))
+    again = await client.post(
+        "/auth/refresh", json={"refresh_token": refreshed.json()["refresh_token"]}
+    )
+    me = await client.get("/me", headers=bearer(again.json()["access_token"]))
 
     assert [granted.status_code, made_admin.status_code] == [204, 204]
     assert refreshed.status_code == 200
+    assert claims(refreshed.json()["access_token"])["roles"] == ["admin", "customer", "staff"]
     assert [revoked.status_code, unmade.status_code] == [204, 204]
+    assert stale.status_code == 401  # its roles changed: the client refreshes
+    assert claims(again.json()["access_token"])["roles"] == ["customer"]
     assert me.json()["roles"] == ["customer"]
     assert me.json()["provider_ids"] == []
 

@@ -8,7 +8,7 @@ import warnings
 from datetime import timedelta
 
 import pytest
-from identity_http_support import Client, bearer, new_user, operator
+from identity_http_support import Client, bearer, log_in, new_user, operator
 from joserfc import jwt
 from joserfc.errors import BadSignatureError
 from joserfc.jwk import KeySet
@@ -43,12 +43,15 @@ async def test_a_replay_after_the_grace_window_revokes_the_whole_session(
 
     replay = await client.post("/auth/refresh", json={"refresh_token": user.refresh})
     after = await client.post("/auth/refresh", json={"refresh_token": newest})
-    sessions = await client.get("/me/sessions", headers=user.headers)
+    old_access = await client.get("/me/sessions", headers=user.headers)
+    sessions = await client.get("/me/sessions", headers=(await log_in(client, user.email)).headers)
 
     assert replay.status_code == 401
     assert replay.json()["type"] == "urn:reserva:problem:refresh-token-reused"
     assert after.status_code == 401
-    assert sessions.json() == []
+    assert old_access.status_code == 401  # the session's access tokens die with it
+    assert user.session_id not in [s["id"] for s in sessions.json()]
+    assert len(sessions.json()) == 1  # only the new login's
 
 
 async def test_a_refresh_answers_a_working_access_token(client: Client) -> None:

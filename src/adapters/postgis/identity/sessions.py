@@ -80,12 +80,13 @@ class PostgisSessionRepository(PostgisPart, SessionRepository):
 
     async def revoke_all(
         self, user_id: UserId, at: datetime, *, keep: SessionId | None = None
-    ) -> int:
+    ) -> Sequence[SessionId]:
         s = auth_sessions.c
         query = sa.update(auth_sessions).where(s.user_id == user_id, s.revoked_at.is_(None))
         if keep is not None:
             query = query.where(s.id != keep)
-        revoked = list((await self._run(query.values(revoked_at=at).returning(s.id))).scalars())
+        rows = await self._run(query.values(revoked_at=at).returning(s.id))
+        revoked = [SessionId(session_id) for session_id in rows.scalars()]
         if revoked:
             await self._run(
                 sa.update(refresh_tokens)
@@ -95,7 +96,7 @@ class PostgisSessionRepository(PostgisPart, SessionRepository):
                 )
                 .values(child_seal=None)
             )
-        return len(revoked)
+        return revoked
 
 
 def _refresh_token(row: sa.RowMapping) -> RefreshToken:

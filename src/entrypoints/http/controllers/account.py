@@ -202,8 +202,8 @@ async def my_sessions(
     tags=["account"],
     security=SECURITY,
     summary="End one of my sessions",
-    description=f"{SIGNED_IN} Its refresh token stops working at once. Another user's session "
-    "answers 404.",
+    description=f"{SIGNED_IN} Its refresh token and access tokens stop working at once. "
+    "Another user's session answers 404.",
     responses=answers(400, 401, 404, 422),
 )
 async def end_session(

@@ -110,7 +110,8 @@ _read = partial(get, tags=["admin"], security=SECURITY, responses=answers(400, 4
 @_change(
     "/admin/users/{user_id:str}/staff/{provider_id:str}",
     summary="Make a user staff of a provider",
-    description=f"{ADMINS} The user's staff role counts once their session has a second factor.",
+    description=f"{ADMINS} The user's staff role counts once their session has a second factor; "
+    "their access tokens answer 401 until the client refreshes into the new roles.",
 )
 async def grant_staff_role(
     user_id: FromPath[uuid.UUID],
@@ -132,7 +133,8 @@ async def grant_staff_role(
 @_undo(
     "/admin/users/{user_id:str}/staff/{provider_id:str}",
     summary="Remove a user from a provider's staff",
-    description=f"{ADMINS} Takes effect at the user's next token refresh (minutes).",
+    description=f"{ADMINS} Takes effect at once: the user's access tokens answer 401 until "
+    "the client refreshes into the new roles.",
 )
 async def revoke_staff_role(
     user_id: FromPath[uuid.UUID],
@@ -154,7 +156,8 @@ async def revoke_staff_role(
 @_change(
     "/admin/users/{user_id:str}/admin",
     summary="Make a user an admin",
-    description=f"{ADMINS} The new admin needs a second factor before the role counts.",
+    description=f"{ADMINS} The new admin needs a second factor before the role counts; their "
+    "access tokens answer 401 until the client refreshes into the new roles.",
 )
 async def grant_admin_role(
     user_id: FromPath[uuid.UUID],
@@ -168,7 +171,8 @@ async def grant_admin_role(
 @_undo(
     "/admin/users/{user_id:str}/admin",
     summary="Take the admin role away",
-    description=f"{ADMINS} Takes effect at the user's next token refresh (minutes).",
+    description=f"{ADMINS} Takes effect at once: the user's access tokens answer 401 until "
+    "the client refreshes into the new roles.",
 )
 async def revoke_admin_role(
     user_id: FromPath[uuid.UUID],
@@ -182,8 +186,8 @@ async def revoke_admin_role(
 @_change(
     "/admin/users/{user_id:str}/lock",
     summary="Lock an account",
-    description=f"{ADMINS} No more logins or refreshes; every session ends now. Access tokens "
-    "already issued expire within minutes.",
+    description=f"{ADMINS} No more logins or refreshes; every session ends now, and access "
+    "tokens already issued are refused at once.",
 )
 async def lock_account(
     user_id: FromPath[uuid.UUID],

@@ -277,8 +277,8 @@ async def refresh_tokens(
 @_signed_in(
     "/auth/logout",
     summary="Log out",
-    description=f"{SIGNED_IN} Ends the session of this access token: its refresh token stops "
-    "working at once; the access token itself expires within minutes.",
+    description=f"{SIGNED_IN} Ends the session of this access token: its refresh token and "
+    "its access tokens stop working at once, in every API process.",
 )
 async def log_out(
     caller: NamedDependency[TokenPrincipal], revoke_session: NamedDependency[RevokeSession]
