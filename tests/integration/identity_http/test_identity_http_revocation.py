@@ -92,7 +92,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="module")
 def servers(
-    postgres_server: LocalPostgres, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    postgres_server: LocalPostgres,
+    redis_url: str,
+    kek_file: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Servers]:
     database_url = postgres_server.create_database(f"reserva_revocation_{uuid.uuid4().hex[:8]}")
     migrate.upgrade(database_url)
@@ -103,6 +106,7 @@ def servers(
         argon2_time_cost=1,
         auth_request_limit=100_000,  # every request of the module comes from 127.0.0.1
         rate_limit_requests=0,
+        kek_file=kek_file,
     )
     env = {
         **os.environ,
