@@ -160,25 +160,31 @@ class GetBooking(BookingsUseCase):
     async def __call__(
         self, caller: Principal, booking_id: BookingId
     ) -> Result[Booking, DomainError]:
+        now = self.clock.now()
         async with self.uow() as uow:
-            return await _visible(uow, caller, booking_id, staff_only=False)
+            found = await _visible(uow, caller, booking_id, staff_only=False)
+        return found.map(lambda booking: booking.as_of(now))
 
 
 class ListMyBookings(BookingsUseCase):
     async def __call__(self, caller: Principal, page: Page) -> Sequence[Booking]:
+        now = self.clock.now()
         async with self.uow() as uow:
-            return await uow.bookings.for_customer(caller.user_id, page)
+            found = await uow.bookings.for_customer(caller.user_id, page)
+        return [booking.as_of(now) for booking in found]
 
 
 class ListProviderBookings(BookingsUseCase):
     async def __call__(
         self, caller: Principal, provider_id: ProviderId, page: Page
     ) -> Result[Sequence[Booking], DomainError]:
+        now = self.clock.now()
         async with self.uow() as uow:
             provider = await managed_provider(uow, caller, provider_id)
             if isinstance(provider, Failure):
                 return provider
-            return Success(await uow.bookings.for_provider(provider_id, page))
+            found = await uow.bookings.for_provider(provider_id, page)
+        return Success([booking.as_of(now) for booking in found])
 
 
 class _Transition(BookingsUseCase):

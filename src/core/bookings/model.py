@@ -386,38 +386,45 @@ class Booking:
         moved = attrs.evolve(self, status=to)
         return Success((moved, moved._event(event, at)))
 
+    def as_of(self, at: datetime) -> Booking:
+        """The booking as it reads at `at`: a hold past its expiry is expired, whether or not
+        a later booking of its slot has swept it yet. Every read shows bookings this way."""
+        status = self.status_at(at)
+        return self if status is self.status else attrs.evolve(self, status=status)
+
+    def status_at(self, at: datetime) -> BookingStatus:
+        if self.status is BookingStatus.HELD and not self.is_live(at):
+            return BookingStatus.EXPIRED
+        return self.status
+
     def confirm(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
-        if self.status is not BookingStatus.HELD:
-            return Failure(InvalidTransition(self.status, "confirm"))
-        if not self.is_live(at):
+        status = self.status_at(at)
+        if status is BookingStatus.EXPIRED:  # swept or not: the same answer
             return Failure(HoldExpired())
+        if status is not BookingStatus.HELD:
+            return Failure(InvalidTransition(status, "confirm"))
         return self._move(BookingStatus.CONFIRMED, at, "booking_confirmed")
 
     def cancel(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
         if not self.is_live(at):
-            return Failure(InvalidTransition(self._effective(at), "cancel"))
+            return Failure(InvalidTransition(self.status_at(at), "cancel"))
         return self._move(BookingStatus.CANCELLED, at, "booking_cancelled")
 
     def complete(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
         if self.status is not BookingStatus.CONFIRMED or at < self.during.end:
-            return Failure(InvalidTransition(self._effective(at), "complete before its end"))
+            return Failure(InvalidTransition(self.status_at(at), "complete before its end"))
         return self._move(BookingStatus.COMPLETED, at, "booking_completed")
 
     def no_show(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
         if self.status is not BookingStatus.CONFIRMED or at < self.during.start:
-            return Failure(InvalidTransition(self._effective(at), "mark no-show before its start"))
+            return Failure(InvalidTransition(self.status_at(at), "mark no-show before its start"))
         return self._move(BookingStatus.NO_SHOW, at, "booking_no_show")
 
     def replace(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
         """The old side of a reschedule; the new booking is written in the same transaction."""
         if not self.is_live(at) or at >= self.during.start:
-            return Failure(InvalidTransition(self._effective(at), "reschedule"))
+            return Failure(InvalidTransition(self.status_at(at), "reschedule"))
         return self._move(BookingStatus.RESCHEDULED, at, "booking_rescheduled")
-
-    def _effective(self, at: datetime) -> BookingStatus:
-        if self.status is BookingStatus.HELD and not self.is_live(at):
-            return BookingStatus.EXPIRED
-        return self.status
 
 
 @attrs.frozen(kw_only=True)
