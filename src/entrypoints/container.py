@@ -22,7 +22,8 @@ from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from adapters.redis.idempotency import RedisIdempotencyStore
 from adapters.redis.throttle import RedisRateLimiter, RedisThrottle
 from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec
-from adapters.security.breached import ZxcvbnBreachedPasswords
+from adapters.security.breached import BundledBreachedPasswords
+from adapters.security.hibp import HibpBreachedPasswords
 from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
 from adapters.security.qr import SegnoQrRenderer
 from adapters.security.sealing import AesGcmTokenSealer
@@ -54,6 +55,7 @@ from core.bookings import (
 from core.identity import (
     AccessTokenAuthenticator,
     BeginTotpEnrolment,
+    BreachedPasswords,
     ChangePassword,
     CompleteMfaLogin,
     ConfirmTotpEnrolment,
@@ -102,6 +104,14 @@ from entrypoints.settings import Settings
 async def _close(engine: AsyncEngine, redis: Redis) -> None:
     await redis.aclose()
     await engine.dispose()
+
+
+def _breached_passwords(hibp_api_url: str | None, timeout_seconds: float) -> BreachedPasswords:
+    """The bundled list, and Have I Been Pwned after it when a URL is configured."""
+    bundled = BundledBreachedPasswords()
+    if not hibp_api_url:
+        return bundled
+    return HibpBreachedPasswords(hibp_api_url, bundled, timeout_seconds=timeout_seconds)
 
 
 U = TypeVar("U", bound=UseCase)
@@ -212,7 +222,9 @@ class Container(containers.DeclarativeContainer):
             parallelism=config.argon2_parallelism,
         ),
     )
-    breached_passwords = providers.Singleton(ZxcvbnBreachedPasswords)
+    breached_passwords = providers.Singleton(
+        _breached_passwords, config.hibp_api_url, config.hibp_timeout_seconds
+    )
     access_token_codec = providers.Singleton(PyJwtAccessTokenCodec)
     token_sealer = providers.Singleton(AesGcmTokenSealer)
     totp_generator = providers.Singleton(PyotpTotpGenerator)

@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from adapters.postgis.database import POOL_SIZE
 from adapters.redis.idempotency import ANSWER_TTL_SECONDS
+from adapters.security.hibp import TIMEOUT_SECONDS
 from adapters.security.passwords import Argon2Params
 from core.bookings import BookingSettings
 from core.identity.settings import MAX_ACCESS_TTL, IdentitySettings
@@ -72,6 +73,10 @@ class Settings(BaseSettings):
     # Every request, per user (with a valid token) or per IP; 0 turns the limit off.
     rate_limit_requests: int = Field(600, ge=0, le=10_000_000)
     rate_limit_window_seconds: int = Field(60, ge=1, le=DAY)
+    # Also ask Have I Been Pwned's range API (k-anonymity) about new passwords, e.g.
+    # https://api.pwnedpasswords.com; unset: the bundled list only. An outage fails open.
+    hibp_api_url: str | None = None
+    hibp_timeout_seconds: float = Field(TIMEOUT_SECONDS, gt=0, le=30)
 
     @classmethod
     def settings_customise_sources(

@@ -75,7 +75,7 @@ from core.identity.model import (
 )
 from core.identity.password_policy import PasswordRejected
 from core.identity.passwords import ChangePassword, RequestPasswordReset, ResetPassword
-from core.identity.ports import RateLimiter, Throttle
+from core.identity.ports import BreachedPasswords, RateLimiter, Throttle
 from core.identity.problems import PROBLEMS
 from core.identity.registration import Register, VerifyEmail
 from core.identity.sessions import (
@@ -101,6 +101,7 @@ __all__ = [
     "AuditQuery",
     "Authorization",
     "BeginTotpEnrolment",
+    "BreachedPasswords",
     "ChangePassword",
     "ClientContext",
     "CompleteMfaLogin",

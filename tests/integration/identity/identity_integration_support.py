@@ -15,7 +15,7 @@ from adapters.memory.identity import MemoryIdentityStore
 from adapters.memory.security_fakes import MemoryThrottle
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec
-from adapters.security.breached import ZxcvbnBreachedPasswords
+from adapters.security.breached import BundledBreachedPasswords
 from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
 from adapters.security.qr import SegnoQrRenderer
 from adapters.security.sealing import AesGcmTokenSealer
@@ -77,7 +77,7 @@ def real_deps(
         clock=clock,
         settings=settings or IdentitySettings(),
         passwords=Argon2PasswordHasher(Argon2Params(memory_cost_kib=1024, time_cost=1)),
-        breached=ZxcvbnBreachedPasswords(),
+        breached=BundledBreachedPasswords(),
         codec=PyJwtAccessTokenCodec(),
         key_factory=Ed25519SigningKeyFactory(),
         sealer=AesGcmTokenSealer(),
