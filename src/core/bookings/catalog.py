@@ -10,6 +10,7 @@ import attrs
 from returns.result import Failure, Result, Success
 
 from core.bookings import availability
+from core.bookings.cursors import id_cursor
 from core.bookings.model import (
     Address,
     BookingRules,
@@ -230,9 +231,12 @@ class Catalog:
 
 
 class ListProviders(BookingsUseCase):
-    async def __call__(self, page: Page) -> Sequence[Provider]:
+    async def __call__(self, page: Page) -> Result[Sequence[Provider], DomainError]:
+        checked = id_cursor(page.after)  # any id is a position in a list ordered by id
+        if isinstance(checked, Failure):
+            return checked
         async with self.uow() as uow:
-            return await uow.providers.list(page)
+            return Success(await uow.providers.list(page))
 
 
 class GetCatalog(BookingsUseCase):

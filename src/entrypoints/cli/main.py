@@ -279,7 +279,7 @@ def providers_list(
     after: Annotated[str | None, typer.Option(help="Continue after this provider id.")] = None,
 ) -> None:
     """List providers by id."""
-    found = _run(lambda c: c.list_providers()(Page(limit=limit, after=after)))
+    found = _value(_run(lambda c: c.list_providers()(Page(limit=limit, after=after))))
     out.print(_providers_table(found))
     if len(found) == limit:
         _say(f"more: --after {found[-1].id}")
@@ -389,8 +389,8 @@ def _bookings_table(bookings: Sequence[Booking]) -> Table:
 
 async def _all_providers(c: Container) -> list[Provider]:
     found: list[Provider] = []
-    while page := await c.list_providers()(
-        Page(limit=500, after=str(found[-1].id) if found else None)
+    while page := _value(
+        await c.list_providers()(Page(limit=500, after=str(found[-1].id) if found else None))
     ):
         found.extend(page)
     return found

@@ -653,7 +653,7 @@ async def test_a_hold_past_its_expiry_reads_expired_and_confirms_as_hold_expired
 
     held = [seats, unswept, swept]
     got = [(await GetBooking(**use_case)(customer, b.id)).unwrap().status for b in held]
-    mine = await ListMyBookings(**use_case)(customer, Page(limit=10))
+    mine = (await ListMyBookings(**use_case)(customer, Page(limit=10))).unwrap()
     theirs = await ListProviderBookings(**use_case)(staff, seed.provider.id, Page(limit=10))
     confirmed = [await ConfirmBooking(**use_case)(customer, b.id) for b in held]
 

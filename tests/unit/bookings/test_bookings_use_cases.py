@@ -23,8 +23,10 @@ from core.bookings import (
     GetBooking,
     GetCatalog,
     HoldSlot,
+    InvalidCursor,
     ListMyBookings,
     ListProviderBookings,
+    ListProviders,
     MarkNoShow,
     NewOffering,
     NewPlace,
@@ -357,12 +359,32 @@ async def test_listing_bookings(shop: Shop) -> None:
     me = customer()
     mine = await hold_appointment(shop, me)
     await hold_appointment(shop, customer())
-    assert list(await ListMyBookings(uow=shop.store, clock=shop.clock)(me, Page(limit=10))) == [
-        mine
-    ]
+    assert (
+        await ListMyBookings(uow=shop.store, clock=shop.clock)(me, Page(limit=10))
+    ).unwrap() == [mine]
     provider_list = ListProviderBookings(uow=shop.store, clock=shop.clock)
     assert isinstance(failure(await provider_list(me, shop.provider.id, Page(limit=10))), Forbidden)
     assert len(ok(await provider_list(shop.manager, shop.provider.id, Page(limit=10)))) == 2
+
+
+async def test_cursors_that_are_not_of_the_list_are_refused_naming_after(shop: Shop) -> None:
+    me, someone = customer(), customer()
+    theirs = await hold_appointment(shop, someone)
+    my_list = ListMyBookings(uow=shop.store, clock=shop.clock)
+    provider_list = ListProviderBookings(uow=shop.store, clock=shop.clock)
+    search = SearchOfferings(uow=shop.store, clock=shop.clock)
+    near = SearchQuery(near=shop.place.point, radius_m=1000, page=Page(limit=5, after="%%%"))
+    refused = InvalidCursor(field="after", reason="not a cursor of this list; use `next` as given")
+
+    assert failure(await my_list(me, Page(limit=5, after="not-an-id"))) == refused
+    assert failure(await my_list(me, Page(limit=5, after=str(theirs.id)))) == refused
+    assert failure(await my_list(me, Page(limit=5, after=str(uuid.uuid4())))) == refused
+    elsewhere = Page(limit=5, after=str(uuid.uuid4()))
+    assert failure(await provider_list(shop.manager, shop.provider.id, elsewhere)) == refused
+    assert ok(await my_list(someone, Page(limit=5, after=str(theirs.id)))) == []
+    providers = ListProviders(uow=shop.store, clock=shop.clock)
+    assert failure(await providers(Page(limit=1, after="x"))) == refused
+    assert failure(await search(near)) == refused
 
 
 # ---------------------------------------------------------------- rescheduling
