@@ -211,6 +211,7 @@ async def test_logout_ends_the_session(client: Client) -> None:
     assert out.status_code == 204
     assert refreshed.status_code == 401
     assert refreshed.json()["type"] == "urn:reserva:problem:invalid-refresh-token"
+    assert refreshed.json()["detail"].startswith("the refresh token is unknown, expired")
 
 
 async def test_sessions_are_listed_and_revoked_by_their_owner_only(client: Client) -> None:

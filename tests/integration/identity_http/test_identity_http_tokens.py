@@ -47,6 +47,7 @@ async def test_a_replay_after_the_grace_window_revokes_the_whole_session(
 
     assert replay.status_code == 401
     assert replay.json()["type"] == "urn:reserva:problem:refresh-token-reused"
+    assert replay.json()["detail"].startswith("this refresh token was already used")
     assert after.status_code == 401
     assert sessions.json() == []
 
