@@ -127,6 +127,46 @@ async def test_places_need_a_known_provider_a_real_zone_and_coordinates(shop: Sh
         assert isinstance(failure(await add_place(shop.manager, cmd)), InvalidInput), bad
 
 
+@pytest.mark.parametrize("char", ["\x00", "\u202e", "\u2066", "\x1b"])
+async def test_every_name_refuses_control_and_bidi_characters(shop: Shop, char: str) -> None:
+    bad = f"Court {char}1"
+    m = shop.manager
+    add_place = AddPlace(uow=shop.store, clock=shop.clock)
+    address = place_cmd(shop.provider.id).address
+    offering = NewOffering(
+        place_id=shop.place.id,
+        kind=OfferingKind.SESSION,
+        name="Yoga",
+        category="yoga",
+        price=shop.session.price,
+        rules=shop.session.rules,
+    )
+    create = CreateOffering(uow=shop.store, clock=shop.clock)
+    attempts = {
+        "name": [
+            await CreateProvider(uow=shop.store, clock=shop.clock)(admin(), bad),
+            await add_place(m, place_cmd(shop.provider.id, name=bad)),
+            await AddResource(uow=shop.store, clock=shop.clock)(m, shop.place.id, bad),
+            await create(m, attrs.evolve(offering, name=bad)),
+        ],
+        "category": [await create(m, attrs.evolve(offering, category=bad))],
+        **{
+            f"address.{line}": [
+                await add_place(
+                    m, place_cmd(shop.provider.id, address=attrs.evolve(address, **{line: bad}))
+                )
+            ]
+            for line in ("line1", "city", "postal_code")
+        },
+    }
+
+    for field, results in attempts.items():
+        for result in results:
+            error = failure(result)
+            assert isinstance(error, InvalidInput), (field, error)
+            assert error.field == field
+
+
 async def test_opening_hours_refuse_overlaps_and_unknown_places(shop: Shop) -> None:
     set_hours = SetOpeningHours(uow=shop.store, clock=shop.clock)
     overlapping = [
