@@ -334,4 +334,5 @@ def http_services(container: Container) -> Services:
         rate_limiter=container.rate_limiter,
         rate_limit_policy=container.rate_limit_policy,
         close=container.close,
+        cors_origins=tuple((container.config() or {}).get("cors_origins", ())),
     )

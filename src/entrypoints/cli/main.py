@@ -38,6 +38,7 @@ from entrypoints.cli import demo, identity
 from entrypoints.cli.environment import resolve_settings
 from entrypoints.container import Container, build_container, http_services
 from entrypoints.http.app import create_app
+from entrypoints.http.server import server_config
 from entrypoints.settings import SettingsError
 
 T = TypeVar("T")
@@ -202,7 +203,7 @@ def serve(
                 if summary is not None:
                     _say(_summary(summary))
                 identity.print_demo_accounts(await identity.ensure_demo_accounts(container))
-            config = uvicorn.Config(create_app(http_services(container)), host=host, port=port)
+            config = server_config(create_app(http_services(container)), host=host, port=port)
             await uvicorn.Server(config).serve()
         finally:
             await container.close()

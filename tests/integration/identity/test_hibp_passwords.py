@@ -13,9 +13,12 @@ import attrs
 import pytest
 
 from adapters.memory.security_fakes import FakeBreachedPasswords
+from adapters.security.breached import BundledBreachedPasswords
 from adapters.security.hibp import HibpBreachedPasswords
 from core.identity.model import Email
 from core.identity.password_policy import PasswordPolicy, PasswordTooCommon
+from entrypoints.container import build_container
+from entrypoints.settings import Settings
 
 PWNED = "correct horse battery staple"  # not on the bundled list, known to the fake service
 PADDING = [f"{n:035X}:0" for n in range(20)]  # what Add-Padding adds: suffixes counted 0
@@ -136,3 +139,12 @@ async def test_a_slow_service_is_given_up_after_the_timeout(
 
     assert not found  # fails open: judged by the bundled list alone
     assert time.monotonic() - started < 0.9
+
+
+def test_the_container_asks_the_service_only_when_its_url_is_set() -> None:
+    urls = {"database_url": "postgresql+psycopg://unused/db", "redis_url": "redis://unused/0"}
+    off = build_container(Settings(**urls)).breached_passwords()
+    on = build_container(Settings(**urls, hibp_api_url="http://127.0.0.1:9")).breached_passwords()
+
+    assert isinstance(off, BundledBreachedPasswords)
+    assert isinstance(on, HibpBreachedPasswords)
