@@ -129,7 +129,10 @@ class ServerKind:
 def server_kinds() -> list[ServerKind]:
     """Every server the machine has, best first; each serves bench/server.py, one worker."""
     python = sys.executable
-    uvicorn = (python, "-m", "uvicorn", "--factory", "--app-dir", str(BENCH_DIR), APP)
+    uvicorn = (
+        *(python, "-m", "uvicorn", "--factory", "--no-server-header"),
+        *("--app-dir", str(BENCH_DIR), APP),
+    )
     # Idle keep-alive connections outlive a user's pause between requests (uvicorn closes them
     # after 5 s by default), so 1,000 paced connections stay open as the scenario says.
     quiet = ("--no-access-log", "--log-level", "warning", "--timeout-keep-alive", "75")

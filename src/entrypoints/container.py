@@ -24,7 +24,8 @@ from adapters.redis.idempotency import RedisIdempotencyStore
 from adapters.redis.sessions import RedisLiveSessions
 from adapters.redis.throttle import RedisRateLimiter, RedisThrottle
 from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec
-from adapters.security.breached import ZxcvbnBreachedPasswords
+from adapters.security.breached import BundledBreachedPasswords
+from adapters.security.hibp import HibpBreachedPasswords
 from adapters.security.keyring import AesGcmKeyring, FileKeyStore
 from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
 from adapters.security.qr import SegnoQrRenderer
@@ -57,6 +58,7 @@ from core.bookings import (
 from core.identity import (
     AccessTokenAuthenticator,
     BeginTotpEnrolment,
+    BreachedPasswords,
     ChangePassword,
     CompleteMfaLogin,
     ConfirmTotpEnrolment,
@@ -106,6 +108,14 @@ from entrypoints.settings import Settings
 async def _close(engine: AsyncEngine, redis: Redis) -> None:
     await redis.aclose()
     await engine.dispose()
+
+
+def _breached_passwords(hibp_api_url: str | None, timeout_seconds: float) -> BreachedPasswords:
+    """The bundled list, and Have I Been Pwned after it when a URL is configured."""
+    bundled = BundledBreachedPasswords()
+    if not hibp_api_url:
+        return bundled
+    return HibpBreachedPasswords(hibp_api_url, bundled, timeout_seconds=timeout_seconds)
 
 
 U = TypeVar("U", bound=UseCase)
@@ -220,7 +230,9 @@ class Container(containers.DeclarativeContainer):
             parallelism=config.argon2_parallelism,
         ),
     )
-    breached_passwords = providers.Singleton(ZxcvbnBreachedPasswords)
+    breached_passwords = providers.Singleton(
+        _breached_passwords, config.hibp_api_url, config.hibp_timeout_seconds
+    )
     access_token_codec = providers.Singleton(PyJwtAccessTokenCodec)
     token_sealer = providers.Singleton(AesGcmTokenSealer)
     totp_generator = providers.Singleton(PyotpTotpGenerator)
@@ -339,4 +351,5 @@ def http_services(container: Container) -> Services:
         rate_limiter=container.rate_limiter,
         rate_limit_policy=container.rate_limit_policy,
         close=container.close,
+        cors_origins=tuple((container.config() or {}).get("cors_origins", ())),
     )

@@ -8,27 +8,32 @@ are what an operator may set, and the core still guards its own invariants.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
 from adapters.postgis.database import POOL_SIZE
 from adapters.redis.idempotency import ANSWER_TTL_SECONDS
+from adapters.security.hibp import TIMEOUT_SECONDS
 from adapters.security.passwords import Argon2Params
 from core.bookings import BookingSettings
 from core.identity.settings import MAX_ACCESS_TTL, IdentitySettings
 from core.identity.throttling import ThrottlePolicy
 
 DAY = 24 * 60 * 60
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 _BOOKINGS = BookingSettings()
 _IDENTITY = IdentitySettings()
@@ -76,6 +81,24 @@ class Settings(BaseSettings):
     # Every request, per user (with a valid token) or per IP; 0 turns the limit off.
     rate_limit_requests: int = Field(600, ge=0, le=10_000_000)
     rate_limit_window_seconds: int = Field(60, ge=1, le=DAY)
+    # Also ask Have I Been Pwned's range API (k-anonymity) about new passwords, e.g.
+    # https://api.pwnedpasswords.com; unset: the bundled list only. An outage fails open.
+    hibp_api_url: str | None = None
+    hibp_timeout_seconds: float = Field(TIMEOUT_SECONDS, gt=0, le=30)
+    # Browser origins allowed to call the API (CORS), comma-separated, e.g.
+    # "https://app.example.com,https://admin.example.com"; unset: no CORS headers at all.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        origins = tuple(part.strip() for part in value.split(",") if part.strip())
+        for origin in origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        return origins
 
     @classmethod
     def settings_customise_sources(

@@ -52,3 +52,13 @@ def test_an_error_mapped_by_two_contexts_is_refused() -> None:
 
     with pytest.raises(ValueError, match="TooManyAttempts"):
         merged([identity.PROBLEMS, again])
+
+
+def test_no_detail_names_a_python_class() -> None:
+    class TokenWentMissing(DomainError):
+        pass
+
+    assert TokenWentMissing().detail == "token went missing"
+    for error in (identity.InvalidRefreshToken(), identity.RefreshTokenReused()):
+        assert type(error).__name__ not in error.detail
+        assert "sign in again" in error.detail

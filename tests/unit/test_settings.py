@@ -60,3 +60,22 @@ def test_the_bounds_are_inclusive() -> None:
 
     assert timedelta(seconds=settings.access_ttl_seconds) == timedelta(minutes=15)
     assert settings.rate_limit_requests == 0
+
+
+def test_cors_origins_are_a_comma_separated_list_and_none_by_default() -> None:
+    listed = URLS | {"CORS_ORIGINS": " https://app.example , http://localhost:5173 "}
+
+    assert Settings.from_env(URLS).cors_origins == ()
+    assert Settings.from_env(listed).cors_origins == (
+        "https://app.example",
+        "http://localhost:5173",
+    )
+    for bad in ("*", "https://app.example/", "app.example"):
+        with pytest.raises(SettingsError, match="CORS_ORIGINS"):
+            Settings.from_env(URLS | {"CORS_ORIGINS": bad})
+
+
+def test_have_i_been_pwned_is_off_unless_its_url_is_set() -> None:
+    assert Settings.from_env(URLS).hibp_api_url is None
+    on = Settings.from_env(URLS | {"HIBP_API_URL": "https://api.pwnedpasswords.com"})
+    assert on.hibp_api_url == "https://api.pwnedpasswords.com"

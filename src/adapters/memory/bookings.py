@@ -27,8 +27,8 @@ from typing import Any, Generic, Self, TypeVar
 import attrs
 from returns.result import Failure, Result, Success
 
-from adapters.cursors import parse_uuid, search_cursor, search_key
 from adapters.memory.outbox import MemoryOutbox
+from core.bookings.cursors import parse_uuid, search_cursor, search_key
 from core.bookings.model import (
     Booking,
     BookingStatus,

@@ -71,7 +71,7 @@ class FakeBreachedPasswords(BreachedPasswords):
     def __init__(self, passwords: Sequence[str] = ("password1234", "qwertyuiopasdf")) -> None:
         self._passwords = frozenset(p.casefold() for p in passwords)
 
-    def contains(self, password: str) -> bool:
+    async def contains(self, password: str) -> bool:
         return password.casefold() in self._passwords
 
 

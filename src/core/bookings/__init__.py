@@ -32,6 +32,7 @@ from core.bookings.catalog import (
     ScheduleSessions,
     SetOpeningHours,
 )
+from core.bookings.cursors import InvalidCursor
 from core.bookings.model import (
     Address,
     Booking,
@@ -86,6 +87,7 @@ __all__ = [
     "GetOffering",
     "HoldExpired",
     "HoldSlot",
+    "InvalidCursor",
     "InvalidTransition",
     "ListMyBookings",
     "ListProviderBookings",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import attrs
 from returns.result import Failure, Result, Success
 
+from core.bookings.cursors import id_cursor, invalid_cursor
 from core.bookings.model import (
     Booking,
     BookingStatus,
@@ -160,25 +161,55 @@ class GetBooking(BookingsUseCase):
     async def __call__(
         self, caller: Principal, booking_id: BookingId
     ) -> Result[Booking, DomainError]:
+        now = self.clock.now()
         async with self.uow() as uow:
-            return await _visible(uow, caller, booking_id, staff_only=False)
+            found = await _visible(uow, caller, booking_id, staff_only=False)
+        return found.map(lambda booking: booking.as_of(now))
+
+
+async def _anchor_in(
+    uow: BookingsUnitOfWork, page: Page, belongs: Callable[[Booking], bool]
+) -> Result[None, DomainError]:
+    """A bookings cursor is the id of the last booking of the previous page of this list."""
+    anchor_id = id_cursor(page.after)
+    if isinstance(anchor_id, Failure):
+        return anchor_id
+    found = anchor_id.unwrap()
+    if found is None:
+        return Success(None)
+    anchor = await uow.bookings.get(BookingId(found))
+    if anchor is None or not belongs(anchor):
+        return Failure(invalid_cursor())
+    return Success(None)
 
 
 class ListMyBookings(BookingsUseCase):
-    async def __call__(self, caller: Principal, page: Page) -> Sequence[Booking]:
+    async def __call__(
+        self, caller: Principal, page: Page
+    ) -> Result[Sequence[Booking], DomainError]:
+        now = self.clock.now()
         async with self.uow() as uow:
-            return await uow.bookings.for_customer(caller.user_id, page)
+            mine = await _anchor_in(uow, page, lambda b: b.customer_id == caller.user_id)
+            if isinstance(mine, Failure):
+                return mine
+            found = await uow.bookings.for_customer(caller.user_id, page)
+        return Success([booking.as_of(now) for booking in found])
 
 
 class ListProviderBookings(BookingsUseCase):
     async def __call__(
         self, caller: Principal, provider_id: ProviderId, page: Page
     ) -> Result[Sequence[Booking], DomainError]:
+        now = self.clock.now()
         async with self.uow() as uow:
             provider = await managed_provider(uow, caller, provider_id)
             if isinstance(provider, Failure):
                 return provider
-            return Success(await uow.bookings.for_provider(provider_id, page))
+            theirs = await _anchor_in(uow, page, lambda b: b.provider_id == provider_id)
+            if isinstance(theirs, Failure):
+                return theirs
+            found = await uow.bookings.for_provider(provider_id, page)
+        return Success([booking.as_of(now) for booking in found])
 
 
 class _Transition(BookingsUseCase):

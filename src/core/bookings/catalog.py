@@ -10,6 +10,7 @@ import attrs
 from returns.result import Failure, Result, Success
 
 from core.bookings import availability
+from core.bookings.cursors import id_cursor
 from core.bookings.model import (
     Address,
     BookingRules,
@@ -25,12 +26,13 @@ from core.bookings.model import (
 )
 from core.bookings.ports import BookingsUnitOfWork, Page
 from core.bookings.service import BookingsUseCase, managed_provider
-from core.shared.errors import DomainError, InvalidInput, NotFound
+from core.shared.errors import DomainError, NotFound
 from core.shared.events import Event
 from core.shared.geo import GeoPoint
 from core.shared.ids import OccurrenceId, OfferingId, PlaceId, ProviderId, ResourceId, new_id
 from core.shared.money import Money
 from core.shared.principal import Principal, require_admin
+from core.shared.text import clean_text
 from core.shared.time import Clock, TimeRange
 
 
@@ -125,8 +127,9 @@ class AddResource(BookingsUseCase):
     async def __call__(
         self, caller: Principal, place_id: PlaceId, name: str
     ) -> Result[Resource, DomainError]:
-        if not 1 <= len(name.strip()) <= 200:
-            return Failure(InvalidInput(field="name", reason="must be 1 to 200 characters"))
+        cleaned = clean_text("name", name)
+        if isinstance(cleaned, Failure):
+            return cleaned
         async with self.uow() as uow:
             place = await _managed_place(uow, caller, place_id)
             if isinstance(place, Failure):
@@ -135,7 +138,7 @@ class AddResource(BookingsUseCase):
                 id=ResourceId(new_id()),
                 provider_id=place.unwrap().provider_id,
                 place_id=place_id,
-                name=name.strip(),
+                name=cleaned.unwrap(),
             )
             await uow.resources.add(resource)
             await uow.commit()
@@ -230,9 +233,12 @@ class Catalog:
 
 
 class ListProviders(BookingsUseCase):
-    async def __call__(self, page: Page) -> Sequence[Provider]:
+    async def __call__(self, page: Page) -> Result[Sequence[Provider], DomainError]:
+        checked = id_cursor(page.after)  # any id is a position in a list ordered by id
+        if isinstance(checked, Failure):
+            return checked
         async with self.uow() as uow:
-            return await uow.providers.list(page)
+            return Success(await uow.providers.list(page))
 
 
 class GetCatalog(BookingsUseCase):

@@ -24,17 +24,11 @@ from core.shared.ids import (
     UserId,
 )
 from core.shared.money import Money
+from core.shared.text import clean_text
 from core.shared.time import TimeRange
 
 MINUTE = timedelta(minutes=1)
 DAY_MINUTES = 24 * 60
-
-
-def _text(field: str, value: str, max_len: int = 200) -> Result[str, InvalidInput]:
-    stripped = value.strip()
-    if not 1 <= len(stripped) <= max_len:
-        return Failure(InvalidInput(field=field, reason=f"must be 1 to {max_len} characters"))
-    return Success(stripped)
 
 
 def _span(field: str, value: timedelta, low: timedelta, high: timedelta) -> InvalidInput | None:
@@ -55,7 +49,7 @@ class Provider:
 
     @classmethod
     def create(cls, id: ProviderId, name: str) -> Result[Provider, InvalidInput]:
-        return _text("name", name).map(lambda n: cls(id=id, name=n))
+        return clean_text("name", name).map(lambda n: cls(id=id, name=n))
 
 
 @attrs.frozen(kw_only=True)
@@ -64,6 +58,25 @@ class Address:
     city: str
     postal_code: str
     country: str  # ISO 3166-1 alpha-2
+
+    def cleaned(self) -> Result[Address, InvalidInput]:
+        """Lines may be empty (not every country has postal codes), never unreadable."""
+        if len(self.country) != 2 or not self.country.isalpha() or not self.country.isascii():
+            return Failure(InvalidInput(field="address.country", reason="ISO 3166 alpha-2 code"))
+        return clean_text("address.line1", self.line1, required=False).bind(
+            lambda line1: clean_text("address.city", self.city, required=False).bind(
+                lambda city: clean_text(
+                    "address.postal_code", self.postal_code, 20, required=False
+                ).map(
+                    lambda postal_code: Address(
+                        line1=line1,
+                        city=city,
+                        postal_code=postal_code,
+                        country=self.country.upper(),
+                    )
+                )
+            )
+        )
 
 
 def zone_of(name: str) -> Result[ZoneInfo, InvalidInput]:
@@ -97,19 +110,19 @@ class Place:
         point: GeoPoint,
         timezone: str,
     ) -> Result[Place, InvalidInput]:
-        if len(address.country) != 2 or not address.country.isalpha():
-            return Failure(InvalidInput(field="address.country", reason="ISO 3166 alpha-2 code"))
-        return (
-            zone_of(timezone)
-            .bind(lambda _: _text("name", name))
-            .map(
-                lambda n: cls(
-                    id=id,
-                    provider_id=provider_id,
-                    name=n,
-                    address=attrs.evolve(address, country=address.country.upper()),
-                    point=point,
-                    timezone=timezone,
+        return address.cleaned().bind(
+            lambda cleaned: (
+                zone_of(timezone)
+                .bind(lambda _: clean_text("name", name))
+                .map(
+                    lambda n: cls(
+                        id=id,
+                        provider_id=provider_id,
+                        name=n,
+                        address=cleaned,
+                        point=point,
+                        timezone=timezone,
+                    )
                 )
             )
         )
@@ -252,10 +265,10 @@ class Offering:
             return Failure(InvalidInput(field="resource_ids", reason="at least one resource"))
         if not 1 <= self.capacity <= 10_000:
             return Failure(InvalidInput(field="capacity", reason="must be 1 to 10000"))
-        if not self.category.strip() or len(self.category) > 60:
-            return Failure(InvalidInput(field="category", reason="must be 1 to 60 characters"))
-        return _text("name", self.name).map(
-            lambda n: attrs.evolve(self, name=n, category=normal_category(self.category))
+        return clean_text("category", self.category, 60).bind(
+            lambda category: clean_text("name", self.name).map(
+                lambda n: attrs.evolve(self, name=n, category=normal_category(category))
+            )
         )
 
 
@@ -386,38 +399,45 @@ class Booking:
         moved = attrs.evolve(self, status=to)
         return Success((moved, moved._event(event, at)))
 
+    def as_of(self, at: datetime) -> Booking:
+        """The booking as it reads at `at`: a hold past its expiry is expired, whether or not
+        a later booking of its slot has swept it yet. Every read shows bookings this way."""
+        status = self.status_at(at)
+        return self if status is self.status else attrs.evolve(self, status=status)
+
+    def status_at(self, at: datetime) -> BookingStatus:
+        if self.status is BookingStatus.HELD and not self.is_live(at):
+            return BookingStatus.EXPIRED
+        return self.status
+
     def confirm(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
-        if self.status is not BookingStatus.HELD:
-            return Failure(InvalidTransition(self.status, "confirm"))
-        if not self.is_live(at):
+        status = self.status_at(at)
+        if status is BookingStatus.EXPIRED:  # swept or not: the same answer
             return Failure(HoldExpired())
+        if status is not BookingStatus.HELD:
+            return Failure(InvalidTransition(status, "confirm"))
         return self._move(BookingStatus.CONFIRMED, at, "booking_confirmed")
 
     def cancel(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
         if not self.is_live(at):
-            return Failure(InvalidTransition(self._effective(at), "cancel"))
+            return Failure(InvalidTransition(self.status_at(at), "cancel"))
         return self._move(BookingStatus.CANCELLED, at, "booking_cancelled")
 
     def complete(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
         if self.status is not BookingStatus.CONFIRMED or at < self.during.end:
-            return Failure(InvalidTransition(self._effective(at), "complete before its end"))
+            return Failure(InvalidTransition(self.status_at(at), "complete before its end"))
         return self._move(BookingStatus.COMPLETED, at, "booking_completed")
 
     def no_show(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
         if self.status is not BookingStatus.CONFIRMED or at < self.during.start:
-            return Failure(InvalidTransition(self._effective(at), "mark no-show before its start"))
+            return Failure(InvalidTransition(self.status_at(at), "mark no-show before its start"))
         return self._move(BookingStatus.NO_SHOW, at, "booking_no_show")
 
     def replace(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
         """The old side of a reschedule; the new booking is written in the same transaction."""
         if not self.is_live(at) or at >= self.during.start:
-            return Failure(InvalidTransition(self._effective(at), "reschedule"))
+            return Failure(InvalidTransition(self.status_at(at), "reschedule"))
         return self._move(BookingStatus.RESCHEDULED, at, "booking_rescheduled")
-
-    def _effective(self, at: datetime) -> BookingStatus:
-        if self.status is BookingStatus.HELD and not self.is_live(at):
-            return BookingStatus.EXPIRED
-        return self.status
 
 
 @attrs.frozen(kw_only=True)

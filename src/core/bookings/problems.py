@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.bookings.cursors import InvalidCursor
 from core.bookings.model import (
     HoldExpired,
     InvalidTransition,
@@ -21,4 +22,5 @@ PROBLEMS: ProblemTable = {
     OutsideBookingWindow: ProblemKind(
         status=422, slug="outside-booking-window", title="Outside booking window"
     ),
+    InvalidCursor: ProblemKind(status=400, slug="invalid-cursor", title="Invalid cursor"),
 }

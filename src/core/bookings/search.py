@@ -9,6 +9,7 @@ import attrs
 from returns.result import Failure, Result, Success
 
 from core.bookings import availability
+from core.bookings.cursors import checked_search_cursor
 from core.bookings.model import Offering, OfferingKind, Slot
 from core.bookings.ports import BookingsUnitOfWork, SearchHit, SearchQuery
 from core.bookings.service import BookingsUseCase
@@ -62,6 +63,9 @@ class SearchOfferings(BookingsUseCase):
     async def __call__(
         self, query: SearchQuery, free_in: TimeRange | None = None
     ) -> Result[Sequence[SearchHit], DomainError]:
+        cursor = checked_search_cursor(query.page.after)
+        if isinstance(cursor, Failure):
+            return cursor
         if free_in is None:
             async with self.uow() as uow:
                 return Success(await uow.offerings.search(query))

@@ -83,7 +83,14 @@ from core.identity.model import (
 )
 from core.identity.password_policy import PasswordRejected
 from core.identity.passwords import ChangePassword, RequestPasswordReset, ResetPassword
-from core.identity.ports import Blocked, LiveSessions, RateLimiter, Reservation, Throttle
+from core.identity.ports import (
+    Blocked,
+    BreachedPasswords,
+    LiveSessions,
+    RateLimiter,
+    Reservation,
+    Throttle,
+)
 from core.identity.problems import PROBLEMS
 from core.identity.registration import Register, VerifyEmail
 from core.identity.sessions import (
@@ -110,6 +117,7 @@ __all__ = [
     "Authorization",
     "BeginTotpEnrolment",
     "Blocked",
+    "BreachedPasswords",
     "ChangePassword",
     "ClientContext",
     "CompleteMfaLogin",

@@ -64,10 +64,18 @@ class InvalidToken(DomainError):
 class InvalidRefreshToken(DomainError):
     """Unknown, expired, or of an ended session."""
 
+    @property
+    def detail(self) -> str:
+        return "the refresh token is unknown, expired or of an ended session; sign in again"
+
 
 @attrs.frozen
 class RefreshTokenReused(DomainError):
     """An already-rotated token came back: the whole session has been revoked."""
+
+    @property
+    def detail(self) -> str:
+        return "this refresh token was already used, so its session has been ended; sign in again"
 
 
 @attrs.frozen

@@ -6,6 +6,7 @@ or decomposed accents, full-width digits) hashes the same. Lengths count code po
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import attrs
@@ -19,6 +20,9 @@ ABSOLUTE_MIN_LENGTH = 8
 REQUIRED_MAX_AT_LEAST = 64
 ABSOLUTE_MAX_LENGTH = 1024
 EMAIL_LOCAL_PART_MIN = 3  # shorter local parts ("jo") occur in too many good passwords
+# What people append to a listed password to pass a length rule ("Password123!"): cracking
+# rules try exactly that first, so a listed password plus only digits and symbols is listed.
+_DECORATION = re.compile(r"[\d\W_]+\Z")
 
 
 @attrs.frozen
@@ -48,7 +52,10 @@ class PasswordTooLong(PasswordRejected):
 class PasswordTooCommon(PasswordRejected):
     @property
     def detail(self) -> str:
-        return "password is on a list of common or breached passwords"
+        return (
+            "password is on a list of common or breached passwords, or is one of them "
+            "with only digits or symbols added"
+        )
 
 
 @attrs.frozen
@@ -84,7 +91,7 @@ class PasswordPolicy:
     min_length: int = attrs.field(default=12, validator=_min_length_allowed)
     max_length: int = attrs.field(default=ABSOLUTE_MAX_LENGTH, validator=_max_length_allowed)
 
-    def check(
+    async def check(
         self, raw: str, *, email: Email, breached: BreachedPasswords
     ) -> Result[Password, PasswordRejected]:
         """Rules in order: length, contains the email's local part, common/breached list."""
@@ -96,6 +103,14 @@ class PasswordPolicy:
         local = normalise(email.local_part).casefold()
         if len(local) >= EMAIL_LOCAL_PART_MIN and local in text.casefold():
             return Failure(PasswordContainsEmail())
-        if breached.contains(text):
+        if await is_listed(text, breached):
             return Failure(PasswordTooCommon())
         return Success(Password(text))
+
+
+async def is_listed(text: str, breached: BreachedPasswords) -> bool:
+    """On the list as it is, or as a listed password with digits and symbols appended."""
+    if await breached.contains(text):
+        return True
+    stem = _DECORATION.sub("", text)
+    return bool(stem) and stem != text and await breached.contains(stem)

@@ -83,7 +83,7 @@ class ChangePassword(UseCase):
         typed = normalise(current_password)
         if not user.has_password or not await self.passwords.verify(user.password_hash, typed):
             return Failure(InvalidCredentials())
-        checked = self.settings.password_policy.check(
+        checked = await self.settings.password_policy.check(
             new_password, email=user.email, breached=self.breached
         )
         if isinstance(checked, Failure):
@@ -179,7 +179,7 @@ class ResetPassword(UseCase):
             user = await uow.users.get(found.user_id) if found else None
         if found is None or user is None or not found.usable(now, max_attempts=1):
             return Failure(InvalidToken())
-        checked = self.settings.password_policy.check(
+        checked = await self.settings.password_policy.check(
             new_password, email=user.email, breached=self.breached
         )
         if isinstance(checked, Failure):

@@ -243,8 +243,11 @@ class PasswordHasher(Protocol):
 
 
 class BreachedPasswords(Protocol):
-    def contains(self, password: str) -> bool:
-        """Whether the (normalised) password is on the list, ignoring case."""
+    async def contains(self, password: str) -> bool:
+        """Whether the (normalised) password is known from breaches or too common to allow.
+
+        A list compares ignoring case; a service may ask over the network, and then decides
+        itself what an outage means (see the adapter)."""
         ...
 
 

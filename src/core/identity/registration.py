@@ -69,7 +69,7 @@ class Register(UseCase):
         address: Email = parsed.unwrap()
         if address.key.endswith(f"@{OPERATOR_DOMAIN}"):
             return Failure(InvalidEmail(field="email", reason="this domain is reserved"))
-        checked = self.settings.password_policy.check(
+        checked = await self.settings.password_policy.check(
             password, email=address, breached=self.breached
         )
         if isinstance(checked, Failure):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import attrs
+
+_WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 @attrs.frozen
@@ -15,7 +19,9 @@ class DomainError:
 
     @property
     def detail(self) -> str:
-        return self.title
+        """What a caller reads; errors with more to say override it. Never a class name:
+        InvalidRefreshToken reads "invalid refresh token"."""
+        return _WORD_START.sub(" ", type(self).__name__).lower()
 
 
 @attrs.frozen

@@ -39,6 +39,7 @@ from entrypoints.cli import demo, identity
 from entrypoints.cli.environment import resolve_settings
 from entrypoints.container import Container, build_container, http_services
 from entrypoints.http.app import create_app
+from entrypoints.http.server import server_config
 from entrypoints.settings import SettingsError
 
 T = TypeVar("T")
@@ -211,7 +212,7 @@ def serve(
                 if summary is not None:
                     _say(_summary(summary))
                 identity.print_demo_accounts(await identity.ensure_demo_accounts(container))
-            config = uvicorn.Config(create_app(http_services(container)), host=host, port=port)
+            config = server_config(create_app(http_services(container)), host=host, port=port)
             await uvicorn.Server(config).serve()
         finally:
             await container.close()
@@ -288,7 +289,7 @@ def providers_list(
     after: Annotated[str | None, typer.Option(help="Continue after this provider id.")] = None,
 ) -> None:
     """List providers by id."""
-    found = _run(lambda c: c.list_providers()(Page(limit=limit, after=after)))
+    found = _value(_run(lambda c: c.list_providers()(Page(limit=limit, after=after))))
     out.print(_providers_table(found))
     if len(found) == limit:
         _say(f"more: --after {found[-1].id}")
@@ -398,8 +399,8 @@ def _bookings_table(bookings: Sequence[Booking]) -> Table:
 
 async def _all_providers(c: Container) -> list[Provider]:
     found: list[Provider] = []
-    while page := await c.list_providers()(
-        Page(limit=500, after=str(found[-1].id) if found else None)
+    while page := _value(
+        await c.list_providers()(Page(limit=500, after=str(found[-1].id) if found else None))
     ):
         found.extend(page)
     return found

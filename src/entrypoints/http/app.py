@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Sequence
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, get
+from litestar.config.compression import CompressionConfig
+from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -24,6 +28,7 @@ from entrypoints.http.controllers import (
     sign_in,
 )
 from entrypoints.http.dependencies import provide
+from entrypoints.http.edge import add_security_headers, refuse_bad_bytes
 from entrypoints.http.logging import configure_logging
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limit import RateLimitMiddleware, client_context
@@ -75,6 +80,28 @@ def _openapi() -> OpenAPIConfig:
     )
 
 
+def _cors(origins: Sequence[str]) -> CORSConfig | None:
+    """Only the listed browser origins, with bearer tokens (no cookies, so no credentials)."""
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(origins),
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        expose_headers=["Location", "Retry-After"],
+        allow_credentials=False,
+        max_age=600,
+    )
+
+
+def _compression() -> CompressionConfig:
+    """Large JSON (search pages, catalogs) compressed when the client asks; brotli if the
+    `brotli` package is installed, else gzip. Sign-in answers are left alone: a token next
+    to attacker-chosen text in a compressed body is what BREACH reads."""
+    backend = "brotli" if importlib.util.find_spec("brotli") else "gzip"
+    return CompressionConfig(backend=backend, minimum_size=1024, exclude=["^/auth/", "^/me/"])
+
+
 def create_app(services: Services) -> Litestar:
     configure_logging()
 
@@ -109,6 +136,10 @@ def create_app(services: Services) -> Litestar:
             ),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=refuse_bad_bytes,
+        before_send=[add_security_headers],
+        cors_config=_cors(services.cors_origins),
+        compression_config=_compression(),
         openapi_config=_openapi(),
         on_shutdown=[close],
     )

@@ -101,6 +101,15 @@ def render(error: DomainError, instance: str, caller: object) -> Response[bytes]
     return response(problem(kind, error.detail, instance, errors), kind.headers_for(error))
 
 
+class MalformedRequest(Exception):
+    """Bytes no handler should see (NUL, invalid UTF-8): 400, naming where they were."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
 class DomainProblem(Exception):
     """Carries a use case's Failure from the handler to the problem renderer."""
 
@@ -226,6 +235,11 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
     return response(problem(kind, str(exc.detail), request.url.path), exc.headers)
 
 
+def _malformed(request: Request[Any, Any, Any], exc: MalformedRequest) -> Response[bytes]:
+    error = FieldError(field=exc.field, message=exc.message)
+    return response(problem(MALFORMED, str(exc), request.url.path, [error]))
+
+
 def _domain(request: Request[Any, Any, Any], exc: DomainProblem) -> Response[bytes]:
     return render(exc.error, request.url.path, request.scope.get("user"))
 
@@ -254,6 +268,7 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[byt
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainProblem: _domain,
+    MalformedRequest: _malformed,
     ValidationException: _validation,
     HTTPException: _http,
     Exception: _unexpected,

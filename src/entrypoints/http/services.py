@@ -26,3 +26,4 @@ class Services:
     rate_limiter: Callable[[], RateLimiter]
     rate_limit_policy: Callable[[], RateLimitPolicy]
     close: Callable[[], Awaitable[None]]  # releases pools and clients when the app stops
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; none: no CORS

@@ -18,15 +18,18 @@ from returns.result import Failure, Success
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.bookings import MemoryBookingsStore
+from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
+from core.bookings import ConfirmBooking, GetBooking, ListMyBookings, ListProviderBookings
 from core.bookings.model import (
     Address,
     Booking,
     BookingRules,
     BookingStatus,
     DatedException,
+    HoldExpired,
     LocalInterval,
     Occurrence,
     Offering,
@@ -54,6 +57,7 @@ from core.shared.ids import (
     new_id,
 )
 from core.shared.money import Money
+from core.shared.principal import Principal, Role
 from core.shared.time import TimeRange
 from devservers.postgres import LocalPostgres
 
@@ -619,6 +623,47 @@ async def test_seats_taken_counts_live_bookings_only(harness: Harness) -> None:
         taken = await uow.bookings.seats_taken([seed.run.id, other_run.id], now)
 
     assert taken == {seed.run.id: 5}
+
+
+# ---------------------------------------------------------------- reading holds past their expiry
+
+
+async def test_a_hold_past_its_expiry_reads_expired_and_confirms_as_hold_expired(
+    harness: Harness,
+) -> None:
+    """Swept or not, seats or appointment: every read says expired, confirming says why."""
+    seed = await _seed(harness)
+    customer = Principal(user_id=UserId(new_id()), roles=frozenset({Role.CUSTOMER}))
+    seats = attrs.evolve(_seats(seed, 1), customer_id=customer.user_id)
+    unswept = _appointment(seed, T0 + 2 * HOUR, customer=customer.user_id)
+    swept = _appointment(seed, T0 + 4 * HOUR, customer=customer.user_id)
+    await _insert(harness, seats, unswept, swept)
+    later = T0 + HOLD
+    async with harness.uow() as uow:  # someone books the slot of `swept` after its hold ran out
+        taker = _appointment(seed, T0 + 4 * HOUR, created=later, expires=later + HOLD)
+        assert await uow.bookings.add_exclusive(taker, later) == Success(None)
+        await uow.commit()
+    use_case = {"uow": harness.uow, "clock": FixedClock(later)}
+    staff = Principal(
+        user_id=UserId(new_id()),
+        roles=frozenset({Role.STAFF}),
+        provider_ids=frozenset({seed.provider.id}),
+        mfa=True,
+    )
+
+    held = [seats, unswept, swept]
+    got = [(await GetBooking(**use_case)(customer, b.id)).unwrap().status for b in held]
+    mine = (await ListMyBookings(**use_case)(customer, Page(limit=10))).unwrap()
+    theirs = await ListProviderBookings(**use_case)(staff, seed.provider.id, Page(limit=10))
+    confirmed = [await ConfirmBooking(**use_case)(customer, b.id) for b in held]
+
+    assert got == [BookingStatus.EXPIRED] * 3
+    assert {b.status for b in mine} == {BookingStatus.EXPIRED}
+    assert {b.id: b.status for b in theirs.unwrap()} == {
+        **{b.id: BookingStatus.EXPIRED for b in held},
+        taker.id: BookingStatus.HELD,
+    }
+    assert confirmed == [Failure(HoldExpired())] * 3
 
 
 # ---------------------------------------------------------------- newest-first listings

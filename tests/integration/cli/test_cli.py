@@ -6,6 +6,7 @@ exit status 1 and exactly one line on stderr.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,12 +16,21 @@ import attrs
 import pytest
 import pytest_asyncio
 from click.testing import Result
+from dependency_injector import providers
 from typer.testing import CliRunner
 
+from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
 from core.bookings import NewOffering, NewPlace, SlotRequest
-from core.bookings.model import Address, BookingRules, LocalInterval, OfferingKind, WeeklyRule
-from core.shared.ids import UserId
+from core.bookings.model import (
+    Address,
+    Booking,
+    BookingRules,
+    LocalInterval,
+    OfferingKind,
+    WeeklyRule,
+)
+from core.shared.ids import ProviderId, UserId
 from core.shared.money import Money
 from core.shared.principal import Principal, Role
 from devservers.net import free_port
@@ -166,6 +176,34 @@ def test_bookings_list_for_one_provider_and_for_all(database: str, seeded: Seede
     assert one.exit_code == everywhere.exit_code == 0, one.output + everywhere.output
     assert seeded.booking_id in one.stdout
     assert seeded.booking_id in everywhere.stdout
+
+
+async def _hold_an_hour_ago(database: str, provider_id: str) -> Booking:
+    """A ten-minute hold made an hour ago, through the use cases: nobody has swept it."""
+    container = build_container(Settings(database_url=database, redis_url="redis://127.0.0.1:1"))
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    container.clock.override(providers.Object(FixedClock(an_hour_ago)))
+    try:
+        catalog = await container.get_catalog()(ProviderId(uuid.UUID(provider_id)))
+        start = an_hour_ago.replace(minute=0, second=0, microsecond=0) + timedelta(days=3)
+        customer = Principal(user_id=UserId(uuid.uuid4()), roles=frozenset({Role.CUSTOMER}))
+        request = SlotRequest(offering_id=catalog.unwrap().offerings[0].id, start=start)
+        held: Booking = (await container.hold_slot()(customer, request)).unwrap()
+        return held
+    finally:
+        await container.close()
+
+
+def test_bookings_list_shows_a_hold_past_its_expiry_as_expired(
+    database: str, seeded: Seeded
+) -> None:
+    held = asyncio.run(_hold_an_hour_ago(database, seeded.provider_id))
+
+    listed = reserva(database, "bookings", "list", "--provider", seeded.provider_id)
+
+    row = next(line for line in listed.stdout.splitlines() if str(held.id) in line)
+    assert "expired" in row
+    assert "held" not in row
 
 
 def test_bookings_cancel_then_cancel_again_fails(database: str, seeded: Seeded) -> None:

@@ -28,6 +28,7 @@ from devservers.net import free_port
 from devservers.postgres import LocalPostgres
 from entrypoints.container import Container, build_container, http_services
 from entrypoints.http.app import create_app
+from entrypoints.http.server import server_config
 from entrypoints.settings import Settings
 
 
@@ -79,7 +80,7 @@ async def client(app: Litestar) -> AsyncIterator[Client]:
 async def live(app: Litestar) -> AsyncIterator[Client]:
     """A real uvicorn server on this event loop, and a client with no connection limit: the
     requests of an `asyncio.gather` really are in flight together."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+    config = server_config(app, host="127.0.0.1", port=free_port(), log_level="warning")
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     while not server.started:

@@ -113,6 +113,31 @@ async def test_an_expired_hold_cannot_be_confirmed(
     assert late.json()["title"] == "Hold expired"
 
 
+async def test_holds_past_their_expiry_read_expired_and_confirm_as_hold_expired(
+    client: Client, tokens: TokenTable, clock: FixedClock
+) -> None:
+    """A seat hold and an appointment hold whose slot someone took after the expiry."""
+    shop = await open_shop(client, tokens)
+    court = await appointment(client, shop)
+    start = next_hour(clock)
+    offering, run = await session(client, shop, capacity=5, first_start=start)
+    me = tokens.customer()
+    seat = await client.post(
+        "/bookings", json={"offering_id": offering["id"], "occurrence_id": run}, headers=me
+    )
+    held = [seat.json(), await _hold(client, court, start.isoformat(), me)]
+    clock.advance(timedelta(hours=1))
+    await _hold(client, court, start.isoformat(), tokens.customer())  # sweeps the old hold
+
+    read = [(await client.get(f"/bookings/{b['id']}", headers=me)).json() for b in held]
+    listed = (await client.get("/bookings", headers=me)).json()["items"]
+    confirmed = [await client.post(f"/bookings/{b['id']}/confirm", headers=me) for b in held]
+
+    assert [b["status"] for b in read] == ["expired", "expired"]
+    assert [b["status"] for b in listed] == ["expired", "expired"]
+    assert [(c.status_code, c.json()["title"]) for c in confirmed] == [(409, "Hold expired")] * 2
+
+
 async def test_cancelling_twice_is_an_invalid_transition(
     client: Client, tokens: TokenTable, clock: FixedClock
 ) -> None:

@@ -16,7 +16,7 @@ from adapters.memory.security_fakes import MemoryThrottle
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec
-from adapters.security.breached import ZxcvbnBreachedPasswords
+from adapters.security.breached import BundledBreachedPasswords
 from adapters.security.keyring import AesGcmKeyring
 from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
 from adapters.security.qr import SegnoQrRenderer
@@ -81,7 +81,7 @@ def real_deps(
         clock=clock,
         settings=settings or IdentitySettings(),
         passwords=Argon2PasswordHasher(Argon2Params(memory_cost_kib=1024, time_cost=1)),
-        breached=ZxcvbnBreachedPasswords(),
+        breached=BundledBreachedPasswords(),
         codec=PyJwtAccessTokenCodec(),
         key_factory=Ed25519SigningKeyFactory(),
         sealer=AesGcmTokenSealer(),

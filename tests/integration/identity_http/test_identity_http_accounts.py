@@ -7,6 +7,7 @@ import statistics
 import time
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 from identity_http_support import (
     PASSWORD,
@@ -93,6 +94,17 @@ async def test_a_weak_password_is_refused_with_the_rule(client: Client) -> None:
     assert response.status_code == 422
     assert response.json()["type"] == "urn:reserva:problem:password-rejected"
     assert "common" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("password", ["123456789012", "passwordpassword", "Password123!"])
+async def test_common_twelve_character_passwords_are_refused(client: Client, password: str) -> None:
+    response = await client.post(
+        "/auth/register", json={"email": new_email(), "password": password}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["type"] == "urn:reserva:problem:password-rejected"
+    assert "common or breached" in response.json()["detail"]
 
 
 async def test_an_operator_account_cannot_log_in_over_the_api(
@@ -199,6 +211,7 @@ async def test_logout_ends_the_session(client: Client) -> None:
     assert out.status_code == 204
     assert refreshed.status_code == 401
     assert refreshed.json()["type"] == "urn:reserva:problem:invalid-refresh-token"
+    assert refreshed.json()["detail"].startswith("the refresh token is unknown, expired")
 
 
 async def test_sessions_are_listed_and_revoked_by_their_owner_only(client: Client) -> None:

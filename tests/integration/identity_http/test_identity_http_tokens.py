@@ -48,6 +48,7 @@ async def test_a_replay_after_the_grace_window_revokes_the_whole_session(
 
     assert replay.status_code == 401
     assert replay.json()["type"] == "urn:reserva:problem:refresh-token-reused"
+    assert replay.json()["detail"].startswith("this refresh token was already used")
     assert after.status_code == 401
     assert old_access.status_code == 401  # the session's access tokens die with it
     assert user.session_id not in [s["id"] for s in sessions.json()]

@@ -23,8 +23,10 @@ from core.bookings import (
     GetBooking,
     GetCatalog,
     HoldSlot,
+    InvalidCursor,
     ListMyBookings,
     ListProviderBookings,
+    ListProviders,
     MarkNoShow,
     NewOffering,
     NewPlace,
@@ -123,6 +125,46 @@ async def test_places_need_a_known_provider_a_real_zone_and_coordinates(shop: Sh
     for bad in ({"timezone": "Mars/Olympus"}, {"lat": 95.0}, {"name": ""}):
         cmd = place_cmd(shop.provider.id, **bad)
         assert isinstance(failure(await add_place(shop.manager, cmd)), InvalidInput), bad
+
+
+@pytest.mark.parametrize("char", ["\x00", "\u202e", "\u2066", "\x1b"])
+async def test_every_name_refuses_control_and_bidi_characters(shop: Shop, char: str) -> None:
+    bad = f"Court {char}1"
+    m = shop.manager
+    add_place = AddPlace(uow=shop.store, clock=shop.clock)
+    address = place_cmd(shop.provider.id).address
+    offering = NewOffering(
+        place_id=shop.place.id,
+        kind=OfferingKind.SESSION,
+        name="Yoga",
+        category="yoga",
+        price=shop.session.price,
+        rules=shop.session.rules,
+    )
+    create = CreateOffering(uow=shop.store, clock=shop.clock)
+    attempts = {
+        "name": [
+            await CreateProvider(uow=shop.store, clock=shop.clock)(admin(), bad),
+            await add_place(m, place_cmd(shop.provider.id, name=bad)),
+            await AddResource(uow=shop.store, clock=shop.clock)(m, shop.place.id, bad),
+            await create(m, attrs.evolve(offering, name=bad)),
+        ],
+        "category": [await create(m, attrs.evolve(offering, category=bad))],
+        **{
+            f"address.{line}": [
+                await add_place(
+                    m, place_cmd(shop.provider.id, address=attrs.evolve(address, **{line: bad}))
+                )
+            ]
+            for line in ("line1", "city", "postal_code")
+        },
+    }
+
+    for field, results in attempts.items():
+        for result in results:
+            error = failure(result)
+            assert isinstance(error, InvalidInput), (field, error)
+            assert error.field == field
 
 
 async def test_opening_hours_refuse_overlaps_and_unknown_places(shop: Shop) -> None:
@@ -357,12 +399,32 @@ async def test_listing_bookings(shop: Shop) -> None:
     me = customer()
     mine = await hold_appointment(shop, me)
     await hold_appointment(shop, customer())
-    assert list(await ListMyBookings(uow=shop.store, clock=shop.clock)(me, Page(limit=10))) == [
-        mine
-    ]
+    assert (
+        await ListMyBookings(uow=shop.store, clock=shop.clock)(me, Page(limit=10))
+    ).unwrap() == [mine]
     provider_list = ListProviderBookings(uow=shop.store, clock=shop.clock)
     assert isinstance(failure(await provider_list(me, shop.provider.id, Page(limit=10))), Forbidden)
     assert len(ok(await provider_list(shop.manager, shop.provider.id, Page(limit=10)))) == 2
+
+
+async def test_cursors_that_are_not_of_the_list_are_refused_naming_after(shop: Shop) -> None:
+    me, someone = customer(), customer()
+    theirs = await hold_appointment(shop, someone)
+    my_list = ListMyBookings(uow=shop.store, clock=shop.clock)
+    provider_list = ListProviderBookings(uow=shop.store, clock=shop.clock)
+    search = SearchOfferings(uow=shop.store, clock=shop.clock)
+    near = SearchQuery(near=shop.place.point, radius_m=1000, page=Page(limit=5, after="%%%"))
+    refused = InvalidCursor(field="after", reason="not a cursor of this list; use `next` as given")
+
+    assert failure(await my_list(me, Page(limit=5, after="not-an-id"))) == refused
+    assert failure(await my_list(me, Page(limit=5, after=str(theirs.id)))) == refused
+    assert failure(await my_list(me, Page(limit=5, after=str(uuid.uuid4())))) == refused
+    elsewhere = Page(limit=5, after=str(uuid.uuid4()))
+    assert failure(await provider_list(shop.manager, shop.provider.id, elsewhere)) == refused
+    assert ok(await my_list(someone, Page(limit=5, after=str(theirs.id)))) == []
+    providers = ListProviders(uow=shop.store, clock=shop.clock)
+    assert failure(await providers(Page(limit=1, after="x"))) == refused
+    assert failure(await search(near)) == refused
 
 
 # ---------------------------------------------------------------- rescheduling

@@ -14,10 +14,10 @@ from psycopg import errors as pg_errors
 from returns.result import Failure, Result, Success
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from adapters.cursors import parse_uuid
 from adapters.postgis.bookings.tables import LIVE_STATUSES, bookings, occurrences
 from adapters.postgis.sql import Row, each, money, param, pg_range, time_range
 from adapters.postgis.unit_of_work import PostgisPart
+from core.bookings.cursors import parse_uuid
 from core.bookings.model import Booking, BookingStatus, OfferingKind, SessionFull, SlotUnavailable
 from core.bookings.ports import BookingRepository, Page
 from core.shared.ids import BookingId, OccurrenceId, OfferingId, ProviderId, ResourceId, UserId

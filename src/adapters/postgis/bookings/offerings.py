@@ -8,11 +8,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from adapters.cursors import search_cursor, search_key
 from adapters.postgis.bookings.places import place_columns, place_from_row
 from adapters.postgis.bookings.tables import offering_resources, offerings, places
 from adapters.postgis.sql import Row, geography, money, param
 from adapters.postgis.unit_of_work import PostgisPart
+from core.bookings.cursors import search_cursor, search_key
 from core.bookings.model import BookingRules, Offering, OfferingKind, normal_category
 from core.bookings.ports import OfferingRepository, SearchHit, SearchQuery
 from core.shared.ids import OfferingId, PlaceId, ProviderId, ResourceId

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from adapters.cursors import parse_uuid
 from adapters.postgis.bookings.tables import providers
 from adapters.postgis.unit_of_work import PostgisPart
+from core.bookings.cursors import parse_uuid
 from core.bookings.model import Provider
 from core.bookings.ports import Page, ProviderRepository
 from core.shared.ids import ProviderId

@@ -136,7 +136,7 @@ async def list_mine(
     limit: Limit = DEFAULT_LIMIT,
     after: After = None,
 ) -> BookingsPage:
-    return _page_of(await list_my_bookings(principal, page(limit, after)), limit)
+    return _page_of(ok(await list_my_bookings(principal, page(limit, after))), limit)
 
 
 @_read("/bookings/{booking_id:str}", summary="One booking")

@@ -54,7 +54,7 @@ async def list_providers(
     limit: Limit = DEFAULT_LIMIT,
     after: After = None,
 ) -> ProvidersPage:
-    found = await list_providers(page(limit, after))
+    found = ok(await list_providers(page(limit, after)))
     return ProvidersPage(
         items=[ProviderOut.of(p) for p in found[:limit]],
         next=next_cursor(found, limit, provider_cursor),

@@ -1,0 +1,14 @@
+"""How the API is served: the one uvicorn configuration `reserva serve` and the tests use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+from litestar import Litestar
+
+
+def server_config(app: Litestar, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """No `Server: uvicorn` header: it tells an attacker which CVEs to try, and no client
+    needs it. (`uvicorn --no-server-header` is the same for command-line starts.)"""
+    return uvicorn.Config(app, host=host, port=port, server_header=False, **options)
