@@ -178,9 +178,11 @@ def test_bookings_list_for_one_provider_and_for_all(database: str, seeded: Seede
     assert seeded.booking_id in everywhere.stdout
 
 
-async def _hold_an_hour_ago(database: str, provider_id: str) -> Booking:
+async def _hold_an_hour_ago(database: str, provider_id: str, kek_file: Path) -> Booking:
     """A ten-minute hold made an hour ago, through the use cases: nobody has swept it."""
-    container = build_container(Settings(database_url=database, redis_url="redis://127.0.0.1:1"))
+    container = build_container(
+        Settings(database_url=database, redis_url="redis://127.0.0.1:1", kek_file=kek_file)
+    )
     an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
     container.clock.override(providers.Object(FixedClock(an_hour_ago)))
     try:
@@ -195,9 +197,9 @@ async def _hold_an_hour_ago(database: str, provider_id: str) -> Booking:
 
 
 def test_bookings_list_shows_a_hold_past_its_expiry_as_expired(
-    database: str, seeded: Seeded
+    database: str, seeded: Seeded, kek_file: Path
 ) -> None:
-    held = asyncio.run(_hold_an_hour_ago(database, seeded.provider_id))
+    held = asyncio.run(_hold_an_hour_ago(database, seeded.provider_id, kek_file))
 
     listed = reserva(database, "bookings", "list", "--provider", seeded.provider_id)
 

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import attrs
 import pytest
@@ -141,10 +142,12 @@ async def test_a_slow_service_is_given_up_after_the_timeout(
     assert time.monotonic() - started < 0.9
 
 
-def test_the_container_asks_the_service_only_when_its_url_is_set() -> None:
+def test_the_container_asks_the_service_only_when_its_url_is_set(kek_file: Path) -> None:
     urls = {"database_url": "postgresql+psycopg://unused/db", "redis_url": "redis://unused/0"}
-    off = build_container(Settings(**urls)).breached_passwords()
-    on = build_container(Settings(**urls, hibp_api_url="http://127.0.0.1:9")).breached_passwords()
+    off = build_container(Settings(**urls, kek_file=kek_file)).breached_passwords()
+    on = build_container(
+        Settings(**urls, kek_file=kek_file, hibp_api_url="http://127.0.0.1:9")
+    ).breached_passwords()
 
     assert isinstance(off, BundledBreachedPasswords)
     assert isinstance(on, HibpBreachedPasswords)

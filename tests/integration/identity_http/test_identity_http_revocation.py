@@ -90,6 +90,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def _env(value: object) -> str:
+    """A setting as its environment variable spells it (lists are comma-separated)."""
+    return ",".join(map(str, value)) if isinstance(value, tuple | list) else str(value)
+
+
 @pytest.fixture(scope="module")
 def servers(
     postgres_server: LocalPostgres,
@@ -111,7 +116,7 @@ def servers(
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(SRC), str(HERE)]),
-        **{name.upper(): str(value) for name, value in settings.model_dump().items()},
+        **{name.upper(): _env(value) for name, value in settings.model_dump().items()},
     }
     log = tmp_path_factory.mktemp("api") / "api.log"
     ports = free_port(), free_port()
