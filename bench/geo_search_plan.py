@@ -110,9 +110,9 @@ async def main(places: int) -> None:
     server = LocalPostgres(workdir / "data", free_port(), durable=False)
     try:
         server.ensure_running()
-        url = server.create_database("geo_bench")
-        migrate.upgrade(url)
-        engine = create_engine(url)
+        database = server.create_database("geo_bench")
+        migrate.upgrade(database.migrator_url)
+        engine = create_engine(database.app_url)
         try:
             await seed(engine, places, random.Random(42))
             first = SearchQuery(near=CENTRE, radius_m=2_000, page=Page(limit=20))

@@ -19,6 +19,7 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from sqlalchemy.engine import make_url
 
 from adapters.postgis.database import POOL_SIZE
 from adapters.redis.idempotency import ANSWER_TTL_SECONDS
@@ -46,7 +47,10 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, case_sensitive=False, extra="forbid")
 
-    database_url: str = Field(min_length=1)  # postgresql+psycopg://...
+    database_url: str = Field(min_length=1)  # postgresql+psycopg://... as the app role
+    # The schema owner, for `reserva db` and the migration step of `reserva serve` (ADR, docs/
+    # operations.md); unset, migrations run as DATABASE_URL's role.
+    migration_database_url: str | None = Field(None, min_length=1)
     redis_url: str = Field(min_length=1)  # redis://host:port/db
     hold_ttl_seconds: int = Field(_seconds(_BOOKINGS.hold_ttl), ge=30, le=DAY)
     idempotency_ttl_seconds: int = Field(ANSWER_TTL_SECONDS, ge=60, le=7 * DAY)
@@ -72,6 +76,15 @@ class Settings(BaseSettings):
     # Every request, per user (with a valid token) or per IP; 0 turns the limit off.
     rate_limit_requests: int = Field(600, ge=0, le=10_000_000)
     rate_limit_window_seconds: int = Field(60, ge=1, le=DAY)
+
+    @property
+    def migrator_url(self) -> str:
+        return self.migration_database_url or self.database_url
+
+    @property
+    def app_role(self) -> str | None:
+        """The role the service connects as: the one the migrations grant row privileges to."""
+        return make_url(self.database_url).username
 
     @classmethod
     def settings_customise_sources(

@@ -48,3 +48,14 @@ def test_the_bounds_are_inclusive() -> None:
 
     assert timedelta(seconds=settings.access_ttl_seconds) == timedelta(minutes=15)
     assert settings.rate_limit_requests == 0
+
+
+def test_migrations_run_as_their_own_role_when_one_is_given() -> None:
+    owner = "postgresql+psycopg://reserva_owner@db/reserva"
+    app_only = Settings.from_env({**URLS, "DATABASE_URL": "postgresql+psycopg://reserva_app@db/r"})
+    both = Settings.from_env({**URLS, "MIGRATION_DATABASE_URL": owner})
+
+    assert app_only.migrator_url == app_only.database_url
+    assert app_only.app_role == "reserva_app"
+    assert both.migrator_url == owner
+    assert both.database_url == URLS["DATABASE_URL"]

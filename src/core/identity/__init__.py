@@ -20,6 +20,7 @@ from core.identity.admin import (
     RevokeStaff,
     StartOperatorSession,
     UnlockUser,
+    VerifyAuditLog,
 )
 from core.identity.authorization import (
     AccessTokenAuthenticator,
@@ -66,6 +67,8 @@ from core.identity.mfa import (
 )
 from core.identity.model import (
     AuditAction,
+    AuditChainBreak,
+    AuditChainCheck,
     AuditEntry,
     AuditQuery,
     ClientContext,
@@ -97,6 +100,8 @@ __all__ = [
     "AccountLocked",
     "AccountView",
     "AuditAction",
+    "AuditChainBreak",
+    "AuditChainCheck",
     "AuditEntry",
     "AuditQuery",
     "Authorization",
@@ -164,6 +169,7 @@ __all__ = [
     "TotpEnrolment",
     "UnlockUser",
     "VerifyAccessToken",
+    "VerifyAuditLog",
     "VerifyEmail",
     "authorize_principal",
     "step_up_hint",

@@ -23,6 +23,7 @@ from core.identity.model import (
     NO_PASSWORD,
     OPERATOR_DOMAIN,
     AuditAction,
+    AuditChainCheck,
     AuditEntry,
     AuditQuery,
     ClientContext,
@@ -281,6 +282,21 @@ class QueryAuditLog(UseCase):
         capped = attrs.evolve(query, limit=max(1, min(query.limit, MAX_AUDIT_PAGE)))
         async with self.uow() as uow:
             return Success(list(await uow.audit.query(capped)))
+
+
+@attrs.frozen(kw_only=True)
+class VerifyAuditLog(UseCase):
+    """Walk the audit log's hash chain: Success(check), whose `broken` names the first entry
+    that was removed, edited or written around the chain."""
+
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+
+    async def __call__(self, *, caller: Principal) -> Result[AuditChainCheck, Forbidden]:
+        allowed = require_admin(caller)
+        if isinstance(allowed, Failure):
+            return Failure(allowed.failure())
+        async with self.uow() as uow:
+            return Success(await uow.audit.verify_chain())
 
 
 def operator_email(os_user: str) -> str:

@@ -1,6 +1,7 @@
 """Where the CLI's database and Redis are: the environment, or private local servers.
 
-Production sets DATABASE_URL and REDIS_URL. On a developer machine they may be unset: then a
+Production sets DATABASE_URL (the app role), MIGRATION_DATABASE_URL (the schema owner) and
+REDIS_URL. On a developer machine they may be unset: then a
 private PostGIS cluster and a Redis server run from ./.data (RESERVA_DATA_DIR), on ports that
 stay clear of system servers (RESERVA_PG_PORT, RESERVA_REDIS_PORT).
 """
@@ -66,7 +67,10 @@ def resolve_settings(
     local = LocalServers.from_env(env)
     if not env.get("DATABASE_URL", "").strip():
         say(f"DATABASE_URL unset: using local PostgreSQL in {local.data_dir / 'pg'}")
-        env["DATABASE_URL"] = local.postgres.ensure_running()
+        database = local.postgres.ensure_running()
+        env["DATABASE_URL"] = database.app_url
+        if not env.get("MIGRATION_DATABASE_URL", "").strip():
+            env["MIGRATION_DATABASE_URL"] = database.migrator_url
     if not env.get("REDIS_URL", "").strip():
         if need_redis:
             say(f"REDIS_URL unset: using local Redis on port {local.redis_port}")

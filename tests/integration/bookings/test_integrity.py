@@ -60,7 +60,7 @@ from core.shared.ids import (
 from core.shared.money import Money
 from core.shared.principal import Principal, Role
 from core.shared.time import TimeRange
-from devservers.postgres import LocalPostgres
+from devservers.postgres import LocalDatabase, LocalPostgres
 
 NOW = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)  # 10:00 in Berlin, a Monday
 HOUR = timedelta(hours=1)
@@ -69,9 +69,9 @@ ALL_DAY = LocalInterval(0, 24 * 60)
 
 @pytest.fixture(scope="module")
 def migrated_url(postgres_server: LocalPostgres) -> str:
-    url = postgres_server.create_database(f"integrity_{uuid.uuid4().hex[:12]}")
-    migrate.upgrade(url)
-    return url
+    database = postgres_server.create_database(f"integrity_{uuid.uuid4().hex[:12]}")
+    migrate.upgrade(database.migrator_url)
+    return database.app_url
 
 
 @pytest.fixture(scope="module")
@@ -310,13 +310,15 @@ async def _deadlocks(engine: AsyncEngine, *, at_least: int = 0) -> int:
 
 
 async def test_a_deadlocked_exclusive_insert_retries_and_learns_the_rivals_outcome(
-    new_database: str,
+    new_database: LocalDatabase,
 ) -> None:
-    migrate.upgrade(new_database)  # a database of its own: its deadlock count is ours alone
-    engine = create_engine(new_database, pool_size=1)
-    # The rival waits 10 s before looking for deadlocks, so PostgreSQL picks us as the victim.
+    # A database of its own: its deadlock count is ours alone.
+    migrate.upgrade(new_database.migrator_url)
+    engine = create_engine(new_database.app_url, pool_size=1)
+    # The rival waits 10 s before looking for deadlocks, so PostgreSQL picks us as the victim;
+    # only a superuser may set that.
     rival_engine = create_async_engine(
-        new_database, connect_args={"options": "-c deadlock_timeout=10s"}
+        new_database.superuser_url, connect_args={"options": "-c deadlock_timeout=10s"}
     )
     try:
         catalog = await _catalog(rival_engine, seats=1)
@@ -338,7 +340,7 @@ async def test_a_deadlocked_exclusive_insert_retries_and_learns_the_rivals_outco
         await engine.dispose()
         await rival_engine.dispose()
 
-    counter = create_engine(new_database, pool_size=1)
+    counter = create_engine(new_database.app_url, pool_size=1)
     try:
         assert await _deadlocks(counter, at_least=1) == 1
     finally:

@@ -55,7 +55,7 @@ from core.shared.ids import (
 )
 from core.shared.money import Money
 from core.shared.time import TimeRange
-from devservers.postgres import LocalPostgres
+from devservers.postgres import LocalDatabase, LocalPostgres
 
 T0 = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)  # a Monday
 HOUR = timedelta(hours=1)
@@ -105,20 +105,24 @@ TABLES = (
 
 
 @pytest.fixture(scope="module")
-def migrated_url(postgres_server: LocalPostgres) -> str:
-    url = postgres_server.create_database(f"contract_{uuid.uuid4().hex[:12]}")
-    migrate.upgrade(url)
-    return url
+def migrated(postgres_server: LocalPostgres) -> LocalDatabase:
+    database = postgres_server.create_database(f"contract_{uuid.uuid4().hex[:12]}")
+    migrate.upgrade(database.migrator_url)
+    return database
 
 
 @pytest.fixture(params=["memory", "postgis"])
-async def harness(request: pytest.FixtureRequest, migrated_url: str) -> AsyncIterator[Harness]:
+async def harness(
+    request: pytest.FixtureRequest, migrated: LocalDatabase
+) -> AsyncIterator[Harness]:
     if request.param == "memory":
         yield MemoryHarness()
         return
-    engine = create_engine(migrated_url, pool_size=4)
-    async with engine.begin() as conn:
+    owner = create_engine(migrated.migrator_url, pool_size=1)
+    async with owner.begin() as conn:  # the app role may not TRUNCATE
         await conn.execute(sa.text(f"TRUNCATE {TABLES}"))
+    await owner.dispose()
+    engine = create_engine(migrated.app_url, pool_size=4)
     try:
         yield PostgisHarness(engine)
     finally:

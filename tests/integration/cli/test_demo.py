@@ -36,9 +36,9 @@ NEAR_M = 10_000
 
 
 def _migrated(server: LocalPostgres) -> str:
-    url = server.create_database(f"reserva_demo_{uuid.uuid4().hex[:12]}")
-    upgrade(url)
-    return url
+    database = server.create_database(f"reserva_demo_{uuid.uuid4().hex[:12]}")
+    upgrade(database.migrator_url)
+    return database.app_url
 
 
 @pytest_asyncio.fixture(scope="module")

@@ -23,7 +23,7 @@ from core.identity import TokenPair
 from core.identity.admin import operator_email
 from core.identity.model import AuditAction, AuditQuery, ClientContext
 from core.shared.principal import Role
-from devservers.postgres import LocalPostgres
+from devservers.postgres import LocalDatabase, LocalPostgres
 from entrypoints.cli import identity
 from entrypoints.cli.identity import DEMO_ADMIN, DEMO_CUSTOMER, ensure_demo_accounts
 from entrypoints.cli.main import app
@@ -59,9 +59,9 @@ def new_email(tag: str = "user") -> str:
 
 @pytest.fixture(scope="module")
 def database(postgres_server: LocalPostgres) -> str:
-    url = postgres_server.create_database(f"reserva_identity_cli_{uuid.uuid4().hex[:12]}")
-    migrate.upgrade(url)
-    return url
+    database = postgres_server.create_database(f"reserva_identity_cli_{uuid.uuid4().hex[:12]}")
+    migrate.upgrade(database.migrator_url)
+    return database.app_url
 
 
 @pytest_asyncio.fixture
@@ -298,10 +298,12 @@ def test_a_malformed_instant_fails_with_one_line(database: str) -> None:
 # ---------------------------------------------------------------- demo accounts
 
 
-async def test_demo_accounts_are_created_once_and_work(new_database: str, redis_url: str) -> None:
-    migrate.upgrade(new_database)
+async def test_demo_accounts_are_created_once_and_work(
+    new_database: LocalDatabase, redis_url: str
+) -> None:
+    migrate.upgrade(new_database.migrator_url)
     container = build_container(
-        Settings(database_url=new_database, redis_url=redis_url, argon2_memory_kib=1024,
+        Settings(database_url=new_database.app_url, redis_url=redis_url, argon2_memory_kib=1024,
                  argon2_time_cost=1)
     )  # fmt: skip
     try:
