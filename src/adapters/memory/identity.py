@@ -45,6 +45,7 @@ from core.identity.ports import (
 )
 from core.shared.events import Event
 from core.shared.ids import UserId
+from core.shared.unit_of_work import Access
 
 # --- the store and its unit of work ----------------------------------------------------------
 
@@ -84,8 +85,9 @@ class MemoryIdentityStore:
         self.state = IdentityState()
         self._lock: asyncio.Lock | None = None
 
-    def uow(self) -> MemoryIdentityUnitOfWork:
-        """A fresh unit of work: pass `store.uow` where an IdentityUnitOfWorkFactory goes."""
+    def uow(self, access: Access) -> MemoryIdentityUnitOfWork:
+        """A fresh unit of work: pass `store.uow` where an IdentityUnitOfWorkFactory goes.
+        `access` is not enforced here: the use cases' own checks are the only wall."""
         return MemoryIdentityUnitOfWork(self)
 
     def _serial(self) -> asyncio.Lock:
@@ -127,6 +129,9 @@ class MemoryIdentityUnitOfWork(IdentityUnitOfWork):
         self.state.outbox.extend(self.outbox.take())
         self._store.state = self.state
         self.state = self.state.copy()
+
+    async def act_as(self, user_id: UserId) -> None:
+        pass
 
 
 @attrs.frozen

@@ -25,6 +25,7 @@ from core.shared.events import Event
 from core.shared.ids import BookingId, OccurrenceId, OfferingId, ProviderId, ResourceId, new_id
 from core.shared.principal import Principal, may_manage
 from core.shared.time import TimeRange, to_utc
+from core.shared.unit_of_work import Access
 
 MAX_SEATS_PER_BOOKING = 50
 
@@ -133,7 +134,7 @@ class _BookingService(BookingsUseCase):
 class HoldSlot(_BookingService):
     async def __call__(self, caller: Principal, req: SlotRequest) -> Result[Booking, DomainError]:
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             held = await self._new_booking(uow, caller, req, now)
             if isinstance(held, Failure):
                 return held
@@ -160,13 +161,13 @@ class GetBooking(BookingsUseCase):
     async def __call__(
         self, caller: Principal, booking_id: BookingId
     ) -> Result[Booking, DomainError]:
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             return await _visible(uow, caller, booking_id, staff_only=False)
 
 
 class ListMyBookings(BookingsUseCase):
     async def __call__(self, caller: Principal, page: Page) -> Sequence[Booking]:
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             return await uow.bookings.for_customer(caller.user_id, page)
 
 
@@ -174,7 +175,7 @@ class ListProviderBookings(BookingsUseCase):
     async def __call__(
         self, caller: Principal, provider_id: ProviderId, page: Page
     ) -> Result[Sequence[Booking], DomainError]:
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             provider = await managed_provider(uow, caller, provider_id)
             if isinstance(provider, Failure):
                 return provider
@@ -193,7 +194,7 @@ class _Transition(BookingsUseCase):
         self, caller: Principal, booking_id: BookingId
     ) -> Result[Booking, DomainError]:
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             found = await _visible(uow, caller, booking_id, staff_only=self.staff_only)
             if isinstance(found, Failure):
                 return found
@@ -249,7 +250,7 @@ class RescheduleBooking(_BookingService):
         self, caller: Principal, booking_id: BookingId, to: SlotRequest
     ) -> Result[Booking, DomainError]:
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             found = await _visible(uow, caller, booking_id, staff_only=False)
             if isinstance(found, Failure):
                 return found

@@ -32,6 +32,7 @@ from core.shared.ids import OccurrenceId, OfferingId, PlaceId, ProviderId, Resou
 from core.shared.money import Money
 from core.shared.principal import Principal, require_admin
 from core.shared.time import Clock, TimeRange
+from core.shared.unit_of_work import PUBLIC, Access
 
 
 async def _managed_place(
@@ -55,7 +56,7 @@ class CreateProvider(BookingsUseCase):
         if isinstance(created, Failure):
             return created
         provider = created.unwrap()
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             await uow.providers.add(provider)
             await uow.outbox.add(_catalog_event("provider_created", provider.id, self.clock))
             await uow.commit()
@@ -92,7 +93,7 @@ class AddPlace(BookingsUseCase):
         )
         if isinstance(built, Failure):
             return built
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             provider = await managed_provider(uow, caller, cmd.provider_id)
             if isinstance(provider, Failure):
                 return provider
@@ -112,7 +113,7 @@ class SetOpeningHours(BookingsUseCase):
         hours = OpeningHours.create(place_id, weekly, exceptions)
         if isinstance(hours, Failure):
             return hours
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             place = await _managed_place(uow, caller, place_id)
             if isinstance(place, Failure):
                 return place
@@ -127,7 +128,7 @@ class AddResource(BookingsUseCase):
     ) -> Result[Resource, DomainError]:
         if not 1 <= len(name.strip()) <= 200:
             return Failure(InvalidInput(field="name", reason="must be 1 to 200 characters"))
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             place = await _managed_place(uow, caller, place_id)
             if isinstance(place, Failure):
                 return place
@@ -156,7 +157,7 @@ class NewOffering:
 
 class CreateOffering(BookingsUseCase):
     async def __call__(self, caller: Principal, cmd: NewOffering) -> Result[Offering, DomainError]:
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             place = await _managed_place(uow, caller, cmd.place_id)
             if isinstance(place, Failure):
                 return place
@@ -192,7 +193,7 @@ class ScheduleSessions(BookingsUseCase):
     async def __call__(
         self, caller: Principal, cmd: NewSchedule
     ) -> Result[Sequence[Occurrence], DomainError]:
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             offering = await uow.offerings.get(cmd.offering_id)
             if offering is None or offering.kind is not OfferingKind.SESSION:
                 return Failure(NotFound(kind="session offering", id=str(cmd.offering_id)))
@@ -231,13 +232,13 @@ class Catalog:
 
 class ListProviders(BookingsUseCase):
     async def __call__(self, page: Page) -> Sequence[Provider]:
-        async with self.uow() as uow:
+        async with self.uow(PUBLIC) as uow:
             return await uow.providers.list(page)
 
 
 class GetCatalog(BookingsUseCase):
     async def __call__(self, provider_id: ProviderId) -> Result[Catalog, DomainError]:
-        async with self.uow() as uow:
+        async with self.uow(PUBLIC) as uow:
             provider = await uow.providers.get(provider_id)
             if provider is None:
                 return Failure(NotFound(kind="provider", id=str(provider_id)))
@@ -253,7 +254,7 @@ class GetCatalog(BookingsUseCase):
 
 class GetOffering(BookingsUseCase):
     async def __call__(self, offering_id: OfferingId) -> Result[Offering, DomainError]:
-        async with self.uow() as uow:
+        async with self.uow(PUBLIC) as uow:
             offering = await uow.offerings.get(offering_id)
         if offering is None:
             return Failure(NotFound(kind="offering", id=str(offering_id)))

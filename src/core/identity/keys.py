@@ -20,7 +20,7 @@ from core.identity.settings import IdentitySettings
 from core.shared.errors import Forbidden
 from core.shared.principal import Principal, require_admin
 from core.shared.time import Clock
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.shared.unit_of_work import PUBLIC, Access, UnitOfWorkFactory
 from core.shared.use_case import UseCase
 
 
@@ -38,7 +38,7 @@ class RotateSigningKey(UseCase):
         if isinstance(allowed, Failure):
             return Failure(allowed.failure())
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             retired = await uow.signing_keys.retire_active(now)
             active = await uow.signing_keys.add_if_none_active(self.token_issuer.new_key(now))
             await audit(
@@ -65,7 +65,7 @@ class GetJwks(UseCase):
 
     async def __call__(self) -> Result[dict[str, list[dict[str, str]]], Never]:
         retired_after = self.clock.now() - self.settings.access_ttl
-        async with self.uow() as uow:
+        async with self.uow(PUBLIC) as uow:
             keys = await uow.signing_keys.verifying(retired_after)
         return Success({"keys": [dict(key.public_jwk) for key in keys]})
 
@@ -107,7 +107,7 @@ class VerifyAccessToken(UseCase):
         if kid not in self._keys and (
             self._loaded_at is None or now - self._loaded_at >= self.reload_interval
         ):
-            async with self.uow() as uow:
+            async with self.uow(PUBLIC) as uow:
                 keys = await uow.signing_keys.verifying(now - self.settings.access_ttl)
             self._keys = {key.kid: key for key in keys}
             self._loaded_at = now

@@ -55,6 +55,7 @@ from core.shared.ids import (
 )
 from core.shared.money import Money
 from core.shared.time import TimeRange
+from core.shared.unit_of_work import MAINTENANCE
 from devservers.postgres import LocalDatabase, LocalPostgres
 
 T0 = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)  # a Monday
@@ -79,7 +80,7 @@ class MemoryHarness:
         self._store = MemoryBookingsStore()
 
     def uow(self) -> BookingsUnitOfWork:
-        return self._store()
+        return self._store(MAINTENANCE)
 
     async def committed_event_ids(self) -> set[EventId]:
         return {event.id for event in self._store.outbox}
@@ -90,7 +91,7 @@ class PostgisHarness:
         self._engine = engine
 
     def uow(self) -> BookingsUnitOfWork:
-        return PostgisBookingsUnitOfWork(self._engine)
+        return PostgisBookingsUnitOfWork(self._engine, MAINTENANCE)
 
     async def committed_event_ids(self) -> set[EventId]:
         async with self._engine.connect() as conn:

@@ -22,6 +22,7 @@ from adapters.postgis import migrate
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from core.identity.model import AuditAction, AuditEntry
+from core.shared.unit_of_work import PUBLIC
 from devservers.postgres import LocalDatabase, LocalPostgres
 from entrypoints.cli.main import app
 
@@ -55,7 +56,7 @@ async def _append(engine: AsyncEngine, count: int) -> None:
     """`count` entries, each in its own transaction, all at once."""
 
     async def one(n: int) -> None:
-        async with PostgisIdentityUnitOfWork(engine) as uow:
+        async with PostgisIdentityUnitOfWork(engine, PUBLIC) as uow:
             entry = AuditEntry(
                 at=AT, action=AuditAction.LOGIN_FAILED, actor_user_id=None,
                 subject_user_id=None, details={"n": n, "note": "concurrent"},
@@ -137,7 +138,9 @@ async def test_the_app_role_holds_row_privileges_only(
         {"role": migrate.APP_ROLE},
     ).scalar_one()
 
-    assert set(granted) == tables  # every table the service uses, and nothing else
+    # Every table the service uses, and nothing else but the one view availability reads.
+    assert set(granted) == tables | {"booking_occupancy"}
+    assert granted["booking_occupancy"] == "SELECT"
     assert granted["audit_log"] == "INSERT,SELECT"
     assert all("TRUNCATE" not in p and "TRIGGER" not in p and "REFERENCES" not in p
                for p in granted.values())  # fmt: skip

@@ -208,14 +208,14 @@ async def test_a_totp_code_wins_only_once_under_concurrency(
 
 
 async def test_concurrent_registrations_of_one_email_create_one_account(
-    pg_deps: IdentityPorts, clean_engine: AsyncEngine
+    pg_deps: IdentityPorts, owner_engine: AsyncEngine
 ) -> None:
     register = pg_deps(Register)
     results = await asyncio.gather(
         *(register(email=f"Twin@{d}", password=PASSWORD) for d in ("example.com", "EXAMPLE.com"))
     )
     assert results == [Success(None), Success(None)]
-    async with clean_engine.connect() as connection:
+    async with owner_engine.connect() as connection:  # every row, past row-level security
         count = (await connection.execute(sa.text("SELECT count(*) FROM users"))).scalar_one()
         notices = (await connection.execute(sa.text("SELECT name FROM outbox"))).scalars().all()
     assert count == 1

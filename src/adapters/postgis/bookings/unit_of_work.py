@@ -12,11 +12,12 @@ from adapters.postgis.bookings.providers import PostgisProviderRepository
 from adapters.postgis.bookings.resources import PostgisResourceRepository
 from adapters.postgis.unit_of_work import PostgisUnitOfWork
 from core.bookings.ports import BookingsUnitOfWork
+from core.shared.unit_of_work import Access
 
 
 class PostgisBookingsUnitOfWork(PostgisUnitOfWork, BookingsUnitOfWork):
-    def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: AsyncEngine, access: Access) -> None:
+        super().__init__(engine, access)
         self.providers = PostgisProviderRepository(self)
         self.places = PostgisPlaceRepository(self)
         self.resources = PostgisResourceRepository(self)

@@ -15,11 +15,12 @@ from adapters.postgis.identity.signing_keys import PostgisSigningKeyRepository
 from adapters.postgis.identity.users import PostgisUserRepository
 from adapters.postgis.unit_of_work import PostgisUnitOfWork
 from core.identity.ports import IdentityUnitOfWork
+from core.shared.unit_of_work import Access
 
 
 class PostgisIdentityUnitOfWork(PostgisUnitOfWork, IdentityUnitOfWork):
-    def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: AsyncEngine, access: Access) -> None:
+        super().__init__(engine, access)
         self.users = PostgisUserRepository(self)
         self.one_time_tokens = PostgisOneTimeTokenRepository(self)
         self.sessions = PostgisSessionRepository(self)

@@ -1,5 +1,5 @@
-"""Least privilege: the application's role gets row privileges only, and the audit log is a
-hash chain.
+"""Least privilege: the application's role gets row privileges only, row-level security
+keeps each person's rows to that person, and the audit log is a hash chain.
 
 The role that runs this migration owns the schema. The application connects as another role
 (`app_role`, passed by `adapters.postgis.migrate`; docs/operations.md) that may read and write
@@ -11,6 +11,13 @@ Each audit entry carries its chain position, the hash of the entry before it and
 trigger chains the entries of a transaction when it commits, under a transaction-level advisory
 lock, so concurrent appends form one chain and the lock is held only for the commit.
 `reserva audit verify` walks the chain.
+
+Row-level security is a second wall behind the use cases' checks: on the tables holding a
+person's or a provider's rows, the app role sees and writes only what the caller of the current
+transaction may reach. The unit of work sets the caller in transaction-local settings (`app.*`,
+see adapters/postgis/unit_of_work.py). The owner is not subject (ENABLE, not FORCE): it runs the
+migrations, owns the narrow views and SECURITY DEFINER functions below, which expose to anyone
+only what availability needs (a booking's resource, range, seats and status, never who booked).
 
 Revision ID: 0004_least_privilege
 Revises: 0002_identity
@@ -142,8 +149,66 @@ $$
 """
 
 
+# The caller of the current transaction; none set reads as nobody.
+CALLER_FUNCTIONS = {
+    "app_user_id() RETURNS uuid":
+        "nullif(current_setting('app.user_id', true), '')::uuid",
+    "app_provider_ids() RETURNS uuid[]":
+        "coalesce(nullif(current_setting('app.provider_ids', true), ''), '{}')::uuid[]",
+    "app_all_rows() RETURNS boolean":
+        "coalesce(current_setting('app.all_rows', true), '') = 'on'",
+    "app_key() RETURNS text":
+        "nullif(current_setting('app.key', true), '')",
+}  # fmt: skip
+# The session of the refresh token presented as the key. SECURITY DEFINER: auth_sessions'
+# policy cannot read refresh_tokens through its policy, which reads auth_sessions.
+KEY_SESSION = """
+CREATE FUNCTION app_key_session() RETURNS uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT session_id FROM refresh_tokens WHERE token_hash = app_key()
+$$
+"""
+EVERYONE_OR = "app_all_rows() OR "
+POLICIES = {
+    "bookings": "customer_id = app_user_id() OR provider_id = ANY (app_provider_ids())",
+    "users": "id = app_user_id() OR email_key = app_key()",
+    "user_staff_roles": "user_id = app_user_id()"
+    " OR user_id IN (SELECT id FROM users WHERE email_key = app_key())",
+    "one_time_tokens": "user_id = app_user_id() OR token_hash = app_key()",
+    "auth_sessions": "user_id = app_user_id() OR id = app_key_session()",
+    "refresh_tokens": "token_hash = app_key()"
+    " OR session_id IN (SELECT id FROM auth_sessions WHERE user_id = app_user_id())",
+    "totp_credentials": "user_id = app_user_id()",
+    "recovery_codes": "user_id = app_user_id()",
+}
+# Anyone may append to the audit log; only the people an entry names (and admins) read it.
+AUDIT_POLICIES = (
+    "CREATE POLICY audit_log_append ON audit_log FOR INSERT WITH CHECK (true)",
+    "CREATE POLICY audit_log_read ON audit_log FOR SELECT"
+    " USING (app_all_rows() OR app_user_id() IN (actor_user_id, subject_user_id))",
+)
+# What availability needs of everyone's bookings: never who booked, or at what price.
+OCCUPANCY_VIEW = """
+CREATE VIEW booking_occupancy AS
+    SELECT id, resource_id, occurrence_id, blocked, seats, status, hold_expires_at FROM bookings
+"""
+EXPIRE_HOLDS = """
+CREATE FUNCTION expire_overlapping_holds(held_resource uuid, span tstzrange, at timestamptz)
+RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    UPDATE bookings SET status = 'expired'
+    WHERE id IN (
+        SELECT id FROM bookings
+        WHERE resource_id = held_resource AND status = 'held' AND hold_expires_at <= at
+          AND blocked && span
+        ORDER BY id FOR UPDATE)
+$$
+"""
+RLS_TABLES = (*POLICIES, "audit_log")
+
+
 def upgrade() -> None:
     _chain_audit_log()
+    _row_level_security()
     _grant_app_role()
 
 
@@ -152,6 +217,15 @@ def downgrade() -> None:
     if role is not None:
         for table in _own_tables():
             op.execute(f"REVOKE ALL ON {table} FROM {role}")
+    op.execute("DROP FUNCTION expire_overlapping_holds(uuid, tstzrange, timestamptz)")
+    op.execute("DROP VIEW booking_occupancy")
+    for table in RLS_TABLES:
+        for policy in _policy_names(table):
+            op.execute(f"DROP POLICY {policy} ON {table}")
+        op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+    op.execute("DROP FUNCTION app_key_session()")
+    for signature in CALLER_FUNCTIONS:
+        op.execute(f"DROP FUNCTION {signature.split(' RETURNS')[0]}")
     op.execute("DROP TRIGGER audit_log_chain ON audit_log")
     op.execute("DROP FUNCTION audit_log_chain()")
     op.execute("DROP FUNCTION audit_log_chain_entry(uuid)")
@@ -179,6 +253,25 @@ def _chain_audit_log() -> None:
     )
 
 
+def _row_level_security() -> None:
+    for signature, body in CALLER_FUNCTIONS.items():
+        op.execute(f"CREATE FUNCTION {signature} LANGUAGE sql STABLE AS $$ SELECT {body} $$")
+    op.execute(KEY_SESSION)
+    for table, visible in POLICIES.items():
+        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        op.execute(f"CREATE POLICY {table}_caller ON {table} USING ({EVERYONE_OR}{visible})")
+    op.execute("ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY")
+    for policy in AUDIT_POLICIES:
+        op.execute(policy)
+    op.execute(OCCUPANCY_VIEW)
+    op.execute(EXPIRE_HOLDS)
+    op.execute("REVOKE EXECUTE ON FUNCTION app_key_session() FROM PUBLIC")
+    op.execute(
+        "REVOKE EXECUTE ON FUNCTION expire_overlapping_holds(uuid, tstzrange, timestamptz)"
+        " FROM PUBLIC"
+    )
+
+
 def _grant_app_role() -> None:
     role = _app_role()
     if role is None:
@@ -187,6 +280,17 @@ def _grant_app_role() -> None:
         if table in NOT_GRANTED:
             continue
         op.execute(f"GRANT {PRIVILEGES.get(table, REPLACED)} ON {table} TO {role}")
+    op.execute(f"GRANT SELECT ON booking_occupancy TO {role}")
+    for function in (
+        "app_key_session()",
+        "expire_overlapping_holds(uuid, tstzrange, timestamptz)",
+    ):
+        op.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {role}")
+
+
+def _policy_names(table: str) -> list[str]:
+    query = sa.text("SELECT policyname FROM pg_policies WHERE tablename = :t")
+    return list(op.get_bind().execute(query, {"t": table}).scalars())
 
 
 def _app_role() -> str | None:
