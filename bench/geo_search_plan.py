@@ -37,6 +37,7 @@ from core.bookings.ports import Page, SearchQuery
 from core.shared.geo import GeoPoint
 from core.shared.ids import OfferingId, PlaceId, ProviderId, ResourceId, new_id
 from core.shared.money import Money
+from core.shared.unit_of_work import PUBLIC
 from devservers.net import free_port
 from devservers.postgres import LocalPostgres
 
@@ -47,7 +48,7 @@ RULES = BookingRules(duration=timedelta(hours=1), slot_step=timedelta(hours=1))
 
 async def seed(engine: AsyncEngine, places: int, rng: random.Random) -> None:
     provider = Provider(id=ProviderId(new_id()), name="Bench")
-    async with PostgisBookingsUnitOfWork(engine) as uow:
+    async with PostgisBookingsUnitOfWork(engine, PUBLIC) as uow:
         await uow.providers.add(provider)
         for n in range(places):
             point = GeoPoint(
@@ -94,7 +95,7 @@ async def explain(engine: AsyncEngine, title: str, query: SearchQuery) -> str:
 
     sa.event.listen(engine.sync_engine, "before_cursor_execute", capture)
     try:
-        async with PostgisBookingsUnitOfWork(engine) as uow:
+        async with PostgisBookingsUnitOfWork(engine, PUBLIC) as uow:
             hits = await uow.offerings.search(query)
     finally:
         sa.event.remove(engine.sync_engine, "before_cursor_execute", capture)
@@ -110,13 +111,13 @@ async def main(places: int) -> None:
     server = LocalPostgres(workdir / "data", free_port(), durable=False)
     try:
         server.ensure_running()
-        url = server.create_database("geo_bench")
-        migrate.upgrade(url)
-        engine = create_engine(url)
+        database = server.create_database("geo_bench")
+        migrate.upgrade(database.migrator_url)
+        engine = create_engine(database.app_url)
         try:
             await seed(engine, places, random.Random(42))
             first = SearchQuery(near=CENTRE, radius_m=2_000, page=Page(limit=20))
-            async with PostgisBookingsUnitOfWork(engine) as uow:
+            async with PostgisBookingsUnitOfWork(engine, PUBLIC) as uow:
                 cursor = (await uow.offerings.search(first))[-1].cursor
             sections = [
                 await explain(engine, "2 km, first page of 20", first),

@@ -16,6 +16,7 @@ SELECT r.resource_id, o.id AS offering_id, o.provider_id, o.place_id
 \set hour :base + 2 * permute(:n, :size, :client_id)
 \set n :n + 1
 BEGIN;
+SELECT set_config('app.user_id', '7542ae65-6b5c-4386-9c5a-21045f07d09f', true), set_config('app.provider_ids', '{}', true), set_config('app.all_rows', '', true), set_config('app.key', '', true);
 SELECT offerings.id, offerings.provider_id, offerings.place_id, offerings.kind, offerings.name, offerings.category, offerings.price_minor, offerings.currency, offerings.duration, offerings.slot_step, offerings.buffer_before, offerings.buffer_after, offerings.lead_time, offerings.horizon, offerings.capacity, array((SELECT offering_resources.resource_id
 FROM offering_resources
 WHERE offering_resources.offering_id = offerings.id ORDER BY offering_resources.position)) AS resource_ids
@@ -30,12 +31,10 @@ WHERE opening_hours.place_id = :place_id::UUID ORDER BY opening_hours.weekday, o
 SELECT opening_exceptions.day, opening_exception_intervals.opens, opening_exception_intervals.closes
 FROM opening_exceptions LEFT OUTER JOIN opening_exception_intervals ON opening_exceptions.place_id = opening_exception_intervals.place_id AND opening_exceptions.day = opening_exception_intervals.day
 WHERE opening_exceptions.place_id = :place_id::UUID ORDER BY opening_exceptions.day, opening_exception_intervals.opens;
-SELECT bookings.resource_id, bookings.blocked
-FROM bookings
-WHERE bookings.resource_id IN (:resource_id::UUID) AND bookings.blocked && tstzrange('2100-01-01 00:00+00'::timestamptz + :hour::int * interval '1 hour' - interval '150 minutes', '2100-01-01 00:00+00'::timestamptz + :hour::int * interval '1 hour' + interval '150 minutes', '[)') AND bookings.status IN ('held', 'confirmed') AND (bookings.status = 'confirmed' OR bookings.hold_expires_at > now()) ORDER BY bookings.resource_id, bookings.blocked;
-UPDATE bookings SET status='expired' WHERE bookings.id IN (SELECT bookings.id
-FROM bookings
-WHERE bookings.resource_id = :resource_id::UUID AND bookings.status = 'held' AND bookings.hold_expires_at <= now() AND bookings.blocked && tstzrange('2100-01-01 00:00+00'::timestamptz + :hour::int * interval '1 hour', '2100-01-01 00:00+00'::timestamptz + :hour::int * interval '1 hour' + interval '90 minutes', '[)') ORDER BY bookings.id FOR UPDATE);
+SELECT booking_occupancy.resource_id, booking_occupancy.blocked
+FROM booking_occupancy
+WHERE booking_occupancy.resource_id IN (:resource_id::UUID) AND booking_occupancy.blocked && tstzrange('2100-01-01 00:00+00'::timestamptz + :hour::int * interval '1 hour' - interval '150 minutes', '2100-01-01 00:00+00'::timestamptz + :hour::int * interval '1 hour' + interval '150 minutes', '[)') AND booking_occupancy.status IN ('held', 'confirmed') AND (booking_occupancy.status = 'confirmed' OR booking_occupancy.hold_expires_at > now()) ORDER BY booking_occupancy.resource_id, booking_occupancy.blocked;
+SELECT expire_overlapping_holds(:resource_id::UUID, tstzrange('2100-01-01 00:00+00'::timestamptz + :hour::int * interval '1 hour', '2100-01-01 00:00+00'::timestamptz + :hour::int * interval '1 hour' + interval '90 minutes', '[)'), now());
 SAVEPOINT sa_savepoint_1;
 INSERT INTO bookings (id, offering_id, provider_id, customer_id, kind, during, blocked, resource_id, occurrence_id, seats, price_minor, currency, status, hold_expires_at, created_at, rescheduled_from) VALUES (md5('full-' || :client_id::text || '-' || :n::text || '-' || :base::text)::uuid, :offering_id::UUID, :provider_id::UUID, '7542ae65-6b5c-4386-9c5a-21045f07d09f'::UUID, 'appointment', tstzrange('2100-01-01 00:00+00'::timestamptz + :hour::int * interval '1 hour', '2100-01-01 00:00+00'::timestamptz + :hour::int * interval '1 hour' + interval '1 hour', '[)'), tstzrange('2100-01-01 00:00+00'::timestamptz + :hour::int * interval '1 hour', '2100-01-01 00:00+00'::timestamptz + :hour::int * interval '1 hour' + interval '90 minutes', '[)'), :resource_id::UUID, NULL, 1, 11000, 'EUR', 'held', now() + interval '10 minutes', now(), NULL);
 RELEASE SAVEPOINT sa_savepoint_1;

@@ -91,10 +91,10 @@ def databases(workdir: Path, *, durable: bool) -> Iterator[Databases]:
     postgres = LocalPostgres(workdir / "pg", free_port(), durable=durable)
     redis = LocalRedis(free_port(), workdir / "redis")
     try:
-        url = postgres.ensure_running()
+        database = postgres.ensure_running()
         redis.ensure_running()
-        migrate.upgrade(url)
-        yield Databases(postgres=postgres, redis=redis, database_url=url)
+        migrate.upgrade(database.migrator_url)
+        yield Databases(postgres=postgres, redis=redis, database_url=database.app_url)
     finally:
         with contextlib.suppress(Exception):
             redis.stop()

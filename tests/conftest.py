@@ -16,7 +16,7 @@ import pytest
 
 from adapters.security.keyring import FileKeyStore
 from devservers.net import free_port
-from devservers.postgres import LocalPostgres
+from devservers.postgres import LocalDatabase, LocalPostgres
 from devservers.redis import LocalRedis
 
 
@@ -35,13 +35,15 @@ def postgres_server() -> Iterator[LocalPostgres]:
 
 @pytest.fixture(scope="session")
 def postgres_url(postgres_server: LocalPostgres) -> str:
-    """SQLAlchemy URL of an empty database with postgis and btree_gist, shared by the session."""
-    return postgres_server.create_database("reserva_test")
+    """SQLAlchemy URL, as the app role, of an empty database with postgis and btree_gist,
+    shared by the session."""
+    return postgres_server.create_database("reserva_test").app_url
 
 
 @pytest.fixture
-def new_database(postgres_server: LocalPostgres) -> str:
-    """SQLAlchemy URL of a database of its own for this test, empty but for the extensions."""
+def new_database(postgres_server: LocalPostgres) -> LocalDatabase:
+    """A database of its own for this test, empty but for the extensions: `migrator_url` (the
+    owner) migrates it, `app_url` (the app role) is what the application connects with."""
     return postgres_server.create_database(f"reserva_{uuid.uuid4().hex[:12]}")
 
 

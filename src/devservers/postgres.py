@@ -2,6 +2,10 @@
 
 Used by `reserva serve` (durable, in ./.data) and by the test suite (throwaway, fsync off) so
 neither needs Docker nor a server configured by hand. Production sets DATABASE_URL instead.
+
+The cluster has the two roles production has (docs/operations.md): `reserva_owner` owns every
+database it creates and runs the migrations; `reserva_app`, the application's role, gets only the
+row privileges the migrations grant it. `postgres`, the superuser, only makes roles and databases.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import os
 import shlex
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -18,6 +23,9 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 APP_DATABASE = "reserva"
+OWNER_ROLE = "reserva_owner"  # owns the schema, runs Alembic
+APP_ROLE = "reserva_app"  # what the service connects as: row privileges only
+SUPERUSER = "postgres"
 EXTENSIONS = ("postgis", "btree_gist")
 # Benchmarks run pgbench with up to 64 clients and may open ~1,000 connections in total.
 MAX_CONNECTIONS = 1100
@@ -31,6 +39,23 @@ _OS_USER = "postgres"
 _log = logging.getLogger(__name__)
 
 
+_CREATE_ROLE = "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"
+# Tables (their sequences and indexes follow) and functions in `public` that no extension owns.
+_SUPERUSER_OBJECTS = """
+    SELECT 'TABLE', c.oid::regclass::text FROM pg_class c
+    WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v')
+      AND c.relowner = %(owner)s::regrole AND NOT EXISTS (
+        SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+          AND d.objid = c.oid AND d.deptype = 'e')
+    UNION ALL
+    SELECT 'FUNCTION', p.oid::regprocedure::text FROM pg_proc p
+    WHERE p.pronamespace = 'public'::regnamespace AND p.proowner = %(owner)s::regrole
+      AND NOT EXISTS (
+        SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+          AND d.objid = p.oid AND d.deptype = 'e')
+"""
+
+
 class LocalPostgresError(RuntimeError):
     """A PostgreSQL command failed; the message carries its output."""
 
@@ -39,10 +64,19 @@ class PostgresNotInstalledError(LocalPostgresError):
     """No PostgreSQL server with PostGIS under /usr/lib/postgresql (Debian/Ubuntu layout)."""
 
 
+@dataclass(frozen=True)
+class LocalDatabase:
+    """SQLAlchemy URLs of one database, one per role."""
+
+    app_url: str  # the application's connections (DATABASE_URL)
+    migrator_url: str  # migrations (MIGRATION_DATABASE_URL)
+    superuser_url: str  # what neither may do: tests that tamper, cluster maintenance
+
+
 class LocalPostgres:
     """A cluster whose PGDATA is `data_dir`, listening on 127.0.0.1:`port` only.
 
-    The cluster trusts local connections as `postgres`, so it must never listen beyond loopback.
+    The cluster trusts local connections as any role, so it must never listen beyond loopback.
     When the caller is root, the server runs as the `postgres` OS user (PostgreSQL refuses
     root); `data_dir` is given to that user, and every ancestor directory that the user could
     not traverse gains o+x (search, not listing), so a checkout under /root still works.
@@ -53,11 +87,19 @@ class LocalPostgres:
         self.port = port
         self.durable = durable
 
-    def url(self, database: str) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str, role: str = APP_ROLE) -> str:
+        return f"postgresql+psycopg://{role}@127.0.0.1:{self.port}/{database}"
 
-    def ensure_running(self) -> str:
-        """Initialise on first use, start if stopped, create the app database if missing."""
+    def database(self, name: str) -> LocalDatabase:
+        return LocalDatabase(
+            app_url=self.url(name),
+            migrator_url=self.url(name, OWNER_ROLE),
+            superuser_url=self.url(name, SUPERUSER),
+        )
+
+    def ensure_running(self) -> LocalDatabase:
+        """Initialise on first use, start if stopped, create the roles and the app database if
+        missing."""
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
         if self._running_port() not in (None, self.port):
@@ -66,22 +108,55 @@ class LocalPostgres:
             self._start()
         # Idempotent, and every database created afterwards is copied from template1.
         self._create_extensions("template1")
+        self._create_roles()
         if not self._has_database(APP_DATABASE):
             self.create_database(APP_DATABASE)
-        return self.url(APP_DATABASE)
+        else:
+            self._hand_to_owner(APP_DATABASE)
+        return self.database(APP_DATABASE)
 
     def stop(self) -> None:
         if self._running_port() is not None:
             self._pg_ctl("stop", "-w", "-m", "fast")
 
-    def create_database(self, name: str) -> str:
-        """Create an empty database with postgis and btree_gist; fail if it exists.
+    def create_database(self, name: str) -> LocalDatabase:
+        """Create an empty database with postgis and btree_gist, owned by the owner role; fail if
+        it exists.
 
         The extensions come with the copy of template1, so a database is never half made.
         """
         with self._connect("postgres") as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        return self.url(name)
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(name), sql.Identifier(OWNER_ROLE)
+                )
+            )
+        return self.database(name)
+
+    def _hand_to_owner(self, database: str) -> None:
+        """Give the owner role a database made before it existed, with the tables and functions
+        the superuser's migrations created (not the extensions' own), so it can migrate on."""
+        with self._connect(database) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                    sql.Identifier(database), sql.Identifier(OWNER_ROLE)
+                )
+            )
+            for kind, name in conn.execute(_SUPERUSER_OBJECTS, {"owner": SUPERUSER}).fetchall():
+                conn.execute(
+                    sql.SQL("ALTER {} {} OWNER TO {}").format(
+                        sql.SQL(kind), sql.SQL(name), sql.Identifier(OWNER_ROLE)
+                    )
+                )
+
+    def _create_roles(self) -> None:
+        """The owner and the app role, if missing. Local connections are trusted, so neither
+        has a password; production gives them theirs (docs/operations.md)."""
+        with self._connect("postgres") as conn:
+            for role in (OWNER_ROLE, APP_ROLE):
+                found = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+                if found.fetchone() is None:
+                    conn.execute(sql.SQL(_CREATE_ROLE).format(sql.Identifier(role)))
 
     def _has_database(self, name: str) -> bool:
         with self._connect("postgres") as conn:
@@ -97,7 +172,7 @@ class LocalPostgres:
 
     def _connect(self, database: str) -> psycopg.Connection[TupleRow]:
         return psycopg.connect(
-            host="127.0.0.1", port=self.port, user="postgres", dbname=database, autocommit=True
+            host="127.0.0.1", port=self.port, user=SUPERUSER, dbname=database, autocommit=True
         )
 
     def _initdb(self) -> None:

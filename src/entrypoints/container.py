@@ -96,6 +96,7 @@ from core.identity import (
     TokenIssuer,
     UnlockUser,
     VerifyAccessToken,
+    VerifyAuditLog,
     VerifyEmail,
 )
 from core.shared.principal import Authenticator
@@ -308,6 +309,7 @@ class Container(containers.DeclarativeContainer):
     find_user_by_email = _wired(FindUserByEmail, _identity)
     list_users = _wired(ListUsers, _identity)
     query_audit_log = _wired(QueryAuditLog, _identity)
+    verify_audit_log = _wired(VerifyAuditLog, _identity)
 
     get_jwks = _wired(GetJwks, _identity)
     rotate_signing_key = _wired(RotateSigningKey, _identity)

@@ -23,6 +23,7 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from sqlalchemy.engine import make_url
 
 from adapters.postgis.database import POOL_SIZE
 from adapters.redis.idempotency import ANSWER_TTL_SECONDS
@@ -52,7 +53,10 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, case_sensitive=False, extra="forbid")
 
-    database_url: str = Field(min_length=1)  # postgresql+psycopg://...
+    database_url: str = Field(min_length=1)  # postgresql+psycopg://... as the app role
+    # The schema owner, for `reserva db` and the migration step of `reserva serve` (ADR, docs/
+    # operations.md); unset, migrations run as DATABASE_URL's role.
+    migration_database_url: str | None = Field(None, min_length=1)
     redis_url: str = Field(min_length=1)  # redis://host:port/db
     # The key-encryption keys of secrets at rest (docs/adr/0011): a 0600 JSON file kept out of
     # the database and its backups. Required: without it nothing sealed can be read.
@@ -99,6 +103,15 @@ class Settings(BaseSettings):
             if not _ORIGIN.fullmatch(origin):
                 raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
         return origins
+
+    @property
+    def migrator_url(self) -> str:
+        return self.migration_database_url or self.database_url
+
+    @property
+    def app_role(self) -> str | None:
+        """The role the service connects as: the one the migrations grant row privileges to."""
+        return make_url(self.database_url).username
 
     @classmethod
     def settings_customise_sources(

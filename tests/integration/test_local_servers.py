@@ -9,6 +9,8 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from devservers.postgres import LocalDatabase
+
 
 @pytest.fixture
 def connection(postgres_url: str) -> Iterator[sa.Connection]:
@@ -49,8 +51,10 @@ def test_postgres_allows_benchmark_sized_connection_counts(connection: sa.Connec
     assert int(max_connections) >= 1100
 
 
-def test_new_database_is_empty_but_for_the_extensions(new_database: str, postgres_url: str) -> None:
-    engine = sa.create_engine(new_database)
+def test_new_database_is_empty_but_for_the_extensions(
+    new_database: LocalDatabase, postgres_url: str
+) -> None:
+    engine = sa.create_engine(new_database.app_url)
     try:
         with engine.connect() as conn:
             extensions = set(conn.execute(sa.text("SELECT extname FROM pg_extension")).scalars())
@@ -60,7 +64,7 @@ def test_new_database_is_empty_but_for_the_extensions(new_database: str, postgre
     finally:
         engine.dispose()
 
-    assert new_database != postgres_url
+    assert new_database.app_url != postgres_url
     assert {"postgis", "btree_gist"} <= extensions
     # PostGIS keeps its spatial_ref_sys table in public; nothing else may be there.
     assert tables == 1

@@ -23,7 +23,7 @@ from core.bookings.model import (
 from core.bookings.ports import BookingsUnitOfWork, Page
 from core.shared.money import Currency
 from core.shared.time import TimeRange
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.shared.unit_of_work import MAINTENANCE, Access, UnitOfWorkFactory
 from entrypoints.cli.demo import (
     JITTER_M,
     DemoProvider,
@@ -251,13 +251,13 @@ class _Recording(UnitOfWorkFactory[BookingsUnitOfWork]):
         self.store = MemoryBookingsStore()
         self.commits: list[int] = []
 
-    def __call__(self) -> BookingsUnitOfWork:
-        return _CommitLog(self.store(), self.commits)
+    def __call__(self, access: Access) -> BookingsUnitOfWork:
+        return _CommitLog(self.store(access), self.commits)
 
 
 async def _stored(uow_factory: UnitOfWorkFactory[BookingsUnitOfWork]) -> DemoSummary:
     """What the catalog holds, read back through the ports."""
-    async with uow_factory() as uow:
+    async with uow_factory(MAINTENANCE) as uow:
         providers = await uow.providers.list(Page(limit=1_000_000))
         places: list[Place] = []
         resources: list[Resource] = []
@@ -300,7 +300,7 @@ async def test_load_reports_what_it_wrote() -> None:
 async def test_load_writes_the_hours_of_every_place() -> None:
     store = MemoryBookingsStore()
     await load(store, count=30, seed=7, now=NOW)
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         for demo in demo_catalog(30, seed=7, now=NOW):
             assert await uow.places.hours(demo.place.id) == demo.hours
 

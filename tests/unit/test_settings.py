@@ -79,3 +79,14 @@ def test_have_i_been_pwned_is_off_unless_its_url_is_set() -> None:
     assert Settings.from_env(URLS).hibp_api_url is None
     on = Settings.from_env(URLS | {"HIBP_API_URL": "https://api.pwnedpasswords.com"})
     assert on.hibp_api_url == "https://api.pwnedpasswords.com"
+
+
+def test_migrations_run_as_their_own_role_when_one_is_given() -> None:
+    owner = "postgresql+psycopg://reserva_owner@db/reserva"
+    app_only = Settings.from_env({**URLS, "DATABASE_URL": "postgresql+psycopg://reserva_app@db/r"})
+    both = Settings.from_env({**URLS, "MIGRATION_DATABASE_URL": owner})
+
+    assert app_only.migrator_url == app_only.database_url
+    assert app_only.app_role == "reserva_app"
+    assert both.migrator_url == owner
+    assert both.database_url == URLS["DATABASE_URL"]

@@ -65,7 +65,7 @@ from core.shared.ids import (
     UserId,
 )
 from core.shared.time import TimeRange
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.shared.unit_of_work import Access, UnitOfWorkFactory
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -208,7 +208,8 @@ class MemoryBookingsStore(UnitOfWorkFactory[BookingsUnitOfWork]):
     def __init__(self) -> None:
         self._db = _Database()
 
-    def __call__(self) -> MemoryBookingsUnitOfWork:
+    def __call__(self, access: Access) -> MemoryBookingsUnitOfWork:
+        """`access` is not enforced here: the use cases' own checks are the only wall."""
         return MemoryBookingsUnitOfWork(self._db)
 
     @property
@@ -496,3 +497,6 @@ class MemoryBookingsUnitOfWork(BookingsUnitOfWork):
 
     async def commit(self) -> None:
         self._tx.commit(self.outbox.take())
+
+    async def act_as(self, user_id: UserId) -> None:
+        pass

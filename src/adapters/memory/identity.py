@@ -19,6 +19,7 @@ import attrs
 
 from adapters.memory.outbox import MemoryOutbox
 from core.identity.model import (
+    AuditChainCheck,
     AuditEntry,
     AuditQuery,
     OneTimeToken,
@@ -46,6 +47,7 @@ from core.identity.ports import (
 from core.shared.events import Event
 from core.shared.ids import UserId
 from core.shared.keyring import Keyring, Sealed, SealedSecrets
+from core.shared.unit_of_work import Access
 
 # --- the store and its unit of work ----------------------------------------------------------
 
@@ -85,8 +87,9 @@ class MemoryIdentityStore:
         self.state = IdentityState()
         self._lock: asyncio.Lock | None = None
 
-    def uow(self) -> MemoryIdentityUnitOfWork:
-        """A fresh unit of work: pass `store.uow` where an IdentityUnitOfWorkFactory goes."""
+    def uow(self, access: Access) -> MemoryIdentityUnitOfWork:
+        """A fresh unit of work: pass `store.uow` where an IdentityUnitOfWorkFactory goes.
+        `access` is not enforced here: the use cases' own checks are the only wall."""
         return MemoryIdentityUnitOfWork(self)
 
     def _serial(self) -> asyncio.Lock:
@@ -128,6 +131,9 @@ class MemoryIdentityUnitOfWork(IdentityUnitOfWork):
         self.state.outbox.extend(self.outbox.take())
         self._store.state = self.state
         self.state = self.state.copy()
+
+    async def act_as(self, user_id: UserId) -> None:
+        pass
 
 
 @attrs.frozen
@@ -342,6 +348,10 @@ class MemoryAuditLog(_Part, AuditLog):
         # Newest first; entries of the same instant in reverse order of appending.
         found = sorted(filter(matches, reversed(self.s.audit)), key=lambda e: e.at, reverse=True)
         return found[: query.limit]
+
+    async def verify_chain(self) -> AuditChainCheck:
+        """A list in this process has no other writer to hide from: nothing to chain."""
+        return AuditChainCheck(entries=len(self.s.audit), head=None)
 
 
 # --- sealed values ---------------------------------------------------------------------------

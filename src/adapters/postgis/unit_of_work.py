@@ -3,6 +3,11 @@
 One connection and one transaction per unit of work (per use-case call); whatever was not
 committed is rolled back on leaving. Outbox rows go into that same transaction, so an event
 exists exactly when the change that caused it does.
+
+The transaction carries its caller (`Access`) in transaction-local settings (`app.user_id`,
+`app.provider_ids`, `app.all_rows`, `app.key`) that the row-level security policies of migration
+0004 read. They are sent in one pipeline with the BEGIN, which psycopg sends in a round trip of
+its own anyway: the caller costs no extra round trip.
 """
 
 from __future__ import annotations
@@ -10,20 +15,41 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Self
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.postgis.metadata import outbox
 from core.shared.events import Event
-from core.shared.unit_of_work import Outbox
+from core.shared.ids import UserId
+from core.shared.unit_of_work import Access, Outbox
+
+SET_CALLER = (
+    "SELECT set_config('app.user_id', %(user_id)s, true),"
+    " set_config('app.provider_ids', %(provider_ids)s, true),"
+    " set_config('app.all_rows', %(all_rows)s, true),"
+    " set_config('app.key', %(key)s, true)"
+)
+SET_USER = sa.text("SELECT set_config('app.user_id', :user_id, true)")
+
+
+def caller_settings(access: Access) -> dict[str, str]:
+    """The settings' values: text, '' for none (a setting once set cannot be unset)."""
+    return {
+        "user_id": str(access.user_id or ""),
+        "provider_ids": "{" + ",".join(sorted(map(str, access.provider_ids))) + "}",
+        "all_rows": "on" if access.all_rows else "",
+        "key": access.key or "",
+    }
 
 
 class PostgisUnitOfWork:
     """Base of the contexts' units of work: they add repositories built on `self`, which reach
     the connection through `connection` once the block is entered."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, access: Access) -> None:
         self._engine = engine
+        self._access = access
         self._connection: AsyncConnection | None = None
         self.outbox: Outbox = PostgisOutbox(self)
 
@@ -34,10 +60,23 @@ class PostgisUnitOfWork:
         return self._connection
 
     async def __aenter__(self) -> Self:
-        self._connection = await self._engine.connect()
-        # No round trip: psycopg opens the transaction with the first statement.
-        await self._connection.begin()
+        connection = await self._engine.connect()
+        try:
+            await connection.begin()  # SQLAlchemy's bookkeeping only: no statement is sent
+            driver = (await connection.get_raw_connection()).driver_connection
+            if not isinstance(driver, psycopg.AsyncConnection):
+                raise TypeError("PostgisUnitOfWork needs the psycopg driver")
+            # psycopg queues its BEGIN in the pipeline too: both travel in one round trip.
+            async with driver.pipeline():
+                await driver.execute(SET_CALLER, caller_settings(self._access))
+        except BaseException:
+            await connection.close()
+            raise
+        self._connection = connection
         return self
+
+    async def act_as(self, user_id: UserId) -> None:
+        await self.connection.execute(SET_USER, {"user_id": str(user_id)})
 
     async def __aexit__(
         self,

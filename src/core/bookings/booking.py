@@ -26,6 +26,7 @@ from core.shared.events import Event
 from core.shared.ids import BookingId, OccurrenceId, OfferingId, ProviderId, ResourceId, new_id
 from core.shared.principal import Principal, may_manage
 from core.shared.time import TimeRange, to_utc
+from core.shared.unit_of_work import Access
 
 MAX_SEATS_PER_BOOKING = 50
 
@@ -134,7 +135,7 @@ class _BookingService(BookingsUseCase):
 class HoldSlot(_BookingService):
     async def __call__(self, caller: Principal, req: SlotRequest) -> Result[Booking, DomainError]:
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             held = await self._new_booking(uow, caller, req, now)
             if isinstance(held, Failure):
                 return held
@@ -162,7 +163,7 @@ class GetBooking(BookingsUseCase):
         self, caller: Principal, booking_id: BookingId
     ) -> Result[Booking, DomainError]:
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             found = await _visible(uow, caller, booking_id, staff_only=False)
         return found.map(lambda booking: booking.as_of(now))
 
@@ -188,7 +189,7 @@ class ListMyBookings(BookingsUseCase):
         self, caller: Principal, page: Page
     ) -> Result[Sequence[Booking], DomainError]:
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             mine = await _anchor_in(uow, page, lambda b: b.customer_id == caller.user_id)
             if isinstance(mine, Failure):
                 return mine
@@ -201,7 +202,7 @@ class ListProviderBookings(BookingsUseCase):
         self, caller: Principal, provider_id: ProviderId, page: Page
     ) -> Result[Sequence[Booking], DomainError]:
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             provider = await managed_provider(uow, caller, provider_id)
             if isinstance(provider, Failure):
                 return provider
@@ -224,7 +225,7 @@ class _Transition(BookingsUseCase):
         self, caller: Principal, booking_id: BookingId
     ) -> Result[Booking, DomainError]:
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             found = await _visible(uow, caller, booking_id, staff_only=self.staff_only)
             if isinstance(found, Failure):
                 return found
@@ -280,7 +281,7 @@ class RescheduleBooking(_BookingService):
         self, caller: Principal, booking_id: BookingId, to: SlotRequest
     ) -> Result[Booking, DomainError]:
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             found = await _visible(uow, caller, booking_id, staff_only=False)
             if isinstance(found, Failure):
                 return found

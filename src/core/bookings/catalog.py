@@ -34,6 +34,7 @@ from core.shared.money import Money
 from core.shared.principal import Principal, require_admin
 from core.shared.text import clean_text
 from core.shared.time import Clock, TimeRange
+from core.shared.unit_of_work import PUBLIC, Access
 
 
 async def _managed_place(
@@ -57,7 +58,7 @@ class CreateProvider(BookingsUseCase):
         if isinstance(created, Failure):
             return created
         provider = created.unwrap()
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             await uow.providers.add(provider)
             await uow.outbox.add(_catalog_event("provider_created", provider.id, self.clock))
             await uow.commit()
@@ -94,7 +95,7 @@ class AddPlace(BookingsUseCase):
         )
         if isinstance(built, Failure):
             return built
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             provider = await managed_provider(uow, caller, cmd.provider_id)
             if isinstance(provider, Failure):
                 return provider
@@ -114,7 +115,7 @@ class SetOpeningHours(BookingsUseCase):
         hours = OpeningHours.create(place_id, weekly, exceptions)
         if isinstance(hours, Failure):
             return hours
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             place = await _managed_place(uow, caller, place_id)
             if isinstance(place, Failure):
                 return place
@@ -130,7 +131,7 @@ class AddResource(BookingsUseCase):
         cleaned = clean_text("name", name)
         if isinstance(cleaned, Failure):
             return cleaned
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             place = await _managed_place(uow, caller, place_id)
             if isinstance(place, Failure):
                 return place
@@ -159,7 +160,7 @@ class NewOffering:
 
 class CreateOffering(BookingsUseCase):
     async def __call__(self, caller: Principal, cmd: NewOffering) -> Result[Offering, DomainError]:
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             place = await _managed_place(uow, caller, cmd.place_id)
             if isinstance(place, Failure):
                 return place
@@ -195,7 +196,7 @@ class ScheduleSessions(BookingsUseCase):
     async def __call__(
         self, caller: Principal, cmd: NewSchedule
     ) -> Result[Sequence[Occurrence], DomainError]:
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             offering = await uow.offerings.get(cmd.offering_id)
             if offering is None or offering.kind is not OfferingKind.SESSION:
                 return Failure(NotFound(kind="session offering", id=str(cmd.offering_id)))
@@ -237,13 +238,13 @@ class ListProviders(BookingsUseCase):
         checked = id_cursor(page.after)  # any id is a position in a list ordered by id
         if isinstance(checked, Failure):
             return checked
-        async with self.uow() as uow:
+        async with self.uow(PUBLIC) as uow:
             return Success(await uow.providers.list(page))
 
 
 class GetCatalog(BookingsUseCase):
     async def __call__(self, provider_id: ProviderId) -> Result[Catalog, DomainError]:
-        async with self.uow() as uow:
+        async with self.uow(PUBLIC) as uow:
             provider = await uow.providers.get(provider_id)
             if provider is None:
                 return Failure(NotFound(kind="provider", id=str(provider_id)))
@@ -259,7 +260,7 @@ class GetCatalog(BookingsUseCase):
 
 class GetOffering(BookingsUseCase):
     async def __call__(self, offering_id: OfferingId) -> Result[Offering, DomainError]:
-        async with self.uow() as uow:
+        async with self.uow(PUBLIC) as uow:
             offering = await uow.offerings.get(offering_id)
         if offering is None:
             return Failure(NotFound(kind="offering", id=str(offering_id)))

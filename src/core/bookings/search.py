@@ -16,6 +16,7 @@ from core.bookings.service import BookingsUseCase
 from core.shared.errors import DomainError, InvalidInput, NotFound
 from core.shared.ids import OfferingId
 from core.shared.time import TimeRange
+from core.shared.unit_of_work import PUBLIC
 
 MAX_WINDOW = timedelta(days=31)
 
@@ -50,7 +51,7 @@ class GetAvailability(BookingsUseCase):
         checked = _window(window)
         if isinstance(checked, Failure):
             return checked
-        async with self.uow() as uow:
+        async with self.uow(PUBLIC) as uow:
             offering = await uow.offerings.get(offering_id)
             if offering is None:
                 return Failure(NotFound(kind="offering", id=str(offering_id)))
@@ -67,7 +68,7 @@ class SearchOfferings(BookingsUseCase):
         if isinstance(cursor, Failure):
             return cursor
         if free_in is None:
-            async with self.uow() as uow:
+            async with self.uow(PUBLIC) as uow:
                 return Success(await uow.offerings.search(query))
         checked = _window(free_in)
         if isinstance(checked, Failure):
@@ -78,7 +79,7 @@ class SearchOfferings(BookingsUseCase):
         wanted, scanned, found = query.page.limit, 0, list[SearchHit]()
         page = query.page
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(PUBLIC) as uow:
             while len(found) < wanted and scanned < self.settings.max_search_scan:
                 batch = await uow.offerings.search(attrs.evolve(query, page=page))
                 for hit in batch:

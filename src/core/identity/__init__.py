@@ -20,6 +20,7 @@ from core.identity.admin import (
     RevokeStaff,
     StartOperatorSession,
     UnlockUser,
+    VerifyAuditLog,
 )
 from core.identity.authorization import (
     AccessTokenAuthenticator,
@@ -74,6 +75,8 @@ from core.identity.mfa import (
 )
 from core.identity.model import (
     AuditAction,
+    AuditChainBreak,
+    AuditChainCheck,
     AuditEntry,
     AuditQuery,
     ClientContext,
@@ -112,6 +115,8 @@ __all__ = [
     "AccountLocked",
     "AccountView",
     "AuditAction",
+    "AuditChainBreak",
+    "AuditChainCheck",
     "AuditEntry",
     "AuditQuery",
     "Authorization",
@@ -185,6 +190,7 @@ __all__ = [
     "TotpEnrolment",
     "UnlockUser",
     "VerifyAccessToken",
+    "VerifyAuditLog",
     "VerifyEmail",
     "authorize_principal",
     "mailed_token_purpose",

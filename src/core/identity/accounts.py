@@ -12,7 +12,7 @@ from core.identity.ports import IdentityUnitOfWork
 from core.shared.errors import NotFound
 from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Role
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.shared.unit_of_work import Access, UnitOfWorkFactory
 from core.shared.use_case import UseCase
 
 
@@ -49,7 +49,7 @@ class GetAccount(UseCase):
     uow: UnitOfWorkFactory[IdentityUnitOfWork]
 
     async def __call__(self, *, user_id: UserId) -> Result[AccountView, NotFound]:
-        async with self.uow() as uow:
+        async with self.uow(Access.user(user_id)) as uow:
             user = await uow.users.get(user_id)
             if user is None:
                 return Failure(NotFound(kind="user", id=str(user_id)))

@@ -23,6 +23,7 @@ from core.identity.model import (
     NO_PASSWORD,
     OPERATOR_DOMAIN,
     AuditAction,
+    AuditChainCheck,
     AuditEntry,
     AuditQuery,
     ClientContext,
@@ -35,7 +36,7 @@ from core.shared.errors import Forbidden, NotFound
 from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Principal, Role, require_admin
 from core.shared.time import Clock
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.shared.unit_of_work import Access, UnitOfWorkFactory
 from core.shared.use_case import UseCase
 
 MAX_AUDIT_PAGE = 1000
@@ -84,7 +85,7 @@ class _UserAdministration(UseCase):
         if isinstance(allowed, Failure):
             return Failure(allowed.failure())
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             user = await uow.users.get(user_id, lock=True)
             if user is None:
                 return Failure(NotFound(kind="user", id=str(user_id)))
@@ -250,7 +251,7 @@ class FindUserByEmail(UseCase):
         if isinstance(parsed, Failure):
             return Failure(parsed.failure())
         address: Email = parsed.unwrap()
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             user = await uow.users.by_email_key(address.key)
             if user is None:
                 return Failure(NotFound(kind="user", id=address.value))
@@ -271,7 +272,7 @@ class ListUsers(UseCase):
         if isinstance(allowed, Failure):
             return Failure(allowed.failure())
         after_key = Email.key_of(after) if after else None
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             found = await uow.users.list_by_email(
                 after=after_key, limit=max(1, min(limit, MAX_USER_PAGE))
             )
@@ -291,8 +292,23 @@ class QueryAuditLog(UseCase):
         if isinstance(allowed, Failure):
             return Failure(allowed.failure())
         capped = attrs.evolve(query, limit=max(1, min(query.limit, MAX_AUDIT_PAGE)))
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             return Success(list(await uow.audit.query(capped)))
+
+
+@attrs.frozen(kw_only=True)
+class VerifyAuditLog(UseCase):
+    """Walk the audit log's hash chain: Success(check), whose `broken` names the first entry
+    that was removed, edited or written around the chain."""
+
+    uow: UnitOfWorkFactory[IdentityUnitOfWork]
+
+    async def __call__(self, *, caller: Principal) -> Result[AuditChainCheck, Forbidden]:
+        allowed = require_admin(caller)
+        if isinstance(allowed, Failure):
+            return Failure(allowed.failure())
+        async with self.uow(Access.of(caller)) as uow:
+            return Success(await uow.audit.verify_chain())
 
 
 def operator_email(os_user: str) -> str:
@@ -329,7 +345,7 @@ class StartOperatorSession(UseCase):
             email_verified_at=now,
             is_admin=True,
         )
-        async with self.uow() as uow:
+        async with self.uow(Access.holding(address.key)) as uow:
             # The unique email key decides between concurrent first runs, not a prior lookup.
             if not await uow.users.add(operator):
                 existing = await uow.users.by_email_key(address.key)

@@ -21,7 +21,7 @@ from core.shared.errors import Forbidden
 from core.shared.keyring import KeyStore, SealedSecrets
 from core.shared.principal import Principal, require_admin
 from core.shared.time import Clock
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.shared.unit_of_work import PUBLIC, Access, UnitOfWorkFactory
 from core.shared.use_case import UseCase
 
 
@@ -39,7 +39,7 @@ class RotateSigningKey(UseCase):
         if isinstance(allowed, Failure):
             return Failure(allowed.failure())
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             retired = await uow.signing_keys.retire_active(now)
             active = await uow.signing_keys.add_if_none_active(self.token_issuer.new_key(now))
             await audit(
@@ -81,7 +81,7 @@ class RotateKeyEncryptionKey(UseCase):
             return Failure(allowed.failure())
         kek_id = await self.key_store.rotate()
         rewrapped = await self.sealed_secrets.rewrap_all()
-        async with self.uow() as uow:
+        async with self.uow(Access.of(caller)) as uow:
             await audit(
                 uow,
                 AuditAction.KEK_ROTATED,
@@ -106,7 +106,7 @@ class GetJwks(UseCase):
 
     async def __call__(self) -> Result[dict[str, list[dict[str, str]]], Never]:
         retired_after = self.clock.now() - self.settings.access_ttl
-        async with self.uow() as uow:
+        async with self.uow(PUBLIC) as uow:
             keys = await uow.signing_keys.verifying(retired_after)
         return Success({"keys": [dict(key.public_jwk) for key in keys]})
 
@@ -148,7 +148,7 @@ class VerifyAccessToken(UseCase):
         if kid not in self._keys and (
             self._loaded_at is None or now - self._loaded_at >= self.reload_interval
         ):
-            async with self.uow() as uow:
+            async with self.uow(PUBLIC) as uow:
                 keys = await uow.signing_keys.verifying(now - self.settings.access_ttl)
             self._keys = {key.kid: key for key in keys}
             self._loaded_at = now

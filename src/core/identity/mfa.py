@@ -40,7 +40,7 @@ from core.identity.throttling import guarded, throttle_keys
 from core.shared.errors import DomainError, NotFound
 from core.shared.ids import UserId
 from core.shared.time import Clock
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.shared.unit_of_work import Access, UnitOfWorkFactory
 from core.shared.use_case import UseCase
 
 AMR_WITH_OTP = ("otp", "mfa")
@@ -129,7 +129,7 @@ class BeginTotpEnrolment(UseCase):
         self, *, user_id: UserId
     ) -> Result[TotpEnrolment, MfaAlreadyActive | NotFound]:
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.user(user_id)) as uow:
             user = await uow.users.get(user_id)
             if user is None:
                 return Failure(NotFound(kind="user", id=str(user_id)))
@@ -163,7 +163,7 @@ class ShowTotpEnrolment(UseCase):
     async def __call__(
         self, *, user_id: UserId
     ) -> Result[TotpEnrolment, MfaEnrolmentNotStarted | MfaAlreadyActive | NotFound]:
-        async with self.uow() as uow:
+        async with self.uow(Access.user(user_id)) as uow:
             user = await uow.users.get(user_id)
             pending = await uow.totp.get(user_id)
         if user is None:
@@ -203,7 +203,7 @@ class ConfirmTotpEnrolment(UseCase):
         self, user_id: UserId, session_id: SessionId, code: str, client: ClientContext
     ) -> Result[MfaEnabled, InvalidMfaCode | MfaAlreadyActive | MfaEnrolmentNotStarted | NotFound]:
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.user(user_id)) as uow:
             user = await uow.users.get(user_id)
             session = await _own_live_session(uow, user_id, session_id, now)
             if user is None or session is None:
@@ -247,7 +247,7 @@ class DisableMfa(UseCase):
         self, user_id: UserId, code: str, client: ClientContext
     ) -> Result[None, MfaNotActive | InvalidMfaCode | TooManyAttempts]:
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.user(user_id)) as uow:
             credential = await uow.totp.get(user_id)
             if credential is None or not credential.active:
                 return Failure(MfaNotActive())
@@ -291,7 +291,7 @@ class RegenerateRecoveryCodes(UseCase):
         self, user_id: UserId, code: str, client: ClientContext
     ) -> Result[tuple[str, ...], MfaNotActive | InvalidMfaCode | TooManyAttempts]:
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.user(user_id)) as uow:
             credential = await uow.totp.get(user_id)
             if credential is None or not credential.active:
                 return Failure(MfaNotActive())
@@ -333,7 +333,7 @@ class StepUp(UseCase):
         self, user_id: UserId, session_id: SessionId, code: str
     ) -> Result[AccessToken, MfaNotActive | InvalidMfaCode | TooManyAttempts | NotFound]:
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.user(user_id)) as uow:
             user = await uow.users.get(user_id)
             session = await _own_live_session(uow, user_id, session_id, now)
             if user is None or session is None:
@@ -354,7 +354,7 @@ class GetMfaStatus(UseCase):
     uow: UnitOfWorkFactory[IdentityUnitOfWork]
 
     async def __call__(self, *, user_id: UserId) -> Result[MfaStatus, Never]:
-        async with self.uow() as uow:
+        async with self.uow(Access.user(user_id)) as uow:
             credential = await uow.totp.get(user_id)
             left = await uow.recovery_codes.count_unused(user_id)
         return Success(

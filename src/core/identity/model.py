@@ -346,6 +346,26 @@ class AuditQuery:
     limit: int = 100
 
 
+@attrs.frozen(kw_only=True)
+class AuditChainBreak:
+    """The first entry where the hash chain does not hold: `seq` and `entry_id` name it
+    (None when the entry itself is gone), `reason` says what is wrong."""
+
+    position: int  # place in the chain, from 1
+    seq: int | None
+    entry_id: AuditEntryId | None
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class AuditChainCheck:
+    """The outcome of walking the audit log's hash chain."""
+
+    entries: int  # walked before the first break, or all of them
+    head: str | None  # hex hash of the newest entry: note it down to detect a cut-off tail
+    broken: AuditChainBreak | None = None
+
+
 # --- outbox event names ----------------------------------------------------------------------
 
 EMAIL_VERIFICATION_REQUESTED = "identity.email_verification_requested"

@@ -36,7 +36,7 @@ from core.shared.errors import NotFound
 from core.shared.ids import UserId
 from core.shared.keyring import Keyring
 from core.shared.time import Clock
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.shared.unit_of_work import Access, UnitOfWorkFactory
 from core.shared.use_case import UseCase
 
 
@@ -76,7 +76,7 @@ class ChangePassword(UseCase):
         new_password: str,
         client: ClientContext,
     ) -> Result[None, InvalidCredentials | PasswordRejected | NotFound]:
-        async with self.uow() as uow:
+        async with self.uow(Access.user(user_id)) as uow:
             user = await uow.users.get(user_id)
         if user is None:
             return Failure(NotFound(kind="user", id=str(user_id)))
@@ -91,7 +91,7 @@ class ChangePassword(UseCase):
         accepted: Password = checked.unwrap()
         new_hash = await self.passwords.hash(accepted.text)
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.user(user_id)) as uow:
             current = await uow.users.get(user_id, lock=True)
             if current is None or current.password_hash != user.password_hash:
                 return Failure(InvalidCredentials())  # changed meanwhile: verify again
@@ -132,9 +132,10 @@ class RequestPasswordReset(UseCase):
     async def __call__(self, *, email: str) -> Result[None, Never]:
         email_key = Email.parse(email).map(lambda e: e.key).value_or("")
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.holding(email_key)) as uow:
             user = await uow.users.by_email_key(email_key) if email_key else None
             if user is not None:
+                await uow.act_as(user.id)
                 await mail_one_time_token(
                     uow,
                     self.keyring,
@@ -174,8 +175,11 @@ class ResetPassword(UseCase):
         self, token: str, new_password: str, client: ClientContext
     ) -> Result[None, InvalidToken | PasswordRejected]:
         now = self.clock.now()
-        async with self.uow() as uow:
-            found = await uow.one_time_tokens.find(token_digest(token), TokenPurpose.PASSWORD_RESET)
+        digest = token_digest(token)
+        async with self.uow(Access.holding(digest)) as uow:
+            found = await uow.one_time_tokens.find(digest, TokenPurpose.PASSWORD_RESET)
+            if found is not None:
+                await uow.act_as(found.user_id)
             user = await uow.users.get(found.user_id) if found else None
         if found is None or user is None or not found.usable(now, max_attempts=1):
             return Failure(InvalidToken())
@@ -187,7 +191,7 @@ class ResetPassword(UseCase):
         accepted: Password = checked.unwrap()
         new_hash = await self.passwords.hash(accepted.text)
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.user(user.id)) as uow:
             if not await uow.one_time_tokens.consume(found.id, now):
                 return Failure(InvalidToken())
             current = await uow.users.get(user.id, lock=True)

@@ -13,6 +13,7 @@ from typing import Protocol
 import attrs
 
 from core.identity.model import (
+    AuditChainCheck,
     AuditEntry,
     AuditQuery,
     OneTimeToken,
@@ -168,6 +169,10 @@ class AuditLog(Protocol):
 
     async def query(self, query: AuditQuery) -> Sequence[AuditEntry]:
         """Matching entries, newest first, at most `query.limit`."""
+        ...
+
+    async def verify_chain(self) -> AuditChainCheck:
+        """Walk the hash chain from the first entry; report the first gap, edit or break."""
         ...
 
 

@@ -32,7 +32,7 @@ from core.shared.events import Event
 from core.shared.ids import UserId
 from core.shared.keyring import Keyring
 from core.shared.time import Clock
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.shared.unit_of_work import Access, UnitOfWorkFactory
 from core.shared.use_case import UseCase
 
 
@@ -80,8 +80,9 @@ class Register(UseCase):
         user = User(
             id=UserId(uuid.uuid4()), email=address, password_hash=password_hash, created_at=now
         )
-        async with self.uow() as uow:
+        async with self.uow(Access.holding(address.key)) as uow:
             if await uow.users.add(user):
+                await uow.act_as(user.id)
                 await mail_one_time_token(
                     uow,
                     self.keyring,
@@ -128,12 +129,12 @@ class VerifyEmail(UseCase):
 
     async def _verify(self, token: str) -> Result[UserId, InvalidToken]:
         now = self.clock.now()
-        async with self.uow() as uow:
-            found = await uow.one_time_tokens.find(
-                token_digest(token), TokenPurpose.EMAIL_VERIFICATION
-            )
+        digest = token_digest(token)
+        async with self.uow(Access.holding(digest)) as uow:
+            found = await uow.one_time_tokens.find(digest, TokenPurpose.EMAIL_VERIFICATION)
             if found is None or not await uow.one_time_tokens.consume(found.id, now):
                 return Failure(InvalidToken())
+            await uow.act_as(found.user_id)
             user = await uow.users.get(found.user_id, lock=True)
             if user is None:
                 return Failure(InvalidToken())

@@ -47,7 +47,7 @@ from core.identity.throttling import guarded, throttle_keys
 from core.shared.errors import NotFound
 from core.shared.ids import UserId
 from core.shared.time import Clock
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.shared.unit_of_work import MAINTENANCE, Access, UnitOfWorkFactory
 from core.shared.use_case import UseCase
 
 
@@ -80,12 +80,14 @@ class Refresh(UseCase):
         self, refresh_token: str, client: ClientContext
     ) -> Result[TokenPair, InvalidRefreshToken | RefreshTokenReused]:
         digest = token_digest(refresh_token)
-        async with self.uow() as uow:
+        async with self.uow(Access.holding(digest)) as uow:
             seen = await uow.refresh_tokens.by_hash(digest)
             if seen is None:
                 return Failure(InvalidRefreshToken())
             # The family lock serialises refreshes and revocations; read the token again under it.
             session = await uow.sessions.get(seen.session_id, lock=True)
+            if session is not None:
+                await uow.act_as(session.user_id)
             token = await uow.refresh_tokens.by_hash(digest)
             now = self.clock.now()
             if session is None or token is None or not session.is_live(now):
@@ -226,7 +228,7 @@ class RevokeSession(UseCase):
     live_sessions: LiveSessions
 
     async def __call__(self, *, user_id: UserId, session_id: SessionId) -> Result[None, NotFound]:
-        async with self.uow() as uow:
+        async with self.uow(Access.user(user_id)) as uow:
             if not await _revoke_own_session(uow, user_id, session_id, self.clock.now()):
                 return Failure(NotFound(kind="session", id=str(session_id)))
             # Also when it was revoked already: a retry after a store failure must reach it.
@@ -246,7 +248,7 @@ class RevokeAllSessions(UseCase):
     async def __call__(
         self, *, user_id: UserId, keep: SessionId | None = None
     ) -> Result[int, Never]:
-        async with self.uow() as uow:
+        async with self.uow(Access.user(user_id)) as uow:
             revoked = await uow.sessions.revoke_all(user_id, self.clock.now(), keep=keep)
             await self.live_sessions.end(user_id, revoked)
             await uow.commit()
@@ -274,7 +276,7 @@ class ListSessions(UseCase):
     async def __call__(
         self, *, user_id: UserId, current_session_id: SessionId | None = None
     ) -> Result[list[SessionView], Never]:
-        async with self.uow() as uow:
+        async with self.uow(Access.user(user_id)) as uow:
             sessions = await uow.sessions.list_live(user_id, self.clock.now())
         return Success(
             [
@@ -304,7 +306,7 @@ class PurgeRefreshSeals(UseCase):
 
     async def __call__(self) -> Result[int, Never]:
         cutoff = self.clock.now() - self.settings.refresh_grace
-        async with self.uow() as uow:
+        async with self.uow(MAINTENANCE) as uow:
             purged = await uow.refresh_tokens.discard_seals_rotated_before(cutoff)
             await uow.commit()
         return Success(purged)

@@ -40,7 +40,7 @@ from core.identity.ports import Blocked, IdentityUnitOfWork, PasswordHasher, Thr
 from core.identity.settings import IdentitySettings
 from core.identity.throttling import guarded, throttle_keys
 from core.shared.time import Clock
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.shared.unit_of_work import PUBLIC, Access, UnitOfWorkFactory
 from core.shared.use_case import UseCase
 
 AMR_PASSWORD = ("pwd",)
@@ -74,7 +74,7 @@ class Login(UseCase):
         if isinstance(reserved, Blocked):
             return Failure(TooManyAttempts(reserved.retry_after))
         text = normalise(password)
-        async with self.uow() as uow:
+        async with self.uow(Access.holding(email_key)) as uow:
             user = await uow.users.by_email_key(email_key)
         # Accounts without a password cost the same work as a wrong password, and fail.
         known = user if user is not None and user.has_password else None
@@ -88,7 +88,7 @@ class Login(UseCase):
         return await self._succeeded(known, text, client)
 
     async def _failed(self, email_key: str, user: User | None, client: ClientContext) -> None:
-        async with self.uow() as uow:
+        async with self.uow(PUBLIC) as uow:
             await audit(
                 uow,
                 AuditAction.LOGIN_FAILED,
@@ -110,7 +110,7 @@ class Login(UseCase):
             else None
         )
         now = self.clock.now()
-        async with self.uow() as uow:
+        async with self.uow(Access.user(verified.id)) as uow:
             user = await uow.users.get(verified.id, lock=True)
             if user is None or user.is_locked:
                 await audit(
@@ -175,10 +175,9 @@ class CompleteMfaLogin(UseCase):
     ) -> Result[TokenPair, InvalidToken | InvalidMfaCode | TooManyAttempts | AccountLocked]:
         now = self.clock.now()
         settings = self.settings
-        async with self.uow() as uow:
-            challenge = await uow.one_time_tokens.find(
-                token_digest(challenge_token), TokenPurpose.MFA_CHALLENGE
-            )
+        digest = token_digest(challenge_token)
+        async with self.uow(Access.holding(digest)) as uow:
+            challenge = await uow.one_time_tokens.find(digest, TokenPurpose.MFA_CHALLENGE)
             # One attempt of the challenge's few, reserved before the code is checked; it is
             # given back if we roll back without a verdict (throttled, locked).
             max_attempts = settings.mfa_challenge_max_attempts
@@ -186,6 +185,7 @@ class CompleteMfaLogin(UseCase):
                 challenge.id, now, max_attempts
             ):
                 return Failure(InvalidToken())
+            await uow.act_as(challenge.user_id)
             user = await uow.users.get(challenge.user_id)
             if user is None:
                 return Failure(InvalidToken())

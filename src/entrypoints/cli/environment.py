@@ -1,9 +1,10 @@
 """Where the CLI's database and Redis are: the environment, or private local servers.
 
-Production sets DATABASE_URL, REDIS_URL and KEK_FILE. On a developer machine they may be unset:
-then a private PostGIS cluster and a Redis server run from ./.data (RESERVA_DATA_DIR), on ports
-that stay clear of system servers (RESERVA_PG_PORT, RESERVA_REDIS_PORT), and the local
-database's key-encryption key is ./.data/kek.json.
+Production sets DATABASE_URL (the app role), MIGRATION_DATABASE_URL (the schema owner), REDIS_URL
+and KEK_FILE. On a developer machine they may be unset: then a private PostGIS cluster and a Redis
+server run from ./.data (RESERVA_DATA_DIR), on ports that stay clear of system servers
+(RESERVA_PG_PORT, RESERVA_REDIS_PORT), and the local database's key-encryption key is
+./.data/kek.json.
 """
 
 from __future__ import annotations
@@ -76,7 +77,10 @@ def resolve_settings(
     local = LocalServers.from_env(env)
     if not env.get("DATABASE_URL", "").strip():
         say(f"DATABASE_URL unset: using local PostgreSQL in {local.data_dir / 'pg'}")
-        env["DATABASE_URL"] = local.postgres.ensure_running()
+        database = local.postgres.ensure_running()
+        env["DATABASE_URL"] = database.app_url
+        if not env.get("MIGRATION_DATABASE_URL", "").strip():
+            env["MIGRATION_DATABASE_URL"] = database.migrator_url
         # The local database's secrets are sealed under a local key; a configured database
         # never gets a made-up one (KEK_FILE is then required).
         if not env.get("KEK_FILE", "").strip():

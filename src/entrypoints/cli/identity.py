@@ -27,6 +27,7 @@ from rich.table import Table
 from core.identity import (
     AccountView,
     AuditAction,
+    AuditChainCheck,
     AuditEntry,
     AuditQuery,
     ClientContext,
@@ -311,6 +312,7 @@ class IdentityCommands:
 
     def audit(
         self,
+        ctx: typer.Context,
         user: Annotated[
             str | None,
             typer.Option(help="Entries where this user (email or id) acted or was acted on."),
@@ -322,7 +324,9 @@ class IdentityCommands:
         until: Annotated[str | None, typer.Option(help="Before this instant.")] = None,
         limit: Annotated[int, typer.Option(min=1, max=1000, help="Rows to show.")] = 100,
     ) -> None:
-        """Show the audit log, newest first."""
+        """Show the audit log, newest first (`reserva audit verify` checks its hash chain)."""
+        if ctx.invoked_subcommand is not None:
+            return
         window = (_instant("--since", since), _instant("--until", until))
 
         async def entries(c: Container) -> list[AuditEntry]:
@@ -337,6 +341,21 @@ class IdentityCommands:
             return _value(await c.query_audit_log()(caller=caller, query=query))
 
         out.print(_audit_table(self.run(entries)))
+
+    def verify_audit(self) -> None:
+        """Walk the audit log's hash chain; exit 1 naming the first entry removed or edited."""
+
+        async def verify(c: Container) -> AuditChainCheck:
+            return _value(await c.verify_audit_log()(caller=await operator(c)))
+
+        check = self.run(verify)
+        if check.broken is not None:
+            b = check.broken
+            _fail(
+                f"audit log broken at chain position {b.position}: entry {b.seq} ({b.entry_id}) "
+                f"{b.reason}; the {check.entries} entries before it verify"
+            )
+        out.print(f"audit log verified: {check.entries} entries, head {check.head or '-'}")
 
 
 ENROL_HINT = (
@@ -388,7 +407,10 @@ def mount(app: typer.Typer, run: Runner) -> None:
     keys.command("rotate-kek")(commands.rotate_kek)
     app.add_typer(users, name="users")
     app.add_typer(keys, name="keys")
-    app.command("audit")(commands.audit)
+    audit = typer.Typer(help="The audit log.", invoke_without_command=True)
+    audit.callback()(commands.audit)
+    audit.command("verify")(commands.verify_audit)
+    app.add_typer(audit, name="audit")
 
 
 # ---------------------------------------------------------------- demo accounts

@@ -220,7 +220,7 @@ def serve(
     def start() -> None:
         settings = resolve_settings(need_redis=True, say=_say)
         with err.status("Migrating the database..."):
-            migrate.upgrade(settings.database_url)
+            migrate.upgrade(settings.migrator_url, app_role=settings.app_role)
         asyncio.run(run(build_container(settings)))
 
     _guarded(start)
@@ -236,9 +236,10 @@ def db_upgrade(
     """Migrate the schema up to REVISION (default: the latest)."""
 
     def upgrade() -> None:
-        url = resolve_settings(need_redis=False, say=_say).database_url
+        settings = resolve_settings(need_redis=False, say=_say)
+        url = settings.migrator_url
         with err.status(f"Upgrading to {revision}..."):
-            migrate.upgrade(url, revision)
+            migrate.upgrade(url, revision, app_role=settings.app_role)
         out.print(f"database at {migrate.current(url) or 'base'}")
 
     _guarded(upgrade)
@@ -251,9 +252,10 @@ def db_downgrade(
     """Migrate the schema down to REVISION."""
 
     def downgrade() -> None:
-        url = resolve_settings(need_redis=False, say=_say).database_url
+        settings = resolve_settings(need_redis=False, say=_say)
+        url = settings.migrator_url
         with err.status(f"Downgrading to {revision}..."):
-            migrate.downgrade(url, revision)
+            migrate.downgrade(url, revision, app_role=settings.app_role)
         out.print(f"database at {migrate.current(url) or 'base'}")
 
     _guarded(downgrade)

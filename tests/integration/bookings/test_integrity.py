@@ -44,7 +44,6 @@ from core.bookings.model import (
     SlotUnavailable,
     WeeklyRule,
 )
-from core.bookings.ports import BookingsUnitOfWork
 from core.shared.errors import DomainError
 from core.shared.geo import GeoPoint
 from core.shared.ids import (
@@ -60,7 +59,8 @@ from core.shared.ids import (
 from core.shared.money import Money
 from core.shared.principal import Principal, Role
 from core.shared.time import TimeRange
-from devservers.postgres import LocalPostgres
+from core.shared.unit_of_work import MAINTENANCE
+from devservers.postgres import LocalDatabase, LocalPostgres
 
 NOW = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)  # 10:00 in Berlin, a Monday
 HOUR = timedelta(hours=1)
@@ -69,9 +69,9 @@ ALL_DAY = LocalInterval(0, 24 * 60)
 
 @pytest.fixture(scope="module")
 def migrated_url(postgres_server: LocalPostgres) -> str:
-    url = postgres_server.create_database(f"integrity_{uuid.uuid4().hex[:12]}")
-    migrate.upgrade(url)
-    return url
+    database = postgres_server.create_database(f"integrity_{uuid.uuid4().hex[:12]}")
+    migrate.upgrade(database.migrator_url)
+    return database.app_url
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ async def _catalog(engine: AsyncEngine, seats: int) -> Catalog:
     hours = OpeningHours.create(
         place.id, [WeeklyRule(weekday=d, interval=ALL_DAY) for d in range(7)], []
     ).unwrap()
-    async with PostgisBookingsUnitOfWork(engine) as uow:
+    async with PostgisBookingsUnitOfWork(engine, MAINTENANCE) as uow:
         await uow.providers.add(provider)
         await uow.places.add(place)
         await uow.places.set_hours(hours)
@@ -152,10 +152,7 @@ def _customer() -> Principal:
 
 
 def _hold_slot(engine: AsyncEngine, clock: FixedClock) -> HoldSlot:
-    def uow() -> BookingsUnitOfWork:
-        return PostgisBookingsUnitOfWork(engine)
-
-    return HoldSlot(uow=uow, clock=clock)
+    return HoldSlot(uow=PostgisBookingsUnitOfWork.factory(engine), clock=clock)
 
 
 def _tally(results: list[Result[Booking, DomainError]]) -> tuple[list[Booking], list[DomainError]]:
@@ -183,7 +180,7 @@ async def test_200_holds_on_10_seats_seat_exactly_10(engine: AsyncEngine) -> Non
     assert len(won) == 10
     assert len(lost) == 190
     assert all(isinstance(error, SessionFull) and error.seats_left == 0 for error in lost)
-    async with PostgisBookingsUnitOfWork(engine) as uow:
+    async with PostgisBookingsUnitOfWork(engine, MAINTENANCE) as uow:
         assert await uow.bookings.seats_taken([catalog.run.id], NOW) == {catalog.run.id: 10}
     assert await _held_events(engine, {b.id for b in won}) == 10
 
@@ -198,7 +195,7 @@ async def _race_for_one_slot(engine: AsyncEngine, clock: FixedClock, catalog: Ca
     won, lost = _tally(list(results))
     assert len(won) == 1
     assert all(isinstance(error, SlotUnavailable) for error in lost)
-    async with PostgisBookingsUnitOfWork(engine) as uow:
+    async with PostgisBookingsUnitOfWork(engine, MAINTENANCE) as uow:
         busy = await uow.bookings.busy([catalog.resource.id], TimeRange(start, start + HOUR), NOW)
     assert busy == {catalog.resource.id: [won[0].blocked]}
 
@@ -223,7 +220,7 @@ async def test_racers_for_a_slot_under_an_expired_hold_book_it_once(engine: Asyn
 
     await _race_for_one_slot(engine, clock, catalog)
 
-    async with PostgisBookingsUnitOfWork(engine) as uow:
+    async with PostgisBookingsUnitOfWork(engine, MAINTENANCE) as uow:
         stale = await uow.bookings.get(first.unwrap().id)
     assert stale is not None
     assert stale.status is BookingStatus.EXPIRED
@@ -236,7 +233,7 @@ async def test_32_confirmations_of_one_hold_confirm_it_once(engine: AsyncEngine)
     held = await _hold_slot(engine, clock)(
         customer, SlotRequest(offering_id=catalog.appointment.id, start=NOW + 30 * HOUR)
     )
-    confirm = ConfirmBooking(uow=lambda: PostgisBookingsUnitOfWork(engine), clock=clock)
+    confirm = ConfirmBooking(uow=PostgisBookingsUnitOfWork.factory(engine), clock=clock)
 
     results = await asyncio.gather(*(confirm(customer, held.unwrap().id) for _ in range(32)))
 
@@ -310,13 +307,15 @@ async def _deadlocks(engine: AsyncEngine, *, at_least: int = 0) -> int:
 
 
 async def test_a_deadlocked_exclusive_insert_retries_and_learns_the_rivals_outcome(
-    new_database: str,
+    new_database: LocalDatabase,
 ) -> None:
-    migrate.upgrade(new_database)  # a database of its own: its deadlock count is ours alone
-    engine = create_engine(new_database, pool_size=1)
-    # The rival waits 10 s before looking for deadlocks, so PostgreSQL picks us as the victim.
+    # A database of its own: its deadlock count is ours alone.
+    migrate.upgrade(new_database.migrator_url)
+    engine = create_engine(new_database.app_url, pool_size=1)
+    # The rival waits 10 s before looking for deadlocks, so PostgreSQL picks us as the victim;
+    # only a superuser may set that.
     rival_engine = create_async_engine(
-        new_database, connect_args={"options": "-c deadlock_timeout=10s"}
+        new_database.superuser_url, connect_args={"options": "-c deadlock_timeout=10s"}
     )
     try:
         catalog = await _catalog(rival_engine, seats=1)
@@ -324,8 +323,8 @@ async def test_a_deadlocked_exclusive_insert_retries_and_learns_the_rivals_outco
         rival_first = _appointment(catalog, start, HOUR)  # [0:00, 1:00)
         ours = _appointment(catalog, start + HOUR / 2, HOUR)  # [0:30, 1:30): overlaps both
         rival_second = _appointment(catalog, start + HOUR, HOUR)  # [1:00, 2:00)
-        async with PostgisBookingsUnitOfWork(engine) as uow:
-            async with PostgisBookingsUnitOfWork(rival_engine) as rival:
+        async with PostgisBookingsUnitOfWork(engine, MAINTENANCE) as uow:
+            async with PostgisBookingsUnitOfWork(rival_engine, MAINTENANCE) as rival:
                 assert await rival.bookings.add_exclusive(rival_first, NOW) == Success(None)
                 attempt = asyncio.create_task(uow.bookings.add_exclusive(ours, NOW))
                 await asyncio.sleep(0.3)  # ours now waits for the rival's first booking
@@ -338,7 +337,7 @@ async def test_a_deadlocked_exclusive_insert_retries_and_learns_the_rivals_outco
         await engine.dispose()
         await rival_engine.dispose()
 
-    counter = create_engine(new_database, pool_size=1)
+    counter = create_engine(new_database.app_url, pool_size=1)
     try:
         assert await _deadlocks(counter, at_least=1) == 1
     finally:

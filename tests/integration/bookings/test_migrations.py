@@ -13,7 +13,7 @@ from alembic.util import CommandError
 from adapters.postgis import migrate
 from adapters.postgis.bookings import tables
 from adapters.postgis.metadata import metadata
-from devservers.postgres import LocalPostgres
+from devservers.postgres import LocalDatabase, LocalPostgres
 
 BOOKINGS_TABLES = {
     "outbox",
@@ -50,36 +50,36 @@ def _table_names(url: str) -> set[str]:
         engine.dispose()
 
 
-def test_the_history_starts_with_the_bookings_revision(new_database: str) -> None:
-    assert _revisions_base_to_head(new_database)[0] == ("0001_bookings", "base")
+def test_the_history_starts_with_the_bookings_revision(new_database: LocalDatabase) -> None:
+    assert _revisions_base_to_head(new_database.migrator_url)[0] == ("0001_bookings", "base")
 
 
-def test_an_empty_database_has_no_revision(new_database: str) -> None:
-    assert migrate.current(new_database) is None
+def test_an_empty_database_has_no_revision(new_database: LocalDatabase) -> None:
+    assert migrate.current(new_database.migrator_url) is None
 
 
 def test_stairway_each_revision_upgrades_downgrades_and_upgrades_again(
-    new_database: str,
+    new_database: LocalDatabase,
 ) -> None:
-    for revision, below in _revisions_base_to_head(new_database):
-        migrate.upgrade(new_database, revision)
-        migrate.downgrade(new_database, below)
-        assert migrate.current(new_database) == (None if below == "base" else below)
-        migrate.upgrade(new_database, revision)
-        assert migrate.current(new_database) == revision
+    for revision, below in _revisions_base_to_head(new_database.migrator_url):
+        migrate.upgrade(new_database.migrator_url, revision)
+        migrate.downgrade(new_database.migrator_url, below)
+        assert migrate.current(new_database.migrator_url) == (None if below == "base" else below)
+        migrate.upgrade(new_database.migrator_url, revision)
+        assert migrate.current(new_database.migrator_url) == revision
 
 
-def test_head_then_base_then_head_again(new_database: str) -> None:
-    head = _revisions_base_to_head(new_database)[-1][0]
+def test_head_then_base_then_head_again(new_database: LocalDatabase) -> None:
+    head = _revisions_base_to_head(new_database.migrator_url)[-1][0]
 
-    migrate.upgrade(new_database)
-    assert _table_names(new_database) >= BOOKINGS_TABLES
-    migrate.downgrade(new_database, "base")
-    assert _table_names(new_database) == {"alembic_version"}
-    migrate.upgrade(new_database)
+    migrate.upgrade(new_database.migrator_url)
+    assert _table_names(new_database.migrator_url) >= BOOKINGS_TABLES
+    migrate.downgrade(new_database.migrator_url, "base")
+    assert _table_names(new_database.migrator_url) == {"alembic_version"}
+    migrate.upgrade(new_database.migrator_url)
 
-    assert migrate.current(new_database) == head
-    assert _table_names(new_database) >= BOOKINGS_TABLES
+    assert migrate.current(new_database.migrator_url) == head
+    assert _table_names(new_database.migrator_url) >= BOOKINGS_TABLES
 
 
 _CATALOG_QUERIES = (
@@ -110,30 +110,30 @@ def _catalog(url: str) -> set[tuple[object, ...]]:
 
 
 def test_the_migrated_schema_is_exactly_the_declared_tables(
-    new_database: str, postgres_server: LocalPostgres
+    new_database: LocalDatabase, postgres_server: LocalPostgres
 ) -> None:
     assert tables.bookings.metadata is metadata
-    declared_url = postgres_server.create_database(f"declared_{uuid.uuid4().hex[:12]}")
+    declared_url = postgres_server.create_database(f"declared_{uuid.uuid4().hex[:12]}").migrator_url
     engine = sa.create_engine(declared_url)
     try:
         with engine.begin() as conn:
             metadata.create_all(conn, tables=[metadata.tables[t] for t in BOOKINGS_TABLES])
     finally:
         engine.dispose()
-    migrate.upgrade(new_database)
+    migrate.upgrade(new_database.migrator_url)
 
-    migrated, declared = _catalog(new_database), _catalog(declared_url)
+    migrated, declared = _catalog(new_database.migrator_url), _catalog(declared_url)
 
     assert migrated - declared == set()
     assert declared - migrated == set()
     assert len(migrated) > 100
 
 
-def test_downgrading_to_base_keeps_the_extensions(new_database: str) -> None:
-    migrate.upgrade(new_database, "0001_bookings")
-    migrate.downgrade(new_database, "base")
+def test_downgrading_to_base_keeps_the_extensions(new_database: LocalDatabase) -> None:
+    migrate.upgrade(new_database.migrator_url, "0001_bookings")
+    migrate.downgrade(new_database.migrator_url, "base")
 
-    engine = sa.create_engine(new_database)
+    engine = sa.create_engine(new_database.migrator_url)
     try:
         with engine.connect() as conn:
             installed = set(conn.execute(sa.text("SELECT extname FROM pg_extension")).scalars())
@@ -189,10 +189,11 @@ def _at_0002_with_secrets(url: str, *, totp: bool) -> sa.Engine:
     return engine
 
 
-def test_0003_drops_plaintext_signing_keys_and_mailed_tokens(new_database: str) -> None:
-    engine = _at_0002_with_secrets(new_database, totp=False)
+def test_0003_drops_plaintext_signing_keys_and_mailed_tokens(new_database: LocalDatabase) -> None:
+    url = new_database.migrator_url
+    engine = _at_0002_with_secrets(url, totp=False)
     try:
-        migrate.upgrade(new_database, "0003_secrets_at_rest")
+        migrate.upgrade(url, "0003_secrets_at_rest")
         with engine.connect() as conn:
             keys = conn.execute(sa.text("SELECT count(*) FROM signing_keys")).scalar_one()
             payload = conn.execute(sa.text("SELECT payload FROM outbox")).scalar_one()
@@ -213,17 +214,20 @@ def test_0003_drops_plaintext_signing_keys_and_mailed_tokens(new_database: str) 
     assert columns == {"private_key_sealed": "bytea", "secret_sealed": "bytea"}
 
 
-def test_0003_refuses_plaintext_totp_secrets_and_changes_nothing(new_database: str) -> None:
-    engine = _at_0002_with_secrets(new_database, totp=True)
+def test_0003_refuses_plaintext_totp_secrets_and_changes_nothing(
+    new_database: LocalDatabase,
+) -> None:
+    url = new_database.migrator_url
+    engine = _at_0002_with_secrets(url, totp=True)
     try:
         with pytest.raises(CommandError, match="1 TOTP secret"):
-            migrate.upgrade(new_database, "0003_secrets_at_rest")
+            migrate.upgrade(url, "0003_secrets_at_rest")
         with engine.connect() as conn:
             secret = conn.execute(sa.text("SELECT secret FROM totp_credentials")).scalar_one()
             keys = conn.execute(sa.text("SELECT count(*) FROM signing_keys")).scalar_one()
     finally:
         engine.dispose()
 
-    assert migrate.current(new_database) == "0002_identity"
+    assert migrate.current(url) == "0002_identity"
     assert secret == "JBSWY3DPEHPK3PXP"  # still there: the operator decides, not the migration
     assert keys == 1

@@ -59,7 +59,8 @@ from core.shared.ids import (
 from core.shared.money import Money
 from core.shared.principal import Principal, Role
 from core.shared.time import TimeRange
-from devservers.postgres import LocalPostgres
+from core.shared.unit_of_work import MAINTENANCE
+from devservers.postgres import LocalDatabase, LocalPostgres
 
 T0 = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)  # a Monday
 HOUR = timedelta(hours=1)
@@ -83,7 +84,7 @@ class MemoryHarness:
         self._store = MemoryBookingsStore()
 
     def uow(self) -> BookingsUnitOfWork:
-        return self._store()
+        return self._store(MAINTENANCE)
 
     async def committed_event_ids(self) -> set[EventId]:
         return {event.id for event in self._store.outbox}
@@ -94,7 +95,7 @@ class PostgisHarness:
         self._engine = engine
 
     def uow(self) -> BookingsUnitOfWork:
-        return PostgisBookingsUnitOfWork(self._engine)
+        return PostgisBookingsUnitOfWork(self._engine, MAINTENANCE)
 
     async def committed_event_ids(self) -> set[EventId]:
         async with self._engine.connect() as conn:
@@ -109,20 +110,24 @@ TABLES = (
 
 
 @pytest.fixture(scope="module")
-def migrated_url(postgres_server: LocalPostgres) -> str:
-    url = postgres_server.create_database(f"contract_{uuid.uuid4().hex[:12]}")
-    migrate.upgrade(url)
-    return url
+def migrated(postgres_server: LocalPostgres) -> LocalDatabase:
+    database = postgres_server.create_database(f"contract_{uuid.uuid4().hex[:12]}")
+    migrate.upgrade(database.migrator_url)
+    return database
 
 
 @pytest.fixture(params=["memory", "postgis"])
-async def harness(request: pytest.FixtureRequest, migrated_url: str) -> AsyncIterator[Harness]:
+async def harness(
+    request: pytest.FixtureRequest, migrated: LocalDatabase
+) -> AsyncIterator[Harness]:
     if request.param == "memory":
         yield MemoryHarness()
         return
-    engine = create_engine(migrated_url, pool_size=4)
-    async with engine.begin() as conn:
+    owner = create_engine(migrated.migrator_url, pool_size=1)
+    async with owner.begin() as conn:  # the app role may not TRUNCATE
         await conn.execute(sa.text(f"TRUNCATE {TABLES}"))
+    await owner.dispose()
+    engine = create_engine(migrated.app_url, pool_size=4)
     try:
         yield PostgisHarness(engine)
     finally:

@@ -34,7 +34,7 @@ from core.shared.ids import ProviderId, UserId
 from core.shared.money import Money
 from core.shared.principal import Principal, Role
 from devservers.net import free_port
-from devservers.postgres import LocalPostgres
+from devservers.postgres import LocalDatabase, LocalPostgres
 from entrypoints.cli import identity
 from entrypoints.cli.main import app
 from entrypoints.container import build_container
@@ -58,9 +58,9 @@ def assert_failed_with(result: Result, words: str) -> None:
 
 @pytest.fixture(scope="module")
 def database(postgres_server: LocalPostgres) -> str:
-    url = postgres_server.create_database(f"reserva_cli_{uuid.uuid4().hex[:12]}")
-    migrate.upgrade(url)
-    return url
+    database = postgres_server.create_database(f"reserva_cli_{uuid.uuid4().hex[:12]}")
+    migrate.upgrade(database.migrator_url)
+    return database.app_url
 
 
 @attrs.frozen(kw_only=True)
@@ -129,15 +129,19 @@ async def seeded(database: str, kek_file: Path) -> AsyncIterator[Seeded]:
 # ---------------------------------------------------------------- happy paths
 
 
-def test_db_upgrade_and_downgrade_walk_the_schema(new_database: str) -> None:
-    up = reserva(new_database, "db", "upgrade")
-    down = reserva(new_database, "db", "downgrade", "base")
-    up_again = reserva(new_database, "db", "upgrade", "head")
+def test_db_upgrade_and_downgrade_walk_the_schema(new_database: LocalDatabase) -> None:
+    def db(*args: str) -> Result:
+        owner = new_database.migrator_url
+        return reserva(new_database.app_url, "db", *args, MIGRATION_DATABASE_URL=owner)
+
+    up = db("upgrade")
+    down = db("downgrade", "base")
+    up_again = db("upgrade", "head")
 
     assert up.exit_code == down.exit_code == up_again.exit_code == 0, up.output + down.output
     assert "database at base" in down.stdout
     assert up.stdout == up_again.stdout
-    assert migrate.current(new_database) is not None
+    assert migrate.current(new_database.migrator_url) is not None
 
 
 def test_providers_create_and_list(database: str) -> None:
@@ -242,12 +246,20 @@ def test_an_unreachable_database_is_named(database: str) -> None:
     assert_failed_with(reserva(closed, "providers", "list"), "cannot reach the database")
 
 
-def test_an_unmigrated_database_says_what_to_run(new_database: str) -> None:
-    assert_failed_with(reserva(new_database, "providers", "list"), "reserva db upgrade")
+def test_an_unmigrated_database_says_what_to_run(new_database: LocalDatabase) -> None:
+    assert_failed_with(reserva(new_database.app_url, "providers", "list"), "reserva db upgrade")
 
 
-def test_an_unknown_revision_is_refused(database: str) -> None:
-    assert_failed_with(reserva(database, "db", "downgrade", "nonsense"), "nonsense")
+def test_an_unknown_revision_is_refused(new_database: LocalDatabase) -> None:
+    owner = new_database.migrator_url
+    result = reserva(new_database.app_url, "db", "downgrade", "nonsense",
+                     MIGRATION_DATABASE_URL=owner)  # fmt: skip
+    assert_failed_with(result, "nonsense")
+
+
+def test_the_app_role_cannot_migrate(new_database: LocalDatabase) -> None:
+    """Without MIGRATION_DATABASE_URL, migrations run as the app role, which may not."""
+    assert_failed_with(reserva(new_database.app_url, "db", "upgrade"), "permission denied")
 
 
 def test_a_price_with_too_many_decimals_is_refused(database: str, seeded: Seeded) -> None:
@@ -274,11 +286,11 @@ def test_demo_data_only_loads_into_an_empty_catalog(database: str, seeded: Seede
     assert_failed_with(reserva(database, "demo", "load", "--count", "2"), "already has providers")
 
 
-def test_demo_load_fills_an_empty_catalog(new_database: str) -> None:
-    migrate.upgrade(new_database)
+def test_demo_load_fills_an_empty_catalog(new_database: LocalDatabase) -> None:
+    migrate.upgrade(new_database.migrator_url)
 
-    result = reserva(new_database, "demo", "load", "--count", "3")
-    listed = reserva(new_database, "providers", "list")
+    result = reserva(new_database.app_url, "demo", "load", "--count", "3")
+    listed = reserva(new_database.app_url, "providers", "list")
 
     assert result.exit_code == 0, result.output
     assert "loaded 3 providers" in result.stdout

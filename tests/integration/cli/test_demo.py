@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -26,7 +25,7 @@ from core.bookings.ports import BookingsUnitOfWork, Page
 from core.shared.geo import GeoPoint
 from core.shared.ids import OfferingId
 from core.shared.time import TimeRange
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.shared.unit_of_work import PUBLIC, UnitOfWorkFactory
 from devservers.postgres import LocalPostgres
 from entrypoints.cli.demo import DemoSummary, demo_catalog, is_empty, load
 
@@ -36,9 +35,9 @@ NEAR_M = 10_000
 
 
 def _migrated(server: LocalPostgres) -> str:
-    url = server.create_database(f"reserva_demo_{uuid.uuid4().hex[:12]}")
-    upgrade(url)
-    return url
+    database = server.create_database(f"reserva_demo_{uuid.uuid4().hex[:12]}")
+    upgrade(database.migrator_url)
+    return database.app_url
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -51,7 +50,7 @@ async def engine(postgres_server: LocalPostgres) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture(scope="module")
 def uow_factory(engine: AsyncEngine) -> UnitOfWorkFactory[BookingsUnitOfWork]:
-    return functools.partial(PostgisBookingsUnitOfWork, engine)
+    return PostgisBookingsUnitOfWork.factory(engine)
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -71,7 +70,7 @@ class _Stored:
 
 async def _read_back(uow_factory: UnitOfWorkFactory[BookingsUnitOfWork]) -> _Stored:
     """The whole catalog, read through the ports as the application sees it."""
-    async with uow_factory() as uow:
+    async with uow_factory(PUBLIC) as uow:
         providers = list(await uow.providers.list(Page(limit=10_000)))
         stored = _Stored(providers=providers, places=[], resources=[], offerings=[], occurrences=[])
         for provider in providers:
@@ -160,7 +159,7 @@ async def test_the_same_seed_stores_the_same_names_and_coordinates(
 ) -> None:
     other_engine = create_engine(_migrated(postgres_server))
     try:
-        other = functools.partial(PostgisBookingsUnitOfWork, other_engine)
+        other = PostgisBookingsUnitOfWork.factory(other_engine)
         assert await load(other, count=COUNT, seed=7, now=NOW) == loaded
         first, again = await _read_back(uow_factory), await _read_back(other)
     finally:

@@ -25,7 +25,7 @@ from core.identity import TokenPair
 from core.identity.admin import operator_email
 from core.identity.model import AuditAction, AuditQuery, ClientContext
 from core.shared.principal import Role
-from devservers.postgres import LocalPostgres
+from devservers.postgres import LocalDatabase, LocalPostgres
 from entrypoints.cli import identity
 from entrypoints.cli.identity import DEMO_ADMIN, DEMO_CUSTOMER, ensure_demo_accounts
 from entrypoints.cli.main import app
@@ -70,9 +70,9 @@ def new_email(tag: str = "user") -> str:
 
 @pytest.fixture(scope="module")
 def database(postgres_server: LocalPostgres, redis_url: str) -> Stores:
-    url = postgres_server.create_database(f"reserva_identity_cli_{uuid.uuid4().hex[:12]}")
-    migrate.upgrade(url)
-    return Stores(url, redis_url)
+    database = postgres_server.create_database(f"reserva_identity_cli_{uuid.uuid4().hex[:12]}")
+    migrate.upgrade(database.migrator_url)
+    return Stores(database.app_url, redis_url)
 
 
 @pytest_asyncio.fixture
@@ -357,11 +357,11 @@ def test_a_malformed_instant_fails_with_one_line(database: Stores) -> None:
 
 
 async def test_demo_accounts_are_created_once_and_work(
-    new_database: str, redis_url: str, kek_file: Path
+    new_database: LocalDatabase, redis_url: str, kek_file: Path
 ) -> None:
-    migrate.upgrade(new_database)
+    migrate.upgrade(new_database.migrator_url)
     container = build_container(
-        Settings(database_url=new_database, redis_url=redis_url, argon2_memory_kib=1024,
+        Settings(database_url=new_database.app_url, redis_url=redis_url, argon2_memory_kib=1024,
                  argon2_time_cost=1, kek_file=kek_file)
     )  # fmt: skip
     try:

@@ -35,9 +35,9 @@ from entrypoints.settings import Settings
 @pytest.fixture(scope="session")
 def http_database(postgres_server: LocalPostgres) -> str:
     """One migrated database for the HTTP suite; every test builds its own providers in it."""
-    url = postgres_server.create_database("reserva_http")
-    migrate.upgrade(url)
-    return url
+    database = postgres_server.create_database("reserva_http")
+    migrate.upgrade(database.migrator_url)
+    return database.app_url
 
 
 @pytest.fixture

@@ -23,30 +23,39 @@ from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
 from adapters.postgis.database import create_engine
 from adapters.security.keyring import AesGcmKeyring, FileKeyStore
-from devservers.postgres import LocalPostgres
+from devservers.postgres import LocalDatabase, LocalPostgres
 from identity_wiring import IdentityPorts
 
 
 @pytest.fixture(scope="session")
-def identity_database_url(postgres_server: LocalPostgres) -> str:
+def identity_database(postgres_server: LocalPostgres) -> LocalDatabase:
     """A database of our own (signing keys are global state), migrated with Alembic."""
-    url = postgres_server.create_database("reserva_identity")
-    migrate.upgrade(url)
-    return url
+    database = postgres_server.create_database("reserva_identity")
+    migrate.upgrade(database.migrator_url)
+    return database
 
 
 @pytest.fixture(scope="session")
-async def identity_engine(identity_database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(identity_database_url)
+async def identity_engine(identity_database: LocalDatabase) -> AsyncIterator[AsyncEngine]:
+    """As the app role, like the service."""
+    engine = create_engine(identity_database.app_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def owner_engine(identity_database: LocalDatabase) -> AsyncIterator[AsyncEngine]:
+    """As the schema owner: what the app role may not do (TRUNCATE, altering triggers)."""
+    engine = create_engine(identity_database.migrator_url)
     yield engine
     await engine.dispose()
 
 
 @pytest.fixture
-async def clean_engine(identity_engine: AsyncEngine) -> AsyncEngine:
-    """The engine over emptied identity tables (TRUNCATE is not a row DELETE: the audit log's
-    trigger lets test cleanup through)."""
-    async with identity_engine.begin() as connection:
+async def clean_engine(identity_engine: AsyncEngine, owner_engine: AsyncEngine) -> AsyncEngine:
+    """The app's engine over emptied identity tables (the owner's TRUNCATE is not a row DELETE:
+    the audit log's trigger lets test cleanup through)."""
+    async with owner_engine.begin() as connection:
         await connection.execute(sa.text(f"TRUNCATE {', '.join(IDENTITY_TABLES)}"))
     return identity_engine
 

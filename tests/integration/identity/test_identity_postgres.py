@@ -48,6 +48,7 @@ from core.identity.model import (
 )
 from core.shared.events import Event
 from core.shared.keyring import Keyring
+from devservers.postgres import LocalDatabase
 from identity_wiring import IdentityPorts, operator
 
 CLIENT = ClientContext(ip="198.51.100.9", user_agent="integration")
@@ -211,14 +212,14 @@ async def test_a_totp_code_wins_only_once_under_concurrency(
 
 
 async def test_concurrent_registrations_of_one_email_create_one_account(
-    pg_deps: IdentityPorts, clean_engine: AsyncEngine
+    pg_deps: IdentityPorts, owner_engine: AsyncEngine
 ) -> None:
     register = pg_deps(Register)
     results = await asyncio.gather(
         *(register(email=f"Twin@{d}", password=PASSWORD) for d in ("example.com", "EXAMPLE.com"))
     )
     assert results == [Success(None), Success(None)]
-    async with clean_engine.connect() as connection:
+    async with owner_engine.connect() as connection:  # every row, past row-level security
         count = (await connection.execute(sa.text("SELECT count(*) FROM users"))).scalar_one()
         notices = (await connection.execute(sa.text("SELECT name FROM outbox"))).scalars().all()
     assert count == 1
@@ -232,10 +233,11 @@ async def test_concurrent_registrations_of_one_email_create_one_account(
     "statement", ["UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log"]
 )
 async def test_audit_log_refuses_updates_and_deletes(
-    pg_deps: IdentityPorts, clean_engine: AsyncEngine, statement: str
+    pg_deps: IdentityPorts, owner_engine: AsyncEngine, statement: str
 ) -> None:
+    """Even the owner, who has every privilege on the table, meets the trigger."""
     await register_and_login(pg_deps, "audited@example.com")
-    async with clean_engine.connect() as connection:
+    async with owner_engine.connect() as connection:
         with pytest.raises(sa.exc.DBAPIError, match="append-only"):
             await connection.execute(sa.text(statement))
         await connection.rollback()
@@ -247,10 +249,12 @@ def _identity_only(obj: object, name: str | None, type_: str, *_: object) -> boo
     return type_ != "table" or name in IDENTITY_TABLES
 
 
-def test_migration_matches_the_declared_tables_and_downgrades_cleanly(new_database: str) -> None:
+def test_migration_matches_the_declared_tables_and_downgrades_cleanly(
+    new_database: LocalDatabase,
+) -> None:
     assert identity_tables.users.metadata is metadata
-    migrate.upgrade(new_database)
-    engine = sa.create_engine(new_database)
+    migrate.upgrade(new_database.migrator_url)
+    engine = sa.create_engine(new_database.migrator_url)
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(
@@ -260,8 +264,8 @@ def test_migration_matches_the_declared_tables_and_downgrades_cleanly(new_databa
             triggers = connection.execute(
                 sa.text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_log'::regclass")
             ).scalars()
-            assert list(triggers) == ["audit_log_append_only"]
-        migrate.downgrade(new_database, "0001_bookings")
+            assert sorted(triggers) == ["audit_log_append_only", "audit_log_chain"]
+        migrate.downgrade(new_database.migrator_url, "0001_bookings")
         with engine.connect() as connection:
             names = set(sa.inspect(connection).get_table_names())
             functions = connection.execute(

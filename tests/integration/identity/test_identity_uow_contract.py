@@ -29,6 +29,7 @@ from core.identity.model import (
 )
 from core.shared.events import Event
 from core.shared.ids import ProviderId, UserId
+from core.shared.unit_of_work import MAINTENANCE
 
 LATER = START + timedelta(minutes=5)
 PROVIDER = ProviderId(uuid.uuid4())
@@ -78,7 +79,7 @@ def new_key(kid: str) -> SigningKey:
 
 
 async def add_user(store: Store, user: User) -> None:
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert await uow.users.add(user)
         await uow.commit()
 
@@ -88,10 +89,10 @@ async def add_user(store: Store, user: User) -> None:
 
 async def test_changes_are_rolled_back_without_commit(store: Store) -> None:
     user = new_user()
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert await uow.users.add(user)
         await uow.outbox.add(Event(name="x", occurred_at=START, payload={}))
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert await uow.users.get(user.id) is None
     assert await store.outbox_ids() == set()
 
@@ -99,11 +100,11 @@ async def test_changes_are_rolled_back_without_commit(store: Store) -> None:
 async def test_commit_persists_changes_and_outbox_rows_together(store: Store) -> None:
     user = new_user()
     event = Event(name="identity.test", occurred_at=START, payload={"user_id": str(user.id)})
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert await uow.users.add(user)
         await uow.outbox.add(event)
         await uow.commit()
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert await uow.users.get(user.id) == user
     assert await store.outbox_ids() == {event.id}
 
@@ -112,13 +113,13 @@ async def test_an_exception_rolls_back(store: Store) -> None:
     user = new_user()
 
     async def fail_midway() -> None:
-        async with store.uow() as uow:
+        async with store.uow(MAINTENANCE) as uow:
             await uow.users.add(user)
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
         await fail_midway()
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert await uow.users.get(user.id) is None
 
 
@@ -136,23 +137,23 @@ async def test_user_round_trips_with_staff_roles(store: Store) -> None:
         staff_of=frozenset({PROVIDER}),
         locked_at=LATER,
     )
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         await uow.users.save(changed)
         await uow.commit()
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert await uow.users.get(user.id, lock=True) == changed
         assert await uow.users.by_email_key("alice@example.com") == changed
 
 
 async def test_email_is_unique_case_insensitively(store: Store) -> None:
     await add_user(store, new_user("Alice@Example.com"))
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert not await uow.users.add(new_user("ALICE@example.COM"))
         assert await uow.users.add(new_user("alice2@example.com"))
 
 
 async def test_unknown_users_are_none(store: Store) -> None:
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert await uow.users.get(UserId(uuid.uuid4())) is None
         assert await uow.users.by_email_key("nobody@example.com") is None
 
@@ -175,16 +176,16 @@ async def test_one_time_token_is_found_by_hash_and_purpose_and_consumed_once(sto
     user = new_user()
     await add_user(store, user)
     token = new_one_time(user)
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         await uow.one_time_tokens.add(token)
         await uow.commit()
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert await uow.one_time_tokens.find(token.token_hash, token.purpose) == token
         assert await uow.one_time_tokens.find(token.token_hash, TokenPurpose.MFA_CHALLENGE) is None
         assert await uow.one_time_tokens.consume(token.id, LATER)
         assert not await uow.one_time_tokens.consume(token.id, LATER)
         await uow.commit()
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         found = await uow.one_time_tokens.find(token.token_hash, token.purpose)
         assert found is not None
         assert found.used_at == LATER
@@ -194,7 +195,7 @@ async def test_expired_one_time_token_cannot_be_consumed(store: Store) -> None:
     user = new_user()
     await add_user(store, user)
     token = new_one_time(user)
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         await uow.one_time_tokens.add(token)
         assert not await uow.one_time_tokens.consume(token.id, token.expires_at)
 
@@ -203,7 +204,7 @@ async def test_attempts_are_reserved_until_the_token_runs_out(store: Store) -> N
     user = new_user()
     await add_user(store, user)
     token = new_one_time(user, TokenPurpose.MFA_CHALLENGE)
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         await uow.one_time_tokens.add(token)
         reserve = uow.one_time_tokens.reserve_attempt
         assert [await reserve(token.id, LATER, 3) for _ in range(4)] == [True, True, True, False]
@@ -266,7 +267,7 @@ async def test_discard_for_user_uses_up_that_purpose_only(store: Store) -> None:
     user = new_user()
     await add_user(store, user)
     reset, verify = new_one_time(user), new_one_time(user, TokenPurpose.EMAIL_VERIFICATION)
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         await uow.one_time_tokens.add(reset)
         await uow.one_time_tokens.add(verify)
         await uow.one_time_tokens.discard_for_user(user.id, TokenPurpose.PASSWORD_RESET, LATER)
@@ -281,13 +282,13 @@ async def test_session_round_trips_and_lists_live_ones_most_recent_first(store: 
     user = new_user()
     await add_user(store, user)
     older, newer, expired = new_session(user), new_session(user), new_session(user)
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         for session in (older, newer, expired):
             await uow.sessions.add(session)
         await uow.sessions.save(attrs.evolve(newer, last_used_at=LATER))
         await uow.sessions.save(attrs.evolve(expired, expires_at=START + timedelta(minutes=1)))
         await uow.commit()
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert await uow.sessions.get(older.id, lock=True) == older
         live = await uow.sessions.list_live(user.id, START + timedelta(minutes=2))
         assert [s.id for s in live] == [newer.id, older.id]
@@ -298,14 +299,14 @@ async def test_revoke_all_keeps_one_and_drops_their_seals(store: Store) -> None:
     await add_user(store, user)
     keep, other = new_session(user), new_session(user)
     sealed = attrs.evolve(new_refresh(other), rotated_at=START, child_seal=b"sealed")
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         await uow.sessions.add(keep)
         await uow.sessions.add(other)
         await uow.refresh_tokens.add(sealed)
         assert await uow.sessions.revoke_all(user.id, LATER, keep=keep.id) == [other.id]
         assert await uow.sessions.revoke_all(user.id, LATER, keep=keep.id) == []
         await uow.commit()
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert (await uow.sessions.get(keep.id)).revoked_at is None
         assert (await uow.sessions.get(other.id)).revoked_at == LATER
         token = await uow.refresh_tokens.get(sealed.id)
@@ -320,13 +321,13 @@ async def test_refresh_tokens_round_trip_and_seals_are_discarded(store: Store) -
     parent = new_refresh(session)
     child = attrs.evolve(new_refresh(session), parent_id=parent.id)
     rotated = attrs.evolve(parent, rotated_at=LATER, child_id=child.id, child_seal=b"\x00seal")
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         await uow.sessions.add(session)
         await uow.refresh_tokens.add(parent)
         await uow.refresh_tokens.add(child)
         await uow.refresh_tokens.save(rotated)
         await uow.commit()
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert await uow.refresh_tokens.by_hash(parent.token_hash) == rotated
         assert await uow.refresh_tokens.get(child.id) == child
         assert await uow.refresh_tokens.by_hash("nope") is None
@@ -344,12 +345,12 @@ async def test_totp_credential_upserts_and_steps_only_move_forward(store: Store)
     user = new_user()
     await add_user(store, user)
     pending = TotpCredential(user_id=user.id, secret="SECRET", created_at=START)
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         await uow.totp.save(pending)
         active = attrs.evolve(pending, confirmed_at=LATER, last_used_step=100)
         await uow.totp.save(active)
         await uow.commit()
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert await uow.totp.get(user.id) == active
         assert not await uow.totp.use_step(user.id, 100)
         assert not await uow.totp.use_step(user.id, 99)
@@ -364,7 +365,7 @@ async def test_recovery_codes_are_replaced_and_consumed_once(store: Store) -> No
     user, other = new_user(), new_user("bob@example.com")
     await add_user(store, user)
     await add_user(store, other)
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         await uow.recovery_codes.replace(user.id, ["a", "b", "c"], START)
         await uow.recovery_codes.replace(user.id, ["d", "e"], START)
         assert await uow.recovery_codes.count_unused(user.id) == 2
@@ -383,7 +384,7 @@ async def test_recovery_codes_are_replaced_and_consumed_once(store: Store) -> No
 async def test_only_one_key_is_active_and_rotation_keeps_retired_ones_verifying(
     store: Store,
 ) -> None:
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert await uow.signing_keys.active() is None
         first = await uow.signing_keys.add_if_none_active(new_key("k1"))
         assert first.kid == "k1"
@@ -393,7 +394,7 @@ async def test_only_one_key_is_active_and_rotation_keeps_retired_ones_verifying(
         assert retired.retired_at == LATER
         assert (await uow.signing_keys.add_if_none_active(new_key("k3"))).kid == "k3"
         await uow.commit()
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert [k.kid for k in await uow.signing_keys.verifying(START)] == ["k3", "k1"]
         assert [k.kid for k in await uow.signing_keys.verifying(LATER)] == ["k3"]
         assert await uow.signing_keys.get("k2") is None
@@ -432,11 +433,11 @@ async def test_audit_entries_are_queried_by_user_action_and_time(store: Store) -
             details={"email": "x@example.com"},
         ),
     ]
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         for entry in entries:
             await uow.audit.append(entry)
         await uow.commit()
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         audit = uow.audit
         assert await audit.query(AuditQuery()) == entries[::-1]
         assert await audit.query(AuditQuery(user_id=bob)) == [entries[1]]
@@ -451,12 +452,12 @@ async def test_concurrent_units_of_work_are_isolated(store: Store) -> None:
     user = new_user()
 
     async def add_without_commit() -> None:
-        async with store.uow() as uow:
+        async with store.uow(MAINTENANCE) as uow:
             await uow.users.add(user)
             await asyncio.sleep(0.01)
 
     async def look() -> None:
-        async with store.uow() as uow:
+        async with store.uow(MAINTENANCE) as uow:
             assert await uow.users.get(user.id) is None
 
     await asyncio.gather(add_without_commit(), look())

@@ -29,9 +29,9 @@ from entrypoints.settings import Settings
 
 @pytest.fixture(scope="session")
 def identity_http_database(postgres_server: LocalPostgres) -> str:
-    url = postgres_server.create_database("reserva_identity_http")
-    migrate.upgrade(url)
-    return url
+    database = postgres_server.create_database("reserva_identity_http")
+    migrate.upgrade(database.migrator_url)
+    return database.app_url
 
 
 @pytest.fixture

@@ -102,10 +102,10 @@ def servers(
     kek_file: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Servers]:
-    database_url = postgres_server.create_database(f"reserva_revocation_{uuid.uuid4().hex[:8]}")
-    migrate.upgrade(database_url)
+    database = postgres_server.create_database(f"reserva_revocation_{uuid.uuid4().hex[:8]}")
+    migrate.upgrade(database.migrator_url)
     settings = Settings(
-        database_url=database_url,
+        database_url=database.app_url,
         redis_url=redis_url,
         argon2_memory_kib=1024,
         argon2_time_cost=1,

@@ -18,7 +18,7 @@ from adapters.security.keyring import AesGcmKeyring, FileKeyStore
 from core.identity.model import Email, User
 from core.identity.ports import IdentityUnitOfWork
 from core.shared.ids import ProviderId, UserId
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.shared.unit_of_work import MAINTENANCE, UnitOfWorkFactory
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -56,12 +56,12 @@ async def test_users_come_in_pages_by_email_with_their_staff_roles(
         _user(f"{prefix}-A@example.com", frozenset({provider})),
         _user(f"{prefix}-b@example.com"),
     ]
-    async with uow() as unit:
+    async with uow(MAINTENANCE) as unit:
         for user in users:
             assert await unit.users.add(user)
         await unit.commit()
 
-    async with uow() as unit:
+    async with uow(MAINTENANCE) as unit:
         first = await unit.users.list_by_email(after=prefix, limit=2)
         second = await unit.users.list_by_email(after=first[-1].email.key, limit=2)
 

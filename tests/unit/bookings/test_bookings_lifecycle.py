@@ -47,6 +47,7 @@ from core.shared.errors import DomainError, NotFound
 from core.shared.ids import BookingId, OccurrenceId, ResourceId
 from core.shared.principal import Principal
 from core.shared.time import TimeRange
+from core.shared.unit_of_work import MAINTENANCE
 
 T = TypeVar("T")
 
@@ -285,7 +286,7 @@ class BookingLifecycle(RuleBasedStateMachine):
 
     def stored(self) -> list[Booking]:
         async def everything() -> list[Booking]:
-            async with self.shop.store() as uow:
+            async with self.shop.store(MAINTENANCE) as uow:
                 page = Page(limit=10_000)
                 return list(await uow.bookings.for_provider(self.shop.provider.id, page))
 

@@ -40,6 +40,7 @@ from core.shared.ids import (
 )
 from core.shared.money import Money
 from core.shared.time import TimeRange
+from core.shared.unit_of_work import MAINTENANCE
 
 NOW = utc(2026, 6, 1, 9)
 COURT = ResourceId(uuid.uuid4())
@@ -82,7 +83,7 @@ def provider(name: str = "Acme") -> Provider:
 
 
 async def committed(store: MemoryBookingsStore, *bookings: Booking) -> None:
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         for b in bookings:
             assert await uow.bookings.add_exclusive(b, NOW) == Success(None)
         await uow.commit()
@@ -93,10 +94,10 @@ async def committed(store: MemoryBookingsStore, *bookings: Booking) -> None:
 
 async def test_writes_are_visible_to_others_only_after_commit() -> None:
     store, acme = MemoryBookingsStore(), provider()
-    async with store() as writer:
+    async with store(MAINTENANCE) as writer:
         await writer.providers.add(acme)
         assert await writer.providers.get(acme.id) == acme  # its own write
-        async with store() as reader:
+        async with store(MAINTENANCE) as reader:
             assert await reader.providers.get(acme.id) is None
             await writer.commit()
             assert await reader.providers.get(acme.id) == acme  # read committed
@@ -105,10 +106,10 @@ async def test_writes_are_visible_to_others_only_after_commit() -> None:
 async def test_leaving_without_commit_rolls_back_writes_and_events() -> None:
     store, acme = MemoryBookingsStore(), provider()
     event = Event(name="bookings.provider_created", occurred_at=NOW, payload={})
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         await uow.providers.add(acme)
         await uow.outbox.add(event)
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         assert await uow.providers.get(acme.id) is None
     assert store.outbox == ()
 
@@ -117,20 +118,20 @@ async def test_an_exception_rolls_back() -> None:
     store, acme = MemoryBookingsStore(), provider()
 
     async def fail_midway() -> None:
-        async with store() as uow:
+        async with store(MAINTENANCE) as uow:
             await uow.providers.add(acme)
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
         await fail_midway()
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         assert await uow.providers.get(acme.id) is None
 
 
 async def test_commit_publishes_events_in_order_and_the_unit_of_work_goes_on() -> None:
     store = MemoryBookingsStore()
     first, second = (Event(name=f"e{n}", occurred_at=NOW, payload={}) for n in (1, 2))
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         await uow.outbox.add(first)
         await uow.commit()
         await uow.outbox.add(second)  # a new transaction, never committed
@@ -143,7 +144,7 @@ async def test_commit_publishes_events_in_order_and_the_unit_of_work_goes_on() -
 async def test_overlapping_blocked_ranges_on_one_resource_are_refused() -> None:
     store, ten = MemoryBookingsStore(), booking(10)
     await committed(store, ten)
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         # 10:30 overlaps; 11:00 starts inside the 15-minute buffer after 10:00-11:00.
         assert await uow.bookings.add_exclusive(booking(11), NOW) == Failure(SlotUnavailable())
         assert await uow.bookings.add_exclusive(
@@ -157,10 +158,10 @@ async def test_an_expired_hold_never_blocks_and_is_marked_expired() -> None:
     await committed(store, stale)
     later = NOW + 5 * MINUTE
     newcomer = booking(10)
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         assert await uow.bookings.add_exclusive(newcomer, later) == Success(None)
         await uow.commit()
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         swept = await uow.bookings.get(stale.id)
         assert swept is not None
         assert swept.status is BookingStatus.EXPIRED
@@ -172,10 +173,10 @@ async def test_an_expired_hold_never_blocks_and_is_marked_expired() -> None:
 async def test_cancelled_bookings_do_not_block() -> None:
     store = MemoryBookingsStore()
     await committed(store, booking(10, status=BookingStatus.CONFIRMED))
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         assert await uow.bookings.add_exclusive(booking(10), NOW) == Failure(SlotUnavailable())
     gone = booking(14)
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         await uow.bookings.add_exclusive(gone, NOW)
         cancelled = attrs.evolve(gone, status=BookingStatus.CANCELLED)
         assert await uow.bookings.save(cancelled, BookingStatus.HELD, NOW)
@@ -188,11 +189,11 @@ async def test_a_second_writer_waits_for_the_first_and_loses_if_it_commits() -> 
 
     async def second() -> None:
         await first_written.wait()
-        async with store() as uow:
+        async with store(MAINTENANCE) as uow:
             outcome.append(await uow.bookings.add_exclusive(booking(10), NOW))
 
     waiter = asyncio.create_task(second())
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         assert await uow.bookings.add_exclusive(booking(10), NOW) == Success(None)
         first_written.set()
         await asyncio.sleep(0.01)
@@ -208,11 +209,11 @@ async def test_a_second_writer_wins_if_the_first_rolls_back() -> None:
 
     async def second() -> None:
         await first_written.wait()
-        async with store() as uow:
+        async with store(MAINTENANCE) as uow:
             outcome.append(await uow.bookings.add_exclusive(booking(10), NOW))
 
     waiter = asyncio.create_task(second())
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         await uow.bookings.add_exclusive(booking(10), NOW)
         first_written.set()
         await asyncio.sleep(0.01)
@@ -222,7 +223,7 @@ async def test_a_second_writer_wins_if_the_first_rolls_back() -> None:
 
 async def test_waiting_on_a_transaction_of_the_same_task_raises_instead_of_hanging() -> None:
     store = MemoryBookingsStore()
-    async with store() as first, store() as second:
+    async with store(MAINTENANCE) as first, store(MAINTENANCE) as second:
         await first.bookings.add_exclusive(booking(10), NOW)
         with pytest.raises(MemoryDeadlock):
             await second.bookings.add_exclusive(booking(10), NOW)
@@ -235,7 +236,7 @@ async def test_transactions_waiting_for_each_other_raise_a_deadlock() -> None:
     both_wrote = asyncio.Barrier(2)
 
     async def swap(own: Booking, other: Booking) -> None:
-        async with store() as uow:
+        async with store(MAINTENANCE) as uow:
             assert await uow.bookings.save(
                 attrs.evolve(own, status=BookingStatus.CANCELLED), BookingStatus.HELD, NOW
             )
@@ -253,7 +254,7 @@ async def test_transactions_waiting_for_each_other_raise_a_deadlock() -> None:
 
 async def test_seats_are_refused_beyond_capacity_and_expired_holds_free_theirs() -> None:
     store = MemoryBookingsStore()
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         two = booking(10, occurrence=RUN, seats=2, expires_in=5 * MINUTE)
         assert await uow.bookings.add_seated(two, 3, NOW) == Success(None)
         assert await uow.bookings.add_seated(
@@ -274,14 +275,14 @@ async def test_save_writes_only_over_the_expected_status_of_an_unexpired_hold() 
     store, held = MemoryBookingsStore(), booking(10)
     await committed(store, held)
     confirmed = attrs.evolve(held, status=BookingStatus.CONFIRMED)
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         assert not await uow.bookings.save(confirmed, BookingStatus.CONFIRMED, NOW)
         assert not await uow.bookings.save(confirmed, BookingStatus.HELD, NOW + 10 * MINUTE)
         assert await uow.bookings.save(confirmed, BookingStatus.HELD, NOW)
         assert not await uow.bookings.save(confirmed, BookingStatus.HELD, NOW)  # moved already
         assert not await uow.bookings.save(booking(12), BookingStatus.HELD, NOW)  # unknown
         await uow.commit()
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         assert await uow.bookings.get(held.id) == confirmed
 
 
@@ -296,7 +297,7 @@ async def test_customer_bookings_page_newest_first() -> None:
     ]
     await committed(store, *mine, booking(16))
     expected = sorted(mine, key=lambda b: (b.created_at, b.id), reverse=True)
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         seen, after = list[Booking](), None
         while page := await uow.bookings.for_customer(me, Page(limit=3, after=after)):
             seen.extend(page)
@@ -311,12 +312,12 @@ async def test_customer_bookings_page_newest_first() -> None:
 async def test_providers_list_by_id_and_continue_after_the_last_id() -> None:
     store = MemoryBookingsStore()
     everyone = [provider(f"p{n}") for n in range(5)]
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         for p in everyone:
             await uow.providers.add(p)
         await uow.commit()
     ordered = sorted(everyone, key=lambda p: p.id)
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         assert list(await uow.providers.list(Page(limit=2))) == ordered[:2]
         rest = await uow.providers.list(Page(limit=10, after=str(ordered[1].id)))
         assert list(rest) == ordered[2:]
@@ -324,7 +325,7 @@ async def test_providers_list_by_id_and_continue_after_the_last_id() -> None:
 
 async def test_places_without_hours_are_always_closed() -> None:
     store, place_id = MemoryBookingsStore(), PlaceId(uuid.uuid4())
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         assert await uow.places.hours(place_id) == OpeningHours(place_id=place_id)
 
 
@@ -333,7 +334,7 @@ async def test_busy_lists_live_blocked_ranges_overlapping_the_window_per_resourc
     other = ResourceId(uuid.uuid4())
     early, late, elsewhere = booking(8), booking(14), booking(8, resource=other)
     await committed(store, early, late, elsewhere)
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         window = TimeRange(utc(2026, 6, 2, 9), utc(2026, 6, 2, 12))  # touches 08:00-09:15 only
         assert await uow.bookings.busy([COURT], window, NOW) == {COURT: [early.blocked]}
         assert await uow.bookings.busy([COURT, other], window, NOW + 10 * MINUTE) == {}
@@ -379,7 +380,7 @@ async def test_search_finds_offerings_within_radius_nearest_first_with_filters()
         offering_at(mid, "tennis", 2000, "USD"),
         offering_at(far, "tennis", 2000),
     ]
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         for place in (near, mid, far):
             await uow.places.add(place)
         for o in offerings:
@@ -389,7 +390,7 @@ async def test_search_finds_offerings_within_radius_nearest_first_with_filters()
     everything = SearchQuery(near=centre, radius_m=5_000, page=Page(limit=50))
 
     async def search(**filters: Any) -> list[Offering]:
-        async with store() as uow:
+        async with store(MAINTENANCE) as uow:
             query = attrs.evolve(everything, **filters)
             return [hit.offering for hit in await uow.offerings.search(query)]
 
@@ -406,12 +407,12 @@ async def test_search_pages_with_opaque_cursors_and_refuses_forged_ones() -> Non
     store = MemoryBookingsStore()
     centre = GeoPoint.of(0, 0).unwrap()
     places = [place_at(0.001 * n, 0) for n in range(7)]
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         for place in places:
             await uow.places.add(place)
             await uow.offerings.add(offering_at(place, "tennis", 100))
         await uow.commit()
-    async with store() as uow:
+    async with store(MAINTENANCE) as uow:
         everything = await uow.offerings.search(
             SearchQuery(near=centre, radius_m=10_000, page=Page(limit=100))
         )

@@ -58,6 +58,7 @@ from core.shared.ids import BookingId, OccurrenceId, OfferingId, PlaceId, Provid
 from core.shared.money import Money
 from core.shared.principal import MfaRequired, Principal
 from core.shared.time import TimeRange
+from core.shared.unit_of_work import MAINTENANCE
 
 NOW = utc(2026, 6, 1, 6)  # Monday 08:00 in Berlin
 TEN_TOMORROW = utc(2026, 6, 2, 8)  # 10:00 in Berlin
@@ -298,7 +299,7 @@ async def test_holds_check_the_request_before_touching_anything(shop: Shop) -> N
     ]
     for req, expected in cases:
         assert isinstance(failure(await hold(me, req)), expected), req
-    async with shop.store() as uow:
+    async with shop.store(MAINTENANCE) as uow:
         assert await uow.bookings.for_customer(me.user_id, Page(limit=10)) == []
 
 

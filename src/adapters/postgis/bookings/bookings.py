@@ -14,7 +14,12 @@ from psycopg import errors as pg_errors
 from returns.result import Failure, Result, Success
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from adapters.postgis.bookings.tables import LIVE_STATUSES, bookings, occurrences
+from adapters.postgis.bookings.tables import (
+    LIVE_STATUSES,
+    booking_occupancy,
+    bookings,
+    occurrences,
+)
 from adapters.postgis.sql import Row, each, money, param, pg_range, time_range
 from adapters.postgis.unit_of_work import PostgisPart
 from core.bookings.cursors import parse_uuid
@@ -70,55 +75,38 @@ def _booking(row: Row) -> Booking:
 
 
 _NOW = param("now", bookings.c.hold_expires_at)
+_WINDOW = param("window", bookings.c.blocked)
+_SEEN = booking_occupancy.c  # everyone's bookings, without who booked (see tables.py)
 
 # Bookings occupying capacity at :now; an expired hold never does, swept or not. The first
 # term repeats the exclusion constraint's predicate so its partial index applies.
 _LIVE_AT_NOW = sa.and_(
-    bookings.c.status.in_(LIVE_STATUSES),
-    sa.or_(
-        bookings.c.status == BookingStatus.CONFIRMED.value,
-        bookings.c.hold_expires_at > _NOW,
-    ),
+    _SEEN.status.in_(LIVE_STATUSES),
+    sa.or_(_SEEN.status == BookingStatus.CONFIRMED.value, _SEEN.hold_expires_at > _NOW),
 )
 
-
-_WINDOW = param("window", bookings.c.blocked)
-
 _BUSY = (
-    sa.select(bookings.c.resource_id, bookings.c.blocked)
-    .where(bookings.c.resource_id.in_(each("resource_ids", bookings.c.resource_id)))
-    .where(bookings.c.blocked.overlaps(_WINDOW))
+    sa.select(_SEEN.resource_id, _SEEN.blocked)
+    .where(_SEEN.resource_id.in_(each("resource_ids", bookings.c.resource_id)))
+    .where(_SEEN.blocked.overlaps(_WINDOW))
     .where(_LIVE_AT_NOW)
-    .order_by(bookings.c.resource_id, bookings.c.blocked)
+    .order_by(_SEEN.resource_id, _SEEN.blocked)
 )
 
 _SEATS_TAKEN = (
-    sa.select(bookings.c.occurrence_id, sa.func.sum(bookings.c.seats).label("seats"))
-    .where(bookings.c.occurrence_id.in_(each("occurrence_ids", bookings.c.occurrence_id)))
+    sa.select(_SEEN.occurrence_id, sa.func.sum(_SEEN.seats).label("seats"))
+    .where(_SEEN.occurrence_id.in_(each("occurrence_ids", bookings.c.occurrence_id)))
     .where(_LIVE_AT_NOW)
-    .group_by(bookings.c.occurrence_id)
+    .group_by(_SEEN.occurrence_id)
 )
 
-
-def _expire_overlapping_holds() -> sa.Update:
-    """Holds of :hold_resource_id past their expiry at :now whose blocked range overlaps :window."""
-    stale = (
-        sa.select(bookings.c.id)
-        .where(bookings.c.resource_id == param("hold_resource_id", bookings.c.resource_id))
-        .where(bookings.c.status == BookingStatus.HELD.value)
-        .where(bookings.c.hold_expires_at <= _NOW)
-        .where(bookings.c.blocked.overlaps(_WINDOW))
-        .order_by(bookings.c.id)
-        .with_for_update()
+# Holds of :hold_resource_id past their expiry at :now whose blocked range overlaps :window,
+# whoever holds them; rows locked in id order (a SECURITY DEFINER function, migration 0004).
+_EXPIRE_OVERLAPPING_HOLDS = sa.select(
+    sa.func.expire_overlapping_holds(
+        param("hold_resource_id", bookings.c.resource_id), _WINDOW, _NOW
     )
-    return (
-        bookings.update()
-        .where(bookings.c.id.in_(stale.scalar_subquery()))
-        .values(status=BookingStatus.EXPIRED.value)
-    )
-
-
-_EXPIRE_OVERLAPPING_HOLDS = _expire_overlapping_holds()
+)
 
 
 class PostgisBookingRepository(PostgisPart, BookingRepository):

@@ -247,3 +247,16 @@ sa.Index(
     bookings.c.status,
     postgresql_where=sa.text(one_of("status", LIVE_STATUSES)),
 )
+
+
+# Everyone's bookings as availability sees them (a view, migration 0004): row-level security
+# shows a caller only the bookings they are party to, and busy slots and seat counts include
+# everyone's. Who booked, and for how much, stays out. Not in `metadata`: it is no table.
+OCCUPANCY_COLUMNS = (
+    "id", "resource_id", "occurrence_id", "blocked", "seats", "status", "hold_expires_at",
+)  # fmt: skip
+booking_occupancy = sa.Table(
+    "booking_occupancy",
+    sa.MetaData(),
+    *(sa.Column(name, bookings.c[name].type) for name in OCCUPANCY_COLUMNS),
+)

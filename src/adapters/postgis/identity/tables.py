@@ -160,6 +160,10 @@ audit_log = sa.Table(
     sa.Column("ip", sa.Text),
     sa.Column("user_agent", sa.Text),
     sa.Column("details", pg.JSONB, nullable=False),
+    # The hash chain (migration 0004): set by a trigger when the entry's transaction commits.
+    sa.Column("chain_seq", sa.BigInteger, unique=True),
+    sa.Column("prev_hash", sa.LargeBinary),
+    sa.Column("hash", sa.LargeBinary),
 )
 sa.Index("ix_audit_log_at", audit_log.c.at)
 sa.Index("ix_audit_log_subject_at", audit_log.c.subject_user_id, audit_log.c.at)

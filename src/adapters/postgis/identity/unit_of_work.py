@@ -19,11 +19,12 @@ from adapters.postgis.identity.users import PostgisUserRepository
 from adapters.postgis.unit_of_work import PostgisUnitOfWork
 from core.identity.ports import IdentityUnitOfWork
 from core.shared.keyring import Keyring
+from core.shared.unit_of_work import Access
 
 
 class PostgisIdentityUnitOfWork(PostgisUnitOfWork, IdentityUnitOfWork):
-    def __init__(self, engine: AsyncEngine, keyring: Keyring) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: AsyncEngine, keyring: Keyring, access: Access) -> None:
+        super().__init__(engine, access)
         self.users = PostgisUserRepository(self)
         self.one_time_tokens = PostgisOneTimeTokenRepository(self)
         self.sessions = PostgisSessionRepository(self)
@@ -34,5 +35,5 @@ class PostgisIdentityUnitOfWork(PostgisUnitOfWork, IdentityUnitOfWork):
         self.audit = PostgisAuditLog(self)
 
     @classmethod
-    def factory(cls, engine: AsyncEngine, keyring: Keyring) -> Callable[[], Self]:
-        return lambda: cls(engine, keyring)
+    def factory(cls, engine: AsyncEngine, keyring: Keyring) -> Callable[[Access], Self]:
+        return lambda access: cls(engine, keyring, access)

@@ -9,7 +9,7 @@ from datetime import datetime
 import attrs
 
 from core.bookings.ports import BookingsUnitOfWork, Page
-from core.shared.unit_of_work import UnitOfWorkFactory
+from core.shared.unit_of_work import MAINTENANCE, PUBLIC, UnitOfWorkFactory
 from entrypoints.cli.demo.catalog import DemoProvider, demo_catalog
 
 BATCH = 100  # providers per transaction: few round trips per commit, bounded rollback on failure
@@ -39,7 +39,7 @@ class DemoSummary:
 
 
 async def is_empty(uow_factory: UnitOfWorkFactory[BookingsUnitOfWork]) -> bool:
-    async with uow_factory() as uow:
+    async with uow_factory(PUBLIC) as uow:
         return not await uow.providers.list(Page(limit=1))
 
 
@@ -78,7 +78,7 @@ async def load(
         return DemoSummary()
     summary, cities = DemoSummary(), set[int]()
     for batch in _batches(demo_catalog(count, seed=seed, now=now), BATCH):
-        async with uow_factory() as uow:
+        async with uow_factory(MAINTENANCE) as uow:
             for demo in batch:
                 await _write(uow, demo)
             await uow.commit()
