@@ -16,6 +16,7 @@ import attrs
 import pytest
 import sqlalchemy as sa
 
+from adapters.memory.keyring import MemoryKeyring
 from adapters.postgis import migrate
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
@@ -89,7 +90,8 @@ _SEED = (
     " VALUES (:session, :user, :now, :now, :now + interval '1 day', 'aal1', '{pwd}')",
     "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at)"
     " VALUES (:refresh, :session, 'refresh-' || :name, :now, :now + interval '1 day')",
-    "INSERT INTO totp_credentials (user_id, secret, created_at) VALUES (:user, 'S', :now)",
+    "INSERT INTO totp_credentials (user_id, secret_sealed, created_at)"
+    " VALUES (:user, decode('53', 'hex'), :now)",
     "INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES (:user, 'c', :now)",
     "INSERT INTO one_time_tokens (id, user_id, purpose, token_hash, created_at, expires_at)"
     " VALUES (:token, :user, 'password_reset', 'token-' || :name, :now, :now + interval '1 h')",
@@ -228,7 +230,7 @@ async def test_a_repository_asked_for_anothers_rows_finds_nothing(world: World) 
         async with PostgisBookingsUnitOfWork(engine, ana) as uow:
             own = await uow.bookings.get(world.ana.booking_id)
             other = await uow.bookings.get(world.ben.booking_id)
-        async with PostgisIdentityUnitOfWork(engine, ana) as identity:
+        async with PostgisIdentityUnitOfWork(engine, MemoryKeyring(), ana) as identity:
             sessions = await identity.sessions.list_live(world.ben.user_id, NOW)
             totp = await identity.totp.get(world.ben.user_id)
             user = await identity.users.get(world.ben.user_id)

@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from click.testing import Result
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
+from adapters.memory.keyring import MemoryKeyring
 from adapters.postgis import migrate
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
@@ -56,7 +58,7 @@ async def _append(engine: AsyncEngine, count: int) -> None:
     """`count` entries, each in its own transaction, all at once."""
 
     async def one(n: int) -> None:
-        async with PostgisIdentityUnitOfWork(engine, PUBLIC) as uow:
+        async with PostgisIdentityUnitOfWork(engine, MemoryKeyring(), PUBLIC) as uow:
             entry = AuditEntry(
                 at=AT, action=AuditAction.LOGIN_FAILED, actor_user_id=None,
                 subject_user_id=None, details={"n": n, "note": "concurrent"},
@@ -65,6 +67,11 @@ async def _append(engine: AsyncEngine, count: int) -> None:
             await uow.commit()
 
     await asyncio.gather(*(one(n) for n in range(count)))
+
+
+@pytest.fixture(autouse=True)
+def _kek_in_environment(kek_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEK_FILE", str(kek_file))  # the CLI seals secrets under it
 
 
 def verify(database: LocalDatabase) -> Result:
