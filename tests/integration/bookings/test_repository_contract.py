@@ -59,7 +59,7 @@ from core.shared.ids import (
 from core.shared.money import Money
 from core.shared.principal import Principal, Role
 from core.shared.time import TimeRange
-from core.shared.unit_of_work import MAINTENANCE
+from core.shared.unit_of_work import MAINTENANCE, Access
 from devservers.postgres import LocalDatabase, LocalPostgres
 
 T0 = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)  # a Monday
@@ -75,7 +75,7 @@ METRES_PER_DEGREE_LAT = 6_371_008.8 * 3.141592653589793 / 180
 
 
 class Harness(Protocol):
-    def uow(self) -> BookingsUnitOfWork: ...
+    def uow(self, access: Access = MAINTENANCE) -> BookingsUnitOfWork: ...
     async def committed_event_ids(self) -> set[EventId]: ...
 
 
@@ -83,8 +83,8 @@ class MemoryHarness:
     def __init__(self) -> None:
         self._store = MemoryBookingsStore()
 
-    def uow(self) -> BookingsUnitOfWork:
-        return self._store(MAINTENANCE)
+    def uow(self, access: Access = MAINTENANCE) -> BookingsUnitOfWork:
+        return self._store(access)
 
     async def committed_event_ids(self) -> set[EventId]:
         return {event.id for event in self._store.outbox}
@@ -94,8 +94,8 @@ class PostgisHarness:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    def uow(self) -> BookingsUnitOfWork:
-        return PostgisBookingsUnitOfWork(self._engine, MAINTENANCE)
+    def uow(self, access: Access = MAINTENANCE) -> BookingsUnitOfWork:
+        return PostgisBookingsUnitOfWork(self._engine, access)
 
     async def committed_event_ids(self) -> set[EventId]:
         async with self._engine.connect() as conn:

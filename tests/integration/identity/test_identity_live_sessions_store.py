@@ -32,6 +32,7 @@ from core.identity.ports import LiveSessions
 from core.identity.settings import MAX_ACCESS_TTL
 from core.shared.ids import UserId
 from core.shared.principal import Role
+from core.shared.unit_of_work import MAINTENANCE
 from identity_wiring import IdentityPorts, operator
 
 CLIENT = ClientContext(ip="198.51.100.4", user_agent="pytest")
@@ -155,7 +156,7 @@ async def test_a_logout_that_cannot_reach_redis_fails_and_ends_nothing(
     with pytest.raises(RedisConnectionError):
         await broken(RevokeSession)(user_id=user_id, session_id=pair.session_id)
 
-    async with pg_deps.uow() as uow:
+    async with pg_deps.uow(MAINTENANCE) as uow:
         session = await uow.sessions.get(pair.session_id)
     assert session is not None
     assert session.revoked_at is None  # rolled back: the caller may retry cleanly

@@ -217,7 +217,7 @@ async def test_a_used_or_expired_token_admits_no_attempt(store: Store) -> None:
     user = new_user()
     await add_user(store, user)
     used, expiring = (new_one_time(user, TokenPurpose.MFA_CHALLENGE) for _ in range(2))
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         await uow.one_time_tokens.add(used)
         await uow.one_time_tokens.add(expiring)
         assert await uow.one_time_tokens.consume(used.id, LATER)
@@ -229,15 +229,15 @@ async def test_an_attempt_is_kept_on_commit_and_given_back_on_rollback(store: St
     user = new_user()
     await add_user(store, user)
     token = new_one_time(user, TokenPurpose.MFA_CHALLENGE)
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         await uow.one_time_tokens.add(token)
         await uow.commit()
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert await uow.one_time_tokens.reserve_attempt(token.id, LATER, 5)  # rolled back
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         assert await uow.one_time_tokens.reserve_attempt(token.id, LATER, 5)
         await uow.commit()
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         found = await uow.one_time_tokens.find(token.token_hash, token.purpose)
         assert found is not None
         assert found.failed_attempts == 1
@@ -247,12 +247,12 @@ async def test_concurrent_attempts_on_one_token_reserve_exactly_the_limit(store:
     user = new_user()
     await add_user(store, user)
     token = new_one_time(user, TokenPurpose.MFA_CHALLENGE)
-    async with store.uow() as uow:
+    async with store.uow(MAINTENANCE) as uow:
         await uow.one_time_tokens.add(token)
         await uow.commit()
 
     async def attempt() -> bool:
-        async with store.uow() as uow:
+        async with store.uow(MAINTENANCE) as uow:
             reserved = await uow.one_time_tokens.reserve_attempt(token.id, LATER, 5)
             await asyncio.sleep(0.01)  # the code is checked while the others come in
             await uow.commit()

@@ -39,6 +39,7 @@ from core.identity.ports import IdentityUnitOfWork
 from core.shared.events import Event
 from core.shared.ids import UserId
 from core.shared.keyring import SealBroken, Sealed
+from core.shared.unit_of_work import MAINTENANCE
 from identity_wiring import IdentityPorts, operator
 
 CLIENT = ClientContext(ip="198.51.100.10", user_agent="at-rest")
@@ -46,7 +47,8 @@ PASSWORD = "correct horse battery staple"
 
 
 async def _raw_database(engine: AsyncEngine) -> str:
-    """Every row of every table as PostgreSQL prints it (bytea as \\x hex): a dump."""
+    """Every row of every table as PostgreSQL prints it (bytea as \\x hex): a dump, as the
+    schema owner takes it (row-level security does not hide rows from the owner)."""
     async with engine.connect() as connection:
         tables = (
             await connection.execute(
@@ -72,7 +74,7 @@ def _secret_forms(text: str, raw: bytes) -> list[str]:
 
 
 async def test_no_secret_appears_in_the_raw_rows(
-    pg_deps: IdentityPorts, clean_engine: AsyncEngine, clock: FixedClock
+    pg_deps: IdentityPorts, owner_engine: AsyncEngine, clock: FixedClock
 ) -> None:
     email = "dump@example.org"
     assert await pg_deps(Register)(email=email, password=PASSWORD) == Success(None)
@@ -89,9 +91,9 @@ async def test_no_secret_appears_in_the_raw_rows(
     caller = await operator(pg_deps)
     assert isinstance(await pg_deps(RotateSigningKey)(caller=caller, client=CLIENT), Success)
 
-    async with pg_deps.uow() as uow:
+    async with pg_deps.uow(MAINTENANCE) as uow:
         keys = await uow.signing_keys.verifying(clock.now() - timedelta(days=1))
-    tokens = [await open_mailed_token(pg_deps.keyring, e) for e in await _mail_events(clean_engine)]
+    tokens = [await open_mailed_token(pg_deps.keyring, e) for e in await _mail_events(owner_engine)]
     forbidden = _secret_forms(enrolment.secret, base64.b32decode(enrolment.secret))
     for key in keys:
         private = serialization.load_pem_private_key(key.private_pem.encode(), password=None)
@@ -103,7 +105,7 @@ async def test_no_secret_appears_in_the_raw_rows(
         pem_body = "".join(key.private_pem.splitlines()[1:-1])
         forbidden += [pem_body, raw.hex(), base64.b64encode(raw).decode()]
     forbidden += [token for token in tokens]
-    dump = await _raw_database(clean_engine)
+    dump = await _raw_database(owner_engine)
 
     assert len(keys) == 2
     assert len(tokens) == 2  # verification and reset mails
@@ -114,15 +116,15 @@ async def test_no_secret_appears_in_the_raw_rows(
 
 
 async def test_a_sealed_secret_does_not_open_in_another_row(
-    pg_deps: IdentityPorts, clean_engine: AsyncEngine
+    pg_deps: IdentityPorts, owner_engine: AsyncEngine
 ) -> None:
     """Copying one user's sealed TOTP secret onto another's row gives the attacker nothing."""
     first, second = await _users(pg_deps, 2)
-    async with pg_deps.uow() as uow:
+    async with pg_deps.uow(MAINTENANCE) as uow:
         for user_id, secret in [(first, "JBSWY3DPEHPK3PXP"), (second, "KRSXG5CTMVRXEZLU")]:
             await uow.totp.save(TotpCredential(user_id=user_id, secret=secret, created_at=START))
         await uow.commit()
-    async with clean_engine.begin() as connection:
+    async with owner_engine.begin() as connection:
         await connection.execute(
             sa.text(
                 "UPDATE totp_credentials SET secret_sealed = "
@@ -132,7 +134,7 @@ async def test_a_sealed_secret_does_not_open_in_another_row(
             {"first": first, "second": second},
         )
 
-    async with pg_deps.uow() as uow:
+    async with pg_deps.uow(MAINTENANCE) as uow:
         assert await uow.totp.get(first) is not None
         with pytest.raises(SealBroken):
             await uow.totp.get(second)
@@ -148,7 +150,7 @@ async def _users(deps: IdentityPorts, count: int) -> list[UserId]:
         )
         for n in range(count)
     ]
-    async with deps.uow() as uow:
+    async with deps.uow(MAINTENANCE) as uow:
         for user in users:
             assert await uow.users.add(user)
         await uow.commit()
@@ -177,7 +179,7 @@ async def _kek_ids(engine: AsyncEngine) -> set[str]:
 
 
 async def test_rotating_the_kek_rewraps_everything_while_reads_go_on(
-    clean_engine: AsyncEngine, clock: FixedClock, tmp_path: Path
+    clean_engine: AsyncEngine, owner_engine: AsyncEngine, clock: FixedClock, tmp_path: Path
 ) -> None:
     key_file = tmp_path / "kek.json"
     FileKeyStore.create(key_file)
@@ -187,7 +189,7 @@ async def test_rotating_the_kek_rewraps_everything_while_reads_go_on(
     old_kek = await operator_store.active()
     user_ids = await _users(server, 40)
     secrets = {user_id: base64.b32encode(uuid.uuid4().bytes).decode() for user_id in user_ids}
-    async with server.uow() as uow:
+    async with server.uow(MAINTENANCE) as uow:
         for user_id, secret in secrets.items():
             await uow.totp.save(TotpCredential(user_id=user_id, secret=secret, created_at=START))
         await uow.commit()
@@ -195,11 +197,11 @@ async def test_rotating_the_kek_rewraps_everything_while_reads_go_on(
     for _ in range(3):  # one active signing key and three retired ones
         assert isinstance(await server(RotateSigningKey)(caller=caller, client=CLIENT), Success)
     await server(Register)(email="rotation@example.org", password=PASSWORD)
-    async with server.uow() as uow:
+    async with server.uow(MAINTENANCE) as uow:
         keys_before = await _signing_keys(uow, clock)
-    mails = await _mail_events(clean_engine)
+    mails = await _mail_events(owner_engine)
     tokens_before = [await open_mailed_token(server.keyring, mail) for mail in mails]
-    assert await _kek_ids(clean_engine) == {old_kek}
+    assert await _kek_ids(owner_engine) == {old_kek}
 
     rotation = RotateKeyEncryptionKey(
         uow=server.uow,
@@ -210,8 +212,8 @@ async def test_rotating_the_kek_rewraps_everything_while_reads_go_on(
     rotating = asyncio.create_task(rotation(caller=caller, client=CLIENT))
     reads, seen = 0, []  # the KEKs the rows named at each round of reads
     while not rotating.done() or reads == 0:
-        seen.append(await _kek_ids(clean_engine))
-        async with server.uow() as uow:
+        seen.append(await _kek_ids(owner_engine))
+        async with server.uow(MAINTENANCE) as uow:
             for user_id, secret in secrets.items():
                 credential = await uow.totp.get(user_id)
                 assert credential is not None
@@ -223,13 +225,13 @@ async def test_rotating_the_kek_rewraps_everything_while_reads_go_on(
 
     assert rotated.rewrapped == len(secrets) + len(keys_before) + len(tokens_before)
     assert rotated.kek_id != old_kek
-    assert await _kek_ids(clean_engine) == {rotated.kek_id}
+    assert await _kek_ids(owner_engine) == {rotated.kek_id}
     assert {old_kek, rotated.kek_id} in seen  # some reads ran halfway through the re-wrap
     # The server reads everything back, and seals new values under the new KEK.
-    async with server.uow() as uow:
+    async with server.uow(MAINTENANCE) as uow:
         read_back = {u: await uow.totp.get(u) for u in secrets}
         assert {u: c.secret if c else None for u, c in read_back.items()} == secrets
         assert await _signing_keys(uow, clock) == keys_before
-    after = [await open_mailed_token(server.keyring, m) for m in await _mail_events(clean_engine)]
+    after = [await open_mailed_token(server.keyring, m) for m in await _mail_events(owner_engine)]
     assert after == tokens_before
     assert (await server.keyring.seal(b"new", purpose="test")).kek_id == rotated.kek_id
