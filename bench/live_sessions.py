@@ -47,6 +47,7 @@ async def sign_up(dbs: Databases) -> tuple[str, Settings]:
     settings = Settings(
         database_url=dbs.database_url,
         redis_url=dbs.redis.url,
+        kek_file=dbs.kek_file,
         argon2_memory_kib=1024,
         argon2_time_cost=1,
     )

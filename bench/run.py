@@ -173,7 +173,9 @@ def _run(options: Options, tools: dict[str, str], dbs: Databases, workdir: Path)
 
 
 def _container(dbs: Databases) -> Container:
-    return build_container(Settings(database_url=dbs.database_url, redis_url=dbs.redis.url))
+    return build_container(
+        Settings(database_url=dbs.database_url, redis_url=dbs.redis.url, kek_file=dbs.kek_file)
+    )
 
 
 async def _prepare(dbs: Databases, providers: int) -> Prepared:

@@ -23,6 +23,7 @@ import attrs
 import psycopg
 
 from adapters.postgis import migrate
+from adapters.security.keyring import FileKeyStore
 from devservers.net import free_port
 from devservers.postgres import LocalPostgres
 from devservers.redis import LocalRedis
@@ -71,6 +72,7 @@ class Databases:
     postgres: LocalPostgres
     redis: LocalRedis
     database_url: str  # postgresql+psycopg://...
+    kek_file: Path  # the key-encryption key that seals secrets at rest
 
     @property
     def libpq_url(self) -> str:
@@ -94,7 +96,11 @@ def databases(workdir: Path, *, durable: bool) -> Iterator[Databases]:
         database = postgres.ensure_running()
         redis.ensure_running()
         migrate.upgrade(database.migrator_url)
-        yield Databases(postgres=postgres, redis=redis, database_url=database.app_url)
+        kek_file = workdir / "kek.json"
+        FileKeyStore.create(kek_file)
+        yield Databases(
+            postgres=postgres, redis=redis, database_url=database.app_url, kek_file=kek_file
+        )
     finally:
         with contextlib.suppress(Exception):
             redis.stop()
@@ -190,6 +196,7 @@ def api_server(
         **os.environ,
         "DATABASE_URL": dbs.database_url,
         "REDIS_URL": dbs.redis.url,
+        "KEK_FILE": str(dbs.kek_file),
         # All load comes from one IP and a few users: a limit this high still costs its Redis
         # round trip on every request, as in production, but never refuses one.
         "RATE_LIMIT_REQUESTS": str(UNREFUSING_RATE_LIMIT),
