@@ -297,7 +297,9 @@ async def open_mailed_token(keyring: Keyring, event: Event) -> str:
 # --- second factors --------------------------------------------------------------------------
 
 _RECOVERY_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-_RECOVERY_CODE_CHARS = 16  # 80 bits
+# 28 base32 characters: 140 random bits, above the 112 that let a fast digest stand in for a
+# salted slow hash (ASVS 5.0 V6.5.2) and the 128 of V11.5.1. Older 16-character codes still verify.
+_RECOVERY_CODE_CHARS = 28
 
 
 class SecondFactor(enum.StrEnum):
@@ -306,13 +308,13 @@ class SecondFactor(enum.StrEnum):
 
 
 def new_recovery_code() -> str:
-    """16 base32 characters (80 bits), shown in groups of four: ABCD-EFGH-IJKL-MNOP."""
+    """28 base32 characters (140 bits), shown in seven groups of four: ABCD-EFGH-...-YZ23."""
     chars = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(_RECOVERY_CODE_CHARS))
     return "-".join(chars[i : i + 4] for i in range(0, _RECOVERY_CODE_CHARS, 4))
 
 
 def recovery_code_digest(code: str) -> str:
-    """SHA-256 of the code without separators or case. 80 random bits make a dictionary or
+    """SHA-256 of the code without separators or case. 140 random bits make a dictionary or
     brute-force attack on a leaked digest hopeless, so a slow salted hash would add nothing;
     a deterministic digest lets the store find and consume a code in one atomic update."""
     cleaned = "".join(code.split()).replace("-", "").upper()

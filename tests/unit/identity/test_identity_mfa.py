@@ -28,7 +28,7 @@ from core.identity import (
     RegenerateRecoveryCodes,
     StepUp,
 )
-from core.identity.common import TokenPair
+from core.identity.common import TokenPair, new_recovery_code
 from core.identity.errors import (
     InvalidMfaCode,
     InvalidToken,
@@ -103,6 +103,17 @@ async def test_confirmation_activates_mfa_gives_ten_recovery_codes_and_aal2() ->
     assert all(code not in stored for code in enabled.recovery_codes)  # hashed only
     assert AuditAction.MFA_ENROLLED in actions(env)
     assert await env.deps(BeginTotpEnrolment)(user_id=user_id) == Failure(MfaAlreadyActive())
+
+
+def test_a_recovery_code_carries_at_least_128_random_bits() -> None:
+    """ASVS 5.0 V6.5.2 (below 112 bits a stored code needs a salted slow hash) and V11.5.1 (128)."""
+    codes = [new_recovery_code() for _ in range(200)]
+    symbols = [code.replace("-", "") for code in codes]
+
+    assert {len(s) for s in symbols} == {28}  # 28 base32 symbols of 5 bits: 140 bits
+    assert set("".join(symbols)) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+    assert len(set(codes)) == len(codes)
+    assert all(len(group) == 4 for code in codes for group in code.split("-"))
 
 
 async def test_login_with_mfa_returns_a_challenge_then_aal2_tokens() -> None:
