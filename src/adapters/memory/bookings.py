@@ -1,4 +1,5 @@
 """In-memory fake of every bookings port, with the integrity semantics of the PostgreSQL adapter.
+(One file of ~500 lines on purpose: its small transaction engine serves only these repositories.)
 
 `MemoryBookingsStore` holds the committed data and hands out `MemoryBookingsUnitOfWork`s, one
 per use-case call. Each unit of work is one transaction at READ COMMITTED:
