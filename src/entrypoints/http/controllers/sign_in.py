@@ -50,7 +50,7 @@ PasswordIn = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 SecretIn = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 CodeIn = Annotated[
     str,
-    msgspec.Meta(min_length=6, max_length=32, description="six TOTP digits, or a recovery code"),
+    msgspec.Meta(min_length=6, max_length=64, description="six TOTP digits, or a recovery code"),
 ]
 
 ANYONE = "Who may call: anyone (no token)."
