@@ -13,7 +13,7 @@ import attrs
 from returns.result import Failure, Result, Success
 
 from core.identity.model import Email
-from core.identity.ports import BreachedPasswords
+from core.identity.ports import BreachedPasswords, PasswordHasher
 from core.shared.errors import DomainError
 
 ABSOLUTE_MIN_LENGTH = 8
@@ -106,6 +106,15 @@ class PasswordPolicy:
         if await is_listed(text, breached):
             return Failure(PasswordTooCommon())
         return Success(Password(text))
+
+    async def check_and_hash(
+        self, raw: str, *, email: Email, breached: BreachedPasswords, hasher: PasswordHasher
+    ) -> Result[str, PasswordRejected]:
+        """`check` a new password and, if it passes, the hash of its normalised text."""
+        checked = await self.check(raw, email=email, breached=breached)
+        if isinstance(checked, Failure):
+            return Failure(checked.failure())
+        return Success(await hasher.hash(checked.unwrap().text))
 
 
 async def is_listed(text: str, breached: BreachedPasswords) -> bool:

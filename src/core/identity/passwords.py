@@ -22,7 +22,7 @@ from core.identity.model import (
     TokenPurpose,
     token_digest,
 )
-from core.identity.password_policy import Password, PasswordRejected, normalise
+from core.identity.password_policy import PasswordRejected, normalise
 from core.identity.ports import (
     BreachedPasswords,
     IdentityUnitOfWork,
@@ -83,13 +83,12 @@ class ChangePassword(UseCase):
         typed = normalise(current_password)
         if not user.has_password or not await self.passwords.verify(user.password_hash, typed):
             return Failure(InvalidCredentials())
-        checked = await self.settings.password_policy.check(
-            new_password, email=user.email, breached=self.breached
+        hashed = await self.settings.password_policy.check_and_hash(
+            new_password, email=user.email, breached=self.breached, hasher=self.passwords
         )
-        if isinstance(checked, Failure):
-            return Failure(checked.failure())
-        accepted: Password = checked.unwrap()
-        new_hash = await self.passwords.hash(accepted.text)
+        if isinstance(hashed, Failure):
+            return Failure(hashed.failure())
+        new_hash = hashed.unwrap()
         now = self.clock.now()
         async with self.uow(Access.user(user_id)) as uow:
             current = await uow.users.get(user_id, lock=True)
@@ -183,13 +182,12 @@ class ResetPassword(UseCase):
             user = await uow.users.get(found.user_id) if found else None
         if found is None or user is None or not found.usable(now, max_attempts=1):
             return Failure(InvalidToken())
-        checked = await self.settings.password_policy.check(
-            new_password, email=user.email, breached=self.breached
+        hashed = await self.settings.password_policy.check_and_hash(
+            new_password, email=user.email, breached=self.breached, hasher=self.passwords
         )
-        if isinstance(checked, Failure):
-            return Failure(checked.failure())
-        accepted: Password = checked.unwrap()
-        new_hash = await self.passwords.hash(accepted.text)
+        if isinstance(hashed, Failure):
+            return Failure(hashed.failure())
+        new_hash = hashed.unwrap()
         now = self.clock.now()
         async with self.uow(Access.user(user.id)) as uow:
             if not await uow.one_time_tokens.consume(found.id, now):

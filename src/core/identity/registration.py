@@ -24,7 +24,7 @@ from core.identity.model import (
     User,
     token_digest,
 )
-from core.identity.password_policy import Password, PasswordRejected
+from core.identity.password_policy import PasswordRejected
 from core.identity.ports import BreachedPasswords, IdentityUnitOfWork, PasswordHasher, Throttle
 from core.identity.settings import IdentitySettings
 from core.identity.throttling import guarded, ration, throttle_keys
@@ -69,13 +69,12 @@ class Register(UseCase):
         address: Email = parsed.unwrap()
         if address.key.endswith(f"@{OPERATOR_DOMAIN}"):
             return Failure(InvalidEmail(field="email", reason="this domain is reserved"))
-        checked = await self.settings.password_policy.check(
-            password, email=address, breached=self.breached
+        hashed = await self.settings.password_policy.check_and_hash(
+            password, email=address, breached=self.breached, hasher=self.passwords
         )
-        if isinstance(checked, Failure):
-            return Failure(checked.failure())
-        accepted: Password = checked.unwrap()
-        password_hash = await self.passwords.hash(accepted.text)
+        if isinstance(hashed, Failure):
+            return Failure(hashed.failure())
+        password_hash = hashed.unwrap()
         now = self.clock.now()
         user = User(
             id=UserId(uuid.uuid4()), email=address, password_hash=password_hash, created_at=now
