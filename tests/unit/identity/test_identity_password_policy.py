@@ -11,7 +11,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-from adapters.memory.security_fakes import FakeBreachedPasswords
+from adapters.memory.security_fakes import FakeBreachedPasswords, FakePasswordHasher
 from adapters.security.breached import LONG_BREACHED, BundledBreachedPasswords
 from core.identity.model import Email
 from core.identity.password_policy import (
@@ -183,3 +183,20 @@ def test_accepted_passwords_are_normalised_and_stable(raw: str) -> None:
     accepted = result.unwrap()
     assert unicodedata.is_normalized("NFKC", accepted.text)
     assert check(accepted.text) == result
+
+
+def test_check_and_hash_hashes_the_normalised_password_it_accepts() -> None:
+    hasher = FakePasswordHasher()
+    decomposed = unicodedata.normalize("NFD", "Crème brûlée au four")
+    hashed = asyncio.run(
+        POLICY.check_and_hash(decomposed, email=EMAIL, breached=BREACHED, hasher=hasher)
+    ).unwrap()
+    assert asyncio.run(hasher.verify(hashed, unicodedata.normalize("NFKC", decomposed)))
+    assert not asyncio.run(hasher.verify(hashed, decomposed))
+
+
+def test_check_and_hash_returns_the_rejection_unhashed() -> None:
+    hashed = POLICY.check_and_hash(
+        "short", email=EMAIL, breached=BREACHED, hasher=FakePasswordHasher()
+    )
+    assert asyncio.run(hashed) == Failure(PasswordTooShort(12))
