@@ -664,6 +664,7 @@ async def test_a_hold_past_its_expiry_reads_expired_and_confirms_as_hold_expired
 
     assert got == [BookingStatus.EXPIRED] * 3
     assert {b.status for b in mine} == {BookingStatus.EXPIRED}
+    assert sorted(b.id for b in mine) == sorted(b.id for b in held)  # all three, not just one
     assert {b.id: b.status for b in theirs.unwrap()} == {
         **{b.id: BookingStatus.EXPIRED for b in held},
         taker.id: BookingStatus.HELD,

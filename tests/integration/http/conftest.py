@@ -6,7 +6,6 @@ clock (so tests can move time) are overridden, with `override`, never by patchin
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from dependency_injector import providers
 
 # Litestar's AsyncTestClient or a plain httpx client of a live server: the helpers take either.
@@ -24,12 +22,11 @@ from litestar.testing import AsyncTestClient
 
 from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
-from devservers.net import free_port
 from devservers.postgres import LocalPostgres
 from entrypoints.container import Container, build_container, http_services
 from entrypoints.http.app import create_app
-from entrypoints.http.server import server_config
 from entrypoints.settings import Settings
+from live_server import serving
 
 
 @pytest.fixture(scope="session")
@@ -80,21 +77,12 @@ async def client(app: Litestar) -> AsyncIterator[Client]:
 async def live(app: Litestar) -> AsyncIterator[Client]:
     """A real uvicorn server on this event loop, and a client with no connection limit: the
     requests of an `asyncio.gather` really are in flight together."""
-    config = server_config(app, host="127.0.0.1", port=free_port(), log_level="warning")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        if serving.done():
-            serving.result()  # startup failed: raise why
-        await asyncio.sleep(0.01)
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    base_url = f"http://127.0.0.1:{config.port}"
-    try:
-        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        await serving
+    async with (
+        serving(app) as base_url,
+        httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client,
+    ):
+        yield client
 
 
 # ---------------------------------------------------------------- building a catalog over HTTP

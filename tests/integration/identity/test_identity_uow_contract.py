@@ -172,13 +172,21 @@ def new_one_time(user: User, purpose: TokenPurpose = TokenPurpose.PASSWORD_RESET
     )
 
 
-async def test_one_time_token_is_found_by_hash_and_purpose_and_consumed_once(store: Store) -> None:
+async def stored_one_time(
+    store: Store, purpose: TokenPurpose = TokenPurpose.PASSWORD_RESET
+) -> OneTimeToken:
+    """A one-time token of a new user, committed."""
     user = new_user()
     await add_user(store, user)
-    token = new_one_time(user)
+    token = new_one_time(user, purpose)
     async with store.uow(MAINTENANCE) as uow:
         await uow.one_time_tokens.add(token)
         await uow.commit()
+    return token
+
+
+async def test_one_time_token_is_found_by_hash_and_purpose_and_consumed_once(store: Store) -> None:
+    token = await stored_one_time(store)
     async with store.uow(MAINTENANCE) as uow:
         assert await uow.one_time_tokens.find(token.token_hash, token.purpose) == token
         assert await uow.one_time_tokens.find(token.token_hash, TokenPurpose.MFA_CHALLENGE) is None
@@ -226,12 +234,7 @@ async def test_a_used_or_expired_token_admits_no_attempt(store: Store) -> None:
 
 
 async def test_an_attempt_is_kept_on_commit_and_given_back_on_rollback(store: Store) -> None:
-    user = new_user()
-    await add_user(store, user)
-    token = new_one_time(user, TokenPurpose.MFA_CHALLENGE)
-    async with store.uow(MAINTENANCE) as uow:
-        await uow.one_time_tokens.add(token)
-        await uow.commit()
+    token = await stored_one_time(store, TokenPurpose.MFA_CHALLENGE)
     async with store.uow(MAINTENANCE) as uow:
         assert await uow.one_time_tokens.reserve_attempt(token.id, LATER, 5)  # rolled back
     async with store.uow(MAINTENANCE) as uow:
@@ -244,12 +247,7 @@ async def test_an_attempt_is_kept_on_commit_and_given_back_on_rollback(store: St
 
 
 async def test_concurrent_attempts_on_one_token_reserve_exactly_the_limit(store: Store) -> None:
-    user = new_user()
-    await add_user(store, user)
-    token = new_one_time(user, TokenPurpose.MFA_CHALLENGE)
-    async with store.uow(MAINTENANCE) as uow:
-        await uow.one_time_tokens.add(token)
-        await uow.commit()
+    token = await stored_one_time(store, TokenPurpose.MFA_CHALLENGE)
 
     async def attempt() -> bool:
         async with store.uow(MAINTENANCE) as uow:

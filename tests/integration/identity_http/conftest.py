@@ -6,25 +6,23 @@ its own, so the per-IP limits of one test never touch another.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-import uvicorn
 from dependency_injector import providers
 from identity_http_support import Client, cheap_settings, client_at, unique_ip
 from litestar import Litestar
 
 from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
-from devservers.net import free_port
 from devservers.postgres import LocalPostgres
 from entrypoints.container import Container, build_container, http_services
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from live_server import serving
 
 
 @pytest.fixture(scope="session")
@@ -67,15 +65,5 @@ async def client(app: Litestar) -> AsyncIterator[Client]:
 async def live(app: Litestar) -> AsyncIterator[str]:
     """The app on a real uvicorn server on this event loop; its base URL. Requests of an
     `asyncio.gather` are really in flight together (see `live_client_at`)."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        if serving.done():
-            serving.result()  # startup failed: raise why
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        await serving
+    async with serving(app) as base_url:
+        yield base_url

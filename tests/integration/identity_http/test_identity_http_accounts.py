@@ -110,7 +110,9 @@ async def test_common_twelve_character_passwords_are_refused(client: Client, pas
 async def test_an_operator_account_cannot_log_in_over_the_api(
     client: Client, container: Container
 ) -> None:
-    await operator(container)  # creates the account of os user "tests"
+    caller = await operator(container)  # creates the account of os user "tests"
+    account = await container.find_user_by_email()(caller=caller, email=operator_email("tests"))
+    assert account.unwrap().user_id == caller.user_id  # the address tried below is a real one
     unknown = await client.post("/auth/login", json={"email": new_email(), "password": PASSWORD})
 
     for guess in (PASSWORD, NO_PASSWORD):

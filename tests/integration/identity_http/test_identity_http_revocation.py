@@ -24,6 +24,7 @@ import attrs
 import httpx
 import pytest
 import pytest_asyncio
+import sqlalchemy as sa
 from identity_http_support import (
     PASSWORD,
     SignedIn,
@@ -187,6 +188,7 @@ async def test_after_a_session_is_revoked_its_token_is_refused_and_the_revoker_g
 ) -> None:
     here = await new_user(a)
     elsewhere = await log_in(a, here.email)
+    assert await works(b, elsewhere)
 
     ended = await a.delete(f"/me/sessions/{elsewhere.session_id}", headers=here.headers)
 
@@ -200,6 +202,7 @@ async def test_after_revoke_all_every_token_is_refused(
 ) -> None:
     here = await new_user(a)
     elsewhere = await log_in(a, here.email)
+    assert [await works(b, here), await works(b, elsewhere)] == [True, True]
 
     ended = await a.delete("/me/sessions", headers=here.headers)
 
@@ -212,6 +215,7 @@ async def test_after_a_password_change_the_other_sessions_tokens_are_refused(
 ) -> None:
     here = await new_user(a)
     elsewhere = await log_in(a, here.email)
+    assert await works(b, elsewhere)
 
     changed = await a.post(
         "/auth/password/change",
@@ -230,6 +234,7 @@ async def test_after_a_password_reset_every_token_is_refused(
     user = await new_user(a)
     await a.post("/auth/password/reset-request", json={"email": user.email})
     token = await _mailed(container, user.email)
+    assert await works(b, user)
 
     reset = await a.post(
         "/auth/password/reset", json={"token": token, "new_password": NEW_PASSWORD}
@@ -242,7 +247,7 @@ async def test_after_a_password_reset_every_token_is_refused(
 async def _mailed(container: Container, email: str) -> str:
     """The reset token, once the server's background task has queued the mail."""
     for _ in range(100):
-        with contextlib.suppress(Exception):  # no row yet: scalar_one() raises
+        with contextlib.suppress(sa.exc.NoResultFound):  # no row yet: scalar_one() raises
             return await mailed_token(container, PASSWORD_RESET_REQUESTED, email)
         await asyncio.sleep(0.05)
     raise AssertionError(f"no reset mail for {email}")
@@ -257,6 +262,7 @@ async def test_after_a_lock_every_token_is_refused(
     headers = await admin(a, container)
     user = await new_user(a)
     elsewhere = await log_in(a, user.email)
+    assert [await works(b, user), await works(b, elsewhere)] == [True, True]
 
     locked = await a.post(
         f"/admin/users/{user.user_id}/lock", json={"reason": "fraud"}, headers=headers

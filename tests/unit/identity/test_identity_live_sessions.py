@@ -78,6 +78,7 @@ async def test_logging_out_twice_still_records_the_end() -> None:
     pair = await login(env)
     value(await env.deps(RevokeSession)(user_id=user_id, session_id=pair.session_id))
     env.deps.live_sessions.ended.clear()  # type: ignore[attr-defined]  # as if it never got there
+    assert await authenticate(env, pair) is not None  # so only the retry can end it
     value(await env.deps(RevokeSession)(user_id=user_id, session_id=pair.session_id))
     assert await authenticate(env, pair) is None
 
@@ -127,6 +128,7 @@ async def test_a_password_reset_refuses_every_token() -> None:
     await register(env)
     pairs = [await login(env), await login(env)]
     value(await env.deps(RequestPasswordReset)(email=EMAIL))
+    assert None not in [await authenticate(env, pair) for pair in pairs]
     [mail] = events(env, PASSWORD_RESET_REQUESTED)
     reset = env.deps(ResetPassword)
     value(
@@ -149,6 +151,7 @@ async def test_a_lock_refuses_every_token_and_an_mfa_reset_too() -> None:
         pair = await login(env)
         if change is ResetUserMfa:
             await enable_mfa(env, user_id, pair)
+        assert await authenticate(env, pair) is not None, change
         await _admin_change(env, user_id, change)
         assert await authenticate(env, pair) is None, change
 
