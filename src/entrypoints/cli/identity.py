@@ -16,12 +16,11 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, NoReturn, Protocol, TypeVar
+from typing import Annotated, Protocol, TypeVar
 
 import attrs
 import typer
-from returns.result import Failure, Result
-from rich.console import Console
+from returns.result import Failure
 from rich.table import Table
 
 from core.identity import (
@@ -33,9 +32,10 @@ from core.identity import (
     ClientContext,
     KekRotated,
 )
-from core.shared.errors import DomainError, NotFound
+from core.shared.errors import NotFound
 from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Principal
+from entrypoints.cli.console import fail, out, say, value
 from entrypoints.container import Container
 
 T = TypeVar("T")
@@ -43,9 +43,6 @@ T = TypeVar("T")
 CONSOLE = ClientContext(user_agent="reserva-cli")
 DEMO_CUSTOMER = "demo.customer@reserva.test"
 DEMO_ADMIN = "demo.admin@reserva.test"
-
-out = Console()
-err = Console(stderr=True)
 
 
 class Runner(Protocol):
@@ -57,17 +54,6 @@ class Runner(Protocol):
 # ---------------------------------------------------------------- failing clearly
 
 
-def _fail(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
-def _value(result: Result[T, DomainError]) -> T:
-    if isinstance(result, Failure):
-        _fail(result.failure().detail)
-    return result.unwrap()
-
-
 def _instant(option: str, text: str | None) -> datetime | None:
     """ISO 8601; without an offset it means UTC."""
     if text is None:
@@ -75,7 +61,7 @@ def _instant(option: str, text: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        _fail(f"{option} must be an ISO 8601 date or time, e.g. 2026-03-01T09:00Z; got {text!r}")
+        fail(f"{option} must be an ISO 8601 date or time, e.g. 2026-03-01T09:00Z; got {text!r}")
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -84,20 +70,20 @@ async def _user_id(c: Container, caller: Principal, user: str) -> UserId:
     try:
         return UserId(uuid.UUID(user))
     except ValueError:
-        return _value(await c.find_user_by_email()(caller=caller, email=user)).user_id
+        return value(await c.find_user_by_email()(caller=caller, email=user)).user_id
 
 
 async def operator(c: Container) -> Principal:
     """The caller every command acts as: the operator account of the OS user running the CLI
     (created on first use, and audited as `operator.session_started`)."""
-    return _value(await c.start_operator_session()(os_user=getpass.getuser(), client=CONSOLE))
+    return value(await c.start_operator_session()(os_user=getpass.getuser(), client=CONSOLE))
 
 
 def _provider_id(text: str) -> ProviderId:
     try:
         return ProviderId(uuid.UUID(text))
     except ValueError:
-        _fail(f"{text!r} is not a valid provider id (expected a UUID)")
+        fail(f"{text!r} is not a valid provider id (expected a UUID)")
 
 
 # ---------------------------------------------------------------- tables
@@ -168,9 +154,9 @@ class IdentityCommands:
             caller = await operator(c)
             found = await c.find_user_by_email()(caller=caller, email=email)
             if not isinstance(found, Failure):
-                _fail(f"{email} already has an account; use `reserva users grant-admin {email}`")
+                fail(f"{email} already has an account; use `reserva users grant-admin {email}`")
             if not isinstance(found.failure(), NotFound):
-                _value(found)
+                value(found)
             return await _new_admin(c, caller, email, password)
 
         user_id = self.run(create)
@@ -186,12 +172,12 @@ class IdentityCommands:
 
         async def page(c: Container) -> list[AccountView]:
             caller = await operator(c)
-            return _value(await c.list_users()(caller=caller, after=after, limit=limit))
+            return value(await c.list_users()(caller=caller, after=after, limit=limit))
 
         found = self.run(page)
         out.print(_users_table(found))
         if len(found) == limit:
-            err.print(f"more: --after {found[-1].email}", style="dim", highlight=False)
+            say(f"more: --after {found[-1].email}")
 
     def lock(
         self,
@@ -203,7 +189,7 @@ class IdentityCommands:
         async def lock(c: Container) -> None:
             caller = await operator(c)
             user_id = await _user_id(c, caller, user)
-            _value(
+            value(
                 await c.lock_user()(caller=caller, user_id=user_id, reason=reason, client=CONSOLE)
             )
 
@@ -216,7 +202,7 @@ class IdentityCommands:
         async def unlock(c: Container) -> None:
             caller = await operator(c)
             user_id = await _user_id(c, caller, user)
-            _value(await c.unlock_user()(caller=caller, user_id=user_id, client=CONSOLE))
+            value(await c.unlock_user()(caller=caller, user_id=user_id, client=CONSOLE))
 
         self.run(unlock)
         out.print(f"unlocked {user}")
@@ -227,7 +213,7 @@ class IdentityCommands:
         async def reset(c: Container) -> None:
             caller = await operator(c)
             user_id = await _user_id(c, caller, user)
-            _value(await c.reset_user_mfa()(caller=caller, user_id=user_id, client=CONSOLE))
+            value(await c.reset_user_mfa()(caller=caller, user_id=user_id, client=CONSOLE))
 
         self.run(reset)
         out.print(f"MFA reset for {user}; they log in with the password alone and enrol again")
@@ -239,7 +225,7 @@ class IdentityCommands:
         async def grant(c: Container) -> None:
             caller = await operator(c)
             user_id = await _user_id(c, caller, user)
-            _value(
+            value(
                 await c.grant_staff()(
                     caller=caller, user_id=user_id, provider_id=provider_id, client=CONSOLE
                 )
@@ -255,7 +241,7 @@ class IdentityCommands:
         async def revoke(c: Container) -> None:
             caller = await operator(c)
             user_id = await _user_id(c, caller, user)
-            _value(
+            value(
                 await c.revoke_staff()(
                     caller=caller, user_id=user_id, provider_id=provider_id, client=CONSOLE
                 )
@@ -270,7 +256,7 @@ class IdentityCommands:
         async def grant(c: Container) -> None:
             caller = await operator(c)
             user_id = await _user_id(c, caller, user)
-            _value(await c.grant_admin()(caller=caller, user_id=user_id, client=CONSOLE))
+            value(await c.grant_admin()(caller=caller, user_id=user_id, client=CONSOLE))
 
         self.run(grant)
         out.print(f"{user} is an admin")
@@ -281,7 +267,7 @@ class IdentityCommands:
         async def revoke(c: Container) -> None:
             caller = await operator(c)
             user_id = await _user_id(c, caller, user)
-            _value(await c.revoke_admin()(caller=caller, user_id=user_id, client=CONSOLE))
+            value(await c.revoke_admin()(caller=caller, user_id=user_id, client=CONSOLE))
 
         self.run(revoke)
         out.print(f"{user} is no longer an admin")
@@ -292,7 +278,7 @@ class IdentityCommands:
 
         async def rotate(c: Container) -> str:
             caller = await operator(c)
-            return _value(await c.rotate_signing_key()(caller=caller, client=CONSOLE))
+            return value(await c.rotate_signing_key()(caller=caller, client=CONSOLE))
 
         out.print(f"new signing key {self.run(rotate)}")
 
@@ -303,7 +289,7 @@ class IdentityCommands:
 
         async def rotate(c: Container) -> KekRotated:
             caller = await operator(c)
-            return _value(await c.rotate_key_encryption_key()(caller=caller, client=CONSOLE))
+            return value(await c.rotate_key_encryption_key()(caller=caller, client=CONSOLE))
 
         rotated = self.run(rotate)
         out.print(
@@ -338,7 +324,7 @@ class IdentityCommands:
                 until=window[1],
                 limit=limit,
             )
-            return _value(await c.query_audit_log()(caller=caller, query=query))
+            return value(await c.query_audit_log()(caller=caller, query=query))
 
         out.print(_audit_table(self.run(entries)))
 
@@ -346,12 +332,12 @@ class IdentityCommands:
         """Walk the audit log's hash chain; exit 1 naming the first entry removed or edited."""
 
         async def verify(c: Container) -> AuditChainCheck:
-            return _value(await c.verify_audit_log()(caller=await operator(c)))
+            return value(await c.verify_audit_log()(caller=await operator(c)))
 
         check = self.run(verify)
         if check.broken is not None:
             b = check.broken
-            _fail(
+            fail(
                 f"audit log broken at chain position {b.position}: entry {b.seq} ({b.entry_id}) "
                 f"{b.reason}; the {check.entries} entries before it verify"
             )
@@ -369,16 +355,16 @@ def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
         if not password:
-            _fail("no password on stdin")
+            fail("no password on stdin")
         return password
     entered: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     return entered
 
 
 async def _new_admin(c: Container, caller: Principal, email: str, password: str) -> UserId:
-    _value(await c.register()(email=email, password=password))
-    user_id = _value(await c.find_user_by_email()(caller=caller, email=email)).user_id
-    _value(await c.grant_admin()(caller=caller, user_id=user_id, client=CONSOLE))
+    value(await c.register()(email=email, password=password))
+    user_id = value(await c.find_user_by_email()(caller=caller, email=email)).user_id
+    value(await c.grant_admin()(caller=caller, user_id=user_id, client=CONSOLE))
     return user_id
 
 
@@ -436,7 +422,7 @@ async def ensure_demo_accounts(c: Container) -> list[DemoAccount]:
         if role == "admin":
             await _new_admin(c, caller, email, password)
         else:
-            _value(await c.register()(email=email, password=password))
+            value(await c.register()(email=email, password=password))
         created.append(DemoAccount(role=role, email=email, password=password))
     return created
 

@@ -15,27 +15,25 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, TypeVar
 
 import psycopg
 import typer
 import uvicorn
 from alembic.util.exc import CommandError
 from redis.exceptions import RedisError
-from returns.result import Failure, Result
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
 from adapters.postgis import migrate
 from core.bookings import Booking, BookingRules, NewOffering, Offering, OfferingKind, Page, Provider
-from core.shared.errors import DomainError
 from core.shared.ids import BookingId, PlaceId, ProviderId, ResourceId
 from core.shared.money import Money
 from devservers.postgres import LocalPostgresError
 from devservers.redis import LocalRedisError
 from entrypoints.cli import demo, identity
+from entrypoints.cli.console import CliError, err, fail, out, say, value
 from entrypoints.cli.environment import resolve_settings
 from entrypoints.container import Container, build_container, http_services
 from entrypoints.http.app import create_app
@@ -63,20 +61,8 @@ app.add_typer(providers_app, name="providers")
 app.add_typer(offerings_app, name="offerings")
 app.add_typer(bookings_app, name="bookings")
 
-out = Console()
-err = Console(stderr=True)
-
 
 # ---------------------------------------------------------------- failing clearly
-
-
-class CliError(Exception):
-    """A failure the operator can act on; its message is the whole story."""
-
-
-def _fail(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def _first_line(error: BaseException) -> str:
@@ -99,25 +85,17 @@ def _guarded(work: Callable[[], T]) -> T:
     except (typer.Exit, typer.Abort, SystemExit):
         raise
     except (CliError, SettingsError, LocalPostgresError, LocalRedisError, CommandError) as error:
-        _fail(_first_line(error))
+        fail(_first_line(error))
     except DBAPIError as error:
-        _fail(_database_problem(error))
+        fail(_database_problem(error))
     except psycopg.OperationalError as error:  # the local cluster's own connections
-        _fail(f"cannot reach the database: {_first_line(error)}")
+        fail(f"cannot reach the database: {_first_line(error)}")
     except RedisError as error:
-        _fail(f"cannot reach Redis: {_first_line(error)}")
+        fail(f"cannot reach Redis: {_first_line(error)}")
     except Exception as error:
         if os.environ.get("RESERVA_DEBUG"):
             raise
-        _fail(f"unexpected {type(error).__name__}: {_first_line(error)}")
-
-
-def _value(result: Result[T, DomainError]) -> T:
-    match result:
-        case Failure(error):
-            raise CliError(error.detail)
-        case _:
-            return result.unwrap()
+        fail(f"unexpected {type(error).__name__}: {_first_line(error)}")
 
 
 def _id(kind: str, text: str) -> uuid.UUID:
@@ -127,15 +105,11 @@ def _id(kind: str, text: str) -> uuid.UUID:
         raise CliError(f"{text!r} is not a valid {kind} id (expected a UUID)") from None
 
 
-def _say(message: str) -> None:
-    err.print(message, style="dim", highlight=False)
-
-
 # ---------------------------------------------------------------- running with the container
 
 
 def _container(*, need_redis: bool = False) -> Container:
-    return build_container(resolve_settings(need_redis=need_redis, say=_say))
+    return build_container(resolve_settings(need_redis=need_redis, say=say))
 
 
 def _run(work: Callable[[Container], Awaitable[T]], *, need_redis: bool = False) -> T:
@@ -210,7 +184,7 @@ def serve(
             if demo_providers:
                 summary = await _load_demo(container, demo_providers)
                 if summary is not None:
-                    _say(_summary(summary))
+                    say(_summary(summary))
                 identity.print_demo_accounts(await identity.ensure_demo_accounts(container))
             config = server_config(create_app(http_services(container)), host=host, port=port)
             await uvicorn.Server(config).serve()
@@ -218,7 +192,7 @@ def serve(
             await container.close()
 
     def start() -> None:
-        settings = resolve_settings(need_redis=True, say=_say)
+        settings = resolve_settings(need_redis=True, say=say)
         with err.status("Migrating the database..."):
             migrate.upgrade(settings.migrator_url, app_role=settings.app_role)
         asyncio.run(run(build_container(settings)))
@@ -236,7 +210,7 @@ def db_upgrade(
     """Migrate the schema up to REVISION (default: the latest)."""
 
     def upgrade() -> None:
-        settings = resolve_settings(need_redis=False, say=_say)
+        settings = resolve_settings(need_redis=False, say=say)
         url = settings.migrator_url
         with err.status(f"Upgrading to {revision}..."):
             migrate.upgrade(url, revision, app_role=settings.app_role)
@@ -252,7 +226,7 @@ def db_downgrade(
     """Migrate the schema down to REVISION."""
 
     def downgrade() -> None:
-        settings = resolve_settings(need_redis=False, say=_say)
+        settings = resolve_settings(need_redis=False, say=say)
         url = settings.migrator_url
         with err.status(f"Downgrading to {revision}..."):
             migrate.downgrade(url, revision, app_role=settings.app_role)
@@ -271,7 +245,7 @@ def demo_load(
     """Load the demo catalog into an empty database."""
     summary = _run(lambda container: _load_demo(container, count))
     if summary is None:
-        _fail("the catalog already has providers; demo data only loads into an empty one")
+        fail("the catalog already has providers; demo data only loads into an empty one")
     out.print(_summary(summary))
 
 
@@ -291,10 +265,10 @@ def providers_list(
     after: Annotated[str | None, typer.Option(help="Continue after this provider id.")] = None,
 ) -> None:
     """List providers by id."""
-    found = _value(_run(lambda c: c.list_providers()(Page(limit=limit, after=after))))
+    found = value(_run(lambda c: c.list_providers()(Page(limit=limit, after=after))))
     out.print(_providers_table(found))
     if len(found) == limit:
-        _say(f"more: --after {found[-1].id}")
+        say(f"more: --after {found[-1].id}")
 
 
 @providers_app.command("create")
@@ -302,7 +276,7 @@ def providers_create(name: Annotated[str, typer.Argument(help="Display name.")])
     """Create a provider."""
 
     async def create(c: Container) -> Provider:
-        return _value(await c.create_provider()(await identity.operator(c), name))
+        return value(await c.create_provider()(await identity.operator(c), name))
 
     out.print(_providers_table([_run(create)]))
 
@@ -334,7 +308,7 @@ def offerings_list(
     provider_id = ProviderId(_guarded(lambda: _id("provider", provider)))
 
     async def catalog(c: Container) -> Sequence[Offering]:
-        return _value(await c.get_catalog()(provider_id)).offerings
+        return value(await c.get_catalog()(provider_id)).offerings
 
     out.print(_offerings_table(_run(catalog)))
 
@@ -367,7 +341,7 @@ def offerings_create(
             kind=kind,
             name=name,
             category=category,
-            price=_value(Money.parse(price, currency)),
+            price=value(Money.parse(price, currency)),
             rules=BookingRules(duration=duration * minutes, slot_step=(step or duration) * minutes),
             resource_ids=tuple(ResourceId(_id("resource", r)) for r in resource or []),
             capacity=capacity,
@@ -376,7 +350,7 @@ def offerings_create(
     new = _guarded(command)
 
     async def create(c: Container) -> Offering:
-        return _value(await c.create_offering()(await identity.operator(c), new))
+        return value(await c.create_offering()(await identity.operator(c), new))
 
     out.print(_offerings_table([_run(create)]))
 
@@ -401,7 +375,7 @@ def _bookings_table(bookings: Sequence[Booking]) -> Table:
 
 async def _all_providers(c: Container) -> list[Provider]:
     found: list[Provider] = []
-    while page := _value(
+    while page := value(
         await c.list_providers()(Page(limit=500, after=str(found[-1].id) if found else None))
     ):
         found.extend(page)
@@ -417,7 +391,7 @@ async def _newest_everywhere(c: Container, limit: int) -> list[Booking]:
         task = progress.add_task("Reading providers' bookings", total=len(providers))
         for provider in providers:
             page = await c.list_provider_bookings()(caller, provider.id, Page(limit=limit))
-            found.extend(_value(page))
+            found.extend(value(page))
             progress.advance(task)
     return sorted(found, key=lambda b: (b.created_at, b.id), reverse=True)[:limit]
 
@@ -434,7 +408,7 @@ def bookings_list(
         if provider_id is None:
             return await _newest_everywhere(c, limit)
         page = Page(limit=limit)
-        return _value(
+        return value(
             await c.list_provider_bookings()(
                 await identity.operator(c), ProviderId(provider_id), page
             )
@@ -449,6 +423,6 @@ def bookings_cancel(booking: Annotated[str, typer.Argument(help="Booking id.")])
     booking_id = BookingId(_guarded(lambda: _id("booking", booking)))
 
     async def cancel(c: Container) -> Booking:
-        return _value(await c.cancel_booking()(await identity.operator(c), booking_id))
+        return value(await c.cancel_booking()(await identity.operator(c), booking_id))
 
     out.print(_bookings_table([_run(cancel)]))

@@ -28,14 +28,14 @@ from entrypoints.http.controllers import (
     sign_in,
 )
 from entrypoints.http.dependencies import provide
-from entrypoints.http.edge import add_security_headers, refuse_bad_bytes
+from entrypoints.http.edge import DOCS_PREFIX, add_security_headers, refuse_bad_bytes
 from entrypoints.http.logging import configure_logging
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limit import RateLimitMiddleware, client_context
 from entrypoints.http.services import Services
 from entrypoints.http.token_auth import token_caller
 
-DOCS = "/docs"
+DOCS = DOCS_PREFIX  # one path: the docs are served where the edge gives them their own CSP
 OPENAPI_JSON = "openapi_json"  # app.state key of the rendered document
 
 

@@ -59,6 +59,13 @@ SECURITY_HEADERS = {
     "x-permitted-cross-domain-policies": "none",
     "x-xss-protection": "0",  # the old auditors did harm; CSP is the protection
 }
+# What a response gets unless its handler set the header itself, built once per kind of page.
+_API_DEFAULTS = tuple(
+    (SECURITY_HEADERS | {"content-security-policy": API_CSP, "cache-control": "no-store"}).items()
+)
+_DOCS_DEFAULTS = tuple(
+    (SECURITY_HEADERS | {"content-security-policy": DOCS_CSP, "cache-control": "no-store"}).items()
+)
 
 
 async def add_security_headers(message: Message, scope: Scope) -> None:
@@ -67,11 +74,7 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
         return
     headers = MutableScopeHeaders.from_message(message)
     is_docs = str(scope.get("path", "")).startswith(DOCS_PREFIX)
-    wanted = SECURITY_HEADERS | {
-        "content-security-policy": DOCS_CSP if is_docs else API_CSP,
-        "cache-control": "no-store",
-    }
-    for name, value in wanted.items():
+    for name, value in _DOCS_DEFAULTS if is_docs else _API_DEFAULTS:
         if name not in headers:
             headers[name] = value
 
