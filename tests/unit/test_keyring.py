@@ -118,6 +118,34 @@ async def test_a_running_store_sees_a_rotation_made_by_another_process(tmp_path:
     assert len(json.loads(path.read_text())["keys"]) == 2
 
 
+async def test_the_key_file_is_read_again_only_when_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every seal and open asks the store; an unchanged file costs a stat, not a read."""
+    path = tmp_path / "kek.json"
+    FileKeyStore.create(path)
+    store = FileKeyStore(path)
+    keyring = AesGcmKeyring(store)
+    reads: list[Path] = []
+    read_text = Path.read_text
+
+    def counting_read(self: Path, *args: object, **kwargs: object) -> str:
+        reads.append(self)
+        return read_text(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", counting_read)
+
+    for _ in range(3):
+        await keyring.open(await keyring.seal(SECRET, purpose=PURPOSE), purpose=PURPOSE)
+    assert reads == []
+
+    await FileKeyStore(path).rotate()  # another process: it reads the file, then replaces it
+    reads.clear()
+    await keyring.seal(SECRET, purpose=PURPOSE)
+    await keyring.seal(SECRET, purpose=PURPOSE)
+    assert reads == [path]
+
+
 def test_a_missing_or_malformed_key_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(KeyFileError, match="cannot read"):
         FileKeyStore(tmp_path / "absent.json")

@@ -162,9 +162,8 @@ class PostgisRefreshTokenRepository(PostgisPart, RefreshTokenRepository):
             sa.update(refresh_tokens)
             .where(r.child_seal.is_not(None), r.rotated_at < at)
             .values(child_seal=None)
-            .returning(r.id)
         )
-        return len(result.all())
+        return result.rowcount
 
     async def _one(self, condition: sa.ColumnElement[bool]) -> RefreshToken | None:
         row = (await self._run(sa.select(refresh_tokens).where(condition))).mappings().first()

@@ -20,7 +20,7 @@ migrations, owns the narrow views and SECURITY DEFINER functions below, which ex
 only what availability needs (a booking's resource, range, seats and status, never who booked).
 
 Revision ID: 0004_least_privilege
-Revises: 0002_identity
+Revises: 0003_secrets_at_rest
 Create Date: 2026-11-27
 """
 
