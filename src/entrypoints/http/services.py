@@ -1,9 +1,9 @@
 """What the HTTP layer needs from the composition root.
 
 Every member but `cors_origins` (plain configuration) is a zero-argument callable, in practice a
-container provider, called per request so that overrides made after the app was built still apply. The use cases come as one mapping
-from dependency name to provider, derived from the container: a handler names a use case by
-declaring a parameter of that name, and no list in this package repeats them.
+container provider, called per request so that overrides made after the app was built still apply.
+The use cases come as one mapping from dependency name to provider, derived from the container: a
+handler names a use case by declaring a parameter of that name, and no list here repeats them.
 """
 
 from __future__ import annotations
