@@ -23,7 +23,8 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.exceptions import HTTPException
 from litestar.types import Message, Scope
 
-from entrypoints.http.problems import MalformedRequest
+from entrypoints.http.card_numbers import carries_card_number
+from entrypoints.http.problems import CardDataRefused, MalformedRequest
 
 DOCS_PREFIX = "/docs"
 HSTS = "max-age=31536000; includeSubDomains"
@@ -81,6 +82,8 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
 
 # ---------------------------------------------------------------- bytes of the request
 
+# Bodies signed by a processor are verified by their signature, never judged by their look.
+SIGNED_WEBHOOKS = "/webhooks/"
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _NUL = "\x00"
 
@@ -96,6 +99,8 @@ async def refuse_bad_bytes(request: Request[Any, Any, Any]) -> None:
     for name, value in request.query_params.multi_items():
         if _NUL in name or _NUL in value:
             raise MalformedRequest(field=name, message="must not contain NUL characters")
+        if carries_card_number(value):
+            raise CardDataRefused
     for name, value in request.path_params.items():
         if isinstance(value, str) and _NUL in value:
             raise MalformedRequest(field=name, message="must not contain NUL characters")
@@ -123,6 +128,8 @@ async def _check_body(request: Request[Any, Any, Any]) -> None:
         raise MalformedRequest(
             field="body", message=f"is not valid UTF-8 (byte {error.start})"
         ) from None
+    if carries_card_number(text) and not request.url.path.startswith(SIGNED_WEBHOOKS):
+        raise CardDataRefused
     if "\\u0000" not in text:  # the only way JSON can carry a NUL inside a string
         return
     try:

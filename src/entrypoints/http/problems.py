@@ -110,6 +110,10 @@ class MalformedRequest(Exception):
         self.message = message
 
 
+class CardDataRefused(Exception):
+    """The request carries something shaped like a card number: 400, never echoed or logged."""
+
+
 class DomainProblem(Exception):
     """Carries a use case's Failure from the handler to the problem renderer."""
 
@@ -240,6 +244,17 @@ def _malformed(request: Request[Any, Any, Any], exc: MalformedRequest) -> Respon
     return response(problem(MALFORMED, str(exc), request.url.path, [error]))
 
 
+CARD_DATA = ProblemKind(status=400, slug="card-data-refused", title="Card data refused")
+
+
+def _card_data(request: Request[Any, Any, Any], exc: CardDataRefused) -> Response[bytes]:
+    detail = (
+        "the request carries what looks like a card number; card details go to the payment "
+        "processor from the browser (Stripe Elements), never to this API"
+    )
+    return response(problem(CARD_DATA, detail, request.url.path))
+
+
 def _domain(request: Request[Any, Any, Any], exc: DomainProblem) -> Response[bytes]:
     return render(exc.error, request.url.path, request.scope.get("user"))
 
@@ -269,6 +284,7 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[byt
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainProblem: _domain,
     MalformedRequest: _malformed,
+    CardDataRefused: _card_data,
     ValidationException: _validation,
     HTTPException: _http,
     Exception: _unexpected,

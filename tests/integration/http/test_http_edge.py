@@ -295,3 +295,53 @@ async def test_a_malformed_or_forged_cursor_is_a_bad_request_naming_it(
     assert response.status_code == 400, response.text
     assert response.json()["type"] == "urn:reserva:problem:invalid-cursor"
     assert response.json()["errors"][0]["field"] == "after"
+
+
+# ---------------------------------------------------------------- card data
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["4242424242424242", "4242 4242 4242 4242", "4000-0027-6000-3184", "378282246310005"],
+)
+async def test_a_body_carrying_a_card_number_is_refused_and_never_echoed(
+    client: Client, tokens: TokenTable, caplog: pytest.LogCaptureFixture, number: str
+) -> None:
+    response = await client.post(
+        "/providers", json={"name": f"Card {number} Club"}, headers=tokens.admin()
+    )
+    listed = await client.get("/providers", headers=tokens.admin())
+
+    assert response.status_code == 400, response.text
+    assert response.json()["type"] == "urn:reserva:problem:card-data-refused"
+    assert number not in response.text
+    assert number not in caplog.text
+    assert all("Card" not in provider["name"] for provider in listed.json()["items"])
+
+
+async def test_a_card_number_in_a_query_is_refused(client: Client, tokens: TokenTable) -> None:
+    response = await client.get(
+        "/providers", params={"after": "5555555555554444"}, headers=tokens.admin()
+    )
+
+    assert response.status_code == 400
+    assert response.json()["type"] == "urn:reserva:problem:card-data-refused"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4242424242424241",  # fails the Luhn check
+        "+4915112345678",  # a phone number (E.164), though its digits pass the Luhn check
+        "Court 12",
+        "424242424242",  # 12 digits: too short for a card
+    ],
+)
+async def test_digits_that_are_no_card_number_pass(
+    client: Client, tokens: TokenTable, text: str
+) -> None:
+    response = await client.post(
+        "/providers", json={"name": f"Club {text}"}, headers=tokens.admin()
+    )
+
+    assert response.status_code == 201, response.text
