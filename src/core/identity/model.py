@@ -327,7 +327,9 @@ class AuditAction(enum.StrEnum):
 class AuditEntry:
     id: AuditEntryId = attrs.field(factory=lambda: AuditEntryId(uuid.uuid4()))
     at: datetime
-    action: AuditAction
+    # Other contexts write to the same log (payments: "refund.requested", ...): their actions
+    # are read back as plain strings.
+    action: AuditAction | str
     actor_user_id: UserId | None
     subject_user_id: UserId | None
     ip: str | None = None

@@ -118,7 +118,7 @@ def _audit_table(entries: Sequence[AuditEntry]) -> Table:
         details = {k: v for k, v in e.details.items() if k not in ("via", "os_user")}
         table.add_row(
             e.at.strftime("%Y-%m-%d %H:%M:%S"),
-            e.action.value,
+            str(e.action),
             _actor(e),
             str(e.subject_user_id or ""),
             e.ip or "",

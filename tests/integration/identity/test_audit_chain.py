@@ -23,8 +23,8 @@ from adapters.memory.keyring import MemoryKeyring
 from adapters.postgis import migrate
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
-from core.identity.model import AuditAction, AuditEntry
-from core.shared.unit_of_work import PUBLIC
+from core.identity.model import AuditAction, AuditEntry, AuditQuery
+from core.shared.unit_of_work import MAINTENANCE, PUBLIC
 from devservers.postgres import LocalDatabase, LocalPostgres
 from entrypoints.cli.main import app
 
@@ -236,3 +236,22 @@ async def test_an_entry_written_around_the_chain_is_named(
 
     assert result.exit_code == 1, result.output
     assert "is outside the chain" in result.stderr
+
+
+async def test_another_contexts_actions_read_back_as_their_strings(
+    app_engine: AsyncEngine,
+) -> None:
+    async with PostgisIdentityUnitOfWork(app_engine, MemoryKeyring(), PUBLIC) as uow:
+        await uow.audit.append(
+            AuditEntry(at=AT, action="refund.requested", actor_user_id=None, subject_user_id=None)
+        )
+        await uow.audit.append(
+            AuditEntry(at=AT, action=AuditAction.LOGIN_FAILED, actor_user_id=None,
+                       subject_user_id=None)
+        )  # fmt: skip
+        await uow.commit()
+    async with PostgisIdentityUnitOfWork(app_engine, MemoryKeyring(), MAINTENANCE) as uow:
+        entries = await uow.audit.query(AuditQuery())
+
+    assert sorted(str(e.action) for e in entries) == ["login.failed", "refund.requested"]
+    assert any(e.action is AuditAction.LOGIN_FAILED for e in entries)

@@ -22,13 +22,18 @@ from core.shared.ids import UserId
 from core.shared.time import to_utc
 
 
+def _action(stored: str) -> AuditAction | str:
+    """Identity's own actions as the enum; another context's as the string it wrote."""
+    return AuditAction(stored) if stored in AuditAction.__members__.values() else stored
+
+
 class PostgisAuditLog(PostgisPart, AuditLog):
     async def append(self, entry: AuditEntry) -> None:
         await self._run(
             sa.insert(audit_log).values(
                 id=entry.id,
                 at=entry.at,
-                action=entry.action.value,
+                action=str(entry.action),
                 actor_user_id=entry.actor_user_id,
                 subject_user_id=entry.subject_user_id,
                 ip=entry.ip,
@@ -55,7 +60,7 @@ class PostgisAuditLog(PostgisPart, AuditLog):
             AuditEntry(
                 id=AuditEntryId(row["id"]),
                 at=to_utc(row["at"]),
-                action=AuditAction(row["action"]),
+                action=_action(row["action"]),
                 actor_user_id=UserId(row["actor_user_id"]) if row["actor_user_id"] else None,
                 subject_user_id=UserId(row["subject_user_id"]) if row["subject_user_id"] else None,
                 ip=row["ip"],

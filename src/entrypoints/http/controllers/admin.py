@@ -85,7 +85,7 @@ class AuditOut(msgspec.Struct, frozen=True):
         return cls(
             id=entry.id,
             at=entry.at,
-            action=entry.action.value,
+            action=str(entry.action),
             actor_user_id=entry.actor_user_id,
             subject_user_id=entry.subject_user_id,
             ip=entry.ip,
