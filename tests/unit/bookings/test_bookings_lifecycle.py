@@ -36,9 +36,11 @@ from core.bookings import (
 from core.bookings.model import (
     Booking,
     BookingStatus,
+    CancelledBy,
     HoldExpired,
     InvalidTransition,
     OutsideBookingWindow,
+    PaymentRequired,
     SessionFull,
     SlotUnavailable,
 )
@@ -61,6 +63,7 @@ HOLD_TTL = timedelta(minutes=10)
 # Mostly a few neighbouring starts, so that bookings contend for them.
 SLOTS = st.integers(0, 5) | st.integers(0, 2 * STARTS_PER_DAY - 1)
 OWNER_MOSTLY = st.sampled_from([True, True, True, False])
+CONFIRMERS = st.sampled_from(["owner", "owner", "staff", "staff", "stranger"])
 
 
 def slot_start(index: int) -> datetime:
@@ -220,13 +223,18 @@ class BookingLifecycle(RuleBasedStateMachine):
         )
         return self.hold(who, req)
 
-    @rule(booking=bookings, as_owner=OWNER_MOSTLY)
-    def confirm(self, booking: BookingId, as_owner: bool) -> None:
+    @rule(booking=bookings, who=CONFIRMERS)
+    def confirm(self, booking: BookingId, who: str) -> None:
+        """Every offering of the shop is priced: its customer must pay, staff may confirm."""
         tracked = self.model[booking]
-        result = self.run(self.confirm_booking(self.acting(tracked, as_owner), booking))
-        if not as_owner:
+        caller = self.shop.manager if who == "staff" else self.acting(tracked, who == "owner")
+        result = self.run(self.confirm_booking(caller, booking))
+        if who == "stranger":
             assert_failure(result, NotFound)
         elif tracked.status is BookingStatus.HELD and tracked.live(self.now):
+            if who == "owner":
+                assert result == Failure(PaymentRequired(booking_id=booking))
+                return
             assert ok(result).status is BookingStatus.CONFIRMED
             tracked.status = BookingStatus.CONFIRMED
         elif tracked.status is BookingStatus.HELD:  # expired; swept or not
@@ -241,7 +249,12 @@ class BookingLifecycle(RuleBasedStateMachine):
         if not as_owner:
             assert_failure(result, NotFound)
         elif tracked.live(self.now):
-            assert ok(result).status is BookingStatus.CANCELLED
+            cancelled = ok(result)
+            assert cancelled.status is BookingStatus.CANCELLED
+            assert (cancelled.cancelled_at, cancelled.cancelled_by) == (
+                self.now,
+                CancelledBy.CUSTOMER,
+            )
             tracked.status = BookingStatus.CANCELLED
         else:
             assert_failure(result, InvalidTransition)
