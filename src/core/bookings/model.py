@@ -437,6 +437,14 @@ class Booking:
             return Failure(InvalidTransition(status, "confirm"))
         return self._move(BookingStatus.CONFIRMED, at, "booking_confirmed", paid=False)
 
+    def confirm_paid(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
+        """Its money arrived: a hold confirms, live or expired, and no longer expires. Whether
+        an expired hold's slot is still free is the repository's to decide (`reinstate`)."""
+        if self.status not in (BookingStatus.HELD, BookingStatus.EXPIRED):
+            return Failure(InvalidTransition(self.status, "confirm"))
+        confirmed = attrs.evolve(self, status=BookingStatus.CONFIRMED, hold_expires_at=None)
+        return Success((confirmed, confirmed._event("booking_confirmed", at, paid=True)))
+
     def cancel(self, at: datetime, by: CancelledBy) -> Result[tuple[Booking, Event], BookingError]:
         if not self.is_live(at):
             return Failure(InvalidTransition(self.status_at(at), "cancel"))

@@ -28,6 +28,7 @@ from returns.result import Failure, Result
 from core.bookings import (
     CancelBooking,
     ConfirmBooking,
+    ConfirmPaidBooking,
     GetAvailability,
     HoldSlot,
     RescheduleBooking,
@@ -105,6 +106,7 @@ class BookingLifecycle(RuleBasedStateMachine):
         uow, clock = self.shop.store, self.shop.clock
         self.hold_slot = HoldSlot(uow=uow, clock=clock)
         self.confirm_booking = ConfirmBooking(uow=uow, clock=clock)
+        self.confirm_paid_booking = ConfirmPaidBooking(uow=uow, clock=clock)
         self.cancel_booking = CancelBooking(uow=uow, clock=clock)
         self.reschedule_booking = RescheduleBooking(uow=uow, clock=clock)
         self.availability = GetAvailability(uow=uow, clock=clock)
@@ -241,6 +243,31 @@ class BookingLifecycle(RuleBasedStateMachine):
             assert_failure(result, HoldExpired, InvalidTransition)
         else:
             assert_failure(result, InvalidTransition)
+
+    def still_free(self, tracked: Tracked) -> bool:
+        """The slot of a hold, were the hold itself not there."""
+        if tracked.run is not None:
+            capacity = next(r.capacity for r in self.shop.runs if r.id == tracked.run)
+            return self.seats_taken(tracked.run, ignoring=tracked.id) + tracked.seats <= capacity
+        return tracked.resource in self.free_resources(tracked.during.start, ignoring=tracked.id)
+
+    @rule(booking=bookings)
+    def pay(self, booking: BookingId) -> None:
+        """The payments context says the money arrived: holds confirm, even expired ones
+        whose slot nobody took meanwhile; a booking confirmed already stays as it is."""
+        tracked = self.model[booking]
+        result = self.run(self.confirm_paid_booking(booking))
+        if tracked.status is BookingStatus.CONFIRMED:
+            assert ok(result).status is BookingStatus.CONFIRMED
+        elif tracked.status is not BookingStatus.HELD:
+            assert result == Failure(InvalidTransition(tracked.status, "confirm"))
+        elif tracked.live(self.now) or self.still_free(tracked):
+            confirmed = ok(result)
+            assert (confirmed.status, confirmed.hold_expires_at) == (BookingStatus.CONFIRMED, None)
+            tracked.status, tracked.expires_at = BookingStatus.CONFIRMED, None
+        else:
+            reason = "the slot was taken after the hold expired"
+            assert result == Failure(SlotUnavailable(reason=reason))
 
     @rule(booking=bookings, as_owner=OWNER_MOSTLY)
     def cancel(self, booking: BookingId, as_owner: bool) -> None:
