@@ -12,10 +12,12 @@ from core.bookings.cursors import id_cursor, invalid_cursor
 from core.bookings.model import (
     Booking,
     BookingStatus,
+    CancelledBy,
     HoldExpired,
     Offering,
     OfferingKind,
     OutsideBookingWindow,
+    PaymentRequired,
     SlotUnavailable,
 )
 from core.bookings.ports import BookingsUnitOfWork, Page
@@ -218,7 +220,9 @@ class _Transition(BookingsUseCase):
 
     staff_only = False
 
-    def _apply(self, booking: Booking, at: datetime) -> Result[tuple[Booking, Event], DomainError]:
+    def _apply(
+        self, caller: Principal, booking: Booking, at: datetime
+    ) -> Result[tuple[Booking, Event], DomainError]:
         raise NotImplementedError
 
     async def __call__(
@@ -230,7 +234,7 @@ class _Transition(BookingsUseCase):
             if isinstance(found, Failure):
                 return found
             booking = found.unwrap()
-            moved = self._apply(booking, now)
+            moved = self._apply(caller, booking, now)
             if isinstance(moved, Failure):
                 return moved
             after, event = moved.unwrap()
@@ -248,28 +252,51 @@ def _moved_meanwhile(booking: Booking) -> DomainError:
 
 
 class ConfirmBooking(_Transition):
-    """Confirms a hold (payment plugs in here later)."""
+    """Confirms a live hold by hand.
 
-    def _apply(self, booking: Booking, at: datetime) -> Result[tuple[Booking, Event], DomainError]:
+    Its customer confirms a free hold (price 0). A priced hold is confirmed by paying for it:
+    its customer gets PaymentRequired, and the payments context calls ConfirmPaidBooking once
+    the money has arrived. The provider's staff and admins may still confirm a priced hold,
+    for a payment taken outside the platform (at the venue, by invoice); its event then says
+    `"paid": false`. A hold that is not live answers as before (HoldExpired,
+    InvalidTransition), whoever asks.
+    """
+
+    def _apply(
+        self, caller: Principal, booking: Booking, at: datetime
+    ) -> Result[tuple[Booking, Event], DomainError]:
+        live_hold = booking.status_at(at) is BookingStatus.HELD
+        if live_hold and booking.price.minor > 0 and not caller.manages(booking.provider_id):
+            return Failure(PaymentRequired(booking_id=booking.id))
         return booking.confirm(at)
 
 
 class CancelBooking(_Transition):
-    def _apply(self, booking: Booking, at: datetime) -> Result[tuple[Booking, Event], DomainError]:
-        return booking.cancel(at)
+    """The booking's customer, or its provider's staff or an admin (then the provider is the
+    one who cancelled, as the booking records)."""
+
+    def _apply(
+        self, caller: Principal, booking: Booking, at: datetime
+    ) -> Result[tuple[Booking, Event], DomainError]:
+        by = CancelledBy.PROVIDER if caller.manages(booking.provider_id) else CancelledBy.CUSTOMER
+        return booking.cancel(at, by)
 
 
 class CompleteBooking(_Transition):
     staff_only = True
 
-    def _apply(self, booking: Booking, at: datetime) -> Result[tuple[Booking, Event], DomainError]:
+    def _apply(
+        self, caller: Principal, booking: Booking, at: datetime
+    ) -> Result[tuple[Booking, Event], DomainError]:
         return booking.complete(at)
 
 
 class MarkNoShow(_Transition):
     staff_only = True
 
-    def _apply(self, booking: Booking, at: datetime) -> Result[tuple[Booking, Event], DomainError]:
+    def _apply(
+        self, caller: Principal, booking: Booking, at: datetime
+    ) -> Result[tuple[Booking, Event], DomainError]:
         return booking.no_show(at)
 
 

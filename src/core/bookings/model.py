@@ -295,6 +295,11 @@ class BookingStatus(enum.StrEnum):
     RESCHEDULED = "rescheduled"  # replaced by a new booking in the same transaction
 
 
+class CancelledBy(enum.StrEnum):
+    CUSTOMER = "customer"
+    PROVIDER = "provider"  # the provider's staff or a platform admin
+
+
 @attrs.frozen
 class SlotUnavailable(DomainError):
     reason: str = "that slot is no longer available"
@@ -339,6 +344,17 @@ class HoldExpired(DomainError):
         return "the hold expired; book the slot again"
 
 
+@attrs.frozen
+class PaymentRequired(DomainError):
+    """A priced hold is confirmed by paying for it, not by its customer's word."""
+
+    booking_id: BookingId
+
+    @property
+    def detail(self) -> str:
+        return f"this hold is confirmed by paying for it: POST /bookings/{self.booking_id}/payment"
+
+
 BookingError = (
     SlotUnavailable | SessionFull | OutsideBookingWindow | InvalidTransition | HoldExpired
 )
@@ -361,6 +377,8 @@ class Booking:
     hold_expires_at: datetime | None
     created_at: datetime
     rescheduled_from: BookingId | None = None
+    cancelled_at: datetime | None = None
+    cancelled_by: CancelledBy | None = None
 
     def is_live(self, at: datetime) -> bool:
         """Live bookings occupy capacity; an expired hold never does, swept or not."""
@@ -372,7 +390,7 @@ class Booking:
             and at < self.hold_expires_at
         )
 
-    def _event(self, name: str, at: datetime) -> Event:
+    def _event(self, name: str, at: datetime, **extra: object) -> Event:
         return Event(
             name=f"bookings.{name}",
             occurred_at=at,
@@ -386,6 +404,7 @@ class Booking:
                 "seats": self.seats,
                 "status": str(self.status),
                 "rescheduled_from": str(self.rescheduled_from) if self.rescheduled_from else None,
+                **extra,
             },
         )
 
@@ -394,10 +413,10 @@ class Booking:
         return self._event("slot_held", self.created_at)
 
     def _move(
-        self, to: BookingStatus, at: datetime, event: str
+        self, to: BookingStatus, at: datetime, event: str, **extra: object
     ) -> Result[tuple[Booking, Event], BookingError]:
         moved = attrs.evolve(self, status=to)
-        return Success((moved, moved._event(event, at)))
+        return Success((moved, moved._event(event, at, **extra)))
 
     def as_of(self, at: datetime) -> Booking:
         """The booking as it reads at `at`: a hold past its expiry is expired, whether or not
@@ -416,12 +435,26 @@ class Booking:
             return Failure(HoldExpired())
         if status is not BookingStatus.HELD:
             return Failure(InvalidTransition(status, "confirm"))
-        return self._move(BookingStatus.CONFIRMED, at, "booking_confirmed")
+        return self._move(BookingStatus.CONFIRMED, at, "booking_confirmed", paid=False)
 
-    def cancel(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
+    def confirm_paid(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
+        """Its money arrived: a hold confirms, live or expired, and no longer expires. Whether
+        an expired hold's slot is still free is the repository's to decide (`reinstate`)."""
+        if self.status not in (BookingStatus.HELD, BookingStatus.EXPIRED):
+            return Failure(InvalidTransition(self.status, "confirm"))
+        confirmed = attrs.evolve(self, status=BookingStatus.CONFIRMED, hold_expires_at=None)
+        return Success((confirmed, confirmed._event("booking_confirmed", at, paid=True)))
+
+    def cancel(self, at: datetime, by: CancelledBy) -> Result[tuple[Booking, Event], BookingError]:
         if not self.is_live(at):
             return Failure(InvalidTransition(self.status_at(at), "cancel"))
-        return self._move(BookingStatus.CANCELLED, at, "booking_cancelled")
+        cancelled = attrs.evolve(
+            self, status=BookingStatus.CANCELLED, cancelled_at=at, cancelled_by=by
+        )
+        event = cancelled._event(
+            "booking_cancelled", at, cancelled_at=at.isoformat(), cancelled_by=str(by)
+        )
+        return Success((cancelled, event))
 
     def complete(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
         if self.status is not BookingStatus.CONFIRMED or at < self.during.end:
