@@ -12,6 +12,7 @@ from core.bookings.cursors import id_cursor, invalid_cursor
 from core.bookings.model import (
     Booking,
     BookingStatus,
+    CancelledBy,
     HoldExpired,
     Offering,
     OfferingKind,
@@ -218,7 +219,9 @@ class _Transition(BookingsUseCase):
 
     staff_only = False
 
-    def _apply(self, booking: Booking, at: datetime) -> Result[tuple[Booking, Event], DomainError]:
+    def _apply(
+        self, caller: Principal, booking: Booking, at: datetime
+    ) -> Result[tuple[Booking, Event], DomainError]:
         raise NotImplementedError
 
     async def __call__(
@@ -230,7 +233,7 @@ class _Transition(BookingsUseCase):
             if isinstance(found, Failure):
                 return found
             booking = found.unwrap()
-            moved = self._apply(booking, now)
+            moved = self._apply(caller, booking, now)
             if isinstance(moved, Failure):
                 return moved
             after, event = moved.unwrap()
@@ -250,26 +253,38 @@ def _moved_meanwhile(booking: Booking) -> DomainError:
 class ConfirmBooking(_Transition):
     """Confirms a hold (payment plugs in here later)."""
 
-    def _apply(self, booking: Booking, at: datetime) -> Result[tuple[Booking, Event], DomainError]:
+    def _apply(
+        self, caller: Principal, booking: Booking, at: datetime
+    ) -> Result[tuple[Booking, Event], DomainError]:
         return booking.confirm(at)
 
 
 class CancelBooking(_Transition):
-    def _apply(self, booking: Booking, at: datetime) -> Result[tuple[Booking, Event], DomainError]:
-        return booking.cancel(at)
+    """The booking's customer, or its provider's staff or an admin (then the provider is the
+    one who cancelled, as the booking records)."""
+
+    def _apply(
+        self, caller: Principal, booking: Booking, at: datetime
+    ) -> Result[tuple[Booking, Event], DomainError]:
+        by = CancelledBy.PROVIDER if caller.manages(booking.provider_id) else CancelledBy.CUSTOMER
+        return booking.cancel(at, by)
 
 
 class CompleteBooking(_Transition):
     staff_only = True
 
-    def _apply(self, booking: Booking, at: datetime) -> Result[tuple[Booking, Event], DomainError]:
+    def _apply(
+        self, caller: Principal, booking: Booking, at: datetime
+    ) -> Result[tuple[Booking, Event], DomainError]:
         return booking.complete(at)
 
 
 class MarkNoShow(_Transition):
     staff_only = True
 
-    def _apply(self, booking: Booking, at: datetime) -> Result[tuple[Booking, Event], DomainError]:
+    def _apply(
+        self, caller: Principal, booking: Booking, at: datetime
+    ) -> Result[tuple[Booking, Event], DomainError]:
         return booking.no_show(at)
 
 

@@ -295,6 +295,11 @@ class BookingStatus(enum.StrEnum):
     RESCHEDULED = "rescheduled"  # replaced by a new booking in the same transaction
 
 
+class CancelledBy(enum.StrEnum):
+    CUSTOMER = "customer"
+    PROVIDER = "provider"  # the provider's staff or a platform admin
+
+
 @attrs.frozen
 class SlotUnavailable(DomainError):
     reason: str = "that slot is no longer available"
@@ -361,6 +366,8 @@ class Booking:
     hold_expires_at: datetime | None
     created_at: datetime
     rescheduled_from: BookingId | None = None
+    cancelled_at: datetime | None = None
+    cancelled_by: CancelledBy | None = None
 
     def is_live(self, at: datetime) -> bool:
         """Live bookings occupy capacity; an expired hold never does, swept or not."""
@@ -372,7 +379,7 @@ class Booking:
             and at < self.hold_expires_at
         )
 
-    def _event(self, name: str, at: datetime) -> Event:
+    def _event(self, name: str, at: datetime, **extra: object) -> Event:
         return Event(
             name=f"bookings.{name}",
             occurred_at=at,
@@ -386,6 +393,7 @@ class Booking:
                 "seats": self.seats,
                 "status": str(self.status),
                 "rescheduled_from": str(self.rescheduled_from) if self.rescheduled_from else None,
+                **extra,
             },
         )
 
@@ -418,10 +426,16 @@ class Booking:
             return Failure(InvalidTransition(status, "confirm"))
         return self._move(BookingStatus.CONFIRMED, at, "booking_confirmed")
 
-    def cancel(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
+    def cancel(self, at: datetime, by: CancelledBy) -> Result[tuple[Booking, Event], BookingError]:
         if not self.is_live(at):
             return Failure(InvalidTransition(self.status_at(at), "cancel"))
-        return self._move(BookingStatus.CANCELLED, at, "booking_cancelled")
+        cancelled = attrs.evolve(
+            self, status=BookingStatus.CANCELLED, cancelled_at=at, cancelled_by=by
+        )
+        event = cancelled._event(
+            "booking_cancelled", at, cancelled_at=at.isoformat(), cancelled_by=str(by)
+        )
+        return Success((cancelled, event))
 
     def complete(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
         if self.status is not BookingStatus.CONFIRMED or at < self.during.end:

@@ -19,6 +19,7 @@ from returns.result import Failure, Result, Success
 from core.bookings import (
     Booking,
     BookingStatus,
+    CancelledBy,
     Occurrence,
     Offering,
     OfferingKind,
@@ -278,6 +279,8 @@ class BookingOut(msgspec.Struct, frozen=True):
     hold_expires_at: datetime | None
     created_at: datetime
     rescheduled_from: uuid.UUID | None
+    cancelled_at: datetime | None
+    cancelled_by: CancelledBy | None
 
     @classmethod
     def of(cls, booking: Booking) -> BookingOut:
@@ -297,6 +300,8 @@ class BookingOut(msgspec.Struct, frozen=True):
             hold_expires_at=booking.hold_expires_at,
             created_at=booking.created_at,
             rescheduled_from=booking.rescheduled_from,
+            cancelled_at=booking.cancelled_at,
+            cancelled_by=booking.cancelled_by,
         )
 
 

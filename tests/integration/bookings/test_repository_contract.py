@@ -28,6 +28,7 @@ from core.bookings.model import (
     Booking,
     BookingRules,
     BookingStatus,
+    CancelledBy,
     DatedException,
     HoldExpired,
     LocalInterval,
@@ -327,12 +328,19 @@ async def test_bookings_round_trip(harness: Harness) -> None:
     held = _appointment(seed, T0 + 2 * HOUR)
     confirmed = _appointment(seed, T0 + 4 * HOUR, status=BookingStatus.CONFIRMED)
     seated = _seats(seed, 2)
-    await _insert(harness, held, confirmed, seated)
+    cancelled = attrs.evolve(
+        _appointment(seed, T0 + 6 * HOUR, status=BookingStatus.CONFIRMED),
+        status=BookingStatus.CANCELLED,
+        cancelled_at=T0 + MINUTE,
+        cancelled_by=CancelledBy.PROVIDER,
+    )
+    await _insert(harness, held, confirmed, seated, cancelled)
 
     async with harness.uow() as uow:
         assert await uow.bookings.get(held.id) == held
         assert await uow.bookings.get(confirmed.id) == confirmed
         assert await uow.bookings.get(seated.id) == seated
+        assert await uow.bookings.get(cancelled.id) == cancelled
 
 
 async def test_providers_list_pages_by_id(harness: Harness) -> None:

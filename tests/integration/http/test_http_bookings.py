@@ -150,8 +150,27 @@ async def test_cancelling_twice_is_an_invalid_transition(
 
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["cancelled_by"] == "customer"
+    assert cancelled.json()["cancelled_at"] == _z(clock.now().isoformat())
     assert again.status_code == 409
     assert again.json()["title"] == "Invalid booking transition"
+
+
+async def test_a_booking_cancelled_by_staff_says_the_provider_cancelled_it(
+    client: Client, tokens: TokenTable, clock: FixedClock
+) -> None:
+    shop, court = await _shop_with_court(client, tokens)
+    me = tokens.customer()
+    held = await _hold(client, court, next_hour(clock).isoformat(), me)
+
+    cancelled = await client.post(f"/bookings/{held['id']}/cancel", headers=shop.staff)
+    seen = await client.get(f"/bookings/{held['id']}", headers=me)
+
+    assert held["cancelled_at"] is None
+    assert held["cancelled_by"] is None
+    assert cancelled.status_code == 200
+    assert cancelled.json()["cancelled_by"] == "provider"
+    assert seen.json() == cancelled.json()
 
 
 async def test_rescheduling_moves_the_booking_and_frees_the_old_slot(

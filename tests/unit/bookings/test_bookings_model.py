@@ -17,6 +17,7 @@ from returns.result import Failure, Success
 from core.bookings.model import (
     Booking,
     BookingStatus,
+    CancelledBy,
     HoldExpired,
     InvalidTransition,
     OfferingKind,
@@ -70,7 +71,9 @@ def test_an_expired_hold_neither_confirms_nor_counts() -> None:
     assert hold().is_live(expiry - timedelta(microseconds=1))
     assert not hold().is_live(expiry)
     assert hold().confirm(expiry) == Failure(HoldExpired())
-    assert hold().cancel(expiry) == Failure(InvalidTransition(BookingStatus.EXPIRED, "cancel"))
+    assert hold().cancel(expiry, CancelledBy.CUSTOMER) == Failure(
+        InvalidTransition(BookingStatus.EXPIRED, "cancel")
+    )
 
 
 def test_only_a_hold_can_be_confirmed() -> None:
@@ -80,12 +83,23 @@ def test_only_a_hold_can_be_confirmed() -> None:
 
 
 @pytest.mark.parametrize("before", [hold(), confirmed()])
-def test_live_bookings_cancel_once(before: Booking) -> None:
-    cancelled, event = before.cancel(NOW).unwrap()
+@pytest.mark.parametrize("by", list(CancelledBy))
+def test_live_bookings_cancel_once_saying_who_cancelled_and_when(
+    before: Booking, by: CancelledBy
+) -> None:
+    cancelled, event = before.cancel(NOW, by).unwrap()
     assert cancelled.status is BookingStatus.CANCELLED
+    assert (cancelled.cancelled_at, cancelled.cancelled_by) == (NOW, by)
     assert event.name == "bookings.booking_cancelled"
+    assert event.payload["cancelled_at"] == NOW.isoformat()
+    assert event.payload["cancelled_by"] == by.value
     assert not cancelled.is_live(NOW)
-    assert isinstance(cancelled.cancel(NOW), Failure)
+    assert isinstance(cancelled.cancel(NOW, by), Failure)
+
+
+def test_a_booking_not_cancelled_names_no_canceller() -> None:
+    assert (hold().cancelled_at, hold().cancelled_by) == (None, None)
+    assert (confirmed().cancelled_at, confirmed().cancelled_by) == (None, None)
 
 
 def test_completion_needs_a_confirmed_booking_that_has_ended() -> None:
@@ -123,8 +137,9 @@ def test_replace_releases_a_live_booking_only_before_it_starts() -> None:
 def test_ended_bookings_are_not_live_and_move_nowhere(status: BookingStatus) -> None:
     booking = hold(status=status)
     assert not booking.is_live(NOW)
-    for move in (booking.confirm, booking.cancel, booking.replace, booking.complete):
+    for move in (booking.confirm, booking.replace, booking.complete):
         assert isinstance(move(NOW), Failure)
+    assert isinstance(booking.cancel(NOW, CancelledBy.CUSTOMER), Failure)
 
 
 def test_the_held_event_describes_the_booking() -> None:

@@ -42,6 +42,7 @@ from core.bookings.model import (
     Booking,
     BookingRules,
     BookingStatus,
+    CancelledBy,
     HoldExpired,
     InvalidTransition,
     LocalInterval,
@@ -371,6 +372,34 @@ async def test_confirm_once_within_the_hold_then_cancel(shop: Shop) -> None:
         "bookings.booking_confirmed",
         "bookings.booking_cancelled",
     ]
+
+
+@pytest.mark.parametrize(
+    ("who", "by"),
+    [
+        ("customer", CancelledBy.CUSTOMER),
+        ("staff", CancelledBy.PROVIDER),
+        ("admin", CancelledBy.PROVIDER),
+    ],
+)
+async def test_a_cancellation_records_who_cancelled_and_when(
+    shop: Shop, who: str, by: CancelledBy
+) -> None:
+    me = customer()
+    held = await hold_appointment(shop, me)
+    canceller = {"customer": me, "staff": shop.manager, "admin": admin()}[who]
+    shop.clock.advance(MINUTE)
+
+    cancelled = ok(await CancelBooking(uow=shop.store, clock=shop.clock)(canceller, held.id))
+
+    assert (cancelled.cancelled_at, cancelled.cancelled_by) == (NOW + MINUTE, by)
+    assert ok(await GetBooking(uow=shop.store, clock=shop.clock)(me, held.id)) == cancelled
+    event = shop.store.outbox[-1]
+    assert event.name == "bookings.booking_cancelled"
+    assert (event.payload["cancelled_at"], event.payload["cancelled_by"]) == (
+        (NOW + MINUTE).isoformat(),
+        by.value,
+    )
 
 
 async def test_an_expired_hold_cannot_be_confirmed(shop: Shop) -> None:

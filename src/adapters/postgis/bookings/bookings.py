@@ -20,10 +20,17 @@ from adapters.postgis.bookings.tables import (
     bookings,
     occurrences,
 )
-from adapters.postgis.sql import Row, each, money, param, pg_range, time_range
+from adapters.postgis.sql import Row, each, money, param, pg_range, time_range, utc_or_none
 from adapters.postgis.unit_of_work import PostgisPart
 from core.bookings.cursors import parse_uuid
-from core.bookings.model import Booking, BookingStatus, OfferingKind, SessionFull, SlotUnavailable
+from core.bookings.model import (
+    Booking,
+    BookingStatus,
+    CancelledBy,
+    OfferingKind,
+    SessionFull,
+    SlotUnavailable,
+)
 from core.bookings.ports import BookingRepository, Page
 from core.shared.ids import BookingId, OccurrenceId, OfferingId, ProviderId, ResourceId, UserId
 from core.shared.time import TimeRange, to_utc
@@ -49,6 +56,8 @@ def _booking_values(booking: Booking) -> dict[str, object]:
         "hold_expires_at": booking.hold_expires_at,
         "created_at": booking.created_at,
         "rescheduled_from": booking.rescheduled_from,
+        "cancelled_at": booking.cancelled_at,
+        "cancelled_by": None if booking.cancelled_by is None else booking.cancelled_by.value,
     }
 
 
@@ -71,6 +80,8 @@ def _booking(row: Row) -> Booking:
         rescheduled_from=(
             None if row.rescheduled_from is None else BookingId(row.rescheduled_from)
         ),
+        cancelled_at=utc_or_none(row.cancelled_at),
+        cancelled_by=None if row.cancelled_by is None else CancelledBy(row.cancelled_by),
     )
 
 

@@ -26,6 +26,7 @@ BOOKING_STATUSES = (
     "rescheduled",
 )
 OFFERING_KINDS = ("appointment", "session")
+CANCELLED_BY = ("customer", "provider")
 
 
 def _uuid_pk() -> sa.Column[object]:
@@ -209,12 +210,16 @@ bookings = sa.Table(
     sa.Column("hold_expires_at", sa.DateTime(timezone=True)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("rescheduled_from", pg.UUID(as_uuid=True), sa.ForeignKey("bookings.id")),
+    sa.Column("cancelled_at", sa.DateTime(timezone=True)),
+    sa.Column("cancelled_by", sa.Text),
     sa.CheckConstraint(one_of("kind", OFFERING_KINDS), name="kind"),
     sa.CheckConstraint(one_of("status", BOOKING_STATUSES), name="status"),
     sa.CheckConstraint("seats >= 1", name="seats"),
     sa.CheckConstraint("price_minor >= 0", name="price"),
     sa.CheckConstraint("NOT isempty(during) AND blocked @> during", name="ranges"),
     sa.CheckConstraint("status <> 'held' OR hold_expires_at IS NOT NULL", name="hold_expiry"),
+    sa.CheckConstraint(one_of("cancelled_by", CANCELLED_BY), name="cancelled_by"),
+    sa.CheckConstraint("(cancelled_at IS NULL) = (cancelled_by IS NULL)", name="cancellation"),
     sa.CheckConstraint(
         "(kind = 'appointment' AND resource_id IS NOT NULL AND occurrence_id IS NULL)"
         " OR (kind = 'session' AND occurrence_id IS NOT NULL AND resource_id IS NULL)",
