@@ -29,6 +29,8 @@ from adapters.postgis.database import POOL_SIZE
 from adapters.redis.idempotency import ANSWER_TTL_SECONDS
 from adapters.security.hibp import TIMEOUT_SECONDS
 from adapters.security.passwords import Argon2Params
+from adapters.stripe import STRIPE_API_BASE
+from adapters.stripe.webhooks import DEFAULT_TOLERANCE_SECONDS
 from core.bookings import BookingSettings
 from core.identity.settings import MAX_ACCESS_TTL, IdentitySettings
 from core.identity.throttling import ThrottlePolicy
@@ -43,9 +45,6 @@ _THROTTLE = ThrottlePolicy()
 _ARGON2 = Argon2Params()
 _PAYMENTS = PaymentSettings()
 
-STRIPE_API = "https://api.stripe.com"
-# Stripe's own default: a signed webhook older than this is refused (a replay).
-WEBHOOK_TOLERANCE_SECONDS = 300
 # Values never repeated in an error message or a repr (pydantic's SecretStr shows '**********').
 SECRETS = frozenset({"stripe_api_key", "stripe_webhook_secret"})
 
@@ -104,9 +103,9 @@ class Settings(BaseSettings):
     # (devservers.stripe_fake) and points these at it; other processes then cannot pay.
     stripe_api_key: SecretStr | None = None  # sk_... or a restricted rk_...
     stripe_publishable_key: str | None = Field(None, pattern=r"^pk_(test|live)_[A-Za-z0-9_]+$")
-    stripe_api_base: str = STRIPE_API  # the fake's URL in development and tests
+    stripe_api_base: str = STRIPE_API_BASE  # the fake's URL in development and tests
     stripe_webhook_secret: SecretStr | None = None  # whsec_..., of the /webhooks/stripe endpoint
-    stripe_webhook_tolerance_seconds: int = Field(WEBHOOK_TOLERANCE_SECONDS, ge=1, le=3600)
+    stripe_webhook_tolerance_seconds: int = Field(DEFAULT_TOLERANCE_SECONDS, ge=1, le=3600)
     # The platform's share of every charge, and the cap of an admin's goodwill refunds.
     payments_commission_percent: int = Field(_PAYMENTS.commission_percent, ge=0, le=100)
     goodwill_cap_percent: int = Field(_PAYMENTS.goodwill_cap_percent, ge=0, le=100)
@@ -128,7 +127,7 @@ class Settings(BaseSettings):
     @classmethod
     def _api_base(cls, value: str) -> str:
         if not _ORIGIN.fullmatch(value):
-            raise ValueError(f"must be an origin like {STRIPE_API}")
+            raise ValueError(f"must be an origin like {STRIPE_API_BASE}")
         return value
 
     @model_validator(mode="after")
@@ -148,9 +147,9 @@ class Settings(BaseSettings):
         live = "_live_" in secret[:8]
         if live != self.stripe_publishable_key.startswith("pk_live_"):
             raise ValueError("STRIPE_API_KEY and STRIPE_PUBLISHABLE_KEY mix live and test mode")
-        if live and self.stripe_api_base != STRIPE_API:
+        if live and self.stripe_api_base != STRIPE_API_BASE:
             # A live key is sent to Stripe itself and nowhere else (not to a fake, not in clear).
-            raise ValueError(f"STRIPE_API_BASE must be {STRIPE_API} for a live key")
+            raise ValueError(f"STRIPE_API_BASE must be {STRIPE_API_BASE} for a live key")
         return self
 
     @property
