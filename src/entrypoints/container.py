@@ -39,6 +39,7 @@ from core.bookings import (
     CancelBooking,
     CompleteBooking,
     ConfirmBooking,
+    ConfirmPaidBooking,
     CreateOffering,
     CreateProvider,
     GetAvailability,
@@ -50,6 +51,7 @@ from core.bookings import (
     ListProviderBookings,
     ListProviders,
     MarkNoShow,
+    ReadBookings,
     RescheduleBooking,
     ScheduleSessions,
     SearchOfferings,
@@ -176,6 +178,9 @@ class Container(containers.DeclarativeContainer):
     get_booking = _wired(GetBooking, _bookings)
     list_my_bookings = _wired(ListMyBookings, _bookings)
     list_provider_bookings = _wired(ListProviderBookings, _bookings)
+    # What the payments context calls once money moved; no person, and no HTTP route.
+    confirm_paid_booking = _wired(ConfirmPaidBooking, _bookings)
+    read_bookings = _wired(ReadBookings, _bookings)
     del _bookings
 
     # ------------------------------------------------------------ cross-cutting HTTP concerns

@@ -48,3 +48,16 @@ async def test_as_the_doc_says_a_full_class_refuses_and_expired_holds_free_their
     app.clock.advance(timedelta(minutes=11))  # past the default 10-minute hold
     late = (await app(b.HoldSlot)(app.customer(), seat)).unwrap()
     assert late.id not in {hold.id for hold in holds}
+
+
+async def test_as_the_doc_says_a_customer_cannot_confirm_a_priced_hold_without_paying() -> None:
+    app = in_memory(now=datetime(2030, 3, 4, 8, tzinfo=UTC))
+    court = (await sample_catalog(app)).court
+    tomorrow = TimeRange(app.clock.now() + timedelta(days=1), app.clock.now() + timedelta(days=2))
+    slot = (await app(b.GetAvailability)(court.id, tomorrow)).unwrap()[0]
+    me = app.customer()
+    hold = await app(b.HoldSlot)(me, b.SlotRequest(offering_id=court.id, start=slot.during.start))
+
+    confirmed = await app(b.ConfirmBooking)(me, hold.unwrap().id)
+
+    assert confirmed == Failure(b.PaymentRequired(booking_id=hold.unwrap().id))

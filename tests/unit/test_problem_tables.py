@@ -62,3 +62,9 @@ def test_no_detail_names_a_python_class() -> None:
     for error in (identity.InvalidRefreshToken(), identity.RefreshTokenReused()):
         assert type(error).__name__ not in error.detail
         assert "sign in again" in error.detail
+
+
+def test_a_customer_told_to_pay_gets_402_payment_required() -> None:
+    kind = TABLE[bookings.PaymentRequired]
+
+    assert (kind.status, kind.slug, kind.title) == (402, "payment-required", "Payment required")

@@ -1,5 +1,5 @@
 """In-memory fake of every bookings port, with the integrity semantics of the PostgreSQL adapter.
-(One file of ~500 lines on purpose: its small transaction engine serves only these repositories.)
+(One file of ~550 lines on purpose: its small transaction engine serves only these repositories.)
 
 `MemoryBookingsStore` holds the committed data and hands out `MemoryBookingsUnitOfWork`s, one
 per use-case call. Each unit of work is one transaction at READ COMMITTED:
@@ -7,11 +7,11 @@ per use-case call. Each unit of work is one transaction at READ COMMITTED:
 - reads see the data committed so far plus the transaction's own uncommitted writes;
 - writes become visible to other units of work only on `commit()`; leaving the block without
   committing rolls them back;
-- the integrity operations (`add_exclusive`, `add_seated`, `save`) wait, like row locks and
-  exclusion constraints do, for any other open transaction that has uncommitted writes to a
-  booking they depend on, then decide on the committed outcome. A wait that could never end (a
-  cycle between transactions, or a unit of work waiting on another one opened by the same
-  task) raises `MemoryDeadlock` instead of hanging, where PostgreSQL would report a deadlock.
+- the integrity operations (`add_exclusive`, `add_seated`, `reinstate`, `save`) wait, like row
+  locks and exclusion constraints do, for any other open transaction that has uncommitted writes
+  to a booking they depend on, then decide on the committed outcome. A wait that could never
+  end (a cycle between transactions, or a unit of work waiting on another one opened by the
+  same task) raises `MemoryDeadlock` instead of hanging, where PostgreSQL would report a deadlock.
 
 Because asyncio runs one task at a time and nothing awaits between a check and its write, every
 check-then-write here is atomic; commits need no lock for the same reason.
@@ -44,6 +44,7 @@ from core.bookings.model import (
     normal_category,
 )
 from core.bookings.ports import (
+    NOT_REINSTATABLE,
     BookingRepository,
     BookingsUnitOfWork,
     OccurrenceRepository,
@@ -70,6 +71,8 @@ from core.shared.unit_of_work import Access, UnitOfWorkFactory
 
 K = TypeVar("K")
 V = TypeVar("V")
+
+REINSTATABLE = (BookingStatus.HELD, BookingStatus.EXPIRED)
 
 
 class MemoryDeadlock(RuntimeError):
@@ -370,6 +373,10 @@ class MemoryBookingRepository(BookingRepository):
     async def get(self, id: BookingId) -> Booking | None:
         return self._tx.bookings.get(id)
 
+    async def get_many(self, ids: Sequence[BookingId]) -> Sequence[Booking]:
+        found = (self._tx.bookings.get(id) for id in dict.fromkeys(ids))
+        return [booking for booking in found if booking is not None]
+
     async def for_customer(self, customer_id: UserId, page: Page) -> Sequence[Booking]:
         return self._newest_first(lambda b: b.customer_id == customer_id, page)
 
@@ -422,6 +429,16 @@ class MemoryBookingRepository(BookingRepository):
         return taken
 
     async def add_exclusive(self, booking: Booking, now: datetime) -> Result[None, SlotUnavailable]:
+        clashing = await self._overlapping(booking, now)
+        if any(b.is_live(now) for b in clashing):
+            return Failure(SlotUnavailable())
+        self._tx.bookings.put(booking.id, booking)
+        return Success(None)
+
+    async def _overlapping(self, booking: Booking, now: datetime) -> list[Booking]:
+        """The bookings of `booking`'s resource whose blocked ranges overlap its own (itself
+        included, if stored), once no other open transaction writes one; those of them that
+        are holds expired at `now` are marked expired, as PostgreSQL's adapter does."""
         if booking.resource_id is None:
             raise ValueError("an exclusive booking needs a resource")
 
@@ -431,14 +448,11 @@ class MemoryBookingRepository(BookingRepository):
             )
 
         await self._tx.wait_for_others(same_place_and_time)
-        clashing = [b for b in self._tx.bookings.all() if same_place_and_time(b)]
-        for stale in clashing:
+        overlapping = [b for b in self._tx.bookings.all() if same_place_and_time(b)]
+        for stale in overlapping:
             if stale.status is BookingStatus.HELD and not stale.is_live(now):
                 self._tx.bookings.put(stale.id, attrs.evolve(stale, status=BookingStatus.EXPIRED))
-        if any(b.is_live(now) for b in clashing):
-            return Failure(SlotUnavailable())
-        self._tx.bookings.put(booking.id, booking)
-        return Success(None)
+        return overlapping
 
     async def add_seated(
         self, booking: Booking, capacity: int, now: datetime
@@ -455,6 +469,50 @@ class MemoryBookingRepository(BookingRepository):
             return Failure(SessionFull(seats_left=max(capacity - taken, 0)))
         self._tx.bookings.put(booking.id, booking)
         return Success(None)
+
+    async def reinstate(
+        self, booking: Booking, now: datetime
+    ) -> Result[None, SlotUnavailable | SessionFull]:
+        """In PostgreSQL's order: appointments expire stale holds, then the conditional update
+        finds the row or not, then the constraint decides; sessions count seats first."""
+        if booking.occurrence_id is not None:
+            return await self._reinstate_seats(booking, booking.occurrence_id, now)
+        clashing = [b for b in await self._overlapping(booking, now) if b.id != booking.id]
+        stored = self._reinstatable(booking.id)
+        if stored is None:
+            return Failure(NOT_REINSTATABLE)
+        if any(b.is_live(now) for b in clashing):
+            return Failure(SlotUnavailable())
+        self._confirm(stored)
+        return Success(None)
+
+    async def _reinstate_seats(
+        self, booking: Booking, occurrence_id: OccurrenceId, now: datetime
+    ) -> Result[None, SlotUnavailable | SessionFull]:
+        def same_run(other: Booking) -> bool:
+            return other.occurrence_id == occurrence_id
+
+        await self._tx.wait_for_others(same_run)
+        run = self._tx.occurrences.get(occurrence_id)
+        if run is None:
+            raise ValueError(f"no occurrence {occurrence_id}")
+        others = (b for b in self._tx.bookings.all() if same_run(b) and b.id != booking.id)
+        taken = sum(b.seats for b in others if b.is_live(now))
+        if taken + booking.seats > run.capacity:
+            return Failure(SessionFull(seats_left=max(run.capacity - taken, 0)))
+        stored = self._reinstatable(booking.id)
+        if stored is None:
+            return Failure(NOT_REINSTATABLE)
+        self._confirm(stored)
+        return Success(None)
+
+    def _reinstatable(self, id: BookingId) -> Booking | None:
+        stored = self._tx.bookings.get(id)
+        return stored if stored is not None and stored.status in REINSTATABLE else None
+
+    def _confirm(self, stored: Booking) -> None:
+        confirmed = attrs.evolve(stored, status=BookingStatus.CONFIRMED, hold_expires_at=None)
+        self._tx.bookings.put(stored.id, confirmed)
 
     async def save(self, booking: Booking, expected: BookingStatus, now: datetime) -> bool:
         await self._tx.wait_for_others(lambda other: other.id == booking.id)

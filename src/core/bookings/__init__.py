@@ -2,7 +2,9 @@
 
 Use cases (one class each, built with a unit-of-work factory and a clock, called per request,
 returning `Result[value, error]`), their inputs and outputs, the errors they return, and
-`PROBLEMS`, how those errors look to a caller.
+`PROBLEMS`, how those errors look to a caller. `ConfirmPaidBooking` and `ReadBookings` are what
+the payments context calls (through a port of its own implemented on these): no person calls
+them.
 """
 
 from core.bookings.booking import (
@@ -48,6 +50,7 @@ from core.bookings.model import (
     OfferingKind,
     OpeningHours,
     OutsideBookingWindow,
+    PaymentRequired,
     Place,
     Provider,
     Resource,
@@ -57,6 +60,7 @@ from core.bookings.model import (
     WeeklyRule,
     normal_category,
 )
+from core.bookings.paid import ConfirmPaidBooking, ReadBookings
 from core.bookings.ports import (
     Page,
     SearchHit,
@@ -80,6 +84,7 @@ __all__ = [
     "Catalog",
     "CompleteBooking",
     "ConfirmBooking",
+    "ConfirmPaidBooking",
     "CreateOffering",
     "CreateProvider",
     "DatedException",
@@ -105,8 +110,10 @@ __all__ = [
     "OpeningHours",
     "OutsideBookingWindow",
     "Page",
+    "PaymentRequired",
     "Place",
     "Provider",
+    "ReadBookings",
     "RescheduleBooking",
     "Resource",
     "ScheduleSessions",

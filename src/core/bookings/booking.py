@@ -17,6 +17,7 @@ from core.bookings.model import (
     Offering,
     OfferingKind,
     OutsideBookingWindow,
+    PaymentRequired,
     SlotUnavailable,
 )
 from core.bookings.ports import BookingsUnitOfWork, Page
@@ -251,11 +252,22 @@ def _moved_meanwhile(booking: Booking) -> DomainError:
 
 
 class ConfirmBooking(_Transition):
-    """Confirms a hold (payment plugs in here later)."""
+    """Confirms a live hold by hand.
+
+    Its customer confirms a free hold (price 0). A priced hold is confirmed by paying for it:
+    its customer gets PaymentRequired, and the payments context calls ConfirmPaidBooking once
+    the money has arrived. The provider's staff and admins may still confirm a priced hold,
+    for a payment taken outside the platform (at the venue, by invoice); its event then says
+    `"paid": false`. A hold that is not live answers as before (HoldExpired,
+    InvalidTransition), whoever asks.
+    """
 
     def _apply(
         self, caller: Principal, booking: Booking, at: datetime
     ) -> Result[tuple[Booking, Event], DomainError]:
+        live_hold = booking.status_at(at) is BookingStatus.HELD
+        if live_hold and booking.price.minor > 0 and not caller.manages(booking.provider_id):
+            return Failure(PaymentRequired(booking_id=booking.id))
         return booking.confirm(at)
 
 

@@ -344,6 +344,17 @@ class HoldExpired(DomainError):
         return "the hold expired; book the slot again"
 
 
+@attrs.frozen
+class PaymentRequired(DomainError):
+    """A priced hold is confirmed by paying for it, not by its customer's word."""
+
+    booking_id: BookingId
+
+    @property
+    def detail(self) -> str:
+        return f"this hold is confirmed by paying for it: POST /bookings/{self.booking_id}/payment"
+
+
 BookingError = (
     SlotUnavailable | SessionFull | OutsideBookingWindow | InvalidTransition | HoldExpired
 )
@@ -402,10 +413,10 @@ class Booking:
         return self._event("slot_held", self.created_at)
 
     def _move(
-        self, to: BookingStatus, at: datetime, event: str
+        self, to: BookingStatus, at: datetime, event: str, **extra: object
     ) -> Result[tuple[Booking, Event], BookingError]:
         moved = attrs.evolve(self, status=to)
-        return Success((moved, moved._event(event, at)))
+        return Success((moved, moved._event(event, at, **extra)))
 
     def as_of(self, at: datetime) -> Booking:
         """The booking as it reads at `at`: a hold past its expiry is expired, whether or not
@@ -424,7 +435,15 @@ class Booking:
             return Failure(HoldExpired())
         if status is not BookingStatus.HELD:
             return Failure(InvalidTransition(status, "confirm"))
-        return self._move(BookingStatus.CONFIRMED, at, "booking_confirmed")
+        return self._move(BookingStatus.CONFIRMED, at, "booking_confirmed", paid=False)
+
+    def confirm_paid(self, at: datetime) -> Result[tuple[Booking, Event], BookingError]:
+        """Its money arrived: a hold confirms, live or expired, and no longer expires. Whether
+        an expired hold's slot is still free is the repository's to decide (`reinstate`)."""
+        if self.status not in (BookingStatus.HELD, BookingStatus.EXPIRED):
+            return Failure(InvalidTransition(self.status, "confirm"))
+        confirmed = attrs.evolve(self, status=BookingStatus.CONFIRMED, hold_expires_at=None)
+        return Success((confirmed, confirmed._event("booking_confirmed", at, paid=True)))
 
     def cancel(self, at: datetime, by: CancelledBy) -> Result[tuple[Booking, Event], BookingError]:
         if not self.is_live(at):

@@ -102,10 +102,18 @@ class OccurrenceRepository(Protocol):
     ) -> Sequence[Occurrence]: ...
 
 
+# What `BookingRepository.reinstate` answers for a booking someone moved first.
+NOT_REINSTATABLE = SlotUnavailable(reason="the booking is no longer held or expired")
+
+
 class BookingRepository(Protocol):
     """Integrity lives here: adds must be safe under any interleaving of concurrent callers."""
 
     async def get(self, id: BookingId) -> Booking | None: ...
+    async def get_many(self, ids: Sequence[BookingId]) -> Sequence[Booking]:
+        """Those of these bookings that exist, in any order; one read, however many ids."""
+        ...
+
     async def for_customer(self, customer_id: UserId, page: Page) -> Sequence[Booking]:
         """Newest first by (created_at, id); the cursor is the id of the last booking seen."""
         ...
@@ -133,6 +141,17 @@ class BookingRepository(Protocol):
         self, booking: Booking, capacity: int, now: datetime
     ) -> Result[None, SessionFull]:
         """Insert a session booking only if live seats + booking.seats <= capacity."""
+        ...
+
+    async def reinstate(
+        self, booking: Booking, now: datetime
+    ) -> Result[None, SlotUnavailable | SessionFull]:
+        """Confirm a booking stored held (live or not) or expired, if its slot is still free
+        at `now` but for itself: an appointment overlaps no other booking live at `now` on its
+        resource (holds expired at `now` are marked expired, as `add_exclusive` does), a
+        session's seats still fit beside the other bookings live at `now`. Writes only the
+        status (confirmed) and the hold expiry (none). SlotUnavailable also when the booking
+        is no longer held or expired (someone moved it first)."""
         ...
 
     async def save(self, booking: Booking, expected: BookingStatus, now: datetime) -> bool:

@@ -7,6 +7,7 @@ from core.bookings.model import (
     HoldExpired,
     InvalidTransition,
     OutsideBookingWindow,
+    PaymentRequired,
     SessionFull,
     SlotUnavailable,
 )
@@ -23,4 +24,5 @@ PROBLEMS: ProblemTable = {
         status=422, slug="outside-booking-window", title="Outside booking window"
     ),
     InvalidCursor: ProblemKind(status=400, slug="invalid-cursor", title="Invalid cursor"),
+    PaymentRequired: ProblemKind(status=402, slug="payment-required", title="Payment required"),
 }

@@ -24,7 +24,7 @@ from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
-from core.bookings import ConfirmBooking, HoldSlot, SlotRequest
+from core.bookings import ConfirmBooking, ConfirmPaidBooking, HoldSlot, SlotRequest
 from core.bookings.model import (
     Address,
     Booking,
@@ -151,6 +151,15 @@ def _customer() -> Principal:
     return Principal(user_id=UserId(new_id()), roles=frozenset({Role.CUSTOMER}))
 
 
+def _staff(provider_id: ProviderId) -> Principal:
+    return Principal(
+        user_id=UserId(new_id()),
+        roles=frozenset({Role.STAFF}),
+        provider_ids=frozenset({provider_id}),
+        mfa=True,
+    )
+
+
 def _hold_slot(engine: AsyncEngine, clock: FixedClock) -> HoldSlot:
     return HoldSlot(uow=PostgisBookingsUnitOfWork.factory(engine), clock=clock)
 
@@ -229,19 +238,89 @@ async def test_racers_for_a_slot_under_an_expired_hold_book_it_once(engine: Asyn
 async def test_32_confirmations_of_one_hold_confirm_it_once(engine: AsyncEngine) -> None:
     catalog = await _catalog(engine, seats=1)
     clock = FixedClock(NOW)
-    customer = _customer()
     held = await _hold_slot(engine, clock)(
-        customer, SlotRequest(offering_id=catalog.appointment.id, start=NOW + 30 * HOUR)
+        _customer(), SlotRequest(offering_id=catalog.appointment.id, start=NOW + 30 * HOUR)
     )
     confirm = ConfirmBooking(uow=PostgisBookingsUnitOfWork.factory(engine), clock=clock)
+    staff = _staff(catalog.appointment.provider_id)  # the court is priced: paid at the venue
 
-    results = await asyncio.gather(*(confirm(customer, held.unwrap().id) for _ in range(32)))
+    results = await asyncio.gather(*(confirm(staff, held.unwrap().id) for _ in range(32)))
 
     won, lost = _tally(list(results))
     assert [b.status for b in won] == [BookingStatus.CONFIRMED]
     # Losers either saw the hold and lost the conditional update, or saw it confirmed already.
     assert all(isinstance(error, HoldExpired | InvalidTransition) for error in lost)
     assert len(lost) == 31
+
+
+async def _expired_hold(engine: AsyncEngine, clock: FixedClock, catalog: Catalog) -> Booking:
+    """A hold of the court made an hour before `NOW`, long expired at `NOW` and never swept."""
+    clock.set(NOW - HOUR)
+    held = await _hold_slot(engine, clock)(
+        _customer(), SlotRequest(offering_id=catalog.appointment.id, start=NOW + 30 * HOUR)
+    )
+    clock.set(NOW)
+    return held.unwrap()
+
+
+async def _paid_confirmations(engine: AsyncEngine, booking_id: BookingId) -> list[bool]:
+    async with engine.connect() as conn:
+        payloads = await conn.execute(
+            sa.text("SELECT payload FROM outbox WHERE name = 'bookings.booking_confirmed'")
+        )
+        return [p["paid"] for (p,) in payloads if uuid.UUID(p["booking_id"]) == booking_id]
+
+
+@pytest.mark.parametrize("round_", range(11))
+async def test_an_expired_hold_paid_for_while_20_holds_race_for_its_slot_is_booked_once(
+    engine: AsyncEngine, round_: int
+) -> None:
+    catalog = await _catalog(engine, seats=1)
+    clock = FixedClock(NOW)
+    stale = await _expired_hold(engine, clock, catalog)
+    paid = ConfirmPaidBooking(uow=PostgisBookingsUnitOfWork.factory(engine), clock=clock)
+    hold = _hold_slot(engine, clock)
+    request = SlotRequest(offering_id=catalog.appointment.id, start=stale.during.start)
+
+    racers = [hold(_customer(), request) for _ in range(20)]
+    racers.insert(2 * round_, paid(stale.id))  # first, among the holds, or after them all
+
+    results = await asyncio.gather(*racers)
+
+    reinstated = results.pop(2 * round_)
+    won, lost = _tally(results)
+    assert all(isinstance(error, SlotUnavailable) for error in lost)
+    async with PostgisBookingsUnitOfWork(engine, MAINTENANCE) as uow:
+        around = TimeRange(stale.blocked.start - HOUR, stale.blocked.end + HOUR)
+        busy = await uow.bookings.busy([catalog.resource.id], around, NOW)
+        stored = await uow.bookings.get(stale.id)
+    assert stored is not None
+    if isinstance(reinstated, Success):
+        assert won == []
+        assert stored.status is BookingStatus.CONFIRMED
+        assert busy == {catalog.resource.id: [stale.blocked]}
+    else:
+        reason = "the slot was taken after the hold expired"
+        assert reinstated == Failure(SlotUnavailable(reason=reason))
+        assert len(won) == 1
+        assert stored.status is BookingStatus.EXPIRED
+        assert busy == {catalog.resource.id: [won[0].blocked]}
+
+
+async def test_a_payment_notice_delivered_16_times_at_once_confirms_once(
+    engine: AsyncEngine,
+) -> None:
+    catalog = await _catalog(engine, seats=1)
+    clock = FixedClock(NOW)
+    stale = await _expired_hold(engine, clock, catalog)
+    paid = ConfirmPaidBooking(uow=PostgisBookingsUnitOfWork.factory(engine), clock=clock)
+
+    results = await asyncio.gather(*(paid(stale.id) for _ in range(16)))
+
+    won, lost = _tally(list(results))
+    assert lost == []
+    assert {(b.id, b.status) for b in won} == {(stale.id, BookingStatus.CONFIRMED)}
+    assert await _paid_confirmations(engine, stale.id) == [True]
 
 
 async def test_engines_carry_lock_and_statement_timeouts(engine: AsyncEngine) -> None:

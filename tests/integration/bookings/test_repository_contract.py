@@ -43,7 +43,13 @@ from core.bookings.model import (
     SlotUnavailable,
     WeeklyRule,
 )
-from core.bookings.ports import BookingsUnitOfWork, Page, SearchHit, SearchQuery
+from core.bookings.ports import (
+    NOT_REINSTATABLE,
+    BookingsUnitOfWork,
+    Page,
+    SearchHit,
+    SearchQuery,
+)
 from core.shared.events import Event
 from core.shared.geo import GeoPoint
 from core.shared.ids import (
@@ -587,6 +593,127 @@ async def test_a_reschedule_onto_a_taken_slot_keeps_the_original(harness: Harnes
     async with harness.uow() as uow:
         assert await uow.bookings.get(old.id) == old
         assert await uow.bookings.get(onto_rival.id) is None
+
+
+# ---------------------------------------------------------------- reading many at once
+
+
+async def test_get_many_reads_the_bookings_that_exist(harness: Harness) -> None:
+    seed = await _seed(harness)
+    first, second, third = (_appointment(seed, T0 + n * 2 * HOUR) for n in range(1, 4))
+    await _insert(harness, first, second, third)
+
+    async with harness.uow() as uow:
+        found = await uow.bookings.get_many([third.id, BookingId(new_id()), first.id, third.id])
+        nothing = await uow.bookings.get_many([])
+
+    assert sorted(found, key=lambda b: b.id) == sorted([first, third], key=lambda b: b.id)
+    assert nothing == []
+
+
+# ---------------------------------------------------------------- reinstating a hold
+
+
+def _confirmed(booking: Booking) -> Booking:
+    return attrs.evolve(booking, status=BookingStatus.CONFIRMED, hold_expires_at=None)
+
+
+@pytest.mark.parametrize("swept", [False, True])
+async def test_reinstate_confirms_an_expired_hold_whose_slot_is_free(
+    harness: Harness, swept: bool
+) -> None:
+    seed = await _seed(harness)
+    stale = _appointment(seed, T0 + 2 * HOUR, expires=T0 + HOLD)
+    if swept:
+        stale = attrs.evolve(stale, status=BookingStatus.EXPIRED, hold_expires_at=None)
+    await _insert(harness, stale)
+    later = T0 + HOLD
+
+    async with harness.uow() as uow:
+        assert await uow.bookings.reinstate(stale, later) == Success(None)
+        await uow.commit()
+    async with harness.uow() as uow:
+        assert await uow.bookings.get(stale.id) == _confirmed(stale)
+        assert await uow.bookings.busy([seed.court.id], stale.blocked, later) == {
+            seed.court.id: [stale.blocked]
+        }
+
+
+async def test_reinstate_confirms_a_live_hold(harness: Harness) -> None:
+    seed = await _seed(harness)
+    held = _appointment(seed, T0 + 2 * HOUR, expires=T0 + HOLD)
+    await _insert(harness, held)
+
+    async with harness.uow() as uow:
+        assert await uow.bookings.reinstate(held, T0) == Success(None)
+        await uow.commit()
+    async with harness.uow() as uow:
+        assert await uow.bookings.get(held.id) == _confirmed(held)
+
+
+async def test_reinstate_refuses_a_slot_taken_after_the_hold_expired(harness: Harness) -> None:
+    seed = await _seed(harness)
+    stale = _appointment(seed, T0 + 2 * HOUR, expires=T0 + HOLD)
+    await _insert(harness, stale)
+    later = T0 + HOLD
+    # Overlapping only in the buffers, on the same court, once the hold ran out.
+    taker = _appointment(seed, T0 + 3 * HOUR + 5 * MINUTE, created=later, expires=later + HOLD)
+    elsewhere = _appointment(seed, T0 + 2 * HOUR, resource=seed.spare, created=later)
+    async with harness.uow() as uow:
+        assert await uow.bookings.add_exclusive(taker, later) == Success(None)
+        await uow.commit()
+
+    async with harness.uow() as uow:
+        assert await uow.bookings.reinstate(stale, later) == Failure(SlotUnavailable())
+        assert await uow.bookings.add_exclusive(elsewhere, later) == Success(None)  # still usable
+        await uow.commit()
+    async with harness.uow() as uow:
+        assert await uow.bookings.get(stale.id) == attrs.evolve(stale, status=BookingStatus.EXPIRED)
+        assert await uow.bookings.get(taker.id) == taker
+
+
+@pytest.mark.parametrize("status", [BookingStatus.CONFIRMED, BookingStatus.CANCELLED])
+async def test_reinstate_refuses_a_booking_no_longer_held_or_expired(
+    harness: Harness, status: BookingStatus
+) -> None:
+    seed = await _seed(harness)
+    moved = _appointment(seed, T0 + 2 * HOUR, status=status)
+    await _insert(harness, moved)
+
+    async with harness.uow() as uow:
+        assert await uow.bookings.reinstate(moved, T0) == Failure(NOT_REINSTATABLE)
+        assert await uow.bookings.get(moved.id) == moved
+
+
+async def test_reinstate_seats_only_if_they_fit_beside_the_live_ones(harness: Harness) -> None:
+    seed = await _seed(harness)  # the run has 3 seats
+    later = T0 + HOLD
+    fits, too_many = _seats(seed, 2), _seats(seed, 3)
+    await _insert(harness, fits, too_many)  # both holds expire at `later`
+    async with harness.uow() as uow:  # one seat taken after they expired
+        assert await uow.bookings.add_seated(_seats(seed, 1, expires=later + HOLD), 3, later) == (
+            Success(None)
+        )
+        await uow.commit()
+
+    async with harness.uow() as uow:
+        assert await uow.bookings.reinstate(too_many, later) == Failure(SessionFull(2))
+        assert await uow.bookings.reinstate(fits, later) == Success(None)
+        assert await uow.bookings.reinstate(too_many, later) == Failure(SessionFull(0))
+        await uow.commit()
+    async with harness.uow() as uow:
+        assert await uow.bookings.get(fits.id) == _confirmed(fits)
+        assert await uow.bookings.seats_taken([seed.run.id], later) == {seed.run.id: 3}
+
+
+async def test_reinstate_seats_does_not_count_the_booking_twice(harness: Harness) -> None:
+    seed = await _seed(harness)
+    everything = _seats(seed, 3)  # a live hold of every seat
+    await _insert(harness, everything)
+
+    async with harness.uow() as uow:
+        assert await uow.bookings.reinstate(everything, T0) == Success(None)
+        assert await uow.bookings.reinstate(everything, T0) == Failure(NOT_REINSTATABLE)
 
 
 # ---------------------------------------------------------------- reads for availability

@@ -101,7 +101,9 @@ async def open_shop(client: Client, tokens: TokenTable, timezone: str = "Europe/
     return Shop(provider_id=provider["id"], place_id=place["id"], staff=staff, lat=lat, lng=lng)
 
 
-async def appointment(client: Client, shop: Shop, *, resources: int = 1) -> dict[str, Any]:
+async def appointment(
+    client: Client, shop: Shop, *, resources: int = 1, price_minor: int = 2050
+) -> dict[str, Any]:
     """An hour-long appointment on the shop's resources, bookable from now to 90 days out."""
     resource_ids = [
         (await created(client, f"/places/{shop.place_id}/resources", {"name": f"Court {n}"},
@@ -112,7 +114,7 @@ async def appointment(client: Client, shop: Shop, *, resources: int = 1) -> dict
         "kind": "appointment",
         "name": "Court hire",
         "category": "Tennis",
-        "price": {"amount_minor": 2050, "currency": "EUR"},
+        "price": {"amount_minor": price_minor, "currency": "EUR"},
         "duration_minutes": 60,
         "resource_ids": resource_ids,
     }

@@ -34,10 +34,11 @@ async def _shop_with_court(client: Client, tokens: TokenTable) -> tuple[Shop, di
     return shop, await appointment(client, shop)
 
 
-async def test_a_customer_holds_and_confirms_an_appointment(
+async def test_a_customer_holds_and_confirms_a_free_appointment(
     client: Client, tokens: TokenTable, clock: FixedClock
 ) -> None:
-    _, court = await _shop_with_court(client, tokens)
+    shop = await open_shop(client, tokens)
+    court = await appointment(client, shop, price_minor=0)
     me = tokens.customer()
     start = next_hour(clock)
 
@@ -47,11 +48,51 @@ async def test_a_customer_holds_and_confirms_an_appointment(
 
     assert held["status"] == "held"
     assert held["start"] == _z(start.isoformat())
-    assert held["price"] == {"amount_minor": 2050, "currency": "EUR", "display": "20.50 EUR"}
+    assert held["price"] == {"amount_minor": 0, "currency": "EUR", "display": "0.00 EUR"}
     assert held["hold_expires_at"] is not None
     assert confirmed.status_code == 200
     assert confirmed.json()["status"] == "confirmed"
     assert fetched.json() == confirmed.json()
+
+
+async def test_a_customer_confirming_a_priced_hold_gets_402_payment_required(
+    client: Client, tokens: TokenTable, clock: FixedClock
+) -> None:
+    _, court = await _shop_with_court(client, tokens)
+    me = tokens.customer()
+
+    held = await _hold(client, court, next_hour(clock).isoformat(), me)
+    refused = await client.post(f"/bookings/{held['id']}/confirm", headers=me)
+    fetched = await client.get(f"/bookings/{held['id']}", headers=me)
+
+    assert held["price"] == {"amount_minor": 2050, "currency": "EUR", "display": "20.50 EUR"}
+    assert refused.status_code == 402
+    assert refused.headers["content-type"].startswith(PROBLEM)
+    assert refused.json()["type"] == "urn:reserva:problem:payment-required"
+    assert refused.json()["title"] == "Payment required"
+    assert f"POST /bookings/{held['id']}/payment" in refused.json()["detail"]
+    assert fetched.json() == held
+
+
+async def test_staff_confirm_a_priced_hold_paid_at_the_venue(
+    client: Client, tokens: TokenTable, clock: FixedClock
+) -> None:
+    shop, court = await _shop_with_court(client, tokens)
+    held = await _hold(client, court, next_hour(clock).isoformat(), tokens.customer())
+
+    confirmed = await client.post(f"/bookings/{held['id']}/confirm", headers=shop.staff)
+
+    assert confirmed.status_code == 200
+    assert confirmed.json()["status"] == "confirmed"
+
+
+async def test_the_confirm_route_documents_402(client: Client) -> None:
+    document = (await client.get("/openapi.json")).json()
+
+    answers = document["paths"]["/bookings/{booking_id}/confirm"]["post"]["responses"]
+
+    assert "402" in answers
+    assert "application/problem+json" in answers["402"]["content"]
 
 
 async def test_start_times_with_any_offset_mean_the_same_instant(
@@ -176,11 +217,11 @@ async def test_a_booking_cancelled_by_staff_says_the_provider_cancelled_it(
 async def test_rescheduling_moves_the_booking_and_frees_the_old_slot(
     client: Client, tokens: TokenTable, clock: FixedClock
 ) -> None:
-    _, court = await _shop_with_court(client, tokens)
+    shop, court = await _shop_with_court(client, tokens)
     me = tokens.customer()
     old_start = next_hour(clock)
     held = await _hold(client, court, old_start.isoformat(), me)
-    await client.post(f"/bookings/{held['id']}/confirm", headers=me)
+    await client.post(f"/bookings/{held['id']}/confirm", headers=shop.staff)  # paid at the venue
     new_start = old_start + timedelta(hours=3)
 
     moved = await client.post(
@@ -207,8 +248,8 @@ async def test_staff_complete_and_mark_no_show_after_the_fact(
     start = next_hour(clock)
     done = await _hold(client, court, start.isoformat(), me)
     absent = await _hold(client, court, (start + timedelta(hours=1)).isoformat(), me)
-    for booking in (done, absent):
-        await client.post(f"/bookings/{booking['id']}/confirm", headers=me)
+    for booking in (done, absent):  # paid at the venue
+        await client.post(f"/bookings/{booking['id']}/confirm", headers=shop.staff)
     clock.set(start + timedelta(hours=2))
 
     completed = await client.post(f"/bookings/{done['id']}/complete", headers=shop.staff)

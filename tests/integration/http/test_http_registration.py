@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from litestar import Litestar
 
+from core.bookings import ConfirmPaidBooking, ReadBookings
 from core.shared.use_case import UseCase
 from entrypoints.container import Container, http_services, use_case_providers
 from entrypoints.http.app import create_app
@@ -46,3 +47,16 @@ def test_every_handler_parameter_naming_a_use_case_gets_that_use_case() -> None:
         assert name in use_cases, f"{handler}: no use case registered as `{name}`"
         provided = container.providers[name].provides
         assert provided is declared, f"{handler}: `{name}` is a {provided}, not {declared}"
+
+
+def test_the_use_cases_payments_calls_are_registered_but_no_route_calls_them() -> None:
+    container = Container()
+    app = create_app(http_services(container))
+    system = {"confirm_paid_booking": ConfirmPaidBooking, "read_bookings": ReadBookings}
+
+    named_by_handlers = {name for _, name in _use_case_parameters(app)}
+
+    for name, use_case in system.items():
+        assert container.providers[name].provides is use_case
+        assert name in use_case_providers(container)
+    assert not named_by_handlers & system.keys()

@@ -221,7 +221,7 @@ class Shop:
     lng: float
 
 
-async def open_shop(client: Client, admin: dict[str, str]) -> Shop:
+async def open_shop(client: Client, admin: dict[str, str], *, price_minor: int = 2050) -> Shop:
     """A provider somewhere random, open around the clock, with one hour-long appointment."""
     lat, lng = round(random.uniform(-60, 60), 4), round(random.uniform(-170, 170), 4)
     provider = await created(client, "/providers", {"name": "Club"}, admin)
@@ -251,7 +251,7 @@ async def open_shop(client: Client, admin: dict[str, str]) -> Shop:
             "kind": "appointment",
             "name": "Court hire",
             "category": "tennis",
-            "price": {"amount_minor": 2050, "currency": "EUR"},
+            "price": {"amount_minor": price_minor, "currency": "EUR"},
             "duration_minutes": 60,
             "resource_ids": [court["id"]],
         },

@@ -20,7 +20,8 @@ async def test_register_log_in_search_hold_confirm_and_list_my_bookings(
     client: Client, container: Container, clock: FixedClock
 ) -> None:
     admin = await admin_with_mfa(client, container, clock.now())
-    shop = await open_shop(client, admin.headers)
+    # A free court: its customer's word confirms it (a priced hold is confirmed by paying).
+    shop = await open_shop(client, admin.headers, price_minor=0)
     email = new_email("customer")
 
     await register(client, email)

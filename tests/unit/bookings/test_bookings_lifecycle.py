@@ -28,6 +28,7 @@ from returns.result import Failure, Result
 from core.bookings import (
     CancelBooking,
     ConfirmBooking,
+    ConfirmPaidBooking,
     GetAvailability,
     HoldSlot,
     RescheduleBooking,
@@ -36,9 +37,11 @@ from core.bookings import (
 from core.bookings.model import (
     Booking,
     BookingStatus,
+    CancelledBy,
     HoldExpired,
     InvalidTransition,
     OutsideBookingWindow,
+    PaymentRequired,
     SessionFull,
     SlotUnavailable,
 )
@@ -61,6 +64,7 @@ HOLD_TTL = timedelta(minutes=10)
 # Mostly a few neighbouring starts, so that bookings contend for them.
 SLOTS = st.integers(0, 5) | st.integers(0, 2 * STARTS_PER_DAY - 1)
 OWNER_MOSTLY = st.sampled_from([True, True, True, False])
+CONFIRMERS = st.sampled_from(["owner", "owner", "staff", "staff", "stranger"])
 
 
 def slot_start(index: int) -> datetime:
@@ -102,6 +106,7 @@ class BookingLifecycle(RuleBasedStateMachine):
         uow, clock = self.shop.store, self.shop.clock
         self.hold_slot = HoldSlot(uow=uow, clock=clock)
         self.confirm_booking = ConfirmBooking(uow=uow, clock=clock)
+        self.confirm_paid_booking = ConfirmPaidBooking(uow=uow, clock=clock)
         self.cancel_booking = CancelBooking(uow=uow, clock=clock)
         self.reschedule_booking = RescheduleBooking(uow=uow, clock=clock)
         self.availability = GetAvailability(uow=uow, clock=clock)
@@ -220,19 +225,49 @@ class BookingLifecycle(RuleBasedStateMachine):
         )
         return self.hold(who, req)
 
-    @rule(booking=bookings, as_owner=OWNER_MOSTLY)
-    def confirm(self, booking: BookingId, as_owner: bool) -> None:
+    @rule(booking=bookings, who=CONFIRMERS)
+    def confirm(self, booking: BookingId, who: str) -> None:
+        """Every offering of the shop is priced: its customer must pay, staff may confirm."""
         tracked = self.model[booking]
-        result = self.run(self.confirm_booking(self.acting(tracked, as_owner), booking))
-        if not as_owner:
+        caller = self.shop.manager if who == "staff" else self.acting(tracked, who == "owner")
+        result = self.run(self.confirm_booking(caller, booking))
+        if who == "stranger":
             assert_failure(result, NotFound)
         elif tracked.status is BookingStatus.HELD and tracked.live(self.now):
+            if who == "owner":
+                assert result == Failure(PaymentRequired(booking_id=booking))
+                return
             assert ok(result).status is BookingStatus.CONFIRMED
             tracked.status = BookingStatus.CONFIRMED
         elif tracked.status is BookingStatus.HELD:  # expired; swept or not
             assert_failure(result, HoldExpired, InvalidTransition)
         else:
             assert_failure(result, InvalidTransition)
+
+    def still_free(self, tracked: Tracked) -> bool:
+        """The slot of a hold, were the hold itself not there."""
+        if tracked.run is not None:
+            capacity = next(r.capacity for r in self.shop.runs if r.id == tracked.run)
+            return self.seats_taken(tracked.run, ignoring=tracked.id) + tracked.seats <= capacity
+        return tracked.resource in self.free_resources(tracked.during.start, ignoring=tracked.id)
+
+    @rule(booking=bookings)
+    def pay(self, booking: BookingId) -> None:
+        """The payments context says the money arrived: holds confirm, even expired ones
+        whose slot nobody took meanwhile; a booking confirmed already stays as it is."""
+        tracked = self.model[booking]
+        result = self.run(self.confirm_paid_booking(booking))
+        if tracked.status is BookingStatus.CONFIRMED:
+            assert ok(result).status is BookingStatus.CONFIRMED
+        elif tracked.status is not BookingStatus.HELD:
+            assert result == Failure(InvalidTransition(tracked.status, "confirm"))
+        elif tracked.live(self.now) or self.still_free(tracked):
+            confirmed = ok(result)
+            assert (confirmed.status, confirmed.hold_expires_at) == (BookingStatus.CONFIRMED, None)
+            tracked.status, tracked.expires_at = BookingStatus.CONFIRMED, None
+        else:
+            reason = "the slot was taken after the hold expired"
+            assert result == Failure(SlotUnavailable(reason=reason))
 
     @rule(booking=bookings, as_owner=OWNER_MOSTLY)
     def cancel(self, booking: BookingId, as_owner: bool) -> None:
@@ -241,7 +276,12 @@ class BookingLifecycle(RuleBasedStateMachine):
         if not as_owner:
             assert_failure(result, NotFound)
         elif tracked.live(self.now):
-            assert ok(result).status is BookingStatus.CANCELLED
+            cancelled = ok(result)
+            assert cancelled.status is BookingStatus.CANCELLED
+            assert (cancelled.cancelled_at, cancelled.cancelled_by) == (
+                self.now,
+                CancelledBy.CUSTOMER,
+            )
             tracked.status = BookingStatus.CANCELLED
         else:
             assert_failure(result, InvalidTransition)

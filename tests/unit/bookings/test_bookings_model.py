@@ -66,6 +66,31 @@ def test_a_live_hold_confirms_and_says_so_in_an_event() -> None:
     assert event.occurred_at == NOW + 9 * MINUTE
 
 
+def test_a_confirmation_by_hand_says_it_was_not_paid_through_the_platform() -> None:
+    assert hold().confirm(NOW).unwrap()[1].payload["paid"] is False
+
+
+@pytest.mark.parametrize(
+    "before",
+    [hold(), hold(hold_expires_at=NOW), hold(status=BookingStatus.EXPIRED)],
+    ids=["live", "expired", "swept"],
+)
+def test_a_paid_hold_confirms_live_or_expired_and_no_longer_expires(before: Booking) -> None:
+    booking, event = before.confirm_paid(NOW).unwrap()
+    assert booking == attrs.evolve(before, status=BookingStatus.CONFIRMED, hold_expires_at=None)
+    assert event.name == "bookings.booking_confirmed"
+    assert (event.payload["status"], event.payload["paid"]) == ("confirmed", True)
+
+
+@pytest.mark.parametrize(
+    "status",
+    [BookingStatus.CONFIRMED, BookingStatus.CANCELLED, BookingStatus.RESCHEDULED,
+     BookingStatus.COMPLETED, BookingStatus.NO_SHOW],
+)  # fmt: skip
+def test_only_holds_confirm_when_paid(status: BookingStatus) -> None:
+    assert hold(status=status).confirm_paid(NOW) == Failure(InvalidTransition(status, "confirm"))
+
+
 def test_an_expired_hold_neither_confirms_nor_counts() -> None:
     expiry = NOW + 10 * MINUTE
     assert hold().is_live(expiry - timedelta(microseconds=1))

@@ -48,6 +48,7 @@ from core.bookings.model import (
     LocalInterval,
     OfferingKind,
     OutsideBookingWindow,
+    PaymentRequired,
     SessionFull,
     SlotUnavailable,
     WeeklyRule,
@@ -356,11 +357,14 @@ async def test_nobody_but_the_customer_or_staff_moves_a_booking(shop: Shop) -> N
     assert failure(cancel) == MfaRequired()
 
 
-async def test_confirm_once_within_the_hold_then_cancel(shop: Shop) -> None:
+async def test_staff_confirm_once_within_the_hold_then_the_customer_cancels(shop: Shop) -> None:
     me = customer()
     held = await hold_appointment(shop, me)
     confirm = ConfirmBooking(uow=shop.store, clock=shop.clock)
-    assert ok(await confirm(me, held.id)).status is BookingStatus.CONFIRMED
+    assert ok(await confirm(shop.manager, held.id)).status is BookingStatus.CONFIRMED
+    assert failure(await confirm(shop.manager, held.id)) == InvalidTransition(
+        BookingStatus.CONFIRMED, "confirm"
+    )
     assert failure(await confirm(me, held.id)) == InvalidTransition(
         BookingStatus.CONFIRMED, "confirm"
     )
@@ -372,6 +376,59 @@ async def test_confirm_once_within_the_hold_then_cancel(shop: Shop) -> None:
         "bookings.booking_confirmed",
         "bookings.booking_cancelled",
     ]
+
+
+async def test_a_customer_confirming_a_priced_hold_is_told_to_pay(shop: Shop) -> None:
+    me = customer()
+    held = await hold_appointment(shop, me)
+    events = len(shop.store.outbox)
+
+    result = await ConfirmBooking(uow=shop.store, clock=shop.clock)(me, held.id)
+
+    assert held.price == ok(Money.of(2500, "EUR"))
+    assert failure(result) == PaymentRequired(booking_id=held.id)
+    assert f"POST /bookings/{held.id}/payment" in failure(result).detail
+    assert ok(await GetBooking(uow=shop.store, clock=shop.clock)(me, held.id)) == held
+    assert len(shop.store.outbox) == events
+
+
+@pytest.mark.parametrize("who", ["staff", "admin"])
+async def test_staff_and_admins_confirm_a_priced_hold_paid_outside_the_platform(
+    shop: Shop, who: str
+) -> None:
+    held = await hold_appointment(shop, customer())
+    confirmer = {"staff": shop.manager, "admin": admin()}[who]
+
+    confirmed = ok(await ConfirmBooking(uow=shop.store, clock=shop.clock)(confirmer, held.id))
+
+    assert confirmed.status is BookingStatus.CONFIRMED
+    event = shop.store.outbox[-1]
+    assert (event.name, event.payload["paid"]) == ("bookings.booking_confirmed", False)
+
+
+async def test_a_customer_confirms_a_free_hold(shop: Shop) -> None:
+    trial = ok(
+        await CreateOffering(uow=shop.store, clock=shop.clock)(
+            shop.manager,
+            NewOffering(
+                place_id=shop.place.id,
+                kind=OfferingKind.APPOINTMENT,
+                name="Trial hour",
+                category="tennis",
+                price=ok(Money.of(0, "EUR")),
+                rules=shop.appointment.rules,
+                resource_ids=shop.appointment.resource_ids,
+            ),
+        )
+    )
+    me = customer()
+    req = SlotRequest(offering_id=trial.id, start=TEN_TOMORROW)
+    held = ok(await HoldSlot(uow=shop.store, clock=shop.clock)(me, req))
+
+    confirmed = ok(await ConfirmBooking(uow=shop.store, clock=shop.clock)(me, held.id))
+
+    assert held.price.minor == 0
+    assert confirmed.status is BookingStatus.CONFIRMED
 
 
 @pytest.mark.parametrize(
@@ -413,7 +470,7 @@ async def test_an_expired_hold_cannot_be_confirmed(shop: Shop) -> None:
 async def test_completion_and_no_show_are_for_staff_at_the_right_time(shop: Shop) -> None:
     me = customer()
     held = await hold_appointment(shop, me)
-    ok(await ConfirmBooking(uow=shop.store, clock=shop.clock)(me, held.id))
+    ok(await ConfirmBooking(uow=shop.store, clock=shop.clock)(shop.manager, held.id))
     complete = CompleteBooking(uow=shop.store, clock=shop.clock)
     no_show = MarkNoShow(uow=shop.store, clock=shop.clock)
     assert isinstance(failure(await complete(me, held.id)), NotFound)
@@ -463,7 +520,7 @@ async def test_cursors_that_are_not_of_the_list_are_refused_naming_after(shop: S
 async def test_rescheduling_moves_a_confirmed_booking_atomically(shop: Shop) -> None:
     me = customer()
     old = await hold_appointment(shop, me)
-    ok(await ConfirmBooking(uow=shop.store, clock=shop.clock)(me, old.id))
+    ok(await ConfirmBooking(uow=shop.store, clock=shop.clock)(shop.manager, old.id))
     to = SlotRequest(offering_id=shop.appointment.id, start=TEN_TOMORROW + timedelta(hours=3))
     new = ok(await RescheduleBooking(uow=shop.store, clock=shop.clock)(me, old.id, to))
     assert new.status is BookingStatus.CONFIRMED
@@ -502,7 +559,7 @@ async def test_a_failed_reschedule_leaves_the_original_untouched(shop: Shop) -> 
 async def test_a_started_booking_cannot_be_rescheduled(shop: Shop) -> None:
     me = customer()
     old = await hold_appointment(shop, me)
-    ok(await ConfirmBooking(uow=shop.store, clock=shop.clock)(me, old.id))
+    ok(await ConfirmBooking(uow=shop.store, clock=shop.clock)(shop.manager, old.id))
     shop.clock.set(old.during.start)
     to = SlotRequest(offering_id=shop.appointment.id, start=TEN_TOMORROW + timedelta(days=1))
     result = await RescheduleBooking(uow=shop.store, clock=shop.clock)(me, old.id, to)

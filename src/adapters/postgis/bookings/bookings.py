@@ -31,11 +31,12 @@ from core.bookings.model import (
     SessionFull,
     SlotUnavailable,
 )
-from core.bookings.ports import BookingRepository, Page
+from core.bookings.ports import NOT_REINSTATABLE, BookingRepository, Page
 from core.shared.ids import BookingId, OccurrenceId, OfferingId, ProviderId, ResourceId, UserId
 from core.shared.time import TimeRange, to_utc
 
-EXCLUSIVE_INSERT_ATTEMPTS = 3
+EXCLUSIVE_WRITE_ATTEMPTS = 3
+REINSTATABLE = ("held", "expired")
 
 
 def _booking_values(booking: Booking) -> dict[str, object]:
@@ -111,6 +112,24 @@ _SEATS_TAKEN = (
     .group_by(_SEEN.occurrence_id)
 )
 
+_BY_IDS = bookings.select().where(bookings.c.id.in_(each("ids", bookings.c.id)))
+
+# Seats of the bookings of :occurrence_id live at :now, but for :booking_id's own.
+_SEATS_OF_OTHERS = (
+    sa.select(sa.func.coalesce(sa.func.sum(_SEEN.seats), 0))
+    .where(_SEEN.occurrence_id == param("occurrence_id", bookings.c.occurrence_id))
+    .where(_SEEN.id != param("booking_id", bookings.c.id))
+    .where(_LIVE_AT_NOW)
+)
+
+# Confirms :booking_id if it is still held or expired; the exclusion constraint checks it.
+_REINSTATE = (
+    bookings.update()
+    .where(bookings.c.id == param("booking_id", bookings.c.id))
+    .where(bookings.c.status.in_(REINSTATABLE))
+    .values(status=BookingStatus.CONFIRMED.value, hold_expires_at=None)
+)
+
 # Holds of :hold_resource_id past their expiry at :now whose blocked range overlaps :window,
 # whoever holds them; rows locked in id order (a SECURITY DEFINER function, migration 0004).
 _EXPIRE_OVERLAPPING_HOLDS = sa.select(
@@ -124,6 +143,9 @@ class PostgisBookingRepository(PostgisPart, BookingRepository):
     async def get(self, id: BookingId) -> Booking | None:
         row = (await self._conn.execute(bookings.select().where(bookings.c.id == id))).first()
         return None if row is None else _booking(row)
+
+    async def get_many(self, ids: Sequence[BookingId]) -> Sequence[Booking]:
+        return [_booking(row) for row in await self._conn.execute(_BY_IDS, {"ids": list(ids)})]
 
     async def for_customer(self, customer_id: UserId, page: Page) -> Sequence[Booking]:
         return await self._newest_first(bookings.c.customer_id == customer_id, page)
@@ -167,19 +189,39 @@ class PostgisBookingRepository(PostgisPart, BookingRepository):
         return {OccurrenceId(row.occurrence_id): int(row.seats) for row in rows}
 
     async def add_exclusive(self, booking: Booking, now: datetime) -> Result[None, SlotUnavailable]:
-        """The exclusion constraint decides; a savepoint keeps the transaction usable after a
-        refusal so the caller can try another resource.
+        """The exclusion constraint decides (see `_decided_by_exclusion`)."""
+        await self._expire_overlapping_holds(booking, now)
+        inserted = await self._decided_by_exclusion(bookings.insert(), _booking_values(booking))
+        return inserted.map(lambda _: None)
 
-        Two writers of overlapping bookings may each insert, then each wait for the other's
+    async def reinstate(
+        self, booking: Booking, now: datetime
+    ) -> Result[None, SlotUnavailable | SessionFull]:
+        """Appointments: the exclusion constraint decides, as for `add_exclusive`, on an
+        update of the row instead of an insert. Sessions: as `add_seated`, under the
+        occurrence's row lock, counting every live seat but the booking's own."""
+        if booking.occurrence_id is not None:
+            return await self._reinstate_seats(booking, booking.occurrence_id, now)
+        await self._expire_overlapping_holds(booking, now)
+        updated = await self._decided_by_exclusion(_REINSTATE, {"booking_id": booking.id})
+        return updated.bind(_one_row_reinstated)
+
+    async def _decided_by_exclusion(
+        self, statement: sa.Executable, values: dict[str, object]
+    ) -> Result[int, SlotUnavailable]:
+        """The rows `statement` wrote, or SlotUnavailable if a live booking of the resource
+        overlaps. A savepoint keeps the transaction usable after a refusal, so the caller can
+        try another resource.
+
+        Two writers of overlapping bookings may each write, then each wait for the other's
         row while checking the constraint: PostgreSQL breaks the cycle by aborting one of them
         (DeadlockDetected, only our savepoint). That attempt is simply made again: the rival
         no longer waits for us, so this time we wait for its outcome and learn it exactly.
         """
-        await self._expire_overlapping_holds(booking, now)
-        for _ in range(EXCLUSIVE_INSERT_ATTEMPTS):
+        for _ in range(EXCLUSIVE_WRITE_ATTEMPTS):
             try:
                 async with self._conn.begin_nested():
-                    await self._conn.execute(bookings.insert(), _booking_values(booking))
+                    result = await self._conn.execute(statement, values)
             except IntegrityError as error:
                 if isinstance(error.orig, pg_errors.ExclusionViolation):
                     return Failure(SlotUnavailable())
@@ -188,7 +230,7 @@ class PostgisBookingRepository(PostgisPart, BookingRepository):
                 if not isinstance(error.orig, pg_errors.DeadlockDetected):
                     raise
             else:
-                return Success(None)
+                return Success(result.rowcount)
         # Still racing after several rounds: others keep claiming this very slot.
         return Failure(SlotUnavailable())
 
@@ -222,6 +264,23 @@ class PostgisBookingRepository(PostgisPart, BookingRepository):
         await self._conn.execute(bookings.insert(), _booking_values(booking))
         return Success(None)
 
+    async def _reinstate_seats(
+        self, booking: Booking, occurrence_id: OccurrenceId, now: datetime
+    ) -> Result[None, SlotUnavailable | SessionFull]:
+        capacity: int = (
+            await self._conn.execute(
+                sa.select(occurrences.c.capacity)
+                .where(occurrences.c.id == occurrence_id)
+                .with_for_update()
+            )
+        ).scalar_one()
+        values = {"occurrence_id": occurrence_id, "booking_id": booking.id, "now": now}
+        taken = int((await self._conn.execute(_SEATS_OF_OTHERS, values)).scalar_one())
+        if taken + booking.seats > capacity:
+            return Failure(SessionFull(seats_left=max(0, capacity - taken)))
+        updated = await self._conn.execute(_REINSTATE, {"booking_id": booking.id})
+        return _one_row_reinstated(updated.rowcount)
+
     async def save(self, booking: Booking, expected: BookingStatus, now: datetime) -> bool:
         query = (
             bookings.update()
@@ -232,3 +291,8 @@ class PostgisBookingRepository(PostgisPart, BookingRepository):
             query = query.where(bookings.c.hold_expires_at > now)
         result = await self._conn.execute(query)
         return result.rowcount == 1
+
+
+def _one_row_reinstated(rows: int) -> Result[None, SlotUnavailable]:
+    """No row: the booking was no longer held or expired when the update looked."""
+    return Success(None) if rows == 1 else Failure(NOT_REINSTATABLE)

@@ -45,7 +45,7 @@ from entrypoints.http.dto import (
     page,
 )
 from entrypoints.http.idempotency import HEADER, idempotent
-from entrypoints.http.problems import SIGNED_IN_PROBLEMS, ok
+from entrypoints.http.problems import SIGNED_IN_PROBLEMS, documented, ok
 
 IdempotencyKey = Annotated[
     str | None,
@@ -148,7 +148,14 @@ async def get_booking(
     return BookingOut.of(ok(await get_booking(principal, BookingId(booking_id))))
 
 
-@_act("/bookings/{booking_id:str}/confirm", summary="Confirm a hold")
+@_act(
+    "/bookings/{booking_id:str}/confirm",
+    summary="Confirm a hold",
+    description="Its customer confirms a free hold. A priced hold is confirmed by paying for "
+    "it: its customer gets 402 payment-required. The provider's staff and admins may confirm "
+    "a priced hold by hand, for a payment taken outside the platform (e.g. at the venue).",
+    responses={**SIGNED_IN_PROBLEMS, **documented(402)},
+)
 async def confirm(
     booking_id: FromPath[uuid.UUID],
     principal: NamedDependency[Principal],
