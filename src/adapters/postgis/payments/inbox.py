@@ -30,7 +30,7 @@ class PostgisProcessorInbox(PostgisPart, ProcessorInbox):
                 attempts=0,
                 next_attempt_at=received_at,
             )
-            .on_conflict_do_nothing(index_elements=[V.id])
+            .on_conflict_do_nothing()  # no named target: it would need the read policy
             .execution_options(preserve_rowcount=True)  # an INSERT's count is not kept by default
         )
         return (await self._run(statement)).rowcount == 1

@@ -1,9 +1,11 @@
 """The ledger: append-only (the app role may only SELECT and INSERT), one transaction per key.
 
-`post` inserts the transaction with ON CONFLICT (key) DO NOTHING, then its entries only if
-that row was written: two round trips, no RETURNING (which row-level security would check
-against the read policy). A concurrent post of the same key waits on the unique index and
-then writes nothing. The database refuses at commit a transaction that does not balance.
+`post` inserts the transaction with ON CONFLICT DO NOTHING (the id is new, so only the unique
+key can conflict), then its entries only if that row was written: two round trips. Neither
+RETURNING nor a named conflict target: row-level security would hold the new row to the read
+policy, which only admins, staff and maintenance pass, and anyone may post. A concurrent post
+of the same key waits on the unique index, then writes nothing. The database refuses at commit
+a transaction that does not balance.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ class PostgisLedger(PostgisPart, Ledger):
                 source=transaction.source,
                 provider_id=_provider_of(transaction),
             )
-            .on_conflict_do_nothing(index_elements=[T.key])
+            .on_conflict_do_nothing()  # only `key` can conflict (see the docstring)
             .execution_options(preserve_rowcount=True)  # an INSERT's count is not kept by default
         )
         if written.rowcount != 1:
