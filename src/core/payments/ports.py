@@ -300,8 +300,8 @@ class Ledger(Protocol):
     async def transactions(
         self, since: datetime, until: datetime, provider_id: ProviderId | None = None
     ) -> Sequence[LedgerTransaction]:
-        """`at` in [since, until), in posting order; with a provider, the transactions with
-        an entry in one of its accounts."""
+        """`at` in [since, until), by `at` then posting order; with a provider, the
+        transactions with an entry in one of its accounts."""
         ...
 
     async def balances(self, provider_id: ProviderId | None = None) -> Sequence[Balance]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -83,10 +82,11 @@ class PostgisLedger(PostgisPart, Ledger):
     async def transactions(
         self, since: datetime, until: datetime, provider_id: ProviderId | None = None
     ) -> Sequence[LedgerTransaction]:
-        """[since, until) by `at`, in posting order; with a provider, those touching its
-        accounts."""
+        """[since, until), by `at` then posting order (`seq`); with a provider, those touching
+        its accounts (the transaction's `provider_id`)."""
         query = (
-            sa.select(T.id, T.key, T.at, T.payment_id, T.refund_id, T.source, *_ENTRY)
+            sa.select(T.id, T.key, T.at, T.payment_id, T.refund_id, T.source)
+            .add_columns(E.account, E.provider_id, E.minor, E.currency)
             .join(ledger_entries, E.transaction_id == T.id)
             .where(T.at >= since, T.at < until)
             .order_by(T.at, T.seq, E.position)
@@ -112,14 +112,6 @@ class PostgisLedger(PostgisPart, Ledger):
             for row in await self._run(query)
         ]
         return sorted(found, key=_balance_order)
-
-
-_ENTRY: tuple[sa.ColumnElement[Any], ...] = (
-    E.account,
-    E.provider_id,
-    E.minor,
-    E.currency,
-)
 
 
 def _balance_order(balance: Balance) -> tuple[str, str, str]:
