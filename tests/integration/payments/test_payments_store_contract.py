@@ -234,7 +234,8 @@ async def test_one_refund_per_payment_and_request_key(store: Store) -> None:
         assert await uow.refunds.add(first)
         assert not await uow.refunds.add(again)
         assert await uow.refunds.add(refund(other, 3_000))
-        assert await uow.refunds.add(refund(paid, 1_000, request_key="goodwill-1"))
+        later = refund(paid, 1_000, request_key="goodwill-1", created_at=NOW + MINUTE)
+        assert await uow.refunds.add(later)
         await uow.commit()
     async with store.uow(MAINTENANCE) as uow:
         assert await uow.refunds.get(first.id) == first
