@@ -15,7 +15,7 @@ level security would hide: `payment_velocity` (owner's rights) answers the count
 Money audit entries go into the one audit_log of 0004 (its `action` is free text).
 
 Revision ID: 0006_payments
-Revises: 0004_least_privilege (0005 of the bookings branch, once merged)
+Revises: 0005_booking_cancellations
 Create Date: 2026-11-28
 """
 
@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql as pg
 from adapters.postgis.migrate import APP_ROLE, APP_ROLE_ATTRIBUTE
 
 revision: str = "0006_payments"
-down_revision: str | None = "0004_least_privilege"
+down_revision: str | None = "0005_booking_cancellations"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
