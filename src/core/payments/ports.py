@@ -241,8 +241,8 @@ class PaymentRepository(Protocol):
     async def save(self, payment: Payment) -> bool:
         """Write iff the stored version is `payment.version`; the stored one becomes +1.
         False: someone saved it first (re-read and decide again). `refunded` is not written:
-        only reserve_refund and release_refund move it, so a save made from an older read
-        can never undo a reservation."""
+        only `reserve_refund` and `release_refund` move it (they leave the version alone),
+        so saving a copy read before a reservation cannot undo it."""
         ...
 
     async def reserve_refund(self, id: PaymentId, amount: Money) -> bool:
@@ -263,7 +263,11 @@ class PaymentRepository(Protocol):
 
     async def velocity(
         self, customer_id: UserId, card_fingerprint: str | None, ip: str | None, since: datetime
-    ) -> Velocity: ...
+    ) -> Velocity:
+        """Over every customer's payments: FAILED ones last updated at or after `since` (by
+        this customer, with this card, from this address; None matches nothing), and this
+        customer's payments created at or after `since`."""
+        ...
 
 
 class RefundRepository(Protocol):
@@ -281,7 +285,9 @@ class RefundRepository(Protocol):
 
     async def with_status(
         self, status: RefundStatus, older_than: datetime | None, limit: int
-    ) -> Sequence[Refund]: ...
+    ) -> Sequence[Refund]:
+        """Least recently updated first; `older_than`: updated before that instant."""
+        ...
 
 
 class TermsRepository(Protocol):
@@ -303,9 +309,14 @@ class Ledger(Protocol):
 
     async def transactions(
         self, since: datetime, until: datetime, provider_id: ProviderId | None = None
-    ) -> Sequence[LedgerTransaction]: ...
+    ) -> Sequence[LedgerTransaction]:
+        """`at` in [since, until), by `at` then posting order; with a provider, the
+        transactions with an entry in one of its accounts."""
+        ...
 
-    async def balances(self, provider_id: ProviderId | None = None) -> Sequence[Balance]: ...
+    async def balances(self, provider_id: ProviderId | None = None) -> Sequence[Balance]:
+        """In the order of `ledger.balances`; with a provider, its own accounts only."""
+        ...
 
 
 @attrs.frozen(kw_only=True)
