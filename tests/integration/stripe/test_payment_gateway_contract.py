@@ -332,7 +332,7 @@ async def test_a_bank_asking_for_authentication_off_session_is_card_not_charged(
     assert isinstance(result, Failure)
     failure = result.failure()
     assert isinstance(failure, CardNotCharged)
-    assert "authentication" in failure.reason
+    assert "authenticat" in failure.reason
 
 
 # --- Connect and the books ----------------------------------------------------------------

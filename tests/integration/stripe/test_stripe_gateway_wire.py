@@ -4,8 +4,10 @@ and webhooks the fake signs as Stripe does."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 import pytest
 import stripe
 from returns.result import Failure, Success
@@ -321,3 +323,20 @@ async def test_a_delivery_with_another_secret_or_another_body_is_refused(
     assert isinstance(wrong_secret.failure(), BadSignature)
     assert isinstance(tampered, Failure)
     assert isinstance(tampered.failure(), BadSignature)
+
+
+async def test_balance_lines_are_read_page_after_page(stripe_processor: StripeProcessor) -> None:
+    """A paid destination charge makes three platform lines; Stripe pages by 100."""
+    gateway = stripe_processor.gateway
+    request = await request_for(stripe_processor, money(5000), money(500))
+    charges = set()
+    for _ in range(35):
+        intent = await gateway.create_intent(attrs.evolve(request, idempotency_key=key("pay")))
+        await stripe_processor.pay(intent, "pm_card_visa")
+        charges.add((await gateway.intent(intent.intent_id)).charge_id)
+    now = datetime.now(UTC)
+
+    lines = await gateway.balance_lines(now - timedelta(hours=1), now + timedelta(hours=1))
+
+    assert len(lines) == len({line.ref for line in lines}) == 105
+    assert {line.source for line in lines if line.kind == "charge"} == charges
