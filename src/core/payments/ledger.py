@@ -89,7 +89,7 @@ def capture(payment: Payment, at: datetime) -> LedgerTransaction:
         key=f"capture:{payment.id}",
         at=at,
         payment_id=payment.id,
-        source=payment.intent_id,
+        source=payment.charge_id or payment.intent_id,
         entries=_entries(
             payment.amount.currency,
             (CUSTOMER, -paid),
@@ -105,7 +105,7 @@ def processor_fee(payment: Payment, fee: Money, at: datetime) -> LedgerTransacti
         key=f"fee:{payment.id}",
         at=at,
         payment_id=payment.id,
-        source=payment.intent_id,
+        source=payment.charge_id or payment.intent_id,
         entries=_entries(fee.currency, (FEES, fee.minor), (REVENUE, -fee.minor)),
     )
 

@@ -86,6 +86,12 @@ class BookingDesk(Protocol):
         """The provider of a public offering, or None when there is no such offering."""
         ...
 
+    async def cancelled_since(self, since: datetime, limit: int) -> Sequence[PayableBooking]:
+        """Bookings cancelled at or after `since`, oldest cancellation first: the sweeper
+        checks that each paid one was refunded by its policy (a crash between cancelling
+        and refunding, or a cancellation made outside the payments use case)."""
+        ...
+
 
 # --- the processor -------------------------------------------------------------------------
 
@@ -215,7 +221,11 @@ class WebhookVerifier(Protocol):
 
 
 class PaymentRepository(Protocol):
-    async def add(self, payment: Payment) -> None: ...
+    async def add(self, payment: Payment) -> bool:
+        """False (nothing written) when the booking already has a payment of that part that
+        is not CANCELLED: two requests raced, and the first one's payment is the one."""
+        ...
+
     async def get(self, id: PaymentId) -> Payment | None: ...
     async def for_intent(self, intent_id: str) -> Payment | None: ...
     async def for_booking(self, booking_id: BookingId) -> Sequence[Payment]:
@@ -230,7 +240,9 @@ class PaymentRepository(Protocol):
 
     async def save(self, payment: Payment) -> bool:
         """Write iff the stored version is `payment.version`; the stored one becomes +1.
-        False: someone saved it first (re-read and decide again)."""
+        False: someone saved it first (re-read and decide again). `refunded` is not written:
+        only reserve_refund and release_refund move it, so a save made from an older read
+        can never undo a reservation."""
         ...
 
     async def reserve_refund(self, id: PaymentId, amount: Money) -> bool:
@@ -244,7 +256,7 @@ class PaymentRepository(Protocol):
         ...
 
     async def balances_due(self, now: datetime, limit: int) -> Sequence[Payment]:
-        """Balance payments still CREATED whose due time has come."""
+        """Balance payments still CREATED, without an intent yet, whose due time has come."""
         ...
 
     async def in_review(self, limit: int) -> Sequence[Payment]: ...
