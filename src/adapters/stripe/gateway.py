@@ -153,12 +153,18 @@ class StripePaymentGateway(PaymentGateway):
     # --- refunds ---------------------------------------------------------------------------
 
     async def refund(self, request: RefundRequest) -> RefundView:
+        """A policy refund takes the provider's share and the platform's commission back in
+        proportion (`reverse_transfer`, `refund_application_fee`); goodwill takes neither."""
+        refund_fee = False
+        if request.reverse_transfer:  # Stripe refuses to refund a fee the charge did not take
+            intent = await self._client.payment_intents.retrieve_async(request.intent_id)
+            refund_fee = bool(intent.application_fee_amount)
         refund = await self._client.refunds.create_async(
             {
                 "payment_intent": request.intent_id,
                 "amount": request.amount.minor,
                 "reverse_transfer": request.reverse_transfer,
-                "refund_application_fee": request.reverse_transfer,
+                "refund_application_fee": refund_fee,
                 "metadata": dict(request.metadata),
             },
             options={"idempotency_key": request.idempotency_key},

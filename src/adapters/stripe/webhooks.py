@@ -29,6 +29,8 @@ class StripeWebhookVerifier(WebhookVerifier):
         self._tolerance = tolerance_seconds
 
     def verify(self, payload: bytes, signature: str) -> Result[ProcessorEvent, BadSignature]:
+        if not signature:
+            return Failure(BadSignature("no Stripe-Signature header"))
         try:
             body = payload.decode("utf-8")
             stripe.WebhookSignature.verify_header(body, signature, self._secret, self._tolerance)
