@@ -58,6 +58,7 @@ class PaymentStarted:
     payment: Payment
     client_secret: str  # for the customer's browser (Stripe.js); never stored by us
     terms: OfferingTerms  # what the customer agreed to: the refund policy and the deposit
+    created: bool = False  # True: this call started the payment; False: an open one, again
 
 
 @attrs.frozen(kw_only=True)
@@ -112,7 +113,7 @@ class PayForBooking(PaymentsUseCase):
         customer_ref = await self._customer_ref(payment.customer_id)
         view = await self.gateway.create_intent(_intent_request(payment, customer_ref))
         settled = await Settler.of(self).settle(payment.id, view)
-        return Success(_started(settled, view))
+        return Success(attrs.evolve(_started(settled, view), created=True))
 
     async def _create(
         self, booking: PayableBooking, client_ip: str | None
