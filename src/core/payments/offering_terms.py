@@ -6,6 +6,8 @@ was held, so changing the terms never changes what an earlier customer agreed to
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import attrs
 from returns.result import Failure, Result, Success
 
@@ -67,10 +69,14 @@ class SetOfferingTerms(PaymentsUseCase):
 
 
 class GetOfferingTerms(PaymentsUseCase):
-    """Public: what a customer agrees to by holding a slot of this offering now."""
+    """Public: what a customer agrees to by holding a slot of this offering now, or, given
+    `at`, what a hold made at that instant agreed to (the version its payment snapshots)."""
 
-    async def __call__(self, offering_id: OfferingId) -> Result[OfferingTerms, DomainError]:
+    async def __call__(
+        self, offering_id: OfferingId, at: datetime | None = None
+    ) -> Result[OfferingTerms, DomainError]:
         if await self.bookings.offering_provider(offering_id) is None:
             return Failure(NotFound(kind="offering", id=str(offering_id)))
+        when = self.clock.now() if at is None else at
         async with self.uow(PUBLIC) as uow:
-            return Success(await terms_at(uow, self.settings, offering_id, self.clock.now()))
+            return Success(await terms_at(uow, self.settings, offering_id, when))
