@@ -1,6 +1,7 @@
 """Every write needs a principal, except the sign-in flows that carry their own credentials
-and the processor's signed webhooks (the signature is their credential); public reads need none. Checked over the app's own route list, so a route added later without
-protection fails here."""
+and the processor's signed webhooks (the signature is their credential); public reads need
+none. Checked over the app's own route list, so a route added later without protection fails
+here."""
 
 from __future__ import annotations
 
