@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -20,12 +21,18 @@ from core.payments import (
     PayForBooking,
     Payment,
     PaymentId,
+    PaymentPart,
     PaymentSettings,
     PaymentStarted,
+    PaymentStatus,
+    Refund,
+    RefundId,
+    RefundReason,
     RefundStatus,
 )
+from core.payments.steps import default_terms
 from core.shared.errors import DomainError
-from core.shared.ids import OfferingId, ProviderId
+from core.shared.ids import BookingId, OfferingId, ProviderId, UserId
 from core.shared.money import Currency, Money
 from core.shared.principal import Principal
 
@@ -159,4 +166,43 @@ def customer_money(app: InMemoryPayments, code: str = "EUR") -> int:
         for txn in app.store.ledger
         for e in txn.entries
         if e.account.kind is AccountKind.CUSTOMER and e.currency.code == code
+    )
+
+
+# --- values built by hand (store and ledger tests) ------------------------------------------
+
+
+def a_payment(captured: Money | None = None, commission: Money | None = None) -> Payment:
+    """A succeeded payment, not stored anywhere."""
+    amount = captured or eur(10_000)
+    return Payment(
+        id=PaymentId(uuid.uuid4()),
+        booking_id=BookingId(uuid.uuid4()),
+        customer_id=UserId(uuid.uuid4()),
+        provider_id=ProviderId(uuid.uuid4()),
+        part=PaymentPart.FULL,
+        amount=amount,
+        commission=commission or Money(amount.minor // 10, amount.currency),
+        terms=default_terms(PaymentSettings()),
+        status=PaymentStatus.SUCCEEDED,
+        idempotency_key=f"pay-{uuid.uuid4()}",
+        processor_account="acct_x",
+        captured=amount,
+        refunded=Money(0, amount.currency),
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+def a_refund(
+    payment: Payment, amount: Money | None = None, goodwill: bool = True, key: str = "k"
+) -> Refund:
+    return Refund(
+        id=RefundId(uuid.uuid4()),
+        payment_id=payment.id,
+        amount=amount or Money(100, payment.amount.currency),
+        reason=RefundReason.GOODWILL if goodwill else RefundReason.CANCELLATION,
+        request_key=key,
+        created_at=NOW,
+        updated_at=NOW,
     )
