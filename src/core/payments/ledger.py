@@ -72,7 +72,8 @@ class LedgerTransaction:
     source: str | None = None  # the processor's object (charge, refund, payout) it records
 
     def __attrs_post_init__(self) -> None:
-        if len({e.currency for e in self.entries}) != 1:
+        # No entries is allowed: a zero fee is still recorded as known (and posted once).
+        if len({e.currency for e in self.entries}) > 1:
             raise Unbalanced(f"{self.key}: one currency per transaction")
         if sum(e.minor for e in self.entries) != 0:
             raise Unbalanced(f"{self.key}: entries sum to {sum(e.minor for e in self.entries)}")

@@ -252,7 +252,7 @@ class PaymentRepository(Protocol):
     async def release_refund(self, id: PaymentId, amount: Money) -> None: ...
 
     async def unsettled(self, limit: int) -> Sequence[Payment]:
-        """Succeeded payments whose booking outcome is not recorded yet."""
+        """Succeeded payments whose booking outcome, or processor fee, is not recorded yet."""
         ...
 
     async def balances_due(self, now: datetime, limit: int) -> Sequence[Payment]:
@@ -286,7 +286,8 @@ class RefundRepository(Protocol):
     async def with_status(
         self, status: RefundStatus, older_than: datetime | None, limit: int
     ) -> Sequence[Refund]:
-        """Least recently updated first; `older_than`: updated before that instant."""
+        """Refunds in `status` last changed before `older_than` (None: any), the longest
+        unchanged first."""
         ...
 
 

@@ -529,7 +529,8 @@ class ResolveRefund(PaymentsUseCase):
 
 
 class ListRefunds(PaymentsUseCase):
-    """Refunds for admins, newest first; `status` FAILED is the list to work through."""
+    """Refunds for admins, the longest unchanged first: with `status` FAILED, the queue of
+    refunds to retry or resolve."""
 
     async def __call__(
         self, caller: Principal, status: RefundStatus | None, limit: int
@@ -542,5 +543,5 @@ class ListRefunds(PaymentsUseCase):
         statuses = list(RefundStatus) if status is None else [status]
         async with self.uow(Access.of(caller)) as uow:
             found = [r for s in statuses for r in await uow.refunds.with_status(s, None, limit)]
-        found.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        found.sort(key=lambda r: (r.updated_at, r.id))
         return Success(found[:limit])

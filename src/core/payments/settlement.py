@@ -7,8 +7,8 @@ make a replay post nothing) and announces it. Then, outside that transaction, it
 booking, or refunds in full when the slot was lost meanwhile.
 
 `SettlePayments` is the sweeper (`reserva serve` runs it periodically, `reserva payments
-settle` once): processor events, succeeded payments whose booking was not settled, refunds
-stuck before or at the processor, cancellations not refunded, and balances due.
+settle` once): processor events, succeeded payments whose booking or fee was not settled,
+refunds stuck before or at the processor, cancellations not refunded, and balances due.
 """
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ class MemoryBookingDesk(BookingDesk):
         self._offerings: dict[OfferingId, ProviderId] = {}
         self._bookings: dict[BookingId, _Booking] = {}
         self.confirmations: list[BookingId] = []  # every confirm_paid call, for tests
+        self._down = False
 
     # --- the port ------------------------------------------------------------------------
 
@@ -73,6 +74,9 @@ class MemoryBookingDesk(BookingDesk):
         return {i: self._bookings[i].read(now) for i in ids if i in self._bookings}
 
     async def confirm_paid(self, booking_id: BookingId) -> Result[PayableBooking, DomainError]:
+        if self._down:
+            self._down = False
+            raise ConnectionError("the bookings context did not answer")
         self.confirmations.append(booking_id)
         now = self._clock.now()
         found = self._bookings.get(booking_id)
@@ -113,6 +117,10 @@ class MemoryBookingDesk(BookingDesk):
         return found[: max(limit, 0)]
 
     # --- test controls -------------------------------------------------------------------
+
+    def outage(self) -> None:
+        """The next confirm_paid raises before doing anything."""
+        self._down = True
 
     def add_offering(self, provider_id: ProviderId) -> OfferingId:
         offering_id = OfferingId(uuid.uuid4())

@@ -387,6 +387,9 @@ class MemoryPaymentGateway(PaymentGateway):
             self._view(i) for i in self._intents.values() if i.status is PaymentStatus.SUCCEEDED
         ]
 
+    def accounts(self) -> list[AccountView]:
+        return [a.view() for a in self._accounts.values()]
+
     def refunds(self) -> list[RefundView]:
         return [r.view() for r in self._refunds.values()]
 
@@ -405,17 +408,24 @@ class MemoryPaymentGateway(PaymentGateway):
         return charged - refunded
 
     def change_line(
-        self, source: str, amount_minor: int | None = None, fee_minor: int | None = None
+        self,
+        source: str,
+        amount_minor: int | None = None,
+        fee_minor: int | None = None,
+        created_at: datetime | None = None,
     ) -> None:
+        """Alter the balance lines of `source` (a charge or refund), as if the processor's
+        books said something else."""
         for n, line in enumerate(self._lines):
-            if line.source == source:
-                self._lines[n] = attrs.evolve(
-                    line,
-                    amount=line.amount
-                    if amount_minor is None
-                    else Money(amount_minor, line.amount.currency),
-                    fee=line.fee if fee_minor is None else Money(fee_minor, line.fee.currency),
-                )
+            if line.source != source:
+                continue
+            currency = line.amount.currency
+            self._lines[n] = attrs.evolve(
+                line,
+                amount=line.amount if amount_minor is None else Money(amount_minor, currency),
+                fee=line.fee if fee_minor is None else Money(fee_minor, currency),
+                created_at=created_at or line.created_at,
+            )
 
     def drop_lines(self, source: str) -> None:
         self._lines = [line for line in self._lines if line.source != source]

@@ -108,11 +108,15 @@ class InMemoryPayments:
 
 
 def payments_in_memory(
-    now: datetime | None = None, settings: PaymentSettings | None = None
+    now: datetime | None = None,
+    settings: PaymentSettings | None = None,
+    *,
+    interleave: bool = False,
 ) -> InMemoryPayments:
-    """Empty stores and a clock stopped at `now` (default: the current instant)."""
+    """Empty stores and a clock stopped at `now` (default: the current instant).
+    `interleave`: the store yields to other tasks at every write (concurrency tests)."""
     clock = FixedClock(now or datetime.now(UTC))
-    store, gateway = MemoryPaymentsStore(), MemoryPaymentGateway(clock)
+    store, gateway = MemoryPaymentsStore(interleave), MemoryPaymentGateway(clock)
     desk, verifier = MemoryBookingDesk(clock), MemoryWebhookVerifier()
     ports = PaymentsPorts(
         uow=store,

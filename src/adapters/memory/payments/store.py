@@ -96,7 +96,8 @@ TABLES = ("payments", "refunds", "terms", "ledger", "inbox", "accounts", "custom
 
 
 class _Database:
-    def __init__(self) -> None:
+    def __init__(self, interleave: bool) -> None:
+        self.interleave = interleave
         self.tables: dict[str, dict[Any, Any]] = {name: {} for name in TABLES}
         self.locks: dict[Row, _Tx] = {}
         self.audit: list[AuditRecord] = []
@@ -130,6 +131,8 @@ class _Tx:
     # --- writing -------------------------------------------------------------------------
 
     async def lock(self, table: str, key: Any) -> None:
+        if self.db.interleave:
+            await asyncio.sleep(0)  # a round trip: other tasks run before the row is locked
         row = (table, key)
         while (owner := self.db.locks.get(row)) is not None and owner is not self:
             self._refuse_deadlock(owner)
@@ -275,7 +278,9 @@ class MemoryPaymentRepository(_Part, PaymentRepository):
 
     async def unsettled(self, limit: int) -> Sequence[Payment]:
         found = self._where(
-            lambda p: p.status is PaymentStatus.SUCCEEDED and p.booking_outcome is None,
+            lambda p: (
+                p.status is PaymentStatus.SUCCEEDED and (p.booking_outcome is None or p.fee is None)
+            ),
         )
         return _oldest_first(found, lambda p: (p.updated_at, p.id), limit)
 
@@ -362,7 +367,6 @@ class MemoryRefundRepository(_Part, RefundRepository):
     async def with_status(
         self, status: RefundStatus, older_than: datetime | None, limit: int
     ) -> Sequence[Refund]:
-        """`older_than`: last changed before that instant (None: any)."""
         found = self._where(
             lambda r: r.status is status and (older_than is None or r.updated_at < older_than),
         )
@@ -550,8 +554,10 @@ class MemoryPaymentsStore(UnitOfWorkFactory[PaymentsUnitOfWork]):
     """The committed state; calling it opens a new unit of work. The read-only views below
     are for tests: what the use cases left behind, committed."""
 
-    def __init__(self) -> None:
-        self._db = _Database()
+    def __init__(self, interleave: bool = False) -> None:
+        """`interleave`: yield to other tasks before every write, as a database round trip
+        does, so concurrency tests see the interleavings a real server allows."""
+        self._db = _Database(interleave)
 
     def __call__(self, access: Access) -> MemoryPaymentsUnitOfWork:
         """`access` is not enforced here: the use cases' own checks are the only wall."""
