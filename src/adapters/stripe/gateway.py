@@ -74,7 +74,7 @@ class StripePaymentGateway(PaymentGateway):
         self._http = stripe.HTTPXClient(timeout=timeout_seconds)  # async only
         self._client = stripe.StripeClient(
             api_key,
-            base_addresses={"api": api_base, "connect": api_base},
+            base_addresses={"api": api_base},
             max_network_retries=max_network_retries,
             http_client=self._http,
         ).v1
@@ -276,7 +276,7 @@ def _intent_view(intent: stripe.PaymentIntent) -> IntentView:
         status=status,
         amount_received=intent.amount_received,
         client_secret=intent.client_secret,
-        charge_id=_id_of(intent.latest_charge),
+        charge_id=charge.id if charge is not None and charge.status == "succeeded" else None,
         fee_minor=fee.fee if isinstance(fee, stripe.BalanceTransaction) else None,
         risk=None
         if outcome is None

@@ -10,13 +10,16 @@ import pytest
 import stripe
 from stripe_gateway_support import (
     SECRET_KEY,
+    MemoryProcessor,
     Processor,
     StripeProcessor,
     WebhookEndpoint,
     started_fake,
 )
 
+from adapters.memory.payments import MemoryPaymentGateway
 from adapters.stripe import StripePaymentGateway
+from adapters.system.clock import SystemClock
 from devservers.stripe_fake import LocalStripe
 
 
@@ -53,15 +56,15 @@ async def stripe_processor(
     fake: LocalStripe, stripe_gateway: StripePaymentGateway
 ) -> AsyncIterator[StripeProcessor]:
     async with httpx.AsyncClient(base_url=fake.api_base) as browser:
-        yield StripeProcessor(stripe_gateway, fake, browser, stripe.InvalidRequestError)
+        yield StripeProcessor(
+            stripe_gateway, fake, browser, stripe.InvalidRequestError, stripe.APIConnectionError
+        )
 
 
-# The in-memory gateway (adapters.memory.payments.MemoryPaymentGateway, branch pay-core) runs
-# the same contract once it lands: LEAD, give it a Processor driver in
-# stripe_gateway_support.py and return it below instead of skipping.
 @pytest.fixture(params=["stripe", "memory"])
 def processor(request: pytest.FixtureRequest) -> Processor:
+    """Every backend of the PaymentGateway contract."""
     if request.param == "memory":
-        pytest.skip("MemoryPaymentGateway is not merged yet: its driver goes here")
+        return MemoryProcessor(MemoryPaymentGateway(SystemClock()))
     driver: Processor = request.getfixturevalue("stripe_processor")
     return driver

@@ -13,12 +13,26 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
+from adapters.memory.payments import (
+    ASKS_3DS_ALWAYS,
+    ASKS_3DS_ONCE,
+    DECLINED,
+    GOOD,
+    RISKY,
+    Card,
+    MemoryPaymentGateway,
+    ProcessorCrash,
+    ProcessorRefused,
+    RefundMode,
+)
 from adapters.stripe import StripePaymentGateway
-from core.payments.model import IntentView
+from core.payments.model import IntentView, RefundStatus
 from core.payments.ports import PaymentGateway
+from core.shared.money import Currency, Money
 from devservers.net import free_port
 from devservers.stripe_fake import LocalStripe
 
@@ -31,8 +45,13 @@ RETURN_URL = "https://reserva.test/payments/return"
 class Processor(Protocol):
     """A PaymentGateway backend and the hands the contract tests need around it."""
 
-    gateway: PaymentGateway
-    refused: type[Exception]  # what the gateway raises when the processor refuses a request
+    @property
+    def gateway(self) -> PaymentGateway: ...
+
+    @property
+    def refused(self) -> type[Exception]:
+        """What the gateway raises when the processor refuses a request outright."""
+        ...
 
     async def pay(self, intent: IntentView, card: str) -> None:
         """The customer's browser confirms the intent with a test card (a decline is shown
@@ -55,15 +74,38 @@ class Processor(Protocol):
         """The processor pays the connected account's funds out; the payout's id."""
         ...
 
+    @property
+    def lost(self) -> type[Exception]:
+        """What the gateway raises when an answer is lost (if its client does not retry)."""
+        ...
+
+    def lose_next_answer(self, operation: str) -> None:
+        """The next `operation` (create_intent, charge_off_session, refund) is carried out
+        but its answer is lost on the way back."""
+        ...
+
+    def net_received(self, currency: str) -> int:
+        """Charged minus refunded so far at the processor, in minor units."""
+        ...
+
+
+STRIPE_PATHS = {
+    "create_intent": "/v1/payment_intents",
+    "charge_off_session": "/v1/payment_intents",
+    "refund": "/v1/refunds",
+}
+
 
 @dataclass
 class StripeProcessor:
-    """StripePaymentGateway on the local Stripe fake, through the real SDK over HTTP."""
+    """StripePaymentGateway on the local Stripe fake, through the real SDK over HTTP (which
+    retries a lost answer itself, with the same idempotency key)."""
 
     gateway: StripePaymentGateway
     fake: LocalStripe
     browser: httpx.AsyncClient
     refused: type[Exception]
+    lost: type[Exception]
 
     async def pay(self, intent: IntentView, card: str) -> None:
         response = await self.browser.post(
@@ -94,6 +136,57 @@ class StripeProcessor:
         payout = self.fake.control.create_payout(account_ref, amount_minor, currency)
         payout_id: str = payout["id"]
         return payout_id
+
+    def lose_next_answer(self, operation: str) -> None:
+        self.fake.control.drop_responses(STRIPE_PATHS[operation])
+
+    def net_received(self, currency: str) -> int:
+        moved = self.fake.control.stats()["payment_intents"].values()
+        return sum(m["charged"] - m["refunded"] for m in moved if m["currency"] == currency.lower())
+
+
+MEMORY_CARDS: dict[str, Card] = {
+    "pm_card_visa": GOOD,
+    "pm_card_threeDSecure2Required": ASKS_3DS_ALWAYS,
+    "pm_card_authenticationRequiredOnSetup": ASKS_3DS_ONCE,
+    "pm_card_chargeDeclined": DECLINED,
+    "pm_card_riskLevelElevated": RISKY,
+    "pm_card_refundFail": GOOD,  # and its refunds pend until they fail
+}
+
+
+@dataclass
+class MemoryProcessor:
+    """The in-memory processor fake; its test hands are plain methods."""
+
+    gateway: MemoryPaymentGateway
+    refused: type[Exception] = ProcessorRefused
+    lost: type[Exception] = ProcessorCrash
+
+    async def pay(self, intent: IntentView, card: str) -> None:
+        if card == "pm_card_refundFail":
+            self.gateway.refund_mode = RefundMode.PENDING
+        self.gateway.pay(intent.intent_id, MEMORY_CARDS[card])
+
+    async def authenticate(self, intent_id: str, succeed: bool) -> None:
+        self.gateway.authenticate(intent_id, succeed)
+
+    async def visit(self, url: str) -> None:
+        self.gateway.complete_onboarding(urlsplit(url).path.rsplit("/", 1)[-1])
+
+    async def settle_refunds(self) -> None:
+        for refund in self.gateway.refunds():
+            if refund.status is RefundStatus.PENDING:
+                self.gateway.settle_refund(refund.refund_id, succeeded=False)
+
+    async def pay_out(self, account_ref: str, amount_minor: int, currency: str) -> str:
+        return self.gateway.pay_out(account_ref, Money.of(amount_minor, currency).unwrap())
+
+    def lose_next_answer(self, operation: str) -> None:
+        self.gateway.crash_after(operation)
+
+    def net_received(self, currency: str) -> int:
+        return self.gateway.net_received(Currency.of(currency).unwrap())
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ real SDK against the local Stripe fake, and the in-memory gateway the unit tests
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -158,7 +159,7 @@ async def test_a_declined_card_fails_with_the_decline_in_words(processor: Proces
     assert view.status is PaymentStatus.FAILED
     assert view.failure is not None
     assert "declined" in view.failure
-    assert view.amount_received == 0
+    assert (view.amount_received, view.charge_id) == (0, None)  # no charge to book
     assert view.card_fingerprint  # velocity rules count failures per card
 
 
@@ -180,6 +181,21 @@ async def test_the_same_key_creates_one_intent_one_customer_one_account(
 
     assert len(customers) == len(accounts) == 1
     assert again.intent_id == first.intent_id
+
+
+async def test_after_a_lost_answer_the_same_key_finds_the_same_intent(
+    processor: Processor,
+) -> None:
+    request = await intent_request(processor)
+    processor.lose_next_answer("create_intent")
+    with contextlib.suppress(processor.lost):  # the Stripe SDK retries by itself
+        await processor.gateway.create_intent(request)
+
+    first = await processor.gateway.create_intent(request)
+    again = await processor.gateway.create_intent(request)
+
+    assert first.intent_id == again.intent_id
+    assert first.status is PaymentStatus.CREATED
 
 
 async def test_cancelling_is_final_and_may_be_repeated(processor: Processor) -> None:
@@ -255,6 +271,24 @@ async def test_a_goodwill_refund_keeps_the_providers_share(processor: Processor)
     assert refund.status is RefundStatus.SUCCEEDED
 
 
+async def test_after_a_lost_answer_the_same_refund_key_refunds_once(
+    processor: Processor,
+) -> None:
+    view = await paid_intent(processor)
+    request = refund_of(view, eur(1500))
+    processor.lose_next_answer("refund")
+    with contextlib.suppress(processor.lost):
+        await processor.gateway.refund(request)
+
+    refund = await processor.gateway.refund(request)
+
+    assert refund.status is RefundStatus.SUCCEEDED
+    assert [r.refund_id for r in await processor.gateway.refunds_of(view.intent_id)] == [
+        refund.refund_id
+    ]
+    assert processor.net_received("EUR") == PRICE.minor - 1500
+
+
 async def test_a_failing_refund_is_pending_then_failed_on_reading_again(
     processor: Processor,
 ) -> None:
@@ -310,6 +344,20 @@ async def test_the_balance_is_charged_off_session_with_the_saved_card(
     assert (view.status, view.amount_received) == (PaymentStatus.SUCCEEDED, 4000)
     assert view.card_fingerprint == deposit.card_fingerprint
     assert again.unwrap().intent_id == view.intent_id  # one charge for one key
+
+
+async def test_after_a_lost_answer_the_same_key_charges_the_balance_once(
+    processor: Processor,
+) -> None:
+    _, balance = await saved_card(processor, "pm_card_visa")
+    processor.lose_next_answer("charge_off_session")
+    with contextlib.suppress(processor.lost):
+        await processor.gateway.charge_off_session(balance)
+
+    result = await processor.gateway.charge_off_session(balance)
+
+    assert result.unwrap().status is PaymentStatus.SUCCEEDED
+    assert processor.net_received("EUR") == PRICE.minor + balance.amount.minor
 
 
 async def test_a_card_saved_with_3d_secure_is_charged_off_session_without_it(
