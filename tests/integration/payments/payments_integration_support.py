@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.memory.payments.store import MemoryPaymentsStore
 from adapters.postgis.payments import PostgisPaymentsUnitOfWork
 from core.payments.model import (
     Payment,
@@ -56,16 +57,12 @@ def postgis_store(engine: AsyncEngine) -> Store:
     return Store("postgis", uow)
 
 
-# ------------------------------------------------------------------ MEMORY STORE HOOK
-# The in-memory PaymentsUnitOfWork comes from branch pay-core (src/adapters/memory/payments/).
-# To run the contract on it too: add "memory" to STORE_KINDS and return its factory below,
-# e.g. `return Store("memory", MemoryPaymentsStore())` (whatever callable maps an Access to a
-# fresh unit of work over one shared in-memory state).
-STORE_KINDS = ("postgis",)
+STORE_KINDS = ("memory", "postgis")
 
 
 def memory_store() -> Store:
-    raise NotImplementedError("wire the in-memory payments store of branch pay-core here")
+    """The in-memory payments store (adapters.memory.payments): the fake the unit tests use."""
+    return Store("memory", MemoryPaymentsStore())
 
 
 # ------------------------------------------------------------------ builders

@@ -172,12 +172,16 @@ async def test_nothing_is_refundable_before_a_capture(store: Store) -> None:
 
 async def test_the_sweepers_queues(store: Store) -> None:
     unsettled = captured(created_at=NOW)
-    settled = captured(booking_outcome=BookingOutcome.CONFIRMED)
+    settled = captured(booking_outcome=BookingOutcome.CONFIRMED, fee=eur(100))
     due = payment(part=PaymentPart.BALANCE, due_at=NOW - MINUTE)
     due_later = payment(part=PaymentPart.BALANCE, due_at=NOW + MINUTE)
     charged = payment(part=PaymentPart.BALANCE, due_at=NOW - HOUR, status=PaymentStatus.PROCESSING)
-    review = captured(review=ReviewState.PENDING, booking_outcome=BookingOutcome.CONFIRMED)
-    reviewed = captured(review=ReviewState.APPROVED, booking_outcome=BookingOutcome.CONFIRMED)
+    review = captured(
+        review=ReviewState.PENDING, booking_outcome=BookingOutcome.CONFIRMED, fee=eur(100)
+    )
+    reviewed = captured(
+        review=ReviewState.APPROVED, booking_outcome=BookingOutcome.CONFIRMED, fee=eur(100)
+    )
     await add(store, unsettled, settled, due, due_later, charged, review, reviewed)
 
     async with store.uow(MAINTENANCE) as uow:
@@ -481,3 +485,40 @@ async def test_money_actions_are_audited_beside_the_change(store: Store) -> None
         await uow.commit()
     async with store.uow(MAINTENANCE) as uow:
         assert await uow.payments.get(paid.id) == paid
+
+
+# ---------------------------------------------------------------- added with the entry wiring
+
+
+async def test_a_booking_has_one_open_payment_of_each_part(store: Store) -> None:
+    first = payment()
+    rival = payment(booking=first.booking_id)  # a second request, racing the first
+    deposit = payment(booking=first.booking_id, part=PaymentPart.DEPOSIT)
+    async with store.uow(MAINTENANCE) as uow:
+        assert await uow.payments.add(first)
+        assert not await uow.payments.add(rival)
+        assert await uow.payments.add(deposit)  # another part
+        await uow.commit()
+
+    async with store.uow(MAINTENANCE) as uow:
+        assert [p.id for p in await uow.payments.for_booking(first.booking_id)] == [
+            first.id,
+            deposit.id,
+        ]
+        cancelled = attrs.evolve(first, status=PaymentStatus.CANCELLED)
+        assert await uow.payments.save(cancelled)
+        assert await uow.payments.add(payment(booking=first.booking_id))  # room again
+        await uow.commit()
+
+
+async def test_a_success_whose_fee_is_unknown_stays_in_the_sweepers_queue(store: Store) -> None:
+    fee_unknown = captured(booking_outcome=BookingOutcome.CONFIRMED)
+    known = captured(booking_outcome=BookingOutcome.CONFIRMED, fee=eur(59))
+    charging = payment(
+        part=PaymentPart.BALANCE, due_at=NOW - MINUTE, intent_id=f"pi_{uuid.uuid4().hex}"
+    )
+    await add(store, fee_unknown, known, charging)
+
+    async with store.uow(MAINTENANCE) as uow:
+        assert [p.id for p in await uow.payments.unsettled(10)] == [fee_unknown.id]
+        assert await uow.payments.balances_due(NOW, 10) == []

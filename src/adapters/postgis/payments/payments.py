@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from adapters.postgis.payments.tables import payments
 from adapters.postgis.sql import Row, money, utc_or_none
@@ -126,8 +127,16 @@ def _payment(row: Row) -> Payment:
 
 
 class PostgisPaymentRepository(PostgisPart, PaymentRepository):
-    async def add(self, payment: Payment) -> None:
-        await self._run(payments.insert().values(_values(payment)))
+    async def add(self, payment: Payment) -> bool:
+        """False when the booking has a payment of that part that is not cancelled (the
+        unique index uq_payments_booking_part_open), nothing written."""
+        statement = (
+            pg_insert(payments)
+            .values(_values(payment))
+            .on_conflict_do_nothing()  # no named target: it would need the read policy
+            .execution_options(preserve_rowcount=True)  # an INSERT's count is not kept by default
+        )
+        return (await self._run(statement)).rowcount == 1
 
     async def get(self, id: PaymentId) -> Payment | None:
         return await self._one(P.id == id)
@@ -188,7 +197,10 @@ class PostgisPaymentRepository(PostgisPart, PaymentRepository):
     async def unsettled(self, limit: int) -> Sequence[Payment]:
         return await self._many(
             payments.select()
-            .where(P.status == PaymentStatus.SUCCEEDED.value, P.booking_outcome.is_(None))
+            .where(
+                P.status == PaymentStatus.SUCCEEDED.value,
+                sa.or_(P.booking_outcome.is_(None), P.fee_minor.is_(None)),
+            )
             .order_by(P.created_at, P.id)
             .limit(limit)
         )
@@ -199,6 +211,7 @@ class PostgisPaymentRepository(PostgisPart, PaymentRepository):
             .where(
                 P.part == PaymentPart.BALANCE.value,
                 P.status == PaymentStatus.CREATED.value,
+                P.intent_id.is_(None),
                 P.due_at <= now,
             )
             .order_by(P.due_at, P.id)

@@ -89,14 +89,25 @@ payments = sa.Table(
     sa.CheckConstraint("version >= 0", name="version"),
 )
 sa.Index("ix_payments_booking", payments.c.booking_id, payments.c.created_at, payments.c.id)
+# One payment of each part of a booking that is not cancelled: two requests racing to pay
+# the same booking make one payment (PaymentRepository.add answers False to the loser;
+# migration 0008).
+sa.Index(
+    "uq_payments_booking_part_open",
+    payments.c.booking_id,
+    payments.c.part,
+    unique=True,
+    postgresql_where=sa.text("status <> 'cancelled'"),
+)
 sa.Index(
     "ix_payments_customer_newest",
     payments.c.customer_id,
     payments.c.created_at.desc(),
     payments.c.id.desc(),
 )
-UNSETTLED = "status = 'succeeded' AND booking_outcome IS NULL"
-BALANCES_DUE = "part = 'balance' AND status = 'created'"
+# The sweeper's queues (migration 0008 made them what the port says).
+UNSETTLED = "status = 'succeeded' AND (booking_outcome IS NULL OR fee_minor IS NULL)"
+BALANCES_DUE = "part = 'balance' AND status = 'created' AND intent_id IS NULL"
 IN_REVIEW = "review = 'pending'"
 FAILED = "status = 'failed'"
 sa.Index("ix_payments_unsettled", payments.c.created_at, postgresql_where=sa.text(UNSETTLED))
