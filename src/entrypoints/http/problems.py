@@ -14,6 +14,7 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 
 import msgspec
+import stripe
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -266,6 +267,10 @@ INFRASTRUCTURE = (
     PoolTimeoutError,
     RedisConnectionError,
     RedisTimeoutError,
+    # The card processor unreachable, failing or throttling us; no card data is in these.
+    stripe.APIConnectionError,
+    stripe.APIError,
+    stripe.RateLimitError,
     ConnectionError,
     TimeoutError,
 )
