@@ -130,6 +130,7 @@ def captured(minor: int = 10_000, **changes: Any) -> Payment:
     return payment(
         status=PaymentStatus.SUCCEEDED,
         intent_id=f"pi_{uuid.uuid4().hex}",
+        charge_id=f"ch_{uuid.uuid4().hex}",
         captured=eur(minor),
         **changes,
     )

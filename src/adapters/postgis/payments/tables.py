@@ -62,6 +62,7 @@ payments = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("idempotency_key", sa.Text, nullable=False, unique=True),
     sa.Column("intent_id", sa.Text, unique=True),
+    sa.Column("charge_id", sa.Text),  # the succeeded charge: what balance lines name (0008)
     sa.Column("processor_account", sa.Text, nullable=False),
     _minor("captured_minor"),
     _minor("refunded_minor"),

@@ -1,4 +1,7 @@
-"""Payments as the port states them: one open payment per part, and the sweeper's queues.
+"""Payments as the port states them: the charge id, one open payment per part, the queues.
+
+- `payments.charge_id`: the processor's succeeded charge, which its balance lines (and so
+  reconciliation) name; the capture and fee transactions of the ledger record it as source.
 
 - `uq_payments_booking_part_open`: two requests paying for the same booking at once both pass
   the "no open payment yet" check; this unique index lets one insert win
@@ -40,6 +43,7 @@ QUEUES = {  # name: (column, predicate now, predicate of 0006)
 
 
 def upgrade() -> None:
+    op.add_column("payments", sa.Column("charge_id", sa.Text))
     op.create_index(
         "uq_payments_booking_part_open",
         "payments",
@@ -57,3 +61,4 @@ def downgrade() -> None:
         op.drop_index(name, table_name="payments")
         op.create_index(name, "payments", [column], postgresql_where=sa.text(before))
     op.drop_index("uq_payments_booking_part_open", table_name="payments")
+    op.drop_column("payments", "charge_id")
