@@ -2,7 +2,6 @@
 
 - `payments.charge_id`: the processor's succeeded charge, which its balance lines (and so
   reconciliation) name; the capture and fee transactions of the ledger record it as source.
-
 - `uq_payments_booking_part_open`: two requests paying for the same booking at once both pass
   the "no open payment yet" check; this unique index lets one insert win
   (`PaymentRepository.add` answers False to the other, which returns the winner's payment). A
