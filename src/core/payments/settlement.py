@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 import attrs
-from returns.result import Failure, Success
+from returns.result import Failure, Result, Success
 
 from core.payments import fraud, ledger
 from core.payments.model import (
@@ -37,6 +37,7 @@ from core.payments.model import (
 from core.payments.ports import (
     BookingDesk,
     BookingState,
+    CustomerRef,
     InboxItem,
     OffSessionRequest,
     PaymentGateway,
@@ -383,11 +384,20 @@ class BalanceCharger:
         if state in (None, BookingState.EXPIRED, BookingState.CANCELLED) or deposit is None:
             await self._drop(balance)
             return PaymentStatus.CANCELLED
+        charged = await self._off_session(balance, deposit, customer)
+        if isinstance(charged, Failure):
+            await self._needs_customer(balance, charged.failure())
+            return PaymentStatus.FAILED
+        return (await self.settler.settle(balance.id, charged.unwrap())).status
+
+    async def _off_session(
+        self, balance: Payment, deposit: Payment, customer: CustomerRef | None
+    ) -> Result[IntentView, CardNotCharged]:
         # The deposit was paid by this customer, with a card it saved.
         assert customer is not None
         assert customer.customer_ref is not None
         assert deposit.payment_method_id is not None
-        charged = await self.case.gateway.charge_off_session(
+        return await self.case.gateway.charge_off_session(
             OffSessionRequest(
                 idempotency_key=balance.idempotency_key,  # stored with the deposit
                 amount=balance.amount,
@@ -398,10 +408,6 @@ class BalanceCharger:
                 metadata={"payment_id": str(balance.id), "booking_id": str(balance.booking_id)},
             )
         )
-        if isinstance(charged, Failure):
-            await self._needs_customer(balance, charged.failure())
-            return PaymentStatus.FAILED
-        return (await self.settler.settle(balance.id, charged.unwrap())).status
 
     async def _drop(self, balance: Payment) -> None:
         async with self.case.uow(MAINTENANCE) as uow:
