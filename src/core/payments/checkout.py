@@ -108,7 +108,7 @@ class PayForBooking(PaymentsUseCase):
         """The processor's intent of a payment just stored with its key."""
         customer_ref = await self._customer_ref(payment.customer_id)
         view = await self.gateway.create_intent(_intent_request(payment, customer_ref))
-        return _started(await Settler.of(self).settle(payment.id, view), view)
+        return _started(await Settler.of(self).settle(payment, view), view)
 
     async def _create(
         self, booking: PayableBooking, client_ip: str | None
@@ -234,7 +234,7 @@ class PayForBooking(PaymentsUseCase):
             view = await self.gateway.intent(created.intent_id)  # a replayed answer may be old
         else:
             view = await self.gateway.intent(payment.intent_id)
-        return _started(await Settler.of(self).settle(payment.id, view), view)
+        return _started(await Settler.of(self).settle(payment, view), view)
 
 
 def _started(payment: Payment, view: IntentView) -> PaymentStarted:

@@ -92,27 +92,41 @@ class Settler:
             payment = await uow.payments.for_intent(intent_id)
         if payment is None:
             return None
-        return await self.settle(payment.id, await self.gateway.intent(intent_id))
+        return await self.settle(payment, await self.gateway.intent(intent_id))
 
-    async def settle(self, payment_id: PaymentId, view: IntentView) -> Payment:
-        """Record `view` (read from the processor just now), then settle the booking."""
-        return await self.follow_booking(await self._record(payment_id, view))
+    async def settle(self, seen: Payment, view: IntentView) -> Payment:
+        """Record `view`, read from the processor after `seen` was read from the store,
+        then settle the booking."""
+        return await self.follow_booking(await self._record(seen, view))
 
-    async def _record(self, payment_id: PaymentId, view: IntentView) -> Payment:
-        for _ in range(2):  # a lost race re-reads once: the winner saw the processor too
+    async def _record(self, seen: Payment, view: IntentView) -> Payment:
+        """A view is only as fresh as the moment it was read: if the payment was saved by
+        someone else since `seen`, their view may be newer, so the processor is asked again
+        rather than letting an older view move a status back (FAILED to PROCESSING, say)."""
+        for _ in range(3):
             async with self.uow(MAINTENANCE) as uow:
-                before = await self._get(uow, payment_id)
-                after = before.observe(view, self.clock.now())
-                if attrs.evolve(after, updated_at=before.updated_at) == before:
-                    return before  # nothing new (a duplicate event): no write
-                saved = await save_payment(uow, await self._judged(uow, before, after))
-                if saved is None:
-                    continue
-                await self._consequences(uow, before, saved)
-                await uow.commit()
-                return saved
+                stored = await self._get(uow, seen.id)
+                if stored.version == seen.version:
+                    recorded = await self._write(uow, stored, view)
+                    if recorded is not None:
+                        return recorded
+            seen, view = stored, await self.gateway.intent(view.intent_id)
         async with self.uow(MAINTENANCE) as uow:
-            return await self._get(uow, payment_id)
+            return await self._get(uow, seen.id)
+
+    async def _write(
+        self, uow: PaymentsUnitOfWork, before: Payment, view: IntentView
+    ) -> Payment | None:
+        """The payment as `view` describes it, saved with its consequences (None: someone
+        saved it first)."""
+        after = before.observe(view, self.clock.now())
+        if attrs.evolve(after, updated_at=before.updated_at) == before:
+            return before  # nothing new (a duplicate event): no write
+        saved = await save_payment(uow, await self._judged(uow, before, after))
+        if saved is not None:
+            await self._consequences(uow, before, saved)
+            await uow.commit()
+        return saved
 
     @staticmethod
     async def _get(uow: PaymentsUnitOfWork, payment_id: PaymentId) -> Payment:
@@ -388,7 +402,7 @@ class BalanceCharger:
         if isinstance(charged, Failure):
             await self._needs_customer(balance, charged.failure())
             return PaymentStatus.FAILED
-        return (await self.settler.settle(balance.id, charged.unwrap())).status
+        return (await self.settler.settle(balance, charged.unwrap())).status
 
     async def _off_session(
         self, balance: Payment, deposit: Payment, customer: CustomerRef | None

@@ -23,6 +23,7 @@ from core.payments import (
 )
 from core.payments.ledger import AccountKind
 from core.payments.ports import ProcessorEvent
+from core.payments.settlement import Settler
 from core.shared.unit_of_work import MAINTENANCE
 
 
@@ -219,3 +220,24 @@ async def test_refund_events_re_read_the_refund(world: World) -> None:
     assert len([t for t in world.store.ledger if t.key.startswith("refund:")]) == 1
     assert world.payment(paid.id).refunded == eur(10_000)
     assert world.event_names().count("payments.refund_succeeded") == 1
+
+
+async def test_a_view_read_before_someone_elses_save_is_read_again(world: World) -> None:
+    """A slow reader saw PROCESSING; meanwhile the payment was recorded FAILED: the reader's
+    older view must not move it back."""
+    booking = world.hold()
+    started = await world.start(booking)
+    intent = started.payment.intent_id
+    assert intent is not None
+    world.app.gateway.pay(intent, SLOW)
+    await world.app.deliver()
+    seen = world.payment(started.payment.id)
+    stale = await world.app.gateway.intent(intent)  # PROCESSING
+    world.app.gateway.finish_processing(intent, succeeded=False)
+    await world.app.deliver()  # recorded FAILED by the event
+
+    settled = await Settler.of(world.app(ProcessProcessorEvents)).settle(seen, stale)
+
+    assert stale.status is PaymentStatus.PROCESSING
+    assert settled.status is PaymentStatus.FAILED
+    assert world.payment(started.payment.id).status is PaymentStatus.FAILED
