@@ -8,8 +8,9 @@
   FAILED, after which the same intent may be paid again; a slow method -> PROCESSING until
   `finish_processing`). A success creates a charge, its fee (later, with `fees_later`), Radar's
   risk, a balance line and a transfer to the connected account.
-- Refunds: succeed, stay pending, or fail by the `refund_mode` switch (`settle_refund` ends a
-  pending one); more than what is left of a charge is refused outright.
+- Refunds: succeed, stay pending, or fail by the `refund_mode` switch (a failing refund is
+  answered "pending" and fails right after, with its webhook; `settle_refund` ends a pending
+  one); more than what is left of a charge is refused outright.
 - Off-session charges with a saved card, refused (`CardNotCharged`) when the card wants the
   customer present or declines.
 - Connect accounts (`complete_onboarding`), payouts (`pay_out`), balance lines (tamper with
@@ -103,7 +104,7 @@ SLOW = Card(fingerprint="fp_slow", slow=True)
 class RefundMode(enum.Enum):
     SUCCEED = "succeed"
     PENDING = "pending"  # until settle_refund
-    FAIL = "fail"
+    FAIL = "fail"  # answered "pending", failed right after (Stripe's refundFail card, no delay)
 
 
 @attrs.frozen(kw_only=True)
@@ -546,9 +547,10 @@ class MemoryPaymentGateway(PaymentGateway):
         if self.refund_mode is RefundMode.SUCCEED:
             refund.status = RefundStatus.SUCCEEDED
             self._emit("charge.refunded", intent.charge_id or intent.id)
-        elif self.refund_mode is RefundMode.FAIL:
-            self._fail_refund(refund)
-        return refund.view()
+        answer = refund.view()
+        if self.refund_mode is RefundMode.FAIL:
+            self._fail_refund(refund)  # right after answering "pending", as Stripe does later
+        return answer
 
     def _refundable(self, intent: _Intent) -> int:
         if intent.status is not PaymentStatus.SUCCEEDED:
@@ -561,7 +563,7 @@ class MemoryPaymentGateway(PaymentGateway):
 
     def _fail_refund(self, refund: _Refund) -> None:
         refund.status = RefundStatus.FAILED
-        refund.failure = "the card was closed; the bank returned the refund"
+        refund.failure = "expired_or_canceled_card"
         self._line("refund_failure", refund.id, refund.amount)
         self._account(refund.intent.request.destination).move(
             Money(refund.provider_share, refund.amount.currency)
