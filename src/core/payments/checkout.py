@@ -88,7 +88,7 @@ class PayForBooking(PaymentsUseCase):
         if booking.customer_id != caller.user_id:
             return Failure(Forbidden(reason="only the booking's customer pays for it"))
         ids = await lineage(self.bookings, booking)
-        for _ in range(2):  # a concurrent request may create the payment first: return it
+        for _ in range(2):
             async with self.uow(MAINTENANCE) as uow:
                 due = _due(booking, await payments_of(uow, ids), self.clock.now())
             if isinstance(due, Failure):
@@ -96,24 +96,21 @@ class PayForBooking(PaymentsUseCase):
             open_payment = due.unwrap()
             if open_payment is not None:
                 return Success(await self._resume(open_payment))
-            started = await self._start(booking, client_ip)
-            if isinstance(started, Failure) or started.unwrap() is not None:
-                return started.map(_present)
+            created = await self._create(booking, client_ip)
+            if isinstance(created, Failure):
+                return created
+            payment = created.unwrap()
+            if payment is not None:
+                return Success(await self._begin(payment))
+            # A concurrent request created it first: the next turn returns that one.
         raise RuntimeError(f"booking {booking_id}: no payment after losing a race")
 
-    async def _start(
-        self, booking: PayableBooking, client_ip: str | None
-    ) -> Result[PaymentStarted | None, DomainError]:
-        """A new payment; None when another request created one first."""
-        created = await self._create(booking, client_ip)
-        if isinstance(created, Failure) or created.unwrap() is None:
-            return created.map(lambda _: None)
-        payment = created.unwrap()
-        assert payment is not None
+    async def _begin(self, payment: Payment) -> PaymentStarted:
+        """The processor's intent of a payment just stored with its key."""
         customer_ref = await self._customer_ref(payment.customer_id)
         view = await self.gateway.create_intent(_intent_request(payment, customer_ref))
-        settled = await Settler.of(self).settle(payment.id, view)
-        return Success(attrs.evolve(_started(settled, view), created=True))
+        settled = await Settler.of(self).settle(payment, view)
+        return attrs.evolve(_started(settled, view), created=True)
 
     async def _create(
         self, booking: PayableBooking, client_ip: str | None
@@ -137,7 +134,7 @@ class PayForBooking(PaymentsUseCase):
             payment = attrs.evolve(payment, client_ip=client_ip)
             if not await uow.payments.add(payment):
                 return Success(None)
-            await self._add_balance(uow, payment, booking, plan.unwrap(), now)
+            await self._add_balance(uow, payment, booking, plan.unwrap())
             await self._announce(uow, payment, now)
             await uow.commit()
         return Success(payment)
@@ -186,7 +183,6 @@ class PayForBooking(PaymentsUseCase):
         deposit: Payment,
         booking: PayableBooking,
         plan: _Plan,
-        now: datetime,
     ) -> None:
         """The balance of a deposit, written now so the sweeper charges it when due."""
         if plan.balance is None or plan.terms.deposit is None:
@@ -240,12 +236,7 @@ class PayForBooking(PaymentsUseCase):
             view = await self.gateway.intent(created.intent_id)  # a replayed answer may be old
         else:
             view = await self.gateway.intent(payment.intent_id)
-        return _started(await Settler.of(self).settle(payment.id, view), view)
-
-
-def _present(started: PaymentStarted | None) -> PaymentStarted:
-    assert started is not None
-    return started
+        return _started(await Settler.of(self).settle(payment, view), view)
 
 
 def _started(payment: Payment, view: IntentView) -> PaymentStarted:

@@ -8,7 +8,7 @@ import attrs
 from returns.result import Failure, Result, Success
 
 from core.payments.ledger import Balance
-from core.payments.ports import ProviderAccount
+from core.payments.ports import AccountView, ProviderAccount
 from core.payments.service import PaymentsUseCase
 from core.shared.errors import DomainError
 from core.shared.ids import ProviderId
@@ -42,7 +42,18 @@ class StartProviderOnboarding(PaymentsUseCase):
         return Success(link)
 
     async def _account(self, caller: Principal, provider_id: ProviderId) -> str:
-        now = self.clock.now()
+        known = await self._stored(caller, provider_id)
+        if known.account_ref is not None:
+            return known.account_ref
+        view = await self.gateway.create_account(
+            provider_id, None, self.settings.account_country, known.idempotency_key
+        )
+        await self._created(caller, known, view)
+        return view.account_ref
+
+    async def _stored(self, caller: Principal, provider_id: ProviderId) -> ProviderAccount:
+        """The provider's account row; a new one holds only its key, stored before the
+        processor is asked, so a retry after a crash reuses the key."""
         async with self.uow(Access.of(caller)) as uow:
             known = await uow.accounts.get(provider_id)
             if known is None:
@@ -50,15 +61,14 @@ class StartProviderOnboarding(PaymentsUseCase):
                     provider_id=provider_id,
                     account_ref=None,
                     idempotency_key=f"account-{provider_id}",
-                    updated_at=now,
+                    updated_at=self.clock.now(),
                 )
                 await uow.accounts.put(known)
                 await uow.commit()
-        if known.account_ref is not None:
-            return known.account_ref
-        view = await self.gateway.create_account(
-            provider_id, None, self.settings.account_country, known.idempotency_key
-        )
+        return known
+
+    async def _created(self, caller: Principal, known: ProviderAccount, view: AccountView) -> None:
+        now = self.clock.now()
         async with self.uow(Access.of(caller)) as uow:
             await uow.accounts.put(
                 attrs.evolve(
@@ -74,10 +84,9 @@ class StartProviderOnboarding(PaymentsUseCase):
                 now,
                 caller.user_id,
                 None,
-                {"provider_id": str(provider_id), "account_ref": view.account_ref},
+                {"provider_id": str(known.provider_id), "account_ref": view.account_ref},
             )
             await uow.commit()
-        return view.account_ref
 
 
 class ProviderMoney(PaymentsUseCase):

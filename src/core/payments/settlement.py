@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import attrs
-from returns.result import Failure, Success
+from returns.result import Failure, Result, Success
 
 from core.payments import fraud, ledger
 from core.payments.model import (
@@ -36,6 +37,7 @@ from core.payments.model import (
 from core.payments.ports import (
     BookingDesk,
     BookingState,
+    CustomerRef,
     InboxItem,
     OffSessionRequest,
     PaymentGateway,
@@ -60,6 +62,7 @@ SWEEP_BATCH = 100
 REFUND_EVENTS = ("charge.refunded", "charge.refund.updated")
 
 RefundStep = Callable[[Refund], Awaitable[Refund]]  # send again, or ask again
+T = TypeVar("T")
 
 
 @attrs.frozen(kw_only=True)
@@ -83,33 +86,47 @@ class Settler:
         )
 
     async def sync_intent(self, intent_id: str) -> Payment | None:
-        """Re-read the intent and settle its payment; None for an intent that is not ours."""
-        view = await self.gateway.intent(intent_id)
+        """Re-read the intent and settle its payment; None for an intent that is not ours
+        (the processor is not even asked)."""
         async with self.uow(MAINTENANCE) as uow:
             payment = await uow.payments.for_intent(intent_id)
         if payment is None:
             return None
-        return await self.settle(payment.id, view)
+        return await self.settle(payment, await self.gateway.intent(intent_id))
 
-    async def settle(self, payment_id: PaymentId, view: IntentView) -> Payment:
-        """Record `view` (read from the processor just now), then settle the booking."""
-        return await self.follow_booking(await self._record(payment_id, view))
+    async def settle(self, seen: Payment, view: IntentView) -> Payment:
+        """Record `view`, read from the processor after `seen` was read from the store,
+        then settle the booking."""
+        return await self.follow_booking(await self._record(seen, view))
 
-    async def _record(self, payment_id: PaymentId, view: IntentView) -> Payment:
-        for _ in range(2):  # a lost race re-reads once: the winner saw the processor too
+    async def _record(self, seen: Payment, view: IntentView) -> Payment:
+        """A view is only as fresh as the moment it was read: if the payment was saved by
+        someone else since `seen`, their view may be newer, so the processor is asked again
+        rather than letting an older view move a status back (FAILED to PROCESSING, say)."""
+        for _ in range(3):
             async with self.uow(MAINTENANCE) as uow:
-                before = await self._get(uow, payment_id)
-                after = before.observe(view, self.clock.now())
-                if after == before:
-                    return before
-                saved = await save_payment(uow, await self._judged(uow, before, after))
-                if saved is None:
-                    continue
-                await self._consequences(uow, before, saved)
-                await uow.commit()
-                return saved
+                stored = await self._get(uow, seen.id)
+                if stored.version == seen.version:
+                    recorded = await self._write(uow, stored, view)
+                    if recorded is not None:
+                        return recorded
+            seen, view = stored, await self.gateway.intent(view.intent_id)
         async with self.uow(MAINTENANCE) as uow:
-            return await self._get(uow, payment_id)
+            return await self._get(uow, seen.id)
+
+    async def _write(
+        self, uow: PaymentsUnitOfWork, before: Payment, view: IntentView
+    ) -> Payment | None:
+        """The payment as `view` describes it, saved with its consequences (None: someone
+        saved it first)."""
+        after = before.observe(view, self.clock.now())
+        if attrs.evolve(after, updated_at=before.updated_at) == before:
+            return before  # nothing new (a duplicate event): no write
+        saved = await save_payment(uow, await self._judged(uow, before, after))
+        if saved is not None:
+            await self._consequences(uow, before, saved)
+            await uow.commit()
+        return saved
 
     @staticmethod
     async def _get(uow: PaymentsUnitOfWork, payment_id: PaymentId) -> Payment:
@@ -289,54 +306,77 @@ class SettlementReport:
     cancellations_refunded: int = 0
     balances_charged: int = 0
     balances_need_customer: int = 0
+    errors: tuple[str, ...] = ()  # items that failed this sweep; the next one tries again
 
 
 class SettlePayments(PaymentsUseCase):
     """One sweep; each step is idempotent, so sweeps may overlap or repeat."""
 
     async def __call__(self) -> SettlementReport:
-        settler = Settler.of(self)
+        sweep = _Sweep(case=self, settler=Settler.of(self))
+        desk = sweep.settler.desk
+        counts = {
+            "events": await process_events(self, SWEEP_BATCH),
+            "payments_settled": await sweep.unsettled(),
+            "refunds_sent": await sweep.stale_refunds(RefundStatus.REQUESTED, desk.submit),
+            "refunds_checked": await sweep.stale_refunds(RefundStatus.PENDING, desk.recheck),
+            "cancellations_refunded": await sweep.cancellations(),
+        }
+        charged = await sweep.balances()
         return SettlementReport(
-            events=await process_events(self, SWEEP_BATCH),
-            payments_settled=await self._unsettled(settler),
-            refunds_sent=await self._stale_refunds(RefundStatus.REQUESTED, settler.desk.submit),
-            refunds_checked=await self._stale_refunds(RefundStatus.PENDING, settler.desk.recheck),
-            cancellations_refunded=await self._cancellations(),
-            **await self._balances(settler),
+            **counts,
+            balances_charged=charged.count(PaymentStatus.SUCCEEDED),
+            balances_need_customer=charged.count(PaymentStatus.FAILED),
+            errors=tuple(sweep.errors),
         )
 
-    async def _unsettled(self, settler: Settler) -> int:
-        async with self.uow(MAINTENANCE) as uow:
+
+@attrs.define(kw_only=True)
+class _Sweep:
+    case: PaymentsUseCase
+    settler: Settler
+    errors: list[str] = attrs.field(factory=list)
+
+    async def each(self, what: str, key: object, step: Awaitable[T]) -> T | None:
+        """One item's step. A failure (the processor down, a bug) is reported, not raised:
+        one stuck item must not starve the others, and the next sweep tries it again."""
+        try:
+            return await step
+        except Exception as error:
+            self.errors.append(f"{what} {key}: {type(error).__name__}: {error}"[:500])
+            return None
+
+    async def unsettled(self) -> int:
+        async with self.case.uow(MAINTENANCE) as uow:
             payments = await uow.payments.unsettled(SWEEP_BATCH)
         for payment in payments:
             if payment.intent_id is not None:
-                await settler.sync_intent(payment.intent_id)
+                await self.each("payment", payment.id, self.settler.sync_intent(payment.intent_id))
         return len(payments)
 
-    async def _stale_refunds(self, status: RefundStatus, again: RefundStep) -> int:
-        async with self.uow(MAINTENANCE) as uow:
-            stale = await uow.refunds.with_status(status, self.clock.now() - STALE, SWEEP_BATCH)
+    async def stale_refunds(self, status: RefundStatus, again: RefundStep) -> int:
+        since = self.case.clock.now() - STALE
+        async with self.case.uow(MAINTENANCE) as uow:
+            stale = await uow.refunds.with_status(status, since, SWEEP_BATCH)
         for refund in stale:
-            await again(refund)
+            await self.each("refund", refund.id, again(refund))
         return len(stale)
 
-    async def _cancellations(self) -> int:
-        since = self.clock.now() - CANCELLATIONS_LOOKBACK
+    async def cancellations(self) -> int:
+        since = self.case.clock.now() - CANCELLATIONS_LOOKBACK
         refunded = 0
-        for booking in await self.bookings.cancelled_since(since, SWEEP_BATCH):
-            opened = await refund_cancellation(self, booking, by=None)
-            refunded += sum(1 for o in opened if o.new)
+        for booking in await self.case.bookings.cancelled_since(since, SWEEP_BATCH):
+            opened = await self.each(
+                "booking", booking.id, refund_cancellation(self.case, booking, by=None)
+            )
+            refunded += sum(1 for o in opened or () if o.new)
         return refunded
 
-    async def _balances(self, settler: Settler) -> dict[str, int]:
-        async with self.uow(MAINTENANCE) as uow:
-            due = await uow.payments.balances_due(self.clock.now(), SWEEP_BATCH)
-        charged = needs_customer = 0
-        for balance in due:
-            outcome = await BalanceCharger(case=self, settler=settler).charge(balance)
-            charged += outcome is PaymentStatus.SUCCEEDED
-            needs_customer += outcome is PaymentStatus.FAILED
-        return {"balances_charged": charged, "balances_need_customer": needs_customer}
+    async def balances(self) -> list[PaymentStatus | None]:
+        async with self.case.uow(MAINTENANCE) as uow:
+            due = await uow.payments.balances_due(self.case.clock.now(), SWEEP_BATCH)
+        charger = BalanceCharger(case=self.case, settler=self.settler)
+        return [await self.each("balance", b.id, charger.charge(b)) for b in due]
 
 
 @attrs.frozen(kw_only=True)
@@ -358,11 +398,20 @@ class BalanceCharger:
         if state in (None, BookingState.EXPIRED, BookingState.CANCELLED) or deposit is None:
             await self._drop(balance)
             return PaymentStatus.CANCELLED
+        charged = await self._off_session(balance, deposit, customer)
+        if isinstance(charged, Failure):
+            await self._needs_customer(balance, charged.failure())
+            return PaymentStatus.FAILED
+        return (await self.settler.settle(balance, charged.unwrap())).status
+
+    async def _off_session(
+        self, balance: Payment, deposit: Payment, customer: CustomerRef | None
+    ) -> Result[IntentView, CardNotCharged]:
         # The deposit was paid by this customer, with a card it saved.
         assert customer is not None
         assert customer.customer_ref is not None
         assert deposit.payment_method_id is not None
-        charged = await self.case.gateway.charge_off_session(
+        return await self.case.gateway.charge_off_session(
             OffSessionRequest(
                 idempotency_key=balance.idempotency_key,  # stored with the deposit
                 amount=balance.amount,
@@ -373,10 +422,6 @@ class BalanceCharger:
                 metadata={"payment_id": str(balance.id), "booking_id": str(balance.booking_id)},
             )
         )
-        if isinstance(charged, Failure):
-            await self._needs_customer(balance, charged.failure())
-            return PaymentStatus.FAILED
-        return (await self.settler.settle(balance.id, charged.unwrap())).status
 
     async def _drop(self, balance: Payment) -> None:
         async with self.case.uow(MAINTENANCE) as uow:

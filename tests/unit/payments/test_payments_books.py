@@ -59,6 +59,7 @@ async def a_busy_day(world: World) -> None:
     world.app.gateway.refund_mode = RefundMode.FAIL
     ok(await world.app(GoodwillRefund)(world.app.admin, paid.id, eur(500), "k2", "again"))
     world.app.gateway.refund_mode = RefundMode.SUCCEED
+    await world.app.deliver()  # the failing refund's refund.failed
 
 
 async def test_a_day_whose_books_agree_has_no_differences(world: World) -> None:

@@ -246,8 +246,11 @@ async def failed_refund(world: World) -> tuple[Payment, Refund]:
     booking = world.hold()
     paid = await world.pay(booking)
     world.app.gateway.refund_mode = RefundMode.FAIL
-    (refund,) = ok(await world.app(CancelWithRefund)(world.customer, booking.id)).refunds
+    (pending,) = ok(await world.app(CancelWithRefund)(world.customer, booking.id)).refunds
     world.app.gateway.refund_mode = RefundMode.SUCCEED
+    assert pending.status is RefundStatus.PENDING  # the processor's first answer
+    await world.app.deliver()  # refund.failed
+    (refund,) = world.store.refunds
     return paid, refund
 
 

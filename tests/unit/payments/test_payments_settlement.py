@@ -309,3 +309,25 @@ async def test_pending_refunds_are_asked_about_again(world: World) -> None:
     assert report.refunds_checked == 1
     assert refund.status is RefundStatus.FAILED
     assert world.payment(refund.payment_id).refunded == eur(0)
+
+
+async def test_one_failing_item_does_not_stop_the_sweep(world: World) -> None:
+    stuck_payment = await world.pay(world.hold())
+    world.app.gateway.crash_after("refund")
+    with pytest.raises(ProcessorCrash):
+        await world.app(GoodwillRefund)(world.app.admin, stuck_payment.id, eur(1_000), "k", "n")
+    booking = world.hold(starts_in=6 * DAY)
+    await world.pay(booking)
+    ok(await world.app.desk.cancel(world.customer, booking.id))
+    world.app.clock.advance(STALE + HOUR)
+    world.app.gateway.outage("refund")  # the stuck refund's second try fails too
+
+    report = await world.app(SettlePayments)()
+
+    assert report.cancellations_refunded == 1  # the sweep went on after the failure
+    (error,) = report.errors
+    assert error.startswith("refund ")
+    assert "ProcessorCrash" in error
+    again = await world.app(SettlePayments)()
+    assert again.errors == ()
+    assert all(r.status is RefundStatus.SUCCEEDED for r in world.store.refunds)

@@ -3,10 +3,12 @@ duplicates and any delivery order leave one state change, one ledger entry, one 
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
 from payments_support import World, assert_books_balance, eur, failure, ok, open_world
+from returns.result import Success
 
 from adapters.memory.payments import ASKS_3DS_ONCE, SIGNATURE, SLOW, RefundMode, payload_of
 from core.payments import (
@@ -21,6 +23,8 @@ from core.payments import (
 )
 from core.payments.ledger import AccountKind
 from core.payments.ports import ProcessorEvent
+from core.payments.settlement import Settler
+from core.shared.unit_of_work import MAINTENANCE
 
 
 @pytest.fixture
@@ -146,11 +150,32 @@ async def test_events_of_unknown_types_or_objects_are_done(world: World) -> None
             created_at=world.app.clock.now(),
         )
         ok(await receive(payload_of(event), SIGNATURE))
-    world.app.gateway.outage("intent")  # an intent that is not ours is still re-read
+    calls = len(world.app.gateway.calls)
 
     assert await world.app(ProcessProcessorEvents)() == 3
     others = [r for r in world.store.inbox if r.event.id.startswith("evt_other")]
-    assert sum(r.done_at is not None for r in others) == 2  # the re-read failed: retried
+    assert all(r.done_at is not None for r in others)
+    assert len(world.app.gateway.calls) == calls  # objects not ours: the processor not asked
+
+
+async def test_a_redelivery_is_answered_at_once_while_the_event_is_being_processed(
+    world: World,
+) -> None:
+    booking = world.hold()
+    started = await world.start(booking)
+    assert started.payment.intent_id is not None
+    world.app.gateway.pay(started.payment.intent_id)
+    hooks = world.app.gateway.webhooks()
+    receive = world.app(ReceiveProcessorEvent)
+    for hook in hooks:
+        ok(await receive(hook.payload, hook.signature))
+
+    async with world.store(MAINTENANCE) as processing:
+        claimed = await processing.inbox.claim(world.app.clock.now(), 10)
+        assert claimed
+        answers = [await asyncio.wait_for(receive(h.payload, h.signature), 1) for h in hooks]
+
+    assert answers == [Success(False)] * len(hooks)
 
 
 async def test_account_updates_are_read_from_the_processor(world: World) -> None:
@@ -195,3 +220,24 @@ async def test_refund_events_re_read_the_refund(world: World) -> None:
     assert len([t for t in world.store.ledger if t.key.startswith("refund:")]) == 1
     assert world.payment(paid.id).refunded == eur(10_000)
     assert world.event_names().count("payments.refund_succeeded") == 1
+
+
+async def test_a_view_read_before_someone_elses_save_is_read_again(world: World) -> None:
+    """A slow reader saw PROCESSING; meanwhile the payment was recorded FAILED: the reader's
+    older view must not move it back."""
+    booking = world.hold()
+    started = await world.start(booking)
+    intent = started.payment.intent_id
+    assert intent is not None
+    world.app.gateway.pay(intent, SLOW)
+    await world.app.deliver()
+    seen = world.payment(started.payment.id)
+    stale = await world.app.gateway.intent(intent)  # PROCESSING
+    world.app.gateway.finish_processing(intent, succeeded=False)
+    await world.app.deliver()  # recorded FAILED by the event
+
+    settled = await Settler.of(world.app(ProcessProcessorEvents)).settle(seen, stale)
+
+    assert stale.status is PaymentStatus.PROCESSING
+    assert settled.status is PaymentStatus.FAILED
+    assert world.payment(started.payment.id).status is PaymentStatus.FAILED

@@ -8,8 +8,9 @@
   FAILED, after which the same intent may be paid again; a slow method -> PROCESSING until
   `finish_processing`). A success creates a charge, its fee (later, with `fees_later`), Radar's
   risk, a balance line and a transfer to the connected account.
-- Refunds: succeed, stay pending, or fail by the `refund_mode` switch (`settle_refund` ends a
-  pending one); more than what is left of a charge is refused outright.
+- Refunds: succeed, stay pending, or fail by the `refund_mode` switch (a failing refund is
+  answered "pending" and fails right after, with its webhook; `settle_refund` ends a pending
+  one); more than what is left of a charge is refused outright.
 - Off-session charges with a saved card, refused (`CardNotCharged`) when the card wants the
   customer present or declines.
 - Connect accounts (`complete_onboarding`), payouts (`pay_out`), balance lines (tamper with
@@ -103,7 +104,7 @@ SLOW = Card(fingerprint="fp_slow", slow=True)
 class RefundMode(enum.Enum):
     SUCCEED = "succeed"
     PENDING = "pending"  # until settle_refund
-    FAIL = "fail"
+    FAIL = "fail"  # answered "pending", failed right after (Stripe's refundFail card, no delay)
 
 
 @attrs.frozen(kw_only=True)
@@ -220,16 +221,17 @@ class MemoryPaymentGateway(PaymentGateway):
         return self._once("charge_off_session", request.idempotency_key, request, act)
 
     async def cancel_intent(self, intent_id: str) -> IntentView:
-        """An intent that succeeded, is processing or was cancelled is answered as it is."""
+        """Refused (as Stripe refuses) once the intent succeeded, is processing or ended."""
         self._call("cancel_intent")
         intent = self._intent(intent_id)
-        if intent.status in (
+        if intent.status not in (
             PaymentStatus.CREATED,
             PaymentStatus.REQUIRES_ACTION,
             PaymentStatus.FAILED,
         ):
-            intent.status = PaymentStatus.CANCELLED
-            self._emit("payment_intent.canceled", intent.id)
+            raise ProcessorRefused(f"{intent_id} is {intent.status}; it cannot be cancelled")
+        intent.status = PaymentStatus.CANCELLED
+        self._emit("payment_intent.canceled", intent.id)
         return self._view(intent)
 
     async def refund(self, request: RefundRequest) -> RefundView:
@@ -525,19 +527,12 @@ class MemoryPaymentGateway(PaymentGateway):
 
     def _new_refund(self, request: RefundRequest) -> RefundView:
         intent = self._intent(request.intent_id)
-        left = intent.amount.minor - sum(
-            r.amount.minor
-            for r in self._refunds.values()
-            if r.intent is intent and r.status is not RefundStatus.FAILED
-        )
-        if intent.status is not PaymentStatus.SUCCEEDED or not 0 < request.amount.minor <= left:
+        left = self._refundable(intent)
+        if not 0 < request.amount.minor <= left:
             raise ProcessorRefused(
                 f"cannot refund {request.amount.minor} of {intent.id}: {left} left"
             )
-        share = 0
-        if request.reverse_transfer:
-            commission = intent.request.commission.minor
-            share = request.amount.minor - commission * request.amount.minor // intent.amount.minor
+        share = _provider_share(intent, request) if request.reverse_transfer else 0
         refund = _Refund(
             id=self._new_id("re"),
             intent=intent,
@@ -552,13 +547,23 @@ class MemoryPaymentGateway(PaymentGateway):
         if self.refund_mode is RefundMode.SUCCEED:
             refund.status = RefundStatus.SUCCEEDED
             self._emit("charge.refunded", intent.charge_id or intent.id)
-        elif self.refund_mode is RefundMode.FAIL:
-            self._fail_refund(refund)
-        return refund.view()
+        answer = refund.view()
+        if self.refund_mode is RefundMode.FAIL:
+            self._fail_refund(refund)  # right after answering "pending", as Stripe does later
+        return answer
+
+    def _refundable(self, intent: _Intent) -> int:
+        if intent.status is not PaymentStatus.SUCCEEDED:
+            return 0
+        return intent.amount.minor - sum(
+            r.amount.minor
+            for r in self._refunds.values()
+            if r.intent is intent and r.status is not RefundStatus.FAILED
+        )
 
     def _fail_refund(self, refund: _Refund) -> None:
         refund.status = RefundStatus.FAILED
-        refund.failure = "the card was closed; the bank returned the refund"
+        refund.failure = "expired_or_canceled_card"
         self._line("refund_failure", refund.id, refund.amount)
         self._account(refund.intent.request.destination).move(
             Money(refund.provider_share, refund.amount.currency)
@@ -586,6 +591,12 @@ class MemoryPaymentGateway(PaymentGateway):
             created_at=self._clock.now(),
         )
         self._pending.append(Webhook(payload=payload_of(event), signature=SIGNATURE, event=event))
+
+
+def _provider_share(intent: _Intent, request: RefundRequest) -> int:
+    """What a reversed transfer takes back: the refund less its share of the commission."""
+    commission = intent.request.commission.minor
+    return request.amount.minor - commission * request.amount.minor // intent.amount.minor
 
 
 def _fee(amount: Money) -> Money:

@@ -438,6 +438,10 @@ class MemoryInbox(_Part, ProcessorInbox):
         return self._tx.select("inbox", wanted)
 
     async def record(self, event: ProcessorEvent, received_at: datetime) -> bool:
+        # A known event is answered at once, even while it is claimed (ON CONFLICT DO
+        # NOTHING does not wait for a row lock): the webhook receiver stays fast.
+        if self._tx.get("inbox", event.id) is not None:
+            return False
         await self._tx.lock("inbox", event.id)
         if self._tx.get("inbox", event.id) is not None:
             return False
