@@ -493,7 +493,7 @@ async def test_money_actions_are_audited_beside_the_change(store: Store) -> None
 async def test_a_booking_has_one_open_payment_of_each_part(store: Store) -> None:
     first = payment()
     rival = payment(booking=first.booking_id)  # a second request, racing the first
-    deposit = payment(booking=first.booking_id, part=PaymentPart.DEPOSIT)
+    deposit = payment(booking=first.booking_id, part=PaymentPart.DEPOSIT, created_at=NOW + MINUTE)
     async with store.uow(MAINTENANCE) as uow:
         assert await uow.payments.add(first)
         assert not await uow.payments.add(rival)
