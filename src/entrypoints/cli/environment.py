@@ -27,6 +27,8 @@ DEFAULT_DATA_DIR = Path(".data")
 DEFAULT_PG_PORT = 55432
 DEFAULT_REDIS_PORT = 56379
 DEFAULT_STRIPE_PORT = 56112
+# The CLI receives no webhooks; settings want a secret once a key is set.
+NO_WEBHOOKS = "whsec_cli_receives_no_webhooks"  # a stand-in, not a secret
 # Keys the local fake accepts: test mode, plainly not real.
 LOCAL_STRIPE_KEYS = {
     "STRIPE_API_KEY": "sk_test_reserva_local",
@@ -99,11 +101,13 @@ def resolve_settings(
 
     Redis is only started when the command uses it (`serve`); other commands get the local URL,
     which nothing connects to. `stripe` (from `local_stripe`, `serve` only) is started and used
-    when STRIPE_API_KEY is unset; without it, payments stay unconfigured.
+    when STRIPE_API_KEY is unset; other commands on the local database get the URL of the fake
+    `serve` runs; with a configured database and no key, payments stay unconfigured.
     """
     env = dict(os.environ if environ is None else environ)
     local = LocalServers.from_env(env)
-    if not env.get("DATABASE_URL", "").strip():
+    local_database = not env.get("DATABASE_URL", "").strip()
+    if local_database:
         say(f"DATABASE_URL unset: using local PostgreSQL in {local.data_dir / 'pg'}")
         database = local.postgres.ensure_running()
         env["DATABASE_URL"] = database.app_url
@@ -119,11 +123,18 @@ def resolve_settings(
             env["REDIS_URL"] = local.redis.ensure_running()
         else:
             env["REDIS_URL"] = local.redis.url
-    if stripe is not None and not env.get("STRIPE_API_KEY", "").strip():
-        say(f"STRIPE_API_KEY unset: using the local fake Stripe on port {stripe.port}")
-        env.update(LOCAL_STRIPE_KEYS)
-        env["STRIPE_API_BASE"] = stripe.start()
-        env["STRIPE_WEBHOOK_SECRET"] = stripe.webhook_secret or ""
+    if not env.get("STRIPE_API_KEY", "").strip():
+        if stripe is not None:
+            say(f"STRIPE_API_KEY unset: using the local fake Stripe on port {stripe.port}")
+            env.update(LOCAL_STRIPE_KEYS)
+            env["STRIPE_API_BASE"] = stripe.start()
+            env["STRIPE_WEBHOOK_SECRET"] = stripe.webhook_secret or ""
+        elif local_database:
+            # Other commands on the local database reach the fake `serve` runs, if it does;
+            # they receive no webhooks, so the secret is a stand-in.
+            env.update(LOCAL_STRIPE_KEYS)
+            env["STRIPE_API_BASE"] = f"http://127.0.0.1:{local.stripe_port}"
+            env["STRIPE_WEBHOOK_SECRET"] = NO_WEBHOOKS
     return Settings.from_env(env)
 
 

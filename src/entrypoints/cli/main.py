@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Annotated, TypeVar
 
 import psycopg
+import stripe
 import typer
 import uvicorn
 from alembic.util.exc import CommandError
@@ -36,7 +37,12 @@ from devservers.stripe_fake import LocalStripeError
 from entrypoints.cli import demo, identity, payments
 from entrypoints.cli.console import CliError, err, fail, out, say, value
 from entrypoints.cli.environment import local_stripe, resolve_settings
-from entrypoints.container import Container, build_container, http_services
+from entrypoints.container import (
+    Container,
+    PaymentsNotConfigured,
+    build_container,
+    http_services,
+)
 from entrypoints.http.app import create_app
 from entrypoints.http.server import server_config
 from entrypoints.settings import SettingsError
@@ -91,6 +97,7 @@ def _guarded(work: Callable[[], T]) -> T:
         LocalPostgresError,
         LocalRedisError,
         LocalStripeError,
+        PaymentsNotConfigured,
         CommandError,
     ) as error:
         fail(_first_line(error))
@@ -100,6 +107,10 @@ def _guarded(work: Callable[[], T]) -> T:
         fail(f"cannot reach the database: {_first_line(error)}")
     except RedisError as error:
         fail(f"cannot reach Redis: {_first_line(error)}")
+    except stripe.APIConnectionError as error:
+        fail(f"cannot reach Stripe: {_first_line(error)}")
+    except stripe.StripeError as error:
+        fail(f"Stripe refused: {error.user_message or _first_line(error)}")
     except Exception as error:
         if os.environ.get("RESERVA_DEBUG"):
             raise
@@ -139,6 +150,8 @@ def _run_with_redis(work: Callable[[Container], Awaitable[T]]) -> T:
 # users ..., keys ..., audit. Locks and role changes refuse the user's access tokens at once,
 # in every API process, through Redis: without it they fail (after committing; retry).
 identity.mount(app, _run_with_redis)
+# payments ..., ledger ...: through Stripe (in development, the fake `reserva serve` runs).
+payments.mount(app, _run)
 
 
 def _progress() -> Progress:
