@@ -101,7 +101,12 @@ async def booking_payments(
     return [PaymentWithRefundsOut.of(record) for record in found]
 
 
-@_read("/me/payments", summary="My payments, newest first")
+@_read(
+    "/me/payments",
+    summary="My payments, newest first",
+    description="Who may call: any signed-in user (their own payments, with refunds). Pages "
+    "by `before`: the `next` of the previous page.",
+)
 async def my_payments(
     principal: NamedDependency[Principal],
     list_my_payments: NamedDependency[ListMyPayments],

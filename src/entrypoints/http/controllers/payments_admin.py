@@ -57,7 +57,7 @@ from entrypoints.http.payments_dto import (
 )
 from entrypoints.http.problems import SIGNED_IN_PROBLEMS, ok
 
-ADMINS = "Admins, in a session with a second factor (aal2)."
+ADMINS = "Who may call: admins, in a session with a second factor (aal2)."
 
 # A goodwill refund is requested once per key: the key names the refund (a retry with it, even
 # after a crash, refunds nothing more), and is kept apart from the platform's own request keys.
