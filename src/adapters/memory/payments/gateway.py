@@ -221,7 +221,8 @@ class MemoryPaymentGateway(PaymentGateway):
         return self._once("charge_off_session", request.idempotency_key, request, act)
 
     async def cancel_intent(self, intent_id: str) -> IntentView:
-        """Refused (as Stripe refuses) once the intent succeeded, is processing or ended."""
+        """Once the intent succeeded, is processing or ended, Stripe refuses to cancel it and
+        the gateway answers what it is instead (as StripePaymentGateway does: the contract)."""
         self._call("cancel_intent")
         intent = self._intent(intent_id)
         if intent.status not in (
@@ -229,7 +230,7 @@ class MemoryPaymentGateway(PaymentGateway):
             PaymentStatus.REQUIRES_ACTION,
             PaymentStatus.FAILED,
         ):
-            raise ProcessorRefused(f"{intent_id} is {intent.status}; it cannot be cancelled")
+            return self._view(intent)
         intent.status = PaymentStatus.CANCELLED
         self._emit("payment_intent.canceled", intent.id)
         return self._view(intent)
