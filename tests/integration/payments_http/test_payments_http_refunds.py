@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.clock import FixedClock
 from devservers.stripe_fake import LocalStripe
+from entrypoints.container import Container
 
 
 async def _paid(
@@ -207,3 +208,40 @@ async def test_a_refund_stripe_fails_is_shown_retried_resolved_and_the_day_recon
     stats = await in_thread(fake.control.stats)
     (moved,) = stats["payment_intents"].values()
     assert moved == {"currency": "eur", "charged": PRICE, "refunded": 0}  # both attempts failed
+
+
+async def test_a_deposit_now_and_the_balance_charged_off_session_when_due(
+    client: Client,
+    tokens: TokenTable,
+    browser: Browser,
+    clock: FixedClock,
+    container: Container,
+    owner: AsyncEngine,
+) -> None:
+    shop = await open_shop(client, tokens, browser)
+    terms = {
+        "tiers": [{"notice_minutes": 48 * 60, "percent": 100}],
+        "deposit": {"percent": 30, "balance_due_before_minutes": 24 * 60},
+    }
+    ok(await client.put(f"/offerings/{shop.offering['id']}/terms", json=terms, headers=shop.staff))
+    me = tokens.customer()
+    held = await _paid(client, browser, shop, me, start_in(clock, 72), "pm_card_visa")
+    parts = {r["payment"]["part"]: r["payment"] for r in await payments_of(client, me, held["id"])}
+    deposit, balance = parts["deposit"], parts["balance"]
+
+    clock.advance(timedelta(hours=49))  # the balance falls due 24 h before the start
+    report = await container.settle_payments()()  # the sweeper `serve` runs every minute
+
+    async def balance_paid() -> bool:
+        found = [r["payment"] for r in await payments_of(client, me, held["id"])]
+        return [p["status"] for p in found] == ["succeeded", "succeeded"]
+
+    await eventually(balance_paid, "the balance charged off-session")
+
+    assert held["terms"]["deposit"]["percent"] == 30
+    assert (deposit["part"], deposit["amount"]["amount_minor"]) == ("deposit", 615)
+    assert (balance["part"], balance["amount"]["amount_minor"]) == ("balance", PRICE - 615)
+    assert balance["status"] == "created"
+    assert balance["due_at"] is not None
+    assert report.balances_charged == 1
+    assert await booking_status(client, me, held["id"]) == "confirmed"

@@ -89,8 +89,9 @@ async def pay(
 @_read(
     "/bookings/{booking_id:str}/payment",
     summary="A booking's payments and their refunds",
-    description="For its customer, its provider's staff and admins; oldest first (a deposit "
-    "before its balance), including the payments of the bookings it was rescheduled from.",
+    description="For its customer, its provider's staff and admins; oldest first, including "
+    "the payments of the bookings it was rescheduled from (a deposit and its balance are made "
+    "together: tell them by `part`).",
 )
 async def booking_payments(
     booking_id: FromPath[uuid.UUID],
