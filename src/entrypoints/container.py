@@ -7,18 +7,22 @@ of work. Tests replace providers with `container.<name>.override(...)` instead o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import attrs
 from dependency_injector import containers, providers
+from pydantic import SecretStr
 from redis.asyncio import Redis
+from returns.result import Result
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.bookings_desk import BookingsDesk
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
+from adapters.postgis.payments import PostgisPaymentsUnitOfWork
 from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.redis.idempotency import RedisIdempotencyStore
 from adapters.redis.sessions import RedisLiveSessions
@@ -31,6 +35,7 @@ from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
 from adapters.security.qr import SegnoQrRenderer
 from adapters.security.sealing import AesGcmTokenSealer
 from adapters.security.totp import PyotpTotpGenerator
+from adapters.stripe import StripePaymentGateway, StripeWebhookVerifier
 from adapters.system.clock import SystemClock
 from core.bookings import (
     AddPlace,
@@ -47,6 +52,7 @@ from core.bookings import (
     GetCatalog,
     GetOffering,
     HoldSlot,
+    ListCancelledBookings,
     ListMyBookings,
     ListProviderBookings,
     ListProviders,
@@ -101,16 +107,129 @@ from core.identity import (
     VerifyAuditLog,
     VerifyEmail,
 )
+from core.payments import (
+    CancelWithRefund,
+    ExportLedger,
+    GetBookingPayments,
+    GetOfferingTerms,
+    GoodwillRefund,
+    LedgerBalances,
+    ListMyPayments,
+    ListPaymentsInReview,
+    ListRefunds,
+    PayForBooking,
+    PaymentSettings,
+    ProcessProcessorEvents,
+    ProviderMoney,
+    ReceiveProcessorEvent,
+    Reconcile,
+    ResolveRefund,
+    RetryRefund,
+    ReviewPayment,
+    SetOfferingTerms,
+    SettlePayments,
+    StartProviderOnboarding,
+)
+from core.payments.model import BadSignature, CardNotCharged, IntentView, RefundView
+from core.payments.ports import (
+    AccountView,
+    BalanceLine,
+    PaymentGateway,
+    PayoutView,
+    ProcessorEvent,
+    WebhookVerifier,
+)
+from core.shared.money import Money
 from core.shared.principal import Authenticator
 from core.shared.use_case import UseCase
 from entrypoints.http.rate_limit import RateLimitPolicy
 from entrypoints.http.services import Services
 from entrypoints.settings import Settings
 
+Closer = Callable[[], Awaitable[None]]
 
-async def _close(engine: AsyncEngine, redis: Redis) -> None:
+
+async def _close(engine: AsyncEngine, redis: Redis, closers: list[Closer]) -> None:
+    """Release what the process holds; clients built on first use registered their close."""
+    for close in reversed(closers):
+        await close()
+    closers.clear()
     await redis.aclose()
     await engine.dispose()
+
+
+class PaymentsNotConfigured(RuntimeError):
+    """A payments call needed Stripe in a process without its keys (STRIPE_API_KEY...)."""
+
+
+class _NoProcessor:
+    """Stands in for Stripe when no key is configured: everything that never reaches the
+    processor (terms, holds, cancelling an unpaid booking) works; anything that would refuses,
+    naming the setting. `reserva serve` always configures one (the local fake by default)."""
+
+    def _refuse(self) -> NoReturn:
+        raise PaymentsNotConfigured("payments need STRIPE_API_KEY and its companions")
+
+    async def create_customer(self, *_: object) -> str:
+        self._refuse()
+
+    async def create_intent(self, *_: object) -> IntentView:
+        self._refuse()
+
+    async def intent(self, *_: object) -> IntentView:
+        self._refuse()
+
+    async def charge_off_session(self, *_: object) -> Result[IntentView, CardNotCharged]:
+        self._refuse()
+
+    async def cancel_intent(self, *_: object) -> IntentView:
+        self._refuse()
+
+    async def refund(self, *_: object) -> RefundView:
+        self._refuse()
+
+    async def refund_view(self, *_: object) -> RefundView:
+        self._refuse()
+
+    async def refunds_of(self, *_: object) -> Sequence[RefundView]:
+        self._refuse()
+
+    async def create_account(self, *_: object) -> AccountView:
+        self._refuse()
+
+    async def account(self, *_: object) -> AccountView:
+        self._refuse()
+
+    async def onboarding_link(self, *_: object) -> str:
+        self._refuse()
+
+    async def account_balance(self, *_: object) -> Sequence[tuple[str, Money]]:
+        self._refuse()
+
+    async def payout(self, *_: object) -> PayoutView:
+        self._refuse()
+
+    async def balance_lines(self, *_: object) -> Sequence[BalanceLine]:
+        self._refuse()
+
+    def verify(self, *_: object) -> Result[ProcessorEvent, BadSignature]:
+        self._refuse()
+
+
+def _payment_gateway(
+    api_key: SecretStr | None, api_base: str, closers: list[Closer]
+) -> PaymentGateway:
+    if api_key is None:
+        return _NoProcessor()
+    gateway = StripePaymentGateway(api_key.get_secret_value(), api_base)
+    closers.append(gateway.close)
+    return gateway
+
+
+def _webhook_verifier(secret: SecretStr | None, tolerance_seconds: int) -> WebhookVerifier:
+    if secret is None:
+        return _NoProcessor()  # a delivery answers 500: Stripe retries once we are configured
+    return StripeWebhookVerifier(secret.get_secret_value(), tolerance_seconds)
 
 
 def _breached_passwords(hibp_api_url: str | None, timeout_seconds: float) -> BreachedPasswords:
@@ -145,7 +264,10 @@ class Container(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
     engine = providers.Singleton(create_engine, config.database_url, pool_size=config.db_pool_size)
     redis = providers.Singleton(Redis.from_url, config.redis_url)
-    close = providers.Callable(_close, engine, redis)
+    closers: providers.Provider[list[Closer]] = providers.Singleton(
+        list
+    )  # of clients built on first use, e.g. Stripe's
+    close = providers.Callable(_close, engine, redis, closers)
 
     # ------------------------------------------------------------ bookings context
     bookings_uow = providers.Factory(PostgisBookingsUnitOfWork, engine)
@@ -181,7 +303,64 @@ class Container(containers.DeclarativeContainer):
     # What the payments context calls once money moved; no person, and no HTTP route.
     confirm_paid_booking = _wired(ConfirmPaidBooking, _bookings)
     read_bookings = _wired(ReadBookings, _bookings)
+    list_cancelled_bookings = _wired(ListCancelledBookings, _bookings)
     del _bookings
+
+    # ------------------------------------------------------------ payments context
+    payments_uow = providers.Factory(PostgisPaymentsUnitOfWork, engine)
+    payment_settings = providers.Singleton(
+        PaymentSettings,
+        commission_percent=config.payments_commission_percent,
+        goodwill_cap_percent=config.goodwill_cap_percent,
+    )
+    # Stripe, or the local fake Stripe that `reserva serve` starts when no key is configured.
+    payment_gateway = providers.Singleton(
+        _payment_gateway, config.stripe_api_key, config.stripe_api_base, closers
+    )
+    webhook_verifier = providers.Singleton(
+        _webhook_verifier, config.stripe_webhook_secret, config.stripe_webhook_tolerance_seconds
+    )
+    # The bookings context as payments sees it: through the bookings use cases above.
+    bookings_desk = providers.Singleton(
+        BookingsDesk,
+        get_booking=get_booking,
+        cancel_booking=cancel_booking,
+        confirm_paid_booking=confirm_paid_booking,
+        read_bookings=read_bookings,
+        get_offering=get_offering,
+        list_cancelled_bookings=list_cancelled_bookings,
+    )
+    _payments: Ports = {
+        "uow": payments_uow.provider,
+        "gateway": payment_gateway,
+        "bookings": bookings_desk,
+        "verifier": webhook_verifier,
+        "clock": clock,
+        "settings": payment_settings,
+    }
+    pay_for_booking = _wired(PayForBooking, _payments)
+    get_booking_payments = _wired(GetBookingPayments, _payments)
+    list_my_payments = _wired(ListMyPayments, _payments)
+    cancel_with_refund = _wired(CancelWithRefund, _payments)
+    get_offering_terms = _wired(GetOfferingTerms, _payments)
+    set_offering_terms = _wired(SetOfferingTerms, _payments)
+    start_provider_onboarding = _wired(StartProviderOnboarding, _payments)
+    provider_money = _wired(ProviderMoney, _payments)
+
+    receive_processor_event = _wired(ReceiveProcessorEvent, _payments)
+    process_processor_events = _wired(ProcessProcessorEvents, _payments)
+    settle_payments = _wired(SettlePayments, _payments)
+
+    list_payments_in_review = _wired(ListPaymentsInReview, _payments)
+    review_payment = _wired(ReviewPayment, _payments)
+    goodwill_refund = _wired(GoodwillRefund, _payments)
+    list_refunds = _wired(ListRefunds, _payments)
+    retry_refund = _wired(RetryRefund, _payments)
+    resolve_refund = _wired(ResolveRefund, _payments)
+    ledger_balances = _wired(LedgerBalances, _payments)
+    export_ledger = _wired(ExportLedger, _payments)
+    reconcile = _wired(Reconcile, _payments)
+    del _payments
 
     # ------------------------------------------------------------ cross-cutting HTTP concerns
     idempotency = providers.Singleton(
@@ -351,6 +530,7 @@ def use_case_providers(container: containers.Container) -> dict[str, Callable[[]
 
 def http_services(container: Container) -> Services:
     """What the HTTP app needs: providers, called per request, so overrides apply at any time."""
+    config = container.config() or {}
     return Services(
         use_cases=use_case_providers(container),
         authenticator=container.authenticator,
@@ -358,5 +538,6 @@ def http_services(container: Container) -> Services:
         rate_limiter=container.rate_limiter,
         rate_limit_policy=container.rate_limit_policy,
         close=container.close,
-        cors_origins=tuple((container.config() or {}).get("cors_origins", ())),
+        cors_origins=tuple(config.get("cors_origins", ())),
+        stripe_publishable_key=config.get("stripe_publishable_key"),
     )

@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
@@ -29,9 +29,12 @@ from adapters.postgis.database import POOL_SIZE
 from adapters.redis.idempotency import ANSWER_TTL_SECONDS
 from adapters.security.hibp import TIMEOUT_SECONDS
 from adapters.security.passwords import Argon2Params
+from adapters.stripe import STRIPE_API_BASE
+from adapters.stripe.webhooks import DEFAULT_TOLERANCE_SECONDS
 from core.bookings import BookingSettings
 from core.identity.settings import MAX_ACCESS_TTL, IdentitySettings
 from core.identity.throttling import ThrottlePolicy
+from core.payments.service import PaymentSettings
 
 DAY = 24 * 60 * 60
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
@@ -40,6 +43,10 @@ _BOOKINGS = BookingSettings()
 _IDENTITY = IdentitySettings()
 _THROTTLE = ThrottlePolicy()
 _ARGON2 = Argon2Params()
+_PAYMENTS = PaymentSettings()
+
+# Values never repeated in an error message or a repr (pydantic's SecretStr shows '**********').
+SECRETS = frozenset({"stripe_api_key", "stripe_webhook_secret"})
 
 
 def _seconds(duration: timedelta) -> int:
@@ -92,6 +99,18 @@ class Settings(BaseSettings):
     # Browser origins allowed to call the API (CORS), comma-separated, e.g.
     # "https://app.example.com,https://admin.example.com"; unset: no CORS headers at all.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Payments (Stripe). Unset STRIPE_API_KEY: `reserva serve` runs the local fake Stripe
+    # (devservers.stripe_fake) and points these at it; other processes then cannot pay.
+    stripe_api_key: SecretStr | None = None  # sk_... or a restricted rk_...
+    stripe_publishable_key: str | None = Field(None, pattern=r"^pk_(test|live)_[A-Za-z0-9_]+$")
+    stripe_api_base: str = STRIPE_API_BASE  # the fake's URL in development and tests
+    stripe_webhook_secret: SecretStr | None = None  # whsec_..., of the /webhooks/stripe endpoint
+    stripe_webhook_tolerance_seconds: int = Field(DEFAULT_TOLERANCE_SECONDS, ge=1, le=3600)
+    # The platform's share of every charge, and the cap of an admin's goodwill refunds.
+    payments_commission_percent: int = Field(_PAYMENTS.commission_percent, ge=0, le=100)
+    goodwill_cap_percent: int = Field(_PAYMENTS.goodwill_cap_percent, ge=0, le=100)
+    # How often `reserva serve` sweeps for payments, refunds and events a crash left behind.
+    settle_interval_seconds: int = Field(60, ge=1, le=DAY)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -103,6 +122,39 @@ class Settings(BaseSettings):
             if not _ORIGIN.fullmatch(origin):
                 raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
         return origins
+
+    @field_validator("stripe_api_base")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        if not _ORIGIN.fullmatch(value):
+            raise ValueError(f"must be an origin like {STRIPE_API_BASE}")
+        return value
+
+    @model_validator(mode="after")
+    def _stripe(self) -> Settings:
+        key = self.stripe_api_key
+        if key is None:
+            return self
+        secret = key.get_secret_value()
+        if not secret.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
+            raise ValueError("STRIPE_API_KEY must be a secret key (sk_... or rk_...)")
+        if self.stripe_webhook_secret is None:
+            raise ValueError("STRIPE_WEBHOOK_SECRET is not set (STRIPE_API_KEY is)")
+        if not self.stripe_webhook_secret.get_secret_value().startswith("whsec_"):
+            raise ValueError("STRIPE_WEBHOOK_SECRET must be a signing secret (whsec_...)")
+        if self.stripe_publishable_key is None:
+            raise ValueError("STRIPE_PUBLISHABLE_KEY is not set (STRIPE_API_KEY is)")
+        live = "_live_" in secret[:8]
+        if live != self.stripe_publishable_key.startswith("pk_live_"):
+            raise ValueError("STRIPE_API_KEY and STRIPE_PUBLISHABLE_KEY mix live and test mode")
+        if live and self.stripe_api_base != STRIPE_API_BASE:
+            # A live key is sent to Stripe itself and nowhere else (not to a fake, not in clear).
+            raise ValueError(f"STRIPE_API_BASE must be {STRIPE_API_BASE} for a live key")
+        return self
+
+    @property
+    def payments_configured(self) -> bool:
+        return self.stripe_api_key is not None
 
     @property
     def migrator_url(self) -> str:
@@ -149,8 +201,18 @@ class _EnvironSource(EnvSettingsSource):
 
 
 def _complaint(error: ErrorDetails) -> str:
-    name = str(error["loc"][0]).upper()
+    if not error["loc"]:  # a check across variables: its message names them
+        return error["msg"].removeprefix("Value error, ")
+    field = str(error["loc"][0])
+    name = field.upper()
     if error["type"] == "missing":
         return f"{name} is not set"
-    reason = error["msg"].replace("Input should be", "must be")
+    reason = (
+        error["msg"]
+        .replace("Input should be", "must be")
+        .replace("String should", "must")
+        .removeprefix("Value error, ")
+    )
+    if field in SECRETS:
+        return f"{name} {reason}"  # never repeat a secret, not even a malformed one
     return f"{name} {reason}, got {error['input']!r}"

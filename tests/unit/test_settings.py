@@ -90,3 +90,69 @@ def test_migrations_run_as_their_own_role_when_one_is_given() -> None:
     assert app_only.app_role == "reserva_app"
     assert both.migrator_url == owner
     assert both.database_url == URLS["DATABASE_URL"]
+
+
+STRIPE = {
+    "STRIPE_API_KEY": "sk_test_51abcSECRETvalue",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_51abcPUBLIC",
+    "STRIPE_WEBHOOK_SECRET": "whsec_SIGNINGsecret",
+}
+
+
+def test_payments_are_off_by_default_and_take_the_core_defaults() -> None:
+    settings = Settings.from_env(URLS)
+
+    assert not settings.payments_configured
+    assert settings.stripe_api_key is None
+    assert settings.stripe_api_base == "https://api.stripe.com"
+    assert settings.stripe_webhook_tolerance_seconds == 300
+    assert settings.payments_commission_percent == 10
+    assert settings.goodwill_cap_percent == 50
+    assert settings.settle_interval_seconds == 60
+
+
+def test_stripe_keys_are_secret_in_reprs_and_dumps() -> None:
+    settings = Settings.from_env(URLS | STRIPE)
+
+    assert settings.payments_configured
+    assert settings.stripe_api_key is not None
+    assert settings.stripe_api_key.get_secret_value() == STRIPE["STRIPE_API_KEY"]
+    for shown in (repr(settings), str(settings), str(settings.model_dump())):
+        assert "SECRETvalue" not in shown
+        assert "SIGNINGsecret" not in shown
+
+
+@pytest.mark.parametrize(
+    ("changed", "complaint"),
+    [
+        ({"STRIPE_WEBHOOK_SECRET": ""}, "STRIPE_WEBHOOK_SECRET is not set"),
+        ({"STRIPE_PUBLISHABLE_KEY": ""}, "STRIPE_PUBLISHABLE_KEY is not set"),
+        ({"STRIPE_API_KEY": "pk_test_SECRETvalue"}, "STRIPE_API_KEY must be a secret key"),
+        ({"STRIPE_WEBHOOK_SECRET": "SIGNINGsecret"}, "STRIPE_WEBHOOK_SECRET must be a signing"),
+        ({"STRIPE_PUBLISHABLE_KEY": "sk_test_x"}, "STRIPE_PUBLISHABLE_KEY must match"),
+        ({"STRIPE_API_KEY": "sk_live_SECRETvalue"}, "mix live and test mode"),
+        ({"STRIPE_API_BASE": "localhost:12111"}, "STRIPE_API_BASE must be an origin"),
+        ({"STRIPE_WEBHOOK_TOLERANCE_SECONDS": "0"}, "STRIPE_WEBHOOK_TOLERANCE_SECONDS must be"),
+        ({"PAYMENTS_COMMISSION_PERCENT": "101"}, "PAYMENTS_COMMISSION_PERCENT must be less"),
+        ({"GOODWILL_CAP_PERCENT": "-1"}, "GOODWILL_CAP_PERCENT must be greater"),
+        ({"SETTLE_INTERVAL_SECONDS": "0"}, "SETTLE_INTERVAL_SECONDS must be greater"),
+    ],
+)
+def test_stripe_settings_are_checked_together(changed: dict[str, str], complaint: str) -> None:
+    with pytest.raises(SettingsError, match=complaint) as refused:
+        Settings.from_env(URLS | STRIPE | changed)
+    assert "SECRETvalue" not in str(refused.value)
+    assert "SIGNINGsecret" not in str(refused.value)
+
+
+def test_a_live_key_only_ever_goes_to_stripe_itself() -> None:
+    live = STRIPE | {
+        "STRIPE_API_KEY": "sk_live_SECRETvalue",
+        "STRIPE_PUBLISHABLE_KEY": "pk_live_PUBLIC",
+    }
+
+    assert Settings.from_env(URLS | live).stripe_api_base == "https://api.stripe.com"
+    with pytest.raises(SettingsError, match=r"STRIPE_API_BASE must be https://api\.stripe\.com"):
+        Settings.from_env(URLS | live | {"STRIPE_API_BASE": "http://127.0.0.1:12111"})
+    test_mode = Settings.from_env(URLS | STRIPE | {"STRIPE_API_BASE": "http://127.0.0.1:12111"})
+    assert test_mode.stripe_api_base == "http://127.0.0.1:12111"

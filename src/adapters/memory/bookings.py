@@ -377,6 +377,15 @@ class MemoryBookingRepository(BookingRepository):
         found = (self._tx.bookings.get(id) for id in dict.fromkeys(ids))
         return [booking for booking in found if booking is not None]
 
+    async def cancelled_since(self, since: datetime, limit: int) -> Sequence[Booking]:
+        found = [
+            b
+            for b in self._tx.bookings.all()
+            if b.cancelled_at is not None and b.cancelled_at >= since
+        ]
+        found.sort(key=lambda b: (b.cancelled_at, b.id))
+        return found[:limit]
+
     async def for_customer(self, customer_id: UserId, page: Page) -> Sequence[Booking]:
         return self._newest_first(lambda b: b.customer_id == customer_id, page)
 

@@ -2,9 +2,9 @@
 
 Use cases (one class each, built with a unit-of-work factory and a clock, called per request,
 returning `Result[value, error]`), their inputs and outputs, the errors they return, and
-`PROBLEMS`, how those errors look to a caller. `ConfirmPaidBooking` and `ReadBookings` are what
-the payments context calls (through a port of its own implemented on these): no person calls
-them.
+`PROBLEMS`, how those errors look to a caller. `ConfirmPaidBooking`, `ReadBookings` and
+`ListCancelledBookings` are what the payments context calls (through a port of its own implemented
+on these): no person calls them.
 """
 
 from core.bookings.booking import (
@@ -60,7 +60,7 @@ from core.bookings.model import (
     WeeklyRule,
     normal_category,
 )
-from core.bookings.paid import ConfirmPaidBooking, ReadBookings
+from core.bookings.paid import ConfirmPaidBooking, ListCancelledBookings, ReadBookings
 from core.bookings.ports import (
     Page,
     SearchHit,
@@ -96,6 +96,7 @@ __all__ = [
     "HoldSlot",
     "InvalidCursor",
     "InvalidTransition",
+    "ListCancelledBookings",
     "ListMyBookings",
     "ListProviderBookings",
     "ListProviders",

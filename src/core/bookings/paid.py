@@ -5,6 +5,7 @@ caller and reach every booking (`MAINTENANCE`); no HTTP route exposes them."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from returns.result import Failure, Result, Success
 
@@ -73,3 +74,15 @@ class ReadBookings(BookingsUseCase):
         async with self.uow(MAINTENANCE) as uow:
             found = await uow.bookings.get_many(ids)
         return {booking.id: booking.as_of(now) for booking in found}
+
+
+MAX_CANCELLED = 1000
+
+
+class ListCancelledBookings(BookingsUseCase):
+    """Bookings cancelled at or after `since`, oldest cancellation first (as of now), for the
+    payments sweeper that checks each paid one was refunded by its policy."""
+
+    async def __call__(self, since: datetime, limit: int) -> Sequence[Booking]:
+        async with self.uow(MAINTENANCE) as uow:
+            return await uow.bookings.cancelled_since(since, max(0, min(limit, MAX_CANCELLED)))

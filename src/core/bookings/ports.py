@@ -114,6 +114,10 @@ class BookingRepository(Protocol):
         """Those of these bookings that exist, in any order; one read, however many ids."""
         ...
 
+    async def cancelled_since(self, since: datetime, limit: int) -> Sequence[Booking]:
+        """Bookings cancelled at or after `since`, by (cancelled_at, id) ascending."""
+        ...
+
     async def for_customer(self, customer_id: UserId, page: Page) -> Sequence[Booking]:
         """Newest first by (created_at, id); the cursor is the id of the last booking seen."""
         ...

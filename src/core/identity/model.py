@@ -321,6 +321,19 @@ class AuditAction(enum.StrEnum):
     SIGNING_KEY_ROTATED = "signing_key.rotated"
     KEK_ROTATED = "kek.rotated"
     OPERATOR_SESSION_STARTED = "operator.session_started"
+    # Money, written into the same log by the payments context (its MoneyAudit port): listed
+    # here so the one audit log reads (and filters) every entry it holds.
+    PAYMENT_STARTED = "payment.started"
+    PAYMENT_SUCCEEDED = "payment.succeeded"
+    PAYMENT_FAILED = "payment.failed"
+    PAYMENT_REVIEWED = "payment.reviewed"
+    REFUND_REQUESTED = "refund.requested"
+    REFUND_SUCCEEDED = "refund.succeeded"
+    REFUND_FAILED = "refund.failed"
+    REFUND_RETRIED = "refund.retried"
+    REFUND_RESOLVED = "refund.resolved"
+    TERMS_CHANGED = "terms.changed"
+    CONNECT_ONBOARDING_STARTED = "connect.onboarding_started"
 
 
 @attrs.frozen(kw_only=True)

@@ -23,14 +23,15 @@ def is_chargeable(amount: Money) -> bool:
 
 def portion(amount: Money, percent: int) -> Money:
     """`percent` % of `amount`, rounded half-to-even to the currency's step. Monotone in
-    `percent` and never more than `amount`, so a larger share never refunds less."""
+    `percent`, always a whole number of steps, and never more than `amount`, so a larger
+    share never refunds less."""
     if not 0 <= percent <= 100:
         raise ValueError(f"percent out of range: {percent}")
     step = Decimal(step_of(amount.currency))
     steps = (Decimal(amount.minor) * percent / 100 / step).quantize(
         Decimal(1), rounding=ROUND_HALF_EVEN
     )
-    return Money(min(int(steps * step), amount.minor), amount.currency)
+    return Money(min(int(steps * step), floor_to_step(amount).minor), amount.currency)
 
 
 def floor_to_step(amount: Money) -> Money:

@@ -72,7 +72,8 @@ class LedgerTransaction:
     source: str | None = None  # the processor's object (charge, refund, payout) it records
 
     def __attrs_post_init__(self) -> None:
-        if len({e.currency for e in self.entries}) != 1:
+        # No entries is allowed: a zero fee is still recorded as known (and posted once).
+        if len({e.currency for e in self.entries}) > 1:
             raise Unbalanced(f"{self.key}: one currency per transaction")
         if sum(e.minor for e in self.entries) != 0:
             raise Unbalanced(f"{self.key}: entries sum to {sum(e.minor for e in self.entries)}")
@@ -89,7 +90,7 @@ def capture(payment: Payment, at: datetime) -> LedgerTransaction:
         key=f"capture:{payment.id}",
         at=at,
         payment_id=payment.id,
-        source=payment.intent_id,
+        source=payment.charge_id or payment.intent_id,
         entries=_entries(
             payment.amount.currency,
             (CUSTOMER, -paid),
@@ -105,7 +106,7 @@ def processor_fee(payment: Payment, fee: Money, at: datetime) -> LedgerTransacti
         key=f"fee:{payment.id}",
         at=at,
         payment_id=payment.id,
-        source=payment.intent_id,
+        source=payment.charge_id or payment.intent_id,
         entries=_entries(fee.currency, (FEES, fee.minor), (REVENUE, -fee.minor)),
     )
 

@@ -98,6 +98,7 @@ class Payment:
     status: PaymentStatus = PaymentStatus.CREATED
     idempotency_key: str  # stored before the processor is called; a retry reuses it
     intent_id: str | None = None
+    charge_id: str | None = None  # the processor's charge: what its balance lines name
     processor_account: str  # the provider's connected account (destination of the charge)
     captured: Money  # what the processor received
     refunded: Money  # reserved by refunds requested, pending or succeeded
@@ -121,14 +122,16 @@ class Payment:
 
     def observe(self, view: IntentView, at: datetime) -> Payment:
         """The payment as the processor now describes it. A final status never changes, so
-        an older view (a late webhook, a stale read) cannot undo a success or a cancel."""
+        an older view (a late webhook, a stale read) cannot undo a success or a cancel; what
+        the processor only learns after a success (its fee, the charge) is still taken."""
         if self.status.is_final:
-            return self
+            return self._learned_after(view, at)
         return attrs.evolve(
             self,
             intent_id=view.intent_id,
             status=view.status,
             captured=Money(view.amount_received, self.amount.currency),
+            charge_id=view.charge_id or self.charge_id,
             fee=self.fee if view.fee_minor is None else Money(view.fee_minor, self.amount.currency),
             risk=view.risk or self.risk,
             card_fingerprint=view.card_fingerprint or self.card_fingerprint,
@@ -136,6 +139,17 @@ class Payment:
             failure=view.failure if view.status is PaymentStatus.FAILED else None,
             updated_at=at,
         )
+
+    def _learned_after(self, view: IntentView, at: datetime) -> Payment:
+        """A succeeded payment's fee and charge, once known; nothing else moves."""
+        fee = self.fee
+        if fee is None and view.fee_minor is not None:
+            fee = Money(view.fee_minor, self.amount.currency)
+        charge_id = self.charge_id or view.charge_id
+        same = self.status is PaymentStatus.SUCCEEDED and view.intent_id == self.intent_id
+        if not same or (fee, charge_id) == (self.fee, self.charge_id):
+            return self
+        return attrs.evolve(self, fee=fee, charge_id=charge_id, updated_at=at)
 
     def event(self, name: str, at: datetime, **extra: Any) -> Event:
         payload: dict[str, Any] = {
@@ -200,8 +214,9 @@ class Refund:
 
     @property
     def platform_funded(self) -> bool:
-        """Goodwill comes out of the platform's pocket: the provider's transfer stays."""
-        return self.reason is RefundReason.GOODWILL
+        """Goodwill comes out of the platform's pocket: the provider's transfer stays. So does
+        a failed refund an admin settled by hand: the processor reversed no transfer."""
+        return self.reason is RefundReason.GOODWILL or self.resolved_by is not None
 
     @property
     def holds_money(self) -> bool:

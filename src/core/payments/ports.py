@@ -86,6 +86,12 @@ class BookingDesk(Protocol):
         """The provider of a public offering, or None when there is no such offering."""
         ...
 
+    async def cancelled_since(self, since: datetime, limit: int) -> Sequence[PayableBooking]:
+        """Bookings cancelled at or after `since`, oldest cancellation first: the sweeper
+        checks that each paid one was refunded by its policy (a crash between cancelling
+        and refunding, or a cancellation made outside the payments use case)."""
+        ...
+
 
 # --- the processor -------------------------------------------------------------------------
 
@@ -215,7 +221,11 @@ class WebhookVerifier(Protocol):
 
 
 class PaymentRepository(Protocol):
-    async def add(self, payment: Payment) -> None: ...
+    async def add(self, payment: Payment) -> bool:
+        """False (nothing written) when the booking already has a payment of that part that
+        is not CANCELLED: two requests raced, and the first one's payment is the one."""
+        ...
+
     async def get(self, id: PaymentId) -> Payment | None: ...
     async def for_intent(self, intent_id: str) -> Payment | None: ...
     async def for_booking(self, booking_id: BookingId) -> Sequence[Payment]:
@@ -230,7 +240,9 @@ class PaymentRepository(Protocol):
 
     async def save(self, payment: Payment) -> bool:
         """Write iff the stored version is `payment.version`; the stored one becomes +1.
-        False: someone saved it first (re-read and decide again)."""
+        False: someone saved it first (re-read and decide again). `refunded` is not written:
+        only `reserve_refund` and `release_refund` move it (they leave the version alone),
+        so saving a copy read before a reservation cannot undo it."""
         ...
 
     async def reserve_refund(self, id: PaymentId, amount: Money) -> bool:
@@ -240,18 +252,22 @@ class PaymentRepository(Protocol):
     async def release_refund(self, id: PaymentId, amount: Money) -> None: ...
 
     async def unsettled(self, limit: int) -> Sequence[Payment]:
-        """Succeeded payments whose booking outcome is not recorded yet."""
+        """Succeeded payments whose booking outcome, or processor fee, is not recorded yet."""
         ...
 
     async def balances_due(self, now: datetime, limit: int) -> Sequence[Payment]:
-        """Balance payments still CREATED whose due time has come."""
+        """Balance payments still CREATED, without an intent yet, whose due time has come."""
         ...
 
     async def in_review(self, limit: int) -> Sequence[Payment]: ...
 
     async def velocity(
         self, customer_id: UserId, card_fingerprint: str | None, ip: str | None, since: datetime
-    ) -> Velocity: ...
+    ) -> Velocity:
+        """Over every customer's payments: FAILED ones last updated at or after `since` (by
+        this customer, with this card, from this address; None matches nothing), and this
+        customer's payments created at or after `since`."""
+        ...
 
 
 class RefundRepository(Protocol):
@@ -269,7 +285,10 @@ class RefundRepository(Protocol):
 
     async def with_status(
         self, status: RefundStatus, older_than: datetime | None, limit: int
-    ) -> Sequence[Refund]: ...
+    ) -> Sequence[Refund]:
+        """Refunds in `status` last changed before `older_than` (None: any), the longest
+        unchanged first."""
+        ...
 
 
 class TermsRepository(Protocol):
@@ -291,9 +310,14 @@ class Ledger(Protocol):
 
     async def transactions(
         self, since: datetime, until: datetime, provider_id: ProviderId | None = None
-    ) -> Sequence[LedgerTransaction]: ...
+    ) -> Sequence[LedgerTransaction]:
+        """`at` in [since, until), by `at` then posting order; with a provider, the
+        transactions with an entry in one of its accounts."""
+        ...
 
-    async def balances(self, provider_id: ProviderId | None = None) -> Sequence[Balance]: ...
+    async def balances(self, provider_id: ProviderId | None = None) -> Sequence[Balance]:
+        """In the order of `ledger.balances`; with a provider, its own accounts only."""
+        ...
 
 
 @attrs.frozen(kw_only=True)

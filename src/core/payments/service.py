@@ -22,6 +22,7 @@ class PaymentSettings:
     velocity: VelocityLimits = attrs.field(factory=VelocityLimits)
     event_retry: timedelta = timedelta(seconds=30)  # first back-off of a failed event
     onboarding_return_url: str = "http://127.0.0.1:8000/providers/onboarded"
+    account_country: str = "DE"  # where new connected accounts are opened (ISO 3166-1)
 
 
 @attrs.frozen(kw_only=True)

@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Annotated, TypeVar
 
 import psycopg
+import stripe
 import typer
 import uvicorn
 from alembic.util.exc import CommandError
@@ -32,10 +33,16 @@ from core.shared.ids import BookingId, PlaceId, ProviderId, ResourceId
 from core.shared.money import Money
 from devservers.postgres import LocalPostgresError
 from devservers.redis import LocalRedisError
-from entrypoints.cli import demo, identity
+from devservers.stripe_fake import LocalStripeError
+from entrypoints.cli import demo, identity, payments
 from entrypoints.cli.console import CliError, err, fail, out, say, value
-from entrypoints.cli.environment import resolve_settings
-from entrypoints.container import Container, build_container, http_services
+from entrypoints.cli.environment import local_stripe, resolve_settings
+from entrypoints.container import (
+    Container,
+    PaymentsNotConfigured,
+    build_container,
+    http_services,
+)
 from entrypoints.http.app import create_app
 from entrypoints.http.server import server_config
 from entrypoints.settings import SettingsError
@@ -84,7 +91,15 @@ def _guarded(work: Callable[[], T]) -> T:
         return work()
     except (typer.Exit, typer.Abort, SystemExit):
         raise
-    except (CliError, SettingsError, LocalPostgresError, LocalRedisError, CommandError) as error:
+    except (
+        CliError,
+        SettingsError,
+        LocalPostgresError,
+        LocalRedisError,
+        LocalStripeError,
+        PaymentsNotConfigured,
+        CommandError,
+    ) as error:
         fail(_first_line(error))
     except DBAPIError as error:
         fail(_database_problem(error))
@@ -92,6 +107,10 @@ def _guarded(work: Callable[[], T]) -> T:
         fail(f"cannot reach the database: {_first_line(error)}")
     except RedisError as error:
         fail(f"cannot reach Redis: {_first_line(error)}")
+    except stripe.APIConnectionError as error:
+        fail(f"cannot reach Stripe: {_first_line(error)}")
+    except stripe.StripeError as error:
+        fail(f"Stripe refused: {error.user_message or _first_line(error)}")
     except Exception as error:
         if os.environ.get("RESERVA_DEBUG"):
             raise
@@ -131,6 +150,8 @@ def _run_with_redis(work: Callable[[Container], Awaitable[T]]) -> T:
 # users ..., keys ..., audit. Locks and role changes refuse the user's access tokens at once,
 # in every API process, through Redis: without it they fail (after committing; retry).
 identity.mount(app, _run_with_redis)
+# payments ..., ledger ...: through Stripe (in development, the fake `reserva serve` runs).
+payments.mount(app, _run)
 
 
 def _progress() -> Progress:
@@ -177,9 +198,11 @@ def serve(
         int, typer.Option(min=0, help="Demo providers to load into an empty catalog (0: none).")
     ] = 3000,
 ) -> None:
-    """Run the HTTP API (docs at /docs), with local PostGIS and Redis unless configured."""
+    """Run the HTTP API (docs at /docs), with local PostGIS, Redis and a fake Stripe unless
+    configured; payments left behind by a crash are settled every SETTLE_INTERVAL_SECONDS."""
 
-    async def run(container: Container) -> None:
+    async def run(container: Container, settle_every: int | None) -> None:
+        settling = None
         try:
             if demo_providers:
                 summary = await _load_demo(container, demo_providers)
@@ -187,15 +210,26 @@ def serve(
                     say(_summary(summary))
                 identity.print_demo_accounts(await identity.ensure_demo_accounts(container))
             config = server_config(create_app(http_services(container)), host=host, port=port)
+            if settle_every is not None:
+                settling = asyncio.create_task(payments.settle_forever(container, settle_every))
             await uvicorn.Server(config).serve()
         finally:
+            if settling is not None:
+                settling.cancel()
+                await asyncio.gather(settling, return_exceptions=True)
             await container.close()
 
     def start() -> None:
-        settings = resolve_settings(need_redis=True, say=say)
-        with err.status("Migrating the database..."):
-            migrate.upgrade(settings.migrator_url, app_role=settings.app_role)
-        asyncio.run(run(build_container(settings)))
+        stripe = local_stripe(host, port)
+        try:
+            settings = resolve_settings(need_redis=True, say=say, stripe=stripe)
+            with err.status("Migrating the database..."):
+                migrate.upgrade(settings.migrator_url, app_role=settings.app_role)
+            every = settings.settle_interval_seconds if settings.payments_configured else None
+            asyncio.run(run(build_container(settings), every))
+        finally:
+            if stripe is not None:
+                stripe.stop()
 
     _guarded(start)
 

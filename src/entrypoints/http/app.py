@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, get
@@ -24,8 +24,11 @@ from entrypoints.http.controllers import (
     bookings,
     catalog,
     catalog_management,
+    payments,
+    payments_admin,
     search,
     sign_in,
+    webhooks,
 )
 from entrypoints.http.dependencies import provide
 from entrypoints.http.edge import DOCS_PREFIX, add_security_headers, refuse_bad_bytes
@@ -48,7 +51,15 @@ def _dependencies(services: Services) -> dict[str, Provide]:
         "caller": Provide(token_caller),
         "client": Provide(client_context),
         "idempotency": provide(services.idempotency),
+        "publishable_key": Provide(_constant(services.stripe_publishable_key or "")),
     }
+
+
+def _constant(value: str) -> Callable[[], Awaitable[str]]:
+    async def dependency() -> str:
+        return value
+
+    return dependency
 
 
 @get("/openapi.json", media_type=MediaType.JSON, include_in_schema=False, opt={PUBLIC: True})
@@ -67,8 +78,9 @@ def _openapi() -> OpenAPIConfig:
         version="0.1.0",
         description=(
             "Bookings marketplace: providers publish places, resources and offerings; "
-            "customers search, see availability, hold and confirm slots. Errors are RFC 9457 "
-            "problem+json; money is integer minor units; instants are ISO 8601 (UTC out)."
+            "customers search, see availability, hold slots and pay for them (Stripe). Errors "
+            "are RFC 9457 problem+json; money is integer minor units; instants are ISO 8601 "
+            "(UTC out)."
         ),
         path=DOCS,
         render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
@@ -115,6 +127,9 @@ def create_app(services: Services) -> Litestar:
             *search.ROUTES,
             *availability.ROUTES,
             *bookings.ROUTES,
+            *payments.ROUTES,
+            *payments_admin.ROUTES,
+            *webhooks.ROUTES,
             *sign_in.ROUTES,
             *account.ROUTES,
             *admin.ROUTES,

@@ -14,6 +14,7 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 
 import msgspec
+import stripe
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -26,7 +27,7 @@ from returns.result import Failure, Result
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from core import bookings, identity
+from core import bookings, identity, payments
 from core.identity import step_up_hint
 from core.shared import problems as shared
 from core.shared.errors import DomainError, InvalidInput
@@ -73,7 +74,7 @@ UNAVAILABLE = ProblemKind(status=503, slug="service-unavailable", title="Service
 INTERNAL = ProblemKind(status=500, slug="internal-error", title="Internal server error")
 
 # Every context's table. A new context adds its `PROBLEMS` here, and names none of its errors.
-PROBLEMS = merged([shared.PROBLEMS, bookings.PROBLEMS, identity.PROBLEMS])
+PROBLEMS = merged([shared.PROBLEMS, bookings.PROBLEMS, identity.PROBLEMS, payments.PROBLEMS])
 
 
 def _kind(error: DomainError) -> ProblemKind:
@@ -266,6 +267,10 @@ INFRASTRUCTURE = (
     PoolTimeoutError,
     RedisConnectionError,
     RedisTimeoutError,
+    # The card processor unreachable, failing or throttling us; no card data is in these.
+    stripe.APIConnectionError,
+    stripe.APIError,
+    stripe.RateLimitError,
     ConnectionError,
     TimeoutError,
 )

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from core.identity import ClientContext, RateLimiter, TooManyRequests
 from core.shared.principal import Authenticator
 from entrypoints.http.auth import bearer_token, verify_once
+from entrypoints.http.edge import SIGNED_WEBHOOKS
 from entrypoints.http.problems import DomainProblem
 
 MAX_USER_AGENT = 512  # enough for any real browser; the rest is noise in sessions and audit
@@ -58,6 +59,10 @@ class RateLimitMiddleware:
 
     Fails open: if Redis is unreachable the request goes through (logged). The limit guards
     capacity, not access; the login back-off, which does guard access, fails closed (503).
+
+    Signed webhooks are not counted: the processor retries from a few addresses in bursts,
+    and a dropped delivery is only delayed work; their signature is checked before anything
+    else is done with them.
     """
 
     def __init__(
@@ -75,7 +80,8 @@ class RateLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         policy = self._policy()
-        if scope["type"] == ScopeType.HTTP and policy.requests > 0:
+        limited = not str(scope.get("path", "")).startswith(SIGNED_WEBHOOKS)
+        if scope["type"] == ScopeType.HTTP and policy.requests > 0 and limited:
             wait = await self._hit(await self._client_key(scope), policy)
             if wait is not None:
                 raise DomainProblem(TooManyRequests(wait))

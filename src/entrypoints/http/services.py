@@ -1,9 +1,10 @@
 """What the HTTP layer needs from the composition root.
 
-Every member but `cors_origins` (plain configuration) is a zero-argument callable, in practice a
-container provider, called per request so that overrides made after the app was built still apply.
-The use cases come as one mapping from dependency name to provider, derived from the container: a
-handler names a use case by declaring a parameter of that name, and no list here repeats them.
+Every member but `cors_origins` and `stripe_publishable_key` (plain configuration) is a
+zero-argument callable, in practice a container provider, called per request so that overrides
+made after the app was built still apply. The use cases come as one mapping from dependency
+name to provider, derived from the container: a handler names a use case by declaring a
+parameter of that name, and no list here repeats them.
 """
 
 from __future__ import annotations
@@ -27,3 +28,4 @@ class Services:
     rate_limit_policy: Callable[[], RateLimitPolicy]
     close: Callable[[], Awaitable[None]]  # releases pools and clients when the app stops
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; none: no CORS
+    stripe_publishable_key: str | None = None  # handed to browsers paying with Stripe.js

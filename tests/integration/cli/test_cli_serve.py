@@ -17,24 +17,29 @@ import pytest
 from devservers.net import free_port
 from devservers.postgres import LocalPostgres
 from devservers.redis import LocalRedis
+from devservers.stripe_fake import StripeControl
+from entrypoints.cli.environment import LOCAL_STRIPE_KEYS
 
 STARTUP_SECONDS = 120
 
 
 @pytest.fixture
 def ports() -> dict[str, int]:
-    return {"pg": free_port(), "redis": free_port(), "http": free_port()}
+    return {"pg": free_port(), "redis": free_port(), "http": free_port(), "stripe": free_port()}
 
 
 @pytest.fixture
 def serving(tmp_path: Path, ports: dict[str, int]) -> Iterator[str]:
     """A `reserva serve` process with its own data dir; stopped, with its servers, afterwards."""
     configured = ("DATABASE_URL", "REDIS_URL", "KEK_FILE")
-    env = {k: v for k, v in os.environ.items() if k not in configured}
+    env = {
+        k: v for k, v in os.environ.items() if k not in configured and not k.startswith("STRIPE_")
+    }
     env |= {
         "RESERVA_DATA_DIR": str(tmp_path / "data"),
         "RESERVA_PG_PORT": str(ports["pg"]),
         "RESERVA_REDIS_PORT": str(ports["redis"]),
+        "RESERVA_STRIPE_PORT": str(ports["stripe"]),
     }
     command = [str(Path(sys.executable).with_name("reserva")), "serve"]
     options = ["--port", str(ports["http"]), "--demo-providers", "3"]
@@ -73,3 +78,34 @@ def test_serve_brings_up_the_api_with_a_demo_catalog(serving: str, tmp_path: Pat
     assert docs.status_code == 200
     assert unauthenticated.status_code == 401
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600  # the local KEK, owner-only
+
+
+def test_serve_runs_a_fake_stripe_whose_webhooks_reach_the_api(
+    serving: str, ports: dict[str, int], tmp_path: Path
+) -> None:
+    """Zero config: the fake Stripe's signed events are verified by the API (same secret)."""
+    _wait_for(f"{serving}/providers")
+    stripe = StripeControl(f"http://127.0.0.1:{ports['stripe']}")
+    try:
+        customer = httpx.post(
+            f"{stripe.api_base}/v1/customers",
+            auth=(LOCAL_STRIPE_KEYS["STRIPE_API_KEY"], ""),
+            data={"metadata[purpose]": "serve test"},
+        )
+        assert stripe.flush_webhooks() == 0
+        deliveries = [d for e in stripe.events() for d in e["deliveries"]]
+    finally:
+        stripe.close()
+    forged = httpx.post(
+        f"{serving}/webhooks/stripe",
+        content=b'{"id": "evt_1"}',
+        headers={"Stripe-Signature": "t=1,v1=00", "Content-Type": "application/json"},
+    )
+
+    assert customer.status_code == 200
+    assert deliveries
+    assert all(d["url"] == f"{serving}/webhooks/stripe" for d in deliveries)
+    assert [d["status"] for d in deliveries] == [200] * len(deliveries)
+    assert forged.status_code == 400
+    assert forged.json()["type"] == "urn:reserva:problem:bad-signature"
+    assert (tmp_path / "data" / "stripe" / "stripe.log").exists()

@@ -1,6 +1,7 @@
-"""Every write needs a principal, except the sign-in flows that carry their own credentials;
-public reads need none. Checked over the app's own route list, so a route added later without
-protection fails here."""
+"""Every write needs a principal, except the sign-in flows that carry their own credentials
+and the processor's signed webhooks (the signature is their credential); public reads need
+none. Checked over the app's own route list, so a route added later without protection fails
+here."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from litestar.testing import AsyncTestClient
 from entrypoints.container import build_container, http_services
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import PUBLIC
+from entrypoints.http.edge import SIGNED_WEBHOOKS
 from entrypoints.settings import Settings
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -39,10 +41,11 @@ def _writes(app: Litestar, *, public: bool) -> list[tuple[str, str]]:
     )
 
 
-def test_only_sign_in_flows_are_public_writes(app: Litestar) -> None:
+def test_only_sign_in_flows_and_signed_webhooks_are_public_writes(app: Litestar) -> None:
     public = _writes(app, public=True)
 
-    assert all(path.startswith("/auth/") for _, path in public), public
+    assert all(path.startswith(("/auth/", SIGNED_WEBHOOKS)) for _, path in public), public
+    assert ("POST", "/webhooks/stripe") in public
 
 
 async def test_every_other_write_answers_401_without_a_token(app: Litestar, client: Client) -> None:

@@ -37,6 +37,7 @@ from identity_http_support import (
     promote,
     unique_ip,
 )
+from pydantic import SecretStr
 
 from adapters.postgis import migrate
 from core.identity.model import PASSWORD_RESET_REQUESTED
@@ -92,7 +93,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _env(value: object) -> str:
-    """A setting as its environment variable spells it (lists are comma-separated)."""
+    """A setting as its environment variable spells it (lists are comma-separated, secrets
+    revealed, and an unset one blank, which reads as unset)."""
+    if value is None:
+        return ""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
     return ",".join(map(str, value)) if isinstance(value, tuple | list) else str(value)
 
 

@@ -114,6 +114,14 @@ _SEATS_TAKEN = (
 
 _BY_IDS = bookings.select().where(bookings.c.id.in_(each("ids", bookings.c.id)))
 
+# Served by the partial index ix_bookings_cancelled (migration 0007).
+_CANCELLED_SINCE = (
+    bookings.select()
+    .where(bookings.c.cancelled_at >= param("since", bookings.c.cancelled_at))
+    .order_by(bookings.c.cancelled_at, bookings.c.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+
 # Seats of the bookings of :occurrence_id live at :now, but for :booking_id's own.
 _SEATS_OF_OTHERS = (
     sa.select(sa.func.coalesce(sa.func.sum(_SEEN.seats), 0))
@@ -146,6 +154,10 @@ class PostgisBookingRepository(PostgisPart, BookingRepository):
 
     async def get_many(self, ids: Sequence[BookingId]) -> Sequence[Booking]:
         return [_booking(row) for row in await self._conn.execute(_BY_IDS, {"ids": list(ids)})]
+
+    async def cancelled_since(self, since: datetime, limit: int) -> Sequence[Booking]:
+        found = await self._conn.execute(_CANCELLED_SINCE, {"since": since, "limit": limit})
+        return [_booking(row) for row in found]
 
     async def for_customer(self, customer_id: UserId, page: Page) -> Sequence[Booking]:
         return await self._newest_first(bookings.c.customer_id == customer_id, page)

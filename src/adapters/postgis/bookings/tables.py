@@ -246,6 +246,13 @@ sa.Index(
     bookings.c.created_at.desc(),
     bookings.c.id.desc(),
 )
+# The payments sweeper's read of recent cancellations (migration 0007).
+sa.Index(
+    "ix_bookings_cancelled",
+    bookings.c.cancelled_at,
+    bookings.c.id,
+    postgresql_where=sa.text("cancelled_at IS NOT NULL"),
+)
 sa.Index(
     "ix_bookings_occurrence_live",
     bookings.c.occurrence_id,

@@ -16,7 +16,6 @@ from returns.result import Result, Success
 
 from core.bookings import (
     Booking,
-    CancelBooking,
     CompleteBooking,
     ConfirmBooking,
     GetBooking,
@@ -27,6 +26,7 @@ from core.bookings import (
     RescheduleBooking,
     SlotRequest,
 )
+from core.payments import CancelWithRefund, GetOfferingTerms
 from core.shared.errors import InvalidInput
 from core.shared.idempotency import IdempotencyStore
 from core.shared.ids import BookingId, OccurrenceId, OfferingId, ProviderId, ResourceId
@@ -45,6 +45,7 @@ from entrypoints.http.dto import (
     page,
 )
 from entrypoints.http.idempotency import HEADER, idempotent
+from entrypoints.http.payments_dto import RefundOut, TermsOut
 from entrypoints.http.problems import SIGNED_IN_PROBLEMS, documented, ok
 
 IdempotencyKey = Annotated[
@@ -84,6 +85,20 @@ class SlotIn(msgspec.Struct, forbid_unknown_fields=True):
         )
 
 
+class HeldOut(BookingOut, frozen=True):
+    """A new hold and the payment terms its customer accepts by holding: the refund policy
+    and deposit a later payment refunds by, whatever the provider changes afterwards."""
+
+    terms: TermsOut
+
+
+class CancelledOut(BookingOut, frozen=True):
+    """The cancelled booking and the refunds its cancellation started (by the policy the
+    customer accepted; in full when the provider cancels)."""
+
+    refunds: list[RefundOut]
+
+
 def _page_of(found: Sequence[Booking], limit: int) -> BookingsPage:
     return BookingsPage(
         items=[BookingOut.of(b) for b in found[:limit]],
@@ -101,8 +116,10 @@ _act = partial(
 @post(
     "/bookings",
     summary="Hold a slot",
-    description="Creates a hold that expires unless confirmed. Send an Idempotency-Key to "
-    "retry safely: a replayed answer carries `Idempotent-Replayed: true`.",
+    description="Creates a hold that expires unless confirmed (a priced hold is confirmed by "
+    "paying for it: POST /bookings/{id}/payment). `terms` are the cancellation policy and "
+    "deposit the customer accepts by holding. Send an Idempotency-Key to retry safely: a "
+    "replayed answer carries `Idempotent-Replayed: true`.",
     tags=["bookings"],
     security=SECURITY,
     responses=SIGNED_IN_PROBLEMS,
@@ -112,11 +129,14 @@ async def hold(
     data: JSONBody[SlotIn],
     principal: NamedDependency[Principal],
     hold_slot: NamedDependency[HoldSlot],
+    get_offering_terms: NamedDependency[GetOfferingTerms],
     idempotency: NamedDependency[SkipValidation[IdempotencyStore]],  # a Protocol: no isinstance
     idempotency_key: IdempotencyKey = None,
-) -> Response[BookingOut]:
-    async def run() -> BookingOut:
-        return BookingOut.of(ok(await hold_slot(principal, ok(data.request()))))
+) -> Response[HeldOut]:
+    async def run() -> HeldOut:
+        held = ok(await hold_slot(principal, ok(data.request())))
+        terms = ok(await get_offering_terms(held.offering_id, held.created_at))
+        return HeldOut(**msgspec.structs.asdict(BookingOut.of(held)), terms=TermsOut.of(terms))
 
     return await idempotent(
         store=idempotency,
@@ -164,13 +184,23 @@ async def confirm(
     return BookingOut.of(ok(await confirm_booking(principal, BookingId(booking_id))))
 
 
-@_act("/bookings/{booking_id:str}/cancel", summary="Cancel a booking")
+@_act(
+    "/bookings/{booking_id:str}/cancel",
+    summary="Cancel a booking",
+    description="Its customer, or its provider's staff or an admin (the provider cancels). "
+    "What was paid is refunded by the terms in effect when the booking was held (by notice "
+    "before the start; in full when the provider cancels): `refunds` are the refunds started.",
+)
 async def cancel(
     booking_id: FromPath[uuid.UUID],
     principal: NamedDependency[Principal],
-    cancel_booking: NamedDependency[CancelBooking],
-) -> BookingOut:
-    return BookingOut.of(ok(await cancel_booking(principal, BookingId(booking_id))))
+    cancel_with_refund: NamedDependency[CancelWithRefund],
+    get_booking: NamedDependency[GetBooking],
+) -> CancelledOut:
+    cancelled = ok(await cancel_with_refund(principal, BookingId(booking_id)))
+    booking = BookingOut.of(ok(await get_booking(principal, BookingId(booking_id))))
+    refunds = [RefundOut.of(refund) for refund in cancelled.refunds]
+    return CancelledOut(**msgspec.structs.asdict(booking), refunds=refunds)
 
 
 @_act("/bookings/{booking_id:str}/complete", summary="Mark completed (staff)")

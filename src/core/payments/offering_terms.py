@@ -1,0 +1,82 @@
+"""An offering's payment terms: its staff set a new version; anyone reads the current one.
+
+A version is never edited: a payment keeps a copy of the version in effect when its booking
+was held, so changing the terms never changes what an earlier customer agreed to.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from core.payments.service import PaymentsUseCase
+from core.payments.steps import terms_at
+from core.payments.terms import CancellationPolicy, DepositRule, OfferingTerms
+from core.shared.errors import DomainError, NotFound
+from core.shared.ids import OfferingId, ProviderId
+from core.shared.principal import Principal, may_manage
+from core.shared.unit_of_work import PUBLIC, Access
+
+
+@attrs.frozen
+class TermsChangedMeanwhile(DomainError):
+    """Someone else saved a new version at the same moment, twice in a row."""
+
+    @property
+    def detail(self) -> str:
+        return "the terms were changed by someone else meanwhile; reload them and try again"
+
+
+class SetOfferingTerms(PaymentsUseCase):
+    async def __call__(
+        self,
+        caller: Principal,
+        offering_id: OfferingId,
+        policy: CancellationPolicy,
+        deposit: DepositRule | None,
+    ) -> Result[OfferingTerms, DomainError]:
+        allowed = await self._managed(caller, offering_id)
+        if isinstance(allowed, Failure):
+            return allowed
+        for _ in range(2):  # a concurrent change takes the version: count on from it
+            async with self.uow(Access.of(caller)) as uow:
+                latest = await uow.terms.latest(offering_id)
+                terms = OfferingTerms(
+                    offering_id=offering_id,
+                    version=1 if latest is None else latest.version + 1,
+                    policy=policy,
+                    deposit=deposit,
+                    effective_from=self.clock.now(),
+                )
+                if not await uow.terms.add(terms):
+                    continue
+                await uow.audit.append(
+                    "terms.changed", terms.effective_from, caller.user_id, None, terms.snapshot()
+                )
+                await uow.commit()
+                return Success(terms)
+        return Failure(TermsChangedMeanwhile())
+
+    async def _managed(
+        self, caller: Principal, offering_id: OfferingId
+    ) -> Result[ProviderId, DomainError]:
+        provider_id = await self.bookings.offering_provider(offering_id)
+        if provider_id is None:
+            return Failure(NotFound(kind="offering", id=str(offering_id)))
+        return may_manage(caller, provider_id).map(lambda _: provider_id)
+
+
+class GetOfferingTerms(PaymentsUseCase):
+    """Public: what a customer agrees to by holding a slot of this offering now, or, given
+    `at`, what a hold made at that instant agreed to (the version its payment snapshots)."""
+
+    async def __call__(
+        self, offering_id: OfferingId, at: datetime | None = None
+    ) -> Result[OfferingTerms, DomainError]:
+        if await self.bookings.offering_provider(offering_id) is None:
+            return Failure(NotFound(kind="offering", id=str(offering_id)))
+        when = self.clock.now() if at is None else at
+        async with self.uow(PUBLIC) as uow:
+            return Success(await terms_at(uow, self.settings, offering_id, when))
