@@ -251,9 +251,25 @@ async def _attempt(
         await uow.inbox.done(item.event.id, now)
 
 
+# What may move a payment; "payment_intent.created" and the charge.* copies of a success never
+# do (the intent's own events say it), so they cost no processor read.
+INTENT_CHANGES = frozenset(
+    "payment_intent." + change
+    for change in (
+        "requires_action",
+        "processing",
+        "succeeded",
+        "payment_failed",
+        "canceled",
+        "amount_capturable_updated",
+        "partially_funded",
+    )
+)
+
+
 async def handle_event(case: PaymentsUseCase, event: ProcessorEvent) -> None:
     """Every handler re-reads the object from the processor: an event only says where to look."""
-    if event.type.startswith("payment_intent."):
+    if event.type in INTENT_CHANGES:
         await Settler.of(case).sync_intent(event.object_id)
     elif event.type.startswith("refund.") or event.type in REFUND_EVENTS:
         await RefundDesk.of(case).sync(event.object_id)

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> None:
             webhook_secret=args.webhook_secret,
             webhook_attempts=args.webhook_attempts,
             webhook_backoff=args.webhook_backoff,
+            webhook_concurrency=args.webhook_concurrency,
             refund_failure_delay=args.refund_failure_delay,
         )
     )
@@ -68,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--webhook-secret", help="the endpoint's signing secret, whsec_...")
     parser.add_argument("--webhook-attempts", type=int, default=4, help="tries per event")
     parser.add_argument("--webhook-backoff", type=float, default=0.1, help="first retry delay, s")
+    parser.add_argument(
+        "--webhook-concurrency",
+        type=int,
+        default=1,
+        help="deliveries at once; above 1 events may arrive out of order, as from Stripe",
+    )
     parser.add_argument("--refund-failure-delay", type=float, default=0.3, help="seconds")
     parser.add_argument(
         "--parent-pid", type=int, help="exit when this process is no longer our parent"

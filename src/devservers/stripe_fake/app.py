@@ -53,6 +53,7 @@ class Settings:
     webhook_secret: str | None = None
     webhook_attempts: int = 4
     webhook_backoff: float = 0.1  # seconds before the first retry; doubles each time
+    webhook_concurrency: int = 1  # 1: strictly in order; more: side by side, as Stripe does
     refund_failure_delay: float = 0.3  # how long pm_card_refundFail's refunds stay pending
 
 
@@ -74,6 +75,7 @@ class StripeFake:
             settings.webhook_secret,
             settings.webhook_attempts,
             settings.webhook_backoff,
+            settings.webhook_concurrency,
         )
         self.store = Store(self._on_event, self._later, settings.refund_failure_delay)
         self.idempotent: dict[tuple[str, str], _Stored] = {}

@@ -37,6 +37,7 @@ class LocalStripe:
         *,
         refund_failure_delay: float = 0.3,
         webhook_attempts: int = 4,
+        webhook_concurrency: int = 1,
         log_file: Path | None = None,
     ) -> None:
         self.port = port
@@ -44,6 +45,7 @@ class LocalStripe:
         self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
         self.refund_failure_delay = refund_failure_delay
         self.webhook_attempts = webhook_attempts
+        self.webhook_concurrency = webhook_concurrency
         self.log_file = log_file
         self.control = StripeControl(self.api_base)
         self._process: subprocess.Popen[bytes] | None = None
@@ -102,6 +104,7 @@ class LocalStripe:
         arguments = ["--port", str(self.port), "--parent-pid", str(os.getpid())]
         arguments += ["--refund-failure-delay", str(self.refund_failure_delay)]
         arguments += ["--webhook-attempts", str(self.webhook_attempts)]
+        arguments += ["--webhook-concurrency", str(self.webhook_concurrency)]
         if self.webhook_url is not None and self.webhook_secret is not None:
             arguments += [
                 "--webhook-url",

@@ -1,7 +1,9 @@
 """Webhook delivery: each event POSTed to the endpoint, signed as Stripe signs it.
 
-One worker delivers the queue in creation order. An event is held back (and the ones after it
-with it) until the response of the request that caused it has gone out. An attempt that gets
+One worker delivers the queue in creation order (with `concurrency` above 1, that many
+deliveries run side by side, so events may arrive out of order, as Stripe's do). An event is
+held back (and the ones after it with it) until the response of the request that caused it has
+gone out. An attempt that gets
 no 2xx (or no answer) is retried with exponential backoff up to `attempts` times before the
 worker moves on, so a failing event never lets later ones overtake it. Paused, events only
 queue; tests may then deliver the queue in another order, and deliver any event again (a
@@ -35,7 +37,12 @@ def signature_header(payload: bytes, secret: str, timestamp: int) -> str:
 
 class Webhooks:
     def __init__(
-        self, url: str | None, secret: str | None, attempts: int = 4, backoff: float = 0.1
+        self,
+        url: str | None,
+        secret: str | None,
+        attempts: int = 4,
+        backoff: float = 0.1,
+        concurrency: int = 1,
     ) -> None:
         self.url, self.secret = url, secret
         self.max_attempts, self.backoff = attempts, backoff
@@ -45,8 +52,10 @@ class Webhooks:
         self._wake = asyncio.Event()  # set when there may be work for the worker
         self._idle = asyncio.Event()  # set when it has none: queue empty or paused, none in hand
         self._idle.set()
-        self._busy = False
+        self._busy = 0  # deliveries in hand
+        self._slots = asyncio.Semaphore(concurrency)
         self._held: set[str] = set()  # queued events whose request has not been answered yet
+        self._in_flight: set[asyncio.Task[None]] = set()  # kept referenced until done
         self._client = httpx.AsyncClient(timeout=10)
 
     def configure(self, url: str | None, secret: str | None) -> None:
@@ -90,13 +99,22 @@ class Webhooks:
             await self._wake.wait()
             self._wake.clear()
             while self._deliverable():
-                event = self.queue.popleft()
-                self._busy = True
-                try:
-                    await self._deliver(event, "delivery")
-                finally:
-                    self._busy = False
-                    self._changed()
+                await self._slots.acquire()
+                if not self._deliverable():  # paused or emptied while waiting for a slot
+                    self._slots.release()
+                    break
+                self._busy += 1
+                task = asyncio.create_task(self._deliver_one(self.queue.popleft()))
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+
+    async def _deliver_one(self, event: Obj) -> None:
+        try:
+            await self._deliver(event, "delivery")
+        finally:
+            self._busy -= 1
+            self._slots.release()
+            self._changed()
 
     async def flush(self, seconds: float) -> int:
         """Wait until the worker has drained the queue (unless paused); the events left."""

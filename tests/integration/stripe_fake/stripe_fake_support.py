@@ -32,6 +32,9 @@ class WebhookReceiver:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.fail_next = 0  # answer 500 to this many requests first
+        self.pause = 0.0  # seconds each request takes to answer
+        self.in_flight = 0
+        self.most_in_flight = 0  # the most requests it was answering at once
         self._changed = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", free_port()), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_port}/webhooks/stripe"
@@ -68,10 +71,15 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with receiver._changed:
+                    receiver.in_flight += 1
+                    receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
+                time.sleep(receiver.pause)
+                with receiver._changed:
                     failing = receiver.fail_next > 0
                     receiver.fail_next -= failing
                     status = 500 if failing else 200
                     receiver.received.append(Received(dict(self.headers), body, status))
+                    receiver.in_flight -= 1
                     receiver._changed.notify_all()
                 self.send_response(status)
                 self.send_header("Content-Length", "0")

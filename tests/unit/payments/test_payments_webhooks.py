@@ -241,3 +241,16 @@ async def test_a_view_read_before_someone_elses_save_is_read_again(world: World)
     assert stale.status is PaymentStatus.PROCESSING
     assert settled.status is PaymentStatus.FAILED
     assert world.payment(started.payment.id).status is PaymentStatus.FAILED
+
+
+async def test_an_event_that_cannot_move_a_payment_costs_no_processor_read(world: World) -> None:
+    booking = world.hold()
+    await world.start(booking)
+    created = [h for h in world.app.gateway.webhooks() if h.event.type == "payment_intent.created"]
+    reads_before = world.app.gateway.calls.count("intent")
+
+    await world.app.deliver(created)
+
+    assert len(created) == 1
+    assert world.app.gateway.calls.count("intent") == reads_before
+    assert all(row.done_at is not None for row in world.store.inbox)

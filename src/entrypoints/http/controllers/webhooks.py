@@ -42,10 +42,12 @@ class ReceivedOut(msgspec.Struct, frozen=True):
 
 
 async def process_events(process: ProcessProcessorEvents) -> None:
-    """After the answer: handle what the inbox holds. A failure is logged and left to the
-    retries (the event stays in the inbox); it must never reach the processor as an error."""
+    """After the answer: handle one due event of the inbox (the oldest, usually this one), so
+    concurrent deliveries are processed side by side, each by its own request. A failure is
+    logged and left to the retries (the event stays in the inbox); it must never reach the
+    processor as an error."""
     try:
-        await process()
+        await process(limit=1)
     except Exception:
         _log.exception("processing processor events failed; the sweeper retries them")
 
@@ -68,10 +70,9 @@ async def stripe_webhook(
 ) -> Response[ReceivedOut]:
     payload = await request.body()
     new = ok(await receive_processor_event(payload, stripe_signature or ""))
-    return Response(
-        ReceivedOut(received=True, duplicate=not new),
-        background=BackgroundTask(process_events, process_processor_events),
-    )
+    # A redelivery has nothing new to process: its first delivery's work is done or retried.
+    work = BackgroundTask(process_events, process_processor_events) if new else None
+    return Response(ReceivedOut(received=True, duplicate=not new), background=work)
 
 
 ROUTES = [stripe_webhook]
