@@ -6,6 +6,7 @@ import argparse
 import os
 import threading
 import time
+from pathlib import Path
 
 import uvicorn
 
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
             webhook_attempts=args.webhook_attempts,
             webhook_backoff=args.webhook_backoff,
             webhook_concurrency=args.webhook_concurrency,
+            state_file=args.state_file,
             refund_failure_delay=args.refund_failure_delay,
         )
     )
@@ -69,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--webhook-secret", help="the endpoint's signing secret, whsec_...")
     parser.add_argument("--webhook-attempts", type=int, default=4, help="tries per event")
     parser.add_argument("--webhook-backoff", type=float, default=0.1, help="first retry delay, s")
+    parser.add_argument(
+        "--state-file", type=Path, help="keep the objects here across restarts (JSON)"
+    )
     parser.add_argument(
         "--webhook-concurrency",
         type=int,

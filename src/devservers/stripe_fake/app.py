@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextvars
+import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from devservers.stripe_fake import routes
 from devservers.stripe_fake.call import Call
@@ -54,6 +57,9 @@ class Settings:
     webhook_attempts: int = 4
     webhook_backoff: float = 0.1  # seconds before the first retry; doubles each time
     webhook_concurrency: int = 1  # 1: strictly in order; more: side by side, as Stripe does
+    # Where the objects outlive a restart (what `reserva serve` keeps in ./.data/stripe): the
+    # ids our database stored stay known to the next run. None: memory only, as tests want.
+    state_file: Path | None = None
     refund_failure_delay: float = 0.3  # how long pm_card_refundFail's refunds stay pending
 
 
@@ -78,6 +84,9 @@ class StripeFake:
             settings.webhook_concurrency,
         )
         self.store = Store(self._on_event, self._later, settings.refund_failure_delay)
+        self.state_file = settings.state_file
+        if self.state_file is not None and self.state_file.exists():
+            self.store.objects.update(json.loads(self.state_file.read_text()))
         self.idempotent: dict[tuple[str, str], _Stored] = {}
         self.faults: list[Fault] = []
         self.controls = Controls(self.store, self.webhooks, self.faults, self.reset)
@@ -96,11 +105,14 @@ class StripeFake:
         elif scope["type"] == "http":
             events: list[str] = []
             token = _request_events.set(events)
+            request = await read_request(scope, receive)
             try:
-                await self._serve(await read_request(scope, receive), receive, send)
+                await self._serve(request, receive, send)
             finally:
                 _request_events.reset(token)
                 self.webhooks.release(events)
+                if self.state_file is not None and _may_change(request):
+                    self._save(self.state_file)
 
     async def _serve(self, request: Request, receive: Receive, send: Send) -> None:
         if request.method == "OPTIONS":  # CORS preflight, for a browser talking to us directly
@@ -234,6 +246,12 @@ class StripeFake:
         loop = asyncio.get_running_loop()
         return loop.call_later(delay, callback, context=contextvars.Context())
 
+    def _save(self, path: Path) -> None:
+        """Write, then rename: a crash leaves the old state or the new one, never half."""
+        partial = path.with_suffix(".tmp")
+        partial.write_text(json.dumps(self.store.objects))
+        os.replace(partial, path)
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -272,3 +290,8 @@ def _api_key(authorization: str) -> str | None:
         except ValueError:
             return None
     return None
+
+
+def _may_change(request: Request) -> bool:
+    """Writes, and the pages a browser visits to finish 3-D Secure or onboarding."""
+    return request.method != "GET" or request.path.startswith(("/_3ds/", "/_connect/"))

@@ -38,6 +38,7 @@ class LocalStripe:
         refund_failure_delay: float = 0.3,
         webhook_attempts: int = 4,
         webhook_concurrency: int = 1,
+        state_file: Path | None = None,
         log_file: Path | None = None,
     ) -> None:
         self.port = port
@@ -46,6 +47,7 @@ class LocalStripe:
         self.refund_failure_delay = refund_failure_delay
         self.webhook_attempts = webhook_attempts
         self.webhook_concurrency = webhook_concurrency
+        self.state_file = state_file
         self.log_file = log_file
         self.control = StripeControl(self.api_base)
         self._process: subprocess.Popen[bytes] | None = None
@@ -105,6 +107,8 @@ class LocalStripe:
         arguments += ["--refund-failure-delay", str(self.refund_failure_delay)]
         arguments += ["--webhook-attempts", str(self.webhook_attempts)]
         arguments += ["--webhook-concurrency", str(self.webhook_concurrency)]
+        if self.state_file is not None:
+            arguments += ["--state-file", str(self.state_file)]
         if self.webhook_url is not None and self.webhook_secret is not None:
             arguments += [
                 "--webhook-url",

@@ -79,6 +79,7 @@ class LocalServers:
             webhook_url=webhook_url,
             webhook_secret=f"whsec_{secrets.token_urlsafe(24)}",
             log_file=folder / "stripe.log",
+            state_file=folder / "state.json",  # accounts and payments survive a restart
         )
 
     def key_file(self, say: Callable[[str], None]) -> Path:

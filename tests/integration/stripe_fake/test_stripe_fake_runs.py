@@ -1,9 +1,10 @@
-"""Stripe delivers webhooks side by side and promises no order; the fake does the same when
-asked (`webhook_concurrency`), and by default delivers one at a time, in order."""
+"""How a fake is run: webhooks side by side as Stripe delivers them (`webhook_concurrency`; by
+default one at a time, in order), and state kept across restarts (`state_file`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import stripe
@@ -41,3 +42,22 @@ def test_deliveries_overlap_only_as_far_as_allowed(
 
     assert slow_receiver.most_in_flight == at_once
     assert sorted(slow_receiver.types()) == ["customer.created"] * CUSTOMERS
+
+
+def test_with_a_state_file_objects_outlive_a_restart(tmp_path: Path) -> None:
+    """`reserva serve` keeps the fake's state in ./.data: the account and customer ids our
+    database stored must still be known to the next run."""
+    state = tmp_path / "state.json"
+    port = free_port()
+    with LocalStripe(port, state_file=state) as fake:
+        client = stripe.StripeClient("sk_test_reserva", base_addresses={"api": fake.api_base})
+        customer = client.v1.customers.create({"email": "kept@example.com"})
+    with LocalStripe(port, state_file=state) as fake:
+        client = stripe.StripeClient("sk_test_reserva", base_addresses={"api": fake.api_base})
+        again = client.v1.customers.retrieve(customer.id)
+    with LocalStripe(free_port()) as fake:  # no state file: memory only
+        client = stripe.StripeClient("sk_test_reserva", base_addresses={"api": fake.api_base})
+        with pytest.raises(stripe.InvalidRequestError):
+            client.v1.customers.retrieve(customer.id)
+
+    assert again.email == "kept@example.com"
