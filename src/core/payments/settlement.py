@@ -379,14 +379,21 @@ class _Sweep:
         return len(stale)
 
     async def cancellations(self) -> int:
+        """Every cancellation of the lookback window, a batch at a time from the oldest: the
+        next batch starts at the last one's instant (read twice, refunded once)."""
         since = self.case.clock.now() - CANCELLATIONS_LOOKBACK
         refunded = 0
-        for booking in await self.case.bookings.cancelled_since(since, SWEEP_BATCH):
-            opened = await self.each(
-                "booking", booking.id, refund_cancellation(self.case, booking, by=None)
-            )
-            refunded += sum(1 for o in opened or () if o.new)
-        return refunded
+        while True:
+            batch = await self.case.bookings.cancelled_since(since, SWEEP_BATCH)
+            for booking in batch:
+                opened = await self.each(
+                    "booking", booking.id, refund_cancellation(self.case, booking, by=None)
+                )
+                refunded += sum(1 for o in opened or () if o.new)
+            last = batch[-1].cancelled_at if len(batch) == SWEEP_BATCH else None
+            if last is None or last == since:  # the end, or a whole batch at one instant
+                return refunded
+            since = last
 
     async def balances(self) -> list[PaymentStatus | None]:
         async with self.case.uow(MAINTENANCE) as uow:

@@ -3,6 +3,8 @@ whatever a crash or a missed event left half done."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from payments_support import (
     DAY,
@@ -40,7 +42,7 @@ from core.payments import (
     SetOfferingTerms,
     SettlePayments,
 )
-from core.payments.settlement import STALE
+from core.payments.settlement import STALE, SWEEP_BATCH
 
 
 @pytest.fixture
@@ -291,6 +293,21 @@ async def test_a_cancellation_made_outside_payments_is_refunded_by_the_sweeper(
     assert (report.cancellations_refunded, again.cancellations_refunded) == (1, 0)
     assert (refund.reason, refund.amount) == (RefundReason.CANCELLATION, eur(10_000))
     assert refund.status is RefundStatus.SUCCEEDED
+
+
+async def test_the_sweeper_reaches_every_cancellation_beyond_one_batch(world: World) -> None:
+    """More cancellations than one batch in the lookback window: the newest are refunded too."""
+    bookings = [world.hold(starts_in=timedelta(days=5, hours=n)) for n in range(SWEEP_BATCH + 5)]
+    for booking in bookings:
+        await world.pay(booking)
+    for booking in bookings:
+        world.app.clock.advance(timedelta(seconds=1))
+        ok(await world.app.desk.cancel(world.customer, booking.id))  # the bookings API alone
+
+    report = await world.app(SettlePayments)()
+
+    assert report.cancellations_refunded == len(bookings)
+    assert {r.payment_id for r in world.store.refunds} == {p.id for p in world.store.payments}
 
 
 async def test_pending_refunds_are_asked_about_again(world: World) -> None:
