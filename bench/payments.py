@@ -1,6 +1,7 @@
 """Hold -> paid -> confirmed, end to end, at N concurrent customers (issue 8's benchmark).
 
     PYTHONPATH=src .venv/bin/python bench/payments.py [--customers 50] [--rounds 4] [--think 5]
+        [--workers 1]
 
 Starts a private PostGIS + Redis, the local Stripe server (devservers.stripe_fake) and the API
 (uvicorn, one worker) with its webhooks pointed at the API, loads demo providers and onboards
@@ -20,6 +21,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -29,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx
 import psycopg
 from stack import api_server as start_api
@@ -50,6 +53,7 @@ STRIPE_KEYS = {
 PROVIDERS = 40
 WEBHOOK_CONCURRENCY = 16  # Stripe delivers side by side, in no promised order
 POLL_SECONDS = 0.005
+LOGS_ON_FAILURE = Path(tempfile.gettempdir()) / "reserva-bench-payments-logs"
 CONFIRM_TIMEOUT = 30.0
 OPERATOR = Principal(user_id=UserId(uuid.uuid4()), roles=frozenset({Role.ADMIN}), mfa=True)
 
@@ -216,7 +220,7 @@ async def run_load(
     return timings, time.monotonic() - started
 
 
-async def main(customers: int, rounds: int, think: float) -> dict[str, Any]:
+async def main(customers: int, rounds: int, think: float, workers: int) -> dict[str, Any]:
     tools = require_tools()
     with (
         tempfile.TemporaryDirectory(prefix="reserva-bench-pay-") as tmp,
@@ -237,6 +241,12 @@ async def main(customers: int, rounds: int, think: float) -> dict[str, Any]:
             container = build_container(Settings.from_env(env))
             demo = await load_demo(container, PROVIDERS)
             kind = server_kinds()[0]
+            if workers > 1:  # uvicorn's own process manager; the API's CPU is then all cores
+                kind = attrs.evolve(
+                    kind,
+                    name=f"{kind.name} x{workers}",
+                    argv=(*kind.argv, "--workers", str(workers)),
+                )
             with start_api(kind, dbs, Path(tmp) / "api.log") as server:
                 stripe.control.configure_webhook(f"{server.url}/webhooks/stripe", WEBHOOK_SECRET)
                 onboarded = await onboard_everyone(container, dbs.libpq_url, stripe.api_base)
@@ -250,6 +260,13 @@ async def main(customers: int, rounds: int, think: float) -> dict[str, Any]:
                 people = await log_in(container, await register_customers(container, customers))
                 timings, seconds = await run_load(
                     server.url, stripe.api_base, owner_url(dbs), people, holds, rounds, think
+                )
+            if timings.failures:  # keep the servers' logs for a look
+                shutil.copytree(
+                    tmp,
+                    LOGS_ON_FAILURE,
+                    dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("pg", "redis"),
                 )
             return {
                 "scenario": f"{customers} customers x {rounds} bookings, hold -> pay -> confirmed,"
@@ -272,9 +289,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1, help="API processes (uvicorn)")
     parser.add_argument(
         "--think", type=float, default=5.0, help="mean seconds a customer pauses before a booking"
     )
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.customers, args.rounds, args.think)), indent=2))
+    run = main(args.customers, args.rounds, args.think, args.workers)
+    print(json.dumps(asyncio.run(run), indent=2))
     sys.exit(0)

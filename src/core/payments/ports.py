@@ -336,7 +336,9 @@ class ProcessorInbox(Protocol):
 
     async def claim(self, now: datetime, limit: int) -> Sequence[InboxItem]:
         """Unprocessed events due for an attempt, oldest first, locked for this transaction
-        (others skip them)."""
+        (others skip them). An event never attempted is due whatever `now` says: a claimer
+        whose clock was read just before another process recorded it must still take it,
+        or it would wait for the sweeper."""
         ...
 
     async def done(self, event_id: str, at: datetime) -> None: ...

@@ -10,6 +10,7 @@ from litestar import Litestar, MediaType, Request, get
 from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
+from litestar.logging.config import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -114,6 +115,13 @@ def _compression() -> CompressionConfig:
     return CompressionConfig(backend=backend, minimum_size=1024, exclude=["^/auth/", "^/me/"])
 
 
+# Litestar logs at INFO by default; the Stripe SDK and httpx would then write two lines for
+# every call to Stripe, which costs CPU on the payment path and tells operators nothing.
+_LOGGING = LoggingConfig(
+    loggers={name: {"level": "WARNING", "propagate": True} for name in ("stripe", "httpx")}
+)
+
+
 def create_app(services: Services) -> Litestar:
     configure_logging()
 
@@ -156,5 +164,6 @@ def create_app(services: Services) -> Litestar:
         cors_config=_cors(services.cors_origins),
         compression_config=_compression(),
         openapi_config=_openapi(),
+        logging_config=_LOGGING,
         on_shutdown=[close],
     )

@@ -451,7 +451,7 @@ class MemoryInbox(_Part, ProcessorInbox):
 
     async def claim(self, now: datetime, limit: int) -> Sequence[InboxItem]:
         due = _oldest_first(
-            self._where(lambda r: r.done_at is None and r.due_at <= now),
+            self._where(lambda r: r.done_at is None and (r.attempts == 0 or r.due_at <= now)),
             lambda r: (r.received_at, r.event.id),
             len(self._tx.rows("inbox")),
         )

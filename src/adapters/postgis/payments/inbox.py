@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from adapters.postgis.payments.tables import processor_events
@@ -38,7 +39,7 @@ class PostgisProcessorInbox(PostgisPart, ProcessorInbox):
     async def claim(self, now: datetime, limit: int) -> Sequence[InboxItem]:
         query = (
             processor_events.select()
-            .where(V.processed_at.is_(None), V.next_attempt_at <= now)
+            .where(V.processed_at.is_(None), sa.or_(V.attempts == 0, V.next_attempt_at <= now))
             .order_by(V.received_at, V.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
