@@ -40,8 +40,9 @@ class LocalRedis:
         if pid is None:
             return
         os.kill(pid, signal.SIGTERM)
-        # The server deletes its pid file on the way out; wait so the caller may remove `dir`.
-        self._wait_for(lambda: not self._pid_file.exists(), "Redis did not stop")
+        # Wait for the process itself, not only its pid file: it still writes its last log
+        # lines after deleting that, and the caller may be removing `dir` meanwhile.
+        self._wait_for(lambda: not _alive(pid), "Redis did not stop")
 
     @property
     def _pid_file(self) -> Path:
@@ -98,3 +99,12 @@ class LocalRedis:
             return "\n".join(self._log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError as error:
             return f"(no log: {error})"
+
+
+def _alive(pid: int) -> bool:
+    """Running, not gone and not a zombie that an init without reaping would keep around."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # the state follows the command's ")"
