@@ -304,7 +304,8 @@ class PaymentsCommands:
         anything differs."""
 
         async def compare(c: Container) -> Reconciliation:
-            return value(await c.reconcile()(await operator(c), _day(day)))
+            when = _day(day)  # bad input is refused before the database is asked anything
+            return value(await c.reconcile()(await operator(c), when))
 
         found = self.run(compare)
         out.print(f"{found.day}: {found.matched} matched, {len(found.differences)} differences")
