@@ -26,6 +26,7 @@ from adapters.memory.payments import (
     DECLINED,
     GOOD,
     SLOW,
+    Card,
     ProcessorCrash,
 )
 from core.payments import (
@@ -344,6 +345,24 @@ async def test_too_many_failed_payments_from_an_address_block_the_next_one() -> 
     assert isinstance(blocked, PaymentBlocked)
     assert "2 failed payments from this address" in blocked.detail
     assert allowed.payment.review is None
+
+
+async def test_a_card_that_failed_often_sends_its_success_to_review() -> None:
+    """The card rule can only judge after a success: the fingerprint comes from the charge."""
+    world = await open_world(settings=PaymentSettings(velocity=VelocityLimits(failed_per_card=2)))
+    for n in range(2):
+        someone = world.app.customer()
+        started = await world.start(world.hold(customer=someone, starts_in=(3 + n) * DAY), someone)
+        assert started.payment.intent_id is not None
+        world.app.gateway.pay(started.payment.intent_id, DECLINED)
+    await world.app.deliver()
+    same_card_that_now_pays = Card(fingerprint=DECLINED.fingerprint)
+
+    paid = await world.pay(world.hold(starts_in=9 * DAY), same_card_that_now_pays)
+
+    assert paid.status is PaymentStatus.SUCCEEDED
+    assert paid.review is ReviewState.PENDING
+    assert paid.review_reason == "2 failed payments with this card within the hour"
 
 
 async def test_many_payments_within_the_hour_go_to_review_but_proceed() -> None:
