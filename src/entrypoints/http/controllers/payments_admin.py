@@ -71,7 +71,6 @@ RequestKey = Annotated[
         "same key and body replay the first answer.",
     ),
 ]
-GOODWILL_KEY_PREFIX = "goodwill:"
 
 _read = partial(get, tags=["payments admin"], security=SECURITY, responses=SIGNED_IN_PROBLEMS)
 _act = partial(
@@ -147,8 +146,9 @@ async def goodwill(
 ) -> Response[RefundOut]:
     async def run() -> RefundOut:
         amount = ok(data.amount())
-        key = GOODWILL_KEY_PREFIX + idempotency_key
-        refunded = await goodwill_refund(principal, PaymentId(payment_id), amount, key, data.note)
+        refunded = await goodwill_refund(
+            principal, PaymentId(payment_id), amount, idempotency_key, data.note
+        )
         return RefundOut.of(ok(refunded))
 
     return await idempotent(
