@@ -3,6 +3,7 @@ and the look at a use case's Result, written once for `main` and `identity`."""
 
 from __future__ import annotations
 
+import uuid
 from typing import NoReturn, TypeVar
 
 import typer
@@ -39,3 +40,11 @@ def value(result: Result[T, DomainError]) -> T:
 def say(message: str) -> None:
     """A side remark on stderr, dimmed: progress, hints, what comes next."""
     err.print(message, style="dim", highlight=False)
+
+
+def parse_id(kind: str, text: str) -> uuid.UUID:
+    """An id typed by the operator; anything else is a clear error, not a traceback."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise CliError(f"{text!r} is not a valid {kind} id (expected a UUID)") from None

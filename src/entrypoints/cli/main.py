@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Annotated, TypeVar
@@ -35,7 +34,7 @@ from devservers.postgres import LocalPostgresError
 from devservers.redis import LocalRedisError
 from devservers.stripe_fake import LocalStripeError
 from entrypoints.cli import demo, identity, payments
-from entrypoints.cli.console import CliError, err, fail, out, say, value
+from entrypoints.cli.console import CliError, err, fail, out, parse_id, say, value
 from entrypoints.cli.environment import local_stripe, resolve_settings
 from entrypoints.container import (
     Container,
@@ -115,13 +114,6 @@ def _guarded(work: Callable[[], T]) -> T:
         if os.environ.get("RESERVA_DEBUG"):
             raise
         fail(f"unexpected {type(error).__name__}: {_first_line(error)}")
-
-
-def _id(kind: str, text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise CliError(f"{text!r} is not a valid {kind} id (expected a UUID)") from None
 
 
 # ---------------------------------------------------------------- running with the container
@@ -339,7 +331,7 @@ def offerings_list(
     provider: Annotated[str, typer.Option(help="Provider id.")],
 ) -> None:
     """List a provider's offerings."""
-    provider_id = ProviderId(_guarded(lambda: _id("provider", provider)))
+    provider_id = ProviderId(_guarded(lambda: parse_id("provider", provider)))
 
     async def catalog(c: Container) -> Sequence[Offering]:
         return value(await c.get_catalog()(provider_id)).offerings
@@ -371,13 +363,13 @@ def offerings_create(
     def command() -> NewOffering:
         minutes = timedelta(minutes=1)
         return NewOffering(
-            place_id=PlaceId(_id("place", place)),
+            place_id=PlaceId(parse_id("place", place)),
             kind=kind,
             name=name,
             category=category,
             price=value(Money.parse(price, currency)),
             rules=BookingRules(duration=duration * minutes, slot_step=(step or duration) * minutes),
-            resource_ids=tuple(ResourceId(_id("resource", r)) for r in resource or []),
+            resource_ids=tuple(ResourceId(parse_id("resource", r)) for r in resource or []),
             capacity=capacity,
         )
 
@@ -436,7 +428,7 @@ def bookings_list(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Rows to show.")] = 20,
 ) -> None:
     """List the newest bookings, of one provider or of all."""
-    provider_id = None if provider is None else _guarded(lambda: _id("provider", provider))
+    provider_id = None if provider is None else _guarded(lambda: parse_id("provider", provider))
 
     async def newest(c: Container) -> Sequence[Booking]:
         if provider_id is None:
@@ -454,7 +446,7 @@ def bookings_list(
 @bookings_app.command("cancel")
 def bookings_cancel(booking: Annotated[str, typer.Argument(help="Booking id.")]) -> None:
     """Cancel a held or confirmed booking."""
-    booking_id = BookingId(_guarded(lambda: _id("booking", booking)))
+    booking_id = BookingId(_guarded(lambda: parse_id("booking", booking)))
 
     async def cancel(c: Container) -> Booking:
         return value(await c.cancel_booking()(await identity.operator(c), booking_id))

@@ -36,7 +36,7 @@ from core.payments import (
 )
 from core.shared.ids import BookingId, ProviderId
 from core.shared.money import Money
-from entrypoints.cli.console import CliError, out, say, value
+from entrypoints.cli.console import CliError, out, parse_id, say, value
 from entrypoints.cli.identity import Runner, operator
 from entrypoints.container import Container
 
@@ -60,13 +60,6 @@ async def settle_forever(container: Container, every_seconds: float) -> None:
 
 
 # ---------------------------------------------------------------- arguments
-
-
-def _uuid(kind: str, text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        raise CliError(f"{text!r} is not a valid {kind} id (expected a UUID)") from None
 
 
 def _day(text: str | None) -> date:
@@ -212,7 +205,7 @@ class PaymentsCommands:
         """A booking's payments and their refunds."""
 
         async def records(c: Container) -> Sequence[PaymentRecord]:
-            booking_id = BookingId(_uuid("booking", booking))
+            booking_id = BookingId(parse_id("booking", booking))
             return value(await c.get_booking_payments()(await operator(c), booking_id))
 
         found = self.run(records)
@@ -236,10 +229,10 @@ class PaymentsCommands:
             say(f"request key {request}: if this fails half way, run again with --key {request}")
 
         async def refund(c: Container) -> Refund:
-            payment_id = PaymentId(_uuid("payment", payment))
+            payment_id = PaymentId(parse_id("payment", payment))
             money = value(Money.parse(amount, currency))
             caller = await operator(c)
-            done = await c.goodwill_refund()(caller, payment_id, money, f"goodwill:{request}", note)
+            done = await c.goodwill_refund()(caller, payment_id, money, request, note)
             return value(done)
 
         out.print(_refunds_table([self.run(refund)]))
@@ -255,7 +248,7 @@ class PaymentsCommands:
         """Decide a payment in review; rejecting cancels the booking and refunds in full."""
 
         async def decide(c: Container) -> tuple[Payment, Refund | None]:
-            payment_id = PaymentId(_uuid("payment", payment))
+            payment_id = PaymentId(parse_id("payment", payment))
             done = value(await c.review_payment()(await operator(c), payment_id, approve, note))
             return done.payment, done.refund
 
@@ -268,7 +261,7 @@ class PaymentsCommands:
         """Send a failed refund to the processor again."""
 
         async def retry(c: Container) -> Refund:
-            refund_id = RefundId(_uuid("refund", refund))
+            refund_id = RefundId(parse_id("refund", refund))
             return value(await c.retry_refund()(await operator(c), refund_id))
 
         out.print(_refunds_table([self.run(retry)]))
@@ -281,7 +274,7 @@ class PaymentsCommands:
         """Mark a failed refund paid outside the processor (e.g. by bank transfer)."""
 
         async def resolve(c: Container) -> Refund:
-            refund_id = RefundId(_uuid("refund", refund))
+            refund_id = RefundId(parse_id("refund", refund))
             return value(await c.resolve_refund()(await operator(c), refund_id, note))
 
         out.print(_refunds_table([self.run(resolve)]))
@@ -320,7 +313,7 @@ class PaymentsCommands:
         """Ledger balances per account (they sum to zero per currency)."""
 
         async def balances(c: Container) -> Sequence[Balance]:
-            provider_id = None if provider is None else ProviderId(_uuid("provider", provider))
+            provider_id = None if provider is None else ProviderId(parse_id("provider", provider))
             return value(await c.ledger_balances()(await operator(c), provider_id))
 
         out.print(_balances_table(self.run(balances)))
