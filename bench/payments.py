@@ -22,7 +22,6 @@ import json
 import os
 import random
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from typing import Any
 import attrs
 import httpx
 import psycopg
+from load import _percentiles
 from stack import api_server as start_api
 from stack import databases, free_port, machine, require_tools, server_kinds
 from workload import Customer, Hold, free_holds, load_demo, log_in, register_customers
@@ -58,20 +58,9 @@ CONFIRM_TIMEOUT = 30.0
 OPERATOR = Principal(user_id=UserId(uuid.uuid4()), roles=frozenset({Role.ADMIN}), mfa=True)
 
 
-def percentile(values: Sequence[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 def summary(values: Sequence[float]) -> dict[str, float]:
-    ms = [v * 1000 for v in values]
-    return {
-        "n": len(ms),
-        "p50_ms": round(statistics.median(ms), 1),
-        "p90_ms": round(percentile(ms, 90), 1),
-        "p99_ms": round(percentile(ms, 99), 1),
-        "max_ms": round(max(ms), 1),
-    }
+    """Milliseconds: n, mean, p50, p90, p99, p999, max (load.py's cuts)."""
+    return {"n": len(values)} | _percentiles([v * 1000 for v in values])
 
 
 async def onboard_everyone(container: Any, libpq_url: str, stripe_base: str) -> int:
