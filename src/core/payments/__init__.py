@@ -64,6 +64,7 @@ from core.payments.service import PaymentSettings, PaymentsUseCase
 from core.payments.settlement import SettlementReport, SettlePayments
 from core.payments.terms import (
     DEFAULT_POLICY,
+    PROVIDER_CANCELS_PERCENT,
     CancellationPolicy,
     Canceller,
     DepositKind,
@@ -76,6 +77,7 @@ from core.payments.webhooks import ProcessProcessorEvents, ReceiveProcessorEvent
 __all__ = [
     "DEFAULT_POLICY",
     "PROBLEMS",
+    "PROVIDER_CANCELS_PERCENT",
     "Account",
     "AccountKind",
     "BadSignature",

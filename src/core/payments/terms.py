@@ -22,6 +22,7 @@ from core.shared.ids import OfferingId
 from core.shared.money import Money
 
 MAX_TIERS = 10
+PROVIDER_CANCELS_PERCENT = 100  # whatever the tiers say: the customer did nothing wrong
 MAX_NOTICE = timedelta(days=366)
 
 
@@ -69,7 +70,7 @@ class CancellationPolicy:
 
     def percent_for(self, starts_at: datetime, cancelled_at: datetime, by: Canceller) -> int:
         if by is Canceller.PROVIDER:
-            return 100
+            return PROVIDER_CANCELS_PERCENT
         notice = starts_at - cancelled_at
         return next((t.percent for t in self.tiers if notice >= t.notice), 0)
 

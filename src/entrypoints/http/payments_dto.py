@@ -15,6 +15,7 @@ import msgspec
 from returns.result import Failure, Result, Success
 
 from core.payments import (
+    PROVIDER_CANCELS_PERCENT,
     Balance,
     Cancellation,
     CancellationPolicy,
@@ -102,7 +103,7 @@ class TermsOut(msgspec.Struct, frozen=True):
             version=terms.version,
             effective_from=terms.effective_from,
             tiers=[TierOut(notice_minutes=_minutes(t.notice), percent=t.percent) for t in tiers],
-            provider_cancels_percent=100,
+            provider_cancels_percent=PROVIDER_CANCELS_PERCENT,
             deposit=None if terms.deposit is None else DepositOut.of(terms.deposit),
             summary=summary,
         )
