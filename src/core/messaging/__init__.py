@@ -1,0 +1,1 @@
+"""Messaging: what the platform tells people (email, WhatsApp), when, and how it went."""
