@@ -1,0 +1,135 @@
+"""A dev server run as a child process of ours: started, awaited until healthy, stopped.
+
+Each fake (`python -m devservers.<name> --port P --parent-pid PID ...`) serves a health URL and
+exits when its parent is gone (`exit_with_parent`), so a killed test run leaves no server behind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Self
+
+import httpx
+
+STARTUP_SECONDS = 10.0
+_SRC = str(Path(__file__).resolve().parents[1])  # the folder holding the devservers package
+
+
+class ChildServerError(RuntimeError):
+    """The server did not come up; the message holds the tail of its log."""
+
+
+class ChildServer:
+    """`python -m <module> --port <port> --parent-pid <ours> <arguments>` on 127.0.0.1."""
+
+    def __init__(
+        self,
+        module: str,
+        port: int,
+        arguments: list[str] | None = None,
+        *,
+        health_path: str = "/_test/health",
+        log_file: Path | None = None,
+    ) -> None:
+        self.module = module
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.arguments = arguments or []
+        self.health_path = health_path
+        self.log_file = log_file
+        self._process: subprocess.Popen[bytes] | None = None
+        self._own_log: Path | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> str:
+        if self._process is not None:
+            return self.base_url
+        if self.log_file is None:
+            handle, name = tempfile.mkstemp(prefix=f"reserva-{self.module}-", suffix=".log")
+            os.close(handle)
+            self._own_log = Path(name)
+        log = (self.log_file or self._own_log or Path(os.devnull)).open("ab")
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [_SRC, os.environ.get("PYTHONPATH")])),
+        }
+        command = [sys.executable, "-m", self.module, "--port", str(self.port)]
+        command += ["--parent-pid", str(os.getpid()), *self.arguments]
+        with log:
+            self._process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
+                command, stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+        self._wait_until_up()
+        return self.base_url
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._own_log is not None:
+            self._own_log.unlink(missing_ok=True)
+            self._own_log = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def log_tail(self, lines: int = 20) -> str:
+        log = self.log_file or self._own_log
+        if log is None or not log.exists():
+            return "(no log)"
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+    def _wait_until_up(self) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise ChildServerError(f"{self.module} exited:\n{self.log_tail()}")
+            try:
+                if httpx.get(self.base_url + self.health_path, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        self.stop()
+        raise ChildServerError(f"{self.module} did not answer on port {self.port}")
+
+
+class _Stoppable(Protocol):
+    should_exit: bool
+
+
+def exit_with_parent(parent_pid: int | None, server: _Stoppable) -> None:
+    """In the child: stop `server` (a uvicorn.Server) once `parent_pid` is no longer our parent."""
+    if parent_pid is None:
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        server.should_exit = True
+
+    threading.Thread(target=watch, daemon=True).start()
