@@ -8,7 +8,7 @@ messaging imports nothing from identity, bookings or payments.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -314,3 +314,34 @@ class Links(Protocol):
     def booking(self, booking_id: BookingId) -> str: ...
 
     def calendar_feed(self, token: str) -> str: ...
+
+
+# --- providers' webhooks ----------------------------------------------------------------------
+
+
+class EmailEvents(Protocol):
+    """SendGrid's Event Webhook: verified (ECDSA signature over timestamp + body) and read."""
+
+    def reports(
+        self, body: bytes, headers: Mapping[str, str], now: datetime
+    ) -> Sequence[StatusReport] | None:
+        """The reports the body holds; None when the signature is missing, wrong or stale."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class WhatsAppNotice:
+    reports: tuple[StatusReport, ...] = ()
+    inbound: tuple[tuple[str, datetime], ...] = ()  # (E.164 sender, when): opens the window
+
+
+class WhatsAppEvents(Protocol):
+    """WhatsApp Cloud API webhooks: X-Hub-Signature-256 and the GET verification handshake."""
+
+    def notice(self, body: bytes, headers: Mapping[str, str]) -> WhatsAppNotice | None:
+        """None when the signature is missing or wrong."""
+        ...
+
+    def handshake(self, mode: str, verify_token: str, challenge: str) -> str | None:
+        """The challenge to echo when the subscription request is ours, else None."""
+        ...
