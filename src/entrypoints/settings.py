@@ -46,7 +46,23 @@ _ARGON2 = Argon2Params()
 _PAYMENTS = PaymentSettings()
 
 # Values never repeated in an error message or a repr (pydantic's SecretStr shows '**********').
-SECRETS = frozenset({"stripe_api_key", "stripe_webhook_secret"})
+SECRETS = frozenset(
+    {
+        "stripe_api_key",
+        "stripe_webhook_secret",
+        "sendgrid_api_key",
+        "whatsapp_access_token",
+        "whatsapp_app_secret",
+        "whatsapp_verify_token",
+        "cloudinary_url",
+    }
+)
+SENDGRID_API_HOST = "https://api.sendgrid.com"
+WHATSAPP_API_BASE = "https://graph.facebook.com"
+CLOUDINARY_API_BASE = "https://api.cloudinary.com"
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_BASE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s?#]*)?")
+_CLOUDINARY_URL = re.compile(r"cloudinary://[^:@/\s]+:[^:@/\s]+@[A-Za-z0-9_-]+")
 
 
 def _seconds(duration: timedelta) -> int:
@@ -111,6 +127,35 @@ class Settings(BaseSettings):
     goodwill_cap_percent: int = Field(_PAYMENTS.goodwill_cap_percent, ge=0, le=100)
     # How often `reserva serve` sweeps for payments, refunds and events a crash left behind.
     settle_interval_seconds: int = Field(60, ge=1, le=DAY)
+    # Email (SendGrid). Unset SENDGRID_API_KEY: `reserva serve` runs the local messaging fake
+    # (devservers.messaging_fake, SendGrid's v3 API and WhatsApp's Cloud API) and points these
+    # at it; other processes then queue mail that no one sends until a key is configured.
+    sendgrid_api_key: SecretStr | None = None  # SG....
+    sendgrid_api_host: str = SENDGRID_API_HOST
+    # The Event Webhook's verification key (base64 DER of an ECDSA P-256 public key, as
+    # SendGrid's settings page shows it): events without a valid signature are refused (401).
+    sendgrid_event_public_key: str | None = Field(None, min_length=1)
+    mail_from_address: str = "bookings@reserva.example"
+    mail_from_name: str = Field("Reserva", min_length=1, max_length=100)
+    # WhatsApp Business (Cloud API): all four or none; unset, nobody gets WhatsApp messages.
+    whatsapp_access_token: SecretStr | None = None  # a system user's permanent token
+    whatsapp_api_base: str = WHATSAPP_API_BASE
+    whatsapp_phone_number_id: str | None = Field(None, pattern=r"^[0-9]{1,32}$")
+    whatsapp_app_secret: SecretStr | None = None  # X-Hub-Signature-256 of the webhooks
+    whatsapp_verify_token: SecretStr | None = None  # the GET subscription handshake
+    # Photos (Cloudinary): cloudinary://<api key>:<api secret>@<cloud name>; the upload prefix
+    # is the API's origin (the fake's in development and tests).
+    cloudinary_url: SecretStr | None = None
+    cloudinary_upload_prefix: str = CLOUDINARY_API_BASE
+    # Where people act on mails (the web client's pages) and where the API is reachable from
+    # outside (calendar feeds, providers' notifications): origins with an optional path.
+    public_web_url: str = "http://localhost:3000"
+    public_api_url: str = "http://127.0.0.1:8000"
+    # Jobs one `reserva worker` runs at a time (serve's in-process worker runs 1..this).
+    worker_concurrency: int = Field(4, ge=1, le=256)
+    # Integrators' webhook endpoints must resolve to public addresses unless this is set
+    # (tests and development post to 127.0.0.1).
+    integration_webhooks_allow_private: bool = False
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -129,6 +174,49 @@ class Settings(BaseSettings):
         if not _ORIGIN.fullmatch(value):
             raise ValueError(f"must be an origin like {STRIPE_API_BASE}")
         return value
+
+    @field_validator("sendgrid_api_host", "whatsapp_api_base", "cloudinary_upload_prefix")
+    @classmethod
+    def _provider_origin(cls, value: str) -> str:
+        if not _ORIGIN.fullmatch(value):
+            raise ValueError("must be an origin like https://api.example.com")
+        return value
+
+    @field_validator("public_web_url", "public_api_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not _BASE_URL.fullmatch(value):
+            raise ValueError("must be a URL like https://app.example.com (no query)")
+        return value.rstrip("/")
+
+    @field_validator("mail_from_address")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        if not _EMAIL.fullmatch(value):
+            raise ValueError("must be an email address")
+        return value
+
+    @field_validator("cloudinary_url")
+    @classmethod
+    def _cloudinary(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _CLOUDINARY_URL.fullmatch(value.get_secret_value()):
+            raise ValueError("must look like cloudinary://<api key>:<api secret>@<cloud name>")
+        return value
+
+    @model_validator(mode="after")
+    def _messaging(self) -> Settings:
+        if self.sendgrid_api_key is not None and self.sendgrid_event_public_key is None:
+            raise ValueError("SENDGRID_EVENT_PUBLIC_KEY is not set (SENDGRID_API_KEY is)")
+        whatsapp = {
+            "WHATSAPP_ACCESS_TOKEN": self.whatsapp_access_token,
+            "WHATSAPP_PHONE_NUMBER_ID": self.whatsapp_phone_number_id,
+            "WHATSAPP_APP_SECRET": self.whatsapp_app_secret,
+            "WHATSAPP_VERIFY_TOKEN": self.whatsapp_verify_token,
+        }
+        unset = [name for name, setting in whatsapp.items() if setting is None]
+        if unset and len(unset) < len(whatsapp):
+            raise ValueError(f"{', '.join(unset)} not set (the WhatsApp settings go together)")
+        return self
 
     @model_validator(mode="after")
     def _stripe(self) -> Settings:
@@ -155,6 +243,18 @@ class Settings(BaseSettings):
     @property
     def payments_configured(self) -> bool:
         return self.stripe_api_key is not None
+
+    @property
+    def email_configured(self) -> bool:
+        return self.sendgrid_api_key is not None
+
+    @property
+    def whatsapp_configured(self) -> bool:
+        return self.whatsapp_access_token is not None
+
+    @property
+    def media_configured(self) -> bool:
+        return self.cloudinary_url is not None
 
     @property
     def migrator_url(self) -> str:
