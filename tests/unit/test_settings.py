@@ -156,3 +156,70 @@ def test_a_live_key_only_ever_goes_to_stripe_itself() -> None:
         Settings.from_env(URLS | live | {"STRIPE_API_BASE": "http://127.0.0.1:12111"})
     test_mode = Settings.from_env(URLS | STRIPE | {"STRIPE_API_BASE": "http://127.0.0.1:12111"})
     assert test_mode.stripe_api_base == "http://127.0.0.1:12111"
+
+
+# ---------------------------------------------------------------- messaging and media
+
+SENDGRID = {"SENDGRID_API_KEY": "SG.key", "SENDGRID_EVENT_PUBLIC_KEY": "MFkwEwYHKoZIzj0CAQYI"}
+WHATSAPP = {
+    "WHATSAPP_ACCESS_TOKEN": "EAAG-token",
+    "WHATSAPP_PHONE_NUMBER_ID": "1234567890",
+    "WHATSAPP_APP_SECRET": "app-secret",
+    "WHATSAPP_VERIFY_TOKEN": "verify-me",
+}
+
+
+def test_messaging_and_media_are_off_by_default() -> None:
+    settings = Settings.from_env(URLS)
+
+    assert not settings.email_configured
+    assert not settings.whatsapp_configured
+    assert not settings.media_configured
+    assert settings.worker_concurrency == 4
+    assert settings.integration_webhooks_allow_private is False
+
+
+def test_provider_secrets_never_show_in_reprs_or_errors() -> None:
+    settings = Settings.from_env(
+        {**URLS, **SENDGRID, **WHATSAPP, "CLOUDINARY_URL": "cloudinary://123:shh@demo"}
+    )
+
+    shown = repr(settings) + str(settings.model_dump())
+    for secret in ("SG.key", "EAAG-token", "app-secret", "verify-me", "shh"):
+        assert secret not in shown
+    assert settings.email_configured and settings.whatsapp_configured
+    with pytest.raises(SettingsError, match="CLOUDINARY_URL must look like") as refused:
+        Settings.from_env({**URLS, "CLOUDINARY_URL": "https://sk_live_leaked@demo"})
+    assert "leaked" not in str(refused.value)
+
+
+def test_a_sendgrid_key_needs_its_event_verification_key() -> None:
+    with pytest.raises(SettingsError, match="SENDGRID_EVENT_PUBLIC_KEY is not set"):
+        Settings.from_env({**URLS, "SENDGRID_API_KEY": "SG.key"})
+
+
+def test_the_whatsapp_settings_go_together() -> None:
+    partial = {k: v for k, v in WHATSAPP.items() if k != "WHATSAPP_APP_SECRET"}
+    with pytest.raises(SettingsError, match="WHATSAPP_APP_SECRET not set"):
+        Settings.from_env({**URLS, **partial})
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("PUBLIC_WEB_URL", "app.example.com"),
+        ("PUBLIC_API_URL", "https://api.example.com/?x=1"),
+        ("SENDGRID_API_HOST", "https://api.sendgrid.com/v3"),
+        ("MAIL_FROM_ADDRESS", "bookings"),
+        ("WORKER_CONCURRENCY", "0"),
+    ],
+)
+def test_bad_messaging_settings_are_refused(name: str, raw: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({**URLS, name: raw})
+
+
+def test_public_urls_lose_their_trailing_slash() -> None:
+    settings = Settings.from_env({**URLS, "PUBLIC_WEB_URL": "https://app.example.com/r/"})
+
+    assert settings.public_web_url == "https://app.example.com/r"
