@@ -57,4 +57,4 @@ class PostgisJobs(PostgisPart, Jobs):
 
     async def pending_reminders(self, booking_id: BookingId) -> Sequence[tuple[int, datetime]]:
         rows = await self._conn.execute(_PENDING, {"booking": str(booking_id)})
-        return [(offset, at.astimezone(UTC)) for offset, at in rows.tuples()]
+        return [(offset, at.astimezone(UTC)) for offset, at in rows]
