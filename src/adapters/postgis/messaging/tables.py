@@ -1,0 +1,163 @@
+"""Tables of the messaging context (SQLAlchemy Core), kept apart from the attrs domain.
+
+Keep this file and migration 0010_messaging in step (tests/integration/messaging_postgis compare
+the catalogs). What the database enforces: one message per dedupe key (event x channel x
+recipient; reminders: booking x offset x channel x recipient), one message per provider message
+id, one calendar UID per booking (a chain's bookings share theirs) and one feed per owner and per
+token digest. Ids of users, bookings, providers and events are not foreign keys: contexts keep
+their schemas apart (as identity's and payments' tables do); they are indexed all the same.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from adapters.postgis.metadata import metadata, one_of
+from core.messaging.model import Channel, MessageKind, MessageStatus
+
+UUID = pg.UUID(as_uuid=True)
+CHANNELS = tuple(channel.value for channel in Channel)
+KINDS = tuple(kind.value for kind in MessageKind)
+STATUSES = tuple(status.value for status in MessageStatus)
+PHONE = "^\\+[1-9][0-9]{1,14}$"  # E.164
+FEED_OWNER = "^(customer|provider):[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$"
+
+
+def _when(name: str, *, nullable: bool = True) -> sa.Column[object]:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
+
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", UUID, primary_key=True),
+    sa.Column("dedupe_key", sa.Text, nullable=False, unique=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("recipient_id", UUID),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("locale", sa.Text, nullable=False),
+    sa.Column("event_id", UUID),
+    sa.Column("booking_id", UUID),
+    sa.Column("provider_id", UUID),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("provider_message_id", sa.Text, unique=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text),
+    _when("created_at", nullable=False),
+    _when("updated_at", nullable=False),
+    sa.CheckConstraint(one_of("kind", KINDS), name="kind"),
+    sa.CheckConstraint(one_of("channel", CHANNELS), name="channel"),
+    sa.CheckConstraint(one_of("status", STATUSES), name="status"),
+    sa.CheckConstraint("attempts >= 0", name="attempts"),
+)
+# Newest first, per reader: a person's, a provider's, by status, everyone's (admins).
+sa.Index(
+    "ix_messages_recipient_newest",
+    messages.c.recipient_id,
+    messages.c.created_at.desc(),
+    messages.c.id.desc(),
+)
+sa.Index(
+    "ix_messages_provider_newest",
+    messages.c.provider_id,
+    messages.c.created_at.desc(),
+    messages.c.id.desc(),
+)
+sa.Index(
+    "ix_messages_status_newest",
+    messages.c.status,
+    messages.c.created_at.desc(),
+    messages.c.id.desc(),
+)
+sa.Index("ix_messages_newest", messages.c.created_at.desc(), messages.c.id.desc())
+sa.Index("ix_messages_booking_id", messages.c.booking_id)
+sa.Index("ix_messages_event_id", messages.c.event_id)
+
+contact_preferences = sa.Table(
+    "contact_preferences",
+    metadata,
+    sa.Column("user_id", UUID, primary_key=True),
+    sa.Column("locale", sa.Text, nullable=False),
+    sa.Column("phone", sa.Text),
+    _when("whatsapp_opt_in_at"),
+    sa.CheckConstraint(f"phone ~ '{PHONE}'", name="phone_e164"),
+)
+sa.Index("ix_contact_preferences_phone", contact_preferences.c.phone)
+
+# Keyed by the normalised address (trimmed, lowercased): a bounce of Ana@X.org stops ana@x.org.
+undeliverable_addresses = sa.Table(
+    "undeliverable_addresses",
+    metadata,
+    sa.Column("address_key", sa.Text, primary_key=True),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    _when("marked_at", nullable=False),
+    sa.CheckConstraint("address_key = lower(btrim(address))", name="address_key_normalised"),
+)
+
+# WhatsApp's customer-service window: the last inbound message per E.164 number.
+whatsapp_windows = sa.Table(
+    "whatsapp_windows",
+    metadata,
+    sa.Column("phone", sa.Text, primary_key=True),
+    _when("last_inbound_at", nullable=False),
+)
+
+# A booking chain's calendar UID and the last SEQUENCE given for it.
+calendar_chains = sa.Table(
+    "calendar_chains",
+    metadata,
+    sa.Column("uid", sa.Text, primary_key=True),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.CheckConstraint("sequence >= 0", name="sequence"),
+)
+
+# Each booking's chain: a rescheduled booking joins its predecessor's. The foreign key is checked
+# at commit, so a booking and its new chain may be written in either order.
+calendar_uids = sa.Table(
+    "calendar_uids",
+    metadata,
+    sa.Column("booking_id", UUID, primary_key=True),
+    sa.Column(
+        "uid",
+        sa.Text,
+        sa.ForeignKey(
+            "calendar_chains.uid", ondelete="CASCADE", deferrable=True, initially="DEFERRED"
+        ),
+        nullable=False,
+        index=True,
+    ),
+)
+
+# Secret feed URLs: only the SHA-256 of the token; one feed per owner ("customer:<uuid>",
+# "provider:<uuid>"), issuing again replaces it.
+calendar_feeds = sa.Table(
+    "calendar_feeds",
+    metadata,
+    sa.Column("owner", sa.Text, primary_key=True),
+    sa.Column("token_digest", sa.Text, nullable=False, unique=True),
+    _when("issued_at", nullable=False),
+    sa.CheckConstraint(f"owner ~ '{FEED_OWNER}'", name="owner"),
+)
+
+# A provider's reminder offsets; a provider without rows gets the default plan (24 h and 2 h).
+provider_reminder_offsets = sa.Table(
+    "provider_reminder_offsets",
+    metadata,
+    sa.Column("provider_id", UUID, primary_key=True),
+    sa.Column("offset_minutes", sa.Integer, primary_key=True),
+    sa.CheckConstraint("offset_minutes BETWEEN 1 AND 43200", name="offset"),  # up to 30 days
+)
+
+MESSAGING_TABLES = (
+    "messages",
+    "contact_preferences",
+    "undeliverable_addresses",
+    "whatsapp_windows",
+    "calendar_chains",
+    "calendar_uids",
+    "calendar_feeds",
+    "provider_reminder_offsets",
+)
