@@ -1,0 +1,93 @@
+"""Bookings as iCalendar (RFC 5545) with the `icalendar` package.
+
+Each entry is one VEVENT: UID stable for the booking chain, SEQUENCE from the caller, DTSTART/
+DTEND in the place's zone (TZID) with a VTIMEZONE for every zone used, STATUS:CANCELLED when
+the entry (or the whole calendar, METHOD:CANCEL) is cancelled. The library escapes text and
+folds lines at 75 octets with CRLF endings.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import icalendar
+
+from core.messaging.model import CalendarEntry, CalendarMethod
+from core.messaging.ports import CalendarWriter
+from core.shared.text import BIDI_CONTROLS
+
+PRODID = "-//Reserva//Bookings 1.0//EN"
+
+
+def _text(value: str, *, multiline: bool = False) -> str:
+    """No control characters (a newline only where the property allows several lines) and no
+    bidirectional overrides in what a calendar shows."""
+    kept = []
+    for char in value:
+        if char in BIDI_CONTROLS:
+            continue
+        if unicodedata.category(char) == "Cc":
+            kept.append("\n" if multiline and char == "\n" else " ")
+        else:
+            kept.append(char)
+    return "".join(kept).strip()
+
+
+def _utc(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be an aware datetime, got {value!r}")
+    return value.astimezone(UTC)
+
+
+def _vtimezone_span(entries: Sequence[CalendarEntry]) -> tuple[date, date]:
+    """The years the VTIMEZONEs describe: a year before the first entry to a year after the
+    last (clients use them only to place these events)."""
+    first = min(entry.starts for entry in entries).year
+    last = max(entry.ends for entry in entries).year
+    return date(max(first - 1, 1), 1, 1), date(min(last + 2, 9999), 1, 1)
+
+
+class IcalendarWriter(CalendarWriter):
+    def __init__(self, prodid: str = PRODID) -> None:
+        self._prodid = prodid
+
+    def write(self, entries: Sequence[CalendarEntry], method: CalendarMethod) -> bytes:
+        calendar = icalendar.Calendar()
+        calendar.add("prodid", self._prodid)
+        calendar.add("version", "2.0")
+        calendar.add("calscale", "GREGORIAN")
+        calendar.add("method", CalendarMethod(method).value)
+        for entry in entries:
+            calendar.add_component(self._event(entry, method))
+        if entries:
+            first, last = _vtimezone_span(entries)
+            calendar.add_missing_timezones(first_date=first, last_date=last)
+        ical: bytes = calendar.to_ical()
+        return ical
+
+    @staticmethod
+    def _event(entry: CalendarEntry, method: CalendarMethod) -> icalendar.Event:
+        zone = ZoneInfo(entry.time_zone)
+        starts = _utc(entry.starts, "starts")
+        ends = _utc(entry.ends, "ends")
+        if ends <= starts:
+            raise ValueError("a calendar entry must end after it starts")
+        if entry.sequence < 0:
+            raise ValueError("SEQUENCE is never negative")
+        event = icalendar.Event()
+        event.add("uid", entry.uid)
+        event.add("sequence", entry.sequence)
+        event.add("dtstamp", _utc(entry.stamp, "stamp"))
+        event.add("dtstart", starts.astimezone(zone))
+        event.add("dtend", ends.astimezone(zone))
+        event.add("summary", _text(entry.summary))
+        event.add("location", _text(entry.location))
+        if entry.description:
+            event.add("description", _text(entry.description, multiline=True))
+        cancelled = entry.cancelled or method is CalendarMethod.CANCEL
+        event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+        event.add("transp", "TRANSPARENT" if cancelled else "OPAQUE")
+        return event
