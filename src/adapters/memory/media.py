@@ -179,14 +179,16 @@ class MemoryAssetStore(MediaStore):
             "folder": folder,
             "public_id": public_id,
             "allowed_formats": ",".join(rules.allowed_formats),
-            "max_file_size": str(rules.max_bytes),
-            "eager": "|".join(f"c_limit,w_{w}/f_auto,q_auto" for w in rules.eager_widths),
+            "eager": "|".join(f"c_limit,w_{w}" for w in rules.eager_widths),
         }
+        if rules.moderation:
+            params["moderation"] = rules.moderation
         to_sign = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
         signature = hashlib.sha1((to_sign + self.secret).encode()).hexdigest()  # noqa: S324
         return UploadTicket(
             url="memory://upload",
             fields={**params, "api_key": self.api_key, "signature": signature},
+            max_bytes=rules.max_bytes,
             expires_at=now + timedelta(hours=1),
         )
 
@@ -229,7 +231,7 @@ class MemoryAssetStore(MediaStore):
         variants = tuple(
             Variant(
                 width=w,
-                url=f"https://memory.test/image/upload/c_limit,f_auto,q_auto,w_{w}/"
+                url=f"https://memory.test/image/upload/c_limit,w_{w}/f_auto,q_auto/"
                 f"v{version or 1}/{public_id}",
             )
             for w in widths

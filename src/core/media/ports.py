@@ -31,6 +31,7 @@ class UploadRules:
     allowed_formats: tuple[str, ...]
     max_bytes: int
     eager_widths: tuple[int, ...]  # variants made at upload time, so first views are fast
+    moderation: str | None = None  # the store's moderation kind ("manual", ...), None: off
 
 
 @attrs.frozen(kw_only=True)
@@ -40,6 +41,7 @@ class UploadTicket:
 
     url: str
     fields: Mapping[str, str]  # api_key, timestamp, signature, folder, public_id, ...
+    max_bytes: int  # the largest file the store takes (for the client to check first)
     expires_at: datetime
 
 

@@ -44,6 +44,7 @@ class MediaSettings:
     widths: tuple[int, ...] = (320, 640, 960, 1280, 1920)  # the srcset
     eager_widths: tuple[int, ...] = (640, 1280)  # made at upload: the common first views
     max_photos_per_owner: int = 30
+    moderation: str | None = None  # e.g. "manual": photos wait for a moderator's approval
 
     @property
     def rules(self) -> UploadRules:
@@ -51,6 +52,7 @@ class MediaSettings:
             allowed_formats=self.allowed_formats,
             max_bytes=self.max_bytes,
             eager_widths=self.eager_widths,
+            moderation=self.moderation,
         )
 
 

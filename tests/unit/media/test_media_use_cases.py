@@ -107,7 +107,9 @@ async def test_staff_get_signed_parameters_and_a_pending_photo(world: World) -> 
     assert fields["public_id"] == str(pending.photo.id)
     assert pending.photo.public_id == f"{folder}/{pending.photo.id}"
     assert fields["allowed_formats"] == "jpg,png,webp,heic"
-    assert fields["max_file_size"] == str(10 * 1024 * 1024)
+    assert pending.ticket.max_bytes == 10 * 1024 * 1024
+    assert fields["eager"] == "c_limit,w_640|c_limit,w_1280"
+    assert "moderation" not in fields
     assert {"api_key", "timestamp", "signature", "eager"} <= fields.keys()
     assert pending.ticket.expires_at == NOW + TICKET_LIFETIME
     assert world.database.photos[pending.photo.id].status is PhotoStatus.PENDING
