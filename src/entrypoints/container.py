@@ -8,7 +8,7 @@ of work. Tests replace providers with `container.<name>.override(...)` instead o
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 import attrs
@@ -35,8 +35,14 @@ from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
 from adapters.security.qr import SegnoQrRenderer
 from adapters.security.sealing import AesGcmTokenSealer
 from adapters.security.totp import PyotpTotpGenerator
+from adapters.postgis.integrations import PostgisIntegrationsUnitOfWork
+from adapters.postgis.messaging import PostgisMessagingUnitOfWork
+from adapters.rendering import IcalendarWriter, JinjaRenderer, WebLinks
+from adapters.sendgrid import SendGridEmailEvents, SendGridEmailSender
 from adapters.stripe import StripePaymentGateway, StripeWebhookVerifier
 from adapters.system.clock import SystemClock
+from adapters.webhooks_out import HttpxWebhookPoster
+from adapters.whatsapp import E164Numbers, WhatsAppCloudEvents, WhatsAppCloudSender
 from core.bookings import (
     AddPlace,
     AddResource,
@@ -130,6 +136,35 @@ from core.payments import (
     SettlePayments,
     StartProviderOnboarding,
 )
+from core.integrations import (
+    DeliverWebhook,
+    DisableEndpoint,
+    DispatchEventToEndpoints,
+    ListDeliveries,
+    ListEndpoints,
+    RedeliverWebhook,
+    RegisterEndpoint,
+    RotateEndpointSecret,
+)
+from core.messaging.dispatch import DispatchEvent, SendReminder
+from core.messaging.model import (
+    MessageId,
+    SendFailedTemporarily,
+    SendReceipt,
+    SendRefused,
+    StatusReport,
+)
+from core.messaging.policy import DefaultConsentPolicy
+from core.messaging.ports import (
+    EmailEvents,
+    EmailSender,
+    OutgoingEmail,
+    OutgoingWhatsApp,
+    WhatsAppEvents,
+    WhatsAppNotice,
+    WhatsAppSender,
+)
+from core.messaging.sending import SendMessage
 from core.payments.model import BadSignature, CardNotCharged, IntentView, RefundView
 from core.payments.ports import (
     AccountView,
@@ -230,6 +265,74 @@ def _webhook_verifier(secret: SecretStr | None, tolerance_seconds: int) -> Webho
     if secret is None:
         return _NoProcessor()  # a delivery answers 500: Stripe retries once we are configured
     return StripeWebhookVerifier(secret.get_secret_value(), tolerance_seconds)
+
+
+class _NoEmail(EmailSender):
+    """Stands in for SendGrid when no key is configured: mail waits in the queue (the send
+    job retries) until the process runs with SENDGRID_API_KEY. `reserva serve` always has
+    one (the local fake by default)."""
+
+    async def send(self, email: OutgoingEmail) -> SendReceipt | SendRefused:
+        raise SendFailedTemporarily("email is not configured (SENDGRID_API_KEY)")
+
+    async def find(self, message_id: MessageId) -> SendReceipt | None:
+        return None
+
+
+class _NoWhatsApp(WhatsAppSender):
+    """Without WhatsApp settings nobody is sent WhatsApp messages: they fail at once."""
+
+    async def send(self, message: OutgoingWhatsApp) -> SendReceipt | SendRefused:
+        return SendRefused(reason="WhatsApp is not configured (WHATSAPP_ACCESS_TOKEN)")
+
+
+class _NoEvents(EmailEvents, WhatsAppEvents):
+    """Unconfigured webhooks: every delivery is unverifiable (401)."""
+
+    def reports(
+        self, body: bytes, headers: Mapping[str, str], now: datetime
+    ) -> Sequence[StatusReport] | None:
+        return None
+
+    def notice(self, body: bytes, headers: Mapping[str, str]) -> WhatsAppNotice | None:
+        return None
+
+    def handshake(self, mode: str, verify_token: str, challenge: str) -> str | None:
+        return None
+
+
+def _email_sender(
+    api_key: SecretStr | None, host: str, sender: str, name: str
+) -> EmailSender:
+    if api_key is None:
+        return _NoEmail()
+    return SendGridEmailSender(api_key.get_secret_value(), sender, name, base_url=host)
+
+
+def _email_events(public_key: str | None) -> EmailEvents:
+    return _NoEvents() if public_key is None else SendGridEmailEvents(public_key)
+
+
+def _whatsapp_sender(
+    token: SecretStr | None, phone_number_id: str | None, base: str, closers: list[Closer]
+) -> WhatsAppSender:
+    if token is None or phone_number_id is None:
+        return _NoWhatsApp()
+    sender = WhatsAppCloudSender(token.get_secret_value(), phone_number_id, base_url=base)
+    closers.append(sender.aclose)
+    return sender
+
+
+def _whatsapp_events(secret: SecretStr | None, verify_token: SecretStr | None) -> WhatsAppEvents:
+    if secret is None or verify_token is None:
+        return _NoEvents()
+    return WhatsAppCloudEvents(secret.get_secret_value(), verify_token.get_secret_value())
+
+
+def _webhook_poster(allow_private: bool, closers: list[Closer]) -> HttpxWebhookPoster:
+    poster = HttpxWebhookPoster(allow_private_addresses=allow_private)
+    closers.append(poster.close)
+    return poster
 
 
 def _breached_passwords(hibp_api_url: str | None, timeout_seconds: float) -> BreachedPasswords:
@@ -508,6 +611,74 @@ class Container(containers.DeclarativeContainer):
         AccessTokenAuthenticator, verify_access_token, live_sessions
     )
     del _identity
+
+    # ------------------------------------------------------------ messaging context
+    messaging_uow = providers.Factory(PostgisMessagingUnitOfWork, engine)
+    consent = providers.Singleton(DefaultConsentPolicy)
+    renderer = providers.Singleton(JinjaRenderer)
+    calendar_writer = providers.Singleton(IcalendarWriter)
+    links = providers.Singleton(WebLinks, config.public_web_url, config.public_api_url)
+    phone_numbers = providers.Singleton(E164Numbers)
+    # SendGrid and WhatsApp, or the local fake `reserva serve` starts when no key is set.
+    email_sender = providers.Singleton(
+        _email_sender,
+        config.sendgrid_api_key,
+        config.sendgrid_api_host,
+        config.mail_from_address,
+        config.mail_from_name,
+    )
+    whatsapp_sender = providers.Singleton(
+        _whatsapp_sender,
+        config.whatsapp_access_token,
+        config.whatsapp_phone_number_id,
+        config.whatsapp_api_base,
+        closers,
+    )
+    # Built on first use: only the API's webhooks read them (a worker never does).
+    email_events = providers.Singleton(_email_events, config.sendgrid_event_public_key)
+    whatsapp_events = providers.Singleton(
+        _whatsapp_events, config.whatsapp_app_secret, config.whatsapp_verify_token
+    )
+    _messaging: Ports = {
+        "uow": messaging_uow.provider,
+        "clock": clock,
+        "consent": consent,
+        "keyring": keyring,
+        "renderer": renderer,
+        "calendar_writer": calendar_writer,
+        "links": links,
+        "email": email_sender,
+        "whatsapp": whatsapp_sender,
+        "email_events": email_events,
+        "whatsapp_events": whatsapp_events,
+        "phones": phone_numbers,
+        "phone_numbers": phone_numbers,
+    }
+    dispatch_event = _wired(DispatchEvent, _messaging)
+    send_message = _wired(SendMessage, _messaging)
+    send_reminder = _wired(SendReminder, _messaging)
+    del _messaging
+
+    # ------------------------------------------------------------ integrations context
+    integrations_uow = providers.Factory(PostgisIntegrationsUnitOfWork, engine)
+    webhook_poster = providers.Singleton(
+        _webhook_poster, config.integration_webhooks_allow_private, closers
+    )
+    _integrations: Ports = {
+        "uow": integrations_uow.provider,
+        "keyring": keyring,
+        "clock": clock,
+        "poster": webhook_poster,
+    }
+    register_endpoint = _wired(RegisterEndpoint, _integrations)
+    list_endpoints = _wired(ListEndpoints, _integrations)
+    rotate_endpoint_secret = _wired(RotateEndpointSecret, _integrations)
+    disable_endpoint = _wired(DisableEndpoint, _integrations)
+    list_deliveries = _wired(ListDeliveries, _integrations)
+    redeliver_webhook = _wired(RedeliverWebhook, _integrations)
+    dispatch_event_to_endpoints = _wired(DispatchEventToEndpoints, _integrations)
+    deliver_webhook = _wired(DeliverWebhook, _integrations)
+    del _integrations
 
 
 def build_container(settings: Settings) -> Container:

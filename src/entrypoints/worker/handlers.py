@@ -1,11 +1,87 @@
-"""The worker's task table: task name -> handler(container, args). The integration fills it
-with each context's handlers (dispatch_event, send_message, send_reminder, deliver_webhook,
-delete_media_asset); task names and their queues and retry policies are in
-adapters.postgis.jobs.tasks."""
+"""The worker's task table: task name -> handler(container, args), on the container's use cases.
+
+Job arguments carry ids only. Every handler is idempotent (each use case is: unique dedupe keys,
+statuses that only move forward, attempts numbered), so a job run twice, after a crash between
+its effect and its acknowledgement, has its effect once. A handler raises only for what a retry
+may fix; task names and their queues and retry policies are in adapters.postgis.jobs.tasks.
+"""
 
 from __future__ import annotations
 
-from entrypoints.worker.registry import Handler, PeriodicTask
+import uuid
+from collections.abc import Mapping
+from typing import Any
 
-HANDLERS: dict[str, Handler] = {}
+import structlog
+from returns.result import Failure
+
+from adapters.postgis.jobs import (
+    DELETE_MEDIA_ASSET,
+    DELIVER_WEBHOOK,
+    DISPATCH_EVENT,
+    SEND_MESSAGE,
+    SEND_REMINDER,
+)
+from core.integrations import DeliveryId
+from core.media import PhotoId
+from core.messaging.model import MessageId
+from core.shared.ids import BookingId, EventId
+from entrypoints.worker.registry import Handler, PeriodicTask, current_job
+
+_log = structlog.get_logger("reserva.worker")
+
+
+def _id(args: Mapping[str, Any], name: str) -> uuid.UUID:
+    return uuid.UUID(str(args[name]))
+
+
+def _last_run() -> bool:
+    """Whether no retry follows a failure of this run (False outside a worker: tests)."""
+    try:
+        return current_job().last
+    except LookupError:
+        return False
+
+
+async def dispatch_event(container: Any, args: dict[str, Any]) -> None:
+    """An outbox event: its messages planned (their send jobs and reminders deferred), then
+    integrators' deliveries. Each part commits on its own and is idempotent, so a retry after
+    the second failed redoes nothing of the first."""
+    event_id = EventId(_id(args, "event_id"))
+    dispatched = await container.dispatch_event()(event_id)
+    if isinstance(dispatched, Failure):  # the event is gone: nothing will ever bring it back
+        _log.warning("dispatching an unknown event", event_id=str(event_id))
+    await container.dispatch_event_to_endpoints()(event_id)
+
+
+async def send_message(container: Any, args: dict[str, Any]) -> None:
+    """One message to its provider; the last attempt marks it FAILED instead of retrying."""
+    message_id = MessageId(_id(args, "message_id"))
+    sent = await container.send_message()(message_id, final_attempt=_last_run())
+    if isinstance(sent, Failure):
+        _log.warning("sending an unknown message", message_id=str(message_id))
+
+
+async def send_reminder(container: Any, args: dict[str, Any]) -> None:
+    booking_id = BookingId(_id(args, "booking_id"))
+    await container.send_reminder()(booking_id, int(args["offset_minutes"]))
+
+
+async def deliver_webhook(container: Any, args: dict[str, Any]) -> None:
+    """One attempt of an integrator's delivery; a failed one defers the next itself."""
+    await container.deliver_webhook()(DeliveryId(_id(args, "delivery_id")), int(args["attempt"]))
+
+
+async def delete_media_asset(container: Any, args: dict[str, Any]) -> None:
+    """Destroy a deleted photo's asset at Cloudinary; raises (and retries) until done."""
+    await container.destroy_asset()(PhotoId(_id(args, "photo_id")))
+
+
+HANDLERS: dict[str, Handler] = {
+    DISPATCH_EVENT: dispatch_event,
+    SEND_MESSAGE: send_message,
+    SEND_REMINDER: send_reminder,
+    DELIVER_WEBHOOK: deliver_webhook,
+    DELETE_MEDIA_ASSET: delete_media_asset,
+}
 PERIODIC: dict[str, PeriodicTask] = {}

@@ -28,7 +28,7 @@ from devservers.postgres import LocalDatabase, LocalPostgres
 from entrypoints.container import Container, build_container, http_services
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from entrypoints.tasks import HANDLERS
+from entrypoints.worker.handlers import HANDLERS
 from entrypoints.worker import WorkerOptions, start_in_process_worker
 from live_server import serving
 
