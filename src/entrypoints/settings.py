@@ -147,6 +147,8 @@ class Settings(BaseSettings):
     # is the API's origin (the fake's in development and tests).
     cloudinary_url: SecretStr | None = None
     cloudinary_upload_prefix: str = CLOUDINARY_API_BASE
+    # Where delivery URLs point (host[:port]); unset: Cloudinary's CDN (res.cloudinary.com).
+    cloudinary_delivery_host: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
     # Where people act on mails (the web client's pages) and where the API is reachable from
     # outside (calendar feeds, providers' notifications): origins with an optional path.
     public_web_url: str = "http://localhost:3000"

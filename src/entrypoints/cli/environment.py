@@ -1,11 +1,13 @@
 """Where the CLI's database and Redis are: the environment, or private local servers.
 
 Production sets DATABASE_URL (the app role), MIGRATION_DATABASE_URL (the schema owner), REDIS_URL,
-KEK_FILE and the STRIPE_* keys. On a developer machine they may be unset: then a private PostGIS
-cluster and a Redis server run from ./.data (RESERVA_DATA_DIR), on ports that stay clear of system
-servers (RESERVA_PG_PORT, RESERVA_REDIS_PORT), the local database's key-encryption key is
-./.data/kek.json, and `serve` runs the local fake Stripe (devservers.stripe_fake) on
-RESERVA_STRIPE_PORT, sending its webhooks to the API's own /webhooks/stripe.
+KEK_FILE and the STRIPE_*, SENDGRID_*, WHATSAPP_* and CLOUDINARY_* keys. On a developer machine
+they may be unset: then a private PostGIS cluster and a Redis server run from ./.data
+(RESERVA_DATA_DIR), on ports that stay clear of system servers (RESERVA_PG_PORT,
+RESERVA_REDIS_PORT), the local database's key-encryption key is ./.data/kek.json, and `serve` runs
+the local fakes: Stripe (devservers.stripe_fake, RESERVA_STRIPE_PORT), SendGrid + WhatsApp
+(devservers.messaging_fake, RESERVA_MESSAGING_PORT) and Cloudinary (devservers.cloudinary_fake,
+RESERVA_CLOUDINARY_PORT), each sending its signed webhooks to the API's own /webhooks/...
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import attrs
 from adapters.security.keyring import FileKeyStore
 from devservers.postgres import LocalPostgres
 from devservers.redis import LocalRedis
+from devservers.cloudinary_fake import LocalCloudinary
+from devservers.messaging_fake import LocalMessaging
 from devservers.stripe_fake import LocalStripe
 from entrypoints.settings import Settings, SettingsError
 
@@ -27,6 +31,8 @@ DEFAULT_DATA_DIR = Path(".data")
 DEFAULT_PG_PORT = 55432
 DEFAULT_REDIS_PORT = 56379
 DEFAULT_STRIPE_PORT = 56112
+DEFAULT_MESSAGING_PORT = 56113
+DEFAULT_CLOUDINARY_PORT = 56114
 # The CLI receives no webhooks; settings want a secret once a key is set.
 NO_WEBHOOKS = "whsec_cli_receives_no_webhooks"  # a stand-in, not a secret
 # Keys the local fake accepts: test mode, plainly not real.
@@ -34,6 +40,23 @@ LOCAL_STRIPE_KEYS = {
     "STRIPE_API_KEY": "sk_test_reserva_local",
     "STRIPE_PUBLISHABLE_KEY": "pk_test_reserva_local",
 }
+# What the local messaging fake accepts (any bearer): plainly not real. Commands other than
+# `serve` receive no webhooks, so their verification keys are stand-ins (never checked).
+LOCAL_MESSAGING_KEYS = {
+    "SENDGRID_API_KEY": "SG.reserva_local",
+    "WHATSAPP_ACCESS_TOKEN": "reserva_local_whatsapp_token",
+    "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
+}
+NO_EVENTS = "the-cli-receives-no-webhooks"  # a stand-in, not a secret
+# The local Cloudinary fake's account (every process on the local database shares it).
+LOCAL_CLOUDINARY = {
+    "cloud_name": "reserva-local",
+    "api_key": "111111111111111",
+    "api_secret": "reserva-local-cloudinary-secret",  # a fake's, plainly not real
+}
+LOCAL_CLOUDINARY_URL = "cloudinary://{api_key}:{api_secret}@{cloud_name}".format(
+    **LOCAL_CLOUDINARY
+)
 
 
 def _port(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -51,6 +74,8 @@ class LocalServers:
     pg_port: int
     redis_port: int
     stripe_port: int
+    messaging_port: int
+    cloudinary_port: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> LocalServers:
@@ -59,6 +84,8 @@ class LocalServers:
             pg_port=_port(environ, "RESERVA_PG_PORT", DEFAULT_PG_PORT),
             redis_port=_port(environ, "RESERVA_REDIS_PORT", DEFAULT_REDIS_PORT),
             stripe_port=_port(environ, "RESERVA_STRIPE_PORT", DEFAULT_STRIPE_PORT),
+            messaging_port=_port(environ, "RESERVA_MESSAGING_PORT", DEFAULT_MESSAGING_PORT),
+            cloudinary_port=_port(environ, "RESERVA_CLOUDINARY_PORT", DEFAULT_CLOUDINARY_PORT),
         )
 
     @property
@@ -82,6 +109,31 @@ class LocalServers:
             state_file=folder / "state.json",  # accounts and payments survive a restart
         )
 
+    def messaging(self, api_url: str, whatsapp_app_secret: str) -> LocalMessaging:
+        """The SendGrid + WhatsApp fake, its signed webhooks going to the API at `api_url`;
+        what it sent survives a restart (./.data/messaging/state.json)."""
+        folder = self.data_dir / "messaging"
+        folder.mkdir(parents=True, exist_ok=True)
+        return LocalMessaging(
+            self.messaging_port,
+            sendgrid_webhook_url=f"{api_url}/webhooks/sendgrid",
+            whatsapp_webhook_url=f"{api_url}/webhooks/whatsapp",
+            whatsapp_app_secret=whatsapp_app_secret,
+            state_file=folder / "state.json",
+            log_file=folder / "messaging.log",
+        )
+
+    def cloudinary(self) -> LocalCloudinary:
+        folder = self.data_dir / "cloudinary"
+        folder.mkdir(parents=True, exist_ok=True)
+        return LocalCloudinary(
+            self.cloudinary_port,
+            cloud_name=LOCAL_CLOUDINARY["cloud_name"],
+            api_key=LOCAL_CLOUDINARY["api_key"],
+            api_secret=LOCAL_CLOUDINARY["api_secret"],
+            log_file=folder / "cloudinary.log",
+        )
+
     def key_file(self, say: Callable[[str], None]) -> Path:
         """The local key-encryption key file, made (0600) on first use."""
         path = self.data_dir / "kek.json"
@@ -97,6 +149,7 @@ def resolve_settings(
     say: Callable[[str], None],
     environ: Mapping[str, str] | None = None,
     stripe: LocalStripe | None = None,
+    fakes: LocalFakes | None = None,
 ) -> Settings:
     """Settings from the environment, starting local servers for what it leaves unset.
 
@@ -136,7 +189,111 @@ def resolve_settings(
             env.update(LOCAL_STRIPE_KEYS)
             env["STRIPE_API_BASE"] = f"http://127.0.0.1:{local.stripe_port}"
             env["STRIPE_WEBHOOK_SECRET"] = NO_WEBHOOKS
+    _messaging(env, local, local_database, fakes, say)
+    _cloudinary(env, local, local_database, fakes, say)
+    if fakes is not None and not env.get("PUBLIC_API_URL", "").strip():
+        env["PUBLIC_API_URL"] = fakes.api_url  # calendar feeds, Cloudinary's notifications
     return Settings.from_env(env)
+
+
+def _messaging(
+    env: dict[str, str],
+    local: LocalServers,
+    local_database: bool,
+    fakes: LocalFakes | None,
+    say: Callable[[str], None],
+) -> None:
+    if env.get("SENDGRID_API_KEY", "").strip():
+        return
+    if fakes is not None and fakes.messaging is not None:
+        fake = fakes.messaging
+        say(f"SENDGRID_API_KEY unset: mail goes to the local messaging fake on port {fake.port}")
+        base = fake.start()
+        env["SENDGRID_API_KEY"] = LOCAL_MESSAGING_KEYS["SENDGRID_API_KEY"]
+        env["SENDGRID_API_HOST"] = base
+        env["SENDGRID_EVENT_PUBLIC_KEY"] = fake.control.sendgrid_public_key()
+        if not env.get("WHATSAPP_ACCESS_TOKEN", "").strip():
+            env.update(LOCAL_MESSAGING_KEYS)
+            env["WHATSAPP_API_BASE"] = base
+            env["WHATSAPP_APP_SECRET"] = fakes.whatsapp_app_secret
+            env["WHATSAPP_VERIFY_TOKEN"] = fakes.whatsapp_verify_token
+    elif local_database:
+        # The worker and the CLI on the local database send to the fake `serve` runs.
+        base = f"http://127.0.0.1:{local.messaging_port}"
+        env["SENDGRID_API_KEY"] = LOCAL_MESSAGING_KEYS["SENDGRID_API_KEY"]
+        env["SENDGRID_API_HOST"] = base
+        env["SENDGRID_EVENT_PUBLIC_KEY"] = NO_EVENTS
+        if not env.get("WHATSAPP_ACCESS_TOKEN", "").strip():
+            env.update(LOCAL_MESSAGING_KEYS)
+            env["WHATSAPP_API_BASE"] = base
+            env["WHATSAPP_APP_SECRET"] = NO_EVENTS
+            env["WHATSAPP_VERIFY_TOKEN"] = NO_EVENTS
+
+
+def _cloudinary(
+    env: dict[str, str],
+    local: LocalServers,
+    local_database: bool,
+    fakes: LocalFakes | None,
+    say: Callable[[str], None],
+) -> None:
+    if env.get("CLOUDINARY_URL", "").strip():
+        return
+    if fakes is not None and fakes.cloudinary is not None:
+        fake = fakes.cloudinary
+        say(f"CLOUDINARY_URL unset: photos go to the local Cloudinary fake at {fake.api_base}")
+        env["CLOUDINARY_UPLOAD_PREFIX"] = fake.start()
+        env["CLOUDINARY_URL"] = f"cloudinary://{fake.api_key}:{fake.api_secret}@{fake.cloud_name}"
+        env["CLOUDINARY_DELIVERY_HOST"] = fake.delivery_host
+    elif local_database:  # the worker destroys assets at the fake `serve` runs
+        env["CLOUDINARY_UPLOAD_PREFIX"] = f"http://127.0.0.1:{local.cloudinary_port}"
+        env["CLOUDINARY_URL"] = LOCAL_CLOUDINARY_URL
+        env["CLOUDINARY_DELIVERY_HOST"] = f"127.0.0.1:{local.cloudinary_port}"
+
+
+@attrs.frozen(kw_only=True)
+class LocalFakes:
+    """The messaging and Cloudinary fakes `serve` runs (not started yet), for the providers
+    that have no keys in the environment."""
+
+    api_url: str  # where the API serve runs is reachable
+    messaging: LocalMessaging | None
+    cloudinary: LocalCloudinary | None
+    whatsapp_app_secret: str
+    whatsapp_verify_token: str
+
+    def stop(self) -> None:
+        for fake in (self.messaging, self.cloudinary):
+            if fake is not None:
+                fake.stop()
+
+
+def _reachable(host: str, port: int) -> str:
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    if ":" in reachable:
+        reachable = f"[{reachable}]"
+    return f"http://{reachable}:{port}"
+
+
+def local_fakes(host: str, port: int, environ: Mapping[str, str] | None = None) -> LocalFakes:
+    """The fakes `serve` runs for SendGrid/WhatsApp and Cloudinary when their keys are unset,
+    their webhooks going to the API about to listen on `host`:`port`."""
+    env = os.environ if environ is None else environ
+    servers = LocalServers.from_env(env)
+    secret = secrets.token_urlsafe(24)
+    messaging = None
+    if not env.get("SENDGRID_API_KEY", "").strip():
+        messaging = servers.messaging(_reachable(host, port), secret)
+    cloudinary = None
+    if not env.get("CLOUDINARY_URL", "").strip():
+        cloudinary = servers.cloudinary()
+    return LocalFakes(
+        api_url=_reachable(host, port),
+        messaging=messaging,
+        cloudinary=cloudinary,
+        whatsapp_app_secret=secret,
+        whatsapp_verify_token=secrets.token_urlsafe(16),
+    )
 
 
 def local_stripe(
@@ -147,7 +304,4 @@ def local_stripe(
     env = os.environ if environ is None else environ
     if env.get("STRIPE_API_KEY", "").strip():
         return None
-    reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
-    if ":" in reachable:
-        reachable = f"[{reachable}]"
-    return LocalServers.from_env(env).stripe(f"http://{reachable}:{port}/webhooks/stripe")
+    return LocalServers.from_env(env).stripe(f"{_reachable(host, port)}/webhooks/stripe")

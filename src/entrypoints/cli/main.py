@@ -30,12 +30,13 @@ from adapters.postgis import migrate
 from core.bookings import Booking, BookingRules, NewOffering, Offering, OfferingKind, Page, Provider
 from core.shared.ids import BookingId, PlaceId, ProviderId, ResourceId
 from core.shared.money import Money
+from devservers.child_process import ChildServerError
 from devservers.postgres import LocalPostgresError
 from devservers.redis import LocalRedisError
 from devservers.stripe_fake import LocalStripeError
-from entrypoints.cli import demo, identity, payments
+from entrypoints.cli import demo, identity, messages, payments
 from entrypoints.cli.console import CliError, err, fail, out, parse_id, say, value
-from entrypoints.cli.environment import local_stripe, resolve_settings
+from entrypoints.cli.environment import local_fakes, local_stripe, resolve_settings
 from entrypoints.container import (
     Container,
     PaymentsNotConfigured,
@@ -45,6 +46,8 @@ from entrypoints.container import (
 from entrypoints.http.app import create_app
 from entrypoints.http.server import server_config
 from entrypoints.settings import SettingsError
+from entrypoints.worker import start_in_process_worker
+from entrypoints.worker.handlers import HANDLERS, PERIODIC
 
 T = TypeVar("T")
 
@@ -96,6 +99,7 @@ def _guarded(work: Callable[[], T]) -> T:
         LocalPostgresError,
         LocalRedisError,
         LocalStripeError,
+        ChildServerError,
         PaymentsNotConfigured,
         CommandError,
     ) as error:
@@ -144,6 +148,8 @@ def _run_with_redis(work: Callable[[Container], Awaitable[T]]) -> T:
 identity.mount(app, _run_with_redis)
 # payments ..., ledger ...: through Stripe (in development, the fake `reserva serve` runs).
 payments.mount(app, _run)
+# messages ...: what was sent to whom; resending.
+messages.mount(app, _run)
 
 
 def _progress() -> Progress:
@@ -190,11 +196,13 @@ def serve(
         int, typer.Option(min=0, help="Demo providers to load into an empty catalog (0: none).")
     ] = 3000,
 ) -> None:
-    """Run the HTTP API (docs at /docs), with local PostGIS, Redis and a fake Stripe unless
+    """Run the HTTP API (docs at /docs) and one worker (mail, reminders, webhooks), with
+    local PostGIS, Redis and fakes of Stripe, SendGrid, WhatsApp and Cloudinary unless
     configured; payments left behind by a crash are settled every SETTLE_INTERVAL_SECONDS."""
 
-    async def run(container: Container, settle_every: int | None) -> None:
+    async def run(container: Container, settle_every: int | None, concurrency: int) -> None:
         settling = None
+        worker = None
         try:
             if demo_providers:
                 summary = await _load_demo(container, demo_providers)
@@ -204,8 +212,13 @@ def serve(
             config = server_config(create_app(http_services(container)), host=host, port=port)
             if settle_every is not None:
                 settling = asyncio.create_task(payments.settle_forever(container, settle_every))
+            worker = start_in_process_worker(
+                container, concurrency, handlers=HANDLERS, periodic=PERIODIC
+            )
             await uvicorn.Server(config).serve()
         finally:
+            if worker is not None:
+                await worker.stop()
             if settling is not None:
                 settling.cancel()
                 await asyncio.gather(settling, return_exceptions=True)
@@ -213,13 +226,17 @@ def serve(
 
     def start() -> None:
         stripe = local_stripe(host, port)
+        fakes = local_fakes(host, port)
         try:
-            settings = resolve_settings(need_redis=True, say=say, stripe=stripe)
+            settings = resolve_settings(need_redis=True, say=say, stripe=stripe, fakes=fakes)
             with err.status("Migrating the database..."):
                 migrate.upgrade(settings.migrator_url, app_role=settings.app_role)
             every = settings.settle_interval_seconds if settings.payments_configured else None
-            asyncio.run(run(build_container(settings), every))
+            # One worker beside the API in development: `reserva worker` scales it out.
+            concurrency = min(settings.worker_concurrency, 2)
+            asyncio.run(run(build_container(settings), every, concurrency))
         finally:
+            fakes.stop()
             if stripe is not None:
                 stripe.stop()
 
