@@ -237,8 +237,13 @@ class RedeliverWebhook(IntegrationsUseCase):
     dead again; a younger one goes on with its back-off."""
 
     async def __call__(
-        self, caller: Principal, provider_id: ProviderId, delivery_id: DeliveryId
+        self,
+        caller: Principal,
+        provider_id: ProviderId,
+        delivery_id: DeliveryId,
+        endpoint_id: EndpointId | None = None,
     ) -> Result[Delivery, DomainError]:
+        """`endpoint_id`, when given (the URL names it), must be the delivery's."""
         allowed = may_manage(caller, provider_id)
         if isinstance(allowed, Failure):
             return allowed
@@ -246,7 +251,7 @@ class RedeliverWebhook(IntegrationsUseCase):
         async with self.uow(Access.of(caller)) as uow:
             delivery = await uow.deliveries.get(delivery_id)
             missing = NotFound(kind="webhook delivery", id=str(delivery_id))
-            if delivery is None:
+            if delivery is None or endpoint_id not in (None, delivery.endpoint_id):
                 return Failure(missing)
             endpoint = await uow.endpoints.get(delivery.endpoint_id)
             if endpoint is None or endpoint.provider_id != provider_id:

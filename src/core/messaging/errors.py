@@ -8,7 +8,7 @@ from core.shared.errors import DomainError
 
 
 @attrs.frozen
-class BadSignature(DomainError):
+class WebhookNotVerified(DomainError):
     """A provider's webhook whose signature is missing, wrong or stale: nothing was applied."""
 
     @property

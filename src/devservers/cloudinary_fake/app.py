@@ -72,6 +72,13 @@ def _error(_: Request[Any, Any, Any], exc: CloudinaryError) -> Response[dict[str
     return Response({"error": {"message": exc.message}}, status_code=exc.status)
 
 
+def _flag(value: object, *, default: bool) -> bool:
+    """A boolean parameter as the SDKs send it: "1"/"0" (Python) or "true"/"false"."""
+    if value is None or value == "":
+        return default
+    return str(value).lower() in ("1", "true")
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -196,7 +203,7 @@ def create_app(settings: Settings) -> Litestar:
         folder = str(params.get("folder") or "").strip("/")
         public_id = f"{folder}/{name}" if folder else name
         existing = state.assets.get(public_id)
-        if existing is not None and str(params.get("overwrite", "true")).lower() == "false":
+        if existing is not None and not _flag(params.get("overwrite"), default=True):
             return Response({**describe(request, existing), "existing": True})
         moderation = str(params.get("moderation") or "") or None
         asset = Asset(
@@ -247,7 +254,7 @@ def create_app(settings: Settings) -> Litestar:
             state.destroy_failures -= 1
             raise CloudinaryError(500, "General Error")
         result = "ok" if state.assets.pop(public_id, None) is not None else "not found"
-        invalidate = str(params.get("invalidate", "")).lower() == "true"
+        invalidate = _flag(params.get("invalidate"), default=False)
         state.destroyed.append({"public_id": public_id, "invalidate": invalidate, "result": result})
         return {"result": result}
 

@@ -188,6 +188,7 @@ def start_in_process_worker(
     *,
     handlers: Mapping[str, Handler] | None = None,
     periodic: Mapping[str, PeriodicTask] | None = None,
+    policies: Mapping[str, BackOff] | None = None,
     options: WorkerOptions | None = None,
 ) -> InProcessWorker:
     """Start a worker beside the API in this event loop; `await worker.stop()` on shutdown.
@@ -199,6 +200,7 @@ def start_in_process_worker(
             queues,
             handlers=handlers,
             periodic=periodic,
+            policies=policies,
             options=options,
             install_signal_handlers=False,
         ),

@@ -67,7 +67,12 @@ _WAKE = (
     " pg_notify('procrastinate_any_queue_v1', json_build_object("
     "'type', 'job_inserted', 'job_id', id)::text)"
 )
-_RETRY = sa.text("SELECT procrastinate_retry_job_v2(:id, now(), NULL, NULL, NULL)")
+# Not procrastinate_retry_job_v2: it counts the retry as an attempt, and the run it allows
+# would then be numbered one too high. Its status trigger still records the 'retried' event.
+_RETRY = sa.text(
+    "UPDATE procrastinate_jobs SET status = 'todo', scheduled_at = now()"
+    " WHERE id = :id AND status = 'failed'"
+)
 _NOTIFY_ONE = sa.text(f"SELECT {_WAKE} FROM procrastinate_jobs WHERE id = :id")  # noqa: S608
 _CANCEL_WAITING = sa.text("SELECT procrastinate_cancel_job_v1(:id, false, false)")
 _CANCEL_FAILED = sa.text(
