@@ -146,25 +146,37 @@ from core.integrations import (
     RegisterEndpoint,
     RotateEndpointSecret,
 )
-from core.messaging.dispatch import DispatchEvent, SendReminder
-from core.messaging.model import (
-    MessageId,
-    SendFailedTemporarily,
-    SendReceipt,
-    SendRefused,
-    StatusReport,
-)
-from core.messaging.policy import DefaultConsentPolicy
-from core.messaging.ports import (
+from core.messaging import (
+    ConfirmWhatsAppSubscription,
+    DefaultConsentPolicy,
+    DispatchEvent,
     EmailEvents,
     EmailSender,
+    GetContactPreferences,
+    IssueCalendarFeed,
+    IssueProviderCalendarFeed,
+    ListAllMessages,
+    ListMyMessages,
+    ListProviderMessages,
+    MessageId,
     OutgoingEmail,
     OutgoingWhatsApp,
+    ReadCalendarFeed,
+    RecordEmailReports,
+    RecordWhatsAppNotice,
+    ResendMessage,
+    SendFailedTemporarily,
+    SendMessage,
+    SendReceipt,
+    SendRefused,
+    SendReminder,
+    SetContactPreferences,
+    ShowMessage,
+    StatusReport,
     WhatsAppEvents,
     WhatsAppNotice,
     WhatsAppSender,
 )
-from core.messaging.sending import SendMessage
 from core.payments.model import BadSignature, CardNotCharged, IntentView, RefundView
 from core.payments.ports import (
     AccountView,
@@ -654,9 +666,25 @@ class Container(containers.DeclarativeContainer):
         "phones": phone_numbers,
         "phone_numbers": phone_numbers,
     }
+    # The worker's jobs.
     dispatch_event = _wired(DispatchEvent, _messaging)
     send_message = _wired(SendMessage, _messaging)
     send_reminder = _wired(SendReminder, _messaging)
+    # Providers' webhooks.
+    record_email_reports = _wired(RecordEmailReports, _messaging)
+    record_whatsapp_notice = _wired(RecordWhatsAppNotice, _messaging)
+    confirm_whatsapp_subscription = _wired(ConfirmWhatsAppSubscription, _messaging)
+    # People, staff and admins.
+    list_my_messages = _wired(ListMyMessages, _messaging)
+    list_provider_messages = _wired(ListProviderMessages, _messaging)
+    list_all_messages = _wired(ListAllMessages, _messaging)
+    show_message = _wired(ShowMessage, _messaging)
+    resend_message = _wired(ResendMessage, _messaging)
+    get_contact_preferences = _wired(GetContactPreferences, _messaging)
+    set_contact_preferences = _wired(SetContactPreferences, _messaging)
+    issue_calendar_feed = _wired(IssueCalendarFeed, _messaging)
+    issue_provider_calendar_feed = _wired(IssueProviderCalendarFeed, _messaging)
+    read_calendar_feed = _wired(ReadCalendarFeed, _messaging)
     del _messaging
 
     # ------------------------------------------------------------ integrations context

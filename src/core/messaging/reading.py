@@ -18,7 +18,7 @@ from core.messaging.model import Channel, Message, MessageId, MessageStatus
 from core.messaging.planning import resend_dedupe_key
 from core.messaging.ports import MessagingUnitOfWork
 from core.shared.errors import DomainError, Forbidden, NotFound
-from core.shared.ids import ProviderId
+from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Principal, may_manage, require_admin
 from core.shared.time import Clock
 from core.shared.unit_of_work import Access, UnitOfWorkFactory
@@ -84,7 +84,8 @@ class ListProviderMessages(UseCase):
 
 @attrs.frozen(kw_only=True)
 class ListAllMessages(UseCase):
-    """Every message (admins), optionally of one status: FAILED ones are what to look at."""
+    """Every message (admins), optionally of one status (FAILED ones are what to look at) or
+    to one person."""
 
     uow: UnitOfWorkFactory[MessagingUnitOfWork]
 
@@ -93,6 +94,7 @@ class ListAllMessages(UseCase):
         caller: Principal,
         *,
         status: MessageStatus | None = None,
+        recipient_id: UserId | None = None,
         before: MessageId | None = None,
         limit: int = 50,
     ) -> Result[Sequence[Message], Forbidden]:
@@ -100,7 +102,9 @@ class ListAllMessages(UseCase):
         if isinstance(admitted, Failure):
             return Failure(admitted.failure())
         async with self.uow(Access.of(caller)) as uow:
-            found = await uow.messages.list(status=status, before=before, limit=_limit(limit))
+            found = await uow.messages.list(
+                recipient_id=recipient_id, status=status, before=before, limit=_limit(limit)
+            )
         return Success(found)
 
 

@@ -27,7 +27,7 @@ from returns.result import Failure, Result
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from core import bookings, identity, payments
+from core import bookings, identity, integrations, media, messaging, payments
 from core.identity import step_up_hint
 from core.shared import problems as shared
 from core.shared.errors import DomainError, InvalidInput
@@ -74,7 +74,17 @@ UNAVAILABLE = ProblemKind(status=503, slug="service-unavailable", title="Service
 INTERNAL = ProblemKind(status=500, slug="internal-error", title="Internal server error")
 
 # Every context's table. A new context adds its `PROBLEMS` here, and names none of its errors.
-PROBLEMS = merged([shared.PROBLEMS, bookings.PROBLEMS, identity.PROBLEMS, payments.PROBLEMS])
+PROBLEMS = merged(
+    [
+        shared.PROBLEMS,
+        bookings.PROBLEMS,
+        identity.PROBLEMS,
+        payments.PROBLEMS,
+        messaging.PROBLEMS,
+        media.PROBLEMS,
+        integrations.PROBLEMS,
+    ]
+)
 
 
 def _kind(error: DomainError) -> ProblemKind:

@@ -293,7 +293,7 @@ async def pending_reminders(owner: AsyncEngine, booking_id: str) -> set[tuple[in
             ),
             {"booking": booking_id},
         )
-        return {(offset, at.astimezone(UTC)) for offset, at in rows.tuples()}
+        return {(offset, at.astimezone(UTC)) for offset, at in rows}
 
 
 async def jobs_of(owner: AsyncEngine, task: str, **args: str) -> list[dict[str, Any]]:

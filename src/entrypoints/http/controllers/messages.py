@@ -18,25 +18,29 @@ from typing import Annotated, Any
 import msgspec
 from litestar import MediaType, Request, Response, get, post, put
 from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, JSONBody, QueryParameter
+from returns.result import Failure
 
 from core.messaging import (
+    ConfirmWhatsAppSubscription,
     ContactPreferences,
     GetContactPreferences,
     IssueCalendarFeed,
+    IssueProviderCalendarFeed,
     ListAllMessages,
     ListMyMessages,
     ListProviderMessages,
     Message,
     MessageId,
     MessageStatus,
+    PreferencesChange,
     ReadCalendarFeed,
     RecordEmailReports,
     RecordWhatsAppNotice,
     ResendMessage,
     SetContactPreferences,
     ShowMessage,
-    WhatsAppHandshake,
 )
 from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Principal
@@ -114,9 +118,22 @@ class PreferencesOut(msgspec.Struct, frozen=True):
 
 
 class PreferencesIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The whole of my preferences (PUT): a missing phone removes it and ends the opt-in."""
+
     locale: Annotated[str, msgspec.Meta(min_length=2, max_length=16)] = "en"
     phone: Annotated[str, msgspec.Meta(min_length=3, max_length=32)] | None = None
     whatsapp_opt_in: bool = False
+    # How to read a national number (ISO 3166 region, e.g. "DE"); "+..." numbers need none.
+    region: Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")] | None = None
+
+    def change(self) -> PreferencesChange:
+        return PreferencesChange(
+            locale=self.locale,
+            phone=self.phone,
+            remove_phone=self.phone is None,
+            whatsapp=self.whatsapp_opt_in,
+            region=self.region,
+        )
 
 
 class FeedOut(msgspec.Struct, frozen=True):
@@ -227,10 +244,7 @@ async def put_preferences(
     principal: NamedDependency[Principal],
     set_contact_preferences: NamedDependency[SetContactPreferences],
 ) -> PreferencesOut:
-    saved = await set_contact_preferences(
-        principal, locale=data.locale, phone=data.phone, whatsapp_opt_in=data.whatsapp_opt_in
-    )
-    return PreferencesOut.of(ok(saved))
+    return PreferencesOut.of(ok(await set_contact_preferences(principal, data.change())))
 
 
 _issue = partial(
@@ -247,7 +261,7 @@ async def my_feed(
     principal: NamedDependency[Principal],
     issue_calendar_feed: NamedDependency[IssueCalendarFeed],
 ) -> FeedOut:
-    return FeedOut(url=ok(await issue_calendar_feed(principal, provider_id=None)))
+    return FeedOut(url=ok(await issue_calendar_feed(principal)).url)
 
 
 @_issue(
@@ -258,10 +272,10 @@ async def my_feed(
 async def provider_feed(
     provider_id: FromPath[uuid.UUID],
     principal: NamedDependency[Principal],
-    issue_calendar_feed: NamedDependency[IssueCalendarFeed],
+    issue_provider_calendar_feed: NamedDependency[IssueProviderCalendarFeed],
 ) -> FeedOut:
-    url = ok(await issue_calendar_feed(principal, provider_id=ProviderId(provider_id)))
-    return FeedOut(url=url)
+    feed = ok(await issue_provider_calendar_feed(principal, ProviderId(provider_id)))
+    return FeedOut(url=feed.url)
 
 
 CALENDAR = "text/calendar; charset=utf-8"
@@ -279,6 +293,8 @@ CALENDAR = "text/calendar; charset=utf-8"
 async def read_feed(
     token: FromPath[str], read_calendar_feed: NamedDependency[ReadCalendarFeed]
 ) -> Response[bytes]:
+    if not token.endswith(".ics"):
+        raise NotFoundException(detail="calendar feeds end in .ics")
     body = ok(await read_calendar_feed(token.removesuffix(".ics")))
     return Response(
         content=body,
@@ -306,7 +322,7 @@ async def sendgrid_events(
     request: Request[Any, Any, Any], record_email_reports: NamedDependency[RecordEmailReports]
 ) -> WebhookOut:
     body = await request.body()
-    return WebhookOut(received=ok(await record_email_reports(body, _headers(request))))
+    return WebhookOut(received=ok(await record_email_reports(body, _headers(request))).reports)
 
 
 @get(
@@ -320,12 +336,15 @@ async def sendgrid_events(
     responses=documented(403),
 )
 async def whatsapp_handshake(
-    whatsapp_handshake: NamedDependency[WhatsAppHandshake],
-    mode: Annotated[str, QueryParameter(query="hub.mode", max_length=64)] = "",
-    verify_token: Annotated[str, QueryParameter(query="hub.verify_token", max_length=512)] = "",
-    challenge: Annotated[str, QueryParameter(query="hub.challenge", max_length=512)] = "",
+    confirm_whatsapp_subscription: NamedDependency[ConfirmWhatsAppSubscription],
+    mode: Annotated[str, QueryParameter(name="hub.mode", max_length=64)] = "",
+    verify_token: Annotated[str, QueryParameter(name="hub.verify_token", max_length=512)] = "",
+    challenge: Annotated[str, QueryParameter(name="hub.challenge", max_length=512)] = "",
 ) -> str:
-    return ok(whatsapp_handshake(mode, verify_token, challenge))
+    echoed = await confirm_whatsapp_subscription(mode, verify_token, challenge)
+    if isinstance(echoed, Failure):  # Meta expects 403 for a subscription that is not ours
+        raise PermissionDeniedException(detail="the verify token is not ours")
+    return echoed.unwrap()
 
 
 @post(
@@ -343,7 +362,7 @@ async def whatsapp_events(
     record_whatsapp_notice: NamedDependency[RecordWhatsAppNotice],
 ) -> WebhookOut:
     body = await request.body()
-    return WebhookOut(received=ok(await record_whatsapp_notice(body, _headers(request))))
+    return WebhookOut(received=ok(await record_whatsapp_notice(body, _headers(request))).reports)
 
 
 ROUTES = [
