@@ -22,11 +22,14 @@ from adapters.bookings_desk import BookingsDesk
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
+from adapters.postgis.integrations import PostgisIntegrationsUnitOfWork
+from adapters.postgis.messaging import PostgisMessagingUnitOfWork
 from adapters.postgis.payments import PostgisPaymentsUnitOfWork
 from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.redis.idempotency import RedisIdempotencyStore
 from adapters.redis.sessions import RedisLiveSessions
 from adapters.redis.throttle import RedisRateLimiter, RedisThrottle
+from adapters.rendering import IcalendarWriter, JinjaRenderer, WebLinks
 from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec
 from adapters.security.breached import BundledBreachedPasswords
 from adapters.security.hibp import HibpBreachedPasswords
@@ -35,9 +38,6 @@ from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
 from adapters.security.qr import SegnoQrRenderer
 from adapters.security.sealing import AesGcmTokenSealer
 from adapters.security.totp import PyotpTotpGenerator
-from adapters.postgis.integrations import PostgisIntegrationsUnitOfWork
-from adapters.postgis.messaging import PostgisMessagingUnitOfWork
-from adapters.rendering import IcalendarWriter, JinjaRenderer, WebLinks
 from adapters.sendgrid import SendGridEmailEvents, SendGridEmailSender
 from adapters.stripe import StripePaymentGateway, StripeWebhookVerifier
 from adapters.system.clock import SystemClock
@@ -113,29 +113,6 @@ from core.identity import (
     VerifyAuditLog,
     VerifyEmail,
 )
-from core.payments import (
-    CancelWithRefund,
-    ExportLedger,
-    GetBookingPayments,
-    GetOfferingTerms,
-    GoodwillRefund,
-    LedgerBalances,
-    ListMyPayments,
-    ListPaymentsInReview,
-    ListRefunds,
-    PayForBooking,
-    PaymentSettings,
-    ProcessProcessorEvents,
-    ProviderMoney,
-    ReceiveProcessorEvent,
-    Reconcile,
-    ResolveRefund,
-    RetryRefund,
-    ReviewPayment,
-    SetOfferingTerms,
-    SettlePayments,
-    StartProviderOnboarding,
-)
 from core.integrations import (
     DeliverWebhook,
     DisableEndpoint,
@@ -176,6 +153,29 @@ from core.messaging import (
     WhatsAppEvents,
     WhatsAppNotice,
     WhatsAppSender,
+)
+from core.payments import (
+    CancelWithRefund,
+    ExportLedger,
+    GetBookingPayments,
+    GetOfferingTerms,
+    GoodwillRefund,
+    LedgerBalances,
+    ListMyPayments,
+    ListPaymentsInReview,
+    ListRefunds,
+    PayForBooking,
+    PaymentSettings,
+    ProcessProcessorEvents,
+    ProviderMoney,
+    ReceiveProcessorEvent,
+    Reconcile,
+    ResolveRefund,
+    RetryRefund,
+    ReviewPayment,
+    SetOfferingTerms,
+    SettlePayments,
+    StartProviderOnboarding,
 )
 from core.payments.model import BadSignature, CardNotCharged, IntentView, RefundView
 from core.payments.ports import (
@@ -313,9 +313,7 @@ class _NoEvents(EmailEvents, WhatsAppEvents):
         return None
 
 
-def _email_sender(
-    api_key: SecretStr | None, host: str, sender: str, name: str
-) -> EmailSender:
+def _email_sender(api_key: SecretStr | None, host: str, sender: str, name: str) -> EmailSender:
     if api_key is None:
         return _NoEmail()
     return SendGridEmailSender(api_key.get_secret_value(), sender, name, base_url=host)

@@ -187,7 +187,8 @@ def test_provider_secrets_never_show_in_reprs_or_errors() -> None:
     shown = repr(settings) + str(settings.model_dump())
     for secret in ("SG.key", "EAAG-token", "app-secret", "verify-me", "shh"):
         assert secret not in shown
-    assert settings.email_configured and settings.whatsapp_configured
+    assert settings.email_configured
+    assert settings.whatsapp_configured
     with pytest.raises(SettingsError, match="CLOUDINARY_URL must look like") as refused:
         Settings.from_env({**URLS, "CLOUDINARY_URL": "https://sk_live_leaked@demo"})
     assert "leaked" not in str(refused.value)

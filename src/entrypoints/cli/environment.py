@@ -20,10 +20,10 @@ from pathlib import Path
 import attrs
 
 from adapters.security.keyring import FileKeyStore
-from devservers.postgres import LocalPostgres
-from devservers.redis import LocalRedis
 from devservers.cloudinary_fake import LocalCloudinary
 from devservers.messaging_fake import LocalMessaging
+from devservers.postgres import LocalPostgres
+from devservers.redis import LocalRedis
 from devservers.stripe_fake import LocalStripe
 from entrypoints.settings import Settings, SettingsError
 
@@ -54,9 +54,7 @@ LOCAL_CLOUDINARY = {
     "api_key": "111111111111111",
     "api_secret": "reserva-local-cloudinary-secret",  # a fake's, plainly not real
 }
-LOCAL_CLOUDINARY_URL = "cloudinary://{api_key}:{api_secret}@{cloud_name}".format(
-    **LOCAL_CLOUDINARY
-)
+LOCAL_CLOUDINARY_URL = "cloudinary://{api_key}:{api_secret}@{cloud_name}".format(**LOCAL_CLOUDINARY)
 
 
 def _port(environ: Mapping[str, str], name: str, default: int) -> int:

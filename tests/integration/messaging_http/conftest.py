@@ -28,12 +28,12 @@ from devservers.postgres import LocalDatabase, LocalPostgres
 from entrypoints.container import Container, build_container, http_services
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from entrypoints.worker.handlers import HANDLERS
 from entrypoints.worker import WorkerOptions, start_in_process_worker
+from entrypoints.worker.handlers import HANDLERS
 from live_server import serving
 
-WHATSAPP_SECRET = "whatsapp-app-secret-e2e"  # noqa: S105 - the fake's, made up
-VERIFY_TOKEN = "whatsapp-verify-e2e"  # noqa: S105
+WHATSAPP_SECRET = "whatsapp-app-secret-e2e"
+VERIFY_TOKEN = "whatsapp-verify-e2e"
 PHONE_NUMBER_ID = "106540352242922"
 
 

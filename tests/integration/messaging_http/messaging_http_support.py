@@ -122,7 +122,9 @@ class Fake:
         """SendGrid events about sent mails, signed by the fake and POSTed to the app (unless
         `post` is false: then only the body and headers it would send)."""
         answer: dict[str, Any] = ok(
-            await self.http.post("/_test/sendgrid/events", json={"events": list(specs), "post": post})
+            await self.http.post(
+                "/_test/sendgrid/events", json={"events": list(specs), "post": post}
+            )
         )
         return answer
 
@@ -211,7 +213,9 @@ class Shop:
 async def open_shop(client: Client, people: Authenticators) -> Shop:
     """A free court in Berlin, open all day, bookable a year ahead."""
     admin = people.admin()
-    provider = ok(await client.post("/providers", json={"name": "Spree Tennis"}, headers=admin), 201)
+    provider = ok(
+        await client.post("/providers", json={"name": "Spree Tennis"}, headers=admin), 201
+    )
     place = ok(
         await client.post(
             f"/providers/{provider['id']}/places",
@@ -226,7 +230,9 @@ async def open_shop(client: Client, people: Authenticators) -> Shop:
     all_day = [{"weekday": d, "opens": "00:00", "closes": "24:00"} for d in range(7)]
     ok(await client.put(f"/places/{place['id']}/hours", json={"weekly": all_day}, headers=staff))
     court = ok(
-        await client.post(f"/places/{place['id']}/resources", json={"name": "Court"}, headers=staff),
+        await client.post(
+            f"/places/{place['id']}/resources", json={"name": "Court"}, headers=staff
+        ),
         201,
     )
     offering = ok(
@@ -271,9 +277,9 @@ async def message_of(
 
     async def found() -> dict[str, Any] | None:
         for message in await my_messages(client, person):
-            if message["kind"] == kind and message["channel"] == "email":
-                if status is None or message["status"] == status:
-                    return message
+            wanted = status is None or message["status"] == status
+            if message["kind"] == kind and message["channel"] == "email" and wanted:
+                return message
         return None
 
     return await eventually(found, f"{kind} message ({status or 'any status'})")

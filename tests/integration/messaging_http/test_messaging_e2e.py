@@ -34,7 +34,7 @@ from messaging_http_support import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-VERIFY_TOKEN = "whatsapp-verify-e2e"  # noqa: S105 - conftest's, made up
+VERIFY_TOKEN = "whatsapp-verify-e2e"
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -107,8 +107,9 @@ async def test_a_confirmed_booking_mails_a_valid_calendar_entry(
     assert event.uid
     assert "Court hire" in (event.name or "")
     held = await fake.mail_to(person.email, "booking_held")
-    assert held["recipient"]["custom_args"]["reserva_message_id"] != (
-        mail["recipient"]["custom_args"]["reserva_message_id"]
+    assert (
+        held["recipient"]["custom_args"]["reserva_message_id"]
+        != (mail["recipient"]["custom_args"]["reserva_message_id"])
     )
     confirmed = await message_of(client, person, "booking_confirmed", "sent")
     assert confirmed["booking_id"] == booking["id"]
@@ -141,6 +142,7 @@ async def test_reminders_wait_at_the_right_utc_instants_move_on_reschedule_and_v
     await fake.mail_to(person.email, "booking_rescheduled")
 
     ok(await client.post(f"/bookings/{moved['id']}/cancel", headers=person.headers))
+
     async def gone() -> bool:
         return await pending_reminders(owner, moved["id"]) == set()
 
