@@ -5,11 +5,15 @@ webhooks move statuses forward (a forged one changes nothing)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import ics
 import pytest
+from click.testing import Result
 from messaging_http_support import (
     PASSWORD,
     WEB,
@@ -33,6 +37,10 @@ from messaging_http_support import (
     verified_person,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
+
+from devservers.postgres import LocalDatabase
+from entrypoints.cli.main import app
 
 VERIFY_TOKEN = "whatsapp-verify-e2e"
 
@@ -44,6 +52,7 @@ BERLIN = ZoneInfo(ZONE)
 DST_DAY_START = datetime(2027, 3, 28, 10, 0, tzinfo=BERLIN)  # 08:00 UTC (CEST, +02:00)
 NEXT_DAY_START = datetime(2027, 3, 29, 10, 0, tzinfo=BERLIN)  # 08:00 UTC
 HOUR = timedelta(hours=1)
+runner = CliRunner()
 
 
 def utc(year: int, month: int, day: int, hour: int) -> datetime:
@@ -280,3 +289,41 @@ async def test_staff_and_admins_read_messages_and_a_calendar_feed_lists_bookings
     (event,) = ics.Calendar(served.text).events
     assert event.begin.datetime == DST_DAY_START.astimezone(UTC)
     assert (await client.get("/calendar/not-a-feed-token-at-all.ics")).status_code == 404
+
+
+async def test_an_operator_lists_shows_and_resends_messages_from_the_command_line(
+    client: Client,
+    fake: Fake,
+    messaging_http_database: LocalDatabase,
+    redis_url: str,
+    kek_file: Path,
+) -> None:
+    person = await verified_person(client, fake, "cli")
+    first = await message_of(client, person, "email_verification", "sent")
+    env = {
+        "DATABASE_URL": messaging_http_database.app_url,
+        "REDIS_URL": redis_url,
+        "KEK_FILE": str(kek_file),
+        "COLUMNS": "400",
+    }
+
+    async def reserva(*args: str) -> Result:
+        return await asyncio.to_thread(partial(runner.invoke, app, list(args), env=env))
+
+    listed = await reserva("messages", "list", "--user", person.email)
+    assert listed.exit_code == 0, listed.output
+    assert first["id"] in listed.output
+    assert "email_verification" in listed.output
+    shown = await reserva("messages", "show", first["id"])
+    assert shown.exit_code == 0, shown.output
+    assert first["provider_message_id"] in shown.output
+    failed = await reserva("messages", "list", "--status", "lost")
+    assert failed.exit_code == 1
+    assert "--status must be one of" in failed.output
+
+    resent = await reserva("messages", "resend", first["id"])
+
+    assert resent.exit_code == 0, resent.output
+    await fake.mail_to(person.email, "email_verification", count=2)
+    statuses = [m["status"] for m in await my_messages(client, person)]
+    assert statuses == ["sent", "sent"]
