@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devservers.messaging_fake import MessagingControl
 from devservers.net import free_port
 from devservers.postgres import LocalPostgres
 from devservers.redis import LocalRedis
@@ -25,21 +26,25 @@ STARTUP_SECONDS = 120
 
 @pytest.fixture
 def ports() -> dict[str, int]:
-    return {"pg": free_port(), "redis": free_port(), "http": free_port(), "stripe": free_port()}
+    names = ("pg", "redis", "http", "stripe", "messaging", "cloudinary")
+    return {name: free_port() for name in names}
 
 
 @pytest.fixture
 def serving(tmp_path: Path, ports: dict[str, int]) -> Iterator[str]:
     """A `reserva serve` process with its own data dir; stopped, with its servers, afterwards."""
-    configured = ("DATABASE_URL", "REDIS_URL", "KEK_FILE")
+    configured = ("DATABASE_URL", "REDIS_URL", "KEK_FILE", "CLOUDINARY_URL", "PUBLIC_API_URL")
+    providers = ("STRIPE_", "SENDGRID_", "WHATSAPP_")
     env = {
-        k: v for k, v in os.environ.items() if k not in configured and not k.startswith("STRIPE_")
+        k: v for k, v in os.environ.items() if k not in configured and not k.startswith(providers)
     }
     env |= {
         "RESERVA_DATA_DIR": str(tmp_path / "data"),
         "RESERVA_PG_PORT": str(ports["pg"]),
         "RESERVA_REDIS_PORT": str(ports["redis"]),
         "RESERVA_STRIPE_PORT": str(ports["stripe"]),
+        "RESERVA_MESSAGING_PORT": str(ports["messaging"]),
+        "RESERVA_CLOUDINARY_PORT": str(ports["cloudinary"]),
     }
     command = [str(Path(sys.executable).with_name("reserva")), "serve"]
     options = ["--port", str(ports["http"]), "--demo-providers", "3"]
@@ -109,3 +114,36 @@ def test_serve_runs_a_fake_stripe_whose_webhooks_reach_the_api(
     assert forged.status_code == 400
     assert forged.json()["type"] == "urn:reserva:problem:bad-signature"
     assert (tmp_path / "data" / "stripe" / "stripe.log").exists()
+
+
+def test_serve_sends_mail_to_the_local_sendgrid_fake_through_its_worker(
+    serving: str, ports: dict[str, int], tmp_path: Path
+) -> None:
+    """Zero config: registering mails a verification link, sent by the in-process worker
+    through the SendGrid SDK to the messaging fake; the fake's signed events reach the API."""
+    _wait_for(f"{serving}/providers")
+    email = "newcomer@reserva.test"
+    registered = httpx.post(
+        f"{serving}/auth/register",
+        json={"email": email, "password": "a long enough passphrase 1"},
+    )
+    fake = MessagingControl(f"http://127.0.0.1:{ports['messaging']}")
+    try:
+        deadline = time.monotonic() + 30
+        while not (mails := [m for m in fake.mails() if email in m.to]):
+            assert time.monotonic() < deadline, "no verification mail left"
+            time.sleep(0.2)
+        fired = fake.sendgrid_event(mails[0].x_message_id, "delivered")
+    finally:
+        fake.close()
+    forged = httpx.post(
+        f"{serving}/webhooks/sendgrid",
+        content=b'[{"event": "delivered"}]',
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert registered.status_code == 202
+    assert fired.delivery is not None
+    assert fired.delivery["status"] == 200
+    assert forged.status_code == 401
+    assert (tmp_path / "data" / "messaging" / "state.json").exists()
