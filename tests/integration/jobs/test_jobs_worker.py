@@ -4,6 +4,7 @@ jobs."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -120,9 +121,7 @@ async def test_a_failing_job_is_retried_with_back_off_then_dead_with_its_last_er
         )
     ]
     assert len(started) == 3
-    assert all(
-        later - earlier >= SECOND for earlier, later in zip(started, started[1:], strict=False)
-    )
+    assert all(later - earlier >= SECOND for earlier, later in itertools.pairwise(started))
 
     [dead] = await JobRecords(engine).list(status="failed")
     assert (dead.id, dead.task, dead.attempts) == (job_id, "fail_until_fixed", 3)
