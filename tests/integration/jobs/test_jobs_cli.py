@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import typer
-from click.testing import Result
 from sqlalchemy.ext.asyncio import AsyncEngine
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from devservers.postgres import LocalDatabase
 from entrypoints.cli import jobs
