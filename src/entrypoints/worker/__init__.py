@@ -153,7 +153,8 @@ async def run_worker(
         recovering = asyncio.create_task(recover_forever(records, chosen))
         try:
             await app.run_worker_async(
-                queues=chosen.queues,  # type: ignore[arg-type]  # None means every queue
+                # A list (psycopg sends a tuple as a record); None means every queue.
+                queues=None if chosen.queues is None else list(chosen.queues),  # type: ignore[arg-type]
                 concurrency=chosen.concurrency,
                 name=chosen.name,
                 update_heartbeat_interval=chosen.heartbeat.total_seconds(),

@@ -4,6 +4,7 @@ jobs."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -81,7 +82,9 @@ async def _defer(engine: AsyncEngine, task: str, key: str) -> int:
 
 
 async def _status(engine: AsyncEngine, job_id: int) -> str:
-    [row] = await rows(engine, "SELECT status::text FROM procrastinate_jobs WHERE id = :id", id=job_id)
+    [row] = await rows(
+        engine, "SELECT status::text FROM procrastinate_jobs WHERE id = :id", id=job_id
+    )
     return str(row.status)
 
 
@@ -118,7 +121,7 @@ async def test_a_failing_job_is_retried_with_back_off_then_dead_with_its_last_er
         )
     ]
     assert len(started) == 3
-    assert all(later - earlier >= SECOND for earlier, later in zip(started, started[1:], strict=False))
+    assert all(later - earlier >= SECOND for earlier, later in itertools.pairwise(started))
 
     [dead] = await JobRecords(engine).list(status="failed")
     assert (dead.id, dead.task, dead.attempts) == (job_id, "fail_until_fixed", 3)
