@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from hypothesis import settings
-from returns.result import Failure, Result, Success
+from returns.result import Failure, Result
 
 from adapters.memory.messaging import InMemoryMessaging, messaging_in_memory
-from core.messaging import BookingFacts, DispatchEvent, Dispatched, Message
+from core.messaging import BookingFacts, Dispatched, DispatchEvent, Message
+from core.shared.errors import DomainError
 from core.shared.events import Event
 from core.shared.ids import BookingId, EventId
 
@@ -26,7 +27,6 @@ NOW = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 T = TypeVar("T")
-E = TypeVar("E")
 
 
 def world(now: datetime = NOW) -> InMemoryMessaging:
@@ -39,13 +39,16 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 def ok(result: Result[T, Any]) -> T:
-    assert isinstance(result, Success), result
+    if isinstance(result, Failure):
+        raise AssertionError(f"expected a success, got {result}")
     return result.unwrap()
 
 
-def failure(result: Result[Any, E]) -> E:
+def failure(result: Result[Any, Any]) -> DomainError:
     assert isinstance(result, Failure), result
-    return result.failure()
+    error = result.failure()
+    assert isinstance(error, DomainError)
+    return error
 
 
 def booking_event(name: str, facts: BookingFacts, at: datetime = NOW, **extra: Any) -> Event:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import timedelta
 
@@ -47,7 +48,8 @@ async def test_an_account_mail_goes_by_email_only_to_the_events_address() -> Non
         "de",
     )
     assert message.dedupe_key == f"{event.id}:email:{ada.user_id}"
-    assert message.status is MessageStatus.QUEUED and message.event_id == event.id
+    assert message.status is MessageStatus.QUEUED
+    assert message.event_id == event.id
     assert app.store.send_queue == [message.id]
     assert app.store.dispatched_at(event.id) == NOW
     assert app.store.accesses[-1] == MAINTENANCE
@@ -126,8 +128,10 @@ async def test_dispatching_again_adds_nothing_and_queues_nothing() -> None:
     event = booking_event("booking_confirmed", facts)
     first = await dispatch(app, event)
     again = ok(await app(DispatchEvent)(EventId(event.id)))
-    assert len(first.messages) == 1 and again.messages == ()
-    assert len(app.store.messages) == 1 and len(app.store.send_queue) == 1
+    assert len(first.messages) == 1
+    assert again.messages == ()
+    assert len(app.store.messages) == 1
+    assert len(app.store.send_queue) == 1
     assert app.store.reminders == {
         (facts.booking_id, 24 * 60): facts.starts - 24 * HOUR,
         (facts.booking_id, 120): facts.starts - 2 * HOUR,
@@ -140,7 +144,8 @@ async def test_an_unknown_event_is_not_found_and_silent_events_are_only_marked()
     assert failure(await app(DispatchEvent)(missing)) == NotFound(kind="event", id=str(missing))
     event = Event(name="bookings.provider_created", occurred_at=NOW, payload={})
     done = await dispatch(app, event)
-    assert done.messages == () and app.store.dispatched_at(event.id) == NOW
+    assert done.messages == ()
+    assert app.store.dispatched_at(event.id) == NOW
 
 
 async def test_a_booking_gone_from_the_bookings_context_says_nothing() -> None:
@@ -179,7 +184,8 @@ async def test_cancelling_removes_the_reminders() -> None:
     await dispatch(app, booking_event("booking_confirmed", facts))
     cancelled = app.set_booking(facts, status="cancelled")
     done = await dispatch(app, booking_event("booking_cancelled", cancelled))
-    assert done.reminders_cancelled == 2 and app.store.reminders == {}
+    assert done.reminders_cancelled == 2
+    assert app.store.reminders == {}
     assert done.messages[0].kind is MessageKind.BOOKING_CANCELLED
 
 
@@ -212,7 +218,8 @@ async def test_a_confirmation_dispatched_after_its_cancellation_schedules_nothin
     confirmed = booking_event("booking_confirmed", facts)
     app.set_booking(facts, status="cancelled")
     done = await dispatch(app, confirmed)
-    assert done.reminders_scheduled == () and app.store.reminders == {}
+    assert done.reminders_scheduled == ()
+    assert app.store.reminders == {}
 
 
 async def test_a_rolled_back_dispatch_leaves_no_message_job_or_mark() -> None:
@@ -220,10 +227,10 @@ async def test_a_rolled_back_dispatch_leaves_no_message_job_or_mark() -> None:
     facts = app.booking(app.person().user_id, starts=NOW + 3 * DAY)
     event = app.publish(booking_event("booking_confirmed", facts))
     app.store.crash_next_commits(1)
-    try:
+    with contextlib.suppress(RuntimeError):
         await app(DispatchEvent)(EventId(event.id))
-    except RuntimeError:
-        pass
-    assert app.store.messages == [] and app.store.send_queue == [] and app.store.reminders == {}
+    assert app.store.messages == []
+    assert app.store.send_queue == []
+    assert app.store.reminders == {}
     assert app.store.dispatched_at(event.id) is None
     assert len((await dispatch(app, event)).messages) == 1
