@@ -124,9 +124,11 @@ _SEED_USER = (
 )
 _SEED_BOOKING = (
     "INSERT INTO bookings (id, offering_id, provider_id, customer_id, kind, during, blocked,"
-    " resource_id, seats, price_minor, currency, status, created_at, rescheduled_from)"
+    " resource_id, seats, price_minor, currency, status, created_at, rescheduled_from,"
+    " hold_expires_at)"
     " VALUES (:booking, :offering, :provider, :user, 'appointment', CAST(:during AS tstzrange),"
-    " CAST(:during AS tstzrange), :resource, 1, 3000, 'EUR', :status, :now, :rescheduled_from)"
+    " CAST(:during AS tstzrange), :resource, 1, 3000, 'EUR', :status, :now, :rescheduled_from,"
+    " :hold_expires_at)"
 )
 
 
@@ -197,6 +199,7 @@ async def add_booking(
             "status": status,
             "now": NOW,
             "rescheduled_from": rescheduled_from,
+            "hold_expires_at": NOW + 10 * MINUTE if status == "held" else None,
         },
     )
     return booking

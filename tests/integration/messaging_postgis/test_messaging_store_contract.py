@@ -110,7 +110,8 @@ async def test_a_report_moves_a_message_forward_and_never_back(store: Store) -> 
     async with store.uow(MAINTENANCE) as uow:
         kept = await uow.messages.get(id)
 
-    assert delivered is not None and delivered.status is MessageStatus.DELIVERED
+    assert delivered is not None
+    assert delivered.status is MessageStatus.DELIVERED
     assert (late_sent, again) == (None, None)
     assert kept == delivered
 
@@ -126,7 +127,8 @@ async def test_a_report_finds_the_message_by_the_providers_id(store: Store) -> N
         )
         await uow.commit()
 
-    assert read is not None and (read.id, read.status) == (id, MessageStatus.READ)
+    assert read is not None
+    assert (read.id, read.status) == (id, MessageStatus.READ)
     assert read.last_error == "seen"
     assert unknown is None
 
@@ -143,7 +145,8 @@ async def test_a_bounce_after_delivery_is_kept_but_not_a_delivery_after_a_bounce
         dropped = await uow.messages.advance(_report(MessageStatus.DROPPED, id))  # same rank
         await uow.commit()
 
-    assert bounced is not None and bounced.status is MessageStatus.BOUNCED
+    assert bounced is not None
+    assert bounced.status is MessageStatus.BOUNCED
     assert bounced.last_error == "550 no such user"
     assert (delivered, dropped) == (None, None)
 
@@ -172,7 +175,8 @@ async def test_whatever_the_order_the_first_report_of_the_highest_rank_wins(
 
     best = max(MessageStatus.SENDING.rank, *(s.rank for s in statuses))
     first_best = next((s for s in statuses if s.rank == best), MessageStatus.SENDING)
-    assert final is not None and final.status is first_best
+    assert final is not None
+    assert final.status is first_best
 
 
 async def test_lists_are_newest_first_and_pages_follow_the_cursor(store: Store) -> None:
@@ -286,7 +290,8 @@ async def test_a_booking_rescheduled_from_one_never_sent_starts_a_chain(store: S
         uid, sequence = await uow.calendar.next(after, before)
         await uow.commit()
 
-    assert uid and sequence == 0
+    assert uid
+    assert sequence == 0
 
 
 async def test_a_feed_is_found_by_its_digest_and_issuing_again_replaces_it(store: Store) -> None:
