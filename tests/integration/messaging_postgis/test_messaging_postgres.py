@@ -21,7 +21,6 @@ from messaging_postgis_support import (
     add_user,
     add_venue,
     message,
-    no_jobs,
     postgis_store,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -249,7 +248,7 @@ async def test_a_provider_without_a_plan_gets_24_and_2_hours(
     async with postgis.uow(MAINTENANCE) as uow:
         default = await uow.bookings.reminder_plan(provider)
     staff = Access(provider_ids=frozenset({provider}))
-    async with PostgisMessagingUnitOfWork(engine, staff, jobs=no_jobs) as u:
+    async with PostgisMessagingUnitOfWork(engine, staff) as u:
         assert isinstance(u.bookings, PostgisBookingFacts)
         await u.bookings.set_reminder_plan(provider, own)
         await u.commit()
@@ -342,3 +341,46 @@ async def test_a_feed_is_visible_to_its_owner_and_to_whoever_presents_its_digest
         f"provider:{provider}"
     )
     assert await owner_of(PUBLIC, "digest-ana") is None
+
+
+# ---------------------------------------------------------------- jobs
+
+
+async def _send_jobs(owner_engine: AsyncEngine) -> list[str]:
+    async with owner_engine.connect() as owner:
+        found = await owner.execute(
+            sa.text("SELECT args->>'message_id' FROM procrastinate_jobs WHERE task_name = :t"),
+            {"t": "send_message"},
+        )
+        return [str(id) for id in found.scalars()]
+
+
+async def test_a_message_and_its_send_job_exist_exactly_when_the_transaction_commits(
+    postgis: Store, owner_engine: AsyncEngine
+) -> None:
+    dropped, kept = message(), message()
+    async with postgis.uow(MAINTENANCE) as uow:
+        await uow.messages.add(dropped)
+        await uow.jobs.send_message(dropped.id)  # then the block is left without a commit
+    async with postgis.uow(MAINTENANCE) as uow:
+        await uow.messages.add(kept)
+        await uow.jobs.send_message(kept.id)
+        await uow.commit()
+
+    assert await _send_jobs(owner_engine) == [str(kept.id)]
+
+
+async def test_an_outbox_row_comes_with_its_dispatch_job(
+    postgis: Store, owner_engine: AsyncEngine
+) -> None:
+    event = Event(name="bookings.booking_confirmed", occurred_at=NOW, payload={})
+    async with postgis.uow(MAINTENANCE) as uow:
+        await uow.outbox.add(event)
+        await uow.commit()
+    async with owner_engine.connect() as owner:
+        dispatched = await owner.scalar(
+            sa.text("SELECT args->>'event_id' FROM procrastinate_jobs WHERE task_name = :t"),
+            {"t": "dispatch_event"},
+        )
+
+    assert dispatched == str(event.id)
