@@ -120,7 +120,13 @@ async def test_a_report_finds_the_message_by_the_providers_id(store: Store) -> N
     id = await _stored(store, MessageStatus.SENT, provider_id="wamid.1")
     async with store.uow(MAINTENANCE) as uow:
         read = await uow.messages.advance(
-            _report(MessageStatus.READ, provider_message_id="wamid.1", detail="seen")
+            # An id that is not ours (another sender's custom arg) falls back to theirs.
+            _report(
+                MessageStatus.READ,
+                MessageId(uuid.uuid4()),
+                provider_message_id="wamid.1",
+                detail="seen",
+            )
         )
         unknown = await uow.messages.advance(
             _report(MessageStatus.READ, provider_message_id="wamid.2")
@@ -149,6 +155,41 @@ async def test_a_bounce_after_delivery_is_kept_but_not_a_delivery_after_a_bounce
     assert bounced.status is MessageStatus.BOUNCED
     assert bounced.last_error == "550 no such user"
     assert (delivered, dropped) == (None, None)
+
+
+async def test_a_report_about_an_unknown_message_changes_none(store: Store) -> None:
+    unsent = await _stored(store, MessageStatus.SENDING)  # no provider id yet
+    async with store.uow(MAINTENANCE) as uow:
+        by_our_id = await uow.messages.advance(
+            _report(MessageStatus.DELIVERED, MessageId(uuid.uuid4()))
+        )
+        by_neither = await uow.messages.advance(_report(MessageStatus.DELIVERED))
+        by_theirs = await uow.messages.advance(
+            _report(MessageStatus.DELIVERED, provider_message_id="sg-unknown")
+        )
+        await uow.commit()
+    async with store.uow(MAINTENANCE) as uow:
+        kept = await uow.messages.get(unsent)
+
+    assert (by_our_id, by_neither, by_theirs) == (None, None, None)
+    assert kept is not None
+    assert kept.status is MessageStatus.SENDING
+
+
+async def test_a_report_by_our_id_records_the_providers_id_once(store: Store) -> None:
+    id = await _stored(store, MessageStatus.SENDING)
+    async with store.uow(MAINTENANCE) as uow:
+        sent = await uow.messages.advance(
+            _report(MessageStatus.SENT, id, provider_message_id="sg-1")
+        )
+        delivered = await uow.messages.advance(
+            _report(MessageStatus.DELIVERED, id, provider_message_id="sg-1.filter")
+        )
+        await uow.commit()
+
+    assert sent is not None
+    assert delivered is not None
+    assert (sent.provider_message_id, delivered.provider_message_id) == ("sg-1", "sg-1")
 
 
 REPORTED = st.sampled_from(
@@ -268,30 +309,32 @@ async def test_a_booking_chain_keeps_its_uid_and_raises_its_sequence(store: Stor
     first, second, other = (BookingId(uuid.uuid4()) for _ in range(3))
     async with store.uow(MAINTENANCE) as uow:
         assert await uow.calendar.current(first) is None
-        uid, zero = await uow.calendar.next(first, None)
-        _, one = await uow.calendar.next(first, None)
+        uid, s0 = await uow.calendar.next(first, None)
+        _, s1 = await uow.calendar.next(first, None)
         await uow.commit()
     async with store.uow(MAINTENANCE) as uow:
-        moved_uid, two = await uow.calendar.next(second, first)  # rescheduled from `first`
-        _, three = await uow.calendar.next(second, first)
-        other_uid, other_zero = await uow.calendar.next(other, None)
+        moved_uid, s2 = await uow.calendar.next(second, first)  # rescheduled from `first`
+        _, s3 = await uow.calendar.next(second, first)
+        other_uid, other_first = await uow.calendar.next(other, None)
         await uow.commit()
     async with store.uow(MAINTENANCE) as uow:
-        assert await uow.calendar.current(first) == (uid, 3)
-        assert await uow.calendar.current(second) == (uid, 3)
+        assert await uow.calendar.current(first) == (uid, s3)
+        assert await uow.calendar.current(second) == (uid, s3)
 
+    assert uid == f"{first}@reserva"
     assert moved_uid == uid != other_uid
-    assert (zero, one, two, three, other_zero) == (0, 1, 2, 3, 0)
+    # Where a chain starts (PostGIS: 0, as RFC 5545 says) is each store's; each step is one.
+    assert (s1, s2, s3) == (s0 + 1, s0 + 2, s0 + 3)
+    assert other_first == s0
 
 
-async def test_a_booking_rescheduled_from_one_never_sent_starts_a_chain(store: Store) -> None:
+async def test_a_booking_rescheduled_from_one_never_sent_takes_its_name(store: Store) -> None:
     before, after = BookingId(uuid.uuid4()), BookingId(uuid.uuid4())
     async with store.uow(MAINTENANCE) as uow:
-        uid, sequence = await uow.calendar.next(after, before)
+        uid, _ = await uow.calendar.next(after, before)
         await uow.commit()
 
-    assert uid
-    assert sequence == 0
+    assert uid == f"{before}@reserva"
 
 
 async def test_a_feed_is_found_by_its_digest_and_issuing_again_replaces_it(store: Store) -> None:
