@@ -259,6 +259,38 @@ async def test_lists_are_newest_first_and_pages_follow_the_cursor(store: Store) 
     assert len(everyone) == 10
 
 
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    minutes=st.lists(st.integers(min_value=0, max_value=5), min_size=0, max_size=12),
+    page_size=st.integers(min_value=1, max_value=5),
+)
+async def test_pages_hold_every_message_once_newest_first(
+    store: Store, minutes: list[int], page_size: int
+) -> None:
+    """Whatever the ties in created_at, following the cursor reads each message exactly once."""
+    reader = UserId(uuid.uuid4())
+    planned = [message(recipient=reader, created_at=NOW + m * MINUTE) for m in minutes]
+    async with store.uow(MAINTENANCE) as uow:
+        for one in planned:
+            await uow.messages.add(one)
+        await uow.commit()
+
+    read: list[MessageId] = []
+    cursor: MessageId | None = None
+    async with store.uow(MAINTENANCE) as uow:
+        while page := await uow.messages.list(recipient_id=reader, before=cursor, limit=page_size):
+            assert len(page) <= page_size
+            read.extend(m.id for m in page)
+            cursor = page[-1].id
+
+    newest_first = sorted(planned, key=lambda m: (m.created_at, m.id.int), reverse=True)
+    assert read == [m.id for m in newest_first]
+
+
 # ---------------------------------------------------------------- contacts
 
 
