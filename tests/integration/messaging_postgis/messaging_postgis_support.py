@@ -15,9 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.postgis.messaging import MESSAGING_TABLES, PostgisMessagingUnitOfWork
-from adapters.postgis.unit_of_work import PostgisUnitOfWork
 from core.messaging.model import Channel, Message, MessageId, MessageKind, MessageStatus
-from core.messaging.ports import Jobs, MessagingUnitOfWork
+from core.messaging.ports import MessagingUnitOfWork
 from core.shared.ids import BookingId, ProviderId, UserId
 from core.shared.unit_of_work import Access
 
@@ -27,7 +26,7 @@ HOUR = timedelta(hours=1)
 TRUNCATED = (
     ", ".join(MESSAGING_TABLES)
     + ", outbox, bookings, occurrences, offering_resources, offerings, resources, places,"
-    " providers, user_staff_roles, users"
+    " providers, user_staff_roles, users, procrastinate_jobs"
 )
 # The memory store plugs in here once adapters.memory.messaging exists (H2's branch).
 HAS_MEMORY = importlib.util.find_spec("adapters.memory.messaging") is not None
@@ -42,31 +41,9 @@ class Store:
     uow: Callable[[Access], MessagingUnitOfWork]
 
 
-class NoJobs(Jobs):
-    """The job queue's stand-in: these tests are about the rows (H1's adapter has its own)."""
-
-    async def send_message(self, message_id: MessageId) -> None:
-        return None
-
-    async def schedule_reminder(
-        self, booking_id: BookingId, offset_minutes: int, at: datetime
-    ) -> None:
-        return None
-
-    async def cancel_reminders(self, booking_id: BookingId) -> int:
-        return 0
-
-    async def pending_reminders(self, booking_id: BookingId) -> Sequence[tuple[int, datetime]]:
-        return ()
-
-
-def no_jobs(uow: PostgisUnitOfWork) -> Jobs:
-    return NoJobs()
-
-
 def postgis_store(engine: AsyncEngine) -> Store:
     def uow(access: Access) -> MessagingUnitOfWork:
-        return PostgisMessagingUnitOfWork(engine, access, jobs=no_jobs)
+        return PostgisMessagingUnitOfWork(engine, access)
 
     return Store("postgis", uow)
 
@@ -124,9 +101,11 @@ _SEED_USER = (
 )
 _SEED_BOOKING = (
     "INSERT INTO bookings (id, offering_id, provider_id, customer_id, kind, during, blocked,"
-    " resource_id, seats, price_minor, currency, status, created_at, rescheduled_from)"
+    " resource_id, seats, price_minor, currency, status, created_at, rescheduled_from,"
+    " hold_expires_at)"
     " VALUES (:booking, :offering, :provider, :user, 'appointment', CAST(:during AS tstzrange),"
-    " CAST(:during AS tstzrange), :resource, 1, 3000, 'EUR', :status, :now, :rescheduled_from)"
+    " CAST(:during AS tstzrange), :resource, 1, 3000, 'EUR', :status, :now, :rescheduled_from,"
+    " :hold_expires_at)"
 )
 
 
@@ -197,6 +176,7 @@ async def add_booking(
             "status": status,
             "now": NOW,
             "rescheduled_from": rescheduled_from,
+            "hold_expires_at": NOW + 10 * MINUTE if status == "held" else None,
         },
     )
     return booking

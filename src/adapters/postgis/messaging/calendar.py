@@ -1,10 +1,11 @@
 """Calendar UIDs per booking chain with their SEQUENCE, and the secret feeds' token digests.
 
 A booking gets its chain's UID once: a rescheduled booking joins its predecessor's chain, any
-other starts one named after itself. `next` is two upserts, each taking its row's lock: the
-booking's UID (ON CONFLICT DO UPDATE ... RETURNING gives the UID already there, even to a
-concurrent caller, who waits for the first to commit) and the chain's SEQUENCE (inserted at 0,
-else incremented in place), so concurrent callers get distinct, increasing sequences.
+other starts one named after itself (`{booking id}@reserva`); SEQUENCE starts at 0 (RFC 5545).
+`next` is two upserts, each taking its row's lock: the booking's UID (ON CONFLICT DO UPDATE ...
+RETURNING gives the UID already there, even to a concurrent caller, who waits for the first to
+commit) and the chain's SEQUENCE (inserted at 0, else incremented in place), so concurrent
+callers get distinct, increasing sequences.
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ class PostgisCalendarSequences(PostgisPart, CalendarSequences):
     async def next(
         self, booking_id: BookingId, rescheduled_from: BookingId | None
     ) -> tuple[str, int]:
-        fresh: sa.ColumnElement[str] = sa.literal(chain_uid(booking_id), sa.Text)
+        # A predecessor never written to a calendar names the chain all the same: were it ever
+        # given a UID later, it would be this one.
+        fresh: sa.ColumnElement[str] = sa.literal(
+            chain_uid(rescheduled_from or booking_id), sa.Text
+        )
         if rescheduled_from is not None:
             predecessor = sa.select(K.uid).where(K.booking_id == rescheduled_from)
             fresh = sa.func.coalesce(predecessor.scalar_subquery(), fresh)

@@ -107,18 +107,29 @@ class PostgisMessages(PostgisPart, Messages):
         await self._run(messages.update().where(M.id == message.id).values(**values))
 
     async def advance(self, report: StatusReport) -> Message | None:
-        if report.message_id is not None:
-            which = M.id == report.message_id
-        elif report.provider_message_id is not None:
-            which = M.provider_message_id == report.provider_message_id
-        else:
+        # Our id when the provider echoes it and we know it, else the provider's id. (Never
+        # `== None`: SQLAlchemy would make it IS NULL and match any message not sent yet.)
+        known = messages.alias("known").c
+        candidates = [
+            sa.select(known.id).where(column == value).scalar_subquery()
+            for column, value in (
+                (known.id, report.message_id),
+                (known.provider_message_id, report.provider_message_id),
+            )
+            if value is not None
+        ]
+        if not candidates:
             return None
+        which = M.id == sa.func.coalesce(*candidates)
         statement = (
             messages.update()
             .where(which, rank_of(M.status) < report.status.rank)
             .values(
                 status=report.status.value,
                 last_error=sa.func.coalesce(report.detail, M.last_error),
+                provider_message_id=sa.func.coalesce(
+                    M.provider_message_id, report.provider_message_id
+                ),
                 updated_at=sa.func.greatest(M.updated_at, report.at),
             )
             .returning(*messages.c)

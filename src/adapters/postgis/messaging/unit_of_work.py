@@ -3,12 +3,12 @@ the job queue deferring in that same transaction (a job exists exactly when its 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.postgis.jobs import PostgisJobs
 from adapters.postgis.messaging.calendar import PostgisCalendarFeeds, PostgisCalendarSequences
 from adapters.postgis.messaging.contacts import (
     PostgisPreferences,
@@ -26,8 +26,7 @@ JobsOf = Callable[[PostgisUnitOfWork], Jobs]
 
 def postgis_jobs(uow: PostgisUnitOfWork) -> Jobs:
     """procrastinate's jobs, deferred on the unit of work's connection (adapters.postgis.jobs)."""
-    jobs: Jobs = importlib.import_module("adapters.postgis.jobs").PostgisJobs(uow)
-    return jobs
+    return PostgisJobs(uow)
 
 
 class PostgisMessagingUnitOfWork(PostgisUnitOfWork, MessagingUnitOfWork):
