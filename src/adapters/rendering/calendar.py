@@ -50,6 +50,30 @@ def _vtimezone_span(entries: Sequence[CalendarEntry]) -> tuple[date, date]:
     return date(max(first - 1, 1), 1, 1), date(min(last + 2, 9999), 1, 1)
 
 
+def _one_rdate_a_line(calendar: icalendar.Calendar) -> None:
+    """The library lists a zone's transitions in one comma-separated RDATE; RFC 5545 allows
+    that, but some readers (vobject) take only the first date. One RDATE per date is read
+    alike by all of them."""
+    for timezone in calendar.walk("VTIMEZONE"):
+        for observance in timezone.subcomponents:
+            if "RDATE" not in observance:
+                continue
+            listed = observance.pop("RDATE")
+            trees = listed if isinstance(listed, list) else [listed]
+            for moment in sorted(leaf.dt for tree in trees for leaf in tree.dts):
+                observance.add("RDATE", moment)
+
+
+def _local(instant: datetime, zone: ZoneInfo) -> datetime:
+    """The instant on the place's wall clock (written with its TZID), unless that wall time
+    is the second of a repeated hour: RFC 5545 reads an ambiguous local time as its first
+    occurrence, so that one instant is written in UTC instead."""
+    local = instant.astimezone(zone)
+    if local.replace(fold=0).astimezone(UTC) != instant:
+        return instant
+    return local
+
+
 class IcalendarWriter(CalendarWriter):
     def __init__(self, prodid: str = PRODID) -> None:
         self._prodid = prodid
@@ -65,6 +89,7 @@ class IcalendarWriter(CalendarWriter):
         if entries:
             first, last = _vtimezone_span(entries)
             calendar.add_missing_timezones(first_date=first, last_date=last)
+            _one_rdate_a_line(calendar)
         ical: bytes = calendar.to_ical()
         return ical
 
@@ -81,8 +106,8 @@ class IcalendarWriter(CalendarWriter):
         event.add("uid", entry.uid)
         event.add("sequence", entry.sequence)
         event.add("dtstamp", _utc(entry.stamp, "stamp"))
-        event.add("dtstart", starts.astimezone(zone))
-        event.add("dtend", ends.astimezone(zone))
+        event.add("dtstart", _local(starts, zone))
+        event.add("dtend", _local(ends, zone))
         event.add("summary", _text(entry.summary))
         event.add("location", _text(entry.location))
         if entry.description:
