@@ -1,7 +1,8 @@
 """Every .ics we write, read back by parsers we did not write: `ics` and `vobject`.
 
-`ics` resolves a TZID by its IANA name (dateutil's zone files); `vobject` builds the zone from
-the file's own VTIMEZONE, so between them they check both the names and the VTIMEZONEs.
+`ics` resolves a TZID by its IANA name (the system's zone files); `vobject` is made to read
+times with the file's own VTIMEZONE, so between them they check both the names and the zones
+the file describes.
 """
 
 from __future__ import annotations
@@ -48,12 +49,18 @@ def instant(value: datetime) -> datetime:
 
 
 def read_with_vobject(data: bytes) -> Any:
-    """vobject keeps the first VTIMEZONE it ever saw per TZID, process-wide; forget them so
-    each file is read with its own."""
+    """vobject looks a TZID up in a process-wide table, filled by pytz (whose tables end in
+    2037) unless a zone is there already: put this file's own VTIMEZONEs there (read by
+    dateutil's tzical), so what is checked is the zone the file describes."""
+    text = data.decode("utf-8")
     registry: dict[str, Any] = vars(vobject.icalendar)["__tzidMap"]
     registry.clear()
     vobject.icalendar.registerTzid("UTC", vobject.icalendar.utc)
-    return vobject.readOne(data.decode("utf-8"))
+    raw = vobject.readOne(text, transform=False)
+    for zone in raw.contents.get("vtimezone", []):
+        described = vobject.icalendar.TimezoneComponent.gettzinfo(zone)
+        vobject.icalendar.registerTzid(zone.contents["tzid"][0].value, described)
+    return vobject.readOne(text)
 
 
 def read_with_ics(data: bytes) -> ics.Calendar:
