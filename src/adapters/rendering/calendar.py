@@ -75,17 +75,37 @@ def _local(instant: datetime, zone: ZoneInfo) -> datetime:
 
 
 class IcalendarWriter(CalendarWriter):
-    def __init__(self, prodid: str = PRODID) -> None:
+    """`organizer`: the address invitations come from (the platform's sender, e.g.
+    "bookings@reserva.example"); RFC 5546 asks for an ORGANIZER in a REQUEST or CANCEL, and
+    some clients only offer "add to calendar" when there is one."""
+
+    def __init__(
+        self,
+        *,
+        organizer: str | None = None,
+        organizer_name: str = "Reserva",
+        prodid: str = PRODID,
+    ) -> None:
+        if organizer is not None and ("@" not in organizer or any(c in organizer for c in ":\r\n")):
+            raise ValueError(f"organizer must be an email address, got {organizer!r}")
+        self._organizer = organizer
+        self._organizer_name = organizer_name
         self._prodid = prodid
 
     def write(self, entries: Sequence[CalendarEntry], method: CalendarMethod) -> bytes:
+        method = CalendarMethod(method)
         calendar = icalendar.Calendar()
         calendar.add("prodid", self._prodid)
         calendar.add("version", "2.0")
         calendar.add("calscale", "GREGORIAN")
-        calendar.add("method", CalendarMethod(method).value)
+        calendar.add("method", method.value)
         for entry in entries:
-            calendar.add_component(self._event(entry, method))
+            event = self._event(entry, method)
+            if self._organizer is not None:
+                organizer = icalendar.vCalAddress(f"mailto:{self._organizer}")
+                organizer.params["CN"] = icalendar.vText(_text(self._organizer_name))
+                event.add("organizer", organizer)
+            calendar.add_component(event)
         if entries:
             first, last = _vtimezone_span(entries)
             calendar.add_missing_timezones(first_date=first, last_date=last)

@@ -172,6 +172,19 @@ def test_a_feed_publishes_every_entry_with_a_vtimezone_per_zone() -> None:
     )
 
 
+def test_an_invitation_names_its_organizer() -> None:
+    writer = IcalendarWriter(organizer="bookings@reserva.test", organizer_name="Reserva, Inc.")
+    data = writer.write([entry()], CalendarMethod.REQUEST)
+
+    event = read_with_vobject(data).vevent
+    assert event.organizer.value == "mailto:bookings@reserva.test"
+    assert event.organizer.params["CN"] == ["Reserva, Inc."]
+    (other,) = read_with_ics(data).events
+    assert other.organizer.email == "bookings@reserva.test"
+    with pytest.raises(ValueError, match="email address"):
+        IcalendarWriter(organizer="x\r\nATTENDEE:mailto:a@b")
+
+
 def test_an_empty_feed_is_still_a_calendar() -> None:
     data = WRITER.write([], CalendarMethod.PUBLISH)
 
