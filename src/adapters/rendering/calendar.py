@@ -50,21 +50,66 @@ def _vtimezone_span(entries: Sequence[CalendarEntry]) -> tuple[date, date]:
     return date(max(first - 1, 1), 1, 1), date(min(last + 2, 9999), 1, 1)
 
 
+def _one_rdate_a_line(calendar: icalendar.Calendar) -> None:
+    """The library lists a zone's transitions in one comma-separated RDATE; RFC 5545 allows
+    that, but some readers (vobject) take only the first date. One RDATE per date is read
+    alike by all of them."""
+    for timezone in calendar.walk("VTIMEZONE"):
+        for observance in timezone.subcomponents:
+            if "RDATE" not in observance:
+                continue
+            listed = observance.pop("RDATE")
+            trees = listed if isinstance(listed, list) else [listed]
+            for moment in sorted(leaf.dt for tree in trees for leaf in tree.dts):
+                observance.add("RDATE", moment)
+
+
+def _local(instant: datetime, zone: ZoneInfo) -> datetime:
+    """The instant on the place's wall clock (written with its TZID), unless that wall time
+    is the second of a repeated hour: RFC 5545 reads an ambiguous local time as its first
+    occurrence, so that one instant is written in UTC instead."""
+    local = instant.astimezone(zone)
+    if local.replace(fold=0).astimezone(UTC) != instant:
+        return instant
+    return local
+
+
 class IcalendarWriter(CalendarWriter):
-    def __init__(self, prodid: str = PRODID) -> None:
+    """`organizer`: the address invitations come from (the platform's sender, e.g.
+    "bookings@reserva.example"); RFC 5546 asks for an ORGANIZER in a REQUEST or CANCEL, and
+    some clients only offer "add to calendar" when there is one."""
+
+    def __init__(
+        self,
+        *,
+        organizer: str | None = None,
+        organizer_name: str = "Reserva",
+        prodid: str = PRODID,
+    ) -> None:
+        if organizer is not None and ("@" not in organizer or any(c in organizer for c in ":\r\n")):
+            raise ValueError(f"organizer must be an email address, got {organizer!r}")
+        self._organizer = organizer
+        self._organizer_name = organizer_name
         self._prodid = prodid
 
     def write(self, entries: Sequence[CalendarEntry], method: CalendarMethod) -> bytes:
+        method = CalendarMethod(method)
         calendar = icalendar.Calendar()
         calendar.add("prodid", self._prodid)
         calendar.add("version", "2.0")
         calendar.add("calscale", "GREGORIAN")
-        calendar.add("method", CalendarMethod(method).value)
+        calendar.add("method", method.value)
         for entry in entries:
-            calendar.add_component(self._event(entry, method))
+            event = self._event(entry, method)
+            if self._organizer is not None:
+                organizer = icalendar.vCalAddress(f"mailto:{self._organizer}")
+                organizer.params["CN"] = icalendar.vText(_text(self._organizer_name))
+                event.add("organizer", organizer)
+            calendar.add_component(event)
         if entries:
             first, last = _vtimezone_span(entries)
             calendar.add_missing_timezones(first_date=first, last_date=last)
+            _one_rdate_a_line(calendar)
         ical: bytes = calendar.to_ical()
         return ical
 
@@ -81,8 +126,8 @@ class IcalendarWriter(CalendarWriter):
         event.add("uid", entry.uid)
         event.add("sequence", entry.sequence)
         event.add("dtstamp", _utc(entry.stamp, "stamp"))
-        event.add("dtstart", starts.astimezone(zone))
-        event.add("dtend", ends.astimezone(zone))
+        event.add("dtstart", _local(starts, zone))
+        event.add("dtend", _local(ends, zone))
         event.add("summary", _text(entry.summary))
         event.add("location", _text(entry.location))
         if entry.description:

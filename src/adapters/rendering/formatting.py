@@ -5,6 +5,7 @@ Everything here returns plain text; HTML escaping is the templates' business (au
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -19,6 +20,7 @@ from returns.result import Success
 from core.shared.money import Currency
 from core.shared.text import BIDI_CONTROLS
 
+_SPACES = re.compile(" {2,}")  # no-break spaces ("22,50\u00a0€") stay as they are
 DASH = "\u2013"  # an en dash, between the ends of a time range
 
 
@@ -31,7 +33,7 @@ def plain(value: str) -> str:
         for char in value
         if char not in BIDI_CONTROLS
     )
-    return " ".join("".join(kept).split())
+    return _SPACES.sub(" ", "".join(kept)).strip(" ")
 
 
 def _aware(value: datetime) -> datetime:

@@ -103,9 +103,17 @@ class JinjaRenderer(Renderer):
         return _tidy_text(environment.get_template("whatsapp.txt.j2").render(context)).strip()
 
     def whatsapp_template(self, content: Content) -> WhatsAppTemplate:
-        """The approved template for the kind (provider copies: `provider_<kind>`), its body
-        parameters in order. Template texts are approved at Meta per language; these names and
-        parameter orders are the contract with them (see docs in this module's tests)."""
+        """The approved template for the kind and its body parameters, in order. These names
+        and orders are the contract with the templates approved at Meta (in "en" and "de"):
+
+        - email_verification, password_reset: {{1}} link
+        - existing_account: no parameters
+        - booking_held, booking_confirmed, booking_rescheduled, reminder:
+          {{1}} offering, {{2}} when (place's zone), {{3}} place
+        - booking_cancelled: {{1}} offering, {{2}} when
+        - refund_issued: {{1}} amount, {{2}} offering; refund_issued_general: {{1}} amount
+        - a provider's copy: the same with the name prefixed "provider_"
+        """
         context = self._context(content)
         kind = content.kind
         parameters: tuple[str, ...]
