@@ -8,6 +8,7 @@ import asyncio
 import time
 import uuid
 
+import attrs
 import pytest
 from sendgrid_support import ICS, SENDER, SENDER_NAME, email, sender
 
@@ -79,6 +80,19 @@ async def test_an_address_sendgrid_cannot_take_is_refused_with_its_reason(
     assert isinstance(refused, SendRefused)
     assert "personalizations.0.to.0.email" in refused.reason
     assert "valid address" in refused.reason
+    assert messaging.fake.control.mails() == []
+
+
+async def test_a_mail_the_sdk_will_not_build_is_refused(messaging: Messaging) -> None:
+    outgoing = email()
+    looks_like_a_key = attrs.evolve(
+        outgoing, rendered=attrs.evolve(outgoing.rendered, text="SG.abc123.def456 leaked")
+    )
+
+    refused = await sender(messaging).send(looks_like_a_key)
+
+    assert isinstance(refused, SendRefused)
+    assert "ApiKeyIncluded" in refused.reason
     assert messaging.fake.control.mails() == []
 
 
