@@ -30,6 +30,7 @@ from sendgrid.helpers.mail import (
     Mail,
     To,
 )
+from sendgrid.helpers.mail.exceptions import SendGridException
 
 from core.messaging.model import MessageId, SendFailedTemporarily, SendReceipt, SendRefused
 from core.messaging.ports import EmailSender, OutgoingEmail
@@ -87,7 +88,10 @@ class SendGridEmailSender(EmailSender):
         return mail
 
     async def send(self, email: OutgoingEmail) -> SendReceipt | SendRefused:
-        body = self.mail(email).get()
+        try:
+            body = self.mail(email).get()
+        except SendGridException as error:  # e.g. a text that starts like an API key
+            return SendRefused(reason=f"the SendGrid SDK refused the mail: {error!r}")
         return await asyncio.to_thread(self._send, body)
 
     async def find(self, message_id: MessageId) -> SendReceipt | None:

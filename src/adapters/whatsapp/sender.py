@@ -33,6 +33,8 @@ class WhatsAppCloudSender(WhatsAppSender):
         timeout: float = 10.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
+        if not access_token.strip() or not phone_number_id.strip():
+            raise ValueError("the WhatsApp access token and phone number id must not be empty")
         self._url = f"{base_url.rstrip('/')}/{api_version}/{phone_number_id}/messages"
         self._headers = {"Authorization": f"Bearer {access_token}"}
         self._client = client or httpx.AsyncClient(timeout=timeout)

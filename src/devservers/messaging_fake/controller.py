@@ -59,7 +59,8 @@ class Fired:
 class LocalMessaging:
     """The SendGrid + WhatsApp Cloud API fake on 127.0.0.1:`port`, memory only unless a
     `state_file` is given. Point the SendGrid SDK's `host` and the WhatsApp client's base URL at
-    `base_url`; any bearer key/token is accepted. The child process exits with its parent."""
+    `base_url`; any SendGrid key starting "SG." and any WhatsApp token is accepted. The child
+    process exits with its parent."""
 
     def __init__(
         self,
