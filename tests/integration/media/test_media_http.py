@@ -61,8 +61,10 @@ async def client(
     provider_id: ProviderId,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    # What http/problems.py does once the media context is registered there (H8).
-    monkeypatch.setattr(problems, "PROBLEMS", merged([problems.PROBLEMS, media_context.PROBLEMS]))
+    # What http/problems.py does once the media context is registered there.
+    if media_context.BadNotificationSignature not in problems.PROBLEMS:
+        merged_tables = merged([problems.PROBLEMS, media_context.PROBLEMS])
+        monkeypatch.setattr(problems, "PROBLEMS", merged_tables)
     async with media_owner_engine.begin() as connection:
         await connection.execute(
             sa.text("INSERT INTO providers (id, name) VALUES (:id, 'Studio')"), {"id": provider_id}
