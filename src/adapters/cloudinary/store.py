@@ -188,14 +188,14 @@ class CloudinaryMediaStore(MediaStore):
         raise CloudinaryUnavailable(f"cloudinary destroy {public_id}: unexpected {answer!r}")
 
 
-def notice_of(text: str) -> UploadNotice | None:
-    """An upload or moderation notification as a notice; None for other kinds."""
+def notice_of(text: str) -> UploadNotice:
+    """A verified notification's JSON as a notice (OTHER: about something else)."""
     try:
         data = json.loads(text)
     except ValueError:
-        return None
+        data = None
     if not isinstance(data, dict) or not isinstance(data.get("public_id"), str):
-        return None
+        return UploadNotice(kind=NoticeKind.OTHER, public_id="")
     kind = data.get("notification_type")
     if kind == "upload":
         moderation = data.get("moderation")
@@ -218,7 +218,7 @@ def notice_of(text: str) -> UploadNotice | None:
             public_id=data["public_id"],
             moderation=_moderation(data.get("moderation_status")),
         )
-    return None
+    return UploadNotice(kind=NoticeKind.OTHER, public_id=data["public_id"])
 
 
 def _int(value: object) -> int | None:

@@ -253,14 +253,14 @@ class MemoryAssetStore(MediaStore):
         return DestroyOutcome.NOT_FOUND
 
 
-def notice_of(body: bytes) -> UploadNotice | None:
-    """Cloudinary's notification JSON as a notice; None for one about something else."""
+def notice_of(body: bytes) -> UploadNotice:
+    """A verified notification's JSON as a notice (OTHER: about something else)."""
     try:
         data = json.loads(body)
     except ValueError:
-        return None
+        data = None
     if not isinstance(data, dict) or not isinstance(data.get("public_id"), str):
-        return None
+        return UploadNotice(kind=NoticeKind.OTHER, public_id="")
     kind = data.get("notification_type")
     if kind == "upload":
         moderation = data.get("moderation")
@@ -283,7 +283,7 @@ def notice_of(body: bytes) -> UploadNotice | None:
             public_id=data["public_id"],
             moderation=_moderation(data.get("moderation_status")),
         )
-    return None
+    return UploadNotice(kind=NoticeKind.OTHER, public_id=data["public_id"])
 
 
 def _int(value: object) -> int | None:

@@ -58,6 +58,7 @@ class Moderation(enum.StrEnum):
 class NoticeKind(enum.StrEnum):
     UPLOAD = "upload"
     MODERATION = "moderation"
+    OTHER = "other"  # genuine, about something else (eager variants ready, ...): acknowledged
 
 
 @attrs.frozen(kw_only=True)
@@ -101,7 +102,7 @@ class Photo:
     def apply(self, notice: UploadNotice, at: datetime) -> Photo:
         """The photo after a verified notice; `self` (unchanged) when the notice changes
         nothing: a redelivery, or a notice for a photo being deleted."""
-        if self.status is PhotoStatus.DELETING:
+        if self.status is PhotoStatus.DELETING or notice.kind is NoticeKind.OTHER:
             return self
         if notice.kind is NoticeKind.UPLOAD:
             if self.status is not PhotoStatus.PENDING:

@@ -58,8 +58,9 @@ class MediaStore(Protocol):
     def verify_notification(
         self, body: bytes, headers: Mapping[str, str], now: datetime
     ) -> UploadNotice | None:
-        """The notice of a notification whose signature and timestamp verify; None for a
-        forged, stale or unreadable one. `headers` with lower-case names."""
+        """The notice of a notification whose signature and timestamp verify (kind OTHER for
+        one about something media does not follow); None for a forged or stale one.
+        `headers` with lower-case names."""
         ...
 
     def delivery(self, public_id: str, version: int | None, widths: Sequence[int]) -> Delivery: ...

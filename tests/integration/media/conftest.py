@@ -79,7 +79,7 @@ async def media_owner_engine(media_database: LocalDatabase) -> AsyncIterator[Asy
 async def media_engine(
     media_app_engine: AsyncEngine, media_owner_engine: AsyncEngine
 ) -> AsyncEngine:
-    """The app role's engine over emptied media and catalog tables."""
+    """The app role's engine over emptied media, catalog and job tables."""
     async with media_owner_engine.begin() as connection:
-        await connection.execute(sa.text("TRUNCATE photos, providers CASCADE"))
+        await connection.execute(sa.text("TRUNCATE photos, providers, procrastinate_jobs CASCADE"))
     return media_app_engine

@@ -14,7 +14,7 @@ import pytest
 from media_support import NotificationReceiver, gif, png
 from returns.result import Failure, Success
 
-from adapters.cloudinary import CloudinaryMediaStore, CloudinaryUnavailable
+from adapters.cloudinary import CloudinaryConfig, CloudinaryMediaStore, CloudinaryUnavailable
 from adapters.memory.media import MemoryMediaDatabase
 from adapters.system.clock import SystemClock
 from conftest import MAX_BYTES
@@ -38,6 +38,7 @@ from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Principal, Role
 from devservers.cloudinary_fake import LocalCloudinary
 from devservers.cloudinary_fake.signing import notification_signature
+from devservers.net import free_port
 
 SETTINGS = MediaSettings(max_bytes=MAX_BYTES)
 U = TypeVar("U", bound=MediaUseCase)
@@ -271,3 +272,29 @@ async def test_moderation_holds_a_photo_until_approved(
 
     (view,) = (await media.list(media.owner)).unwrap()
     assert view.photo.moderation is Moderation.APPROVED
+
+
+async def test_an_account_signing_with_sha256(receiver: NotificationReceiver) -> None:
+    with LocalCloudinary(free_port(), signature_algorithm="sha256") as fake:
+        store = CloudinaryMediaStore(
+            CloudinaryConfig(
+                cloud_name=fake.cloud_name,
+                api_key=fake.api_key,
+                api_secret=fake.api_secret,
+                notification_url=receiver.url,
+                upload_prefix=fake.api_base,
+                signature_algorithm="sha256",
+            )
+        )
+        receiver.received.clear()
+        media = Media(store)
+        photo, ticket = await media.ticket()
+        assert len(ticket.fields["signature"]) == 64
+
+        assert (await browser_upload(ticket, png(6, 6))).status_code == 200
+        (notification,) = receiver.wait_for(1)
+        assert len(notification.headers["x-cld-signature"]) == 64
+        attached = (await media.attach(notification.body, notification.headers)).unwrap()
+        assert attached is not None
+        assert attached.status is PhotoStatus.ATTACHED
+        assert await store.destroy(photo.public_id) is DestroyOutcome.DESTROYED

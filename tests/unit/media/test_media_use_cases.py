@@ -205,6 +205,16 @@ async def test_a_notification_for_an_unknown_public_id_is_ignored(world: World) 
     assert world.database.photos == {}
 
 
+async def test_genuine_notifications_about_other_things_are_acknowledged(world: World) -> None:
+    photo = await world.upload(_provider(world))
+    eager = {"notification_type": "eager", "public_id": photo.public_id, "eager": []}
+    for body in (eager, {"notification_type": "delete", "resources": []}):
+        raw, headers = world.store.notification(body, NOW)
+        result = await world.use(AttachUploadedPhoto)(raw, headers)
+        assert isinstance(result, Success)
+    assert world.database.photos[photo.id] == photo
+
+
 async def test_forged_or_stale_notifications_are_refused_and_change_nothing(world: World) -> None:
     owner = _provider(world)
     pending = (await world.use(RequestPhotoUpload)(world.staff, world.provider_id, owner)).unwrap()
