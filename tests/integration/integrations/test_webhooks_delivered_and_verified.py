@@ -24,6 +24,7 @@ from webhook_receiver import Answer, Receiver, https_receiver
 from adapters.memory.clock import FixedClock
 from adapters.postgis.integrations import PostgisIntegrationsUnitOfWork
 from adapters.postgis.jobs import DELIVER_WEBHOOK
+from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.postgis.unit_of_work import PostgisUnitOfWork
 from adapters.security.keyring import AesGcmKeyring, FileKeyStore
 from adapters.webhooks_out import HttpxWebhookPoster
@@ -42,6 +43,7 @@ from core.integrations import (
 )
 from core.shared.events import Event
 from core.shared.ids import ProviderId, UserId
+from core.shared.keyring import Sealed
 from core.shared.principal import Principal, Role
 from core.shared.unit_of_work import MAINTENANCE, Access, UnitOfWorkFactory
 
@@ -356,3 +358,33 @@ async def test_a_redirect_is_recorded_not_followed(w: World) -> None:
     assert delivery.status is DeliveryStatus.FAILED
     assert delivery.attempt_log[0].outcome.status == 307
     assert len(w.receiver.received) == 1
+
+
+async def test_signing_secrets_are_rewrapped_by_a_kek_rotation_and_still_sign(
+    w: World, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "kek.json"
+    FileKeyStore.create(key_file)
+    store = FileKeyStore(key_file)
+    w.keyring = AesGcmKeyring(store)
+    endpoint = await w.register("confirmed")
+    rotated = await w.rotate(endpoint)  # a current and a previous secret, both sealed
+
+    await store.rotate()
+    assert await PostgisSealedSecrets(w.engine, w.keyring).rewrap_all() >= 2
+    new_kek = await store.active()
+    async with w.owner.connect() as connection:
+        row = (
+            await connection.execute(
+                sa.text("SELECT secret_sealed, previous_secret_sealed FROM webhook_endpoints")
+            )
+        ).one()
+    assert Sealed.from_bytes(bytes(row.secret_sealed)).kek_id == new_kek
+    assert Sealed.from_bytes(bytes(row.previous_secret_sealed)).kek_id == new_kek
+
+    await w.event()
+    await w.run_due_jobs()
+    arrived = w.receiver.received[-1]
+    header = arrived.headers["Reserva-Signature"]
+    assert verify_reserva_signature(header, arrived.body, rotated.secret, arrived.at.timestamp())
+    assert verify_reserva_signature(header, arrived.body, endpoint.secret, arrived.at.timestamp())
