@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.postgis.identity.tables import signing_keys, totp_credentials
+from adapters.postgis.integrations.tables import webhook_endpoints
 from adapters.postgis.metadata import outbox
 from core.shared.keyring import Keyring, Sealed, SealedSecrets
 
@@ -24,7 +25,12 @@ ALL_ROWS = sa.text("SELECT set_config('app.all_rows', 'on', true)")
 
 
 # bytea columns holding `Sealed.to_bytes()`, in tables with a one-column primary key.
-SEALED_COLUMNS = (signing_keys.c.private_key_sealed, totp_credentials.c.secret_sealed)
+SEALED_COLUMNS = (
+    signing_keys.c.private_key_sealed,
+    totp_credentials.c.secret_sealed,
+    webhook_endpoints.c.secret_sealed,
+    webhook_endpoints.c.previous_secret_sealed,
+)
 
 Write = Callable[[AsyncConnection, object, object, Sealed], Awaitable[bool]]
 
