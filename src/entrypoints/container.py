@@ -7,6 +7,7 @@ of work. Tests replace providers with `container.<name>.override(...)` instead o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
@@ -19,10 +20,12 @@ from returns.result import Result
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.bookings_desk import BookingsDesk
+from adapters.cloudinary import CloudinaryConfig, CloudinaryMediaStore
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from adapters.postgis.integrations import PostgisIntegrationsUnitOfWork
+from adapters.postgis.media import PostgisMediaUnitOfWork
 from adapters.postgis.messaging import PostgisMessagingUnitOfWork
 from adapters.postgis.payments import PostgisPaymentsUnitOfWork
 from adapters.postgis.sealed import PostgisSealedSecrets
@@ -122,6 +125,21 @@ from core.integrations import (
     RedeliverWebhook,
     RegisterEndpoint,
     RotateEndpointSecret,
+)
+from core.media import (
+    AttachUploadedPhoto,
+    DeleteOwnerPhotos,
+    DeletePhoto,
+    Delivery,
+    DestroyAsset,
+    DestroyOutcome,
+    ListPhotos,
+    MediaSettings,
+    MediaStore,
+    RequestPhotoUpload,
+    UploadNotice,
+    UploadRules,
+    UploadTicket,
 )
 from core.messaging import (
     ConfirmWhatsAppSubscription,
@@ -337,6 +355,57 @@ def _whatsapp_events(secret: SecretStr | None, verify_token: SecretStr | None) -
     if secret is None or verify_token is None:
         return _NoEvents()
     return WhatsAppCloudEvents(secret.get_secret_value(), verify_token.get_secret_value())
+
+
+class MediaNotConfigured(RuntimeError):
+    """A photo call needed Cloudinary in a process without CLOUDINARY_URL."""
+
+
+class _NoMediaStore(MediaStore):
+    """Stands in for Cloudinary when it is not configured: photo uploads refuse, naming the
+    setting; notifications are unverifiable; deletions wait in the queue (the job retries)."""
+
+    def _refuse(self) -> NoReturn:
+        raise MediaNotConfigured("photos need CLOUDINARY_URL")
+
+    def upload_ticket(
+        self, public_id: str, folder: str, rules: UploadRules, now: datetime
+    ) -> UploadTicket:
+        self._refuse()
+
+    def verify_notification(
+        self, body: bytes, headers: Mapping[str, str], now: datetime
+    ) -> UploadNotice | None:
+        return None
+
+    def delivery(self, public_id: str, version: int | None, widths: Sequence[int]) -> Delivery:
+        self._refuse()
+
+    async def destroy(self, public_id: str) -> DestroyOutcome:
+        self._refuse()
+
+
+_CLOUDINARY_URL = re.compile(r"cloudinary://(?P<key>[^:]+):(?P<secret>[^@]+)@(?P<cloud>.+)")
+
+
+def _media_store(
+    url: SecretStr | None, upload_prefix: str, delivery_host: str | None, api_url: str
+) -> MediaStore:
+    if url is None:
+        return _NoMediaStore()
+    parts = _CLOUDINARY_URL.fullmatch(url.get_secret_value())
+    if parts is None:  # the settings check the shape; this is their promise
+        raise MediaNotConfigured("CLOUDINARY_URL is not cloudinary://<key>:<secret>@<cloud>")
+    return CloudinaryMediaStore(
+        CloudinaryConfig(
+            cloud_name=parts["cloud"],
+            api_key=parts["key"],
+            api_secret=parts["secret"],
+            notification_url=f"{api_url}/webhooks/cloudinary",
+            upload_prefix=upload_prefix,
+            delivery_host=delivery_host,
+        )
+    )
 
 
 def _webhook_poster(allow_private: bool, closers: list[Closer]) -> HttpxWebhookPoster:
@@ -684,6 +753,31 @@ class Container(containers.DeclarativeContainer):
     issue_provider_calendar_feed = _wired(IssueProviderCalendarFeed, _messaging)
     read_calendar_feed = _wired(ReadCalendarFeed, _messaging)
     del _messaging
+
+    # ------------------------------------------------------------ media context
+    media_uow = providers.Factory(PostgisMediaUnitOfWork, engine)
+    # One Cloudinary account per process (the SDK's configuration is global): a singleton.
+    media_store = providers.Singleton(
+        _media_store,
+        config.cloudinary_url,
+        config.cloudinary_upload_prefix,
+        config.cloudinary_delivery_host,
+        config.public_api_url,
+    )
+    media_settings = providers.Singleton(MediaSettings, moderation=config.media_moderation)
+    _media: Ports = {
+        "uow": media_uow.provider,
+        "store": media_store,
+        "clock": clock,
+        "settings": media_settings,
+    }
+    request_photo_upload = _wired(RequestPhotoUpload, _media)
+    attach_uploaded_photo = _wired(AttachUploadedPhoto, _media)
+    list_photos = _wired(ListPhotos, _media)
+    delete_photo = _wired(DeletePhoto, _media)
+    delete_owner_photos = _wired(DeleteOwnerPhotos, _media)
+    destroy_asset = _wired(DestroyAsset, _media)
+    del _media
 
     # ------------------------------------------------------------ integrations context
     integrations_uow = providers.Factory(PostgisIntegrationsUnitOfWork, engine)

@@ -149,6 +149,8 @@ class Settings(BaseSettings):
     cloudinary_upload_prefix: str = CLOUDINARY_API_BASE
     # Where delivery URLs point (host[:port]); unset: Cloudinary's CDN (res.cloudinary.com).
     cloudinary_delivery_host: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+    # "manual": uploaded photos wait for a moderator's approval (Cloudinary's moderation).
+    media_moderation: str | None = Field(None, pattern=r"^(manual|aws_rek|webpurify)$")
     # Where people act on mails (the web client's pages) and where the API is reachable from
     # outside (calendar feeds, providers' notifications): origins with an optional path.
     public_web_url: str = "http://localhost:3000"

@@ -95,8 +95,11 @@ class JobCommands:
     def worker(
         self,
         concurrency: Annotated[
-            int, typer.Option(min=1, max=MAX_CONCURRENCY, help="Jobs run at once.")
-        ] = 4,
+            int | None,
+            typer.Option(
+                min=1, max=MAX_CONCURRENCY, help="Jobs run at once (WORKER_CONCURRENCY: 4)."
+            ),
+        ] = None,
         queue: Annotated[
             list[str] | None,
             typer.Option(help=f"Only this queue (repeatable): {', '.join(JOBS_QUEUES)}."),
@@ -104,10 +107,11 @@ class JobCommands:
     ) -> None:
         """Run jobs until stopped (Ctrl-C or SIGTERM: running jobs finish first)."""
         queues = _or_fail(_queues, queue)
-        say(f"worker: {concurrency} at once, queues {', '.join(queues or JOBS_QUEUES)}")
 
         async def work(container: Any) -> None:
-            await run_worker(container, concurrency, queues)
+            at_once = concurrency or int(container.config.worker_concurrency())
+            say(f"worker: {at_once} at once, queues {', '.join(queues or JOBS_QUEUES)}")
+            await run_worker(container, at_once, queues)
 
         self.run(work)
 

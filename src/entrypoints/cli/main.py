@@ -34,11 +34,12 @@ from devservers.child_process import ChildServerError
 from devservers.postgres import LocalPostgresError
 from devservers.redis import LocalRedisError
 from devservers.stripe_fake import LocalStripeError
-from entrypoints.cli import demo, identity, messages, payments
+from entrypoints.cli import demo, identity, jobs, messages, payments
 from entrypoints.cli.console import CliError, err, fail, out, parse_id, say, value
 from entrypoints.cli.environment import local_fakes, local_stripe, resolve_settings
 from entrypoints.container import (
     Container,
+    MediaNotConfigured,
     PaymentsNotConfigured,
     build_container,
     http_services,
@@ -101,6 +102,7 @@ def _guarded(work: Callable[[], T]) -> T:
         LocalStripeError,
         ChildServerError,
         PaymentsNotConfigured,
+        MediaNotConfigured,
         CommandError,
     ) as error:
         fail(_first_line(error))
@@ -150,6 +152,8 @@ identity.mount(app, _run_with_redis)
 payments.mount(app, _run)
 # messages ...: what was sent to whom; resending.
 messages.mount(app, _run)
+# worker, jobs ...: running the job queue (mail, reminders, webhooks, photo deletions).
+jobs.mount(app, _run)
 
 
 def _progress() -> Progress:
