@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import sqlalchemy as sa
-from media_support import NotificationReceiver
+from media_support import MAX_BYTES, NotificationReceiver
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.cloudinary import CloudinaryConfig, CloudinaryMediaStore
@@ -16,8 +16,6 @@ from adapters.postgis.database import create_engine
 from devservers.cloudinary_fake import LocalCloudinary
 from devservers.net import free_port
 from devservers.postgres import LocalDatabase, LocalPostgres
-
-MAX_BYTES = 200_000
 
 
 @pytest.fixture(scope="session")

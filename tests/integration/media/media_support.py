@@ -12,6 +12,8 @@ from typing import Any
 
 import attrs
 
+MAX_BYTES = 200_000  # the fake's and the tests' upload limit: small files suffice
+
 
 def png(width: int, height: int, *, noise: int = 0) -> bytes:
     """A valid RGB PNG; `noise` extra bytes of random-looking rows make it larger."""

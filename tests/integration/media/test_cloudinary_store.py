@@ -11,13 +11,12 @@ from typing import TypeVar
 
 import httpx
 import pytest
-from media_support import NotificationReceiver, gif, png
+from media_support import MAX_BYTES, NotificationReceiver, gif, png
 from returns.result import Failure, Success
 
 from adapters.cloudinary import CloudinaryConfig, CloudinaryMediaStore, CloudinaryUnavailable
 from adapters.memory.media import MemoryMediaDatabase
 from adapters.system.clock import SystemClock
-from conftest import MAX_BYTES
 from core.media import (
     AttachUploadedPhoto,
     BadNotificationSignature,
