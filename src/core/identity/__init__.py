@@ -36,8 +36,6 @@ from core.identity.common import (
     SessionStarter,
     TokenIssuer,
     TokenPair,
-    mailed_token_purpose,
-    open_mailed_token,
 )
 from core.identity.errors import (
     AccountLocked,
@@ -107,6 +105,7 @@ from core.identity.sessions import (
 from core.identity.settings import IdentitySettings
 from core.identity.sign_in import CompleteMfaLogin, Login
 from core.identity.throttling import ThrottlePolicy
+from core.shared.mailed_tokens import mailed_token_purpose, open_mailed_token
 
 __all__ = [
     "PROBLEMS",

@@ -45,7 +45,8 @@ from core.identity.ports import (
 from core.identity.settings import IdentitySettings
 from core.shared.events import Event
 from core.shared.ids import UserId
-from core.shared.keyring import Keyring, Sealed
+from core.shared.keyring import Keyring
+from core.shared.mailed_tokens import mailed_token_purpose
 from core.shared.principal import Principal
 
 # --- outputs ---------------------------------------------------------------------------------
@@ -253,11 +254,6 @@ async def issue_one_time_token(
     return raw
 
 
-def mailed_token_purpose(event_name: str, user_id: UserId) -> str:
-    """What a mailed token is sealed for: the event and its user, so it opens nowhere else."""
-    return f"{event_name}/{user_id}"
-
-
 async def mail_one_time_token(
     uow: IdentityUnitOfWork,
     keyring: Keyring,
@@ -284,14 +280,6 @@ async def mail_one_time_token(
             },
         )
     )
-
-
-async def open_mailed_token(keyring: Keyring, event: Event) -> str:
-    """The raw token of a mail event queued by `mail_one_time_token`; SealBroken if the
-    payload was altered or belongs to another event or user."""
-    sealed = Sealed.from_bytes(base64.b64decode(event.payload["sealed_token"]))
-    purpose = mailed_token_purpose(event.name, UserId(uuid.UUID(event.payload["user_id"])))
-    return (await keyring.open(sealed, purpose=purpose)).decode()
 
 
 # --- second factors --------------------------------------------------------------------------

@@ -1,0 +1,298 @@
+"""The `send_message` job: one message to its provider, at most once in effect.
+
+The protocol (a crash may strike between any two steps):
+
+1. QUEUED: compose it from fresh reads, mark it SENDING (attempts + 1) and commit;
+2. call the provider;
+3. record SENT with the provider's message id (or FAILED when refused) and commit.
+
+A message found SENT or beyond is left alone. A message found SENDING was interrupted between
+1 and 3: the provider may have it. Email asks the provider (`EmailSender.find`, by our message
+id) and records what it says, sending again only if it has nothing; WhatsApp has no such
+lookup, so the message is not sent again (the provider's status webhook, which echoes our id,
+moves it on; if none comes it stays SENDING with the reason, for an admin to resend). A
+temporary failure (SendFailedTemporarily) puts the message back to QUEUED and re-raises so
+the job retries with back-off; on the final attempt the message becomes FAILED first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import attrs
+from returns.result import Failure, Result, Success
+
+from core.messaging.calendar import WITH_CALENDAR, entry_of, ics_filename
+from core.messaging.model import (
+    CalendarMethod,
+    Channel,
+    Message,
+    MessageId,
+    MessageKind,
+    MessageStatus,
+    SendFailedTemporarily,
+    SendReceipt,
+    SendRefused,
+)
+from core.messaging.planning import ACCOUNT_KINDS, reminder_offset, resent_from
+from core.messaging.ports import (
+    Attachment,
+    CalendarWriter,
+    Content,
+    EmailSender,
+    Links,
+    MessagingUnitOfWork,
+    OutgoingEmail,
+    OutgoingWhatsApp,
+    Renderer,
+    WhatsAppSender,
+)
+from core.messaging.reminders import reminder_is_due
+from core.shared.errors import NotFound
+from core.shared.keyring import Keyring, SealBroken
+from core.shared.mailed_tokens import open_mailed_token
+from core.shared.time import Clock
+from core.shared.unit_of_work import MAINTENANCE, UnitOfWorkFactory
+from core.shared.use_case import UseCase
+
+SERVICE_WINDOW = timedelta(hours=24)  # WhatsApp: free text only this long after an inbound
+INTERRUPTED = "interrupted mid-send: not sent again (the provider's status report settles it)"
+
+
+@attrs.frozen
+class _Unsendable:
+    reason: str
+    status: MessageStatus  # SUPPRESSED (nothing to say any more) or FAILED (cannot be built)
+
+
+Outgoing = OutgoingEmail | OutgoingWhatsApp
+
+
+def _sent(message: Message, receipt: SendReceipt, now: datetime) -> Message:
+    """SENT with the provider's id; a message a webhook already moved on keeps its status."""
+    status = message.status
+    if status.rank < MessageStatus.SENT.rank:
+        status = MessageStatus.SENT
+    return attrs.evolve(
+        message,
+        status=status,
+        provider_message_id=message.provider_message_id or receipt.provider_message_id,
+        last_error=None,
+        updated_at=now,
+    )
+
+
+@attrs.frozen(kw_only=True)
+class SendMessage(UseCase):
+    """Send one message (see the module's protocol). The message as it was left; NotFound
+    for an unknown id. Raises SendFailedTemporarily when the job should retry."""
+
+    uow: UnitOfWorkFactory[MessagingUnitOfWork]
+    clock: Clock
+    keyring: Keyring
+    renderer: Renderer
+    calendar_writer: CalendarWriter
+    links: Links
+    email: EmailSender
+    whatsapp: WhatsAppSender
+
+    async def __call__(
+        self, message_id: MessageId, final_attempt: bool = False
+    ) -> Result[Message, NotFound]:
+        now = self.clock.now()
+        async with self.uow(MAINTENANCE) as uow:
+            message = await uow.messages.get(message_id)
+            if message is None:
+                return Failure(NotFound(kind="message", id=str(message_id)))
+            if message.status not in (MessageStatus.QUEUED, MessageStatus.SENDING):
+                return Success(message)
+            if message.status is MessageStatus.SENDING:
+                settled = await self._settle_interrupted(uow, message, now)
+                if settled is not None:
+                    await uow.commit()
+                    return Success(settled)
+            outgoing = await self._compose(uow, message, now)
+            if isinstance(outgoing, _Unsendable):
+                given_up = attrs.evolve(
+                    message, status=outgoing.status, last_error=outgoing.reason, updated_at=now
+                )
+                await uow.messages.update(given_up)
+                await uow.commit()
+                return Success(given_up)
+            sending = attrs.evolve(
+                message,
+                status=MessageStatus.SENDING,
+                attempts=message.attempts + 1,
+                updated_at=now,
+            )
+            await uow.messages.update(sending)
+            await uow.commit()
+        try:
+            outcome = await self._send(outgoing)
+        except SendFailedTemporarily as error:
+            await self._failed_for_now(
+                message_id, f"{type(error).__name__}: {error}", final_attempt
+            )
+            raise
+        return Success(await self._record(message_id, outcome))
+
+    async def _settle_interrupted(
+        self, uow: MessagingUnitOfWork, message: Message, now: datetime
+    ) -> Message | None:
+        """A message left SENDING: what the provider says, or None to send it (again)."""
+        if message.channel is Channel.EMAIL:
+            receipt = await self.email.find(message.id)
+            if receipt is None:
+                return None  # the provider never had it: send
+            sent = _sent(message, receipt, now)
+        else:
+            sent = attrs.evolve(message, last_error=INTERRUPTED, updated_at=now)
+        await uow.messages.update(sent)
+        return sent
+
+    async def _send(self, outgoing: Outgoing) -> SendReceipt | SendRefused:
+        if isinstance(outgoing, OutgoingEmail):
+            return await self.email.send(outgoing)
+        return await self.whatsapp.send(outgoing)
+
+    async def _failed_for_now(self, message_id: MessageId, error: str, final: bool) -> None:
+        """Back to QUEUED for the retry (the provider refused it: it has nothing), or FAILED
+        on the last attempt."""
+        now = self.clock.now()
+        async with self.uow(MAINTENANCE) as uow:
+            message = await uow.messages.get(message_id)
+            if message is None or message.status is not MessageStatus.SENDING:
+                return
+            status = MessageStatus.FAILED if final else MessageStatus.QUEUED
+            await uow.messages.update(
+                attrs.evolve(message, status=status, last_error=error, updated_at=now)
+            )
+            await uow.commit()
+
+    async def _record(self, message_id: MessageId, outcome: SendReceipt | SendRefused) -> Message:
+        now = self.clock.now()
+        async with self.uow(MAINTENANCE) as uow:
+            message = await uow.messages.get(message_id)
+            assert message is not None, "messages are never deleted"
+            if isinstance(outcome, SendReceipt):
+                recorded = _sent(message, outcome, now)
+            elif message.status is MessageStatus.SENDING:
+                recorded = attrs.evolve(
+                    message, status=MessageStatus.FAILED, last_error=outcome.reason, updated_at=now
+                )
+            else:
+                return message
+            await uow.messages.update(recorded)
+            await uow.commit()
+        return recorded
+
+    # --- composing ---------------------------------------------------------------------------
+
+    async def _compose(
+        self, uow: MessagingUnitOfWork, message: Message, now: datetime
+    ) -> Outgoing | _Unsendable:
+        content = await self._content(uow, message, now)
+        if isinstance(content, _Unsendable):
+            return content
+        if message.channel is Channel.WHATSAPP:
+            last = await uow.windows.last_inbound(message.address)
+            if last is not None and now - last < SERVICE_WINDOW:
+                return OutgoingWhatsApp(
+                    message_id=message.id,
+                    to=message.address,
+                    text=self.renderer.whatsapp_text(content),
+                )
+            return OutgoingWhatsApp(
+                message_id=message.id,
+                to=message.address,
+                template=self.renderer.whatsapp_template(content),
+            )
+        attachments: tuple[Attachment, ...] = ()
+        if content.booking is not None and message.kind in WITH_CALENDAR:
+            attachments = (await self._ics(uow, message.kind, content, now),)
+        return OutgoingEmail(
+            message_id=message.id,
+            to=message.address,
+            rendered=self.renderer.email(content),
+            category=message.kind.value,
+            attachments=attachments,
+        )
+
+    async def _ics(
+        self, uow: MessagingUnitOfWork, kind: MessageKind, content: Content, now: datetime
+    ) -> Attachment:
+        facts = content.booking
+        assert facts is not None
+        cancelled = kind is MessageKind.BOOKING_CANCELLED
+        method = CalendarMethod.CANCEL if cancelled else CalendarMethod.REQUEST
+        uid, sequence = await uow.calendar.next(facts.booking_id, facts.rescheduled_from)
+        entry = entry_of(facts, uid, sequence, now, cancelled=cancelled, link=content.link or None)
+        return Attachment(
+            filename=ics_filename(kind),
+            content_type=f"text/calendar; method={method}",
+            data=self.calendar_writer.write([entry], method),
+        )
+
+    async def _content(
+        self, uow: MessagingUnitOfWork, message: Message, now: datetime
+    ) -> Content | _Unsendable:
+        person = await uow.people.get(message.recipient_id) if message.recipient_id else None
+        name = person.display_name if person else None
+        event = await uow.events.get(message.event_id) if message.event_id else None
+        if message.kind in ACCOUNT_KINDS:
+            if event is None:
+                return _Unsendable("its event is gone", MessageStatus.FAILED)
+            link = None
+            if message.kind is not MessageKind.EXISTING_ACCOUNT:
+                try:
+                    token = await open_mailed_token(self.keyring, event)
+                except (SealBroken, KeyError, ValueError) as error:
+                    return _Unsendable(
+                        f"the mailed token did not open: {error}", MessageStatus.FAILED
+                    )
+                if message.kind is MessageKind.EMAIL_VERIFICATION:
+                    link = self.links.verify_email(token)
+                else:
+                    link = self.links.reset_password(token)
+            return Content(kind=message.kind, locale=message.locale, recipient_name=name, link=link)
+        facts = await uow.bookings.facts(message.booking_id) if message.booking_id else None
+        if facts is None:
+            return _Unsendable("the booking is gone", MessageStatus.SUPPRESSED)
+        offset = None
+        if message.kind is MessageKind.REMINDER:
+            if not reminder_is_due(facts.status, facts.starts, now):
+                return _Unsendable(
+                    "the booking is not confirmed or has started", MessageStatus.SUPPRESSED
+                )
+            offset = await _reminder_offset(uow, message)
+        refund_minor = currency = None
+        if message.kind is MessageKind.REFUND_ISSUED and event is not None:
+            refund = event.payload.get("refund_minor")
+            refund_minor = refund if isinstance(refund, int) else None
+            code = event.payload.get("currency")
+            currency = code if isinstance(code, str) else None
+        return Content(
+            kind=message.kind,
+            locale=message.locale,
+            recipient_name=name,
+            booking=facts,
+            link=self.links.booking(facts.booking_id),
+            refund_minor=refund_minor,
+            currency=currency,
+            reminder_before_minutes=offset,
+            for_provider=message.recipient_id != facts.customer_id,
+        )
+
+
+async def _reminder_offset(uow: MessagingUnitOfWork, message: Message) -> int | None:
+    """A reminder's offset, from its key (a resend's: from the message it copies)."""
+    seen = 0
+    current: Message | None = message
+    while current is not None and seen < 100:
+        found = reminder_offset(current.dedupe_key)
+        if found is not None:
+            return found
+        original = resent_from(current.dedupe_key)
+        current = await uow.messages.get(original) if original else None
+        seen += 1
+    return None
