@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -73,10 +74,12 @@ async def engine(app_engine: AsyncEngine, owner_engine: AsyncEngine) -> AsyncEng
 
 @pytest.fixture
 def settings(jobs_database: LocalDatabase, kek_file: Path) -> Settings:
-    return Settings(
-        database_url=jobs_database.app_url,
-        redis_url="redis://127.0.0.1:1/0",  # nothing here connects to it
-        kek_file=kek_file,
+    return Settings.from_env(
+        {
+            "DATABASE_URL": jobs_database.app_url,
+            "REDIS_URL": "redis://127.0.0.1:1/0",  # nothing here connects to it
+            "KEK_FILE": str(kek_file),
+        }
     )
 
 

@@ -68,10 +68,13 @@ def test_the_app_role_reads_and_writes_the_queue_and_nothing_more(
         " WHERE grantee = 'reserva_app' AND table_name = ANY(:tables) GROUP BY table_name",
         tables=list(QUEUE_TABLES),
     )
-    assert dict(granted) == dict.fromkeys(QUEUE_TABLES, "DELETE,INSERT,SELECT,UPDATE")
+    assert {str(t): str(p) for t, p in granted} == dict.fromkeys(
+        QUEUE_TABLES, "DELETE,INSERT,SELECT,UPDATE"
+    )
     truncate = _query(
         new_database.migrator_url,
-        "SELECT bool_or(has_table_privilege('reserva_app', t, 'TRUNCATE')) FROM unnest(CAST(:t AS text[])) t",
+        "SELECT bool_or(has_table_privilege('reserva_app', t, 'TRUNCATE'))"
+        " FROM unnest(CAST(:t AS text[])) t",
         t=list(QUEUE_TABLES),
     )
     assert truncate == [(False,)]

@@ -4,6 +4,7 @@ jobs."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from entrypoints.container import Container
 from entrypoints.worker import (
     InProcessWorker,
     JobRun,
+    PeriodicTask,
     WorkerOptions,
     current_job,
     start_in_process_worker,
@@ -120,9 +122,7 @@ async def test_a_failing_job_is_retried_with_back_off_then_dead_with_its_last_er
         )
     ]
     assert len(started) == 3
-    assert all(
-        later - earlier >= SECOND for earlier, later in zip(started, started[1:], strict=False)
-    )
+    assert all(later - earlier >= SECOND for earlier, later in itertools.pairwise(started))
 
     [dead] = await JobRecords(engine).list(status="failed")
     assert (dead.id, dead.task, dead.attempts) == (job_id, "fail_until_fixed", 3)
@@ -234,3 +234,28 @@ async def test_the_jobs_of_a_silent_worker_go_back_to_run_and_a_live_workers_sta
     assert "stopped heart-beating" in recovered.last_error
     workers = await rows(engine, "SELECT id FROM procrastinate_workers")
     assert [row.id for row in workers] == [live]  # the silent one is pruned
+
+
+async def tick(container: Any, args: dict[str, Any]) -> None:
+    await record_effect(container, f"tick-{args['timestamp']}")
+
+
+async def test_periodic_tasks_are_deferred_and_run_by_the_worker(
+    engine: AsyncEngine, container: Container
+) -> None:
+    running = start_in_process_worker(
+        container,
+        handlers={},
+        periodic={"tick": PeriodicTask(cron="* * * * * *", handler=tick)},  # every second
+        options=FAST,
+    )
+
+    async def ticked() -> bool:
+        return bool(await rows(engine, "SELECT key FROM test_job_effects"))
+
+    try:
+        await eventually(ticked, within=15)
+    finally:
+        await running.stop()
+    [job, *_] = await job_rows(engine)
+    assert (job.task_name, job.queue_name) == ("tick", "maintenance")

@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
+from jobs_support import record_effect  # beside this script, on its sys.path
 
-from jobs_support import record_effect  # noqa: E402
-
-from entrypoints.container import build_container  # noqa: E402
-from entrypoints.settings import Settings  # noqa: E402
-from entrypoints.worker import WorkerOptions, current_job, run_worker  # noqa: E402
+from entrypoints.container import build_container
+from entrypoints.settings import Settings
+from entrypoints.worker import WorkerOptions, current_job, run_worker
 
 MARKERS = Path(os.environ["JOBS_TEST_MARKERS"])
 # Short heartbeats, so a killed worker is found silent within seconds.
@@ -33,16 +30,12 @@ OPTIONS = WorkerOptions(
 async def record_then_block(container: Any, args: dict[str, Any]) -> None:
     await record_effect(container, args["key"])  # the effect is done, the job not acked yet
     (MARKERS / f"started-{current_job().attempt}").write_text(str(os.getpid()))
-    while not (MARKERS / "release").exists():
+    while not (MARKERS / "release").exists():  # noqa: ASYNC110  (another process makes it)
         await asyncio.sleep(0.05)
 
 
 async def main() -> None:
-    settings = Settings(
-        database_url=os.environ["DATABASE_URL"],
-        redis_url="redis://127.0.0.1:1/0",
-        kek_file=Path(os.environ["KEK_FILE"]),
-    )
+    settings = Settings.from_env(os.environ | {"REDIS_URL": "redis://127.0.0.1:1/0"})
     container = build_container(settings)
     try:
         await run_worker(

@@ -47,6 +47,16 @@ QUEUE_OF = {
 }
 
 
+def backed_off(first: timedelta, ceiling: timedelta, attempts: int) -> timedelta:
+    """`first` doubled `attempts` times, capped at `ceiling` (without overflowing)."""
+    doubled = first
+    for _ in range(attempts):
+        if doubled >= ceiling:
+            break
+        doubled *= 2
+    return min(doubled, ceiling)
+
+
 def runs_to_span(first: timedelta, ceiling: timedelta, span: timedelta) -> int:
     """The fewest runs whose waits (first, 2*first, 4*first, ... capped at `ceiling`) add up
     to at least `span`: retries keep going for that long, and no longer than one wait more."""
@@ -54,7 +64,7 @@ def runs_to_span(first: timedelta, ceiling: timedelta, span: timedelta) -> int:
         raise ValueError("back-off needs 0 < first <= ceiling")
     waited, runs = timedelta(0), 1
     while waited < span:
-        waited += min(first * (1 << (runs - 1)), ceiling)
+        waited += backed_off(first, ceiling, runs - 1)
         runs += 1
     return runs
 
@@ -75,9 +85,7 @@ class BackOff(BaseRetryStrategy):
 
     def wait(self, attempts: int) -> timedelta:
         """The wait after the run that made `attempts` previous attempts (0 for the first)."""
-        if attempts >= 30:  # 2**30 * any first is far past any ceiling
-            return self.ceiling
-        return min(self.first * (1 << attempts), self.ceiling)
+        return backed_off(self.first, self.ceiling, attempts)
 
     def is_last(self, attempts: int) -> bool:
         """Whether a run with `attempts` previous attempts is the last one allowed."""
