@@ -4,7 +4,6 @@ by the schema owner (users, providers, places, offerings, bookings, staff roles,
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.memory.messaging import MemoryMessagingStore
 from adapters.postgis.messaging import MESSAGING_TABLES, PostgisMessagingUnitOfWork
 from core.messaging.model import Channel, Message, MessageId, MessageKind, MessageStatus
 from core.messaging.ports import MessagingUnitOfWork
@@ -28,9 +28,7 @@ TRUNCATED = (
     + ", outbox, bookings, occurrences, offering_resources, offerings, resources, places,"
     " providers, user_staff_roles, users, procrastinate_jobs"
 )
-# The memory store plugs in here once adapters.memory.messaging exists (H2's branch).
-HAS_MEMORY = importlib.util.find_spec("adapters.memory.messaging") is not None
-STORE_KINDS = ("memory", "postgis") if HAS_MEMORY else ("postgis",)
+STORE_KINDS = ("memory", "postgis")
 
 
 @attrs.frozen
@@ -50,9 +48,7 @@ def postgis_store(engine: AsyncEngine) -> Store:
 
 def memory_store() -> Store:
     """The in-memory messaging store (adapters.memory.messaging): the fake the unit tests use."""
-    memory: Any = importlib.import_module("adapters.memory.messaging")
-    store = memory.messaging_in_memory()
-    return Store("memory", store.uow if hasattr(store, "uow") else store)
+    return Store("memory", MemoryMessagingStore())
 
 
 # ------------------------------------------------------------------ builders
