@@ -238,6 +238,22 @@ async def test_whatsapp_opt_in_brings_template_messages_and_the_handshake_answer
 
     (first, *_) = await eventually(template, "a WhatsApp template message")
     assert first["template"]
+    assert first["template"]["language"]["code"] == "de"
+    fired = ok(
+        await fake.http.post(
+            "/_test/whatsapp/statuses", json={"statuses": [{"id": first["id"], "status": "read"}]}
+        )
+    )
+    assert fired["delivery"]["status"] == 200
+
+    async def read() -> bool:
+        return any(
+            (m["channel"], m["status"], m["provider_message_id"])
+            == ("whatsapp", "read", first["id"])
+            for m in await my_messages(client, person)
+        )
+
+    await eventually(read, "the WhatsApp message read")
 
     challenge = await client.get(
         "/webhooks/whatsapp",
