@@ -64,7 +64,10 @@ def runs_to_span(first: timedelta, ceiling: timedelta, span: timedelta) -> int:
         raise ValueError("back-off needs 0 < first <= ceiling")
     waited, runs = timedelta(0), 1
     while waited < span:
-        waited += backed_off(first, ceiling, runs - 1)
+        wait = backed_off(first, ceiling, runs - 1)
+        if wait == ceiling:  # every wait from here on is the ceiling: count them at once
+            return runs + -(-(span - waited) // ceiling)
+        waited += wait
         runs += 1
     return runs
 
