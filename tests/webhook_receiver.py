@@ -1,4 +1,4 @@
-"""A tiny HTTPS receiver an integration test starts on 127.0.0.1, with a certificate made for
+"""A tiny HTTPS receiver integration tests start on 127.0.0.1, with a certificate made for
 the test (a CA-less self-signed one for 127.0.0.1 that the poster is told to trust). It records
 every request with the test clock's time and answers from a script (default 200 "ok")."""
 
