@@ -66,7 +66,7 @@ class MessagesCommands:
         status: Annotated[
             str | None, typer.Option(help="Only this status (queued, sent, failed...).")
         ] = None,
-        limit: Annotated[int, typer.Option(min=1, max=1000, help="Rows to show.")] = 50,
+        limit: Annotated[int, typer.Option(min=1, max=200, help="Rows to show.")] = 50,
         before: Annotated[
             str | None, typer.Option(help="Continue after this message id (older ones).")
         ] = None,
