@@ -23,7 +23,11 @@ PUBLIC_WRITES = {
     ("POST", "/auth/password/reset-request"),
     ("POST", "/auth/password/reset"),
 }
-SIGNED_WEBHOOKS = {("POST", "/webhooks/stripe")}  # the processor's signature is the credential
+# The processor's or the provider's signature is the credential.
+SIGNED_WEBHOOKS = {
+    ("POST", f"/webhooks/{provider}")
+    for provider in ("stripe", "sendgrid", "whatsapp", "cloudinary")
+}
 
 
 def _writes(app: Litestar) -> dict[tuple[str, str], bool]:
@@ -74,7 +78,8 @@ async def test_every_identity_operation_is_documented_with_who_may_call_it(
         for method, operation in item.items()
     }
 
-    assert len(operations) == 39  # identity's 29, and payments' /me and /admin routes
+    # identity's 29, payments' /me and /admin routes, messaging's /me, /messages and /admin
+    assert len(operations) == 46
     for name, operation in operations.items():
         assert operation["description"].startswith("Who may call:"), name
         secured = bool(operation.get("security"))

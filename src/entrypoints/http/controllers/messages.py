@@ -144,10 +144,16 @@ class WebhookOut(msgspec.Struct, frozen=True):
     received: int  # reports the body held
 
 
+ADMINS = "Who may call: admins, in a session with a second factor (aal2)."
 _read = partial(get, tags=["messages"], security=SECURITY, responses=SIGNED_IN_PROBLEMS)
 
 
-@_read("/me/messages", summary="Messages sent to me, newest first")
+@_read(
+    "/me/messages",
+    summary="Messages sent to me, newest first",
+    description="Who may call: any signed-in user (the mails and WhatsApp messages sent to "
+    "them, with their delivery status). Pages by `before`.",
+)
 async def my_messages(
     principal: NamedDependency[Principal],
     list_my_messages: NamedDependency[ListMyMessages],
@@ -161,6 +167,7 @@ async def my_messages(
 @_read(
     "/providers/{provider_id:str}/messages",
     summary="Messages about a provider's bookings (staff)",
+    description="Who may call: the provider's staff, and admins. Pages by `before`.",
 )
 async def provider_messages(
     provider_id: FromPath[uuid.UUID],
@@ -176,7 +183,11 @@ async def provider_messages(
     return _page_of(ok(found), limit)
 
 
-@_read("/admin/messages", summary="Every message (admins)")
+@_read(
+    "/admin/messages",
+    summary="Every message (admins)",
+    description=f"{ADMINS} Filter by `status` (e.g. failed) or `recipient_id`; pages by `before`.",
+)
 async def all_messages(
     principal: NamedDependency[Principal],
     list_all_messages: NamedDependency[ListAllMessages],
@@ -197,7 +208,12 @@ async def all_messages(
     return _page_of(ok(found), limit)
 
 
-@_read("/messages/{message_id:str}", summary="One message")
+@_read(
+    "/messages/{message_id:str}",
+    summary="One message",
+    description="Who may call: its recipient, the staff of its provider, and admins (404 for "
+    "anyone else).",
+)
 async def show_message(
     message_id: FromPath[uuid.UUID],
     principal: NamedDependency[Principal],
@@ -209,6 +225,7 @@ async def show_message(
 @post(
     "/admin/messages/{message_id:str}/resend",
     summary="Send a message again (admins)",
+    description=f"{ADMINS} A new message of the same kind to the same person, queued now.",
     tags=["messages"],
     security=SECURITY,
     responses=SIGNED_IN_PROBLEMS,
@@ -222,7 +239,11 @@ async def resend_message(
     return MessageOut.of(ok(await resend_message(principal, MessageId(message_id))))
 
 
-@_read("/me/contact-preferences", summary="My language, phone and WhatsApp opt-in")
+@_read(
+    "/me/contact-preferences",
+    summary="My language, phone and WhatsApp opt-in",
+    description="Who may call: any signed-in user (their own).",
+)
 async def get_preferences(
     principal: NamedDependency[Principal],
     get_contact_preferences: NamedDependency[GetContactPreferences],
@@ -233,8 +254,9 @@ async def get_preferences(
 @put(
     "/me/contact-preferences",
     summary="Set my language, phone and WhatsApp opt-in",
-    description="The phone is stored in E.164 (a national number needs its +country code). "
-    "WhatsApp messages are sent only with the opt-in and a phone; email always.",
+    description="Who may call: any signed-in user (their own). The phone is stored in E.164 "
+    "(a national number needs `region` or its +country code). WhatsApp messages are sent only "
+    "with the opt-in and a phone; email always.",
     tags=["messages"],
     security=SECURITY,
     responses=SIGNED_IN_PROBLEMS,
@@ -255,7 +277,8 @@ _issue = partial(
 @_issue(
     "/me/calendar-feed",
     summary="A secret calendar feed URL of my bookings",
-    description="Issuing again replaces the previous URL (it stops working).",
+    description="Who may call: any signed-in user (their own bookings). Issuing again replaces "
+    "the previous URL (it stops working).",
 )
 async def my_feed(
     principal: NamedDependency[Principal],
@@ -267,7 +290,8 @@ async def my_feed(
 @_issue(
     "/providers/{provider_id:str}/calendar-feed",
     summary="A secret calendar feed URL of a provider's bookings (staff)",
-    description="Issuing again replaces the previous URL (it stops working).",
+    description="Who may call: the provider's staff, and admins. Issuing again replaces the "
+    "previous URL (it stops working).",
 )
 async def provider_feed(
     provider_id: FromPath[uuid.UUID],
