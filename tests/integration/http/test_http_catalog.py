@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from http_support import Client, TokenTable, appointment, created, next_hour, open_shop, session
 
@@ -64,7 +65,11 @@ async def test_staff_schedule_weekly_session_runs(
         f"/offerings/{offering['id']}/sessions",
         {
             "first_start": first.isoformat(),
-            "repeat_until": (first + timedelta(weeks=3)).date().isoformat(),
+            # A date in the place's zone (Madrid): the last run's local date, whatever the hour.
+            "repeat_until": (first + timedelta(weeks=3))
+            .astimezone(ZoneInfo("Europe/Madrid"))
+            .date()
+            .isoformat(),
         },
         shop.staff,
     )
