@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
+import os
+import platform
 import shutil
 import tempfile
 import time
@@ -39,7 +42,7 @@ import psycopg
 from load import _percentiles
 from pydantic import SecretStr
 from returns.result import Failure
-from stack import databases, free_port, machine, require_tools
+from stack import databases, free_port
 from workload import PASSWORD
 
 from devservers.messaging_fake import LocalMessaging
@@ -95,13 +98,26 @@ def committed_at(libpq_url: str, emails: Sequence[str]) -> dict[str, float]:
     return {email: float(at) for email, at in rows}
 
 
+def environment(libpq_url: str) -> dict[str, object]:
+    with psycopg.connect(libpq_url) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "postgresql": row[0] if row else None,
+        "packages": {name: importlib.metadata.version(name) for name in PACKAGES},
+    }
+
+
+PACKAGES = ("procrastinate", "sendgrid", "psycopg", "sqlalchemy", "jinja2", "icalendar")
+
+
 def emails(tag: str, count: int) -> list[str]:
     run = uuid.uuid4().hex[:8]
     return [f"bench-{tag}-{run}-{n}@example.com" for n in range(count)]
 
 
 async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    tools = require_tools()
     with (
         databases(workdir, durable=True) as dbs,
         LocalMessaging(free_port(), log_file=workdir / "messaging.log") as fake_server,
@@ -147,7 +163,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         committed = committed_at(dbs.libpq_url, steady)
         lags = [received[e] - committed[e] for e in steady]
         return {
-            "machine": machine(dbs, tools),
+            "machine": environment(dbs.libpq_url),
             "worker": {"concurrency": args.concurrency, "processes": 1},
             "throughput": {
                 "messages": args.backlog,
