@@ -8,9 +8,9 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import pytest
-from webhook_receiver import Answer, Receiver, https_receiver
 
 from adapters.webhooks_out import HttpxWebhookPoster, is_public_address
+from webhook_receiver import Answer, Receiver, https_receiver
 
 BODY = b'{"id":"evt"}'
 HEADERS = {"Content-Type": "application/json", "Reserva-Signature": "t=1,v1=00"}

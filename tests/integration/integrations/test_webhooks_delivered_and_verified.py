@@ -19,7 +19,6 @@ import pytest
 import sqlalchemy as sa
 from integrations_pg_support import postgis_jobs
 from sqlalchemy.ext.asyncio import AsyncEngine
-from webhook_receiver import Answer, Receiver, https_receiver
 
 from adapters.memory.clock import FixedClock
 from adapters.postgis.integrations import PostgisIntegrationsUnitOfWork
@@ -46,6 +45,7 @@ from core.shared.ids import ProviderId, UserId
 from core.shared.keyring import Sealed
 from core.shared.principal import Principal, Role
 from core.shared.unit_of_work import MAINTENANCE, Access, UnitOfWorkFactory
+from webhook_receiver import Answer, Receiver, https_receiver
 
 TOLERANCE_SECONDS = 300
 

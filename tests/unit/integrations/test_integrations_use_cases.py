@@ -9,7 +9,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from integrations_support import World, booking_event, integrator_verifies, staff_of, world
 from returns.result import Failure, Success
 
 from core.integrations import (
@@ -25,6 +24,7 @@ from core.integrations import (
 from core.shared.errors import Forbidden, InvalidInput, NotFound
 from core.shared.ids import ProviderId
 from core.shared.principal import MfaRequired
+from integrations_support import World, booking_event, integrator_verifies, staff_of, world
 
 PROVIDER = ProviderId(uuid.uuid4())
 OTHER = ProviderId(uuid.uuid4())
