@@ -101,7 +101,7 @@ class EndpointDisabled(DomainError):
 class DeliveryInProgress(DomainError):
     @property
     def detail(self) -> str:
-        return "this delivery has not been tried yet; it will be shortly"
+        return "an attempt of this delivery is queued or under way; see its result first"
 
 
 # --- values ----------------------------------------------------------------------------------
