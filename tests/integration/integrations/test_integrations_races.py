@@ -10,11 +10,15 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 from integrations_pg_support import Store
 from returns.result import Failure, Success
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.clock import FixedClock
 from adapters.memory.keyring import MemoryKeyring
+from adapters.postgis.integrations.repositories import dead_deliveries_query
 from core.integrations import (
     DeliverWebhook,
     DeliveryId,
@@ -260,3 +264,14 @@ async def test_admins_list_dead_deliveries_of_every_endpoint_newest_first(store:
     assert [d.delivery.id for d in after] == [older]
     assert (await listing(ADMIN, before=older)).unwrap() == []
     assert isinstance(await listing(s.staff), Failure)
+
+
+async def test_the_dead_deliveries_page_reads_the_partial_index(engine: AsyncEngine) -> None:
+    """`status` is written into the query as a literal: a generic plan of `status = $1` (what a
+    prepared statement runs after a few executions) could not use the partial index."""
+    query = dead_deliveries_query(DeliveryId(uuid.uuid4()), 50)
+    sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    async with engine.connect() as connection:
+        await connection.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        plan = (await connection.execute(sa.text(f"EXPLAIN {sql}"))).scalars().all()
+    assert "ix_webhook_deliveries_dead" in "\n".join(plan)

@@ -51,6 +51,9 @@ E = webhook_endpoints.c
 D = webhook_deliveries.c
 A = webhook_delivery_attempts.c
 
+# A literal, not a parameter: a generic plan of `status = $1` cannot use the partial index.
+_DEAD: sa.ColumnElement[str] = sa.literal_column(f"'{DeliveryStatus.DEAD.value}'")
+
 # The advisory lock space of the endpoints' limit: (this key, hashtext(provider id)).
 _ENDPOINTS_LOCK = sa.text(
     "SELECT pg_advisory_xact_lock(hashtext('webhook_endpoints'), hashtext(:p))"
@@ -182,6 +185,16 @@ def _attempt(row: Row) -> Attempt:
     )
 
 
+def dead_deliveries_query(before: DeliveryId | None, limit: int) -> sa.Select[Any]:
+    """Dead deliveries newest first (created_at, then id), below `before`'s place: read through
+    the partial index ix_webhook_deliveries_dead (test_integrations_races checks the plan)."""
+    query = sa.select(webhook_deliveries).where(D.status == _DEAD)
+    if before is not None:
+        at = sa.select(D.created_at).where(D.id == before).scalar_subquery()
+        query = query.where(sa.tuple_(D.created_at, D.id) < sa.tuple_(at, before))
+    return query.order_by(D.created_at.desc(), D.id.desc()).limit(limit)
+
+
 class PostgisDeliveries(PostgisPart, Deliveries):
     async def add(self, delivery: Delivery) -> bool:
         statement = (
@@ -263,12 +276,8 @@ class PostgisDeliveries(PostgisPart, Deliveries):
         self, *, before: DeliveryId | None = None, limit: int = 50
     ) -> Sequence[Delivery]:
         """Through ix_webhook_deliveries_dead (created_at WHERE status = 'dead')."""
-        query = sa.select(webhook_deliveries).where(D.status == DeliveryStatus.DEAD.value)
-        if before is not None:
-            at = sa.select(D.created_at).where(D.id == before).scalar_subquery()
-            query = query.where(sa.tuple_(D.created_at, D.id) < sa.tuple_(at, before))
-        ordered = query.order_by(D.created_at.desc(), D.id.desc()).limit(limit)
-        return await self._with_attempts(ordered)
+        query = dead_deliveries_query(before, limit)
+        return await self._with_attempts(query)
 
     async def _with_attempts(self, query: sa.Select[Any]) -> list[Delivery]:
         rows = list(await self._run(query))
