@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from integrations_support import START, booking_event, integrator_verifies
 from returns.result import Failure, Success
 
 from core.integrations import (
@@ -25,6 +24,7 @@ from core.integrations import (
 from core.integrations.model import new_secret, parse_event_types
 from core.shared.events import Event
 from core.shared.ids import ProviderId
+from integrations_support import START, booking_event, integrator_verifies
 
 PROVIDER = ProviderId(uuid.uuid4())
 
