@@ -72,7 +72,7 @@ class EventType(enum.StrEnum):
 
 
 class DeliveryStatus(enum.StrEnum):
-    PENDING = "pending"  # not tried yet
+    PENDING = "pending"  # not tried yet, redelivered, or an attempt under way (claimed)
     FAILED = "failed"  # the last attempt failed; another is scheduled at next_attempt_at
     SUCCEEDED = "succeeded"  # a 2xx answer
     DEAD = "dead"  # every attempt of the 24 h span failed
