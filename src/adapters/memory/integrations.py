@@ -6,18 +6,31 @@ Each unit of work reads the committed rows plus its own writes; `commit()` publi
 and its deferred jobs together, leaving without it drops both. Uniqueness of (endpoint, event)
 and the conditional `record` are checked against the committed rows and the transaction's own,
 with no await between check and write, so they are atomic under asyncio.
+
+What PostgreSQL does with locks, this store does with asyncio locks held until the unit of work
+commits or ends: `endpoints.add` locks the provider (so the limit of active endpoints is counted
+and kept atomically), `get(..., for_update=True)` locks the endpoint or delivery.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Hashable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Self
 
 import attrs
 
-from core.integrations.model import Delivery, DeliveryId, Endpoint, EndpointId, EventType
+from core.integrations.model import (
+    ENDPOINTS_PER_PROVIDER,
+    Delivery,
+    DeliveryId,
+    DeliveryStatus,
+    Endpoint,
+    EndpointId,
+    EventType,
+)
 from core.integrations.ports import (
     Deliveries,
     Endpoints,
@@ -53,6 +66,7 @@ class MemoryIntegrationsStore(UnitOfWorkFactory[IntegrationsUnitOfWork]):
         self.rows = _Rows()
         self.events: dict[EventId, Event] = {}
         self.jobs: list[DeferredDelivery] = []
+        self.locks: dict[Hashable, asyncio.Lock] = {}
 
     def publish(self, *events: Event) -> None:
         """Events as the outbox would hold them after their transaction committed."""
@@ -84,6 +98,7 @@ class MemoryIntegrationsUnitOfWork(IntegrationsUnitOfWork):
         self.deliveries: Deliveries = MemoryDeliveries(self)
         self.events: EventSource = MemoryEventSource(store)
         self.jobs: WebhookJobs = MemoryWebhookJobs(self)
+        self._held: dict[Hashable, asyncio.Lock] = {}
 
     @property
     def committed(self) -> _Rows:
@@ -99,6 +114,7 @@ class MemoryIntegrationsUnitOfWork(IntegrationsUnitOfWork):
         tb: TracebackType | None,
     ) -> None:
         self._drop()
+        self._release()
 
     async def commit(self) -> None:
         rows = self._store.rows
@@ -107,9 +123,23 @@ class MemoryIntegrationsUnitOfWork(IntegrationsUnitOfWork):
         rows.order.extend(self.new_order)
         self._store.jobs.extend(self.deferred)
         self._drop()
+        self._release()
 
     async def act_as(self, user_id: UserId) -> None:
         return None
+
+    async def lock(self, key: Hashable) -> None:
+        """Hold `key` until this unit of work commits or ends (pg_advisory_xact_lock)."""
+        if key in self._held:
+            return
+        lock = self._store.locks.setdefault(key, asyncio.Lock())
+        await lock.acquire()
+        self._held[key] = lock
+
+    def _release(self) -> None:
+        held, self._held = self._held, {}
+        for lock in held.values():
+            lock.release()
 
     def _drop(self) -> None:
         self.endpoint_writes, self.delivery_writes = {}, {}
@@ -124,12 +154,19 @@ class MemoryEndpoints(Endpoints):
         merged = {**self._uow.committed.endpoints, **self._uow.endpoint_writes}
         return sorted(merged.values(), key=lambda e: (e.created_at, str(e.id)))
 
-    async def add(self, endpoint: Endpoint) -> None:
+    async def add(self, endpoint: Endpoint, *, limit: int = ENDPOINTS_PER_PROVIDER) -> bool:
+        await self._uow.lock(("provider", endpoint.provider_id))
         if await self.get(endpoint.id) is not None:
             raise KeyError(f"endpoint {endpoint.id} exists")
+        active = [e for e in await self.of_provider(endpoint.provider_id) if e.active]
+        if len(active) >= limit:
+            return False
         self._uow.endpoint_writes[endpoint.id] = endpoint
+        return True
 
-    async def get(self, endpoint_id: EndpointId) -> Endpoint | None:
+    async def get(self, endpoint_id: EndpointId, *, for_update: bool = False) -> Endpoint | None:
+        if for_update:
+            await self._uow.lock(("endpoint", endpoint_id))
         return self._uow.endpoint_writes.get(endpoint_id) or self._uow.committed.endpoints.get(
             endpoint_id
         )
@@ -160,7 +197,9 @@ class MemoryDeliveries(Deliveries):
         self._uow.new_order.append(delivery.id)
         return True
 
-    async def get(self, delivery_id: DeliveryId) -> Delivery | None:
+    async def get(self, delivery_id: DeliveryId, *, for_update: bool = False) -> Delivery | None:
+        if for_update:
+            await self._uow.lock(("delivery", delivery_id))
         return self._uow.delivery_writes.get(delivery_id) or self._uow.committed.deliveries.get(
             delivery_id
         )
@@ -186,6 +225,20 @@ class MemoryDeliveries(Deliveries):
             ids = [d.id for d in newest_first]
             newest_first = newest_first[ids.index(before) + 1 :] if before in ids else []
         return newest_first[:limit]
+
+    async def dead(
+        self, *, before: DeliveryId | None = None, limit: int = 50
+    ) -> Sequence[Delivery]:
+        merged = {**self._uow.committed.deliveries, **self._uow.delivery_writes}
+        dead = [d for d in merged.values() if d.status is DeliveryStatus.DEAD]
+        dead.sort(key=lambda d: (d.created_at, str(d.id)), reverse=True)
+        if before is not None:
+            cursor = merged.get(before)
+            if cursor is None:
+                return []
+            key = (cursor.created_at, str(cursor.id))
+            dead = [d for d in dead if (d.created_at, str(d.id)) < key]
+        return dead[:limit]
 
 
 class MemoryEventSource(EventSource):

@@ -43,12 +43,14 @@ from core.integrations.ports import (
 )
 from core.integrations.problems import PROBLEMS
 from core.integrations.use_cases import (
+    DeadDelivery,
     DeliverWebhook,
     DeliveryOutcome,
     DisableEndpoint,
     DispatchEventToEndpoints,
     EndpointWithSecret,
     IntegrationsUseCase,
+    ListDeadDeliveries,
     ListDeliveries,
     ListEndpoints,
     RedeliverWebhook,
@@ -66,6 +68,7 @@ __all__ = [
     "SECRET_PREFIX",
     "SIGNATURE_HEADER",
     "Attempt",
+    "DeadDelivery",
     "DeliverWebhook",
     "Deliveries",
     "Delivery",
@@ -84,6 +87,7 @@ __all__ = [
     "EventType",
     "IntegrationsUnitOfWork",
     "IntegrationsUseCase",
+    "ListDeadDeliveries",
     "ListDeliveries",
     "ListEndpoints",
     "PostOutcome",

@@ -14,6 +14,10 @@ A delivery is one event to one endpoint (unique per pair); it is tried at once, 
 with exponential back-off (`retry_at`) until `RETRY_SPAN` (24 h) after it was created; the
 attempt at the end of the span that fails too makes it dead. Every attempt's response (status,
 first kilobyte of the body, latency) is kept on the delivery.
+
+An attempt under way is visible: the run making it first claims the delivery (status pending,
+`next_attempt_at` at the end of ATTEMPT_LEASE), so a redelivery asked meanwhile is refused and a
+second job of the same attempt waits for the lease instead of posting the same body twice.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ BACKOFF_FACTOR = 3
 URL_MAX = 2048
 RESPONSE_BODY_MAX = 1024  # bytes of a response body kept on the delivery
 ENDPOINTS_PER_PROVIDER = 16
+ATTEMPT_LEASE = timedelta(minutes=2)  # an attempt under way; well past the poster's timeout
 
 
 def secret_purpose(endpoint_id: EndpointId) -> str:
@@ -67,7 +72,7 @@ class EventType(enum.StrEnum):
 
 
 class DeliveryStatus(enum.StrEnum):
-    PENDING = "pending"  # not tried yet
+    PENDING = "pending"  # not tried yet, redelivered, or an attempt under way (claimed)
     FAILED = "failed"  # the last attempt failed; another is scheduled at next_attempt_at
     SUCCEEDED = "succeeded"  # a 2xx answer
     DEAD = "dead"  # every attempt of the 24 h span failed
@@ -96,7 +101,7 @@ class EndpointDisabled(DomainError):
 class DeliveryInProgress(DomainError):
     @property
     def detail(self) -> str:
-        return "this delivery has not been tried yet; it will be shortly"
+        return "an attempt of this delivery is queued or under way; see its result first"
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -270,6 +275,10 @@ class Delivery:
         return attrs.evolve(
             self, status=status, attempts=number, next_attempt_at=next_at, attempt_log=log
         )
+
+    def claimed(self, until: datetime) -> Delivery:
+        """An attempt under way until `until` at the latest (pending; see ATTEMPT_LEASE)."""
+        return attrs.evolve(self, status=DeliveryStatus.PENDING, next_attempt_at=until)
 
     def redelivered(self, at: datetime) -> Delivery:
         """A manual retry, due now: the same delivery tried once more (its body unchanged)."""

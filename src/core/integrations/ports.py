@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from core.integrations.model import (
+    ENDPOINTS_PER_PROVIDER,
     Delivery,
     DeliveryId,
     Endpoint,
@@ -25,9 +26,16 @@ from core.shared.unit_of_work import UnitOfWork
 
 
 class Endpoints(Protocol):
-    async def add(self, endpoint: Endpoint) -> None: ...
+    async def add(self, endpoint: Endpoint, *, limit: int = ENDPOINTS_PER_PROVIDER) -> bool:
+        """Insert unless the provider already has `limit` active endpoints; True if inserted.
+        Atomic: the count and the insert hold a lock on the provider until the transaction
+        ends, so concurrent registrations never go past the limit."""
+        ...
 
-    async def get(self, endpoint_id: EndpointId) -> Endpoint | None: ...
+    async def get(self, endpoint_id: EndpointId, *, for_update: bool = False) -> Endpoint | None:
+        """`for_update`: lock the endpoint until the transaction ends; a concurrent change of
+        it waits, then reads what this transaction committed (no lost update)."""
+        ...
 
     async def update(self, endpoint: Endpoint) -> None: ...
 
@@ -45,7 +53,9 @@ class Deliveries(Protocol):
         """Insert unless the endpoint already has a delivery of the event; True if inserted."""
         ...
 
-    async def get(self, delivery_id: DeliveryId) -> Delivery | None: ...
+    async def get(self, delivery_id: DeliveryId, *, for_update: bool = False) -> Delivery | None:
+        """`for_update`: lock the delivery until the transaction ends (see Endpoints.get)."""
+        ...
 
     async def record(self, delivery: Delivery, *, attempts_before: int) -> bool:
         """Store `delivery` (its status, attempts, next attempt and any attempts beyond
@@ -57,6 +67,13 @@ class Deliveries(Protocol):
         self, endpoint_id: EndpointId, *, before: DeliveryId | None = None, limit: int = 50
     ) -> Sequence[Delivery]:
         """Newest first, each with its attempts; `before` is the last id of the previous page."""
+        ...
+
+    async def dead(
+        self, *, before: DeliveryId | None = None, limit: int = 50
+    ) -> Sequence[Delivery]:
+        """Dead deliveries of every endpoint, newest first (by creation, then id), each with its
+        attempts; `before` is the last id of the previous page."""
         ...
 
 

@@ -22,6 +22,7 @@ import attrs
 from returns.result import Failure, Result, Success
 
 from core.integrations.model import (
+    ATTEMPT_LEASE,
     ENDPOINTS_PER_PROVIDER,
     SECRET_BYTES,
     SIGNATURE_HEADER,
@@ -47,7 +48,7 @@ from core.integrations.ports import IntegrationsUnitOfWork, WebhookPoster
 from core.shared.errors import DomainError, NotFound
 from core.shared.ids import EventId, ProviderId, new_id
 from core.shared.keyring import Keyring
-from core.shared.principal import Principal, may_manage
+from core.shared.principal import Principal, may_manage, require_admin
 from core.shared.text import clean_text
 from core.shared.time import Clock
 from core.shared.unit_of_work import MAINTENANCE, Access, UnitOfWorkFactory
@@ -84,9 +85,13 @@ async def _sealed(
 
 
 async def _endpoint_of(
-    uow: IntegrationsUnitOfWork, provider_id: ProviderId, endpoint_id: EndpointId
+    uow: IntegrationsUnitOfWork,
+    provider_id: ProviderId,
+    endpoint_id: EndpointId,
+    *,
+    for_update: bool = False,
 ) -> Result[Endpoint, DomainError]:
-    endpoint = await uow.endpoints.get(endpoint_id)
+    endpoint = await uow.endpoints.get(endpoint_id, for_update=for_update)
     if endpoint is None or endpoint.provider_id != provider_id:
         return Failure(NotFound(kind="webhook endpoint", id=str(endpoint_id)))
     return Success(endpoint)
@@ -97,7 +102,9 @@ async def _endpoint_of(
 
 @attrs.frozen(kw_only=True)
 class RegisterEndpoint(IntegrationsUseCase):
-    """A new endpoint for some of the provider's events; its secret is shown in the answer."""
+    """A new endpoint for some of the provider's events; its secret is shown in the answer.
+    At most ENDPOINTS_PER_PROVIDER active endpoints: the store counts and inserts atomically
+    (a count here, then an insert, let concurrent registrations past the limit)."""
 
     random: Callable[[], bytes] = _secret_bytes
 
@@ -124,21 +131,19 @@ class RegisterEndpoint(IntegrationsUseCase):
         now = self.clock.now()
         endpoint_id = EndpointId(new_id())
         secret = new_secret(self.random())
+        endpoint = Endpoint(
+            id=endpoint_id,
+            provider_id=provider_id,
+            url=checked_url.unwrap(),
+            event_types=types.unwrap(),
+            active=True,
+            created_at=now,
+            secret=await _sealed(self.keyring, endpoint_id, secret, now),
+            description=words.unwrap(),
+        )
         async with self.uow(Access.of(caller)) as uow:
-            active = [e for e in await uow.endpoints.of_provider(provider_id) if e.active]
-            if len(active) >= ENDPOINTS_PER_PROVIDER:
+            if not await uow.endpoints.add(endpoint, limit=ENDPOINTS_PER_PROVIDER):
                 return Failure(TooManyEndpoints())
-            endpoint = Endpoint(
-                id=endpoint_id,
-                provider_id=provider_id,
-                url=checked_url.unwrap(),
-                event_types=types.unwrap(),
-                active=True,
-                created_at=now,
-                secret=await _sealed(self.keyring, endpoint_id, secret, now),
-                description=words.unwrap(),
-            )
-            await uow.endpoints.add(endpoint)
             await uow.commit()
         return Success(EndpointWithSecret(endpoint=endpoint, secret=secret))
 
@@ -158,7 +163,10 @@ class ListEndpoints(IntegrationsUseCase):
 @attrs.frozen(kw_only=True)
 class RotateEndpointSecret(IntegrationsUseCase):
     """A new secret, shown once; the previous one keeps signing for 24 h beside it. Rotating
-    again within those 24 h ends the older secret at once (two at most are ever valid)."""
+    again within those 24 h ends the older secret at once (two at most are ever valid).
+    The endpoint is read locked: two rotations at once run one after the other (the second
+    keeps the first's secret as its previous one), never both from the same old secret,
+    which would leave the first caller's new secret valid nowhere."""
 
     random: Callable[[], bytes] = _secret_bytes
 
@@ -170,14 +178,14 @@ class RotateEndpointSecret(IntegrationsUseCase):
             return allowed
         now = self.clock.now()
         secret = new_secret(self.random())
+        sealed = await _sealed(self.keyring, endpoint_id, secret, now)
         async with self.uow(Access.of(caller)) as uow:
-            found = await _endpoint_of(uow, provider_id, endpoint_id)
+            found = await _endpoint_of(uow, provider_id, endpoint_id, for_update=True)
             if isinstance(found, Failure):
                 return found
             endpoint = found.unwrap()
             if not endpoint.active:
                 return Failure(EndpointDisabled())
-            sealed = await _sealed(self.keyring, endpoint_id, secret, now)
             rotated = endpoint.rotated(sealed.sealed, now)
             await uow.endpoints.update(rotated)
             await uow.commit()
@@ -187,7 +195,8 @@ class RotateEndpointSecret(IntegrationsUseCase):
 @attrs.frozen(kw_only=True)
 class DisableEndpoint(IntegrationsUseCase):
     """No new deliveries; deliveries still scheduled for it end dead without a request.
-    Disabling a disabled endpoint changes nothing."""
+    Disabling a disabled endpoint changes nothing. Read locked, like a rotation: a rotation
+    running meanwhile cannot write the endpoint back active."""
 
     async def __call__(
         self, caller: Principal, provider_id: ProviderId, endpoint_id: EndpointId
@@ -196,7 +205,7 @@ class DisableEndpoint(IntegrationsUseCase):
         if isinstance(allowed, Failure):
             return allowed
         async with self.uow(Access.of(caller)) as uow:
-            found = await _endpoint_of(uow, provider_id, endpoint_id)
+            found = await _endpoint_of(uow, provider_id, endpoint_id, for_update=True)
             if isinstance(found, Failure):
                 return found
             endpoint = found.unwrap()
@@ -234,31 +243,36 @@ class ListDeliveries(IntegrationsUseCase):
 class RedeliverWebhook(IntegrationsUseCase):
     """A manual retry of any delivery tried at least once (succeeded, failed or dead): one more
     attempt now, with the same body. A delivery older than the retry span that fails again is
-    dead again; a younger one goes on with its back-off."""
+    dead again; a younger one goes on with its back-off.
+
+    Refused (DeliveryInProgress) while an attempt is due or under way: pending (not tried yet,
+    redelivered already, or claimed by a run posting it now) or failed with its retry due. The
+    delivery is read locked, so two redeliveries at once make one attempt, not two."""
 
     async def __call__(
         self,
         caller: Principal,
-        provider_id: ProviderId,
+        provider_id: ProviderId | None,
         delivery_id: DeliveryId,
         endpoint_id: EndpointId | None = None,
     ) -> Result[Delivery, DomainError]:
-        """`endpoint_id`, when given (the URL names it), must be the delivery's."""
-        allowed = may_manage(caller, provider_id)
+        """`endpoint_id`, when given (the URL names it), must be the delivery's. `provider_id`
+        None: an admin redelivering a delivery of any provider (the CLI)."""
+        allowed = require_admin(caller) if provider_id is None else may_manage(caller, provider_id)
         if isinstance(allowed, Failure):
             return allowed
         now = self.clock.now()
         async with self.uow(Access.of(caller)) as uow:
-            delivery = await uow.deliveries.get(delivery_id)
+            delivery = await uow.deliveries.get(delivery_id, for_update=True)
             missing = NotFound(kind="webhook delivery", id=str(delivery_id))
             if delivery is None or endpoint_id not in (None, delivery.endpoint_id):
                 return Failure(missing)
             endpoint = await uow.endpoints.get(delivery.endpoint_id)
-            if endpoint is None or endpoint.provider_id != provider_id:
+            if endpoint is None or provider_id not in (None, endpoint.provider_id):
                 return Failure(missing)
             if not endpoint.active:
                 return Failure(EndpointDisabled())
-            if delivery.status is DeliveryStatus.PENDING:
+            if _attempt_due(delivery, now):
                 return Failure(DeliveryInProgress())
             due = delivery.redelivered(now)
             if not await uow.deliveries.record(due, attempts_before=delivery.attempts):
@@ -266,6 +280,45 @@ class RedeliverWebhook(IntegrationsUseCase):
             await uow.jobs.deliver(delivery_id, delivery.attempts + 1, None)
             await uow.commit()
         return Success(due)
+
+
+@attrs.frozen(kw_only=True)
+class DeadDelivery:
+    """A dead delivery with the endpoint and provider it was for."""
+
+    delivery: Delivery
+    provider_id: ProviderId
+    url: str
+
+
+@attrs.frozen(kw_only=True)
+class ListDeadDeliveries(IntegrationsUseCase):
+    """Admins: dead deliveries of every endpoint, newest first, each with every attempt's
+    response and its endpoint's URL and provider; `before` is the last id of the previous page
+    (read through the partial index on dead deliveries)."""
+
+    async def __call__(
+        self, caller: Principal, before: DeliveryId | None = None, limit: int = 50
+    ) -> Result[Sequence[DeadDelivery], DomainError]:
+        allowed = require_admin(caller)
+        if isinstance(allowed, Failure):
+            return allowed
+        page = max(1, min(limit, PAGE_MAX))
+        async with self.uow(Access.of(caller)) as uow:
+            dead = await uow.deliveries.dead(before=before, limit=page)
+            endpoints: dict[EndpointId, Endpoint | None] = {}
+            listed = []
+            for delivery in dead:
+                if delivery.endpoint_id not in endpoints:
+                    endpoints[delivery.endpoint_id] = await uow.endpoints.get(delivery.endpoint_id)
+                endpoint = endpoints[delivery.endpoint_id]
+                if endpoint is not None:  # a delivery's endpoint is a foreign key: always
+                    listed.append(
+                        DeadDelivery(
+                            delivery=delivery, provider_id=endpoint.provider_id, url=endpoint.url
+                        )
+                    )
+        return Success(listed)
 
 
 # --- the worker ------------------------------------------------------------------------------
@@ -324,7 +377,7 @@ class DeliverWebhook(IntegrationsUseCase):
 
     async def __call__(self, delivery_id: DeliveryId, attempt: int) -> DeliveryOutcome:
         async with self.uow(MAINTENANCE) as uow:
-            delivery = await uow.deliveries.get(delivery_id)
+            delivery = await uow.deliveries.get(delivery_id, for_update=True)
             if delivery is None or not _due(delivery, attempt):
                 return DeliveryOutcome(delivery=None)
             endpoint = await uow.endpoints.get(delivery.endpoint_id)
@@ -333,6 +386,17 @@ class DeliverWebhook(IntegrationsUseCase):
                 recorded = await uow.deliveries.record(dead, attempts_before=delivery.attempts)
                 await uow.commit()
                 return DeliveryOutcome(delivery=dead if recorded else None)
+            now = self.clock.now()
+            busy_until = delivery.next_attempt_at
+            if busy_until is not None and busy_until > now:
+                # Another run of this attempt claimed it (or it is not due yet): look again
+                # when its lease ends; a run killed mid-request is taken over then.
+                await uow.jobs.deliver(delivery.id, attempt, busy_until)
+                await uow.commit()
+                return DeliveryOutcome(delivery=None)
+            claimed = delivery.claimed(now + ATTEMPT_LEASE)
+            await uow.deliveries.record(claimed, attempts_before=delivery.attempts)
+            await uow.commit()
         now = self.clock.now()
         body = delivery.body()
         signing = [
@@ -357,6 +421,15 @@ class DeliverWebhook(IntegrationsUseCase):
                 await uow.jobs.deliver(tried.id, tried.attempts + 1, tried.next_attempt_at)
             await uow.commit()
         return DeliveryOutcome(delivery=tried)
+
+
+def _attempt_due(delivery: Delivery, now: datetime) -> bool:
+    """An attempt is waiting to run or under way: pending (new, redelivered or claimed by a
+    run posting it), or failed with its retry due."""
+    if delivery.status is DeliveryStatus.PENDING:
+        return True
+    due_at = delivery.next_attempt_at
+    return delivery.status is DeliveryStatus.FAILED and due_at is not None and due_at <= now
 
 
 def _due(delivery: Delivery, attempt: int) -> bool:

@@ -17,13 +17,14 @@ from core.integrations import (
     DeliveryStatus,
     EndpointDisabled,
     EndpointWithSecret,
+    ListDeadDeliveries,
     PostOutcome,
     TooManyEndpoints,
     secret_purpose,
 )
 from core.shared.errors import Forbidden, InvalidInput, NotFound
-from core.shared.ids import ProviderId
-from core.shared.principal import MfaRequired
+from core.shared.ids import ProviderId, UserId
+from core.shared.principal import MfaRequired, Principal, Role
 from integrations_support import World, booking_event, integrator_verifies, staff_of, world
 
 PROVIDER = ProviderId(uuid.uuid4())
@@ -323,3 +324,46 @@ async def test_deliveries_list_newest_first_and_page_by_before() -> None:
     assert [d.id for d in page] == ids[::-1][:3]
     rest = (await w.list_deliveries(STAFF, PROVIDER, created.endpoint.id, 3, page[-1].id)).unwrap()
     assert [d.id for d in rest] == ids[::-1][3:]
+
+
+ADMIN = Principal(user_id=UserId(uuid.uuid4()), roles=frozenset({Role.ADMIN}), mfa=True)
+
+
+@pytest.mark.parametrize(
+    ("caller", "error"),
+    [
+        (STAFF, Forbidden),
+        (Principal(user_id=UserId(uuid.uuid4()), roles=frozenset({Role.ADMIN})), MfaRequired),
+    ],
+)
+async def test_only_admins_with_a_second_factor_list_dead_deliveries_or_redeliver_any(
+    caller: Principal, error: type[Exception]
+) -> None:
+    w = world()
+    await _register(w)
+    await _deliver_one(w)
+    [job] = w.store.jobs
+    listing = ListDeadDeliveries(uow=w.store, keyring=w.keyring, clock=w.clock)
+    listed = await listing(caller)
+    assert isinstance(listed, Failure)
+    assert isinstance(listed.failure(), error)
+    redelivered = await w.redeliver(caller, None, job.delivery_id)
+    assert isinstance(redelivered, Failure)
+    assert isinstance(redelivered.failure(), error)
+
+
+async def test_an_admin_redelivers_a_dead_delivery_of_any_provider_without_naming_it() -> None:
+    w = world()
+    await _register(w)
+    await _deliver_one(w)
+    w.poster.answer(*[PostOutcome(status=500)] * 20)
+    while w.store.jobs:
+        w.clock.set(max(min(j.at or w.clock.now() for j in w.store.jobs), w.clock.now()))
+        await w.run_due_jobs()
+    listing = ListDeadDeliveries(uow=w.store, keyring=w.keyring, clock=w.clock)
+    [dead] = (await listing(ADMIN)).unwrap()
+    assert dead.provider_id == PROVIDER
+    assert dead.url == URL
+    again = (await w.redeliver(ADMIN, None, dead.delivery.id)).unwrap()
+    assert again.status is DeliveryStatus.PENDING
+    assert (await listing(ADMIN)).unwrap() == []

@@ -4,6 +4,11 @@ A delivery is inserted ON CONFLICT (endpoint, event) DO NOTHING, so dispatching 
 adds nothing; an attempt is recorded by one UPDATE conditional on the attempts count it was
 made from, so a job run twice records it once. Jobs are deferred with H1's `defer` on the unit
 of work's own connection: they exist exactly when the delivery's transaction commits.
+
+The limit of active endpoints per provider is kept by the insert itself: it takes a
+transaction-level advisory lock keyed by the provider, then inserts only if fewer than `limit`
+active endpoints exist (READ COMMITTED: the count sees every registration committed before the
+lock was granted). Reads `for_update` take the row lock (SELECT ... FOR UPDATE).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from adapters.postgis.metadata import outbox
 from adapters.postgis.sql import Row, utc_or_none
 from adapters.postgis.unit_of_work import PostgisPart
 from core.integrations.model import (
+    ENDPOINTS_PER_PROVIDER,
     Attempt,
     Delivery,
     DeliveryId,
@@ -44,6 +50,14 @@ from core.shared.time import to_utc
 E = webhook_endpoints.c
 D = webhook_deliveries.c
 A = webhook_delivery_attempts.c
+
+# A literal, not a parameter: a generic plan of `status = $1` cannot use the partial index.
+_DEAD: sa.ColumnElement[str] = sa.literal_column(f"'{DeliveryStatus.DEAD.value}'")
+
+# The advisory lock space of the endpoints' limit: (this key, hashtext(provider id)).
+_ENDPOINTS_LOCK = sa.text(
+    "SELECT pg_advisory_xact_lock(hashtext('webhook_endpoints'), hashtext(:p))"
+)
 
 
 def _endpoint_values(endpoint: Endpoint) -> dict[str, Any]:
@@ -89,11 +103,30 @@ def _endpoint(row: Row) -> Endpoint:
 
 
 class PostgisEndpoints(PostgisPart, Endpoints):
-    async def add(self, endpoint: Endpoint) -> None:
-        await self._run(webhook_endpoints.insert().values(_endpoint_values(endpoint)))
+    async def add(self, endpoint: Endpoint, *, limit: int = ENDPOINTS_PER_PROVIDER) -> bool:
+        await self._run(_ENDPOINTS_LOCK.bindparams(p=str(endpoint.provider_id)))
+        values = _endpoint_values(endpoint)
+        active = (
+            sa.select(sa.func.count())
+            .select_from(webhook_endpoints)
+            .where(E.provider_id == endpoint.provider_id, E.active.is_(True))
+            .scalar_subquery()
+        )
+        row = sa.select(
+            *(sa.literal(v, type_=webhook_endpoints.c[k].type) for k, v in values.items())
+        )
+        statement = (
+            webhook_endpoints.insert()
+            .from_select(list(values), row.where(active < limit))
+            .execution_options(preserve_rowcount=True)
+        )
+        return (await self._run(statement)).rowcount == 1
 
-    async def get(self, endpoint_id: EndpointId) -> Endpoint | None:
-        row = (await self._run(sa.select(webhook_endpoints).where(E.id == endpoint_id))).first()
+    async def get(self, endpoint_id: EndpointId, *, for_update: bool = False) -> Endpoint | None:
+        query = sa.select(webhook_endpoints).where(E.id == endpoint_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._run(query)).first()
         return None if row is None else _endpoint(row)
 
     async def update(self, endpoint: Endpoint) -> None:
@@ -152,6 +185,16 @@ def _attempt(row: Row) -> Attempt:
     )
 
 
+def dead_deliveries_query(before: DeliveryId | None, limit: int) -> sa.Select[Any]:
+    """Dead deliveries newest first (created_at, then id), below `before`'s place: read through
+    the partial index ix_webhook_deliveries_dead (test_integrations_races checks the plan)."""
+    query = sa.select(webhook_deliveries).where(D.status == _DEAD)
+    if before is not None:
+        at = sa.select(D.created_at).where(D.id == before).scalar_subquery()
+        query = query.where(sa.tuple_(D.created_at, D.id) < sa.tuple_(at, before))
+    return query.order_by(D.created_at.desc(), D.id.desc()).limit(limit)
+
+
 class PostgisDeliveries(PostgisPart, Deliveries):
     async def add(self, delivery: Delivery) -> bool:
         statement = (
@@ -172,8 +215,11 @@ class PostgisDeliveries(PostgisPart, Deliveries):
         )
         return (await self._run(statement)).rowcount == 1
 
-    async def get(self, delivery_id: DeliveryId) -> Delivery | None:
-        found = await self._with_attempts(sa.select(webhook_deliveries).where(D.id == delivery_id))
+    async def get(self, delivery_id: DeliveryId, *, for_update: bool = False) -> Delivery | None:
+        query = sa.select(webhook_deliveries).where(D.id == delivery_id)
+        if for_update:
+            query = query.with_for_update()
+        found = await self._with_attempts(query)
         return found[0] if found else None
 
     async def record(self, delivery: Delivery, *, attempts_before: int) -> bool:
@@ -225,6 +271,13 @@ class PostgisDeliveries(PostgisPart, Deliveries):
             cursor = sa.select(D.seq).where(D.id == before).scalar_subquery()
             query = query.where(D.seq < cursor)
         return await self._with_attempts(query.order_by(D.seq.desc()).limit(limit))
+
+    async def dead(
+        self, *, before: DeliveryId | None = None, limit: int = 50
+    ) -> Sequence[Delivery]:
+        """Through ix_webhook_deliveries_dead (created_at WHERE status = 'dead')."""
+        query = dead_deliveries_query(before, limit)
+        return await self._with_attempts(query)
 
     async def _with_attempts(self, query: sa.Select[Any]) -> list[Delivery]:
         rows = list(await self._run(query))
