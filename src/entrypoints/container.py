@@ -120,6 +120,7 @@ from core.integrations import (
     DeliverWebhook,
     DisableEndpoint,
     DispatchEventToEndpoints,
+    ListDeadDeliveries,
     ListDeliveries,
     ListEndpoints,
     RedeliverWebhook,
@@ -796,6 +797,7 @@ class Container(containers.DeclarativeContainer):
     disable_endpoint = _wired(DisableEndpoint, _integrations)
     list_deliveries = _wired(ListDeliveries, _integrations)
     redeliver_webhook = _wired(RedeliverWebhook, _integrations)
+    list_dead_deliveries = _wired(ListDeadDeliveries, _integrations)
     dispatch_event_to_endpoints = _wired(DispatchEventToEndpoints, _integrations)
     deliver_webhook = _wired(DeliverWebhook, _integrations)
     del _integrations

@@ -12,9 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
-import typer
 from click.testing import Result
-from dependency_injector import providers
 from typer.testing import CliRunner
 
 from adapters.memory.keyring import MemoryKeyring
@@ -27,7 +25,6 @@ from core.integrations import (
     Endpoint,
     EndpointId,
     EventType,
-    ListDeadDeliveries,
     PostOutcome,
     SealedSecret,
     secret_purpose,
@@ -35,8 +32,7 @@ from core.integrations import (
 from core.shared.ids import EventId, ProviderId
 from core.shared.unit_of_work import MAINTENANCE
 from devservers.postgres import LocalPostgres
-from entrypoints import container as composition
-from entrypoints.cli import main, webhooks
+from entrypoints.cli import main
 
 runner = CliRunner()
 CREATED = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -44,23 +40,9 @@ PROVIDER = ProviderId(uuid.uuid4())
 URL = "https://hooks.example.com/crm"
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def root() -> None:
-        """reserva (webhooks only)"""
-
-    webhooks.mount(app, main._run)
-    return app
-
-
-APP = _app()
-
-
 def reserva(database_url: str, *args: str) -> Result:
     environment = {"DATABASE_URL": database_url, "REDIS_URL": "redis://127.0.0.1:1/0"}
-    return runner.invoke(APP, list(args), env=environment | {"COLUMNS": "250"})
+    return runner.invoke(main.app, list(args), env=environment | {"COLUMNS": "250"})
 
 
 def assert_failed_with(result: Result, words: str) -> None:
@@ -68,26 +50,6 @@ def assert_failed_with(result: Result, words: str) -> None:
     assert result.stderr.count("\n") == 1, result.stderr
     assert words in result.stderr
     assert "Traceback" not in result.output
-
-
-@pytest.fixture(autouse=True)
-def wired(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until `list_dead_deliveries` is in the container, add it the way the container would."""
-    if hasattr(composition.Container, "list_dead_deliveries"):
-        return
-    build = main.build_container
-
-    def build_and_wire(settings: object) -> composition.Container:
-        built = build(settings)  # type: ignore[arg-type]
-        built.list_dead_deliveries = providers.Singleton(
-            ListDeadDeliveries,
-            uow=built.integrations_uow.provider,
-            keyring=built.keyring,
-            clock=built.clock,
-        )
-        return built
-
-    monkeypatch.setattr(main, "build_container", build_and_wire)
 
 
 @attrs.frozen
