@@ -25,7 +25,7 @@ import hmac
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -146,6 +146,9 @@ class MemoryMessagingStore(UnitOfWorkFactory[MessagingUnitOfWork]):
         self.jobs: list[DeferredJob] = []  # every job deferred, in order
         self.accesses: list[Access] = []
         self.crashes_left = 0
+        # Tests: each runs once, just before a `messages.update` compares, in place of a
+        # concurrent transaction committing between a read and the write that follows it.
+        self.before_update: list[Callable[[Message], Awaitable[None]]] = []
 
     def __call__(self, access: Access) -> MemoryMessagingUnitOfWork:
         self.accesses.append(access)
@@ -309,10 +312,18 @@ class MemoryMessages(Messages):
                 return found
         return None
 
-    async def update(self, message: Message) -> None:
-        if self._tx.get("messages", message.id) is None:
-            raise KeyError(f"no message {message.id}")
+    async def update(self, message: Message, *, expected: MessageStatus) -> bool:
+        stored: Message | None = self._tx.get("messages", message.id)
+        if stored is None:
+            return False
+        hook = self._tx.store.before_update.pop(0) if self._tx.store.before_update else None
+        if hook is not None:
+            await hook(message)  # a concurrent writer commits first (tests)
+            stored = self._tx.get("messages", message.id)
+        if stored is None or stored.status is not expected:
+            return False
         self._tx.put("messages", message.id, message)
+        return True
 
     async def advance(self, report: StatusReport) -> Message | None:
         message = None

@@ -103,7 +103,12 @@ class Messages(Protocol):
 
     async def by_provider_id(self, provider_message_id: str) -> Message | None: ...
 
-    async def update(self, message: Message) -> None: ...
+    async def update(self, message: Message, *, expected: MessageStatus) -> bool:
+        """Compare-and-set: write `message` only if the stored one's status is still
+        `expected` (atomic: one conditional UPDATE); True if written. False means another
+        writer (a provider's report through `advance`, another attempt) moved it since it was
+        read: read it again and decide afresh; never write blindly over it."""
+        ...
 
     async def advance(self, report: StatusReport) -> Message | None:
         """Apply a webhook report if it moves the message forward (by `MessageStatus.rank`);
