@@ -72,6 +72,7 @@ from core.messaging.ports import (
     Person,
     PhoneNumbers,
     Preferences,
+    ReminderPlans,
     RenderedEmail,
     Renderer,
     ServiceWindows,
@@ -103,6 +104,7 @@ TABLES = (
     "sequences",  # UID -> last SEQUENCE given
     "feeds",  # owner -> token digest
     "reminders",  # (booking, offset minutes) -> UTC instant
+    "plans",  # provider -> its chosen ReminderPlan
     "dispatched",  # event -> when
 )
 
@@ -139,7 +141,8 @@ class MemoryMessagingStore(UnitOfWorkFactory[MessagingUnitOfWork]):
         self.events: dict[EventId, Event] = {}
         self.accounts: dict[UserId, Account] = {}
         self.bookings: dict[BookingId, BookingFacts] = {}
-        self.plans: dict[ProviderId, ReminderPlan] = {}
+        # the providers' chosen reminder plans (tests may set them; committed table "plans")
+        self.plans: dict[ProviderId, ReminderPlan] = self.tables["plans"]
         # committed effects
         self.outbox: list[Event] = []
         self.send_queue: list[MessageId] = []  # send_message jobs not run yet
@@ -281,7 +284,20 @@ class MemoryBookings(Bookings):
         return sorted(rows, key=lambda b: b.starts)
 
     async def reminder_plan(self, provider_id: ProviderId) -> ReminderPlan:
-        return self._tx.store.plans.get(provider_id, ReminderPlan())
+        chosen: ReminderPlan | None = self._tx.get("plans", provider_id)
+        return chosen if chosen is not None else ReminderPlan()
+
+
+class MemoryReminderPlans(ReminderPlans):
+    def __init__(self, tx: _Tx) -> None:
+        self._tx = tx
+
+    async def get(self, provider_id: ProviderId) -> ReminderPlan | None:
+        chosen: ReminderPlan | None = self._tx.get("plans", provider_id)
+        return chosen
+
+    async def put(self, provider_id: ProviderId, plan: ReminderPlan) -> None:
+        self._tx.put("plans", provider_id, plan)
 
 
 def _order(message: Message) -> tuple[datetime, int]:
@@ -496,6 +512,7 @@ class MemoryMessagingUnitOfWork(MessagingUnitOfWork):
         self.bookings = MemoryBookings(self._tx)
         self.messages = MemoryMessages(self._tx)
         self.preferences = MemoryPreferences(self._tx)
+        self.reminder_plans = MemoryReminderPlans(self._tx)
         self.undeliverable = MemoryUndeliverable(self._tx)
         self.windows = MemoryServiceWindows(self._tx)
         self.calendar = MemoryCalendarSequences(self._tx)

@@ -88,7 +88,9 @@ class Bookings(Protocol):
 
     async def of_provider(self, provider_id: ProviderId) -> Sequence[BookingFacts]: ...
 
-    async def reminder_plan(self, provider_id: ProviderId) -> ReminderPlan: ...
+    async def reminder_plan(self, provider_id: ProviderId) -> ReminderPlan:
+        """The provider's plan (`ReminderPlans`), or the default one if it never chose."""
+        ...
 
 
 # --- messaging's own rows ---------------------------------------------------------------------
@@ -125,6 +127,19 @@ class Messages(Protocol):
         limit: int = 50,
     ) -> Sequence[Message]:
         """Newest first; `before` is the cursor (the last id of the previous page)."""
+        ...
+
+
+class ReminderPlans(Protocol):
+    """Each provider's own reminder plan (what `Bookings.reminder_plan` answers from)."""
+
+    async def get(self, provider_id: ProviderId) -> ReminderPlan | None:
+        """The plan the provider chose (no offsets: no reminders); None when it never chose
+        one (the default plan applies)."""
+        ...
+
+    async def put(self, provider_id: ProviderId, plan: ReminderPlan) -> None:
+        """Replace the provider's plan; an empty plan is kept as "no reminders"."""
         ...
 
 
@@ -198,6 +213,7 @@ class MessagingUnitOfWork(UnitOfWork, Protocol):
     bookings: Bookings
     messages: Messages
     preferences: Preferences
+    reminder_plans: ReminderPlans
     undeliverable: Undeliverable
     windows: ServiceWindows
     calendar: CalendarSequences
