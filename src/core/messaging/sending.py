@@ -130,7 +130,11 @@ async def _write(
 @attrs.frozen(kw_only=True)
 class SendMessage(UseCase):
     """Send one message (see the module's protocol). The message as it was left; NotFound
-    for an unknown id. Raises SendFailedTemporarily when the job should retry."""
+    for an unknown id. Raises SendFailedTemporarily when the job should retry.
+
+    Every write compares the status it read (see the module): a status report that commits
+    in between is never overwritten; recording SENT after a report moved the message to
+    DELIVERED (or beyond) keeps that status and only fills in a missing provider id."""
 
     uow: UnitOfWorkFactory[MessagingUnitOfWork]
     clock: Clock
