@@ -25,7 +25,7 @@ import hmac
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -72,6 +72,7 @@ from core.messaging.ports import (
     Person,
     PhoneNumbers,
     Preferences,
+    ReminderPlans,
     RenderedEmail,
     Renderer,
     ServiceWindows,
@@ -103,6 +104,7 @@ TABLES = (
     "sequences",  # UID -> last SEQUENCE given
     "feeds",  # owner -> token digest
     "reminders",  # (booking, offset minutes) -> UTC instant
+    "plans",  # provider -> its chosen ReminderPlan
     "dispatched",  # event -> when
 )
 
@@ -139,13 +141,17 @@ class MemoryMessagingStore(UnitOfWorkFactory[MessagingUnitOfWork]):
         self.events: dict[EventId, Event] = {}
         self.accounts: dict[UserId, Account] = {}
         self.bookings: dict[BookingId, BookingFacts] = {}
-        self.plans: dict[ProviderId, ReminderPlan] = {}
+        # the providers' chosen reminder plans (tests may set them; committed table "plans")
+        self.plans: dict[ProviderId, ReminderPlan] = self.tables["plans"]
         # committed effects
         self.outbox: list[Event] = []
         self.send_queue: list[MessageId] = []  # send_message jobs not run yet
         self.jobs: list[DeferredJob] = []  # every job deferred, in order
         self.accesses: list[Access] = []
         self.crashes_left = 0
+        # Tests: each runs once, just before a `messages.update` compares, in place of a
+        # concurrent transaction committing between a read and the write that follows it.
+        self.before_update: list[Callable[[Message], Awaitable[None]]] = []
 
     def __call__(self, access: Access) -> MemoryMessagingUnitOfWork:
         self.accesses.append(access)
@@ -278,7 +284,20 @@ class MemoryBookings(Bookings):
         return sorted(rows, key=lambda b: b.starts)
 
     async def reminder_plan(self, provider_id: ProviderId) -> ReminderPlan:
-        return self._tx.store.plans.get(provider_id, ReminderPlan())
+        chosen: ReminderPlan | None = self._tx.get("plans", provider_id)
+        return chosen if chosen is not None else ReminderPlan()
+
+
+class MemoryReminderPlans(ReminderPlans):
+    def __init__(self, tx: _Tx) -> None:
+        self._tx = tx
+
+    async def get(self, provider_id: ProviderId) -> ReminderPlan | None:
+        chosen: ReminderPlan | None = self._tx.get("plans", provider_id)
+        return chosen
+
+    async def put(self, provider_id: ProviderId, plan: ReminderPlan) -> None:
+        self._tx.put("plans", provider_id, plan)
 
 
 def _order(message: Message) -> tuple[datetime, int]:
@@ -309,10 +328,18 @@ class MemoryMessages(Messages):
                 return found
         return None
 
-    async def update(self, message: Message) -> None:
-        if self._tx.get("messages", message.id) is None:
-            raise KeyError(f"no message {message.id}")
+    async def update(self, message: Message, *, expected: MessageStatus) -> bool:
+        stored: Message | None = self._tx.get("messages", message.id)
+        if stored is None:
+            return False
+        hook = self._tx.store.before_update.pop(0) if self._tx.store.before_update else None
+        if hook is not None:
+            await hook(message)  # a concurrent writer commits first (tests)
+            stored = self._tx.get("messages", message.id)
+        if stored is None or stored.status is not expected:
+            return False
         self._tx.put("messages", message.id, message)
+        return True
 
     async def advance(self, report: StatusReport) -> Message | None:
         message = None
@@ -485,6 +512,7 @@ class MemoryMessagingUnitOfWork(MessagingUnitOfWork):
         self.bookings = MemoryBookings(self._tx)
         self.messages = MemoryMessages(self._tx)
         self.preferences = MemoryPreferences(self._tx)
+        self.reminder_plans = MemoryReminderPlans(self._tx)
         self.undeliverable = MemoryUndeliverable(self._tx)
         self.windows = MemoryServiceWindows(self._tx)
         self.calendar = MemoryCalendarSequences(self._tx)

@@ -11,7 +11,8 @@ Jobs: `DispatchEvent(event_id)` (dispatch_event), `SendMessage(message_id, final
 `RecordEmailReports`, `RecordWhatsAppNotice`, `ConfirmWhatsAppSubscription`. People:
 `ListMyMessages`, `ListProviderMessages`, `ListAllMessages`, `ShowMessage`, `ResendMessage`,
 `GetContactPreferences`, `SetContactPreferences`, `IssueCalendarFeed`,
-`IssueProviderCalendarFeed`, `ReadCalendarFeed`.
+`IssueProviderCalendarFeed`, `ReadCalendarFeed`. Providers' staff: `GetReminderPlan`,
+`SetReminderPlan`.
 """
 
 from core.messaging.calendar import entry_of, feed_bookings, token_digest
@@ -55,6 +56,7 @@ from core.messaging.ports import (
     OutgoingWhatsApp,
     Person,
     PhoneNumbers,
+    ReminderPlans,
     RenderedEmail,
     Renderer,
     WhatsAppEvents,
@@ -76,6 +78,15 @@ from core.messaging.reading import (
     ResendMessage,
     ShowMessage,
 )
+from core.messaging.reminder_plans import (
+    MAX_OFFSET_MINUTES,
+    MAX_OFFSETS,
+    MIN_OFFSET_MINUTES,
+    GetReminderPlan,
+    ProviderReminderPlan,
+    SetReminderPlan,
+    reminder_plan_of,
+)
 from core.messaging.reminders import DEFAULT_PLAN, reminder_instants
 from core.messaging.sending import SERVICE_WINDOW, SendMessage
 from core.messaging.webhooks import (
@@ -88,6 +99,9 @@ from core.messaging.webhooks import (
 __all__ = [
     "DEFAULT_PLAN",
     "LOCALES",
+    "MAX_OFFSETS",
+    "MAX_OFFSET_MINUTES",
+    "MIN_OFFSET_MINUTES",
     "PROBLEMS",
     "SERVICE_WINDOW",
     "AddressUndeliverable",
@@ -108,6 +122,7 @@ __all__ = [
     "EmailEvents",
     "EmailSender",
     "GetContactPreferences",
+    "GetReminderPlan",
     "IssueCalendarFeed",
     "IssueProviderCalendarFeed",
     "Links",
@@ -124,12 +139,14 @@ __all__ = [
     "Person",
     "PhoneNumbers",
     "PreferencesChange",
+    "ProviderReminderPlan",
     "Purpose",
     "ReadCalendarFeed",
     "RecordEmailReports",
     "RecordWhatsAppNotice",
     "Recorded",
     "ReminderPlan",
+    "ReminderPlans",
     "RenderedEmail",
     "Renderer",
     "ResendMessage",
@@ -139,6 +156,7 @@ __all__ = [
     "SendRefused",
     "SendReminder",
     "SetContactPreferences",
+    "SetReminderPlan",
     "ShowMessage",
     "StatusReport",
     "WebhookNotVerified",
@@ -150,5 +168,6 @@ __all__ = [
     "feed_bookings",
     "kind_of",
     "reminder_instants",
+    "reminder_plan_of",
     "token_digest",
 ]

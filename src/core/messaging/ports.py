@@ -88,7 +88,9 @@ class Bookings(Protocol):
 
     async def of_provider(self, provider_id: ProviderId) -> Sequence[BookingFacts]: ...
 
-    async def reminder_plan(self, provider_id: ProviderId) -> ReminderPlan: ...
+    async def reminder_plan(self, provider_id: ProviderId) -> ReminderPlan:
+        """The provider's plan (`ReminderPlans`), or the default one if it never chose."""
+        ...
 
 
 # --- messaging's own rows ---------------------------------------------------------------------
@@ -103,7 +105,12 @@ class Messages(Protocol):
 
     async def by_provider_id(self, provider_message_id: str) -> Message | None: ...
 
-    async def update(self, message: Message) -> None: ...
+    async def update(self, message: Message, *, expected: MessageStatus) -> bool:
+        """Compare-and-set: write `message` only if the stored one's status is still
+        `expected` (atomic: one conditional UPDATE); True if written. False means another
+        writer (a provider's report through `advance`, another attempt) moved it since it was
+        read: read it again and decide afresh; never write blindly over it."""
+        ...
 
     async def advance(self, report: StatusReport) -> Message | None:
         """Apply a webhook report if it moves the message forward (by `MessageStatus.rank`);
@@ -120,6 +127,19 @@ class Messages(Protocol):
         limit: int = 50,
     ) -> Sequence[Message]:
         """Newest first; `before` is the cursor (the last id of the previous page)."""
+        ...
+
+
+class ReminderPlans(Protocol):
+    """Each provider's own reminder plan (what `Bookings.reminder_plan` answers from)."""
+
+    async def get(self, provider_id: ProviderId) -> ReminderPlan | None:
+        """The plan the provider chose (no offsets: no reminders); None when it never chose
+        one (the default plan applies)."""
+        ...
+
+    async def put(self, provider_id: ProviderId, plan: ReminderPlan) -> None:
+        """Replace the provider's plan; an empty plan is kept as "no reminders"."""
         ...
 
 
@@ -193,6 +213,7 @@ class MessagingUnitOfWork(UnitOfWork, Protocol):
     bookings: Bookings
     messages: Messages
     preferences: Preferences
+    reminder_plans: ReminderPlans
     undeliverable: Undeliverable
     windows: ServiceWindows
     calendar: CalendarSequences

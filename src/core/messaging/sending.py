@@ -13,10 +13,22 @@ lookup, so the message is not sent again (the provider's status webhook, which e
 moves it on; if none comes it stays SENDING with the reason, for an admin to resend). A
 temporary failure (SendFailedTemporarily) puts the message back to QUEUED and re-raises so
 the job retries with back-off; on the final attempt the message becomes FAILED first.
+
+Every write is a compare-and-set on the status this job read (`Messages.update(...,
+expected=)`), because a provider's status report (`Messages.advance`, its own transaction) may
+commit between our read and our write: the provider can deliver a mail before its HTTP answer
+reaches us. When the compare fails the job reads the message again and decides afresh:
+
+- marking SENDING (or giving up as SUPPRESSED/FAILED) finds it moved on: the job does nothing
+  more and sends nothing (someone else holds it, or the provider already has it);
+- recording SENT finds it DELIVERED/READ/BOUNCED/...: that status stays (statuses never move
+  back) and only the provider's message id is filled in when the report did not carry it;
+- recording FAILED (refused) or the retry's QUEUED finds it moved on: the report's word stays.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import attrs
@@ -66,26 +78,63 @@ class _Unsendable:
 
 
 Outgoing = OutgoingEmail | OutgoingWhatsApp
+# Reads between two failed compares: each failure means another writer moved the message, and
+# statuses only move forward, so a handful suffices; past it the last read stands.
+MAX_COMPARES = len(MessageStatus) + 1
 
 
-def _sent(message: Message, receipt: SendReceipt, now: datetime) -> Message:
-    """SENT with the provider's id; a message a webhook already moved on keeps its status."""
-    status = message.status
-    if status.rank < MessageStatus.SENT.rank:
-        status = MessageStatus.SENT
+def _sent(message: Message, receipt: SendReceipt, now: datetime) -> Message | None:
+    """SENT with the provider's id. A message a report already moved on keeps its status
+    (and its last_error: a bounce's reason) and only gains the provider's id if it had none;
+    None when there is nothing to write."""
+    if message.status.rank >= MessageStatus.SENT.rank:
+        if message.provider_message_id is not None:
+            return None
+        return attrs.evolve(
+            message, provider_message_id=receipt.provider_message_id, updated_at=now
+        )
     return attrs.evolve(
         message,
-        status=status,
+        status=MessageStatus.SENT,
         provider_message_id=message.provider_message_id or receipt.provider_message_id,
         last_error=None,
         updated_at=now,
     )
 
 
+async def _reread(uow: MessagingUnitOfWork, message: Message) -> Message:
+    current = await uow.messages.get(message.id)
+    assert current is not None, "messages are never deleted"
+    return current
+
+
+async def _write(
+    uow: MessagingUnitOfWork,
+    message: Message,
+    change: Callable[[Message], Message | None],
+) -> Message:
+    """Write `change(message)` compared against the status read; when another writer got in
+    between, read again and apply `change` to what it left. `change` returns None when there
+    is nothing to write. The message as stored (as far as this transaction knows)."""
+    current = message
+    for _ in range(MAX_COMPARES):
+        changed = change(current)
+        if changed is None:
+            return current
+        if await uow.messages.update(changed, expected=current.status):
+            return changed
+        current = await _reread(uow, current)
+    return current
+
+
 @attrs.frozen(kw_only=True)
 class SendMessage(UseCase):
     """Send one message (see the module's protocol). The message as it was left; NotFound
-    for an unknown id. Raises SendFailedTemporarily when the job should retry."""
+    for an unknown id. Raises SendFailedTemporarily when the job should retry.
+
+    Every write compares the status it read (see the module): a status report that commits
+    in between is never overwritten; recording SENT after a report moved the message to
+    DELIVERED (or beyond) keeps that status and only fills in a missing provider id."""
 
     uow: UnitOfWorkFactory[MessagingUnitOfWork]
     clock: Clock
@@ -116,7 +165,8 @@ class SendMessage(UseCase):
                 given_up = attrs.evolve(
                     message, status=outgoing.status, last_error=outgoing.reason, updated_at=now
                 )
-                await uow.messages.update(given_up)
+                if not await uow.messages.update(given_up, expected=message.status):
+                    return Success(await _reread(uow, message))  # moved on meanwhile: keep it
                 await uow.commit()
                 return Success(given_up)
             sending = attrs.evolve(
@@ -125,7 +175,9 @@ class SendMessage(UseCase):
                 attempts=message.attempts + 1,
                 updated_at=now,
             )
-            await uow.messages.update(sending)
+            if not await uow.messages.update(sending, expected=message.status):
+                # A report or another attempt moved it since our read: not ours to send.
+                return Success(await _reread(uow, message))
             await uow.commit()
         try:
             outcome = await self._send(outgoing)
@@ -144,11 +196,14 @@ class SendMessage(UseCase):
             receipt = await self.email.find(message.id)
             if receipt is None:
                 return None  # the provider never had it: send
-            sent = _sent(message, receipt, now)
-        else:
-            sent = attrs.evolve(message, last_error=INTERRUPTED, updated_at=now)
-        await uow.messages.update(sent)
-        return sent
+            return await _write(uow, message, lambda current: _sent(current, receipt, now))
+
+        def interrupted(current: Message) -> Message | None:
+            if current.status is not MessageStatus.SENDING:
+                return None  # a report settled it meanwhile
+            return attrs.evolve(current, last_error=INTERRUPTED, updated_at=now)
+
+        return await _write(uow, message, interrupted)
 
     async def _send(self, outgoing: Outgoing) -> SendReceipt | SendRefused:
         if isinstance(outgoing, OutgoingEmail):
@@ -159,32 +214,38 @@ class SendMessage(UseCase):
         """Back to QUEUED for the retry (the provider refused it: it has nothing), or FAILED
         on the last attempt."""
         now = self.clock.now()
+        status = MessageStatus.FAILED if final else MessageStatus.QUEUED
+
+        def failed(current: Message) -> Message | None:
+            if current.status is not MessageStatus.SENDING:
+                return None  # a report moved it on: the provider has it after all
+            return attrs.evolve(current, status=status, last_error=error, updated_at=now)
+
         async with self.uow(MAINTENANCE) as uow:
             message = await uow.messages.get(message_id)
-            if message is None or message.status is not MessageStatus.SENDING:
+            if message is None:
                 return
-            status = MessageStatus.FAILED if final else MessageStatus.QUEUED
-            await uow.messages.update(
-                attrs.evolve(message, status=status, last_error=error, updated_at=now)
-            )
+            await _write(uow, message, failed)
             await uow.commit()
 
     async def _record(self, message_id: MessageId, outcome: SendReceipt | SendRefused) -> Message:
         now = self.clock.now()
+
+        def recorded(current: Message) -> Message | None:
+            if isinstance(outcome, SendReceipt):
+                return _sent(current, outcome, now)
+            if current.status is MessageStatus.SENDING:
+                return attrs.evolve(
+                    current, status=MessageStatus.FAILED, last_error=outcome.reason, updated_at=now
+                )
+            return None  # refused, yet a report moved it on: the report's word stays
+
         async with self.uow(MAINTENANCE) as uow:
             message = await uow.messages.get(message_id)
             assert message is not None, "messages are never deleted"
-            if isinstance(outcome, SendReceipt):
-                recorded = _sent(message, outcome, now)
-            elif message.status is MessageStatus.SENDING:
-                recorded = attrs.evolve(
-                    message, status=MessageStatus.FAILED, last_error=outcome.reason, updated_at=now
-                )
-            else:
-                return message
-            await uow.messages.update(recorded)
+            written = await _write(uow, message, recorded)
             await uow.commit()
-        return recorded
+        return written
 
     # --- composing ---------------------------------------------------------------------------
 

@@ -25,7 +25,8 @@ MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 TRUNCATED = (
     ", ".join(MESSAGING_TABLES)
-    + ", outbox, bookings, occurrences, offering_resources, offerings, resources, places,"
+    + ", provider_reminder_plans, outbox, bookings, occurrences, offering_resources, offerings,"
+    " resources, places,"
     " providers, user_staff_roles, users, procrastinate_jobs"
 )
 STORE_KINDS = ("memory", "postgis")

@@ -26,7 +26,6 @@ from messaging_postgis_support import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgis.messaging import PostgisMessagingUnitOfWork
-from adapters.postgis.messaging.reads import PostgisBookingFacts
 from core.messaging.model import (
     ContactPreferences,
     Message,
@@ -247,16 +246,36 @@ async def test_a_provider_without_a_plan_gets_24_and_2_hours(
     own = ReminderPlan(offsets=(timedelta(hours=48), timedelta(minutes=30)))
     async with postgis.uow(MAINTENANCE) as uow:
         default = await uow.bookings.reminder_plan(provider)
+        never_chosen = await uow.reminder_plans.get(provider)
     staff = Access(provider_ids=frozenset({provider}))
     async with PostgisMessagingUnitOfWork(engine, staff) as u:
-        assert isinstance(u.bookings, PostgisBookingFacts)
-        await u.bookings.set_reminder_plan(provider, own)
+        await u.reminder_plans.put(provider, own)
         await u.commit()
     async with postgis.uow(PUBLIC) as uow:
         kept = await uow.bookings.reminder_plan(provider)
+    async with PostgisMessagingUnitOfWork(engine, staff) as u:
+        await u.reminder_plans.put(provider, ReminderPlan(offsets=()))
+        await u.commit()
+    async with postgis.uow(PUBLIC) as uow:
+        none = await uow.bookings.reminder_plan(provider)
+        chosen_none = await uow.reminder_plans.get(provider)
 
     assert default == ReminderPlan() == ReminderPlan(offsets=(24 * HOUR, 2 * HOUR))
+    assert never_chosen is None
     assert kept == own
+    assert none == chosen_none == ReminderPlan(offsets=())  # chosen: no reminders at all
+
+
+async def test_only_the_providers_staff_change_its_reminder_plan(
+    engine: AsyncEngine, postgis: Store
+) -> None:
+    provider = ProviderId(uuid.uuid4())
+    other = Access(provider_ids=frozenset({ProviderId(uuid.uuid4())}))
+    async with PostgisMessagingUnitOfWork(engine, other) as u:
+        with pytest.raises(sa.exc.DBAPIError, match="row-level security"):
+            await u.reminder_plans.put(provider, ReminderPlan(offsets=()))
+    async with postgis.uow(PUBLIC) as uow:
+        assert await uow.reminder_plans.get(provider) is None
 
 
 # ---------------------------------------------------------------- row-level security

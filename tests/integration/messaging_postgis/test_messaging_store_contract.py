@@ -69,11 +69,38 @@ async def test_an_update_is_found_by_the_providers_id(store: Store) -> None:
         await uow.messages.add(planned)
         await uow.commit()
     async with store.uow(MAINTENANCE) as uow:
-        await uow.messages.update(sent)
+        assert await uow.messages.update(sent, expected=MessageStatus.QUEUED)
         await uow.commit()
     async with store.uow(MAINTENANCE) as uow:
         assert await uow.messages.by_provider_id("sg-123") == sent
         assert await uow.messages.by_provider_id("sg-999") is None
+
+
+async def test_an_update_expecting_a_status_the_message_left_writes_nothing(store: Store) -> None:
+    planned = message(status=MessageStatus.SENDING, attempts=1)
+    async with store.uow(MAINTENANCE) as uow:
+        await uow.messages.add(planned)
+        await uow.commit()
+    report = StatusReport(
+        message_id=planned.id,
+        provider_message_id="sg-7",
+        status=MessageStatus.DELIVERED,
+        at=NOW + MINUTE,
+    )
+    async with store.uow(MAINTENANCE) as uow:
+        delivered = await uow.messages.advance(report)
+        await uow.commit()
+    stale = attrs.evolve(planned, status=MessageStatus.SENT, provider_message_id="sg-7")
+    async with store.uow(MAINTENANCE) as uow:
+        assert not await uow.messages.update(stale, expected=MessageStatus.SENDING)
+        assert not await uow.messages.update(
+            attrs.evolve(stale, id=MessageId(uuid.uuid4())), expected=MessageStatus.SENDING
+        )
+        await uow.commit()
+    async with store.uow(MAINTENANCE) as uow:
+        assert await uow.messages.get(planned.id) == delivered
+        assert delivered is not None
+        assert delivered.status is MessageStatus.DELIVERED
 
 
 async def _stored(store: Store, status: MessageStatus, provider_id: str | None = None) -> MessageId:

@@ -1,6 +1,8 @@
 """Messages: planned once per dedupe key, moved forward only.
 
-`add` inserts ON CONFLICT DO NOTHING, so a redelivered event plans nothing twice. `advance`
+`add` inserts ON CONFLICT DO NOTHING, so a redelivered event plans nothing twice. `update` is a
+compare-and-set (WHERE status = the status the writer read): a report that `advance` committed
+after that read makes it match nothing, and the writer reads again. `advance`
 is one conditional UPDATE whose WHERE compares ranks (`MessageStatus.rank`, as a CASE over the
 status column): concurrent reports of one message serialise on its row, and PostgreSQL
 re-checks the WHERE against the row the earlier one left, so the highest rank wins whatever the
@@ -101,10 +103,16 @@ class PostgisMessages(PostgisPart, Messages):
         row = (await self._run(query)).first()
         return _message(row) if row is not None else None
 
-    async def update(self, message: Message) -> None:
+    async def update(self, message: Message, *, expected: MessageStatus) -> bool:
         values = _values(message)
         del values["created_at"], values["dedupe_key"]  # never change
-        await self._run(messages.update().where(M.id == message.id).values(**values))
+        statement = (
+            messages.update()
+            .where(M.id == message.id, M.status == expected.value)
+            .values(**values)
+            .execution_options(preserve_rowcount=True)
+        )
+        return (await self._run(statement)).rowcount == 1
 
     async def advance(self, report: StatusReport) -> Message | None:
         # Our id when the provider echoes it and we know it, else the provider's id. (Never

@@ -14,15 +14,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 
 from adapters.postgis.bookings.tables import bookings, offerings, places, providers
 from adapters.postgis.identity.tables import user_staff_roles, users
-from adapters.postgis.messaging.tables import contact_preferences, provider_reminder_offsets
+from adapters.postgis.messaging.tables import (
+    contact_preferences,
+    provider_reminder_offsets,
+    provider_reminder_plans,
+)
 from adapters.postgis.metadata import outbox
 from adapters.postgis.sql import Row, utc_or_none
 from adapters.postgis.unit_of_work import PostgisPart
 from core.messaging.model import ContactPreferences, ReminderPlan
-from core.messaging.ports import BookingFacts, Bookings, EventLog, People, Person
+from core.messaging.ports import BookingFacts, Bookings, EventLog, People, Person, ReminderPlans
 from core.shared.events import Event
 from core.shared.ids import BookingId, EventId, ProviderId, UserId
 from core.shared.time import to_utc
@@ -30,6 +35,7 @@ from core.shared.time import to_utc
 B = bookings.c
 O = outbox.c  # noqa: E741
 R = provider_reminder_offsets.c
+PLANS = provider_reminder_plans.c
 P = contact_preferences.c
 DEFAULT_LOCALE = "en"
 
@@ -173,19 +179,42 @@ class PostgisBookingFacts(PostgisPart, Bookings):
         return [_facts(row) for row in await self._run(ordered)]
 
     async def reminder_plan(self, provider_id: ProviderId) -> ReminderPlan:
-        query = (
+        chosen = await PostgisReminderPlans(self._uow).get(provider_id)
+        return chosen if chosen is not None else ReminderPlan()
+
+
+class PostgisReminderPlans(PostgisPart, ReminderPlans):
+    """A provider chose a plan when it has a row in provider_reminder_plans (or, written
+    before migration 0013 marked them, offsets); its offsets are its rows, none: no
+    reminders."""
+
+    async def get(self, provider_id: ProviderId) -> ReminderPlan | None:
+        """Longest offset first. One round trip: whether it chose, and its offsets."""
+        offsets = (
             sa.select(R.offset_minutes)
             .where(R.provider_id == provider_id)
             .order_by(R.offset_minutes.desc())
+            .scalar_subquery()
         )
-        minutes = (await self._run(query)).scalars().all()
-        if not minutes:
-            return ReminderPlan()
-        return ReminderPlan(offsets=tuple(timedelta(minutes=m) for m in minutes))
+        chosen = sa.select(PLANS.provider_id).where(PLANS.provider_id == provider_id)
+        query = sa.select(
+            sa.exists(chosen).label("chosen"), sa.func.array(offsets).label("minutes")
+        )
+        row = (await self._run(query)).one()
+        if not row.chosen and not row.minutes:
+            return None
+        return ReminderPlan(offsets=tuple(timedelta(minutes=m) for m in row.minutes))
 
-    async def set_reminder_plan(self, provider_id: ProviderId, plan: ReminderPlan) -> None:
-        """Replace the provider's offsets (whole minutes, 1 minute to 30 days); an empty plan
-        means the default again. Not a port yet: no use case changes a plan today."""
+    async def put(self, provider_id: ProviderId, plan: ReminderPlan) -> None:
+        # The mark first: its row lock orders concurrent changes of one provider's plan.
+        mark = insert(provider_reminder_plans).values(
+            provider_id=provider_id, chosen_at=sa.func.now()
+        )
+        await self._run(
+            mark.on_conflict_do_update(
+                index_elements=[PLANS.provider_id], set_={"chosen_at": mark.excluded.chosen_at}
+            )
+        )
         await self._run(provider_reminder_offsets.delete().where(R.provider_id == provider_id))
         minutes = sorted({int(offset.total_seconds() // 60) for offset in plan.offsets})
         if minutes:

@@ -1,11 +1,12 @@
 """Tables of the messaging context (SQLAlchemy Core), kept apart from the attrs domain.
 
-Keep this file and migration 0010_messaging in step (tests/integration/messaging_postgis compare
-the catalogs). What the database enforces: one message per dedupe key (event x channel x
-recipient; reminders: booking x offset x channel x recipient), one message per provider message
-id, one calendar UID per booking (a chain's bookings share theirs) and one feed per owner and per
-token digest. Ids of users, bookings, providers and events are not foreign keys: contexts keep
-their schemas apart (as identity's and payments' tables do); they are indexed all the same.
+Keep this file and migrations 0010_messaging and 0013_reminder_plans in step
+(tests/integration/messaging_postgis compare the catalogs). What the database enforces: one
+message per dedupe key (event x channel x recipient; reminders: booking x offset x channel x
+recipient), one message per provider message id, one calendar UID per booking (a chain's
+bookings share theirs) and one feed per owner and per token digest. Ids of users, bookings,
+providers and events are not foreign keys: contexts keep their schemas apart (as identity's and
+payments' tables do); they are indexed all the same.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ calendar_feeds = sa.Table(
     sa.CheckConstraint(f"owner ~ '{FEED_OWNER}'", name="owner"),
 )
 
-# A provider's reminder offsets; a provider without rows gets the default plan (24 h and 2 h).
+# A provider's reminder offsets (see provider_reminder_plans below for who chose a plan).
 provider_reminder_offsets = sa.Table(
     "provider_reminder_offsets",
     metadata,
@@ -151,6 +152,16 @@ provider_reminder_offsets = sa.Table(
     sa.CheckConstraint("offset_minutes BETWEEN 1 AND 43200", name="offset"),  # up to 30 days
 )
 
+# The providers that chose their own plan (migration 0013): their offsets are their rows above,
+# none meaning no reminders at all. A provider without a row here gets the default plan.
+provider_reminder_plans = sa.Table(
+    "provider_reminder_plans",
+    metadata,
+    sa.Column("provider_id", UUID, primary_key=True),
+    _when("chosen_at", nullable=False),
+)
+
+REMINDER_PLAN_TABLES = ("provider_reminder_plans",)  # migration 0013
 MESSAGING_TABLES = (
     "messages",
     "contact_preferences",

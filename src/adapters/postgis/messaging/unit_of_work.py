@@ -16,7 +16,12 @@ from adapters.postgis.messaging.contacts import (
     PostgisUndeliverable,
 )
 from adapters.postgis.messaging.messages import PostgisMessages
-from adapters.postgis.messaging.reads import PostgisBookingFacts, PostgisEventLog, PostgisPeople
+from adapters.postgis.messaging.reads import (
+    PostgisBookingFacts,
+    PostgisEventLog,
+    PostgisPeople,
+    PostgisReminderPlans,
+)
 from adapters.postgis.unit_of_work import PostgisUnitOfWork
 from core.messaging.ports import Jobs, MessagingUnitOfWork
 from core.shared.unit_of_work import Access
@@ -37,6 +42,7 @@ class PostgisMessagingUnitOfWork(PostgisUnitOfWork, MessagingUnitOfWork):
         self.bookings = PostgisBookingFacts(self)
         self.messages = PostgisMessages(self)
         self.preferences = PostgisPreferences(self)
+        self.reminder_plans = PostgisReminderPlans(self)
         self.undeliverable = PostgisUndeliverable(self)
         self.windows = PostgisServiceWindows(self)
         self.calendar = PostgisCalendarSequences(self)

@@ -1,0 +1,77 @@
+"""Providers' reminder plans: which providers chose their own plan.
+
+0010 kept a provider's reminder offsets as rows and read "no rows" as "the default plan", so a
+provider could not choose to send no reminders at all. `provider_reminder_plans` marks the
+providers that chose a plan: their offsets are their rows in `provider_reminder_offsets`, and
+none means no reminders; a provider without a mark gets the default (24 h and 2 h). Providers
+that already had offsets are marked as having chosen them.
+
+Least privilege and row-level security as for the offsets: public to read (like the catalog),
+marked and re-marked by the provider's staff, admins and maintenance; never deleted.
+
+Revision ID: 0013_reminder_plans
+Revises: 0012_integrations
+Create Date: 2026-11-27
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import context, op
+from sqlalchemy.dialects import postgresql as pg
+
+from adapters.postgis.migrate import APP_ROLE, APP_ROLE_ATTRIBUTE
+
+revision: str = "0013_reminder_plans"
+down_revision: str | None = "0012_integrations"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+UUID = pg.UUID(as_uuid=True)
+TZ = sa.DateTime(timezone=True)
+TABLE = "provider_reminder_plans"
+PRIVILEGES = "SELECT, INSERT, UPDATE"
+STAFF = "app_all_rows() OR provider_id = ANY (app_provider_ids())"
+POLICIES = (
+    f"CREATE POLICY {TABLE}_read ON {TABLE} FOR SELECT USING (true)",
+    f"CREATE POLICY {TABLE}_add ON {TABLE} FOR INSERT WITH CHECK ({STAFF})",
+    f"CREATE POLICY {TABLE}_change ON {TABLE} FOR UPDATE USING ({STAFF}) WITH CHECK ({STAFF})",
+)
+
+
+def upgrade() -> None:
+    op.create_table(
+        TABLE,
+        sa.Column("provider_id", UUID, nullable=False),
+        sa.Column("chosen_at", TZ, nullable=False),
+        sa.PrimaryKeyConstraint("provider_id", name=f"pk_{TABLE}"),
+    )
+    op.execute(
+        "INSERT INTO provider_reminder_plans (provider_id, chosen_at)"
+        " SELECT DISTINCT provider_id, now() FROM provider_reminder_offsets"
+    )
+    op.execute(f"ALTER TABLE {TABLE} ENABLE ROW LEVEL SECURITY")
+    for policy in POLICIES:
+        op.execute(policy)
+    role = _app_role()
+    if role is not None:
+        op.execute(f"GRANT {PRIVILEGES} ON {TABLE} TO {role}")
+
+
+def downgrade() -> None:
+    op.drop_table(TABLE)  # its policies and grants go with it
+
+
+def _app_role() -> str | None:
+    """The app role, quoted; None when the app connects as the migrating role (as in 0004)."""
+    name: str = context.config.attributes.get(APP_ROLE_ATTRIBUTE, APP_ROLE)
+    connection = op.get_bind()
+    if name == connection.execute(sa.text("SELECT current_user")).scalar_one():
+        return None
+    found = connection.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": name})
+    if found.first() is None:
+        raise RuntimeError(f"the application's database role {name!r} does not exist")
+    quoted: str = connection.execute(sa.text("SELECT quote_ident(:r)"), {"r": name}).scalar_one()
+    return quoted
