@@ -149,6 +149,7 @@ from core.messaging import (
     EmailEvents,
     EmailSender,
     GetContactPreferences,
+    GetReminderPlan,
     IssueCalendarFeed,
     IssueProviderCalendarFeed,
     ListAllMessages,
@@ -167,6 +168,7 @@ from core.messaging import (
     SendRefused,
     SendReminder,
     SetContactPreferences,
+    SetReminderPlan,
     ShowMessage,
     StatusReport,
     WhatsAppEvents,
@@ -750,6 +752,8 @@ class Container(containers.DeclarativeContainer):
     resend_message = _wired(ResendMessage, _messaging)
     get_contact_preferences = _wired(GetContactPreferences, _messaging)
     set_contact_preferences = _wired(SetContactPreferences, _messaging)
+    get_reminder_plan = _wired(GetReminderPlan, _messaging)
+    set_reminder_plan = _wired(SetReminderPlan, _messaging)
     issue_calendar_feed = _wired(IssueCalendarFeed, _messaging)
     issue_provider_calendar_feed = _wired(IssueProviderCalendarFeed, _messaging)
     read_calendar_feed = _wired(ReadCalendarFeed, _messaging)

@@ -126,7 +126,6 @@ class Settings(BaseSettings):
     payments_commission_percent: int = Field(_PAYMENTS.commission_percent, ge=0, le=100)
     goodwill_cap_percent: int = Field(_PAYMENTS.goodwill_cap_percent, ge=0, le=100)
     # How often `reserva serve` sweeps for payments, refunds and events a crash left behind.
-    settle_interval_seconds: int = Field(60, ge=1, le=DAY)
     # Email (SendGrid). Unset SENDGRID_API_KEY: `reserva serve` runs the local messaging fake
     # (devservers.messaging_fake, SendGrid's v3 API and WhatsApp's Cloud API) and points these
     # at it; other processes then queue mail that no one sends until a key is configured.

@@ -108,7 +108,6 @@ def test_payments_are_off_by_default_and_take_the_core_defaults() -> None:
     assert settings.stripe_webhook_tolerance_seconds == 300
     assert settings.payments_commission_percent == 10
     assert settings.goodwill_cap_percent == 50
-    assert settings.settle_interval_seconds == 60
 
 
 def test_stripe_keys_are_secret_in_reprs_and_dumps() -> None:
@@ -135,7 +134,6 @@ def test_stripe_keys_are_secret_in_reprs_and_dumps() -> None:
         ({"STRIPE_WEBHOOK_TOLERANCE_SECONDS": "0"}, "STRIPE_WEBHOOK_TOLERANCE_SECONDS must be"),
         ({"PAYMENTS_COMMISSION_PERCENT": "101"}, "PAYMENTS_COMMISSION_PERCENT must be less"),
         ({"GOODWILL_CAP_PERCENT": "-1"}, "GOODWILL_CAP_PERCENT must be greater"),
-        ({"SETTLE_INTERVAL_SECONDS": "0"}, "SETTLE_INTERVAL_SECONDS must be greater"),
     ],
 )
 def test_stripe_settings_are_checked_together(changed: dict[str, str], complaint: str) -> None:

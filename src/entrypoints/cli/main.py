@@ -204,10 +204,9 @@ def serve(
 ) -> None:
     """Run the HTTP API (docs at /docs) and one worker (mail, reminders, webhooks), with
     local PostGIS, Redis and fakes of Stripe, SendGrid, WhatsApp and Cloudinary unless
-    configured; payments left behind by a crash are settled every SETTLE_INTERVAL_SECONDS."""
+    configured; the worker also runs the periodic jobs (the payments sweeper every minute)."""
 
-    async def run(container: Container, settle_every: int | None, concurrency: int) -> None:
-        settling = None
+    async def run(container: Container, concurrency: int) -> None:
         worker = None
         try:
             if demo_providers:
@@ -216,8 +215,6 @@ def serve(
                     say(_summary(summary))
                 identity.print_demo_accounts(await identity.ensure_demo_accounts(container))
             config = server_config(create_app(http_services(container)), host=host, port=port)
-            if settle_every is not None:
-                settling = asyncio.create_task(payments.settle_forever(container, settle_every))
             worker = start_in_process_worker(
                 container, concurrency, handlers=HANDLERS, periodic=PERIODIC
             )
@@ -225,9 +222,6 @@ def serve(
         finally:
             if worker is not None:
                 await worker.stop()
-            if settling is not None:
-                settling.cancel()
-                await asyncio.gather(settling, return_exceptions=True)
             await container.close()
 
     def start() -> None:
@@ -237,10 +231,9 @@ def serve(
             settings = resolve_settings(need_redis=True, say=say, stripe=stripe, fakes=fakes)
             with err.status("Migrating the database..."):
                 migrate.upgrade(settings.migrator_url, app_role=settings.app_role)
-            every = settings.settle_interval_seconds if settings.payments_configured else None
             # One worker beside the API in development: `reserva worker` scales it out.
             concurrency = min(settings.worker_concurrency, 2)
-            asyncio.run(run(build_container(settings), every, concurrency))
+            asyncio.run(run(build_container(settings), concurrency))
         finally:
             fakes.stop()
             if stripe is not None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
+import attrs
 import structlog
 from returns.result import Failure
 
@@ -19,8 +21,11 @@ from adapters.postgis.jobs import (
     DELETE_MEDIA_ASSET,
     DELIVER_WEBHOOK,
     DISPATCH_EVENT,
+    REMOVE_FINISHED_JOBS,
     SEND_MESSAGE,
     SEND_REMINDER,
+    SETTLE_PAYMENTS,
+    JobRecords,
 )
 from core.integrations import DeliveryId
 from core.media import PhotoId
@@ -77,6 +82,28 @@ async def delete_media_asset(container: Any, args: dict[str, Any]) -> None:
     await container.destroy_asset()(PhotoId(_id(args, "photo_id")))
 
 
+async def settle_payments(container: Any, args: dict[str, Any]) -> None:
+    """The payments sweeper (ADR 18): events not processed yet, payments and refunds a crash
+    left half done, cancellations not refunded, balances due. A failed round raises; the next
+    tick tries again, and nothing is lost by waiting."""
+    if not container.config.stripe_api_key():
+        return  # no processor configured: nothing to settle against
+    report = await container.settle_payments()()
+    done = attrs.asdict(report)
+    if any(done.values()):
+        _log.info("payments settled", **done)
+
+
+# Finished jobs stay listed this long (`reserva jobs list`); dead ones stay until handled.
+KEEP_FINISHED_JOBS = timedelta(days=7)
+
+
+async def remove_finished_jobs(container: Any, args: dict[str, Any]) -> None:
+    removed = await JobRecords(container.engine()).remove_finished(KEEP_FINISHED_JOBS)
+    if removed:
+        _log.info("finished jobs removed", count=removed)
+
+
 HANDLERS: dict[str, Handler] = {
     DISPATCH_EVENT: dispatch_event,
     SEND_MESSAGE: send_message,
@@ -84,4 +111,7 @@ HANDLERS: dict[str, Handler] = {
     DELIVER_WEBHOOK: deliver_webhook,
     DELETE_MEDIA_ASSET: delete_media_asset,
 }
-PERIODIC: dict[str, PeriodicTask] = {}
+PERIODIC: dict[str, PeriodicTask] = {
+    SETTLE_PAYMENTS: PeriodicTask(cron="* * * * *", handler=settle_payments),
+    REMOVE_FINISHED_JOBS: PeriodicTask(cron="17 * * * *", handler=remove_finished_jobs),
+}

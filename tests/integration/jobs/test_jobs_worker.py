@@ -259,3 +259,32 @@ async def test_periodic_tasks_are_deferred_and_run_by_the_worker(
         await running.stop()
     [job, *_] = await job_rows(engine)
     assert (job.task_name, job.queue_name) == ("tick", "maintenance")
+
+
+async def test_finished_jobs_are_removed_after_their_keep_and_dead_ones_stay(
+    engine: AsyncEngine, owner_engine: AsyncEngine
+) -> None:
+    ids = {name: await _defer(engine, "succeed", name) for name in ("ok", "off", "dead", "new")}
+    async with owner_engine.begin() as connection:
+        for name, status in (("ok", "succeeded"), ("off", "cancelled"), ("dead", "failed")):
+            await connection.execute(
+                sa.text("UPDATE procrastinate_jobs SET status = :s WHERE id = :id"),
+                {"s": status, "id": ids[name]},
+            )
+        await connection.execute(
+            sa.text("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = :id"),
+            {"id": ids["new"]},
+        )
+        await connection.execute(
+            sa.text(
+                "UPDATE procrastinate_events SET at = now() - interval '8 days'"
+                " WHERE job_id = ANY(:old)"
+            ),
+            {"old": [ids["ok"], ids["off"], ids["dead"]]},
+        )
+
+    removed = await JobRecords(engine).remove_finished(timedelta(days=7))
+
+    assert removed == 2
+    left = {job.id for job in await JobRecords(engine).list()}
+    assert left == {ids["dead"], ids["new"]}

@@ -19,8 +19,11 @@ from procrastinate.jobs import Job
 DISPATCH_EVENT = "dispatch_event"  # {"event_id"}: one per outbox row
 SEND_MESSAGE = "send_message"  # {"message_id"}
 SEND_REMINDER = "send_reminder"  # {"booking_id", "offset_minutes"}
-DELIVER_WEBHOOK = "deliver_webhook"  # {"delivery_id"}
-DELETE_MEDIA_ASSET = "delete_media_asset"  # {"asset": public id, ...}: ids only
+DELIVER_WEBHOOK = "deliver_webhook"  # {"delivery_id", "attempt"}
+DELETE_MEDIA_ASSET = "delete_media_asset"  # {"photo_id"}
+# Periodic, on the maintenance queue: one run per tick across every worker.
+SETTLE_PAYMENTS = "settle_payments"  # the payments sweeper (ADR 18)
+REMOVE_FINISHED_JOBS = "remove_finished_jobs"  # succeeded/cancelled jobs past their keep
 
 # Queues: a worker may serve some of them (`reserva worker --queue messages`).
 EVENTS_QUEUE = "events"
