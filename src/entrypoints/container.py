@@ -212,7 +212,7 @@ from core.shared.principal import Authenticator
 from core.shared.use_case import UseCase
 from entrypoints.http.rate_limit import RateLimitPolicy
 from entrypoints.http.services import Services
-from entrypoints.settings import Settings
+from entrypoints.settings import NotConfigured, Settings
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -226,7 +226,7 @@ async def _close(engine: AsyncEngine, redis: Redis, closers: list[Closer]) -> No
     await engine.dispose()
 
 
-class PaymentsNotConfigured(RuntimeError):
+class PaymentsNotConfigured(NotConfigured):
     """A payments call needed Stripe in a process without its keys (STRIPE_API_KEY...)."""
 
 
@@ -360,7 +360,7 @@ def _whatsapp_events(secret: SecretStr | None, verify_token: SecretStr | None) -
     return WhatsAppCloudEvents(secret.get_secret_value(), verify_token.get_secret_value())
 
 
-class MediaNotConfigured(RuntimeError):
+class MediaNotConfigured(NotConfigured):
     """A photo call needed Cloudinary in a process without CLOUDINARY_URL."""
 
 

@@ -65,6 +65,11 @@ _BASE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s?#]*)?")
 _CLOUDINARY_URL = re.compile(r"cloudinary://[^:@/\s]+:[^:@/\s]+@[A-Za-z0-9_-]+")
 
 
+class NotConfigured(RuntimeError):
+    """A call needed a provider this deployment has no settings for (the message names them).
+    HTTP answers 503: the deployment, not the request, is what lacks it."""
+
+
 def _seconds(duration: timedelta) -> int:
     return int(duration.total_seconds())
 

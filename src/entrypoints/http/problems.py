@@ -32,6 +32,7 @@ from core.identity import step_up_hint
 from core.shared import problems as shared
 from core.shared.errors import DomainError, InvalidInput
 from core.shared.problems import INVALID_INPUT, UNAUTHENTICATED, ProblemKind, kind_of, merged
+from entrypoints.settings import NotConfigured
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:reserva:problem:"
@@ -288,6 +289,9 @@ INFRASTRUCTURE = (
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     path = request.url.path
+    if isinstance(exc, NotConfigured):
+        _log.error("provider not configured", path=path, exc_info=exc)
+        return response(problem(UNAVAILABLE, f"not available here: {exc}", path))
     if isinstance(exc, INFRASTRUCTURE):
         _log.error("dependency unavailable", path=path, exc_info=exc)
         detail = "a service we depend on is unavailable; retry shortly"
