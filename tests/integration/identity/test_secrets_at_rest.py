@@ -41,25 +41,10 @@ from core.shared.ids import UserId
 from core.shared.keyring import SealBroken, Sealed
 from core.shared.unit_of_work import MAINTENANCE
 from identity_wiring import IdentityPorts, operator
+from raw_dump import raw_database
 
 CLIENT = ClientContext(ip="198.51.100.10", user_agent="at-rest")
 PASSWORD = "correct horse battery staple"
-
-
-async def _raw_database(engine: AsyncEngine) -> str:
-    """Every row of every table as PostgreSQL prints it (bytea as \\x hex): a dump, as the
-    schema owner takes it (row-level security does not hide rows from the owner)."""
-    async with engine.connect() as connection:
-        tables = (
-            await connection.execute(
-                sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-            )
-        ).scalars()
-        rows = []
-        for table in list(tables):
-            query = sa.text(f'SELECT t::text FROM "{table}" t')  # noqa: S608 (catalog names)
-            rows += [f"{table}: {row}" for row in (await connection.execute(query)).scalars()]
-    return "\n".join(rows)
 
 
 async def _mail_events(engine: AsyncEngine) -> list[Event]:
@@ -105,7 +90,7 @@ async def test_no_secret_appears_in_the_raw_rows(
         pem_body = "".join(key.private_pem.splitlines()[1:-1])
         forbidden += [pem_body, raw.hex(), base64.b64encode(raw).decode()]
     forbidden += [token for token in tokens]
-    dump = await _raw_database(owner_engine)
+    dump = await raw_database(owner_engine)
 
     assert len(keys) == 2
     assert len(tokens) == 2  # verification and reset mails

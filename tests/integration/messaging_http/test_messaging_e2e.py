@@ -41,6 +41,7 @@ from typer.testing import CliRunner
 
 from devservers.postgres import LocalDatabase
 from entrypoints.cli.main import app
+from raw_dump import raw_database
 
 VERIFY_TOKEN = "whatsapp-verify-e2e"
 
@@ -76,6 +77,24 @@ async def test_registering_mails_a_link_that_verifies_the_account(
     mine = ok(await client.get("/me/messages", headers=headers))["items"]
     assert [(m["kind"], m["status"]) for m in mine] == [("email_verification", "sent")]
     assert mine[0]["provider_message_id"]
+
+
+async def test_mailed_tokens_are_only_in_the_mails_never_in_a_row_or_a_job(
+    client: Client, fake: Fake, owner: AsyncEngine
+) -> None:
+    email = unique_email("dump")
+    await register(client, email)
+    verification = await fake.mail_to(email, "email_verification")
+    ok(await client.post("/auth/password/reset-request", json={"email": email}), 202)
+    reset = await fake.mail_to(email, "password_reset")
+
+    dump = await raw_database(owner)
+    tokens = [link_token(verification), link_token(reset)]
+
+    assert all(len(token) >= 32 for token in tokens)
+    for table in ("outbox", "procrastinate_jobs", "messages"):
+        assert f"{table}: " in dump  # the rows that carried these mails are there
+    assert [token for token in tokens if token in dump] == []
 
 
 async def test_a_password_reset_mail_carries_a_link_that_resets_the_password(
