@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.metadata
 import json
-import os
-import platform
 import shutil
 import tempfile
 import time
@@ -42,7 +39,7 @@ import psycopg
 from load import _percentiles
 from pydantic import SecretStr
 from returns.result import Failure
-from stack import databases, free_port
+from stack import databases, free_port, machine
 from workload import PASSWORD
 
 from devservers.messaging_fake import LocalMessaging
@@ -98,20 +95,6 @@ def committed_at(libpq_url: str, emails: Sequence[str]) -> dict[str, float]:
     return {email: float(at) for email, at in rows}
 
 
-def environment(libpq_url: str) -> dict[str, object]:
-    with psycopg.connect(libpq_url) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "python": platform.python_version(),
-        "postgresql": row[0] if row else None,
-        "packages": {name: importlib.metadata.version(name) for name in PACKAGES},
-    }
-
-
-PACKAGES = ("procrastinate", "sendgrid", "psycopg", "sqlalchemy", "jinja2", "icalendar")
-
-
 def emails(tag: str, count: int) -> list[str]:
     run = uuid.uuid4().hex[:8]
     return [f"bench-{tag}-{run}-{n}@example.com" for n in range(count)]
@@ -163,7 +146,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         committed = committed_at(dbs.libpq_url, steady)
         lags = [received[e] - committed[e] for e in steady]
         return {
-            "machine": environment(dbs.libpq_url),
+            "machine": machine(dbs),
             "worker": {"concurrency": args.concurrency, "processes": 1},
             "throughput": {
                 "messages": args.backlog,

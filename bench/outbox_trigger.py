@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from stack import databases, machine, require_tools
+from stack import databases, machine
 
 OUTBOX_INSERT = """BEGIN;
 INSERT INTO outbox (id, name, occurred_at, payload)
@@ -39,7 +39,6 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    tools = require_tools()
     with tempfile.TemporaryDirectory(prefix="reserva-bench-") as work:
         workdir = Path(work)
         script = workdir / "outbox.sql"
@@ -77,7 +76,7 @@ def main() -> None:
             print(
                 json.dumps(
                     {
-                        "machine": machine(dbs, tools),
+                        "machine": machine(dbs),
                         "tps": results,
                         "median_tps": medians,
                         "ratio_to_no_job": {k: round(v / baseline, 2) for k, v in medians.items()},

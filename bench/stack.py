@@ -248,7 +248,8 @@ def _tail(log: Path, lines: int = 30) -> str:
 # ---------------------------------------------------------------- what the figures ran on
 
 
-def machine(dbs: Databases, tools: dict[str, str]) -> dict[str, object]:
+def machine(dbs: Databases, tools: dict[str, str] | None = None) -> dict[str, object]:
+    """The machine, the database and the packages a run measured; `tools` adds wrk's version."""
     with psycopg.connect(dbs.libpq_url) as conn:
         pg_version = _scalar(conn, "SHOW server_version")
         postgis = _scalar(conn, "SELECT postgis_lib_version()")
@@ -267,12 +268,22 @@ def machine(dbs: Databases, tools: dict[str, str]) -> dict[str, object]:
         "postgresql": pg_version,
         "postgis": postgis,
         "postgresql_settings": settings,
-        "wrk": _first_line([tools["wrk"], "--version"]),
         "packages": {name: _version(name) for name in _PACKAGES},
-    }
+    } | ({"wrk": _first_line([tools["wrk"], "--version"])} if tools else {})
 
 
-_PACKAGES = ("litestar", "uvicorn", "uvloop", "httptools", "granian", "sqlalchemy", "psycopg")
+_PACKAGES = (
+    "litestar",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "granian",
+    "sqlalchemy",
+    "psycopg",
+    "procrastinate",
+    "sendgrid",
+    "jinja2",
+)
 
 
 def _scalar(conn: psycopg.Connection[tuple[Any, ...]], query: LiteralString) -> str:
