@@ -8,9 +8,11 @@ The protocol (a crash may strike between any two steps):
 
 A message found SENT or beyond is left alone. A message found SENDING was interrupted between
 1 and 3: the provider may have it. Email asks the provider (`EmailSender.find`, by our message
-id) and records what it says, sending again only if it has nothing; WhatsApp has no such
-lookup, so the message is not sent again (the provider's status webhook, which echoes our id,
-moves it on; if none comes it stays SENDING with the reason, for an admin to resend). A
+id) and records what it says, sending again only if it has nothing. WhatsApp has no such
+lookup, but its status webhooks echo our id within seconds of accepting a message: the job
+waits (retrying) for `STATUS_REPORT_WAIT` after the interrupted attempt, and when no report has
+moved the message by then (or on the job's last attempt), WhatsApp never had it and it is sent
+again — late, never lost. A
 temporary failure (SendFailedTemporarily) puts the message back to QUEUED and re-raises so
 the job retries with back-off; on the final attempt the message becomes FAILED first.
 
@@ -68,7 +70,10 @@ from core.shared.unit_of_work import MAINTENANCE, UnitOfWorkFactory
 from core.shared.use_case import UseCase
 
 SERVICE_WINDOW = timedelta(hours=24)  # WhatsApp: free text only this long after an inbound
-INTERRUPTED = "interrupted mid-send: not sent again (the provider's status report settles it)"
+# WhatsApp reports "sent" within seconds of accepting a message; none after this long means it
+# never had the interrupted one.
+STATUS_REPORT_WAIT = timedelta(minutes=10)
+INTERRUPTED = "interrupted mid-send: waiting for WhatsApp's status report before sending again"
 
 
 @attrs.frozen
@@ -156,7 +161,7 @@ class SendMessage(UseCase):
             if message.status not in (MessageStatus.QUEUED, MessageStatus.SENDING):
                 return Success(message)
             if message.status is MessageStatus.SENDING:
-                settled = await self._settle_interrupted(uow, message, now)
+                settled = await self._settle_interrupted(uow, message, now, final_attempt)
                 if settled is not None:
                     await uow.commit()
                     return Success(settled)
@@ -189,21 +194,18 @@ class SendMessage(UseCase):
         return Success(await self._record(message_id, outcome))
 
     async def _settle_interrupted(
-        self, uow: MessagingUnitOfWork, message: Message, now: datetime
+        self, uow: MessagingUnitOfWork, message: Message, now: datetime, final_attempt: bool
     ) -> Message | None:
-        """A message left SENDING: what the provider says, or None to send it (again)."""
+        """A message left SENDING: what the provider says, or None to send it (again).
+        Raises SendFailedTemporarily while WhatsApp's status report may still come."""
         if message.channel is Channel.EMAIL:
             receipt = await self.email.find(message.id)
             if receipt is None:
                 return None  # the provider never had it: send
             return await _write(uow, message, lambda current: _sent(current, receipt, now))
-
-        def interrupted(current: Message) -> Message | None:
-            if current.status is not MessageStatus.SENDING:
-                return None  # a report settled it meanwhile
-            return attrs.evolve(current, last_error=INTERRUPTED, updated_at=now)
-
-        return await _write(uow, message, interrupted)
+        if final_attempt or now - message.updated_at >= STATUS_REPORT_WAIT:
+            return None  # no report came: WhatsApp never had it, send
+        raise SendFailedTemporarily(INTERRUPTED)
 
     async def _send(self, outgoing: Outgoing) -> SendReceipt | SendRefused:
         if isinstance(outgoing, OutgoingEmail):

@@ -27,10 +27,13 @@ from core.messaging import (
     MessageId,
     MessageKind,
     MessageStatus,
+    RecordWhatsAppNotice,
     SendFailedTemporarily,
     SendMessage,
     SendReminder,
+    StatusReport,
 )
+from core.messaging.sending import STATUS_REPORT_WAIT
 from core.shared.errors import NotFound
 from core.shared.ids import ProviderId, UserId
 
@@ -306,20 +309,57 @@ async def test_an_interrupted_send_the_provider_never_got_is_sent() -> None:
     assert app.store.message(message.id).attempts == 2
 
 
-async def test_an_interrupted_whatsapp_message_is_not_sent_again() -> None:
+async def test_an_interrupted_whatsapp_message_waits_for_its_report_then_is_sent_once() -> None:
     app = world()
     customer = app.person()
     _opt_in(app, customer.user_id)
     facts = app.booking(customer.user_id, starts=NOW + 3 * DAY)
     await dispatch(app, booking_event("booking_confirmed", facts))
-    app.whatsapp.fail_next(1, "lose")
+    app.whatsapp.fail_next(1, "lose")  # accepted by WhatsApp, the answer lost
     with pytest.raises(LostResponse):
         await app.run_jobs()
-    await app.run_jobs()
     (message,) = [m for m in app.store.messages if m.channel is Channel.WHATSAPP]
-    assert message.status is MessageStatus.SENDING
-    assert "not sent again" in (message.last_error or "")
+
+    # The retry within the wait sends nothing: WhatsApp's report may still come.
+    app.clock.advance(STATUS_REPORT_WAIT / 2)
+    with pytest.raises(SendFailedTemporarily, match="waiting for WhatsApp's status report"):
+        await app.run_jobs()
     assert len(app.whatsapp.sent) == 1
+    # The report of the accepted message settles it: nothing more is ever sent.
+    body, headers = app.whatsapp_events.signed(
+        reports=[
+            StatusReport(
+                message_id=message.id,
+                provider_message_id=None,
+                status=MessageStatus.DELIVERED,
+                at=app.clock.now(),
+            )
+        ]
+    )
+    ok(await app(RecordWhatsAppNotice)(body, headers))
+    await app.run_jobs()
+    assert app.store.message(message.id).status is MessageStatus.DELIVERED
+    assert len(app.whatsapp.sent) == 1
+
+
+async def test_an_interrupted_whatsapp_message_with_no_report_is_sent_after_the_wait() -> None:
+    app = world()
+    customer = app.person()
+    _opt_in(app, customer.user_id)
+    facts = app.booking(customer.user_id, starts=NOW + 3 * DAY)
+    await dispatch(app, booking_event("booking_confirmed", facts))
+    (message,) = [m for m in app.store.messages if m.channel is Channel.WHATSAPP]
+    # The worker died after marking SENDING, before calling WhatsApp: no report will come.
+    app.store.tables["messages"][message.id] = attrs.evolve(
+        message, status=MessageStatus.SENDING, attempts=1, updated_at=NOW
+    )
+    app.store.send_queue[:] = [message.id]
+
+    app.clock.advance(STATUS_REPORT_WAIT)
+    await app.run_jobs()
+
+    assert len(app.whatsapp.sent) == 1
+    assert app.store.message(message.id).status is MessageStatus.SENT
 
 
 async def test_a_reminder_for_a_booking_cancelled_since_is_suppressed_at_send_time() -> None:
