@@ -239,3 +239,31 @@ async def test_a_repository_asked_for_anothers_rows_finds_nothing(world: World) 
 
     assert own is not None
     assert (other, sessions, totp, user) == (None, [], None, None)
+
+
+# Columns that name whose row it is: a table holding one is a person's or a provider's.
+OWNER_COLUMNS = ("user_id", "customer_id", "recipient_id", "provider_id", "owner")
+PUBLIC_CATALOG = {"places", "offerings", "resources"}  # anyone may read them (ADR 15)
+
+
+def test_every_table_that_names_a_person_or_a_provider_has_row_level_security(
+    world: World,
+) -> None:
+    engine = sa.create_engine(world.database.migrator_url)
+    try:
+        with engine.connect() as owner:
+            rows = owner.execute(
+                sa.text(
+                    "SELECT DISTINCT c.relname, c.relrowsecurity FROM pg_class c"
+                    " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
+                    " WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'"
+                    " AND a.attname = ANY(:columns)"
+                ),
+                {"columns": list(OWNER_COLUMNS)},
+            ).all()
+    finally:
+        engine.dispose()
+
+    assert len(rows) > 15  # bookings, identity, payments, messaging, media, integrations
+    unsecured = {name for name, secured in rows if not secured}
+    assert unsecured == PUBLIC_CATALOG
