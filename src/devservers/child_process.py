@@ -12,9 +12,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 import httpx
 
@@ -37,6 +38,7 @@ class ChildServer:
         *,
         health_path: str = "/_test/health",
         log_file: Path | None = None,
+        error: type[ChildServerError] = ChildServerError,
     ) -> None:
         self.module = module
         self.port = port
@@ -44,6 +46,7 @@ class ChildServer:
         self.arguments = arguments or []
         self.health_path = health_path
         self.log_file = log_file
+        self.error = error  # what a server that does not come up raises
         self._process: subprocess.Popen[bytes] | None = None
         self._own_log: Path | None = None
 
@@ -108,14 +111,74 @@ class ChildServer:
         while time.monotonic() < deadline:
             assert self._process is not None
             if self._process.poll() is not None:
-                raise ChildServerError(f"{self.module} exited:\n{self.log_tail()}")
+                raise self.error(f"{self.module} exited:\n{self.log_tail()}")
             try:
                 if httpx.get(self.base_url + self.health_path, timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.05)
         self.stop()
-        raise ChildServerError(f"{self.module} did not answer on port {self.port}")
+        raise self.error(f"{self.module} did not answer on port {self.port}")
+
+
+class Control:
+    """Thin calls to a fake's test-only endpoints (no authentication); a failed call raises
+    `error`."""
+
+    error: type[Exception] = RuntimeError
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self._http = httpx.Client(base_url=base_url, timeout=30)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise self.error(f"{method} {path}: {response.status_code} {response.text}")
+        body: dict[str, Any] = response.json()
+        return body
+
+
+C = TypeVar("C", bound=Control)
+
+
+class ChildFake(Generic[C]):
+    """A fake run as a `ChildServer`, driven through its `control` (usable again after a
+    restart: `stop` closes it and opens a new one)."""
+
+    def __init__(self, server: ChildServer, control: Callable[[str], C]) -> None:
+        self.server = server
+        self.port = server.port
+        self.base_url = server.base_url
+        self._control = control
+        self.control = control(self.base_url)
+
+    @property
+    def running(self) -> bool:
+        return self.server.running
+
+    def start(self) -> str:
+        return self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.control.close()
+        self.control = self._control(self.base_url)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 class _Stoppable(Protocol):
