@@ -6,6 +6,7 @@ exits when its parent is gone (`exit_with_parent`), so a killed test run leaves 
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -15,19 +16,42 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Literal, Protocol, Self, TypeVar
 
 import httpx
+import uvicorn
 
 STARTUP_SECONDS = 10.0
 _SRC = str(Path(__file__).resolve().parents[1])  # the folder holding the devservers package
+
+
+class _Started:
+    """Started by `with`, stopped when it ends."""
+
+    def start(self) -> str:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 class ChildServerError(RuntimeError):
     """The server did not come up; the message holds the tail of its log."""
 
 
-class ChildServer:
+class ChildServer(_Started):
     """`python -m <module> --port <port> --parent-pid <ours> <arguments>` on 127.0.0.1."""
 
     def __init__(
@@ -88,18 +112,6 @@ class ChildServer:
             self._own_log.unlink(missing_ok=True)
             self._own_log = None
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def log_tail(self, lines: int = 20) -> str:
         log = self.log_file or self._own_log
         if log is None or not log.exists():
@@ -145,7 +157,7 @@ class Control:
 C = TypeVar("C", bound=Control)
 
 
-class ChildFake(Generic[C]):
+class ChildFake(_Started, Generic[C]):
     """A fake run as a `ChildServer`, driven through its `control` (usable again after a
     restart: `stop` closes it and opens a new one)."""
 
@@ -168,18 +180,6 @@ class ChildFake(Generic[C]):
         self.control.close()
         self.control = self._control(self.base_url)
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 class _Stoppable(Protocol):
     should_exit: bool
@@ -196,3 +196,27 @@ def exit_with_parent(parent_pid: int | None, server: _Stoppable) -> None:
         server.should_exit = True
 
     threading.Thread(target=watch, daemon=True).start()
+
+
+def child_parser(prog: str, description: str | None = None) -> argparse.ArgumentParser:
+    """A fake's command line: `--host`, `--port` and `--parent-pid`, as `ChildServer` passes
+    them; the fake adds its own options."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--parent-pid", type=int, help="exit when this process is gone")
+    return parser
+
+
+def child_uvicorn(
+    app: Any, args: argparse.Namespace, lifespan: Literal["auto", "on", "off"] = "auto"
+) -> uvicorn.Server:
+    """The quiet uvicorn server a fake runs `app` on, at `args.host`:`args.port`, stopping
+    when `args.parent_pid` is gone; `server.run()` serves."""
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level="warning", access_log=False,
+        lifespan=lifespan,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    exit_with_parent(args.parent_pid, server)
+    return server
