@@ -22,6 +22,13 @@ from adapters.postgis.database import create_engine
 from devservers.postgres import LocalDatabase, LocalPostgres
 
 
+def migrated_database(postgres_server: LocalPostgres, name: str) -> LocalDatabase:
+    """A database `name` on the session's server, migrated to head."""
+    database = postgres_server.create_database(name)
+    migrate.upgrade(database.migrator_url)
+    return database
+
+
 def migrated_context(
     name: str, *, truncate: str, pool_size: int, max_overflow: int
 ) -> tuple[Callable[..., Any], ...]:
@@ -30,9 +37,7 @@ def migrated_context(
 
     @pytest.fixture(scope="session")
     def context_database(postgres_server: LocalPostgres) -> LocalDatabase:
-        database = postgres_server.create_database(name)
-        migrate.upgrade(database.migrator_url)
-        return database
+        return migrated_database(postgres_server, name)
 
     @pytest.fixture(scope="session")
     async def app_engine(context_database: LocalDatabase) -> AsyncIterator[AsyncEngine]:
