@@ -8,15 +8,13 @@ end stops it.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
 from devservers.messaging_fake import LocalMessaging
 from devservers.net import free_port
+from post_recorder import PostRecorder
 
 WHATSAPP_APP_SECRET = "whatsapp-app-secret-for-tests"
 WHATSAPP_VERIFY_TOKEN = "whatsapp-verify-token-for-tests"
@@ -32,15 +30,11 @@ class Received:
     headers: dict[str, str]
 
 
-class WebhookEndpoint:
+class WebhookEndpoint(PostRecorder[Received]):
     """Stands for POST /webhooks/sendgrid and /webhooks/whatsapp: keeps every request, 200."""
 
     def __init__(self) -> None:
-        self.received: list[Received] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", free_port()), self._handler())
-        self.base_url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        super().__init__(lambda path, body, headers: Received(path, body, dict(headers)))
 
     @property
     def sendgrid_url(self) -> str:
@@ -49,32 +43,6 @@ class WebhookEndpoint:
     @property
     def whatsapp_url(self) -> str:
         return f"{self.base_url}/webhooks/whatsapp"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def take(self) -> list[Received]:
-        with self._lock:
-            taken, self.received = self.received, []
-        return taken
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with endpoint._lock:
-                    endpoint.received.append(Received(self.path, body, dict(self.headers)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
 
 
 @dataclass(frozen=True)

@@ -134,12 +134,8 @@ class CloudinaryMediaStore(MediaStore):
 
     def delivery(self, public_id: str, version: int | None, widths: Sequence[int]) -> Delivery:
         variants = tuple(Variant(width=w, url=self._url(public_id, version, w)) for w in widths)
-        middle = variants[len(variants) // 2] if variants else None
-        return Delivery(
-            url=middle.url if middle else self._url(public_id, version, None),
-            srcset=", ".join(f"{v.url} {v.width}w" for v in variants),
-            variants=variants,
-        )
+        unsized = None if variants else self._url(public_id, version, None)
+        return Delivery.of(variants, unsized=unsized)
 
     def _url(self, public_id: str, version: int | None, width: int | None) -> str:
         steps: list[dict[str, Any]] = []

@@ -236,11 +236,7 @@ class MemoryAssetStore(MediaStore):
             )
             for w in widths
         )
-        return Delivery(
-            url=variants[len(variants) // 2].url,
-            srcset=", ".join(f"{v.url} {v.width}w" for v in variants),
-            variants=variants,
-        )
+        return Delivery.of(variants)
 
     async def destroy(self, public_id: str) -> DestroyOutcome:
         self.destroyed.append(public_id)

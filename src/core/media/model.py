@@ -150,6 +150,17 @@ class Delivery:
     srcset: str
     variants: tuple[Variant, ...]
 
+    @classmethod
+    def of(cls, variants: tuple[Variant, ...], *, unsized: str | None = None) -> Delivery:
+        """The middle width's URL as `url` (`unsized`, the URL at no set width, when there are
+        no widths) and every width in `srcset`."""
+        url = variants[len(variants) // 2].url if variants else unsized
+        if url is None:
+            raise ValueError("a delivery without widths needs the unsized URL")
+        return cls(
+            url=url, srcset=", ".join(f"{v.url} {v.width}w" for v in variants), variants=variants
+        )
+
 
 @attrs.frozen(kw_only=True)
 class PhotoView:

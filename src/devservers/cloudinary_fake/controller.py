@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import httpx
-
-from devservers.child_process import ChildServer
+from devservers.child_process import ChildFake, ChildServer, Control
 
 
-class LocalCloudinary:
+class LocalCloudinary(ChildFake["CloudinaryControl"]):
     """The fake on 127.0.0.1:`port`. Point the SDK at it with
     `cloudinary.config(cloud_name=..., api_key=..., api_secret=..., upload_prefix=api_base)`;
     delivery URLs are served at `delivery_host` (`cname` with `secure=False`)."""
@@ -36,40 +33,16 @@ class LocalCloudinary:
             "--max-file-size", str(max_file_size),
             "--signature-algorithm", signature_algorithm,
         ]  # fmt: skip
-        self._server = ChildServer("devservers.cloudinary_fake", port, arguments, log_file=log_file)
-        self.api_base = self._server.base_url
+        super().__init__(
+            ChildServer("devservers.cloudinary_fake", port, arguments, log_file=log_file),
+            CloudinaryControl,
+        )
+        self.api_base = self.base_url
         self.delivery_host = f"127.0.0.1:{port}"
-        self.control = CloudinaryControl(self.api_base)
-
-    def start(self) -> str:
-        return self._server.start()
-
-    def stop(self) -> None:
-        self._server.stop()
-        self.control.close()
-        self.control = CloudinaryControl(self.api_base)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
-class CloudinaryControl:
+class CloudinaryControl(Control):
     """Thin calls to the fake's test-only endpoints (no authentication)."""
-
-    def __init__(self, api_base: str) -> None:
-        self._http = httpx.Client(base_url=api_base, timeout=30)
-
-    def close(self) -> None:
-        self._http.close()
 
     def assets(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self._call("GET", "/_test/assets")["assets"]
@@ -96,10 +69,3 @@ class CloudinaryControl:
 
     def reset(self) -> None:
         self._call("POST", "/_test/reset")
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = self._http.request(method, path, **kwargs)
-        if response.status_code >= 400:
-            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
-        body: dict[str, Any] = response.json()
-        return body

@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import uvicorn
-
-from devservers.child_process import exit_with_parent
+from devservers.child_process import child_parser, child_uvicorn
 from devservers.messaging_fake.app import MessagingFake, Settings
 
 
@@ -25,21 +23,11 @@ def main(argv: list[str] | None = None) -> None:
             state_file=args.state_file,
         )
     )
-    config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    exit_with_parent(args.parent_pid, server)
-    server.run()
+    child_uvicorn(app, args, lifespan="on").run()
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m devservers.messaging_fake", description=__doc__
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--parent-pid", type=int, help="exit when this process is gone")
+    parser = child_parser("python -m devservers.messaging_fake", __doc__)
     parser.add_argument("--state-file", type=Path, help="keep what was sent here (JSON)")
     parser.add_argument("--sendgrid-webhook-url", help="where SendGrid events are POSTed")
     parser.add_argument("--whatsapp-webhook-url", help="where WhatsApp webhooks are POSTed")

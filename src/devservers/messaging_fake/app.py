@@ -18,14 +18,7 @@ from typing import Any
 
 import httpx
 
-from devservers.messaging_fake.sendgrid import (
-    SendGrid,
-    SendGridError,
-    key_from_pem,
-    key_to_pem,
-    unauthorized,
-)
-from devservers.messaging_fake.web import (
+from devservers.asgi import (
     BadJson,
     Receive,
     Request,
@@ -35,6 +28,13 @@ from devservers.messaging_fake.web import (
     json_response,
     read_request,
     send_response,
+)
+from devservers.messaging_fake.sendgrid import (
+    SendGrid,
+    SendGridError,
+    key_from_pem,
+    key_to_pem,
+    unauthorized,
 )
 from devservers.messaging_fake.whatsapp import GraphError, WhatsApp, match_path, sign
 from devservers.messaging_fake.whatsapp import unauthorized as graph_unauthorized

@@ -5,12 +5,9 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
-import httpx
-
-from devservers.child_process import ChildServer
+from devservers.child_process import ChildFake, ChildServer, Control
 
 Api = Literal["sendgrid", "whatsapp"]
 
@@ -56,7 +53,7 @@ class Fired:
     content: Any  # the events (SendGrid) or the notification (WhatsApp), parsed
 
 
-class LocalMessaging:
+class LocalMessaging(ChildFake["MessagingControl"]):
     """The SendGrid + WhatsApp Cloud API fake on 127.0.0.1:`port`, memory only unless a
     `state_file` is given. Point the SendGrid SDK's `host` and the WhatsApp client's base URL at
     `base_url`; any SendGrid key starting "SG." and any WhatsApp token is accepted. The child
@@ -81,45 +78,16 @@ class LocalMessaging:
             arguments += ["--whatsapp-app-secret", whatsapp_app_secret]
         if state_file is not None:
             arguments += ["--state-file", str(state_file)]
-        self.server = ChildServer("devservers.messaging_fake", port, arguments, log_file=log_file)
-        self.port = port
-        self.base_url = self.server.base_url
-        self.control = MessagingControl(self.base_url)
-
-    @property
-    def running(self) -> bool:
-        return self.server.running
-
-    def start(self) -> str:
-        return self.server.start()
-
-    def stop(self) -> None:
-        self.server.stop()
-        self.control.close()
-        self.control = MessagingControl(self.base_url)  # usable again after a restart
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().__init__(
+            ChildServer("devservers.messaging_fake", port, arguments, log_file=log_file),
+            MessagingControl,
+        )
 
 
-class MessagingControl:
+class MessagingControl(Control):
     """Thin calls to the fake's test-only endpoints (no authentication)."""
 
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self._http = httpx.Client(base_url=base_url, timeout=30)
-
-    def close(self) -> None:
-        self._http.close()
+    error = MessagingControlError
 
     def health(self) -> bool:
         return bool(self._call("GET", "/_test/health")["ok"])
@@ -218,13 +186,6 @@ class MessagingControl:
     def _fired(self, answer: dict[str, Any]) -> Fired:
         return Fired(answer["body"].encode(), answer["headers"], answer["delivery"],
                      answer["notification"])  # fmt: skip
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = self._http.request(method, path, **kwargs)
-        if response.status_code >= 400:
-            raise MessagingControlError(f"{method} {path}: {response.status_code} {response.text}")
-        body: dict[str, Any] = response.json()
-        return body
 
 
 def _mail(raw: dict[str, Any]) -> SentMail:

@@ -23,7 +23,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from devservers.messaging_fake.web import Request, Response, json_response
+from devservers.asgi import Request, Response, json_response
 
 Obj = dict[str, Any]
 

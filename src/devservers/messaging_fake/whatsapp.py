@@ -17,7 +17,7 @@ import re
 import secrets
 from typing import Any
 
-from devservers.messaging_fake.web import Request, Response, json_response
+from devservers.asgi import Request, Response, json_response
 
 Obj = dict[str, Any]
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
-import threading
-import time
 from pathlib import Path
 
 import uvicorn
 
+from devservers.child_process import child_parser, child_uvicorn
 from devservers.stripe_fake.app import Settings, StripeFake
 from devservers.stripe_fake.web import Client
 
@@ -30,13 +28,8 @@ def main(argv: list[str] | None = None) -> None:
             refund_failure_delay=args.refund_failure_delay,
         )
     )
-    config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level="warning", access_log=False, lifespan="on"
-    )
-    server = uvicorn.Server(config)
+    server = child_uvicorn(app, args, lifespan="on")
     app.drop_connection = lambda client: _abort(server, client)
-    if args.parent_pid is not None:
-        threading.Thread(target=_exit_with, args=(args.parent_pid, server), daemon=True).start()
     server.run()
 
 
@@ -54,17 +47,8 @@ def _abort(server: uvicorn.Server, client: Client) -> bool:
     return False
 
 
-def _exit_with(parent_pid: int, server: uvicorn.Server) -> None:
-    """Stop when the process that started us is gone, so a killed test run leaves no server."""
-    while os.getppid() == parent_pid:
-        time.sleep(0.5)
-    server.should_exit = True
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m devservers.stripe_fake", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser = child_parser("python -m devservers.stripe_fake", __doc__)
     parser.add_argument(
         "--webhook-url", help="where to POST events (settable later: /_test/webhook)"
     )
@@ -81,9 +65,6 @@ def _parser() -> argparse.ArgumentParser:
         help="deliveries at once; above 1 events may arrive out of order, as from Stripe",
     )
     parser.add_argument("--refund-failure-delay", type=float, default=0.3, help="seconds")
-    parser.add_argument(
-        "--parent-pid", type=int, help="exit when this process is no longer our parent"
-    )
     return parser
 
 

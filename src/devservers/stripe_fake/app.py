@@ -15,9 +15,10 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from devservers.asgi import send_response
 from devservers.stripe_fake import routes
 from devservers.stripe_fake.call import Call
 from devservers.stripe_fake.controls import Controls, Fault
@@ -129,10 +130,7 @@ class StripeFake:
                     pass
                 return
             response = json_response(500, StripeError(500, "api_error", "Dropped").body())
-        headers = [(k.encode(), v.encode()) for k, v in [*response.headers, *_CORS]]
-        headers.append((b"content-length", str(len(response.body)).encode()))
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": response.body})
+        await send_response(send, replace(response, headers=[*response.headers, *_CORS]))
 
     def _api(self, request: Request) -> Response | None:
         try:

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
 import httpx
 
-_STARTUP_SECONDS = 10.0
-_SRC = str(Path(__file__).resolve().parents[2])  # the folder holding the devservers package
+from devservers.child_process import ChildFake, ChildServer, ChildServerError, Control
 
 
-class LocalStripeError(RuntimeError):
+class LocalStripeError(ChildServerError):
     """The fake did not come up, or a control call failed; the message says why."""
 
 
-class LocalStripe:
+class LocalStripe(ChildFake["StripeControl"]):
     """The Stripe fake on 127.0.0.1:`port`, memory only; point the SDK at `api_base`.
 
     `stripe.StripeClient(key, base_addresses={"api": fake.api_base})` with any sk_test_ key.
@@ -41,70 +34,24 @@ class LocalStripe:
         state_file: Path | None = None,
         log_file: Path | None = None,
     ) -> None:
-        self.port = port
-        self.api_base = f"http://127.0.0.1:{port}"
         self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
         self.refund_failure_delay = refund_failure_delay
         self.webhook_attempts = webhook_attempts
         self.webhook_concurrency = webhook_concurrency
         self.state_file = state_file
         self.log_file = log_file
-        self.control = StripeControl(self.api_base)
-        self._process: subprocess.Popen[bytes] | None = None
-        self._own_log: Path | None = None
+        server = ChildServer(
+            "devservers.stripe_fake", port, log_file=log_file, error=LocalStripeError
+        )
+        super().__init__(server, StripeControl)
+        self.api_base = self.base_url
 
     def start(self) -> str:
-        if self._process is not None:
-            return self.api_base
-        if self.log_file is None:
-            handle, name = tempfile.mkstemp(prefix="reserva-stripe-", suffix=".log")
-            os.close(handle)
-            self._own_log = Path(name)
-        log = (self.log_file or self._own_log or Path(os.devnull)).open("ab")
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [_SRC, os.environ.get("PYTHONPATH")])),
-        }
-        with log:
-            self._process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
-                [sys.executable, "-m", "devservers.stripe_fake", *self._arguments()],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        self._wait_until_up()
-        return self.api_base
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self.control.close()
-        self.control = StripeControl(self.api_base)  # usable again after a restart
-        if self._own_log is not None:
-            self._own_log.unlink(missing_ok=True)
-            self._own_log = None
-
-    def __enter__(self) -> LocalStripe:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self.server.arguments = self._arguments()  # as the attributes are when it starts
+        return super().start()
 
     def _arguments(self) -> list[str]:
-        arguments = ["--port", str(self.port), "--parent-pid", str(os.getpid())]
-        arguments += ["--refund-failure-delay", str(self.refund_failure_delay)]
+        arguments = ["--refund-failure-delay", str(self.refund_failure_delay)]
         arguments += ["--webhook-attempts", str(self.webhook_attempts)]
         arguments += ["--webhook-concurrency", str(self.webhook_concurrency)]
         if self.state_file is not None:
@@ -118,36 +65,15 @@ class LocalStripe:
             ]
         return arguments
 
-    def _wait_until_up(self) -> None:
-        deadline = time.monotonic() + _STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                raise LocalStripeError(f"the Stripe fake exited:\n{self._log_tail()}")
-            try:
-                if httpx.get(f"{self.api_base}/_test/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        self.stop()
-        raise LocalStripeError(f"the Stripe fake did not answer on port {self.port}")
 
-    def _log_tail(self, lines: int = 20) -> str:
-        log = self.log_file or self._own_log
-        if log is None:
-            return "(no log)"
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-
-
-class StripeControl:
+class StripeControl(Control):
     """Thin calls to the fake's test-only endpoints (no authentication)."""
 
-    def __init__(self, api_base: str) -> None:
-        self.api_base = api_base
-        self._http = httpx.Client(base_url=api_base, timeout=30)
+    error = LocalStripeError
 
-    def close(self) -> None:
-        self._http.close()
+    def __init__(self, api_base: str) -> None:
+        super().__init__(api_base)
+        self.api_base = api_base
 
     def configure_webhook(self, url: str | None, secret: str | None) -> None:
         self._post("/_test/webhook", json={"url": url, "secret": secret})

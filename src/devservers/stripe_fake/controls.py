@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from devservers.asgi import BadJson
 from devservers.stripe_fake import connect, money, payments, refunds
 from devservers.stripe_fake.errors import StripeError, invalid, no_such
 from devservers.stripe_fake.forms import decode
@@ -64,6 +65,8 @@ class Controls:
             if found and method in (request.method, "*"):
                 try:
                     return await handler(request, found.groupdict().get("id", ""))
+                except BadJson as bad:
+                    return json_response(400, invalid(str(bad)).body())
                 except StripeError as error:
                     return json_response(error.status, error.body())
         return None

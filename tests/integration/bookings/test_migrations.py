@@ -14,6 +14,7 @@ from adapters.postgis import migrate
 from adapters.postgis.bookings import tables
 from adapters.postgis.metadata import metadata
 from devservers.postgres import LocalDatabase, LocalPostgres
+from migration_support import catalog, declared_catalog
 
 BOOKINGS_TABLES = {
     "outbox",
@@ -82,47 +83,14 @@ def test_head_then_base_then_head_again(new_database: LocalDatabase) -> None:
     assert _table_names(new_database.migrator_url) >= BOOKINGS_TABLES
 
 
-_CATALOG_QUERIES = (
-    # columns: type with modifiers, nullability, identity
-    """SELECT attrelid::regclass::text, attname, format_type(atttypid, atttypmod),
-              attnotnull, attidentity
-       FROM pg_attribute
-       WHERE attrelid::regclass::text = ANY(:tables) AND attnum > 0 AND NOT attisdropped""",
-    # constraints: primary, foreign, unique, check and exclusion, by name and definition
-    """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
-       FROM pg_constraint WHERE conrelid::regclass::text = ANY(:tables)""",
-    """SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename = ANY(:tables)""",
-)
-
-
-def _catalog(url: str) -> set[tuple[object, ...]]:
-    """What PostgreSQL itself says about the bookings tables."""
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return {
-                (n, *row)
-                for n, query in enumerate(_CATALOG_QUERIES)
-                for row in conn.execute(sa.text(query), {"tables": sorted(BOOKINGS_TABLES)})
-            }
-    finally:
-        engine.dispose()
-
-
 def test_the_migrated_schema_is_exactly_the_declared_tables(
     new_database: LocalDatabase, postgres_server: LocalPostgres
 ) -> None:
     assert tables.bookings.metadata is metadata
-    declared_url = postgres_server.create_database(f"declared_{uuid.uuid4().hex[:12]}").migrator_url
-    engine = sa.create_engine(declared_url)
-    try:
-        with engine.begin() as conn:
-            metadata.create_all(conn, tables=[metadata.tables[t] for t in BOOKINGS_TABLES])
-    finally:
-        engine.dispose()
+    declared = declared_catalog(postgres_server, BOOKINGS_TABLES)
     migrate.upgrade(new_database.migrator_url)
 
-    migrated, declared = _catalog(new_database.migrator_url), _catalog(declared_url)
+    migrated = catalog(new_database.migrator_url, BOOKINGS_TABLES)
 
     assert migrated - declared == set()
     assert declared - migrated == set()

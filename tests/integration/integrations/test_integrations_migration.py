@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgis import migrate
@@ -17,6 +16,7 @@ from adapters.postgis.unit_of_work import PostgisUnitOfWork
 from core.shared.ids import ProviderId
 from core.shared.unit_of_work import MAINTENANCE, Access
 from devservers.postgres import LocalDatabase, LocalPostgres
+from migration_support import below, catalog, declared_catalog, grants, present, query, secured
 
 REVISION = "0012_integrations"
 TABLES = {"webhook_endpoints", "webhook_deliveries", "webhook_delivery_attempts"}
@@ -25,48 +25,16 @@ GRANTS = {
     "webhook_deliveries": "INSERT,SELECT,UPDATE",
     "webhook_delivery_attempts": "INSERT,SELECT",
 }
-_CATALOG_QUERIES = (
-    """SELECT attrelid::regclass::text, attname, format_type(atttypid, atttypmod),
-              attnotnull, attidentity
-       FROM pg_attribute
-       WHERE attrelid::regclass::text = ANY(:tables) AND attnum > 0 AND NOT attisdropped""",
-    """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), condeferred
-       FROM pg_constraint WHERE conrelid::regclass::text = ANY(:tables)""",
-    """SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename = ANY(:tables)""",
-)
-
-
-def _query(url: str, statement: str, **values: object) -> list[tuple[object, ...]]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(sa.text(statement), values)]
-    finally:
-        engine.dispose()
-
-
-def _catalog(url: str) -> set[tuple[object, ...]]:
-    return {
-        (n, *row)
-        for n, query in enumerate(_CATALOG_QUERIES)
-        for row in _query(url, query, tables=sorted(TABLES))
-    }
 
 
 def test_the_migrated_schema_is_exactly_the_declared_tables(
     new_database: LocalDatabase, postgres_server: LocalPostgres
 ) -> None:
     assert tables.webhook_endpoints.metadata is metadata
-    declared_url = postgres_server.create_database(f"declared_{uuid.uuid4().hex[:12]}").migrator_url
-    engine = sa.create_engine(declared_url)
-    try:
-        with engine.begin() as conn:
-            metadata.create_all(conn, tables=[metadata.tables[t] for t in TABLES])
-    finally:
-        engine.dispose()
+    declared = declared_catalog(postgres_server, TABLES)
     migrate.upgrade(new_database.migrator_url)
 
-    migrated, declared = _catalog(new_database.migrator_url), _catalog(declared_url)
+    migrated = catalog(new_database.migrator_url, TABLES)
 
     assert migrated - declared == set()
     assert declared - migrated == set()
@@ -77,7 +45,7 @@ def test_every_foreign_key_is_indexed_and_the_app_role_gets_only_its_grants(
     new_database: LocalDatabase,
 ) -> None:
     migrate.upgrade(new_database.migrator_url)
-    unindexed = _query(
+    unindexed = query(
         new_database.superuser_url,
         """SELECT c.conrelid::regclass::text, c.conname FROM pg_constraint c
            WHERE c.contype = 'f' AND c.conrelid::regclass::text = ANY(:tables)
@@ -85,39 +53,19 @@ def test_every_foreign_key_is_indexed_and_the_app_role_gets_only_its_grants(
                            AND (i.indkey::int2[])[0] = c.conkey[1])""",
         tables=sorted(TABLES),
     )
-    granted = _query(
-        new_database.superuser_url,
-        "SELECT table_name, string_agg(privilege_type, ',' ORDER BY privilege_type)"
-        " FROM information_schema.role_table_grants WHERE grantee = :role"
-        " AND table_name = ANY(:tables) GROUP BY table_name",
-        role=migrate.APP_ROLE,
-        tables=sorted(TABLES),
-    )
-    secured = _query(
-        new_database.superuser_url,
-        "SELECT relname FROM pg_class WHERE relrowsecurity AND relname = ANY(:tables)",
-        tables=sorted(TABLES),
-    )
     assert unindexed == []
-    assert {str(table): str(privileges) for table, privileges in granted} == GRANTS
-    assert {row[0] for row in secured} == TABLES
+    assert grants(new_database.superuser_url, TABLES) == GRANTS
+    assert secured(new_database.superuser_url, TABLES) == TABLES
 
 
 def test_down_removes_every_trace_and_up_builds_it_again(new_database: LocalDatabase) -> None:
     url = new_database.migrator_url
     migrate.upgrade(url, REVISION)
-    below = ScriptDirectory.from_config(migrate.alembic_config(url)).get_revision(REVISION)
-    assert below is not None
-    assert isinstance(below.down_revision, str)
-
-    def present() -> set[str]:
-        return {str(r[0]) for r in _query(url, "SELECT tablename FROM pg_tables")} & TABLES
-
-    assert present() == TABLES
-    migrate.downgrade(url, below.down_revision)
-    assert present() == set()
+    assert present(url, TABLES) == TABLES
+    migrate.downgrade(url, below(url, REVISION))
+    assert present(url, TABLES) == set()
     migrate.upgrade(url, REVISION)
-    assert present() == TABLES
+    assert present(url, TABLES) == TABLES
 
 
 async def test_staff_see_only_their_providers_endpoints_and_deliveries(

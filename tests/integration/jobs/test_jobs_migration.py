@@ -8,12 +8,12 @@ import uuid
 from datetime import UTC, datetime
 from importlib.metadata import version
 
-import sqlalchemy as sa
 from procrastinate.schema import SchemaManager
 
 from adapters.postgis import migrate
 from adapters.postgis.jobs.schema_3_10 import SCHEMA, VERSION
 from devservers.postgres import LocalDatabase
+from migration_support import query
 
 REVISION = "0009_jobs"
 BELOW = "0008_payments_queues"
@@ -39,16 +39,6 @@ _LEFTOVERS = """
 """
 
 
-def _query(url: str, statement: str, **values: object) -> list[tuple[object, ...]]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as connection:
-            result = connection.execute(sa.text(statement), values)
-            return [tuple(row) for row in result] if result.returns_rows else []
-    finally:
-        engine.dispose()
-
-
 def test_the_pinned_schema_is_the_one_the_installed_procrastinate_ships() -> None:
     # Fails when procrastinate is upgraded: write a migration running its migration scripts
     # from 3.10.0 on, and pin the new schema beside this one.
@@ -61,7 +51,7 @@ def test_the_app_role_reads_and_writes_the_queue_and_nothing_more(
     new_database: LocalDatabase,
 ) -> None:
     migrate.upgrade(new_database.migrator_url, REVISION)
-    granted = _query(
+    granted = query(
         new_database.migrator_url,
         "SELECT table_name, string_agg(privilege_type, ',' ORDER BY privilege_type)"
         " FROM information_schema.role_table_grants"
@@ -71,7 +61,7 @@ def test_the_app_role_reads_and_writes_the_queue_and_nothing_more(
     assert {str(t): str(p) for t, p in granted} == dict.fromkeys(
         QUEUE_TABLES, "DELETE,INSERT,SELECT,UPDATE"
     )
-    truncate = _query(
+    truncate = query(
         new_database.migrator_url,
         "SELECT bool_or(has_table_privilege('reserva_app', t, 'TRUNCATE'))"
         " FROM unnest(CAST(:t AS text[])) t",
@@ -86,7 +76,7 @@ def test_events_not_delivered_before_the_queue_existed_get_their_job(
     migrate.upgrade(new_database.migrator_url, BELOW)
     waiting, delivered = uuid.uuid4(), uuid.uuid4()
     at = datetime(2026, 3, 1, tzinfo=UTC)
-    _query(
+    query(
         new_database.migrator_url,
         "INSERT INTO outbox (id, name, occurred_at, payload, delivered_at) VALUES"
         " (:waiting, 'x.happened', :at, '{}', NULL), (:delivered, 'x.happened', :at, '{}', :at)",
@@ -97,7 +87,7 @@ def test_events_not_delivered_before_the_queue_existed_get_their_job(
 
     migrate.upgrade(new_database.migrator_url, REVISION)
 
-    jobs = _query(
+    jobs = query(
         new_database.migrator_url,
         "SELECT task_name, queue_name, args, status::text FROM procrastinate_jobs",
     )
@@ -107,12 +97,12 @@ def test_events_not_delivered_before_the_queue_existed_get_their_job(
 def test_the_app_role_defers_through_the_trigger(new_database: LocalDatabase) -> None:
     migrate.upgrade(new_database.migrator_url, REVISION)
     event = uuid.uuid4()
-    _query(
+    query(
         new_database.app_url,
         "INSERT INTO outbox (id, name, occurred_at, payload) VALUES (:id, 'x', now(), '{}')",
         id=event,
     )
-    assert _query(new_database.migrator_url, "SELECT args FROM procrastinate_jobs") == [
+    assert query(new_database.migrator_url, "SELECT args FROM procrastinate_jobs") == [
         ({"event_id": str(event)},)
     ]
 
@@ -121,10 +111,10 @@ def test_downgrade_removes_every_trace_and_upgrade_comes_back(
     new_database: LocalDatabase,
 ) -> None:
     migrate.upgrade(new_database.migrator_url, REVISION)
-    assert len(_query(new_database.migrator_url, _LEFTOVERS)) > 20
+    assert len(query(new_database.migrator_url, _LEFTOVERS)) > 20
 
     migrate.downgrade(new_database.migrator_url, BELOW)
-    assert _query(new_database.migrator_url, _LEFTOVERS) == []
+    assert query(new_database.migrator_url, _LEFTOVERS) == []
     assert migrate.current(new_database.migrator_url) == BELOW
 
     migrate.upgrade(new_database.migrator_url, REVISION)

@@ -11,11 +11,11 @@ from media_support import MAX_BYTES, NotificationReceiver
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.cloudinary import CloudinaryConfig, CloudinaryMediaStore
-from adapters.postgis import migrate
 from adapters.postgis.database import create_engine
 from devservers.cloudinary_fake import LocalCloudinary
 from devservers.net import free_port
 from devservers.postgres import LocalDatabase, LocalPostgres
+from postgres_support import migrated_database
 
 
 @pytest.fixture(scope="session")
@@ -54,9 +54,7 @@ def cloudinary_store(
 
 @pytest.fixture(scope="session")
 def media_database(postgres_server: LocalPostgres) -> LocalDatabase:
-    database = postgres_server.create_database("reserva_media")
-    migrate.upgrade(database.migrator_url)
-    return database
+    return migrated_database(postgres_server, "reserva_media")
 
 
 @pytest.fixture(scope="session")

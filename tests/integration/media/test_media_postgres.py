@@ -10,62 +10,29 @@ from datetime import UTC, datetime
 import attrs
 import pytest
 import sqlalchemy as sa
-from alembic.script import ScriptDirectory
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgis import migrate
 from adapters.postgis.media import PostgisMediaUnitOfWork
 from adapters.postgis.media.tables import MEDIA_TABLES
-from adapters.postgis.metadata import metadata
 from core.media import Owner, OwnerKind, Photo, PhotoId, PhotoStatus
 from core.shared.ids import ProviderId
 from core.shared.unit_of_work import MAINTENANCE, PUBLIC, Access
 from devservers.postgres import LocalDatabase, LocalPostgres
+from migration_support import below, catalog, declared_catalog, grants, query, secured
 
 REVISION = "0011_media"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-_CATALOG_QUERIES = (
-    """SELECT attrelid::regclass::text, attname, format_type(atttypid, atttypmod),
-              attnotnull, attidentity
-       FROM pg_attribute
-       WHERE attrelid::regclass::text = ANY(:tables) AND attnum > 0 AND NOT attisdropped""",
-    """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), condeferred
-       FROM pg_constraint WHERE conrelid::regclass::text = ANY(:tables)""",
-    """SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename = ANY(:tables)""",
-)
-
-
-def _query(url: str, statement: str, **values: object) -> list[tuple[object, ...]]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(sa.text(statement), values)]
-    finally:
-        engine.dispose()
-
-
-def _catalog(url: str) -> set[tuple[object, ...]]:
-    return {
-        (n, *row)
-        for n, query in enumerate(_CATALOG_QUERIES)
-        for row in _query(url, query, tables=list(MEDIA_TABLES))
-    }
 
 
 def test_the_migrated_schema_is_exactly_the_declared_table(
     new_database: LocalDatabase, postgres_server: LocalPostgres
 ) -> None:
-    declared_url = postgres_server.create_database(f"declared_{uuid.uuid4().hex[:12]}").migrator_url
-    engine = sa.create_engine(declared_url)
-    try:
-        with engine.begin() as conn:
-            metadata.create_all(conn, tables=[metadata.tables[t] for t in MEDIA_TABLES])
-    finally:
-        engine.dispose()
+    declared = declared_catalog(postgres_server, MEDIA_TABLES)
     migrate.upgrade(new_database.migrator_url)
 
-    migrated, declared = _catalog(new_database.migrator_url), _catalog(declared_url)
+    migrated = catalog(new_database.migrator_url, MEDIA_TABLES)
 
     assert migrated - declared == set()
     assert declared - migrated == set()
@@ -75,24 +42,15 @@ def test_the_migrated_schema_is_exactly_the_declared_table(
 def test_grants_row_level_security_and_a_clean_downgrade(new_database: LocalDatabase) -> None:
     url = new_database.migrator_url
     migrate.upgrade(url, REVISION)
-    granted = _query(
-        new_database.superuser_url,
-        "SELECT string_agg(privilege_type, ',' ORDER BY privilege_type)"
-        " FROM information_schema.role_table_grants WHERE grantee = :role"
-        " AND table_name = 'photos'",
-        role=migrate.APP_ROLE,
-    )
-    secured = _query(url, "SELECT relrowsecurity FROM pg_class WHERE relname = 'photos'")
-    assert granted == [("DELETE,INSERT,SELECT,UPDATE",)]
-    assert secured == [(True,)]
+    assert grants(new_database.superuser_url, ["photos"]) == {
+        "photos": "DELETE,INSERT,SELECT,UPDATE"
+    }
+    assert secured(url, ["photos"]) == {"photos"}
 
-    below = ScriptDirectory.from_config(migrate.alembic_config(url)).get_revision(REVISION)
-    assert below is not None
-    assert isinstance(below.down_revision, str)
-    migrate.downgrade(url, below.down_revision)
-    assert _query(url, "SELECT count(*) FROM pg_tables WHERE tablename = 'photos'") == [(0,)]
+    migrate.downgrade(url, below(url, REVISION))
+    assert query(url, "SELECT count(*) FROM pg_tables WHERE tablename = 'photos'") == [(0,)]
     migrate.upgrade(url, REVISION)
-    assert _query(url, "SELECT count(*) FROM pg_tables WHERE tablename = 'photos'") == [(1,)]
+    assert query(url, "SELECT count(*) FROM pg_tables WHERE tablename = 'photos'") == [(1,)]
 
 
 async def _provider(owner_engine: AsyncEngine) -> ProviderId:

@@ -20,7 +20,6 @@ from messaging_http_support import WEB, Authenticators, Client, Fake, ok
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.postgis import migrate
 from adapters.postgis.database import create_engine
 from devservers.child_process import ChildServer
 from devservers.net import free_port
@@ -31,6 +30,7 @@ from entrypoints.settings import Settings
 from entrypoints.worker import WorkerOptions, start_in_process_worker
 from entrypoints.worker.handlers import HANDLERS
 from live_server import serving
+from postgres_support import migrated_database
 
 WHATSAPP_SECRET = "whatsapp-app-secret-e2e"
 VERIFY_TOKEN = "whatsapp-verify-e2e"
@@ -39,9 +39,7 @@ PHONE_NUMBER_ID = "106540352242922"
 
 @pytest.fixture(scope="session")
 def messaging_http_database(postgres_server: LocalPostgres) -> LocalDatabase:
-    database = postgres_server.create_database("reserva_messaging_http")
-    migrate.upgrade(database.migrator_url)
-    return database
+    return migrated_database(postgres_server, "reserva_messaging_http")
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,9 @@ messaging fake's /_test controls, and the job queue as the database holds it."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -20,8 +18,10 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.shared.ids import ProviderId, UserId
-from core.shared.principal import Authenticator, Principal, Role
+from core.shared.principal import Authenticator
+from http_support import TokenTable
+from http_support import eventually as shared_eventually
+from http_support import ok as ok
 
 T = TypeVar("T")
 Client = httpx.AsyncClient
@@ -30,55 +30,19 @@ PASSWORD = "correct horse battery staple 42"
 ZONE = "Europe/Berlin"
 
 
-class Authenticators(Authenticator):
+class Authenticators(TokenTable):
     """Test tokens for staff and admins (no identity service), real access tokens for
     everyone else: customers register and log in over HTTP, as messaging reads them."""
 
     def __init__(self, real: Authenticator) -> None:
-        self._real = real
-        self._table: dict[str, Principal] = {}
-
-    async def __call__(self, token: str) -> Principal | None:
-        found = self._table.get(token)
-        return found if found is not None else await self._real(token)
-
-    def issue(self, principal: Principal) -> dict[str, str]:
-        token = f"test-{uuid.uuid4().hex}"
-        self._table[token] = principal
-        return {"Authorization": f"Bearer {token}"}
-
-    def admin(self) -> dict[str, str]:
-        admin = Principal(user_id=UserId(uuid.uuid4()), roles=frozenset({Role.ADMIN}), mfa=True)
-        return self.issue(admin)
-
-    def staff(self, provider_id: str) -> dict[str, str]:
-        return self.issue(
-            Principal(
-                user_id=UserId(uuid.uuid4()),
-                roles=frozenset({Role.STAFF}),
-                provider_ids=frozenset({ProviderId(uuid.UUID(provider_id))}),
-                mfa=True,
-            )
-        )
+        super().__init__(fallback=real)
 
 
 async def eventually(
     check: Callable[[], Awaitable[T | None]], what: str, within: float = 30.0
 ) -> T:
     """Poll until `check` answers something truthy (the worker runs beside the test)."""
-    deadline = time.monotonic() + within
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
-def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, (response.status_code, response.text)
-    return response.json() if response.content else None
+    return await shared_eventually(check, what, within=within, every=0.1)
 
 
 def unique_email(tag: str) -> str:

@@ -4,15 +4,11 @@ again) without a trace."""
 
 from __future__ import annotations
 
-import uuid
-
-import sqlalchemy as sa
-from alembic.script import ScriptDirectory
-
 from adapters.postgis import migrate
 from adapters.postgis.messaging import tables
 from adapters.postgis.metadata import metadata
 from devservers.postgres import LocalDatabase, LocalPostgres
+from migration_support import below, catalog, declared_catalog, grants, present, query, secured
 
 REVISION = "0010_messaging"
 POLICIES = 11
@@ -29,64 +25,22 @@ GRANTS = {
     "provider_reminder_offsets": "DELETE,INSERT,SELECT",
 }
 
-_CATALOG_QUERIES = (
-    """SELECT attrelid::regclass::text, attname, format_type(atttypid, atttypmod),
-              attnotnull, attidentity
-       FROM pg_attribute
-       WHERE attrelid::regclass::text = ANY(:tables) AND attnum > 0 AND NOT attisdropped""",
-    """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), condeferrable,
-              condeferred
-       FROM pg_constraint WHERE conrelid::regclass::text = ANY(:tables)""",
-    """SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename = ANY(:tables)""",
-)
-
-
-def _query(url: str, statement: str, **values: object) -> list[tuple[object, ...]]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(sa.text(statement), values)]
-    finally:
-        engine.dispose()
-
-
-def _catalog(url: str) -> set[tuple[object, ...]]:
-    return {
-        (n, *row)
-        for n, query in enumerate(_CATALOG_QUERIES)
-        for row in _query(url, query, tables=sorted(TABLES))
-    }
-
-
-def _below(url: str) -> str:
-    down = ScriptDirectory.from_config(migrate.alembic_config(url)).get_revision(REVISION)
-    assert down is not None
-    assert isinstance(down.down_revision, str)
-    return down.down_revision
-
 
 def _present(url: str) -> tuple[set[str], int]:
-    names = {str(row[0]) for row in _query(url, "SELECT tablename FROM pg_tables")}
-    policies = _query(
+    policies = query(
         url, "SELECT count(*) FROM pg_policies WHERE tablename = ANY(:t)", t=sorted(TABLES)
     )
-    return names & TABLES, int(str(policies[0][0]))
+    return present(url, TABLES), int(str(policies[0][0]))
 
 
 def test_the_migrated_schema_is_exactly_the_declared_tables(
     new_database: LocalDatabase, postgres_server: LocalPostgres
 ) -> None:
     assert tables.messages.metadata is metadata
-    declared_url = postgres_server.create_database(f"declared_{uuid.uuid4().hex[:12]}").migrator_url
-    engine = sa.create_engine(declared_url)
-    try:
-        with engine.begin() as conn:
-            metadata.create_all(conn, tables=[metadata.tables[t] for t in TABLES])
-    finally:
-        engine.dispose()
+    declared = declared_catalog(postgres_server, TABLES)
     migrate.upgrade(new_database.migrator_url)
 
-    migrated, declared = _catalog(new_database.migrator_url), _catalog(declared_url)
+    migrated = catalog(new_database.migrator_url, TABLES)
 
     assert migrated - declared == set()
     assert declared - migrated == set()
@@ -95,22 +49,8 @@ def test_the_migrated_schema_is_exactly_the_declared_tables(
 
 def test_the_app_role_gets_only_what_the_repositories_do(new_database: LocalDatabase) -> None:
     migrate.upgrade(new_database.migrator_url)
-    granted = _query(
-        new_database.superuser_url,
-        "SELECT table_name, string_agg(privilege_type, ',' ORDER BY privilege_type)"
-        " FROM information_schema.role_table_grants WHERE grantee = :role"
-        " AND table_name = ANY(:tables) GROUP BY table_name",
-        role=migrate.APP_ROLE,
-        tables=sorted(TABLES),
-    )
-    secured = _query(
-        new_database.superuser_url,
-        "SELECT relname FROM pg_class WHERE relrowsecurity AND relname = ANY(:tables)",
-        tables=sorted(TABLES),
-    )
-
-    assert {str(table): str(privileges) for table, privileges in granted} == GRANTS
-    assert {row[0] for row in secured} == TABLES
+    assert grants(new_database.superuser_url, TABLES) == GRANTS
+    assert secured(new_database.superuser_url, TABLES) == TABLES
 
 
 def test_every_reference_column_is_indexed(new_database: LocalDatabase) -> None:
@@ -118,7 +58,7 @@ def test_every_reference_column_is_indexed(new_database: LocalDatabase) -> None:
     migrate.upgrade(new_database.migrator_url)
     leading = {
         (str(table), str(column))
-        for table, column in _query(
+        for table, column in query(
             new_database.migrator_url,
             "SELECT i.indrelid::regclass::text, a.attname FROM pg_index i"
             " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
@@ -149,9 +89,9 @@ def test_down_removes_every_trace_and_up_builds_it_again(new_database: LocalData
     migrate.upgrade(url, REVISION)
     assert _present(url) == (TABLES, POLICIES)
 
-    migrate.downgrade(url, _below(url))
+    migrate.downgrade(url, below(url, REVISION))
     assert _present(url) == (set(), 0)
-    assert migrate.current(url) == _below(url)
+    assert migrate.current(url) == below(url, REVISION)
 
     migrate.upgrade(url, REVISION)
     assert _present(url) == (TABLES, POLICIES)

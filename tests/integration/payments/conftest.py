@@ -3,10 +3,7 @@ PostgreSQL, emptied before each test that asks for it, and the stores the contra
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import sqlalchemy as sa
 from payments_integration_support import (
     PAYMENTS_TABLES,
     STORE_KINDS,
@@ -14,42 +11,13 @@ from payments_integration_support import (
     memory_store,
     postgis_store,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.postgis import migrate
-from adapters.postgis.database import create_engine
-from devservers.postgres import LocalDatabase, LocalPostgres
+from postgres_support import migrated_context
 
-
-@pytest.fixture(scope="session")
-def payments_database(postgres_server: LocalPostgres) -> LocalDatabase:
-    database = postgres_server.create_database("reserva_payments")
-    migrate.upgrade(database.migrator_url)
-    return database
-
-
-@pytest.fixture(scope="session")
-async def app_engine(payments_database: LocalDatabase) -> AsyncIterator[AsyncEngine]:
-    """As the app role, like the service; room for a hundred concurrent units of work."""
-    engine = create_engine(payments_database.app_url, pool_size=20, max_overflow=100)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture(scope="session")
-async def owner_engine(payments_database: LocalDatabase) -> AsyncIterator[AsyncEngine]:
-    """As the schema owner: what the app role may not do (TRUNCATE, raw checks)."""
-    engine = create_engine(payments_database.migrator_url, pool_size=2)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-async def engine(app_engine: AsyncEngine, owner_engine: AsyncEngine) -> AsyncEngine:
-    """The app's engine over emptied payments tables."""
-    async with owner_engine.begin() as connection:
-        await connection.execute(sa.text(f"TRUNCATE {PAYMENTS_TABLES}"))
-    return app_engine
+# room for a hundred concurrent units of work
+context_database, app_engine, owner_engine, engine = migrated_context(
+    "reserva_payments", truncate=PAYMENTS_TABLES, pool_size=20, max_overflow=100
+)
 
 
 @pytest.fixture(params=STORE_KINDS)

@@ -29,7 +29,6 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.clock import FixedClock
-from adapters.postgis import migrate
 from adapters.postgis.database import create_engine
 from devservers.net import free_port
 from devservers.postgres import LocalDatabase, LocalPostgres
@@ -38,13 +37,12 @@ from entrypoints.container import Container, build_container, http_services
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from live_server import serving
+from postgres_support import migrated_database
 
 
 @pytest.fixture(scope="session")
 def payments_http_database(postgres_server: LocalPostgres) -> LocalDatabase:
-    database = postgres_server.create_database("reserva_payments_http")
-    migrate.upgrade(database.migrator_url)
-    return database
+    return migrated_database(postgres_server, "reserva_payments_http")
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -17,8 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.clock import FixedClock
-from core.shared.ids import ProviderId, UserId
-from core.shared.principal import Authenticator, Principal, Role
+from http_support import TokenTable as TokenTable
+from http_support import eventually as shared_eventually
+from http_support import ok as ok
 
 T = TypeVar("T")
 Client = httpx.AsyncClient
@@ -31,59 +30,12 @@ COMMISSION = 205  # 10 % (the default PAYMENTS_COMMISSION_PERCENT)
 HOUR = timedelta(hours=1)
 
 
-class TokenTable(Authenticator):
-    """Opaque test tokens -> principals; unknown tokens authenticate nobody."""
-
-    def __init__(self) -> None:
-        self._principals: dict[str, Principal] = {}
-
-    async def __call__(self, token: str) -> Principal | None:
-        return self._principals.get(token)
-
-    def issue(self, principal: Principal) -> dict[str, str]:
-        token = f"test-{uuid.uuid4().hex}"
-        self._principals[token] = principal
-        return {"Authorization": f"Bearer {token}"}
-
-    def user_id(self, headers: dict[str, str]) -> str:
-        return str(self._principals[headers["Authorization"].removeprefix("Bearer ")].user_id)
-
-    def customer(self) -> dict[str, str]:
-        return self.issue(Principal(user_id=UserId(uuid.uuid4()), roles=frozenset({Role.CUSTOMER})))
-
-    def admin(self) -> dict[str, str]:
-        admin = Principal(user_id=UserId(uuid.uuid4()), roles=frozenset({Role.ADMIN}), mfa=True)
-        return self.issue(admin)
-
-    def staff(self, provider_id: str, *, mfa: bool = True) -> dict[str, str]:
-        return self.issue(
-            Principal(
-                user_id=UserId(uuid.uuid4()),
-                roles=frozenset({Role.STAFF}),
-                provider_ids=frozenset({ProviderId(uuid.UUID(provider_id))}),
-                mfa=mfa,
-            )
-        )
-
-
 async def eventually(
     check: Callable[[], Awaitable[T | None]], what: str, within: float = 15.0
 ) -> T:
     """Poll until `check` answers something truthy (webhooks are processed after their answer,
     in the background); its answer."""
-    deadline = time.monotonic() + within
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-def ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, (response.status_code, response.text)
-    return response.json()
+    return await shared_eventually(check, what, within=within, every=0.05)
 
 
 @attrs.frozen(kw_only=True)

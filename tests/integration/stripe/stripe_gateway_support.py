@@ -8,10 +8,8 @@ them the same meaning.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -35,6 +33,7 @@ from core.payments.ports import PaymentGateway
 from core.shared.money import Currency, Money
 from devservers.net import free_port
 from devservers.stripe_fake import LocalStripe
+from post_recorder import PostRecorder
 
 PUBLISHABLE_KEY = "pk_test_reserva"
 SECRET_KEY = "sk_test_reserva"
@@ -200,41 +199,12 @@ class Delivery:
         return event
 
 
-class WebhookEndpoint:
+class WebhookEndpoint(PostRecorder[Delivery]):
     """Stands for `POST /webhooks/stripe`: keeps every delivery, answers 200."""
 
     def __init__(self) -> None:
-        self.deliveries: list[Delivery] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", free_port()), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_port}/webhooks/stripe"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def take(self) -> list[Delivery]:
-        with self._lock:
-            taken, self.deliveries = self.deliveries, []
-        return taken
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with endpoint._lock:
-                    endpoint.deliveries.append(Delivery(body, self.headers["Stripe-Signature"]))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
+        super().__init__(lambda _, body, headers: Delivery(body, headers["Stripe-Signature"]))
+        self.url = f"{self.base_url}/webhooks/stripe"
 
 
 def started_fake(endpoint: WebhookEndpoint) -> Iterator[LocalStripe]:

@@ -4,24 +4,20 @@ contexts write them, and reading an .ics back."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from hypothesis import settings
-from returns.result import Failure, Result
-
 from adapters.memory.messaging import InMemoryMessaging, messaging_in_memory
 from core.messaging import BookingFacts, Dispatched, DispatchEvent, Message
-from core.shared.errors import DomainError
 from core.shared.events import Event
 from core.shared.ids import BookingId, EventId
+from result_support import failure as failure
+from result_support import hypothesis_profile
+from result_support import ok as ok
 
-settings.register_profile("messaging-fast", max_examples=60, deadline=None)
-settings.register_profile("messaging-thorough", max_examples=500, deadline=None)
-PROFILE = settings.get_profile(f"messaging-{os.environ.get('RESERVA_HYPOTHESIS', 'fast')}")
+PROFILE = hypothesis_profile("messaging", fast=60)
 
 NOW = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -36,19 +32,6 @@ def world(now: datetime = NOW) -> InMemoryMessaging:
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine from a synchronous Hypothesis test."""
     return asyncio.run(coroutine)
-
-
-def ok(result: Result[T, Any]) -> T:
-    if isinstance(result, Failure):
-        raise AssertionError(f"expected a success, got {result}")
-    return result.unwrap()
-
-
-def failure(result: Result[Any, Any]) -> DomainError:
-    assert isinstance(result, Failure), result
-    error = result.failure()
-    assert isinstance(error, DomainError)
-    return error
 
 
 def booking_event(name: str, facts: BookingFacts, at: datetime = NOW, **extra: Any) -> Event:

@@ -4,15 +4,12 @@ processor, an offering, a customer), holding and paying, and the books' invarian
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
-from hypothesis import settings
-from returns.result import Failure, Result
 
 from adapters.memory.payments import GOOD, Card, InMemoryPayments, payments_in_memory
 from core.payments import (
@@ -31,15 +28,15 @@ from core.payments import (
     RefundStatus,
 )
 from core.payments.steps import default_terms
-from core.shared.errors import DomainError
 from core.shared.ids import BookingId, OfferingId, ProviderId, UserId
 from core.shared.money import Currency, Money
 from core.shared.principal import Principal
+from result_support import failure as failure
+from result_support import hypothesis_profile
+from result_support import ok as ok
 
 # `RESERVA_HYPOTHESIS=thorough` runs many more examples; the default keeps the suite fast.
-settings.register_profile("payments-fast", max_examples=40, deadline=None)
-settings.register_profile("payments-thorough", max_examples=500, deadline=None)
-PROFILE = settings.get_profile(f"payments-{os.environ.get('RESERVA_HYPOTHESIS', 'fast')}")
+PROFILE = hypothesis_profile("payments", fast=40)
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -56,19 +53,6 @@ EUR, JPY, KWD = currency("EUR"), currency("JPY"), currency("KWD")
 
 def eur(minor: int) -> Money:
     return Money(minor, EUR)
-
-
-def ok(result: Result[T, Any]) -> T:
-    if isinstance(result, Failure):
-        raise AssertionError(f"expected a success, got {result}")
-    return result.unwrap()
-
-
-def failure(result: Result[Any, Any]) -> DomainError:
-    assert isinstance(result, Failure), result
-    error = result.failure()
-    assert isinstance(error, DomainError)
-    return error
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:

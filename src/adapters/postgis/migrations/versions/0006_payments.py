@@ -24,10 +24,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
-from adapters.postgis.migrate import APP_ROLE, APP_ROLE_ATTRIBUTE
+from adapters.postgis.migrations.helpers import check, grant_app_role, row_level_security
 
 revision: str = "0006_payments"
 down_revision: str | None = "0005_booking_cancellations"
@@ -121,10 +121,6 @@ $$
 VELOCITY = "payment_velocity(uuid, text, text, timestamptz)"
 
 
-def _check(table: str, name: str, sql: str) -> sa.CheckConstraint:
-    return sa.CheckConstraint(sql, name=f"ck_{table}_{name}")
-
-
 def _one_of(column: str, values: str) -> str:
     return f"{column} IN ({values})"
 
@@ -173,8 +169,8 @@ def _payments() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_payments"),
         sa.UniqueConstraint("idempotency_key", name="uq_payments_idempotency_key"),
         sa.UniqueConstraint("intent_id", name="uq_payments_intent_id"),
-        _check("payments", "part", _one_of("part", "'full', 'deposit', 'balance'")),
-        _check(
+        check("payments", "part", _one_of("part", "'full', 'deposit', 'balance'")),
+        check(
             "payments",
             "status",
             _one_of(
@@ -182,17 +178,17 @@ def _payments() -> None:
                 "'created', 'requires_action', 'processing', 'succeeded', 'failed', 'cancelled'",
             ),
         ),
-        _check("payments", "review", _one_of("review", "'pending', 'approved', 'rejected'")),
-        _check(
+        check("payments", "review", _one_of("review", "'pending', 'approved', 'rejected'")),
+        check(
             "payments",
             "booking_outcome",
             _one_of("booking_outcome", "'confirmed', 'slot_lost', 'not_needed'"),
         ),
-        _check("payments", "amount", "amount_minor > 0"),
-        _check("payments", "commission", "commission_minor BETWEEN 0 AND amount_minor"),
-        _check("payments", "refunded", "refunded_minor BETWEEN 0 AND captured_minor"),
-        _check("payments", "fee", "fee_minor >= 0"),
-        _check("payments", "version", "version >= 0"),
+        check("payments", "amount", "amount_minor > 0"),
+        check("payments", "commission", "commission_minor BETWEEN 0 AND amount_minor"),
+        check("payments", "refunded", "refunded_minor BETWEEN 0 AND captured_minor"),
+        check("payments", "fee", "fee_minor >= 0"),
+        check("payments", "version", "version >= 0"),
     )
     op.create_index("ix_payments_booking", "payments", ["booking_id", "created_at", "id"])
     op.create_index(
@@ -236,18 +232,18 @@ def _refunds() -> None:
         ),
         sa.UniqueConstraint("processor_refund_id", name="uq_refunds_processor_refund_id"),
         sa.UniqueConstraint("payment_id", "request_key", name="uq_refunds_request"),
-        _check(
+        check(
             "refunds",
             "reason",
             _one_of("reason", "'cancellation', 'slot_lost', 'review_rejected', 'goodwill'"),
         ),
-        _check(
+        check(
             "refunds",
             "status",
             _one_of("status", "'requested', 'pending', 'succeeded', 'failed'"),
         ),
-        _check("refunds", "amount", "amount_minor > 0"),
-        _check("refunds", "attempt", "attempt >= 1"),
+        check("refunds", "amount", "amount_minor > 0"),
+        check("refunds", "attempt", "attempt >= 1"),
     )
     op.create_index("ix_refunds_status_updated", "refunds", ["status", "updated_at"])
 
@@ -260,7 +256,7 @@ def _terms() -> None:
         sa.Column("effective_from", TZ, nullable=False),
         sa.Column("terms", pg.JSONB, nullable=False),
         sa.PrimaryKeyConstraint("offering_id", "version", name="pk_offering_terms"),
-        _check("offering_terms", "version", "version >= 1"),
+        check("offering_terms", "version", "version >= 1"),
     )
 
 
@@ -304,7 +300,7 @@ def _ledger() -> None:
             ["ledger_transactions.id"],
             name="fk_ledger_entries_transaction_id_ledger_transactions",
         ),
-        _check(
+        check(
             "ledger_entries",
             "account",
             _one_of(
@@ -313,12 +309,12 @@ def _ledger() -> None:
                 " 'provider_paid_out'",
             ),
         ),
-        _check(
+        check(
             "ledger_entries",
             "provider",
             "(account IN ('provider_payable', 'provider_paid_out')) = (provider_id IS NOT NULL)",
         ),
-        _check("ledger_entries", "minor", "minor <> 0"),
+        check("ledger_entries", "minor", "minor <> 0"),
     )
     op.create_index("ix_ledger_entries_provider_id", "ledger_entries", ["provider_id"])
     op.execute(BALANCED_FUNCTION)
@@ -374,21 +370,15 @@ def _processor() -> None:
 
 
 def _row_level_security() -> None:
-    for table in RLS_TABLES:
-        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-    for policy in POLICIES:
-        op.execute(policy)
+    row_level_security(RLS_TABLES, POLICIES)
     op.execute(VELOCITY_FUNCTION)
     op.execute(f"REVOKE EXECUTE ON FUNCTION {VELOCITY} FROM PUBLIC")
 
 
 def _grant_app_role() -> None:
-    role = _app_role()
-    if role is None:
-        return
-    for table, privileges in PRIVILEGES.items():
-        op.execute(f"GRANT {privileges} ON {table} TO {role}")
-    op.execute(f"GRANT EXECUTE ON FUNCTION {VELOCITY} TO {role}")
+    role = grant_app_role(PRIVILEGES)
+    if role is not None:
+        op.execute(f"GRANT EXECUTE ON FUNCTION {VELOCITY} TO {role}")
 
 
 def downgrade() -> None:
@@ -396,16 +386,3 @@ def downgrade() -> None:
     for table in reversed(PRIVILEGES):  # policies, triggers and grants go with the tables
         op.drop_table(table)
     op.execute("DROP FUNCTION ledger_balanced()")
-
-
-def _app_role() -> str | None:
-    """The app role, quoted; None when the app connects as the migrating role (as in 0004)."""
-    name: str = context.config.attributes.get(APP_ROLE_ATTRIBUTE, APP_ROLE)
-    connection = op.get_bind()
-    if name == connection.execute(sa.text("SELECT current_user")).scalar_one():
-        return None
-    found = connection.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": name})
-    if found.first() is None:
-        raise RuntimeError(f"the application's database role {name!r} does not exist")
-    quoted: str = connection.execute(sa.text("SELECT quote_ident(:r)"), {"r": name}).scalar_one()
-    return quoted

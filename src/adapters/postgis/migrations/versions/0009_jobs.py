@@ -27,11 +27,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 
 from adapters.postgis.jobs.schema_3_10 import SCHEMA
-from adapters.postgis.migrate import APP_ROLE, APP_ROLE_ATTRIBUTE
+from adapters.postgis.migrations.helpers import grant_app_role
 
 revision: str = "0009_jobs"
 down_revision: str | None = "0008_payments_queues"
@@ -100,11 +99,9 @@ def upgrade() -> None:
     op.execute(DEFER_DISPATCH)
     op.execute(DISPATCH_TRIGGER)
     op.execute(BACKFILL)
-    role = _app_role()
+    role = grant_app_role(PRIVILEGES)
     if role is None:
         return
-    for table, privileges in PRIVILEGES.items():
-        op.execute(f"GRANT {privileges} ON {table} TO {role}")
     for sequence in SEQUENCES:
         op.execute(f"GRANT USAGE, SELECT ON SEQUENCE {sequence} TO {role}")
 
@@ -125,16 +122,3 @@ def downgrade() -> None:
 
 def _declared(kind: str) -> list[str]:
     return re.findall(rf"^CREATE {kind} (\w+)", SCHEMA, flags=re.MULTILINE)
-
-
-def _app_role() -> str | None:
-    """The app role, quoted; None when the app connects as the migrating role (as in 0004)."""
-    name: str = context.config.attributes.get(APP_ROLE_ATTRIBUTE, APP_ROLE)
-    connection = op.get_bind()
-    if name == connection.execute(sa.text("SELECT current_user")).scalar_one():
-        return None
-    found = connection.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": name})
-    if found.first() is None:
-        raise RuntimeError(f"the application's database role {name!r} does not exist")
-    quoted: str = connection.execute(sa.text("SELECT quote_ident(:r)"), {"r": name}).scalar_one()
-    return quoted

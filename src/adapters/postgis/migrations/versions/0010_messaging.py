@@ -22,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
-from adapters.postgis.migrate import APP_ROLE, APP_ROLE_ATTRIBUTE
+from adapters.postgis.migrations.helpers import check, grant_app_role, row_level_security
 
 revision: str = "0010_messaging"
 down_revision: str | None = "0009_jobs"
@@ -91,10 +91,6 @@ POLICIES = (
 )
 
 
-def _check(table: str, name: str, sql: str) -> sa.CheckConstraint:
-    return sa.CheckConstraint(sql, name=f"ck_{table}_{name}")
-
-
 def _newest(name: str, *columns: str) -> None:
     op.create_index(
         f"ix_messages_{name}",
@@ -108,14 +104,8 @@ def upgrade() -> None:
     _contacts()
     _calendar()
     _reminders()
-    for table in PRIVILEGES:
-        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-    for policy in POLICIES:
-        op.execute(policy)
-    role = _app_role()
-    if role is not None:
-        for table, privileges in PRIVILEGES.items():
-            op.execute(f"GRANT {privileges} ON {table} TO {role}")
+    row_level_security(PRIVILEGES, POLICIES)
+    grant_app_role(PRIVILEGES)
 
 
 def _messages() -> None:
@@ -140,10 +130,10 @@ def _messages() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_messages"),
         sa.UniqueConstraint("dedupe_key", name="uq_messages_dedupe_key"),
         sa.UniqueConstraint("provider_message_id", name="uq_messages_provider_message_id"),
-        _check("messages", "kind", f"kind IN ({KINDS})"),
-        _check("messages", "channel", f"channel IN ({CHANNELS})"),
-        _check("messages", "status", f"status IN ({STATUSES})"),
-        _check("messages", "attempts", "attempts >= 0"),
+        check("messages", "kind", f"kind IN ({KINDS})"),
+        check("messages", "channel", f"channel IN ({CHANNELS})"),
+        check("messages", "status", f"status IN ({STATUSES})"),
+        check("messages", "attempts", "attempts >= 0"),
     )
     _newest("recipient_newest", "recipient_id")
     _newest("provider_newest", "provider_id")
@@ -161,7 +151,7 @@ def _contacts() -> None:
         sa.Column("phone", sa.Text),
         sa.Column("whatsapp_opt_in_at", TZ),
         sa.PrimaryKeyConstraint("user_id", name="pk_contact_preferences"),
-        _check("contact_preferences", "phone_e164", f"phone ~ '{PHONE}'"),
+        check("contact_preferences", "phone_e164", f"phone ~ '{PHONE}'"),
     )
     op.create_index("ix_contact_preferences_phone", "contact_preferences", ["phone"])
     op.create_table(
@@ -171,7 +161,7 @@ def _contacts() -> None:
         sa.Column("reason", sa.Text, nullable=False),
         sa.Column("marked_at", TZ, nullable=False),
         sa.PrimaryKeyConstraint("address_key", name="pk_undeliverable_addresses"),
-        _check(
+        check(
             "undeliverable_addresses",
             "address_key_normalised",
             "address_key = lower(btrim(address))",
@@ -191,7 +181,7 @@ def _calendar() -> None:
         sa.Column("uid", sa.Text, nullable=False),
         sa.Column("sequence", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("uid", name="pk_calendar_chains"),
-        _check("calendar_chains", "sequence", "sequence >= 0"),
+        check("calendar_chains", "sequence", "sequence >= 0"),
     )
     op.create_table(
         "calendar_uids",
@@ -215,7 +205,7 @@ def _calendar() -> None:
         sa.Column("issued_at", TZ, nullable=False),
         sa.PrimaryKeyConstraint("owner", name="pk_calendar_feeds"),
         sa.UniqueConstraint("token_digest", name="uq_calendar_feeds_token_digest"),
-        _check("calendar_feeds", "owner", f"owner ~ '{FEED_OWNER}'"),
+        check("calendar_feeds", "owner", f"owner ~ '{FEED_OWNER}'"),
     )
 
 
@@ -227,7 +217,7 @@ def _reminders() -> None:
         sa.PrimaryKeyConstraint(
             "provider_id", "offset_minutes", name="pk_provider_reminder_offsets"
         ),
-        _check("provider_reminder_offsets", "offset", "offset_minutes BETWEEN 1 AND 43200"),
+        check("provider_reminder_offsets", "offset", "offset_minutes BETWEEN 1 AND 43200"),
     )
 
 
@@ -236,16 +226,3 @@ def downgrade() -> None:
     op.execute("DROP POLICY calendar_chains_caller ON calendar_chains")
     for table in reversed(PRIVILEGES):  # the other policies and the grants go with the tables
         op.drop_table(table)
-
-
-def _app_role() -> str | None:
-    """The app role, quoted; None when the app connects as the migrating role (as in 0004)."""
-    name: str = context.config.attributes.get(APP_ROLE_ATTRIBUTE, APP_ROLE)
-    connection = op.get_bind()
-    if name == connection.execute(sa.text("SELECT current_user")).scalar_one():
-        return None
-    found = connection.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": name})
-    if found.first() is None:
-        raise RuntimeError(f"the application's database role {name!r} does not exist")
-    quoted: str = connection.execute(sa.text("SELECT quote_ident(:r)"), {"r": name}).scalar_one()
-    return quoted

@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
-from adapters.postgis.migrate import APP_ROLE, APP_ROLE_ATTRIBUTE
+from adapters.postgis.migrations.helpers import grant_app_role, row_level_security
 
 revision: str = "0011_media"
 down_revision: str | None = "0010_messaging"
@@ -71,27 +71,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_photos_owner", "photos", ["owner_kind", "owner_id", "created_at", "id"])
     op.create_index("ix_photos_provider", "photos", ["provider_id", "created_at", "id"])
-    op.execute("ALTER TABLE photos ENABLE ROW LEVEL SECURITY")
-    for policy in POLICIES:
-        op.execute(policy)
-    role = _app_role()
-    if role is not None:
-        for table, privileges in PRIVILEGES.items():
-            op.execute(f"GRANT {privileges} ON {table} TO {role}")
+    row_level_security(["photos"], POLICIES)
+    grant_app_role(PRIVILEGES)
 
 
 def downgrade() -> None:
     op.drop_table("photos")  # its policies, indexes and grants go with it
-
-
-def _app_role() -> str | None:
-    """The app role, quoted; None when the app connects as the migrating role (as in 0004)."""
-    name: str = context.config.attributes.get(APP_ROLE_ATTRIBUTE, APP_ROLE)
-    connection = op.get_bind()
-    if name == connection.execute(sa.text("SELECT current_user")).scalar_one():
-        return None
-    found = connection.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": name})
-    if found.first() is None:
-        raise RuntimeError(f"the application's database role {name!r} does not exist")
-    quoted: str = connection.execute(sa.text("SELECT quote_ident(:r)"), {"r": name}).scalar_one()
-    return quoted

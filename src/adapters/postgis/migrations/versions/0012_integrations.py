@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
-from adapters.postgis.migrate import APP_ROLE, APP_ROLE_ATTRIBUTE
+from adapters.postgis.migrations.helpers import check, grant_app_role, row_level_security
 
 revision: str = "0012_integrations"
 down_revision: str | None = "0011_media"
@@ -47,10 +47,6 @@ POLICIES = (
 )
 
 
-def _check(table: str, name: str, sql: str) -> sa.CheckConstraint:
-    return sa.CheckConstraint(sql, name=f"ck_{table}_{name}")
-
-
 def upgrade() -> None:
     op.create_table(
         "webhook_endpoints",
@@ -67,13 +63,13 @@ def upgrade() -> None:
         sa.Column("previous_secret_created_at", TZ),
         sa.Column("previous_secret_expires_at", TZ),
         sa.PrimaryKeyConstraint("id", name="pk_webhook_endpoints"),
-        _check("webhook_endpoints", "url", "char_length(url) <= 2048 AND url LIKE 'https://%'"),
-        _check(
+        check("webhook_endpoints", "url", "char_length(url) <= 2048 AND url LIKE 'https://%'"),
+        check(
             "webhook_endpoints",
             "event_types",
             f"cardinality(event_types) >= 1 AND event_types <@ ARRAY[{EVENT_TYPES}]::text[]",
         ),
-        _check(
+        check(
             "webhook_endpoints",
             "previous_secret",
             "(previous_secret_sealed IS NULL) = (previous_secret_expires_at IS NULL)"
@@ -108,13 +104,13 @@ def upgrade() -> None:
             ["webhook_endpoints.id"],
             name="fk_webhook_deliveries_endpoint_id_webhook_endpoints",
         ),
-        _check("webhook_deliveries", "event_type", f"event_type IN ({EVENT_TYPES})"),
-        _check(
+        check("webhook_deliveries", "event_type", f"event_type IN ({EVENT_TYPES})"),
+        check(
             "webhook_deliveries",
             "status",
             "status IN ('pending', 'failed', 'succeeded', 'dead')",
         ),
-        _check("webhook_deliveries", "attempts", "attempts >= 0"),
+        check("webhook_deliveries", "attempts", "attempts >= 0"),
     )
     op.create_index(
         "ix_webhook_deliveries_endpoint_newest",
@@ -143,32 +139,13 @@ def upgrade() -> None:
             ["webhook_deliveries.id"],
             name="fk_webhook_delivery_attempts_delivery_id_webhook_deliveries",
         ),
-        _check("webhook_delivery_attempts", "number", "number >= 1"),
-        _check("webhook_delivery_attempts", "body", "octet_length(body) <= 4096"),
+        check("webhook_delivery_attempts", "number", "number >= 1"),
+        check("webhook_delivery_attempts", "body", "octet_length(body) <= 4096"),
     )
-    for table in PRIVILEGES:
-        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-    for policy in POLICIES:
-        op.execute(policy)
-    role = _app_role()
-    if role is not None:
-        for table, privileges in PRIVILEGES.items():
-            op.execute(f"GRANT {privileges} ON {table} TO {role}")
+    row_level_security(PRIVILEGES, POLICIES)
+    grant_app_role(PRIVILEGES)
 
 
 def downgrade() -> None:
     for table in reversed(PRIVILEGES):  # policies, indexes and grants go with the tables
         op.drop_table(table)
-
-
-def _app_role() -> str | None:
-    """The app role, quoted; None when the app connects as the migrating role (as in 0004)."""
-    name: str = context.config.attributes.get(APP_ROLE_ATTRIBUTE, APP_ROLE)
-    connection = op.get_bind()
-    if name == connection.execute(sa.text("SELECT current_user")).scalar_one():
-        return None
-    found = connection.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": name})
-    if found.first() is None:
-        raise RuntimeError(f"the application's database role {name!r} does not exist")
-    quoted: str = connection.execute(sa.text("SELECT quote_ident(:r)"), {"r": name}).scalar_one()
-    return quoted

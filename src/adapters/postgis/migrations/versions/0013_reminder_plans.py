@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
-from adapters.postgis.migrate import APP_ROLE, APP_ROLE_ATTRIBUTE
+from adapters.postgis.migrations.helpers import grant_app_role, row_level_security
 
 revision: str = "0013_reminder_plans"
 down_revision: str | None = "0012_integrations"
@@ -52,26 +52,9 @@ def upgrade() -> None:
         "INSERT INTO provider_reminder_plans (provider_id, chosen_at)"
         " SELECT DISTINCT provider_id, now() FROM provider_reminder_offsets"
     )
-    op.execute(f"ALTER TABLE {TABLE} ENABLE ROW LEVEL SECURITY")
-    for policy in POLICIES:
-        op.execute(policy)
-    role = _app_role()
-    if role is not None:
-        op.execute(f"GRANT {PRIVILEGES} ON {TABLE} TO {role}")
+    row_level_security([TABLE], POLICIES)
+    grant_app_role({TABLE: PRIVILEGES})
 
 
 def downgrade() -> None:
     op.drop_table(TABLE)  # its policies and grants go with it
-
-
-def _app_role() -> str | None:
-    """The app role, quoted; None when the app connects as the migrating role (as in 0004)."""
-    name: str = context.config.attributes.get(APP_ROLE_ATTRIBUTE, APP_ROLE)
-    connection = op.get_bind()
-    if name == connection.execute(sa.text("SELECT current_user")).scalar_one():
-        return None
-    found = connection.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": name})
-    if found.first() is None:
-        raise RuntimeError(f"the application's database role {name!r} does not exist")
-    quoted: str = connection.execute(sa.text("SELECT quote_ident(:r)"), {"r": name}).scalar_one()
-    return quoted

@@ -1,4 +1,4 @@
-"""The little HTTP the fake needs on top of raw ASGI: a read request, a response to send."""
+"""The little HTTP the fakes need on top of raw ASGI: a read request, a response to send."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+Client = tuple[str, int] | None
 
 
 class BadJson(ValueError):
@@ -25,9 +26,18 @@ class Request:
     query: str
     headers: dict[str, str]  # lower-case names
     body: bytes
+    client: Client = None
+
+    @property
+    def base_url(self) -> str:
+        """Where the client reached us, for the URLs we hand out."""
+        return f"http://{self.headers.get('host', '127.0.0.1')}"
 
     def args(self) -> dict[str, str]:
         return dict(parse_qsl(self.query, keep_blank_values=True))
+
+    def arg(self, name: str) -> str | None:
+        return dict(parse_qsl(self.query)).get(name)
 
     def json(self) -> dict[str, Any]:
         try:
@@ -61,13 +71,25 @@ async def read_request(scope: Scope, receive: Receive) -> Request:
         body += message.get("body", b"")
         more = message.get("more_body", False)
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    client = scope.get("client")
     return Request(
-        scope["method"], scope["path"], scope["query_string"].decode("latin-1"), headers, body
+        scope["method"],
+        scope["path"],
+        scope["query_string"].decode("latin-1"),
+        headers,
+        body,
+        (client[0], client[1]) if client else None,
     )
 
 
-def json_response(status: int, body: Any, headers: list[tuple[str, str]] | None = None) -> Response:
-    payload = json.dumps(body).encode()
+def json_response(
+    status: int,
+    body: Any,
+    headers: list[tuple[str, str]] | None = None,
+    *,
+    indent: int | None = None,
+) -> Response:
+    payload = json.dumps(body, indent=indent).encode()
     return Response(status, payload, [("content-type", "application/json"), *(headers or [])])
 
 
