@@ -193,7 +193,10 @@ async def _hold_an_hour_ago(database: str, provider_id: str, kek_file: Path) -> 
         catalog = await container.get_catalog()(ProviderId(uuid.UUID(provider_id)))
         start = an_hour_ago.replace(minute=0, second=0, microsecond=0) + timedelta(days=3)
         customer = Principal(user_id=UserId(uuid.uuid4()), roles=frozenset({Role.CUSTOMER}))
-        request = SlotRequest(offering_id=catalog.unwrap().offerings[0].id, start=start)
+        # The seeded hourly offering: another test adds a 90-minute one, which has no slot
+        # starting at 23:00 (it would end after the day's hours).
+        court_hour = next(o for o in catalog.unwrap().offerings if o.name == "Court hour")
+        request = SlotRequest(offering_id=court_hour.id, start=start)
         held: Booking = (await container.hold_slot()(customer, request)).unwrap()
         return held
     finally:
