@@ -9,6 +9,7 @@ import phonenumbers
 from core.messaging.ports import PhoneNumbers
 
 MAX_INPUT = 64  # far beyond any real number with its spaces and dashes
+MAX_DIGITS = 15  # E.164 (ITU-T): country code and number together
 
 
 class E164Numbers(PhoneNumbers):
@@ -28,7 +29,8 @@ class E164Numbers(PhoneNumbers):
         if not phonenumbers.is_valid_number(number):
             return None
         formatted: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        return formatted
+        # libphonenumber calls some over-long German numbers valid; E.164 does not.
+        return formatted if len(formatted) - 1 <= MAX_DIGITS else None
 
 
 def _hidden(char: str) -> bool:

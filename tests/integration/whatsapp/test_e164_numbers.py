@@ -52,6 +52,12 @@ def test_invalid_or_disguised_numbers_are_refused(raw: str, region: str | None) 
     assert NUMBERS.to_e164(raw, region) is None
 
 
+def test_a_number_longer_than_e164_allows_is_refused_though_libphonenumber_takes_it() -> None:
+    """Found by the property below: 16 digits with the country code."""
+    assert phonenumbers.is_valid_number(phonenumbers.parse("20100000000000", "DE"))
+    assert NUMBERS.to_e164("20100000000000", "DE") is None
+
+
 def test_a_default_region_reads_national_numbers_and_a_region_given_wins() -> None:
     german = E164Numbers(default_region="DE")
 
