@@ -18,10 +18,10 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api_test_support import TokenTable
+from api_test_support import eventually as shared_eventually
+from api_test_support import ok as ok
 from core.shared.principal import Authenticator
-from http_support import TokenTable
-from http_support import eventually as shared_eventually
-from http_support import ok as ok
 
 T = TypeVar("T")
 Client = httpx.AsyncClient

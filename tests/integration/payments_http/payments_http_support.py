@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.clock import FixedClock
-from http_support import TokenTable as TokenTable
-from http_support import eventually as shared_eventually
-from http_support import ok as ok
+from api_test_support import TokenTable as TokenTable
+from api_test_support import eventually as shared_eventually
+from api_test_support import ok as ok
 
 T = TypeVar("T")
 Client = httpx.AsyncClient
