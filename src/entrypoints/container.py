@@ -734,7 +734,6 @@ class Container(containers.DeclarativeContainer):
         "email_events": email_events,
         "whatsapp_events": whatsapp_events,
         "phones": phone_numbers,
-        "phone_numbers": phone_numbers,
     }
     # The worker's jobs.
     dispatch_event = _wired(DispatchEvent, _messaging)
