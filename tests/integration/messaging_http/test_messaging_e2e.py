@@ -320,7 +320,7 @@ async def test_staff_and_admins_read_messages_and_a_calendar_feed_lists_bookings
     path = feed["url"].split("/calendar/", 1)[1]
     served = await client.get(f"/calendar/{path}")
     assert served.status_code == 200, served.text
-    assert served.headers["content-type"].startswith("text/calendar")
+    assert served.headers["content-type"] == "text/calendar; charset=utf-8"
     (event,) = ics.Calendar(served.text).events
     assert event.begin.datetime == DST_DAY_START.astimezone(UTC)
     assert (await client.get("/calendar/not-a-feed-token-at-all.ics")).status_code == 404

@@ -302,7 +302,7 @@ async def provider_feed(
     return FeedOut(url=feed.url)
 
 
-CALENDAR = "text/calendar; charset=utf-8"
+CALENDAR = "text/calendar"  # Litestar adds "; charset=utf-8"
 
 
 @get(
