@@ -7,7 +7,6 @@ clock (so tests can move time) are overridden, with `override`, never by patchin
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,46 +14,10 @@ import attrs
 import httpx
 
 from adapters.memory.clock import FixedClock
-from core.shared.ids import ProviderId, UserId
-from core.shared.principal import Authenticator, Principal, Role
+from api_test_support import TokenTable as TokenTable
 
 # Litestar's AsyncTestClient or a plain httpx client of a live server: the helpers take either.
 Client = httpx.AsyncClient
-
-
-class TokenTable(Authenticator):
-    """Opaque test tokens -> principals; unknown tokens authenticate nobody."""
-
-    def __init__(self) -> None:
-        self._principals: dict[str, Principal] = {}
-
-    async def __call__(self, token: str) -> Principal | None:
-        return self._principals.get(token)
-
-    def issue(self, principal: Principal) -> dict[str, str]:
-        token = f"test-{uuid.uuid4().hex}"
-        self._principals[token] = principal
-        return {"Authorization": f"Bearer {token}"}
-
-    def user_id(self, headers: dict[str, str]) -> str:
-        token = headers["Authorization"].removeprefix("Bearer ")
-        return str(self._principals[token].user_id)
-
-    def customer(self) -> dict[str, str]:
-        return self.issue(Principal(user_id=UserId(uuid.uuid4()), roles=frozenset({Role.CUSTOMER})))
-
-    def admin(self) -> dict[str, str]:
-        admin = Principal(user_id=UserId(uuid.uuid4()), roles=frozenset({Role.ADMIN}), mfa=True)
-        return self.issue(admin)
-
-    def staff(self, provider_id: str, *, mfa: bool = True) -> dict[str, str]:
-        staff = Principal(
-            user_id=UserId(uuid.uuid4()),
-            roles=frozenset({Role.STAFF}),
-            provider_ids=frozenset({ProviderId(uuid.UUID(provider_id))}),
-            mfa=mfa,
-        )
-        return self.issue(staff)
 
 
 @attrs.frozen(kw_only=True)
