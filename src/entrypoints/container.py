@@ -28,6 +28,7 @@ from adapters.postgis.integrations import PostgisIntegrationsUnitOfWork
 from adapters.postgis.media import PostgisMediaUnitOfWork
 from adapters.postgis.messaging import PostgisMessagingUnitOfWork
 from adapters.postgis.payments import PostgisPaymentsUnitOfWork
+from adapters.postgis.personal import PostgisPersonKeyVault
 from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.redis.idempotency import RedisIdempotencyStore
 from adapters.redis.sessions import RedisLiveSessions
@@ -38,6 +39,7 @@ from adapters.security.breached import BundledBreachedPasswords
 from adapters.security.hibp import HibpBreachedPasswords
 from adapters.security.keyring import AesGcmKeyring, FileKeyStore
 from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
+from adapters.security.personal import AesGcmPersonalData
 from adapters.security.qr import SegnoQrRenderer
 from adapters.security.sealing import AesGcmTokenSealer
 from adapters.security.totp import PyotpTotpGenerator
@@ -557,6 +559,9 @@ class Container(containers.DeclarativeContainer):
     key_store = providers.Singleton(FileKeyStore, config.kek_file)
     keyring = providers.Singleton(AesGcmKeyring, key_store)
     sealed_secrets = providers.Singleton(PostgisSealedSecrets, engine, keyring)
+    # Personal data: sealed per person, so erasure destroys one key (docs/adr/0025).
+    person_key_vault = providers.Singleton(PostgisPersonKeyVault, engine)
+    personal_data = providers.Singleton(AesGcmPersonalData, person_key_vault, keyring)
     identity_uow = providers.Factory(PostgisIdentityUnitOfWork, engine, keyring)
     identity_settings = providers.Singleton(
         IdentitySettings,

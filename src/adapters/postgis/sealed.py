@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapters.postgis.identity.tables import signing_keys, totp_credentials
 from adapters.postgis.integrations.tables import webhook_endpoints
 from adapters.postgis.metadata import outbox
+from adapters.postgis.personal import person_keys, privacy_lookup_keys
 from core.shared.keyring import Keyring, Sealed, SealedSecrets
 
 BATCH = 200
@@ -30,6 +31,8 @@ SEALED_COLUMNS = (
     totp_credentials.c.secret_sealed,
     webhook_endpoints.c.secret_sealed,
     webhook_endpoints.c.previous_secret_sealed,
+    person_keys.c.key_sealed,
+    privacy_lookup_keys.c.key_sealed,
 )
 
 Write = Callable[[AsyncConnection, object, object, Sealed], Awaitable[bool]]
