@@ -36,6 +36,7 @@ from adapters.redis.throttle import RedisRateLimiter, RedisThrottle
 from adapters.rendering import IcalendarWriter, JinjaRenderer, WebLinks
 from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec
 from adapters.security.breached import BundledBreachedPasswords
+from adapters.security.erasure_register import FileErasureRegister
 from adapters.security.hibp import HibpBreachedPasswords
 from adapters.security.keyring import AesGcmKeyring, FileKeyStore
 from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
@@ -561,7 +562,10 @@ class Container(containers.DeclarativeContainer):
     sealed_secrets = providers.Singleton(PostgisSealedSecrets, engine, keyring)
     # Personal data: sealed per person, so erasure destroys one key (docs/adr/0025).
     person_key_vault = providers.Singleton(PostgisPersonKeyVault, engine)
-    personal_data = providers.Singleton(AesGcmPersonalData, person_key_vault, keyring)
+    erasure_register = providers.Singleton(FileErasureRegister.beside, config.kek_file)
+    personal_data = providers.Singleton(
+        AesGcmPersonalData, person_key_vault, keyring, erasure_register
+    )
     identity_uow = providers.Factory(PostgisIdentityUnitOfWork, engine, keyring)
     identity_settings = providers.Singleton(
         IdentitySettings,

@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from core.shared.keyring import Keyring, SealBroken
-from core.shared.personal import PersonalData, PersonErased, PersonKeyVault
+from core.shared.personal import ErasureRegister, PersonalData, PersonErased, PersonKeyVault
 
 _VERSION = b"\x01"
 _NONCE = 12
@@ -46,12 +46,14 @@ class AesGcmPersonalData(PersonalData):
         self,
         vault: PersonKeyVault,
         keyring: Keyring,
+        register: ErasureRegister | None = None,
         *,
         cache_seconds: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._vault = vault
         self._keyring = keyring
+        self._register = register
         self._cache_seconds = cache_seconds
         self._monotonic = monotonic
         self._cache: OrderedDict[UUID, tuple[float, bytes]] = OrderedDict()
@@ -89,8 +91,17 @@ class AesGcmPersonalData(PersonalData):
         return hmac.new(self._lookup, message, hashlib.sha256).hexdigest()
 
     async def shred(self, person: UUID) -> bool:
+        if self._register is not None:  # first: a restore must find every erasure
+            await self._register.record(person)
         self._cache.pop(person, None)
         return await self._vault.shred(person)
+
+    async def reapply_erasures(self) -> int:
+        """Shred again everyone the register names (after restoring a backup); how many still
+        had a key."""
+        if self._register is None:
+            return 0
+        return sum([await self._vault.shred(person) for person in await self._register.people()])
 
     async def is_erased(self, person: UUID) -> bool:
         return await self._vault.is_shredded(person)

@@ -13,6 +13,7 @@ handling plain values. The core calls `shred` (erasure) and `is_erased`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 from uuid import UUID
 
@@ -72,4 +73,18 @@ class PersonKeyVault(Protocol):
 
     async def lookup_key(self, candidate: Sealed) -> Sealed:
         """The one wrapped key of lookup hashes: `candidate` if none was stored yet."""
+        ...
+
+
+class ErasureRegister(Protocol):
+    """Who was erased, kept apart from the database and its backups (beside the key file), so
+    that a database restored from a backup taken before an erasure is shredded again before it
+    serves (`reserva privacy reapply-erasures`). Holds person ids only: pseudonymous."""
+
+    async def record(self, person: UUID) -> None:
+        """Remember durably (flushed to disk) that `person` was erased."""
+        ...
+
+    async def people(self) -> Sequence[UUID]:
+        """Everyone erased so far, oldest first, without repeats."""
         ...
