@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.bookings_desk import BookingsDesk
 from adapters.cloudinary import CloudinaryConfig, CloudinaryMediaStore
+from adapters.ga4 import Ga4MeasurementProtocol
+from adapters.postgis.analytics import PostgisAnalyticsUnitOfWork
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
@@ -74,6 +76,14 @@ from core.bookings import (
     ScheduleSessions,
     SearchOfferings,
     SetOpeningHours,
+)
+from core.consent import (
+    Analytics,
+    AnalyticsConsent,
+    AnalyticsEvent,
+    QueueTracking,
+    Subject,
+    TrackEvent,
 )
 from core.identity import (
     AccessTokenAuthenticator,
@@ -418,6 +428,40 @@ def _webhook_poster(allow_private: bool, closers: list[Closer]) -> HttpxWebhookP
     poster = HttpxWebhookPoster(allow_private_addresses=allow_private)
     closers.append(poster.close)
     return poster
+
+
+class _NoAnalytics(Analytics):
+    """Without GA4 settings analytics is off: nothing is queued, nothing is sent."""
+
+    @property
+    def enabled(self) -> bool:
+        return False
+
+    async def send(self, client_id: str, events: Sequence[AnalyticsEvent]) -> None:
+        return None
+
+
+class _NobodyConsented(AnalyticsConsent):
+    """Until the consent ledger answers (issue 10), nobody has granted analytics."""
+
+    async def granted(self, subject: Subject) -> bool:
+        return False
+
+
+def _analytics_client(
+    measurement_id: str | None,
+    api_secret: SecretStr | None,
+    endpoint: str,
+    validation: bool,
+    closers: list[Closer],
+) -> Analytics:
+    if measurement_id is None or api_secret is None:
+        return _NoAnalytics()
+    client = Ga4MeasurementProtocol(
+        measurement_id, api_secret.get_secret_value(), endpoint=endpoint, validation=validation
+    )
+    closers.append(client.aclose)
+    return client
 
 
 def _breached_passwords(hibp_api_url: str | None, timeout_seconds: float) -> BreachedPasswords:
@@ -813,6 +857,30 @@ class Container(containers.DeclarativeContainer):
     dispatch_event_to_endpoints = _wired(DispatchEventToEndpoints, _integrations)
     deliver_webhook = _wired(DeliverWebhook, _integrations)
     del _integrations
+
+    # ------------------------------------------------------------ analytics (consent context)
+    # GA4's Measurement Protocol, or off when GA4_MEASUREMENT_ID is unset (docs/adr/0029).
+    analytics_uow = providers.Factory(PostgisAnalyticsUnitOfWork, engine)
+    analytics = providers.Singleton(
+        _analytics_client,
+        config.ga4_measurement_id,
+        config.ga4_api_secret,
+        config.ga4_endpoint,
+        config.ga4_validate,
+        closers,
+    )
+    # Whether a person or an anonymous id granted analytics: the consent ledger's answer.
+    analytics_consent: providers.Provider[AnalyticsConsent] = providers.Singleton(_NobodyConsented)
+    _analytics: Ports = {
+        "uow": analytics_uow.provider,
+        "analytics": analytics,
+        "analytics_consent": analytics_consent,
+        "personal_data": personal_data,
+        "clock": clock,
+    }
+    queue_tracking = _wired(QueueTracking, _analytics)
+    track_event = _wired(TrackEvent, _analytics)
+    del _analytics
 
 
 def build_container(settings: Settings) -> Container:

@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 from sqlalchemy.engine import make_url
 
+from adapters.ga4 import GA4_ENDPOINT
 from adapters.postgis.database import POOL_SIZE
 from adapters.redis.idempotency import ANSWER_TTL_SECONDS
 from adapters.security.hibp import TIMEOUT_SECONDS
@@ -55,6 +56,7 @@ SECRETS = frozenset(
         "whatsapp_app_secret",
         "whatsapp_verify_token",
         "cloudinary_url",
+        "ga4_api_secret",
     }
 )
 SENDGRID_API_HOST = "https://api.sendgrid.com"
@@ -155,6 +157,13 @@ class Settings(BaseSettings):
     cloudinary_delivery_host: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
     # "manual": uploaded photos wait for a moderator's approval (Cloudinary's moderation).
     media_moderation: str | None = Field(None, pattern=r"^(manual|aws_rek|webpurify)$")
+    # Analytics (GA4's Measurement Protocol, docs/adr/0029): both or neither; unset, analytics
+    # is off (nothing is queued or sent). Only people who granted analytics are tracked.
+    ga4_measurement_id: str | None = Field(None, pattern=r"^G-[A-Z0-9]{4,20}$")
+    ga4_api_secret: SecretStr | None = None
+    ga4_endpoint: str = GA4_ENDPOINT  # the local fake's in development and tests
+    # Validate every send at /debug/mp/collect first (staging; twice the requests).
+    ga4_validate: bool = False
     # Where people act on mails (the web client's pages) and where the API is reachable from
     # outside (calendar feeds, providers' notifications): origins with an optional path.
     public_web_url: str = "http://localhost:3000"
@@ -183,7 +192,9 @@ class Settings(BaseSettings):
             raise ValueError(f"must be an origin like {STRIPE_API_BASE}")
         return value
 
-    @field_validator("sendgrid_api_host", "whatsapp_api_base", "cloudinary_upload_prefix")
+    @field_validator(
+        "sendgrid_api_host", "whatsapp_api_base", "cloudinary_upload_prefix", "ga4_endpoint"
+    )
     @classmethod
     def _provider_origin(cls, value: str) -> str:
         if not _ORIGIN.fullmatch(value):
@@ -227,6 +238,12 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _ga4(self) -> Settings:
+        if (self.ga4_measurement_id is None) != (self.ga4_api_secret is None):
+            raise ValueError("GA4_MEASUREMENT_ID and GA4_API_SECRET go together (or neither)")
+        return self
+
+    @model_validator(mode="after")
     def _stripe(self) -> Settings:
         key = self.stripe_api_key
         if key is None:
@@ -263,6 +280,10 @@ class Settings(BaseSettings):
     @property
     def media_configured(self) -> bool:
         return self.cloudinary_url is not None
+
+    @property
+    def analytics_configured(self) -> bool:
+        return self.ga4_measurement_id is not None
 
     @property
     def migrator_url(self) -> str:

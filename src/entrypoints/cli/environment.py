@@ -7,7 +7,8 @@ they may be unset: then a private PostGIS cluster and a Redis server run from ./
 RESERVA_REDIS_PORT), the local database's key-encryption key is ./.data/kek.json, and `serve` runs
 the local fakes: Stripe (devservers.stripe_fake, RESERVA_STRIPE_PORT), SendGrid + WhatsApp
 (devservers.messaging_fake, RESERVA_MESSAGING_PORT) and Cloudinary (devservers.cloudinary_fake,
-RESERVA_CLOUDINARY_PORT), each sending its signed webhooks to the API's own /webhooks/...
+RESERVA_CLOUDINARY_PORT), each sending its signed webhooks to the API's own /webhooks/...; and
+GA4's Measurement Protocol (devservers.ga4_fake, RESERVA_GA4_PORT) when GA4_MEASUREMENT_ID is unset.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import attrs
 
 from adapters.security.keyring import FileKeyStore
 from devservers.cloudinary_fake import LocalCloudinary
+from devservers.ga4_fake import LocalGa4
 from devservers.messaging_fake import LocalMessaging
 from devservers.postgres import LocalPostgres
 from devservers.redis import LocalRedis
@@ -33,6 +35,7 @@ DEFAULT_REDIS_PORT = 56379
 DEFAULT_STRIPE_PORT = 56112
 DEFAULT_MESSAGING_PORT = 56113
 DEFAULT_CLOUDINARY_PORT = 56114
+DEFAULT_GA4_PORT = 56115
 # The CLI receives no webhooks; settings want a secret once a key is set.
 NO_WEBHOOKS = "whsec_cli_receives_no_webhooks"  # a stand-in, not a secret
 # Keys the local fake accepts: test mode, plainly not real.
@@ -55,6 +58,8 @@ LOCAL_CLOUDINARY = {
     "api_secret": "reserva-local-cloudinary-secret",  # a fake's, plainly not real
 }
 LOCAL_CLOUDINARY_URL = "cloudinary://{api_key}:{api_secret}@{cloud_name}".format(**LOCAL_CLOUDINARY)
+# The local GA4 fake's property (a fake's, plainly not real).
+LOCAL_GA4 = {"GA4_MEASUREMENT_ID": "G-RESERVALOCAL", "GA4_API_SECRET": "reserva-local-ga4-secret"}
 
 
 def _port(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -74,6 +79,7 @@ class LocalServers:
     stripe_port: int
     messaging_port: int
     cloudinary_port: int
+    ga4_port: int = DEFAULT_GA4_PORT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> LocalServers:
@@ -84,6 +90,7 @@ class LocalServers:
             stripe_port=_port(environ, "RESERVA_STRIPE_PORT", DEFAULT_STRIPE_PORT),
             messaging_port=_port(environ, "RESERVA_MESSAGING_PORT", DEFAULT_MESSAGING_PORT),
             cloudinary_port=_port(environ, "RESERVA_CLOUDINARY_PORT", DEFAULT_CLOUDINARY_PORT),
+            ga4_port=_port(environ, "RESERVA_GA4_PORT", DEFAULT_GA4_PORT),
         )
 
     @property
@@ -130,6 +137,17 @@ class LocalServers:
             api_key=LOCAL_CLOUDINARY["api_key"],
             api_secret=LOCAL_CLOUDINARY["api_secret"],
             log_file=folder / "cloudinary.log",
+        )
+
+    def ga4(self) -> LocalGa4:
+        """GA4's Measurement Protocol; what it received is listed at /_test/events."""
+        folder = self.data_dir / "ga4"
+        folder.mkdir(parents=True, exist_ok=True)
+        return LocalGa4(
+            self.ga4_port,
+            measurement_id=LOCAL_GA4["GA4_MEASUREMENT_ID"],
+            api_secret=LOCAL_GA4["GA4_API_SECRET"],
+            log_file=folder / "ga4.log",
         )
 
     def key_file(self, say: Callable[[str], None]) -> Path:
@@ -189,6 +207,7 @@ def resolve_settings(
             env["STRIPE_WEBHOOK_SECRET"] = NO_WEBHOOKS
     _messaging(env, local, local_database, fakes, say)
     _cloudinary(env, local, local_database, fakes, say)
+    _ga4(env, local, local_database, fakes, say)
     if fakes is not None and not env.get("PUBLIC_API_URL", "").strip():
         env["PUBLIC_API_URL"] = fakes.api_url  # calendar feeds, Cloudinary's notifications
     return Settings.from_env(env)
@@ -249,6 +268,25 @@ def _cloudinary(
         env["CLOUDINARY_DELIVERY_HOST"] = f"127.0.0.1:{local.cloudinary_port}"
 
 
+def _ga4(
+    env: dict[str, str],
+    local: LocalServers,
+    local_database: bool,
+    fakes: LocalFakes | None,
+    say: Callable[[str], None],
+) -> None:
+    if env.get("GA4_MEASUREMENT_ID", "").strip():
+        return
+    if fakes is not None and fakes.ga4 is not None:
+        fake = fakes.ga4
+        say(f"GA4_MEASUREMENT_ID unset: analytics go to the local GA4 fake at {fake.base_url}")
+        env.update(LOCAL_GA4)
+        env["GA4_ENDPOINT"] = fake.start()
+    elif local_database:  # the worker sends to the fake `serve` runs
+        env.update(LOCAL_GA4)
+        env["GA4_ENDPOINT"] = f"http://127.0.0.1:{local.ga4_port}"
+
+
 @attrs.frozen(kw_only=True)
 class LocalFakes:
     """The messaging and Cloudinary fakes `serve` runs (not started yet), for the providers
@@ -259,9 +297,10 @@ class LocalFakes:
     cloudinary: LocalCloudinary | None
     whatsapp_app_secret: str
     whatsapp_verify_token: str
+    ga4: LocalGa4 | None = None
 
     def stop(self) -> None:
-        for fake in (self.messaging, self.cloudinary):
+        for fake in (self.messaging, self.cloudinary, self.ga4):
             if fake is not None:
                 fake.stop()
 
@@ -274,7 +313,7 @@ def _reachable(host: str, port: int) -> str:
 
 
 def local_fakes(host: str, port: int, environ: Mapping[str, str] | None = None) -> LocalFakes:
-    """The fakes `serve` runs for SendGrid/WhatsApp and Cloudinary when their keys are unset,
+    """The fakes `serve` runs for SendGrid/WhatsApp, Cloudinary and GA4 when their keys are unset,
     their webhooks going to the API about to listen on `host`:`port`."""
     env = os.environ if environ is None else environ
     servers = LocalServers.from_env(env)
@@ -285,12 +324,14 @@ def local_fakes(host: str, port: int, environ: Mapping[str, str] | None = None) 
     cloudinary = None
     if not env.get("CLOUDINARY_URL", "").strip():
         cloudinary = servers.cloudinary()
+    ga4 = None if env.get("GA4_MEASUREMENT_ID", "").strip() else servers.ga4()
     return LocalFakes(
         api_url=_reachable(host, port),
         messaging=messaging,
         cloudinary=cloudinary,
         whatsapp_app_secret=secret,
         whatsapp_verify_token=secrets.token_urlsafe(16),
+        ga4=ga4,
     )
 
 

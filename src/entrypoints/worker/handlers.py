@@ -25,6 +25,7 @@ from adapters.postgis.jobs import (
     SEND_MESSAGE,
     SEND_REMINDER,
     SETTLE_PAYMENTS,
+    TRACK_EVENT,
     JobRecords,
 )
 from core.integrations import DeliveryId
@@ -50,13 +51,23 @@ def _last_run() -> bool:
 
 async def dispatch_event(container: Any, args: dict[str, Any]) -> None:
     """An outbox event: its messages planned (their send jobs and reminders deferred), then
-    integrators' deliveries. Each part commits on its own and is idempotent, so a retry after
-    the second failed redoes nothing of the first."""
+    integrators' deliveries, then its analytics job (if analytics is on, the event is tracked
+    and its person consented). Each part commits on its own and is idempotent, so a retry
+    after a later one failed redoes nothing of the earlier ones."""
     event_id = EventId(_id(args, "event_id"))
     dispatched = await container.dispatch_event()(event_id)
     if isinstance(dispatched, Failure):  # the event is gone: nothing will ever bring it back
         _log.warning("dispatching an unknown event", event_id=str(event_id))
     await container.dispatch_event_to_endpoints()(event_id)
+    await container.queue_tracking()(event_id)
+
+
+async def track_event(container: Any, args: dict[str, Any]) -> None:
+    """One outbox event to GA4, if its person still consents (checked now); a GA4 outage
+    raises and the job retries for an hour."""
+    event_id = EventId(_id(args, "event_id"))
+    outcome = await container.track_event()(event_id)
+    _log.debug("analytics", event_id=str(event_id), outcome=str(outcome))
 
 
 async def send_message(container: Any, args: dict[str, Any]) -> None:
@@ -110,6 +121,7 @@ HANDLERS: dict[str, Handler] = {
     SEND_REMINDER: send_reminder,
     DELIVER_WEBHOOK: deliver_webhook,
     DELETE_MEDIA_ASSET: delete_media_asset,
+    TRACK_EVENT: track_event,
 }
 PERIODIC: dict[str, PeriodicTask] = {
     SETTLE_PAYMENTS: PeriodicTask(cron="* * * * *", handler=settle_payments),

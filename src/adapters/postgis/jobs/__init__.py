@@ -21,6 +21,7 @@ from adapters.postgis.jobs.records import (
     error_text,
 )
 from adapters.postgis.jobs.tasks import (
+    ANALYTICS_QUEUE,
     DELETE_MEDIA_ASSET,
     DELIVER_WEBHOOK,
     DISPATCH_EVENT,
@@ -35,6 +36,7 @@ from adapters.postgis.jobs.tasks import (
     SEND_MESSAGE,
     SEND_REMINDER,
     SETTLE_PAYMENTS,
+    TRACK_EVENT,
     WEBHOOKS_QUEUE,
     BackOff,
     queue_of,
@@ -43,6 +45,7 @@ from adapters.postgis.jobs.tasks import (
 )
 
 __all__ = [
+    "ANALYTICS_QUEUE",
     "DELETE_MEDIA_ASSET",
     "DELIVER_WEBHOOK",
     "DISPATCH_EVENT",
@@ -58,6 +61,7 @@ __all__ = [
     "SEND_REMINDER",
     "SETTLE_PAYMENTS",
     "STATUSES",
+    "TRACK_EVENT",
     "WEBHOOKS_QUEUE",
     "AlreadyQueued",
     "BackOff",

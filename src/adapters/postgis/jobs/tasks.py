@@ -21,6 +21,7 @@ SEND_MESSAGE = "send_message"  # {"message_id"}
 SEND_REMINDER = "send_reminder"  # {"booking_id", "offset_minutes"}
 DELIVER_WEBHOOK = "deliver_webhook"  # {"delivery_id", "attempt"}
 DELETE_MEDIA_ASSET = "delete_media_asset"  # {"photo_id"}
+TRACK_EVENT = "track_event"  # {"event_id"}: an outbox event to GA4, with consent (ADR 29)
 # Periodic, on the maintenance queue: one run per tick across every worker.
 SETTLE_PAYMENTS = "settle_payments"  # the payments sweeper (ADR 18)
 REMOVE_FINISHED_JOBS = "remove_finished_jobs"  # succeeded/cancelled jobs past their keep
@@ -32,6 +33,7 @@ REMINDERS_QUEUE = "reminders"
 WEBHOOKS_QUEUE = "webhooks"
 MEDIA_QUEUE = "media"
 MAINTENANCE_QUEUE = "maintenance"
+ANALYTICS_QUEUE = "analytics"
 JOBS_QUEUES = (
     EVENTS_QUEUE,
     MESSAGES_QUEUE,
@@ -39,6 +41,7 @@ JOBS_QUEUES = (
     WEBHOOKS_QUEUE,
     MEDIA_QUEUE,
     MAINTENANCE_QUEUE,
+    ANALYTICS_QUEUE,
 )
 
 QUEUE_OF = {
@@ -47,6 +50,7 @@ QUEUE_OF = {
     SEND_REMINDER: REMINDERS_QUEUE,
     DELIVER_WEBHOOK: WEBHOOKS_QUEUE,
     DELETE_MEDIA_ASSET: MEDIA_QUEUE,
+    TRACK_EVENT: ANALYTICS_QUEUE,
 }
 
 
@@ -114,12 +118,14 @@ DAY = timedelta(days=1)
 # shorter); the last run marks the message FAILED.
 # Integrators' endpoints get a day, as the issue asks (Stripe retries its own for three).
 # Deleting a Cloudinary asset is retried for a week: until done, in practice.
+# An analytics event is retried for an hour (a GA4 outage), then dropped: it is not worth more.
 RETRY_POLICIES: dict[str, BackOff] = {
     DISPATCH_EVENT: BackOff.spanning(HOUR, first=timedelta(seconds=5), ceiling=10 * MINUTE),
     SEND_MESSAGE: BackOff.spanning(6 * HOUR, first=timedelta(seconds=30), ceiling=HOUR),
     SEND_REMINDER: BackOff.spanning(HOUR, first=timedelta(seconds=30), ceiling=10 * MINUTE),
     DELIVER_WEBHOOK: BackOff.spanning(DAY, first=timedelta(seconds=30), ceiling=HOUR),
     DELETE_MEDIA_ASSET: BackOff.spanning(7 * DAY, first=MINUTE, ceiling=6 * HOUR),
+    TRACK_EVENT: BackOff.spanning(HOUR, first=timedelta(seconds=30), ceiling=15 * MINUTE),
 }
 DEFAULT_RETRY = BackOff.spanning(HOUR, first=timedelta(seconds=10), ceiling=10 * MINUTE)
 
