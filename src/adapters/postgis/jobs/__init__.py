@@ -21,6 +21,9 @@ from adapters.postgis.jobs.records import (
     error_text,
 )
 from adapters.postgis.jobs.tasks import (
+    BUILD_EXPORT,
+    ERASE_PERSON,
+    PRIVACY_QUEUE,
     DELETE_MEDIA_ASSET,
     DELIVER_WEBHOOK,
     DISPATCH_EVENT,
@@ -43,6 +46,9 @@ from adapters.postgis.jobs.tasks import (
 )
 
 __all__ = [
+    "BUILD_EXPORT",
+    "ERASE_PERSON",
+    "PRIVACY_QUEUE",
     "DELETE_MEDIA_ASSET",
     "DELIVER_WEBHOOK",
     "DISPATCH_EVENT",

@@ -21,6 +21,8 @@ SEND_MESSAGE = "send_message"  # {"message_id"}
 SEND_REMINDER = "send_reminder"  # {"booking_id", "offset_minutes"}
 DELIVER_WEBHOOK = "deliver_webhook"  # {"delivery_id", "attempt"}
 DELETE_MEDIA_ASSET = "delete_media_asset"  # {"photo_id"}
+BUILD_EXPORT = "build_export"  # {"export_id"}: a person's export (issue 10)
+ERASE_PERSON = "erase_person"  # {"person_id"}: a person's erasure, resumed step by step
 # Periodic, on the maintenance queue: one run per tick across every worker.
 SETTLE_PAYMENTS = "settle_payments"  # the payments sweeper (ADR 18)
 REMOVE_FINISHED_JOBS = "remove_finished_jobs"  # succeeded/cancelled jobs past their keep
@@ -31,6 +33,7 @@ MESSAGES_QUEUE = "messages"
 REMINDERS_QUEUE = "reminders"
 WEBHOOKS_QUEUE = "webhooks"
 MEDIA_QUEUE = "media"
+PRIVACY_QUEUE = "privacy"
 MAINTENANCE_QUEUE = "maintenance"
 JOBS_QUEUES = (
     EVENTS_QUEUE,
@@ -38,6 +41,7 @@ JOBS_QUEUES = (
     REMINDERS_QUEUE,
     WEBHOOKS_QUEUE,
     MEDIA_QUEUE,
+    PRIVACY_QUEUE,
     MAINTENANCE_QUEUE,
 )
 
@@ -47,6 +51,8 @@ QUEUE_OF = {
     SEND_REMINDER: REMINDERS_QUEUE,
     DELIVER_WEBHOOK: WEBHOOKS_QUEUE,
     DELETE_MEDIA_ASSET: MEDIA_QUEUE,
+    BUILD_EXPORT: PRIVACY_QUEUE,
+    ERASE_PERSON: PRIVACY_QUEUE,
 }
 
 
@@ -114,12 +120,16 @@ DAY = timedelta(days=1)
 # shorter); the last run marks the message FAILED.
 # Integrators' endpoints get a day, as the issue asks (Stripe retries its own for three).
 # Deleting a Cloudinary asset is retried for a week: until done, in practice.
+# An export is retried for 6 hours (the person may ask again). An erasure must finish: it is
+# retried for 30 days (the GDPR's month), resuming at its first step not done.
 RETRY_POLICIES: dict[str, BackOff] = {
     DISPATCH_EVENT: BackOff.spanning(HOUR, first=timedelta(seconds=5), ceiling=10 * MINUTE),
     SEND_MESSAGE: BackOff.spanning(6 * HOUR, first=timedelta(seconds=30), ceiling=HOUR),
     SEND_REMINDER: BackOff.spanning(HOUR, first=timedelta(seconds=30), ceiling=10 * MINUTE),
     DELIVER_WEBHOOK: BackOff.spanning(DAY, first=timedelta(seconds=30), ceiling=HOUR),
     DELETE_MEDIA_ASSET: BackOff.spanning(7 * DAY, first=MINUTE, ceiling=6 * HOUR),
+    BUILD_EXPORT: BackOff.spanning(6 * HOUR, first=timedelta(seconds=30), ceiling=HOUR),
+    ERASE_PERSON: BackOff.spanning(30 * DAY, first=MINUTE, ceiling=6 * HOUR),
 }
 DEFAULT_RETRY = BackOff.spanning(HOUR, first=timedelta(seconds=10), ceiling=10 * MINUTE)
 
