@@ -350,7 +350,6 @@ def _erase_step(store: PersonalRecords) -> ErasureStep:
     return ErasureStep(name=f"erase:{store.section}", run=store.erase)
 
 
-
 SHRED_STEP = "shred"
 
 

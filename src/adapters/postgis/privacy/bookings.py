@@ -82,4 +82,4 @@ class PostgisBookingRecords(PersonalRecords):
 
     async def erase(self, person: UserId) -> None:
         """Bookings stay, pseudonymous: the provider's schedule shows an erased customer."""
-        return None
+        return

@@ -24,7 +24,9 @@ privacy_exports = sa.Table(
     sa.Column("token_hash", sa.Text, unique=True),
     sa.Column("link_expires_at", TZ),
 )
-sa.Index("ix_privacy_exports_person_id", privacy_exports.c.person_id, privacy_exports.c.requested_at)
+sa.Index(
+    "ix_privacy_exports_person_id", privacy_exports.c.person_id, privacy_exports.c.requested_at
+)
 
 erasure_requests = sa.Table(
     "erasure_requests",
