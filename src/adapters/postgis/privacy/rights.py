@@ -153,8 +153,9 @@ class PostgisErasures(PostgisPart, Erasures):
                 steps_done=list(request.steps_done),
             )
             .on_conflict_do_nothing(index_elements=[_e.c.person_id])
+            .returning(_e.c.person_id)
         )
-        return added.rowcount == 1
+        return added.first() is not None
 
     async def save(self, request: ErasureRequest) -> None:
         await self._run(
