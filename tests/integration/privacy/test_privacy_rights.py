@@ -208,8 +208,8 @@ def _constant(use_case: object) -> Callable[[], object]:
 async def _book(owner: AsyncEngine, person: UserId, hour: int) -> str:
     ids = {k: str(uuid.uuid4()) for k in ("provider", "place", "resource", "offering", "booking")}
     start = NOW + timedelta(hours=hour)
-    values = {**ids, "user": str(person), "now": NOW,
-              "during": f"[{start.isoformat()},{(start + timedelta(hours=1)).isoformat()})"}  # fmt: skip
+    during = f"[{start.isoformat()},{(start + timedelta(hours=1)).isoformat()})"
+    values = {**ids, "user": str(person), "now": NOW, "during": during}
     async with owner.begin() as connection:
         for statement in (
             "INSERT INTO providers VALUES (:provider, 'Court Club')",
