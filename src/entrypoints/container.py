@@ -31,6 +31,7 @@ from adapters.postgis.media import PostgisMediaUnitOfWork
 from adapters.postgis.messaging import PostgisMessagingUnitOfWork
 from adapters.postgis.payments import PostgisPaymentsUnitOfWork
 from adapters.postgis.personal import PostgisPersonKeyVault
+from adapters.postgis.privacy import MediaRecords, PostgisBookingRecords, PostgisRightsUnitOfWork
 from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.redis.idempotency import RedisIdempotencyStore
 from adapters.redis.sessions import RedisLiveSessions
@@ -81,9 +82,19 @@ from core.consent import (
     Analytics,
     AnalyticsConsent,
     AnalyticsEvent,
+    BuildExport,
+    DownloadExport,
+    ExportNow,
+    GetErasure,
+    GetExport,
     QueueTracking,
+    RequestErasure,
+    RequestExport,
+    RightsSettings,
+    RunErasure,
     Subject,
     TrackEvent,
+    erasure_steps,
 )
 from core.identity import (
     AccessTokenAuthenticator,
@@ -225,6 +236,7 @@ from core.shared.principal import Authenticator
 from core.shared.use_case import UseCase
 from entrypoints.http.rate_limit import RateLimitPolicy
 from entrypoints.http.services import Services
+from entrypoints.privacy_identity import IdentityPasswordReAuthentication, IdentitySessionEnder
 from entrypoints.settings import NotConfigured, Settings
 
 Closer = Callable[[], Awaitable[None]]
@@ -881,6 +893,54 @@ class Container(containers.DeclarativeContainer):
     queue_tracking = _wired(QueueTracking, _analytics)
     track_event = _wired(TrackEvent, _analytics)
     del _analytics
+    # ------------------------------------------------------------ privacy rights (issue 10 §3)
+    rights_uow = providers.Factory(PostgisRightsUnitOfWork, engine, personal_data)
+    rights_settings = providers.Singleton(
+        RightsSettings,
+        link_ttl=providers.Factory(timedelta, seconds=config.export_link_ttl_seconds),
+        keep_export=providers.Factory(timedelta, seconds=config.export_keep_seconds),
+    )
+    booking_records = providers.Singleton(PostgisBookingRecords, engine)
+    media_records = providers.Singleton(MediaRecords)
+    # Every store's PersonalRecords, in the export's order: each context adds its own here
+    # (identity: account, sessions, audit; payments; messaging; consent).
+    personal_records = providers.List(booking_records, media_records)
+    # The erasure's order: the stores that need the person's values in clear (messaging forgets
+    # addresses at its providers; media deletes at Cloudinary), then the data key's
+    # destruction, then every other store's erase (identity deletes the users row).
+    erasure_records_before_shredding = providers.List(media_records)
+    erasure_records_after_shredding = providers.List(booking_records)
+    erasure_steps = providers.Singleton(
+        erasure_steps,
+        before_shredding=erasure_records_before_shredding,
+        personal_data=personal_data,
+        after_shredding=erasure_records_after_shredding,
+    )
+    # Re-authentication (the current password) and ending sessions, over identity.
+    privacy_reauthentication = providers.Singleton(
+        IdentityPasswordReAuthentication, identity_uow.provider, password_hasher, identity_throttle
+    )
+    privacy_session_ender = providers.Singleton(
+        IdentitySessionEnder, identity_uow.provider, live_sessions, clock
+    )
+    _rights: Ports = {
+        "uow": rights_uow.provider,
+        "clock": clock,
+        "settings": rights_settings,
+        "records": personal_records,
+        "steps": erasure_steps,
+        "reauthentication": privacy_reauthentication,
+        "sessions": privacy_session_ender,
+    }
+    request_export = _wired(RequestExport, _rights)
+    get_export = _wired(GetExport, _rights)
+    build_export = _wired(BuildExport, _rights)
+    export_now = _wired(ExportNow, _rights)
+    download_export = _wired(DownloadExport, _rights)
+    request_erasure = _wired(RequestErasure, _rights)
+    get_erasure = _wired(GetErasure, _rights)
+    run_erasure = _wired(RunErasure, _rights)
+    del _rights
 
 
 def build_container(settings: Settings) -> Container:

@@ -33,6 +33,7 @@ from adapters.security.passwords import Argon2Params
 from adapters.stripe import STRIPE_API_BASE
 from adapters.stripe.webhooks import DEFAULT_TOLERANCE_SECONDS
 from core.bookings import BookingSettings
+from core.consent import RightsSettings
 from core.identity.settings import MAX_ACCESS_TTL, IdentitySettings
 from core.identity.throttling import ThrottlePolicy
 from core.payments.service import PaymentSettings
@@ -41,6 +42,7 @@ DAY = 24 * 60 * 60
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 _BOOKINGS = BookingSettings()
+_RIGHTS = RightsSettings()
 _IDENTITY = IdentitySettings()
 _THROTTLE = ThrottlePolicy()
 _ARGON2 = Argon2Params()
@@ -164,6 +166,10 @@ class Settings(BaseSettings):
     ga4_endpoint: str = GA4_ENDPOINT  # the local fake's in development and tests
     # Validate every send at /debug/mp/collect first (staging; twice the requests).
     ga4_validate: bool = False
+    # Privacy rights: how long a download link of a person's export works, and how long a
+    # built export is kept (sealed) before it is built again.
+    export_link_ttl_seconds: int = Field(_seconds(_RIGHTS.link_ttl), ge=60, le=DAY)
+    export_keep_seconds: int = Field(_seconds(_RIGHTS.keep_export), ge=60 * 60, le=7 * DAY)
     # Where people act on mails (the web client's pages) and where the API is reachable from
     # outside (calendar feeds, providers' notifications): origins with an optional path.
     public_web_url: str = "http://localhost:3000"

@@ -19,6 +19,12 @@ def test_a_feed_path_loses_its_token_and_other_paths_stay() -> None:
     assert redacted("/bookings/42") == "/bookings/42"
 
 
+def test_an_export_download_path_loses_its_token() -> None:
+    assert redacted(f"/exports/{TOKEN}") == "/exports/[token]"
+    assert redacted(f"/exports/{TOKEN}?x=1") == "/exports/[token]?x=1"
+    assert redacted("/me/export") == "/me/export"
+
+
 def test_uvicorns_access_log_is_redacted_once_the_server_is_configured() -> None:
     server_config(Litestar(), host="127.0.0.1", port=8000)
     record = logging.LogRecord(

@@ -17,11 +17,13 @@ from typing import Any
 import structlog
 
 _FEED_TOKEN = re.compile(r"(/calendar/)[^/?#\s]+(\.ics)")
+_EXPORT_TOKEN = re.compile(r"(/exports/)[^/?#\s]+")  # a person's export download link
 
 
 def redacted(path: str) -> str:
-    """`path` with a calendar feed's token replaced: what may be written to a log."""
-    return _FEED_TOKEN.sub(r"\1[token]\2", path)
+    """`path` with a calendar feed's or an export link's token replaced: what may be written
+    to a log."""
+    return _EXPORT_TOKEN.sub(r"\1[token]", _FEED_TOKEN.sub(r"\1[token]\2", path))
 
 
 def _redact_path(

@@ -18,9 +18,11 @@ import structlog
 from returns.result import Failure
 
 from adapters.postgis.jobs import (
+    BUILD_EXPORT,
     DELETE_MEDIA_ASSET,
     DELIVER_WEBHOOK,
     DISPATCH_EVENT,
+    ERASE_PERSON,
     REMOVE_FINISHED_JOBS,
     SEND_MESSAGE,
     SEND_REMINDER,
@@ -28,10 +30,11 @@ from adapters.postgis.jobs import (
     TRACK_EVENT,
     JobRecords,
 )
+from core.consent import ExportId
 from core.integrations import DeliveryId
 from core.media import PhotoId
 from core.messaging.model import MessageId
-from core.shared.ids import BookingId, EventId
+from core.shared.ids import BookingId, EventId, UserId
 from entrypoints.worker.registry import Handler, PeriodicTask, current_job
 
 _log = structlog.get_logger("reserva.worker")
@@ -93,6 +96,17 @@ async def delete_media_asset(container: Any, args: dict[str, Any]) -> None:
     await container.destroy_asset()(PhotoId(_id(args, "photo_id")))
 
 
+async def build_export(container: Any, args: dict[str, Any]) -> None:
+    """A person's export: every store's section, stored sealed (a built one is left alone)."""
+    await container.build_export()(ExportId(_id(args, "export_id")))
+
+
+async def erase_person(container: Any, args: dict[str, Any]) -> None:
+    """A person's erasure, resumed at its first step not done; raises (and retries for a
+    month) until every step succeeded."""
+    await container.run_erasure()(UserId(_id(args, "person_id")), requested_by="self")
+
+
 async def settle_payments(container: Any, args: dict[str, Any]) -> None:
     """The payments sweeper (ADR 18): events not processed yet, payments and refunds a crash
     left half done, cancellations not refunded, balances due. A failed round raises; the next
@@ -122,6 +136,8 @@ HANDLERS: dict[str, Handler] = {
     DELIVER_WEBHOOK: deliver_webhook,
     DELETE_MEDIA_ASSET: delete_media_asset,
     TRACK_EVENT: track_event,
+    BUILD_EXPORT: build_export,
+    ERASE_PERSON: erase_person,
 }
 PERIODIC: dict[str, PeriodicTask] = {
     SETTLE_PAYMENTS: PeriodicTask(cron="* * * * *", handler=settle_payments),

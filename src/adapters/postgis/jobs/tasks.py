@@ -22,6 +22,8 @@ SEND_REMINDER = "send_reminder"  # {"booking_id", "offset_minutes"}
 DELIVER_WEBHOOK = "deliver_webhook"  # {"delivery_id", "attempt"}
 DELETE_MEDIA_ASSET = "delete_media_asset"  # {"photo_id"}
 TRACK_EVENT = "track_event"  # {"event_id"}: an outbox event to GA4, with consent (ADR 29)
+BUILD_EXPORT = "build_export"  # {"export_id"}: a person's export (issue 10)
+ERASE_PERSON = "erase_person"  # {"person_id"}: a person's erasure, resumed step by step
 # Periodic, on the maintenance queue: one run per tick across every worker.
 SETTLE_PAYMENTS = "settle_payments"  # the payments sweeper (ADR 18)
 REMOVE_FINISHED_JOBS = "remove_finished_jobs"  # succeeded/cancelled jobs past their keep
@@ -32,6 +34,7 @@ MESSAGES_QUEUE = "messages"
 REMINDERS_QUEUE = "reminders"
 WEBHOOKS_QUEUE = "webhooks"
 MEDIA_QUEUE = "media"
+PRIVACY_QUEUE = "privacy"
 MAINTENANCE_QUEUE = "maintenance"
 ANALYTICS_QUEUE = "analytics"
 JOBS_QUEUES = (
@@ -40,6 +43,7 @@ JOBS_QUEUES = (
     REMINDERS_QUEUE,
     WEBHOOKS_QUEUE,
     MEDIA_QUEUE,
+    PRIVACY_QUEUE,
     MAINTENANCE_QUEUE,
     ANALYTICS_QUEUE,
 )
@@ -51,6 +55,8 @@ QUEUE_OF = {
     DELIVER_WEBHOOK: WEBHOOKS_QUEUE,
     DELETE_MEDIA_ASSET: MEDIA_QUEUE,
     TRACK_EVENT: ANALYTICS_QUEUE,
+    BUILD_EXPORT: PRIVACY_QUEUE,
+    ERASE_PERSON: PRIVACY_QUEUE,
 }
 
 
@@ -119,6 +125,8 @@ DAY = timedelta(days=1)
 # Integrators' endpoints get a day, as the issue asks (Stripe retries its own for three).
 # Deleting a Cloudinary asset is retried for a week: until done, in practice.
 # An analytics event is retried for an hour (a GA4 outage), then dropped: it is not worth more.
+# An export is retried for 6 hours (the person may ask again). An erasure must finish: it is
+# retried for 30 days (the GDPR's month), resuming at its first step not done.
 RETRY_POLICIES: dict[str, BackOff] = {
     DISPATCH_EVENT: BackOff.spanning(HOUR, first=timedelta(seconds=5), ceiling=10 * MINUTE),
     SEND_MESSAGE: BackOff.spanning(6 * HOUR, first=timedelta(seconds=30), ceiling=HOUR),
@@ -126,6 +134,8 @@ RETRY_POLICIES: dict[str, BackOff] = {
     DELIVER_WEBHOOK: BackOff.spanning(DAY, first=timedelta(seconds=30), ceiling=HOUR),
     DELETE_MEDIA_ASSET: BackOff.spanning(7 * DAY, first=MINUTE, ceiling=6 * HOUR),
     TRACK_EVENT: BackOff.spanning(HOUR, first=timedelta(seconds=30), ceiling=15 * MINUTE),
+    BUILD_EXPORT: BackOff.spanning(6 * HOUR, first=timedelta(seconds=30), ceiling=HOUR),
+    ERASE_PERSON: BackOff.spanning(30 * DAY, first=MINUTE, ceiling=6 * HOUR),
 }
 DEFAULT_RETRY = BackOff.spanning(HOUR, first=timedelta(seconds=10), ceiling=10 * MINUTE)
 
