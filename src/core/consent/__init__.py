@@ -1,2 +1,96 @@
 """Consent and privacy: the consent ledger, policy documents and cookie choices, analytics
-consent, and a person's export, erasure and the retention of their data (issue 10)."""
+consent, and a person's export, erasure and the retention of their data (issue 10).
+
+The ledger's use cases are built with a consent unit-of-work factory and a clock; the ports
+adapters implement are in `core.consent.ports` (ADR 26).
+"""
+
+from core.consent.ledger import current_state, is_stale, latest_per_key
+from core.consent.model import (
+    COOKIE_CATEGORIES,
+    AnonymousId,
+    Channel,
+    ConsentEntry,
+    ConsentOverview,
+    ConsentState,
+    CookieCategory,
+    CookieCategoryInfo,
+    CookieChoices,
+    Decision,
+    EntryId,
+    Key,
+    Method,
+    NewEntry,
+    NoPolicyPublished,
+    NotWithdrawable,
+    PolicyKind,
+    PolicyVersion,
+    Purpose,
+    StalePolicyVersion,
+    Subject,
+    new_anonymous_id,
+    parse_anonymous_id,
+    policy_kind_for,
+    wording_hash,
+)
+from core.consent.ports import ConsentLedger, ConsentUnitOfWork, PolicyDocuments
+from core.consent.problems import PROBLEMS
+from core.consent.use_cases import (
+    CheckConsent,
+    ConsentUseCase,
+    GetPolicy,
+    GrantConsent,
+    ListCookieCategories,
+    ListMyConsents,
+    MergeAnonymousConsents,
+    PublishPolicy,
+    RecordCookieChoices,
+    WithdrawConsent,
+    access_for,
+)
+
+__all__ = [
+    "COOKIE_CATEGORIES",
+    "PROBLEMS",
+    "AnonymousId",
+    "Channel",
+    "CheckConsent",
+    "ConsentEntry",
+    "ConsentLedger",
+    "ConsentOverview",
+    "ConsentState",
+    "ConsentUnitOfWork",
+    "ConsentUseCase",
+    "CookieCategory",
+    "CookieCategoryInfo",
+    "CookieChoices",
+    "Decision",
+    "EntryId",
+    "GetPolicy",
+    "GrantConsent",
+    "Key",
+    "ListCookieCategories",
+    "ListMyConsents",
+    "MergeAnonymousConsents",
+    "Method",
+    "NewEntry",
+    "NoPolicyPublished",
+    "NotWithdrawable",
+    "PolicyDocuments",
+    "PolicyKind",
+    "PolicyVersion",
+    "PublishPolicy",
+    "Purpose",
+    "RecordCookieChoices",
+    "StalePolicyVersion",
+    "Subject",
+    "WithdrawConsent",
+    "access_for",
+    "current_state",
+    "is_stale",
+    "latest_per_key",
+    "new_anonymous_id",
+    "parse_anonymous_id",
+    "policy_kind_for",
+    "wording_hash",
+]
