@@ -296,13 +296,18 @@ def _cookie_purposes(
     return Success(wanted)
 
 
-async def _cookie_states(uow: ConsentUnitOfWork, subject: Subject) -> dict[CookieCategory, bool]:
+async def _web_states(uow: ConsentUnitOfWork, subject: Subject) -> dict[Purpose, bool]:
+    """Per purpose with an entry on the web: whether it stands."""
     fresh = await uow.policies.fresh_consent_since()
-    states = {
+    return {
         s.key.purpose: s.granted
         for s in current_state(await uow.consents.of_subject(subject), fresh)
         if s.key.channel is Channel.WEB
     }
+
+
+async def _cookie_states(uow: ConsentUnitOfWork, subject: Subject) -> dict[CookieCategory, bool]:
+    states = await _web_states(uow, subject)
     return {
         info.category: info.purpose is None or states.get(info.purpose, False)
         for info in COOKIE_CATEGORIES
@@ -311,7 +316,8 @@ async def _cookie_states(uow: ConsentUnitOfWork, subject: Subject) -> dict[Cooki
 
 class RecordCookieChoices(ConsentUseCase):
     """Anyone, before login: a browser's cookie choices, against its anonymous id (minted
-    when it has none). Only changes are appended; a stale grant is granted again."""
+    when it has none). A choice is appended when it differs from the standing one or is the
+    first for its category (a refusal is a decision too); a stale grant is granted again."""
 
     async def __call__(
         self,
@@ -327,10 +333,9 @@ class RecordCookieChoices(ConsentUseCase):
         browser = anonymous_id or new_anonymous_id()
         subject = Subject.anonymous(browser)
         async with self.uow(access_for(subject)) as uow:
-            now_granted = await _cookie_states(uow, subject)
+            standing = await _web_states(uow, subject)
             for purpose, on in wanted.unwrap().items():
-                category = CookieCategory(purpose.value)
-                if now_granted[category] == on:
+                if standing.get(purpose) == on:  # a first refusal is recorded too
                     continue
                 recorded = await _record(
                     uow,
