@@ -95,9 +95,9 @@ async def test_the_app_role_cannot_change_or_delete_entries(engine: AsyncEngine)
         "DELETE FROM consent_entries",
         "TRUNCATE consent_entries",
     ):
-        with pytest.raises(DBAPIError, match="permission denied"):
-            async with engine.begin() as connection:
-                await connection.execute(sa.text("SELECT set_config('app.all_rows', 'on', true)"))
+        async with engine.connect() as connection:
+            await connection.execute(sa.text("SELECT set_config('app.all_rows', 'on', true)"))
+            with pytest.raises(DBAPIError, match="permission denied"):
                 await connection.execute(sa.text(statement))
 
 
