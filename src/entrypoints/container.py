@@ -21,7 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.bookings_desk import BookingsDesk
 from adapters.cloudinary import CloudinaryConfig, CloudinaryMediaStore
+from adapters.consent_policy import LedgerConsentPolicy
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
+from adapters.postgis.consent import PostgisConsentRecords, PostgisConsentUnitOfWork
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from adapters.postgis.integrations import PostgisIntegrationsUnitOfWork
@@ -73,6 +75,17 @@ from core.bookings import (
     ScheduleSessions,
     SearchOfferings,
     SetOpeningHours,
+)
+from core.consent import (
+    CheckConsent,
+    GetPolicy,
+    GrantConsent,
+    ListCookieCategories,
+    ListMyConsents,
+    MergeAnonymousConsents,
+    PublishPolicy,
+    RecordCookieChoices,
+    WithdrawConsent,
 )
 from core.identity import (
     AccessTokenAuthenticator,
@@ -146,7 +159,6 @@ from core.media import (
 )
 from core.messaging import (
     ConfirmWhatsAppSubscription,
-    DefaultConsentPolicy,
     DispatchEvent,
     EmailEvents,
     EmailSender,
@@ -699,9 +711,26 @@ class Container(containers.DeclarativeContainer):
     )
     del _identity
 
+    # ------------------------------------------------------------ consent context
+    consent_uow = providers.Factory(PostgisConsentUnitOfWork, engine)
+    _consent: Ports = {"uow": consent_uow.provider, "clock": clock}
+    grant_consent = _wired(GrantConsent, _consent)
+    withdraw_consent = _wired(WithdrawConsent, _consent)
+    list_my_consents = _wired(ListMyConsents, _consent)
+    check_consent = _wired(CheckConsent, _consent)  # messaging and analytics ask it
+    publish_policy = _wired(PublishPolicy, _consent)
+    get_policy = _wired(GetPolicy, _consent)
+    list_cookie_categories = _wired(ListCookieCategories, _consent)
+    record_cookie_choices = _wired(RecordCookieChoices, _consent)
+    merge_anonymous_consents = _wired(MergeAnonymousConsents, _consent)
+    # The consent part of a person's export and erasure (the privacy use cases list these).
+    consent_records = providers.Singleton(PostgisConsentRecords, engine)
+    del _consent
+
     # ------------------------------------------------------------ messaging context
     messaging_uow = providers.Factory(PostgisMessagingUnitOfWork, engine)
-    consent = providers.Singleton(DefaultConsentPolicy)
+    # Messaging asks the consent ledger (the WhatsApp opt-in counts as a grant; ADR 26).
+    consent = providers.Singleton(LedgerConsentPolicy, check_consent)
     renderer = providers.Singleton(JinjaRenderer)
     calendar_writer = providers.Singleton(IcalendarWriter)
     links = providers.Singleton(WebLinks, config.public_web_url, config.public_api_url)

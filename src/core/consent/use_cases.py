@@ -269,10 +269,9 @@ class GetPolicy(ConsentUseCase):
         return Success(found)
 
 
+@attrs.frozen
 class ListCookieCategories(UseCase):
     """Anyone: the cookie categories a web client may set; `necessary` is always on."""
-
-    __slots__ = ()
 
     async def __call__(self) -> tuple[CookieCategoryInfo, ...]:
         return COOKIE_CATEGORIES

@@ -162,12 +162,10 @@ class PostgisPolicyDocuments(PostgisPart, PolicyDocuments):
         return None if row is None else _policy(row)
 
     async def fresh_consent_since(self) -> Mapping[PolicyKind, int]:
-        statement = (
-            sa.select(P.kind, sa.func.max(P.version))
-            .where(P.requires_fresh_consent)
-            .group_by(P.kind)
-        )
-        return {PolicyKind(kind): version for kind, version in await self._run(statement)}
+        newest = sa.func.max(P.version).label("version")
+        statement = sa.select(P.kind, newest).where(P.requires_fresh_consent).group_by(P.kind)
+        rows = (await self._run(statement)).all()
+        return {PolicyKind(row.kind): int(row.version) for row in rows}
 
 
 class PostgisConsentUnitOfWork(PostgisUnitOfWork, ConsentUnitOfWork):
