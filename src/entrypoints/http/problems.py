@@ -27,7 +27,7 @@ from returns.result import Failure, Result
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from core import bookings, identity, integrations, media, messaging, payments
+from core import bookings, consent, identity, integrations, media, messaging, payments
 from core.identity import step_up_hint
 from core.shared import problems as shared
 from core.shared.errors import DomainError, InvalidInput
@@ -84,6 +84,7 @@ PROBLEMS = merged(
         messaging.PROBLEMS,
         media.PROBLEMS,
         integrations.PROBLEMS,
+        consent.PROBLEMS,
     ]
 )
 
