@@ -21,9 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.bookings_desk import BookingsDesk
 from adapters.cloudinary import CloudinaryConfig, CloudinaryMediaStore
+from adapters.consent_policy import LedgerAnalyticsConsent, LedgerConsentPolicy
 from adapters.ga4 import Ga4MeasurementProtocol
 from adapters.postgis.analytics import PostgisAnalyticsUnitOfWork
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
+from adapters.postgis.consent import PostgisConsentRecords, PostgisConsentUnitOfWork
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from adapters.postgis.integrations import PostgisIntegrationsUnitOfWork
@@ -83,17 +85,25 @@ from core.consent import (
     AnalyticsConsent,
     AnalyticsEvent,
     BuildExport,
+    CheckConsent,
     DownloadExport,
     ExportNow,
     GetErasure,
     GetExport,
+    GetPolicy,
+    GrantConsent,
+    ListCookieCategories,
+    ListMyConsents,
+    MergeAnonymousConsents,
+    PublishPolicy,
     QueueTracking,
+    RecordCookieChoices,
     RequestErasure,
     RequestExport,
     RightsSettings,
     RunErasure,
-    Subject,
     TrackEvent,
+    WithdrawConsent,
     erasure_steps,
 )
 from core.identity import (
@@ -168,7 +178,6 @@ from core.media import (
 )
 from core.messaging import (
     ConfirmWhatsAppSubscription,
-    DefaultConsentPolicy,
     DispatchEvent,
     EmailEvents,
     EmailSender,
@@ -451,13 +460,6 @@ class _NoAnalytics(Analytics):
 
     async def send(self, client_id: str, events: Sequence[AnalyticsEvent]) -> None:
         return None
-
-
-class _NobodyConsented(AnalyticsConsent):
-    """Until the consent ledger answers (issue 10), nobody has granted analytics."""
-
-    async def granted(self, subject: Subject) -> bool:
-        return False
 
 
 def _analytics_client(
@@ -759,9 +761,26 @@ class Container(containers.DeclarativeContainer):
     )
     del _identity
 
+    # ------------------------------------------------------------ consent context
+    consent_uow = providers.Factory(PostgisConsentUnitOfWork, engine)
+    _consent: Ports = {"uow": consent_uow.provider, "clock": clock}
+    grant_consent = _wired(GrantConsent, _consent)
+    withdraw_consent = _wired(WithdrawConsent, _consent)
+    list_my_consents = _wired(ListMyConsents, _consent)
+    check_consent = _wired(CheckConsent, _consent)  # messaging and analytics ask it
+    publish_policy = _wired(PublishPolicy, _consent)
+    get_policy = _wired(GetPolicy, _consent)
+    list_cookie_categories = _wired(ListCookieCategories, _consent)
+    record_cookie_choices = _wired(RecordCookieChoices, _consent)
+    merge_anonymous_consents = _wired(MergeAnonymousConsents, _consent)
+    # The consent part of a person's export and erasure (the privacy use cases list these).
+    consent_records = providers.Singleton(PostgisConsentRecords, engine)
+    del _consent
+
     # ------------------------------------------------------------ messaging context
     messaging_uow = providers.Factory(PostgisMessagingUnitOfWork, engine)
-    consent = providers.Singleton(DefaultConsentPolicy)
+    # Messaging asks the consent ledger (the WhatsApp opt-in counts as a grant; ADR 26).
+    consent = providers.Singleton(LedgerConsentPolicy, check_consent)
     renderer = providers.Singleton(JinjaRenderer)
     calendar_writer = providers.Singleton(IcalendarWriter)
     links = providers.Singleton(WebLinks, config.public_web_url, config.public_api_url)
@@ -882,7 +901,9 @@ class Container(containers.DeclarativeContainer):
         closers,
     )
     # Whether a person or an anonymous id granted analytics: the consent ledger's answer.
-    analytics_consent: providers.Provider[AnalyticsConsent] = providers.Singleton(_NobodyConsented)
+    analytics_consent: providers.Provider[AnalyticsConsent] = providers.Singleton(
+        LedgerAnalyticsConsent, check_consent
+    )
     _analytics: Ports = {
         "uow": analytics_uow.provider,
         "analytics": analytics,
@@ -904,12 +925,12 @@ class Container(containers.DeclarativeContainer):
     media_records = providers.Singleton(MediaRecords)
     # Every store's PersonalRecords, in the export's order: each context adds its own here
     # (identity: account, sessions, audit; payments; messaging; consent).
-    personal_records = providers.List(booking_records, media_records)
+    personal_records = providers.List(booking_records, media_records, consent_records)
     # The erasure's order: the stores that need the person's values in clear (messaging forgets
     # addresses at its providers; media deletes at Cloudinary), then the data key's
     # destruction, then every other store's erase (identity deletes the users row).
     erasure_records_before_shredding = providers.List(media_records)
-    erasure_records_after_shredding = providers.List(booking_records)
+    erasure_records_after_shredding = providers.List(booking_records, consent_records)
     erasure_steps = providers.Singleton(
         erasure_steps,
         before_shredding=erasure_records_before_shredding,

@@ -17,7 +17,7 @@ from core.consent.analytics import (
     AnalyticsEventSource,
     AnalyticsJobs,
     AnalyticsUnitOfWork,
-    Subject,
+    TrackedSubject,
 )
 from core.shared.events import Event
 from core.shared.ids import EventId, UserId
@@ -57,16 +57,16 @@ class MemoryAnalytics(Analytics):
 class MemoryAnalyticsConsent(AnalyticsConsent):
     """Consent as a set of subjects; `grant` and `withdraw` take effect at once."""
 
-    def __init__(self, *granted: Subject) -> None:
-        self._granted: set[Subject] = set(granted)
+    def __init__(self, *granted: TrackedSubject) -> None:
+        self._granted: set[TrackedSubject] = set(granted)
 
-    def grant(self, subject: Subject) -> None:
+    def grant(self, subject: TrackedSubject) -> None:
         self._granted.add(subject)
 
-    def withdraw(self, subject: Subject) -> None:
+    def withdraw(self, subject: TrackedSubject) -> None:
         self._granted.discard(subject)
 
-    async def granted(self, subject: Subject) -> bool:
+    async def granted(self, subject: TrackedSubject) -> bool:
         return subject in self._granted
 
 

@@ -27,10 +27,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, NewType, Protocol
+from typing import Any, Protocol
 
 import attrs
 
+from core.consent.model import AnonymousId
 from core.shared.events import Event
 from core.shared.ids import EventId, UserId
 from core.shared.money import Currency
@@ -40,8 +41,7 @@ from core.shared.unit_of_work import MAINTENANCE, UnitOfWork, UnitOfWorkFactory
 from core.shared.use_case import UseCase
 
 # An anonymous visitor's id (a cookie's, recorded by the consent ledger before login).
-AnonymousId = NewType("AnonymousId", str)
-Subject = UserId | AnonymousId  # whose consent decides: a person, or an anonymous visitor
+TrackedSubject = UserId | AnonymousId  # whose consent decides: a person, or an anonymous visitor
 
 CLIENT_ID_FIELD = "analytics.client_id"
 TRANSACTION_ID_FIELD = "analytics.transaction_id"
@@ -89,7 +89,7 @@ class Tracked:
     """An outbox event as analytics sees it: whose consent decides, and what would be sent
     (the transaction id still a plain id, pseudonymised when sending)."""
 
-    subject: Subject
+    subject: TrackedSubject
     name: str
     params: Mapping[str, ParamValue]
     transaction: uuid.UUID | None = None
@@ -125,7 +125,7 @@ class Analytics(Protocol):
 class AnalyticsConsent(Protocol):
     """Whether `subject` has analytics consent right now (the consent ledger answers)."""
 
-    async def granted(self, subject: Subject) -> bool: ...
+    async def granted(self, subject: TrackedSubject) -> bool: ...
 
 
 class AnalyticsEventSource(Protocol):
@@ -247,7 +247,7 @@ def tracked(event: Event) -> Tracked | None:
     )
 
 
-async def client_id(subject: Subject, personal: PersonalData) -> str:
+async def client_id(subject: TrackedSubject, personal: PersonalData) -> str:
     """The GA4 client id of `subject`: a keyed pseudonym of a user id (only we can link it
     back, and only while we hold the lookup key); an anonymous id as it is."""
     if isinstance(subject, uuid.UUID):

@@ -34,7 +34,7 @@ from devservers.child_process import ChildServerError
 from devservers.postgres import LocalPostgresError
 from devservers.redis import LocalRedisError
 from devservers.stripe_fake import LocalStripeError
-from entrypoints.cli import demo, identity, jobs, messages, payments, privacy, webhooks
+from entrypoints.cli import consent, demo, identity, jobs, messages, payments, privacy, webhooks
 from entrypoints.cli.console import CliError, err, fail, out, parse_id, say, value
 from entrypoints.cli.environment import local_fakes, local_stripe, resolve_settings
 from entrypoints.container import (
@@ -154,6 +154,7 @@ payments.mount(app, _run)
 messages.mount(app, _run)
 # privacy export|erase: a person's export and erasure, in-process (`privacy retention` joins).
 privacy_app = privacy.mount(app, _run)
+consent.mount(app, _run)
 # worker, jobs ...: running the job queue (mail, reminders, webhooks, photo deletions).
 jobs.mount(app, _run)
 # webhooks dead|redeliver: integrators' deliveries that failed for a day.

@@ -85,6 +85,7 @@ PROBLEMS = merged(
         media.PROBLEMS,
         integrations.PROBLEMS,
         consent.RIGHTS_PROBLEMS,
+        consent.PROBLEMS,
     ]
 )
 
