@@ -29,6 +29,7 @@ from adapters.postgis.media import PostgisMediaUnitOfWork
 from adapters.postgis.messaging import PostgisMessagingUnitOfWork
 from adapters.postgis.payments import PostgisPaymentsUnitOfWork
 from adapters.postgis.personal import PostgisPersonKeyVault
+from adapters.postgis.retention import PostgisAbandonedAccounts, PostgisRetentionStore
 from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.redis.idempotency import RedisIdempotencyStore
 from adapters.redis.sessions import RedisLiveSessions
@@ -74,6 +75,7 @@ from core.bookings import (
     SearchOfferings,
     SetOpeningHours,
 )
+from core.consent import EnforceRetention
 from core.identity import (
     AccessTokenAuthenticator,
     BeginTotpEnrolment,
@@ -809,6 +811,19 @@ class Container(containers.DeclarativeContainer):
     dispatch_event_to_endpoints = _wired(DispatchEventToEndpoints, _integrations)
     deliver_webhook = _wired(DeliverWebhook, _integrations)
     del _integrations
+
+    # ------------------------------------------------------------ retention (issue 10)
+    # `erase` is the erasure of a person (core.consent.rights, another branch): until it is
+    # wired here, abandoned accounts are counted and kept (their count reads "not enforced").
+    enforce_retention = _wired(
+        EnforceRetention,
+        {
+            "store": providers.Singleton(PostgisRetentionStore, engine),
+            "accounts": providers.Singleton(PostgisAbandonedAccounts, engine),
+            "erase": providers.Object(None),
+            "clock": clock,
+        },
+    )
 
 
 def build_container(settings: Settings) -> Container:

@@ -188,7 +188,7 @@ Erase = Callable[[UserId], Awaitable[None]]
 @attrs.frozen(kw_only=True)
 class ClassReport:
     rule: Rule
-    count: int | None  # None: the store does not exist in this database
+    count: int | None  # None: not enforced here (no such store in this database, or no erasure)
 
 
 @attrs.frozen(kw_only=True)
@@ -207,7 +207,7 @@ class EnforceRetention(UseCase):
 
     store: RetentionStore
     accounts: AbandonedAccounts
-    erase: Erase
+    erase: Erase | None  # None until erasure is wired: abandoned accounts are then only counted
     clock: Clock
     batch: int = 1000
     rules: tuple[Rule, ...] = RETENTION
@@ -236,9 +236,11 @@ class EnforceRetention(UseCase):
             if went < self.batch:
                 return total
 
-    async def _accounts(self, cut: datetime, *, dry_run: bool) -> int:
+    async def _accounts(self, cut: datetime, *, dry_run: bool) -> int | None:
         if dry_run:
             return await self.accounts.count(cut)
+        if self.erase is None:
+            return None
         # Erasure may finish later (a job): a person listed again is not erased twice here.
         total, seen = 0, set[UserId]()
         while found := [p for p in await self.accounts.list(cut, self.batch) if p not in seen]:

@@ -44,7 +44,11 @@ def test_the_periods_the_issue_names() -> None:
     assert periods[DataClass.FINISHED_JOBS] == 7 * DAY  # what remove_finished_jobs kept
     assert periods[DataClass.DEAD_JOBS] == 90 * DAY
     assert periods[DataClass.PRIVACY_EXPORTS] == timedelta(0)
-    assert [period_text(p) for p in (timedelta(0), DAY, 30 * DAY)] == ["at once", "1 day", "30 days"]
+    assert [period_text(p) for p in (timedelta(0), DAY, 30 * DAY)] == [
+        "at once",
+        "1 day",
+        "30 days",
+    ]
 
 
 async def test_a_dry_run_counts_what_is_past_its_period_and_removes_nothing() -> None:
@@ -62,7 +66,8 @@ async def test_a_dry_run_counts_what_is_past_its_period_and_removes_nothing() ->
     assert report.count(DataClass.ABANDONED_ACCOUNTS) == 1
     assert report.count(DataClass.MESSAGES) == 0
     assert len(store.items[DataClass.AUTH_SESSIONS]) == 2
-    assert not store.batches and not accounts.erased
+    assert not store.batches
+    assert not accounts.erased
 
 
 async def test_sweeping_goes_in_bounded_batches_until_one_comes_back_short() -> None:
@@ -118,3 +123,17 @@ async def test_a_store_this_database_does_not_have_yet_is_reported_as_such() -> 
 
     assert wet.count(DataClass.AUDIT_CLIENTS) is None
     assert dry.count(DataClass.AUDIT_CLIENTS) is None
+
+
+async def test_without_an_erasure_abandoned_accounts_are_kept_and_reported_as_not_enforced() -> (
+    None
+):
+    accounts = MemoryAbandonedAccounts()
+    accounts.accounts[UserId(uuid.uuid4())] = NOW - 60 * DAY
+    use_case = EnforceRetention(
+        store=MemoryRetentionStore(), accounts=accounts, erase=None, clock=FixedClock(NOW)
+    )
+
+    assert (await use_case()).count(DataClass.ABANDONED_ACCOUNTS) is None
+    assert (await use_case(dry_run=True)).count(DataClass.ABANDONED_ACCOUNTS) == 1
+    assert len(accounts.accounts) == 1

@@ -109,17 +109,6 @@ _RECOVER = sa.text(
     SELECT id, {_WAKE} FROM recovered ORDER BY id
     """  # noqa: S608  (constant fragments only)
 )
-# A job finished (succeeded or cancelled) before the cut, by its latest event. Dead (failed)
-# jobs are never removed here: they wait for `reserva jobs retry|cancel`.
-_REMOVE_FINISHED = sa.text(
-    """
-    DELETE FROM procrastinate_jobs AS j
-    WHERE j.status IN ('succeeded', 'cancelled')
-      AND NOT EXISTS (
-        SELECT FROM procrastinate_events AS e
-        WHERE e.job_id = j.id AND e.at >= now() - make_interval(secs => :seconds))
-    """
-)
 _PRUNE_WORKERS = sa.text("SELECT procrastinate_prune_stalled_workers_v1(:seconds)")
 
 
@@ -218,15 +207,6 @@ class JobRecords:
             ids = [row.id for row in recovered]
             await connection.execute(_PRUNE_WORKERS, {"seconds": seconds})
         return ids
-
-    async def remove_finished(self, kept_for: timedelta) -> int:
-        """Delete jobs that succeeded or were cancelled more than `kept_for` ago (their events
-        and recorded errors go with them); how many. Dead jobs stay until handled."""
-        async with self._engine.begin() as connection:
-            removed = await connection.execute(
-                _REMOVE_FINISHED, {"seconds": kept_for.total_seconds()}
-            )
-        return removed.rowcount
 
     @staticmethod
     async def _lock(connection: AsyncConnection, job_id: int) -> str:

@@ -23,7 +23,7 @@ DELIVER_WEBHOOK = "deliver_webhook"  # {"delivery_id", "attempt"}
 DELETE_MEDIA_ASSET = "delete_media_asset"  # {"photo_id"}
 # Periodic, on the maintenance queue: one run per tick across every worker.
 SETTLE_PAYMENTS = "settle_payments"  # the payments sweeper (ADR 18)
-REMOVE_FINISHED_JOBS = "remove_finished_jobs"  # succeeded/cancelled jobs past their keep
+ENFORCE_RETENTION = "enforce_retention"  # core.consent.retention (finished jobs included)
 
 # Queues: a worker may serve some of them (`reserva worker --queue messages`).
 EVENTS_QUEUE = "events"
