@@ -41,7 +41,6 @@ class DataClass(enum.StrEnum):
 
 class Action(enum.StrEnum):
     DELETE = "delete"
-    EMPTY = "empty personal columns"
     ERASE = "erase the person"
 
 
