@@ -15,6 +15,8 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from core.shared.redaction import redact_personal
+
 STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 MAX_ERROR_CHARS = 2000  # a traceback's last line is what an operator reads; keep rows small
 
@@ -127,8 +129,9 @@ def _record(row: sa.Row[Any]) -> JobRecord:
 
 
 def error_text(error: BaseException) -> str:
-    """What is kept of a failure: its type and message, cut to a readable size."""
-    message = str(error).strip()
+    """What is kept of a failure: its type and message, cut to a readable size, without what
+    looks like personal data (a provider's refusal may quote the address it refused)."""
+    message = redact_personal(str(error).strip())
     text = f"{type(error).__name__}: {message}" if message else type(error).__name__
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
