@@ -101,6 +101,10 @@ class RedactPersonalData(logging.Filter):
 
 
 REDACTED_LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
+# Libraries that log whole requests at DEBUG: SendGrid's HTTP client writes the payload (the
+# recipient, the mail with its one-time link) and the Authorization header (the API key).
+# Held at WARNING whatever the root level is.
+QUIET_LOGGERS = ("python_http_client",)
 
 
 def redact_handlers(*loggers: str) -> None:
@@ -131,6 +135,8 @@ def configure_logging(level: int = logging.INFO) -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
         root.addHandler(handler)
         root.setLevel(level)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
