@@ -34,6 +34,7 @@ from adapters.postgis.messaging import PostgisMessagingUnitOfWork
 from adapters.postgis.payments import PostgisPaymentsUnitOfWork
 from adapters.postgis.personal import PostgisPersonKeyVault
 from adapters.postgis.privacy import MediaRecords, PostgisBookingRecords, PostgisRightsUnitOfWork
+from adapters.postgis.retention import PostgisAbandonedAccounts, PostgisRetentionStore
 from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.redis.idempotency import RedisIdempotencyStore
 from adapters.redis.sessions import RedisLiveSessions
@@ -87,6 +88,7 @@ from core.consent import (
     BuildExport,
     CheckConsent,
     DownloadExport,
+    EnforceRetention,
     ExportNow,
     GetErasure,
     GetExport,
@@ -240,6 +242,7 @@ from core.payments.ports import (
     ProcessorEvent,
     WebhookVerifier,
 )
+from core.shared.ids import UserId
 from core.shared.money import Money
 from core.shared.principal import Authenticator
 from core.shared.use_case import UseCase
@@ -460,6 +463,13 @@ class _NoAnalytics(Analytics):
 
     async def send(self, client_id: str, events: Sequence[AnalyticsEvent]) -> None:
         return None
+
+
+def _erasing(run_erasure: RunErasure) -> Callable[[UserId], Awaitable[None]]:
+    async def erase(person: UserId) -> None:
+        await run_erasure(person, requested_by="retention: abandoned account")
+
+    return erase
 
 
 def _analytics_client(
@@ -962,6 +972,17 @@ class Container(containers.DeclarativeContainer):
     get_erasure = _wired(GetErasure, _rights)
     run_erasure = _wired(RunErasure, _rights)
     del _rights
+    # ------------------------------------------------------------ retention (issue 10)
+    # Abandoned accounts are erased the way a requested erasure is (resumable, every store).
+    enforce_retention = _wired(
+        EnforceRetention,
+        {
+            "store": providers.Singleton(PostgisRetentionStore, engine),
+            "accounts": providers.Singleton(PostgisAbandonedAccounts, engine),
+            "erase": providers.Singleton(_erasing, run_erasure),
+            "clock": clock,
+        },
+    )
 
 
 def build_container(settings: Settings) -> Container:

@@ -1,5 +1,5 @@
 """The periodic jobs every worker schedules: the payments sweeper runs only against a
-configured processor, and once a minute; finished jobs are swept hourly."""
+configured processor, and once a minute; retention (finished jobs included) runs daily."""
 
 from __future__ import annotations
 
@@ -40,11 +40,12 @@ async def test_the_sweeper_settles_against_a_configured_processor_only() -> None
     assert (configured.rounds, unconfigured.rounds) == (1, 0)
 
 
-def test_the_sweeper_ticks_every_minute_and_the_job_sweep_every_hour() -> None:
+def test_the_sweeper_ticks_every_minute_and_retention_every_day() -> None:
     def gaps(cron: str) -> set[float]:
         ticks = croniter(cron, 0)
         times = [ticks.get_next(float) for _ in range(5)]
         return {later - earlier for earlier, later in itertools.pairwise(times)}
 
     assert gaps(PERIODIC["settle_payments"].cron) == {60.0}
-    assert gaps(PERIODIC["remove_finished_jobs"].cron) == {3600.0}
+    assert gaps(PERIODIC["enforce_retention"].cron) == {86400.0}
+    assert "remove_finished_jobs" not in PERIODIC  # folded into the retention table

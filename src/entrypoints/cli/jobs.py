@@ -16,6 +16,7 @@ from rich.table import Table
 from adapters.postgis.jobs import JOBS_QUEUES, STATUSES, JobRecord, JobRecordError, JobRecords
 from entrypoints.cli.console import CliError, fail, out, say
 from entrypoints.cli.identity import Runner
+from entrypoints.http.logging import configure_logging
 from entrypoints.worker import run_worker
 
 T = TypeVar("T")
@@ -109,6 +110,7 @@ class JobCommands:
         queues = _or_fail(_queues, queue)
 
         async def work(container: Any) -> None:
+            configure_logging()  # JSON lines on stderr, personal data redacted (as the API)
             at_once = concurrency or int(container.config.worker_concurrency())
             say(f"worker: {at_once} at once, queues {', '.join(queues or JOBS_QUEUES)}")
             await run_worker(container, at_once, queues)

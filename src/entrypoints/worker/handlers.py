@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -22,13 +21,12 @@ from adapters.postgis.jobs import (
     DELETE_MEDIA_ASSET,
     DELIVER_WEBHOOK,
     DISPATCH_EVENT,
+    ENFORCE_RETENTION,
     ERASE_PERSON,
-    REMOVE_FINISHED_JOBS,
     SEND_MESSAGE,
     SEND_REMINDER,
     SETTLE_PAYMENTS,
     TRACK_EVENT,
-    JobRecords,
 )
 from core.consent import ExportId
 from core.integrations import DeliveryId
@@ -119,14 +117,13 @@ async def settle_payments(container: Any, args: dict[str, Any]) -> None:
         _log.info("payments settled", **done)
 
 
-# Finished jobs stay listed this long (`reserva jobs list`); dead ones stay until handled.
-KEEP_FINISHED_JOBS = timedelta(days=7)
-
-
-async def remove_finished_jobs(container: Any, args: dict[str, Any]) -> None:
-    removed = await JobRecords(container.engine()).remove_finished(KEEP_FINISHED_JOBS)
+async def enforce_retention(container: Any, args: dict[str, Any]) -> None:
+    """Everything past its retention period goes (core.consent.retention): sessions, tokens,
+    messages, expired holds, finished and dead jobs, ... in short batches. Counts only."""
+    report = await container.enforce_retention()()
+    removed = {item.rule.data.value: item.count for item in report.classes if item.count}
     if removed:
-        _log.info("finished jobs removed", count=removed)
+        _log.info("retention enforced", **removed)
 
 
 HANDLERS: dict[str, Handler] = {
@@ -141,5 +138,6 @@ HANDLERS: dict[str, Handler] = {
 }
 PERIODIC: dict[str, PeriodicTask] = {
     SETTLE_PAYMENTS: PeriodicTask(cron="* * * * *", handler=settle_payments),
-    REMOVE_FINISHED_JOBS: PeriodicTask(cron="17 * * * *", handler=remove_finished_jobs),
+    # Daily, at a quiet hour: finished jobs (kept 7 days) are among the classes it sweeps.
+    ENFORCE_RETENTION: PeriodicTask(cron="23 3 * * *", handler=enforce_retention),
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,6 +22,8 @@ from adapters.postgis.jobs import (
     WrongStatus,
     defer,
 )
+from adapters.postgis.retention import PostgisRetentionStore
+from core.consent.retention import DataClass
 from entrypoints.container import Container
 from entrypoints.worker import (
     InProcessWorker,
@@ -264,6 +266,7 @@ async def test_periodic_tasks_are_deferred_and_run_by_the_worker(
 async def test_finished_jobs_are_removed_after_their_keep_and_dead_ones_stay(
     engine: AsyncEngine, owner_engine: AsyncEngine
 ) -> None:
+    """The retention table's finished jobs (7 days) and dead jobs (90 days)."""
     ids = {name: await _defer(engine, "succeed", name) for name in ("ok", "off", "dead", "new")}
     async with owner_engine.begin() as connection:
         for name, status in (("ok", "succeeded"), ("off", "cancelled"), ("dead", "failed")):
@@ -282,9 +285,11 @@ async def test_finished_jobs_are_removed_after_their_keep_and_dead_ones_stay(
             ),
             {"old": [ids["ok"], ids["off"], ids["dead"]]},
         )
+    store, now = PostgisRetentionStore(engine), datetime.now(UTC)
 
-    removed = await JobRecords(engine).remove_finished(timedelta(days=7))
+    removed = await store.sweep(DataClass.FINISHED_JOBS, now - timedelta(days=7), 100)
+    dead_removed = await store.sweep(DataClass.DEAD_JOBS, now - timedelta(days=90), 100)
 
-    assert removed == 2
+    assert (removed, dead_removed) == (2, 0)
     left = {job.id for job in await JobRecords(engine).list()}
     assert left == {ids["dead"], ids["new"]}

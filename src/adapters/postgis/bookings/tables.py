@@ -260,6 +260,19 @@ sa.Index(
     postgresql_where=sa.text(one_of("status", LIVE_STATUSES)),
 )
 
+# Retention (migration 0019): the referencing side of the self-reference (deleting a booking
+# checks it), and the sweep of holds that expired long ago.
+sa.Index(
+    "ix_bookings_rescheduled_from",
+    bookings.c.rescheduled_from,
+    postgresql_where=sa.text("rescheduled_from IS NOT NULL"),
+)
+sa.Index(
+    "ix_bookings_hold_expiry",
+    bookings.c.hold_expires_at,
+    postgresql_where=sa.text("status IN ('held', 'expired')"),
+)
+
 
 # Everyone's bookings as availability sees them (a view, migration 0004): row-level security
 # shows a caller only the bookings they are party to, and busy slots and seat counts include

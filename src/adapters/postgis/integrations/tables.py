@@ -86,6 +86,13 @@ sa.Index(
     webhook_deliveries.c.created_at,
     postgresql_where=webhook_deliveries.c.status == "dead",
 )
+# Retention (migration 0019): deliveries done or dead, oldest first.
+sa.Index(
+    "ix_webhook_deliveries_finished",
+    webhook_deliveries.c.created_at,
+    postgresql_where=sa.text("status IN ('succeeded', 'dead')"),
+)
+
 
 webhook_delivery_attempts = sa.Table(
     "webhook_delivery_attempts",

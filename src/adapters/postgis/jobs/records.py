@@ -15,6 +15,8 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from core.shared.redaction import redact_personal
+
 STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 MAX_ERROR_CHARS = 2000  # a traceback's last line is what an operator reads; keep rows small
 
@@ -109,17 +111,6 @@ _RECOVER = sa.text(
     SELECT id, {_WAKE} FROM recovered ORDER BY id
     """  # noqa: S608  (constant fragments only)
 )
-# A job finished (succeeded or cancelled) before the cut, by its latest event. Dead (failed)
-# jobs are never removed here: they wait for `reserva jobs retry|cancel`.
-_REMOVE_FINISHED = sa.text(
-    """
-    DELETE FROM procrastinate_jobs AS j
-    WHERE j.status IN ('succeeded', 'cancelled')
-      AND NOT EXISTS (
-        SELECT FROM procrastinate_events AS e
-        WHERE e.job_id = j.id AND e.at >= now() - make_interval(secs => :seconds))
-    """
-)
 _PRUNE_WORKERS = sa.text("SELECT procrastinate_prune_stalled_workers_v1(:seconds)")
 
 
@@ -138,8 +129,9 @@ def _record(row: sa.Row[Any]) -> JobRecord:
 
 
 def error_text(error: BaseException) -> str:
-    """What is kept of a failure: its type and message, cut to a readable size."""
-    message = str(error).strip()
+    """What is kept of a failure: its type and message, cut to a readable size, without what
+    looks like personal data (a provider's refusal may quote the address it refused)."""
+    message = redact_personal(str(error).strip())
     text = f"{type(error).__name__}: {message}" if message else type(error).__name__
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
@@ -218,15 +210,6 @@ class JobRecords:
             ids = [row.id for row in recovered]
             await connection.execute(_PRUNE_WORKERS, {"seconds": seconds})
         return ids
-
-    async def remove_finished(self, kept_for: timedelta) -> int:
-        """Delete jobs that succeeded or were cancelled more than `kept_for` ago (their events
-        and recorded errors go with them); how many. Dead jobs stay until handled."""
-        async with self._engine.begin() as connection:
-            removed = await connection.execute(
-                _REMOVE_FINISHED, {"seconds": kept_for.total_seconds()}
-            )
-        return removed.rowcount
 
     @staticmethod
     async def _lock(connection: AsyncConnection, job_id: int) -> str:

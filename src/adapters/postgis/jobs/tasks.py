@@ -26,7 +26,7 @@ BUILD_EXPORT = "build_export"  # {"export_id"}: a person's export (issue 10)
 ERASE_PERSON = "erase_person"  # {"person_id"}: a person's erasure, resumed step by step
 # Periodic, on the maintenance queue: one run per tick across every worker.
 SETTLE_PAYMENTS = "settle_payments"  # the payments sweeper (ADR 18)
-REMOVE_FINISHED_JOBS = "remove_finished_jobs"  # succeeded/cancelled jobs past their keep
+ENFORCE_RETENTION = "enforce_retention"  # core.consent.retention (finished jobs included)
 
 # Queues: a worker may serve some of them (`reserva worker --queue messages`).
 EVENTS_QUEUE = "events"
