@@ -24,6 +24,7 @@ from adapters.cloudinary import CloudinaryConfig, CloudinaryMediaStore
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
+from adapters.postgis.identity.records import identity_records as identity_personal_records
 from adapters.postgis.integrations import PostgisIntegrationsUnitOfWork
 from adapters.postgis.media import PostgisMediaUnitOfWork
 from adapters.postgis.messaging import PostgisMessagingUnitOfWork
@@ -566,7 +567,7 @@ class Container(containers.DeclarativeContainer):
     personal_data = providers.Singleton(
         AesGcmPersonalData, person_key_vault, keyring, erasure_register
     )
-    identity_uow = providers.Factory(PostgisIdentityUnitOfWork, engine, keyring)
+    identity_uow = providers.Factory(PostgisIdentityUnitOfWork, engine, keyring, personal_data)
     identity_settings = providers.Singleton(
         IdentitySettings,
         access_ttl=providers.Factory(timedelta, seconds=config.access_ttl_seconds),
@@ -618,6 +619,11 @@ class Container(containers.DeclarativeContainer):
     qr_renderer = providers.Singleton(SegnoQrRenderer)
     # Ended sessions and authorization epochs, which every authenticated request checks.
     live_sessions = providers.Singleton(RedisLiveSessions, redis)
+    # Identity's sections of a person's export and its part of their erasure ("account",
+    # "sessions", "audit"; each one's erase runs all of identity's part).
+    identity_records = providers.Singleton(
+        identity_personal_records, identity_uow.provider, personal_data, live_sessions
+    )
     # Steps several identity use cases take, built once and shared.
     token_issuer = providers.Singleton(
         TokenIssuer,
