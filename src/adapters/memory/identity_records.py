@@ -8,14 +8,12 @@ from datetime import datetime
 
 import attrs
 
-from adapters.memory.identity import MemoryIdentityStore
+from adapters.memory.identity import PERSONAL_DETAILS, MemoryIdentityStore
 from core.consent.records import Json, PersonalRecords
 from core.identity.model import AuditEntry
 from core.identity.ports import LiveSessions
 from core.shared.ids import UserId
 from core.shared.unit_of_work import MAINTENANCE
-
-PERSONAL_DETAILS = frozenset({"email", "os_user"})  # as the PostGIS audit log seals apart
 
 
 def _iso(value: datetime | None) -> str | None:
