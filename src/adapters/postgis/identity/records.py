@@ -126,12 +126,16 @@ class PostgisAccountRecords(_IdentityRecords, PersonalRecords):
             if row is None:
                 return None
             staff_of = (
-                await uow.connection.execute(
-                    sa.select(user_staff_roles.c.provider_id).where(
-                        user_staff_roles.c.user_id == person
+                (
+                    await uow.connection.execute(
+                        sa.select(user_staff_roles.c.provider_id).where(
+                            user_staff_roles.c.user_id == person
+                        )
                     )
                 )
-            ).scalars()
+                .scalars()
+                .all()
+            )
             mfa = (
                 await uow.connection.execute(
                     sa.select(sa.func.count()).where(
