@@ -28,6 +28,7 @@ from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.consent import PostgisConsentRecords, PostgisConsentUnitOfWork
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
+from adapters.postgis.identity.records import identity_records as identity_personal_records
 from adapters.postgis.integrations import PostgisIntegrationsUnitOfWork
 from adapters.postgis.media import PostgisMediaUnitOfWork
 from adapters.postgis.messaging import PostgisMessagingUnitOfWork
@@ -97,6 +98,7 @@ from core.consent import (
     ListCookieCategories,
     ListMyConsents,
     MergeAnonymousConsents,
+    PersonalRecords,
     PublishPolicy,
     QueueTracking,
     RecordCookieChoices,
@@ -465,6 +467,11 @@ class _NoAnalytics(Analytics):
         return None
 
 
+def _sections(*parts: PersonalRecords | Sequence[PersonalRecords]) -> list[PersonalRecords]:
+    """Stores' records in order; a context that has several sections gives them as a tuple."""
+    return [one for part in parts for one in (part if isinstance(part, Sequence) else (part,))]
+
+
 def _erasing(run_erasure: RunErasure) -> Callable[[UserId], Awaitable[None]]:
     async def erase(person: UserId) -> None:
         await run_erasure(person, requested_by="retention: abandoned account")
@@ -634,7 +641,7 @@ class Container(containers.DeclarativeContainer):
     personal_data = providers.Singleton(
         AesGcmPersonalData, person_key_vault, keyring, erasure_register
     )
-    identity_uow = providers.Factory(PostgisIdentityUnitOfWork, engine, keyring)
+    identity_uow = providers.Factory(PostgisIdentityUnitOfWork, engine, keyring, personal_data)
     identity_settings = providers.Singleton(
         IdentitySettings,
         access_ttl=providers.Factory(timedelta, seconds=config.access_ttl_seconds),
@@ -686,6 +693,13 @@ class Container(containers.DeclarativeContainer):
     qr_renderer = providers.Singleton(SegnoQrRenderer)
     # Ended sessions and authorization epochs, which every authenticated request checks.
     live_sessions = providers.Singleton(RedisLiveSessions, redis)
+    # Identity's sections of a person's export and its part of their erasure ("account",
+    # "sessions", "audit"; each one's erase runs all of identity's part).
+    identity_records = providers.Singleton(
+        identity_personal_records, identity_uow.provider, personal_data, live_sessions
+    )
+    # Any one of them erases all of identity's part (account, sessions, audit clients).
+    identity_account_records = providers.Callable(lambda sections: sections[0], identity_records)
     # Steps several identity use cases take, built once and shared.
     token_issuer = providers.Singleton(
         TokenIssuer,
@@ -935,12 +949,16 @@ class Container(containers.DeclarativeContainer):
     media_records = providers.Singleton(MediaRecords)
     # Every store's PersonalRecords, in the export's order: each context adds its own here
     # (identity: account, sessions, audit; payments; messaging; consent).
-    personal_records = providers.List(booking_records, media_records, consent_records)
+    personal_records = providers.Callable(
+        _sections, identity_records, booking_records, consent_records, media_records
+    )
     # The erasure's order: the stores that need the person's values in clear (messaging forgets
     # addresses at its providers; media deletes at Cloudinary), then the data key's
     # destruction, then every other store's erase (identity deletes the users row).
     erasure_records_before_shredding = providers.List(media_records)
-    erasure_records_after_shredding = providers.List(booking_records, consent_records)
+    erasure_records_after_shredding = providers.Callable(
+        _sections, identity_account_records, booking_records, consent_records
+    )
     erasure_steps = providers.Singleton(
         erasure_steps,
         before_shredding=erasure_records_before_shredding,

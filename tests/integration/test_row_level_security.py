@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.memory.keyring import MemoryKeyring
+from adapters.memory.personal import MemoryPersonalData
 from adapters.postgis import migrate
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
@@ -29,14 +30,15 @@ from devservers.postgres import LocalDatabase, LocalPostgres
 NOW = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
 PERSONAL_TABLES = (
     "bookings", "users", "user_staff_roles", "auth_sessions", "refresh_tokens",
-    "totp_credentials", "recovery_codes", "one_time_tokens", "audit_log",
+    "totp_credentials", "recovery_codes", "one_time_tokens", "audit_log", "audit_log_clients",
 )  # fmt: skip
 
 
 @attrs.frozen(kw_only=True)
 class Person:
     user_id: UserId
-    email_key: str
+    email_hash: str  # what the unit of work presents for an address: its keyed hash
+    audit_id: uuid.UUID
     provider_id: ProviderId
     booking_id: BookingId
     session_id: uuid.UUID
@@ -53,10 +55,12 @@ class World:
 
 def _person(owner: sa.Connection, name: str, hour: int) -> Person:
     ids = {key: uuid.uuid4() for key in ("user", "provider", "place", "resource", "offering",
-                                          "booking", "session", "refresh", "token")}  # fmt: skip
+                                          "booking", "session", "refresh", "token",
+                                          "audit")}  # fmt: skip
     person = Person(
         user_id=UserId(ids["user"]),
-        email_key=f"{name}@example.com",
+        email_hash=f"hash-{name}",
+        audit_id=ids["audit"],
         provider_id=ProviderId(ids["provider"]),
         booking_id=BookingId(ids["booking"]),
         session_id=ids["session"],
@@ -64,7 +68,7 @@ def _person(owner: sa.Connection, name: str, hour: int) -> Person:
         token_hash=f"token-{name}",
     )
     start = NOW + timedelta(hours=hour)
-    values = {**{k: str(v) for k, v in ids.items()}, "name": name, "email": person.email_key,
+    values = {**{k: str(v) for k, v in ids.items()}, "name": name, "email": person.email_hash,
               "during": f"[{start.isoformat()},{(start + timedelta(hours=1)).isoformat()})",
               "now": NOW}  # fmt: skip
     for statement in _SEED:
@@ -73,8 +77,8 @@ def _person(owner: sa.Connection, name: str, hour: int) -> Person:
 
 
 _SEED = (
-    "INSERT INTO users (id, email, email_key, password_hash, created_at)"
-    " VALUES (:user, :email, :email, 'x', :now)",
+    "INSERT INTO users (id, email_sealed, email_hash, password_hash, created_at)"
+    " VALUES (:user, decode('5e', 'hex'), :email, 'x', :now)",
     "INSERT INTO user_staff_roles VALUES (:user, :provider)",
     "INSERT INTO providers VALUES (:provider, :name)",
     "INSERT INTO places VALUES (:place, :provider, :name, '1 Rua', 'Lisbon', '1100', 'PT',"
@@ -96,7 +100,9 @@ _SEED = (
     "INSERT INTO one_time_tokens (id, user_id, purpose, token_hash, created_at, expires_at)"
     " VALUES (:token, :user, 'password_reset', 'token-' || :name, :now, :now + interval '1 h')",
     "INSERT INTO audit_log (id, at, action, actor_user_id, subject_user_id, details)"
-    " VALUES (gen_random_uuid(), :now, 'login.succeeded', :user, :user, '{}')",
+    " VALUES (:audit, :now, 'login.succeeded', :user, :user, '{}')",
+    "INSERT INTO audit_log_clients (audit_id, at, ip_sealed)"
+    " VALUES (:audit, :now, decode('5e', 'hex'))",
 )
 
 
@@ -144,6 +150,7 @@ def test_a_customer_sees_only_their_own_rows(world: World, app_role: sa.Connecti
     assert _owners(app_role, "SELECT user_id FROM recovery_codes") == {ana}
     assert _owners(app_role, "SELECT user_id FROM one_time_tokens") == {ana}
     assert _owners(app_role, "SELECT actor_user_id FROM audit_log") == {ana}
+    assert _owners(app_role, "SELECT audit_id FROM audit_log_clients") == {world.ana.audit_id}
     assert _owners(app_role, "SELECT user_id FROM user_staff_roles") == {ana}
 
 
@@ -185,7 +192,7 @@ def test_a_presented_key_shows_only_the_rows_it_names(
         _visible(app_role, "users"),
     )
     app_role.rollback()
-    _as(app_role, Access.holding(world.ben.email_key))
+    _as(app_role, Access.holding(world.ben.email_hash))
     by_email = (_owners(app_role, "SELECT id FROM users"), _visible(app_role, "auth_sessions"))
 
     assert by_refresh == ({world.ben.session_id}, 1, 0)
@@ -230,7 +237,9 @@ async def test_a_repository_asked_for_anothers_rows_finds_nothing(world: World) 
         async with PostgisBookingsUnitOfWork(engine, ana) as uow:
             own = await uow.bookings.get(world.ana.booking_id)
             other = await uow.bookings.get(world.ben.booking_id)
-        async with PostgisIdentityUnitOfWork(engine, MemoryKeyring(), ana) as identity:
+        async with PostgisIdentityUnitOfWork(
+            engine, MemoryKeyring(), MemoryPersonalData(), ana
+        ) as identity:
             sessions = await identity.sessions.list_live(world.ben.user_id, NOW)
             totp = await identity.totp.get(world.ben.user_id)
             user = await identity.users.get(world.ben.user_id)

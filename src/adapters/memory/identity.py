@@ -332,8 +332,16 @@ class MemorySigningKeyRepository(_Part, SigningKeyRepository):
         )
 
 
+# Details that name or identify a person: an entry about nobody keeps none of them (nor its
+# IP address and user agent), as in the PostGIS log, which seals them for the entry's person.
+PERSONAL_DETAILS = frozenset({"email", "os_user"})
+
+
 class MemoryAuditLog(_Part, AuditLog):
     async def append(self, entry: AuditEntry) -> None:
+        if entry.subject_user_id is None and entry.actor_user_id is None:
+            details = {k: v for k, v in entry.details.items() if k not in PERSONAL_DETAILS}
+            entry = attrs.evolve(entry, ip=None, user_agent=None, details=details)
         self.s.audit.append(entry)
 
     async def query(self, query: AuditQuery) -> Sequence[AuditEntry]:

@@ -260,8 +260,9 @@ class FindUserByEmail(UseCase):
 
 @attrs.frozen(kw_only=True)
 class ListUsers(UseCase):
-    """Accounts ordered by email (case-insensitive), at most `limit` (capped at 1000), starting
-    after the email `after` (the last one of the previous page)."""
+    """Accounts at most `limit` at a time (capped at 1000), starting after the email `after`
+    (the last one of the previous page), in the store's order of addresses (case-insensitive;
+    not alphabetical where addresses are sealed, see `UserRepository.list_by_email`)."""
 
     uow: UnitOfWorkFactory[IdentityUnitOfWork]
 

@@ -46,7 +46,10 @@ class UserRepository(Protocol):
     async def by_email_key(self, email_key: str) -> User | None: ...
 
     async def list_by_email(self, *, after: str | None, limit: int) -> Sequence[User]:
-        """At most `limit` users ordered by email key, starting after the key `after`."""
+        """At most `limit` users, starting after the user whose email key is `after`, in an
+        order of email keys that is the store's (alphabetical, or that of their keyed hashes
+        where addresses are sealed): following the last key of each page reads every user
+        once."""
         ...
 
     async def save(self, user: User) -> None:

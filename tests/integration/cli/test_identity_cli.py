@@ -112,7 +112,7 @@ async def test_create_admin_reads_the_password_from_stdin(
 
     created = await cli(database, "users", "create-admin", email, "--password-stdin",
                       stdin=f"{PASSWORD}\n")  # fmt: skip
-    listed = await cli(database, "users", "list", "--after", email[:-1], "--limit", "1")
+    listed = await cli(database, "users", "list", "--limit", "1000")
     pair = await _log_in(container, email)
 
     assert created.exit_code == 0, created.output
@@ -167,7 +167,7 @@ async def test_lock_and_unlock_by_email_show_in_the_list_and_the_audit_log(
     email = await _customer(container)
 
     locked = await cli(database, "users", "lock", email, "--reason", "chargebacks")
-    listed_locked = await cli(database, "users", "list", "--after", email[:-1], "--limit", "1")
+    listed_locked = await cli(database, "users", "list", "--limit", "1000")
     refused = await container.login()(email=email, password=PASSWORD, client=ClientContext())
     unlocked = await cli(database, "users", "unlock", email)
     audit = await cli(database, "audit", "--user", email)
@@ -220,9 +220,9 @@ async def test_grant_and_revoke_staff_by_id(database: Stores, container: Contain
     provider = str(uuid.uuid4())
 
     granted = await cli(database, "users", "grant-staff", user_id, provider)
-    as_staff = await cli(database, "users", "list", "--after", email[:-1], "--limit", "1")
+    as_staff = await cli(database, "users", "list", "--limit", "1000")
     revoked = await cli(database, "users", "revoke-staff", email, provider)
-    as_customer = await cli(database, "users", "list", "--after", email[:-1], "--limit", "1")
+    as_customer = await cli(database, "users", "list", "--limit", "1000")
 
     assert granted.exit_code == revoked.exit_code == 0
     assert provider in _row_of(as_staff, email)

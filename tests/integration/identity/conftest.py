@@ -26,6 +26,9 @@ from adapters.security.keyring import AesGcmKeyring, FileKeyStore
 from devservers.postgres import LocalDatabase, LocalPostgres
 from identity_wiring import IdentityPorts
 
+# The person keys and the lookup-hash key (a test may seal under a key file of its own).
+KEY_TABLES = ("person_keys", "privacy_lookup_keys")
+
 
 @pytest.fixture(scope="session")
 def identity_database(postgres_server: LocalPostgres) -> LocalDatabase:
@@ -53,10 +56,10 @@ async def owner_engine(identity_database: LocalDatabase) -> AsyncIterator[AsyncE
 
 @pytest.fixture
 async def clean_engine(identity_engine: AsyncEngine, owner_engine: AsyncEngine) -> AsyncEngine:
-    """The app's engine over emptied identity tables (the owner's TRUNCATE is not a row DELETE:
-    the audit log's trigger lets test cleanup through)."""
+    """The app's engine over emptied identity tables and person keys (the owner's TRUNCATE is
+    not a row DELETE: the audit log's trigger lets test cleanup through)."""
     async with owner_engine.begin() as connection:
-        await connection.execute(sa.text(f"TRUNCATE {', '.join(IDENTITY_TABLES)}"))
+        await connection.execute(sa.text(f"TRUNCATE {', '.join(IDENTITY_TABLES + KEY_TABLES)}"))
     return identity_engine
 
 

@@ -14,17 +14,20 @@ from adapters.memory.clock import FixedClock
 from adapters.memory.identity import MemoryIdentityStore
 from adapters.memory.security_fakes import MemoryThrottle
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
+from adapters.postgis.personal import PostgisPersonKeyVault
 from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec
 from adapters.security.breached import BundledBreachedPasswords
 from adapters.security.keyring import AesGcmKeyring
 from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
+from adapters.security.personal import AesGcmPersonalData
 from adapters.security.qr import SegnoQrRenderer
 from adapters.security.sealing import AesGcmTokenSealer
 from adapters.security.totp import PyotpTotpGenerator
 from core.identity.ports import IdentityUnitOfWork
 from core.identity.settings import IdentitySettings
 from core.shared.keyring import Keyring
+from core.shared.personal import PersonalData
 from core.shared.unit_of_work import UnitOfWorkFactory
 from identity_wiring import IdentityPorts
 
@@ -39,8 +42,14 @@ IDENTITY_TABLES = (
     "one_time_tokens",
     "user_staff_roles",
     "users",
+    "audit_log_clients",
     "outbox",
 )
+
+
+def personal_data(engine: AsyncEngine, keyring: Keyring) -> AesGcmPersonalData:
+    """Per-person sealing as the service does it: keys in the database, wrapped by `keyring`."""
+    return AesGcmPersonalData(PostgisPersonKeyVault(engine), keyring)
 
 
 @attrs.frozen
@@ -61,12 +70,18 @@ def memory_store() -> Store:
     return Store("memory", store.uow, outbox_ids)
 
 
-def postgis_store(engine: AsyncEngine, keyring: Keyring) -> Store:
+def postgis_store(
+    engine: AsyncEngine, keyring: Keyring, personal: PersonalData | None = None
+) -> Store:
+    personal = personal or personal_data(engine, keyring)
+
     async def outbox_ids() -> set[uuid.UUID]:
         async with engine.connect() as connection:
             return set((await connection.execute(sa.text("SELECT id FROM outbox"))).scalars())
 
-    return Store("postgis", PostgisIdentityUnitOfWork.factory(engine, keyring), outbox_ids)
+    return Store(
+        "postgis", PostgisIdentityUnitOfWork.factory(engine, keyring, personal), outbox_ids
+    )
 
 
 def real_deps(
@@ -74,10 +89,13 @@ def real_deps(
     keyring: AesGcmKeyring,
     clock: FixedClock,
     settings: IdentitySettings | None = None,
+    personal: PersonalData | None = None,
 ) -> IdentityPorts:
     """The production adapters (Argon2 kept cheap) over PostgreSQL, sealing with `keyring`."""
     return IdentityPorts(
-        uow=PostgisIdentityUnitOfWork.factory(engine, keyring),
+        uow=PostgisIdentityUnitOfWork.factory(
+            engine, keyring, personal or personal_data(engine, keyring)
+        ),
         clock=clock,
         settings=settings or IdentitySettings(),
         passwords=Argon2PasswordHasher(Argon2Params(memory_cost_kib=1024, time_cost=1)),

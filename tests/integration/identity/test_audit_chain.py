@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from adapters.memory.keyring import MemoryKeyring
+from adapters.memory.personal import MemoryPersonalData
 from adapters.postgis import migrate
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
@@ -58,7 +59,9 @@ async def _append(engine: AsyncEngine, count: int) -> None:
     """`count` entries, each in its own transaction, all at once."""
 
     async def one(n: int) -> None:
-        async with PostgisIdentityUnitOfWork(engine, MemoryKeyring(), PUBLIC) as uow:
+        async with PostgisIdentityUnitOfWork(
+            engine, MemoryKeyring(), MemoryPersonalData(), PUBLIC
+        ) as uow:
             entry = AuditEntry(
                 at=AT, action=AuditAction.LOGIN_FAILED, actor_user_id=None,
                 subject_user_id=None, details={"n": n, "note": "concurrent"},
@@ -241,7 +244,9 @@ async def test_an_entry_written_around_the_chain_is_named(
 async def test_another_contexts_actions_read_back_as_their_strings(
     app_engine: AsyncEngine,
 ) -> None:
-    async with PostgisIdentityUnitOfWork(app_engine, MemoryKeyring(), PUBLIC) as uow:
+    async with PostgisIdentityUnitOfWork(
+        app_engine, MemoryKeyring(), MemoryPersonalData(), PUBLIC
+    ) as uow:
         await uow.audit.append(
             AuditEntry(at=AT, action="refund.requested", actor_user_id=None, subject_user_id=None)
         )
@@ -250,7 +255,9 @@ async def test_another_contexts_actions_read_back_as_their_strings(
                        subject_user_id=None)
         )  # fmt: skip
         await uow.commit()
-    async with PostgisIdentityUnitOfWork(app_engine, MemoryKeyring(), MAINTENANCE) as uow:
+    async with PostgisIdentityUnitOfWork(
+        app_engine, MemoryKeyring(), MemoryPersonalData(), MAINTENANCE
+    ) as uow:
         entries = await uow.audit.query(AuditQuery())
 
     assert sorted(str(e.action) for e in entries) == ["login.failed", "refund.requested"]

@@ -427,8 +427,9 @@ async def test_audit_entries_are_queried_by_user_action_and_time(store: Store) -
             at=START + timedelta(minutes=2),
             action=AuditAction.LOGIN_FAILED,
             actor_user_id=None,
-            subject_user_id=None,
-            details={"email": "x@example.com"},
+            subject_user_id=alice,
+            ip="192.0.2.2",
+            details={"email": "alice@example.com", "reason": "password"},
         ),
     ]
     async with store.uow(MAINTENANCE) as uow:
@@ -439,11 +440,33 @@ async def test_audit_entries_are_queried_by_user_action_and_time(store: Store) -
         audit = uow.audit
         assert await audit.query(AuditQuery()) == entries[::-1]
         assert await audit.query(AuditQuery(user_id=bob)) == [entries[1]]
-        assert await audit.query(AuditQuery(user_id=alice)) == entries[1::-1]
+        assert await audit.query(AuditQuery(user_id=alice)) == entries[::-1]
         assert await audit.query(AuditQuery(action=AuditAction.LOGIN_FAILED)) == [entries[2]]
         window = AuditQuery(since=entries[1].at, until=entries[2].at)
         assert await audit.query(window) == [entries[1]]
         assert await audit.query(AuditQuery(limit=2)) == entries[:0:-1]
+
+
+async def test_an_audit_entry_about_nobody_keeps_nothing_personal(store: Store) -> None:
+    """A failed login for an address no account has: whose key could seal what was typed?"""
+    anonymous = AuditEntry(
+        at=START,
+        action=AuditAction.LOGIN_FAILED,
+        actor_user_id=None,
+        subject_user_id=None,
+        ip="192.0.2.3",
+        user_agent="ua",
+        details={"email": "x@example.com", "os_user": "eve", "reason": "password"},
+    )
+    async with store.uow(MAINTENANCE) as uow:
+        await uow.audit.append(anonymous)
+        await uow.commit()
+    async with store.uow(MAINTENANCE) as uow:
+        found = await uow.audit.query(AuditQuery())
+
+    assert found == [
+        attrs.evolve(anonymous, ip=None, user_agent=None, details={"reason": "password"})
+    ]
 
 
 async def test_concurrent_units_of_work_are_isolated(store: Store) -> None:

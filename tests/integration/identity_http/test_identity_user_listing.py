@@ -1,5 +1,6 @@
-"""`UserRepository.list_by_email` (added for `reserva users list`): the same pages from the
-memory fake and from PostgreSQL."""
+"""`UserRepository.list_by_email` (added for `reserva users list`): complete pages, each
+starting after the address that ended the previous one, from the memory fake (alphabetical) and
+from PostgreSQL (in the order of the addresses' keyed hashes: the addresses are sealed)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import pytest_asyncio
 from adapters.memory.identity import MemoryIdentityStore
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
+from adapters.postgis.personal import PostgisPersonKeyVault
 from adapters.security.keyring import AesGcmKeyring, FileKeyStore
+from adapters.security.personal import AesGcmPersonalData
 from core.identity.model import Email, User
 from core.identity.ports import IdentityUnitOfWork
 from core.shared.ids import ProviderId, UserId
@@ -31,7 +34,9 @@ async def uow(
         yield MemoryIdentityStore().uow
         return
     engine = create_engine(identity_http_database)
-    yield PostgisIdentityUnitOfWork.factory(engine, AesGcmKeyring(FileKeyStore(kek_file)))
+    keyring = AesGcmKeyring(FileKeyStore(kek_file))
+    personal = AesGcmPersonalData(PostgisPersonKeyVault(engine), keyring)
+    yield PostgisIdentityUnitOfWork.factory(engine, keyring, personal)
     await engine.dispose()
 
 
@@ -45,12 +50,12 @@ def _user(email: str, staff_of: frozenset[ProviderId] = frozenset()) -> User:
     )
 
 
-async def test_users_come_in_pages_by_email_with_their_staff_roles(
+async def test_users_come_in_pages_after_the_last_address_with_their_staff_roles(
     uow: UnitOfWorkFactory[IdentityUnitOfWork],
 ) -> None:
     prefix = f"list-{uuid.uuid4().hex[:8]}"
     provider = ProviderId(uuid.uuid4())
-    # Stored in another order, and with a capital: pages follow the lowercased key.
+    # With a capital: pages follow the lowercased address.
     users = [
         _user(f"{prefix}-c@example.com"),
         _user(f"{prefix}-A@example.com", frozenset({provider})),
@@ -61,11 +66,17 @@ async def test_users_come_in_pages_by_email_with_their_staff_roles(
             assert await unit.users.add(user)
         await unit.commit()
 
+    pages: list[list[User]] = []
+    after: str | None = None
     async with uow(MAINTENANCE) as unit:
-        first = await unit.users.list_by_email(after=prefix, limit=2)
-        second = await unit.users.list_by_email(after=first[-1].email.key, limit=2)
+        while page := list(await unit.users.list_by_email(after=after, limit=2)):
+            pages.append(page)
+            after = page[-1].email.key
+    seen = [user for page in pages for user in page if user.email.value.startswith(prefix)]
 
-    assert [u.email.value for u in first] == [f"{prefix}-A@example.com", f"{prefix}-b@example.com"]
-    assert first[0].staff_of == {provider}
-    assert first[1].staff_of == frozenset()
-    assert [u.email.value for u in second][:1] == [f"{prefix}-c@example.com"]
+    assert all(len(page) <= 2 for page in pages)
+    assert sorted(u.email.value for u in seen) == sorted(u.email.value for u in users)
+    assert len({u.id for page in pages for u in page}) == sum(map(len, pages))  # no repeats
+    staff = {u.email.value: u.staff_of for u in seen}
+    assert staff[f"{prefix}-A@example.com"] == {provider}
+    assert staff[f"{prefix}-b@example.com"] == frozenset()

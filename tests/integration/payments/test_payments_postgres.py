@@ -27,6 +27,7 @@ from payments_integration_support import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.keyring import MemoryKeyring
+from adapters.memory.personal import MemoryPersonalData
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from adapters.postgis.unit_of_work import SET_CALLER, caller_settings
 from core.payments import ledger
@@ -374,7 +375,9 @@ async def test_money_audit_entries_join_the_one_hash_chain(pg: Store, engine: As
             await uow.commit()
 
     await asyncio.gather(*(append(n) for n in range(10)))
-    async with PostgisIdentityUnitOfWork(engine, MemoryKeyring(), MAINTENANCE) as identity:
+    async with PostgisIdentityUnitOfWork(
+        engine, MemoryKeyring(), MemoryPersonalData(), MAINTENANCE
+    ) as identity:
         check = await identity.audit.verify_chain()
 
     assert (check.entries, check.broken) == (10, None)

@@ -1,14 +1,29 @@
-"""The append-only audit log, a hash chain (migration 0004 builds it in the database)."""
+"""The append-only audit log, a hash chain (migration 0004 builds it in the database).
+
+What an entry holds about a person (the client's IP address and user agent, personal details
+such as an address typed at a failed login) is not chained: it is sealed under the entry's
+subject, else its actor, in `audit_log_clients` (migration 0015), which retention and erasure
+may delete. An entry about nobody keeps none of it.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
-from adapters.postgis.identity.tables import audit_log
-from adapters.postgis.unit_of_work import PostgisPart
+from adapters.postgis.identity.personal import (
+    AUDIT_DETAILS,
+    AUDIT_IP,
+    AUDIT_USER_AGENT,
+    PERSONAL_DETAILS,
+)
+from adapters.postgis.identity.sessions import open_or_none, seal_or_none
+from adapters.postgis.identity.tables import audit_log, audit_log_clients
+from adapters.postgis.unit_of_work import PostgisPart, PostgisUnitOfWork
 from core.identity.model import (
     AuditAction,
     AuditChainBreak,
@@ -19,6 +34,7 @@ from core.identity.model import (
 )
 from core.identity.ports import AuditLog
 from core.shared.ids import UserId
+from core.shared.personal import PersonalData, PersonErased
 from core.shared.time import to_utc
 
 
@@ -27,8 +43,19 @@ def _action(stored: str) -> AuditAction | str:
     return AuditAction(stored) if stored in AuditAction.__members__.values() else stored
 
 
+def person_of(actor: UserId | None, subject: UserId | None) -> UserId | None:
+    """Whose key seals an entry's client data: its subject's, else its actor's."""
+    return subject if subject is not None else actor
+
+
 class PostgisAuditLog(PostgisPart, AuditLog):
+    def __init__(self, uow: PostgisUnitOfWork, personal: PersonalData) -> None:
+        super().__init__(uow)
+        self._personal = personal
+
     async def append(self, entry: AuditEntry) -> None:
+        details = {k: v for k, v in entry.details.items() if k not in PERSONAL_DETAILS}
+        personal = {k: v for k, v in entry.details.items() if k in PERSONAL_DETAILS}
         await self._run(
             sa.insert(audit_log).values(
                 id=entry.id,
@@ -36,15 +63,44 @@ class PostgisAuditLog(PostgisPart, AuditLog):
                 action=str(entry.action),
                 actor_user_id=entry.actor_user_id,
                 subject_user_id=entry.subject_user_id,
-                ip=entry.ip,
-                user_agent=entry.user_agent,
-                details=dict(entry.details),
+                details=details,
             )
+        )
+        person = person_of(entry.actor_user_id, entry.subject_user_id)
+        if person is None or (entry.ip is None and entry.user_agent is None and not personal):
+            return
+        try:
+            sealed = {
+                "ip_sealed": await seal_or_none(self._personal, person, entry.ip, AUDIT_IP),
+                "user_agent_sealed": await seal_or_none(
+                    self._personal, person, entry.user_agent, AUDIT_USER_AGENT
+                ),
+                "details_sealed": await seal_or_none(
+                    self._personal,
+                    person,
+                    json.dumps(personal) if personal else None,
+                    AUDIT_DETAILS,
+                ),
+            }
+        except PersonErased:
+            return  # nothing personal may be kept about an erased person
+        await self._run(
+            sa.insert(audit_log_clients).values(audit_id=entry.id, at=entry.at, **sealed)
         )
 
     async def query(self, query: AuditQuery) -> Sequence[AuditEntry]:
         a = audit_log.c
-        select = sa.select(audit_log).order_by(a.at.desc(), a.seq.desc()).limit(query.limit)
+        select = (
+            sa.select(
+                audit_log,
+                audit_log_clients.c.ip_sealed,
+                audit_log_clients.c.user_agent_sealed,
+                audit_log_clients.c.details_sealed,
+            )
+            .outerjoin(audit_log_clients, audit_log_clients.c.audit_id == a.id)
+            .order_by(a.at.desc(), a.seq.desc())
+            .limit(query.limit)
+        )
         if query.user_id is not None:
             select = select.where(
                 sa.or_(a.actor_user_id == query.user_id, a.subject_user_id == query.user_id)
@@ -56,19 +112,34 @@ class PostgisAuditLog(PostgisPart, AuditLog):
         if query.until is not None:
             select = select.where(a.at < query.until)
         rows = await self._run(select)
-        return [
-            AuditEntry(
-                id=AuditEntryId(row["id"]),
-                at=to_utc(row["at"]),
-                action=_action(row["action"]),
-                actor_user_id=UserId(row["actor_user_id"]) if row["actor_user_id"] else None,
-                subject_user_id=UserId(row["subject_user_id"]) if row["subject_user_id"] else None,
-                ip=row["ip"],
-                user_agent=row["user_agent"],
-                details=row["details"],
+        return [await self._entry(row) for row in rows.mappings()]
+
+    async def _entry(self, row: sa.RowMapping) -> AuditEntry:
+        actor = UserId(row["actor_user_id"]) if row["actor_user_id"] else None
+        subject = UserId(row["subject_user_id"]) if row["subject_user_id"] else None
+        person = person_of(actor, subject)
+        ip = user_agent = None
+        details: Mapping[str, Any] = row["details"]
+        if person is not None:
+            ip = await open_or_none(self._personal, person, row["ip_sealed"], AUDIT_IP)
+            user_agent = await open_or_none(
+                self._personal, person, row["user_agent_sealed"], AUDIT_USER_AGENT
             )
-            for row in rows.mappings()
-        ]
+            personal = await open_or_none(
+                self._personal, person, row["details_sealed"], AUDIT_DETAILS
+            )
+            if personal is not None:
+                details = {**details, **json.loads(personal)}
+        return AuditEntry(
+            id=AuditEntryId(row["id"]),
+            at=to_utc(row["at"]),
+            action=_action(row["action"]),
+            actor_user_id=actor,
+            subject_user_id=subject,
+            ip=ip,
+            user_agent=user_agent,
+            details=details,
+        )
 
     async def verify_chain(self) -> AuditChainCheck:
         """Recompute every link here, in Python: the database only supplies each entry's

@@ -1,6 +1,8 @@
 """Sessions and their refresh tokens.
 
-Refresh and revocation serialise on the session row (SELECT ... FOR UPDATE).
+Refresh and revocation serialise on the session row (SELECT ... FOR UPDATE). A session's IP
+address and user agent are sealed under its user's key; once that key is shredded they read
+as None.
 """
 
 from __future__ import annotations
@@ -10,32 +12,54 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from adapters.postgis.identity.personal import SESSION_IP, SESSION_USER_AGENT
 from adapters.postgis.identity.tables import auth_sessions, refresh_tokens
 from adapters.postgis.sql import utc_or_none
-from adapters.postgis.unit_of_work import PostgisPart
+from adapters.postgis.unit_of_work import PostgisPart, PostgisUnitOfWork
 from core.identity.model import Aal, RefreshToken, RefreshTokenId, Session, SessionId
 from core.identity.ports import RefreshTokenRepository, SessionRepository
 from core.shared.ids import UserId
+from core.shared.personal import PersonalData
 from core.shared.time import to_utc
 
 
-def _session(row: sa.RowMapping) -> Session:
+async def seal_or_none(
+    personal: PersonalData, person: UserId, value: str | None, field: str
+) -> bytes | None:
+    return None if value is None else await personal.seal(person, value, field=field)
+
+
+async def open_or_none(
+    personal: PersonalData, person: UserId, blob: bytes | None, field: str
+) -> str | None:
+    return None if blob is None else await personal.open(person, bytes(blob), field=field)
+
+
+async def session_of(personal: PersonalData, row: sa.RowMapping) -> Session:
+    user_id = UserId(row["user_id"])
     return Session(
         id=SessionId(row["id"]),
-        user_id=UserId(row["user_id"]),
+        user_id=user_id,
         created_at=to_utc(row["created_at"]),
         last_used_at=to_utc(row["last_used_at"]),
         expires_at=to_utc(row["expires_at"]),
         aal=Aal(row["aal"]),
         amr=tuple(row["amr"]),
-        user_agent=row["user_agent"],
-        ip=row["ip"],
+        user_agent=await open_or_none(
+            personal, user_id, row["user_agent_sealed"], SESSION_USER_AGENT
+        ),
+        ip=await open_or_none(personal, user_id, row["ip_sealed"], SESSION_IP),
         revoked_at=utc_or_none(row["revoked_at"]),
     )
 
 
 class PostgisSessionRepository(PostgisPart, SessionRepository):
+    def __init__(self, uow: PostgisUnitOfWork, personal: PersonalData) -> None:
+        super().__init__(uow)
+        self._personal = personal
+
     async def add(self, session: Session) -> None:
+        person, personal = session.user_id, self._personal
         await self._run(
             sa.insert(auth_sessions).values(
                 id=session.id,
@@ -45,8 +69,10 @@ class PostgisSessionRepository(PostgisPart, SessionRepository):
                 expires_at=session.expires_at,
                 aal=session.aal.value,
                 amr=list(session.amr),
-                user_agent=session.user_agent,
-                ip=session.ip,
+                user_agent_sealed=await seal_or_none(
+                    personal, person, session.user_agent, SESSION_USER_AGENT
+                ),
+                ip_sealed=await seal_or_none(personal, person, session.ip, SESSION_IP),
                 revoked_at=session.revoked_at,
             )
         )
@@ -54,7 +80,7 @@ class PostgisSessionRepository(PostgisPart, SessionRepository):
     async def get(self, session_id: SessionId, *, lock: bool = False) -> Session | None:
         query = sa.select(auth_sessions).where(auth_sessions.c.id == session_id)
         row = (await self._run(query.with_for_update() if lock else query)).mappings().first()
-        return _session(row) if row is not None else None
+        return await session_of(self._personal, row) if row is not None else None
 
     async def save(self, session: Session) -> None:
         await self._run(
@@ -76,7 +102,7 @@ class PostgisSessionRepository(PostgisPart, SessionRepository):
             .where(s.user_id == user_id, s.revoked_at.is_(None), s.expires_at > now)
             .order_by(s.last_used_at.desc())
         )
-        return [_session(row) for row in rows.mappings()]
+        return [await session_of(self._personal, row) for row in rows.mappings()]
 
     async def revoke_all(
         self, user_id: UserId, at: datetime, *, keep: SessionId | None = None

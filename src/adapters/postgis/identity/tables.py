@@ -1,11 +1,13 @@
 """Tables of the identity context (SQLAlchemy Core), kept apart from the attrs domain.
 
-Keep this file and the migrations (0002_identity, 0003_secrets_at_rest) in step. Secrets are
-stored sealed by the keyring (TOTP secrets, signing keys' private halves). Integrity
-the database enforces: one account per lowercased email, one active signing key, single-use
-tokens and codes through conditional updates, and an append-only audit log (a trigger refuses
-UPDATE and DELETE). Provider ids of staff roles are not foreign keys: contexts keep their
-schemas apart.
+Keep this file and the migrations (0002_identity, 0003_secrets_at_rest, 0004_least_privilege,
+0015_identity_personal) in step. Secrets are stored sealed by the keyring (TOTP secrets, signing
+keys' private halves); personal values (`*_sealed`: email addresses, IP addresses, user agents)
+sealed under their person's key (core.shared.personal, docs/privacy.md). Integrity the database
+enforces: one account per lowercased email (the unique keyed hash `email_hash`), one active
+signing key, single-use tokens and codes through conditional updates, and an append-only audit
+log (a trigger refuses UPDATE and DELETE) whose client data lives apart (`audit_log_clients`).
+Provider ids of staff roles are not foreign keys: contexts keep their schemas apart.
 """
 
 from __future__ import annotations
@@ -39,14 +41,15 @@ users = sa.Table(
     "users",
     metadata,
     sa.Column("id", UUID, primary_key=True),
-    sa.Column("email", sa.Text, nullable=False),
-    sa.Column("email_key", sa.Text, nullable=False, unique=True),
     sa.Column("password_hash", sa.Text, nullable=False),
     _when("created_at", nullable=False),
     _when("email_verified_at"),
     sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
     _when("locked_at"),
-    sa.CheckConstraint("email_key = lower(email)", name="email_key_lowercase"),
+    # The address as typed, sealed under the user's key (field "identity.email"), and the keyed
+    # hash of its lowercased form (same field): logins, lookups, one account per address.
+    sa.Column("email_sealed", sa.LargeBinary, nullable=False),
+    sa.Column("email_hash", sa.Text, nullable=False, unique=True),
 )
 
 user_staff_roles = sa.Table(
@@ -80,10 +83,11 @@ auth_sessions = sa.Table(
     _when("expires_at", nullable=False),
     sa.Column("aal", sa.Text, nullable=False),
     sa.Column("amr", pg.ARRAY(sa.Text), nullable=False),
-    sa.Column("user_agent", sa.Text),
-    sa.Column("ip", sa.Text),
     _when("revoked_at"),
     sa.CheckConstraint(one_of("aal", AALS), name="aal"),
+    # Sealed under the session's user ("identity.session_ip", "identity.session_user_agent").
+    sa.Column("ip_sealed", sa.LargeBinary),
+    sa.Column("user_agent_sealed", sa.LargeBinary),
 )
 
 refresh_tokens = sa.Table(
@@ -157,9 +161,7 @@ audit_log = sa.Table(
     # No foreign keys: entries outlive the users they mention, and nothing may rewrite them.
     sa.Column("actor_user_id", UUID),
     sa.Column("subject_user_id", UUID),
-    sa.Column("ip", sa.Text),
-    sa.Column("user_agent", sa.Text),
-    sa.Column("details", pg.JSONB, nullable=False),
+    sa.Column("details", pg.JSONB, nullable=False),  # never personal values: see below
     # The hash chain (migration 0004): set by a trigger when the entry's transaction commits.
     sa.Column("chain_seq", sa.BigInteger, unique=True),
     sa.Column("prev_hash", sa.LargeBinary),
@@ -169,6 +171,21 @@ sa.Index("ix_audit_log_at", audit_log.c.at)
 sa.Index("ix_audit_log_subject_at", audit_log.c.subject_user_id, audit_log.c.at)
 sa.Index("ix_audit_log_actor_at", audit_log.c.actor_user_id, audit_log.c.at)
 sa.Index("ix_audit_log_action_at", audit_log.c.action, audit_log.c.at)
+
+# What an audit entry holds about a person, apart from the chained entry so that it can be deleted
+# (retention, erasure) without breaking the chain; sealed under the entry's subject, else its
+# actor ("identity.audit_ip", "identity.audit_user_agent", "identity.audit_details": the entry's
+# personal details as a JSON object). No foreign key: nothing may hold an audit entry back.
+audit_log_clients = sa.Table(
+    "audit_log_clients",
+    metadata,
+    sa.Column("audit_id", UUID, primary_key=True),
+    _when("at", nullable=False),
+    sa.Column("ip_sealed", sa.LargeBinary),
+    sa.Column("user_agent_sealed", sa.LargeBinary),
+    sa.Column("details_sealed", sa.LargeBinary),
+)
+sa.Index("ix_audit_log_clients_at", audit_log_clients.c.at)
 
 APPEND_ONLY_FUNCTION = """
 CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -234,7 +234,8 @@ async def reset_mfa(
 @_read(
     "/admin/users",
     summary="Users by email",
-    description=f"{ADMINS} Pages of users ordered by email; pass the last email as `after`.",
+    description=f"{ADMINS} Pages of users, in no alphabetical order (addresses are stored"
+    " sealed); pass the last email as `after`.",
 )
 async def list_accounts(
     principal: NamedDependency[Principal],
