@@ -22,13 +22,6 @@ _SWEEP = sa.text("SELECT retention_sweep(:data, :cut, :batch)")
 _ABANDONED_COUNT = sa.text("SELECT retention_abandoned_count(:cut)")
 _ABANDONED = sa.text("SELECT id FROM retention_abandoned_accounts(:cut, :batch)")
 
-# Classes whose table another branch of issue 10 brings (identity: audit_log_clients,
-# rights: privacy_exports). Until then their count is None ("no such store here").
-PENDING_TABLES = {
-    DataClass.AUDIT_CLIENTS: "audit_log_clients",
-    DataClass.PRIVACY_EXPORTS: "privacy_exports",
-}
-
 
 class PostgisRetentionStore(RetentionStore):
     def __init__(self, engine: AsyncEngine) -> None:

@@ -167,6 +167,24 @@ audit_log = sa.Table(
     sa.Column("prev_hash", sa.LargeBinary),
     sa.Column("hash", sa.LargeBinary),
 )
+# Retention sweeps (migration 0019): ended sessions, spent tokens, abandoned accounts.
+sa.Index("ix_auth_sessions_expires_at", auth_sessions.c.expires_at)
+sa.Index(
+    "ix_auth_sessions_revoked_at",
+    auth_sessions.c.revoked_at,
+    postgresql_where=auth_sessions.c.revoked_at.is_not(None),
+)
+sa.Index("ix_one_time_tokens_expires_at", one_time_tokens.c.expires_at)
+sa.Index(
+    "ix_one_time_tokens_used_at",
+    one_time_tokens.c.used_at,
+    postgresql_where=one_time_tokens.c.used_at.is_not(None),
+)
+sa.Index(
+    "ix_users_unverified_created",
+    users.c.created_at,
+    postgresql_where=users.c.email_verified_at.is_(None),
+)
 sa.Index("ix_audit_log_at", audit_log.c.at)
 sa.Index("ix_audit_log_subject_at", audit_log.c.subject_user_id, audit_log.c.at)
 sa.Index("ix_audit_log_actor_at", audit_log.c.actor_user_id, audit_log.c.at)

@@ -38,3 +38,4 @@ erasure_requests = sa.Table(
     sa.Column("completed_at", TZ),
     sa.Column("last_error", sa.Text),
 )
+sa.Index("ix_privacy_exports_expires_at", privacy_exports.c.expires_at)  # retention (0019)

@@ -14,10 +14,6 @@ in bounded batches. Two things make that cheap and safe:
   core (the caller passes the cut). Each sweep deletes at most `batch` rows, skipping rows
   another transaction holds (FOR UPDATE SKIP LOCKED), in the caller's short transaction.
 
-`audit_log_clients` (0015, identity) and `privacy_exports` (0018, rights) may be absent from a
-database this revision runs on: the functions are plpgsql (tables resolved when called) and
-report NULL for a class whose table does not exist; their indexes are created when the table is.
-
 Revision ID: 0019_retention
 Revises: 0018_privacy_rights
 Create Date: 2026-11-27
@@ -52,12 +48,8 @@ INDEXES = (
     ("ix_jobs_ended", "procrastinate_jobs", f"(status, id) WHERE status IN {ENDED_JOBS}"),
     ("ix_webhook_deliveries_finished", "webhook_deliveries",
      "(created_at) WHERE status IN ('succeeded', 'dead')"),
-)  # fmt: skip
-# Tables later revisions of other branches bring: indexed here only if present.
-PENDING_INDEXES = (
-    ("ix_audit_log_clients_at", "audit_log_clients", "(at)"),
     ("ix_privacy_exports_expires_at", "privacy_exports", "(expires_at)"),
-)
+)  # fmt: skip
 
 FINAL_MESSAGES = (
     "('sent', 'delivered', 'read', 'bounced', 'dropped', 'spam_reported', 'unsubscribed',"
@@ -129,13 +121,9 @@ FUNCTIONS = (
 )
 
 
-def _present(table: str) -> str:
-    return f"IF to_regclass('public.{table}') IS NULL THEN RETURN NULL; END IF;"
-
-
 def _count_function() -> str:
     branches = [
-        f"""IF data = '{data}' THEN {_present(table)}
+        f"""IF data = '{data}' THEN
             SELECT count(*) INTO n FROM {table} t WHERE {due}; RETURN n; END IF;"""
         for data, (table, _key, due) in SWEEPS.items()
     ]
@@ -169,7 +157,7 @@ def _sweep_function() -> str:
         else:
             body = f"DELETE FROM {table} WHERE {key} IN ({locked});"
         branches.append(
-            f"""IF data = '{data}' THEN {_present(table)}
+            f"""IF data = '{data}' THEN
             {body} GET DIAGNOSTICS n = ROW_COUNT; RETURN n; END IF;"""
         )
     branches.append(
@@ -215,11 +203,6 @@ $$
 def upgrade() -> None:
     for name, table, definition in INDEXES:
         op.execute(f"CREATE INDEX {name} ON {table} {definition}")
-    for name, table, definition in PENDING_INDEXES:
-        op.execute(
-            f"DO $$ BEGIN IF to_regclass('public.{table}') IS NOT NULL THEN"
-            f" CREATE INDEX IF NOT EXISTS {name} ON {table} {definition}; END IF; END $$"
-        )
     op.execute(_count_function())
     op.execute(_sweep_function())
     for function in ABANDONED_FUNCTIONS:
@@ -234,5 +217,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     for signature in reversed(FUNCTIONS):
         op.execute(f"DROP FUNCTION {signature}")
-    for name, _table, _definition in (*INDEXES, *PENDING_INDEXES):
+    for name, _table, _definition in INDEXES:
         op.execute(f"DROP INDEX IF EXISTS {name}")
