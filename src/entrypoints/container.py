@@ -313,6 +313,9 @@ class _NoEmail(EmailSender):
     async def find(self, message_id: MessageId) -> SendReceipt | None:
         return None
 
+    async def forget(self, address: str) -> None:
+        """No provider configured: nothing was ever sent, so it holds nothing to delete."""
+
 
 class _NoWhatsApp(WhatsAppSender):
     """Without WhatsApp settings nobody is sent WhatsApp messages: they fail at once."""
@@ -450,6 +453,13 @@ class Container(containers.DeclarativeContainer):
     # ------------------------------------------------------------ infrastructure
     clock = providers.Singleton(SystemClock)
     engine = providers.Singleton(create_engine, config.database_url, pool_size=config.db_pool_size)
+    # Secrets at rest: sealed under data keys that the key file's KEKs wrap (docs/adr/0011).
+    key_store = providers.Singleton(FileKeyStore, config.kek_file)
+    keyring = providers.Singleton(AesGcmKeyring, key_store)
+    # Personal data: sealed per person, so erasure destroys one key (docs/adr/0025); the
+    # stores of identity, messaging and payments seal with it.
+    person_key_vault = providers.Singleton(PostgisPersonKeyVault, engine)
+    personal_data = providers.Singleton(AesGcmPersonalData, person_key_vault, keyring)
     redis = providers.Singleton(Redis.from_url, config.redis_url)
     closers: providers.Provider[list[Closer]] = providers.Singleton(
         list
@@ -494,7 +504,7 @@ class Container(containers.DeclarativeContainer):
     del _bookings
 
     # ------------------------------------------------------------ payments context
-    payments_uow = providers.Factory(PostgisPaymentsUnitOfWork, engine)
+    payments_uow = providers.Factory(PostgisPaymentsUnitOfWork, engine, personal=personal_data)
     payment_settings = providers.Singleton(
         PaymentSettings,
         commission_percent=config.payments_commission_percent,
@@ -555,13 +565,7 @@ class Container(containers.DeclarativeContainer):
     )
 
     # ------------------------------------------------------------ identity context
-    # Secrets at rest: sealed under data keys that the key file's KEKs wrap (docs/adr/0011).
-    key_store = providers.Singleton(FileKeyStore, config.kek_file)
-    keyring = providers.Singleton(AesGcmKeyring, key_store)
     sealed_secrets = providers.Singleton(PostgisSealedSecrets, engine, keyring)
-    # Personal data: sealed per person, so erasure destroys one key (docs/adr/0025).
-    person_key_vault = providers.Singleton(PostgisPersonKeyVault, engine)
-    personal_data = providers.Singleton(AesGcmPersonalData, person_key_vault, keyring)
     identity_uow = providers.Factory(PostgisIdentityUnitOfWork, engine, keyring)
     identity_settings = providers.Singleton(
         IdentitySettings,
@@ -700,7 +704,7 @@ class Container(containers.DeclarativeContainer):
     del _identity
 
     # ------------------------------------------------------------ messaging context
-    messaging_uow = providers.Factory(PostgisMessagingUnitOfWork, engine)
+    messaging_uow = providers.Factory(PostgisMessagingUnitOfWork, engine, personal=personal_data)
     consent = providers.Singleton(DefaultConsentPolicy)
     renderer = providers.Singleton(JinjaRenderer)
     calendar_writer = providers.Singleton(IcalendarWriter)
