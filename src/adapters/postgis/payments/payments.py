@@ -149,7 +149,7 @@ class PostgisPaymentRepository(PostgisPart, PaymentRepository):
             hashed = await self._personal.lookup_hash(ip, field=CLIENT_IP)
         statement = (
             pg_insert(payments)
-            .values(_values(payment), client_ip_sealed=sealed, client_ip_hash=hashed)
+            .values(_values(payment) | {"client_ip_sealed": sealed, "client_ip_hash": hashed})
             .on_conflict_do_nothing()  # no named target: it would need the read policy
             .execution_options(preserve_rowcount=True)  # an INSERT's count is not kept by default
         )
