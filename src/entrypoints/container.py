@@ -27,7 +27,9 @@ from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from adapters.postgis.integrations import PostgisIntegrationsUnitOfWork
 from adapters.postgis.media import PostgisMediaUnitOfWork
 from adapters.postgis.messaging import PostgisMessagingUnitOfWork
+from adapters.postgis.messaging.records import PostgisMessagingRecords
 from adapters.postgis.payments import PostgisPaymentsUnitOfWork
+from adapters.postgis.payments.records import PostgisPaymentRecords
 from adapters.postgis.personal import PostgisPersonKeyVault
 from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.redis.idempotency import RedisIdempotencyStore
@@ -505,6 +507,8 @@ class Container(containers.DeclarativeContainer):
 
     # ------------------------------------------------------------ payments context
     payments_uow = providers.Factory(PostgisPaymentsUnitOfWork, engine, personal=personal_data)
+    # Its part of export and erasure: rows stay for the books, client addresses go.
+    payments_records = providers.Singleton(PostgisPaymentRecords, engine, personal_data)
     payment_settings = providers.Singleton(
         PaymentSettings,
         commission_percent=config.payments_commission_percent,
@@ -717,6 +721,11 @@ class Container(containers.DeclarativeContainer):
         config.sendgrid_api_host,
         config.mail_from_address,
         config.mail_from_name,
+    )
+    # Its part of export and erasure (docs/privacy.md). Erasure must run it BEFORE the
+    # person's key is shredded: it asks SendGrid to forget the addresses, which must open.
+    messaging_records = providers.Singleton(
+        PostgisMessagingRecords, engine, personal_data, email_sender
     )
     whatsapp_sender = providers.Singleton(
         _whatsapp_sender,

@@ -19,8 +19,8 @@ import re
 import secrets
 import time
 from datetime import UTC, datetime
-from urllib.parse import unquote
 from typing import Any
+from urllib.parse import unquote
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -38,7 +38,9 @@ EVENTS = {
 }  # fmt: skip
 # The suppression lists of /v3/suppression/{list}/{email}, and which events add to them.
 SUPPRESSION_LISTS = ("bounces", "blocks", "spam_reports", "invalid_emails")
-_SUPPRESSION_PATH = re.compile(r"^/v3/suppression/(bounces|blocks|spam_reports|invalid_emails)/(.+)$")
+_SUPPRESSION_PATH = re.compile(
+    r"^/v3/suppression/(bounces|blocks|spam_reports|invalid_emails)/(.+)$"
+)
 _EMAIL = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+$")
 _ACTIVITY_FIELDS = {"msg_id", "to_email", "from_email", "subject", "status"}
 _CLAUSE_ARG = re.compile(r"""^unique_args\['([^']+)'\]\s*=\s*"(.*)"$""")
@@ -268,7 +270,6 @@ class SendGrid:
         }.get(name, recipient["status"])  # fmt: skip
         recipient["last_event_time"] = timestamp
         return event
-
 
     def _suppress_for(self, name: str, event: Obj, address: str, at: int) -> None:
         """What SendGrid adds to its suppression lists on an event."""

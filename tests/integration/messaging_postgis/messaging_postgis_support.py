@@ -11,7 +11,6 @@ from typing import Any
 
 import attrs
 import sqlalchemy as sa
-from personal_support import PERSONAL_TABLES, postgis_personal
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.memory.messaging import MemoryMessagingStore
@@ -21,6 +20,7 @@ from core.messaging.ports import MessagingUnitOfWork
 from core.shared.ids import BookingId, ProviderId, UserId
 from core.shared.personal import PersonalData
 from core.shared.unit_of_work import Access
+from personal_support import PERSONAL_TABLES, postgis_personal
 
 NOW = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -29,8 +29,7 @@ TRUNCATED = (
     ", ".join(MESSAGING_TABLES)
     + ", provider_reminder_plans, outbox, bookings, occurrences, offering_resources, offerings,"
     " resources, places,"
-    " providers, user_staff_roles, users, procrastinate_jobs, "
-    + PERSONAL_TABLES
+    " providers, user_staff_roles, users, procrastinate_jobs, " + PERSONAL_TABLES
 )
 STORE_KINDS = ("memory", "postgis")
 

@@ -18,7 +18,7 @@ ERASABLE = "DELETE,INSERT,SELECT,UPDATE"  # erasure deletes a person's rows (mig
 GRANTS = {
     "messages": ERASABLE,
     "contact_preferences": ERASABLE,
-    "undeliverable_addresses": READ_WRITE,
+    "undeliverable_addresses": ERASABLE,
     "whatsapp_windows": ERASABLE,
     "calendar_chains": READ_WRITE,
     "calendar_uids": READ_WRITE,

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
-from personal_support import PERSONAL_TABLES, postgis_personal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.payments.store import MemoryPaymentsStore
@@ -34,6 +33,7 @@ from core.shared.ids import BookingId, OfferingId, ProviderId, UserId
 from core.shared.money import Money
 from core.shared.personal import PersonalData
 from core.shared.unit_of_work import MAINTENANCE, Access, UnitOfWorkFactory
+from personal_support import PERSONAL_TABLES, postgis_personal
 
 NOW = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)

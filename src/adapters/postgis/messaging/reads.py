@@ -64,9 +64,7 @@ class PostgisEventLog(PostgisPart, EventLog):
         )
 
 
-async def preferences_of(
-    personal: PersonalData, user_id: UserId, row: Any
-) -> ContactPreferences:
+async def preferences_of(personal: PersonalData, user_id: UserId, row: Any) -> ContactPreferences:
     """A person's preferences from a row of contact_preferences' columns (NULLs: none kept);
     the phone opened (None once the person was erased)."""
     if row.locale is None:

@@ -12,7 +12,8 @@
 - whatsapp_windows is keyed by phone_hash (field "messaging.phone").
 - payments.client_ip -> client_ip_sealed (under the customer, field "payments.client_ip") and
   client_ip_hash (what the velocity rules count failures by; payment_velocity compares hashes).
-- The app role may DELETE messages, contact preferences and service windows: erasure.
+- The app role may DELETE messages, contact preferences, bounce marks and service windows:
+  erasure.
 
 A migration cannot seal (it does not hold the key-encryption key): tables holding personal
 plaintext must be empty, else the upgrade refuses, naming them. WhatsApp service windows are
@@ -61,8 +62,15 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
         (SELECT count(*) FROM payments WHERE customer_id = customer AND created_at >= since)
 $$
 """
-VELOCITY_FUNCTION_0006 = VELOCITY_FUNCTION.replace("client_ip_hash = address", "client_ip = address")
-ERASURE = {"messages": "DELETE", "contact_preferences": "DELETE", "whatsapp_windows": "DELETE"}
+VELOCITY_FUNCTION_0006 = VELOCITY_FUNCTION.replace(
+    "client_ip_hash = address", "client_ip = address"
+)
+ERASURE = {
+    "messages": "DELETE",
+    "contact_preferences": "DELETE",
+    "undeliverable_addresses": "DELETE",
+    "whatsapp_windows": "DELETE",
+}
 
 
 class PersonalPlaintextLeft(RuntimeError):
@@ -100,18 +108,16 @@ def upgrade() -> None:
     op.drop_column("contact_preferences", "phone")
     op.add_column("contact_preferences", sa.Column("phone_sealed", sa.LargeBinary))
     op.add_column("contact_preferences", sa.Column("phone_hash", sa.Text))
-    op.create_index(
-        "ix_contact_preferences_phone_hash", "contact_preferences", ["phone_hash"]
-    )
+    op.create_index("ix_contact_preferences_phone_hash", "contact_preferences", ["phone_hash"])
     # undeliverable addresses: by hash only
     op.execute("DROP POLICY IF EXISTS undeliverable_addresses_own ON undeliverable_addresses")
-    op.drop_constraint("ck_undeliverable_addresses_address_key_normalised", "undeliverable_addresses")
+    op.drop_constraint(
+        "ck_undeliverable_addresses_address_key_normalised", "undeliverable_addresses"
+    )
     op.drop_constraint("pk_undeliverable_addresses", "undeliverable_addresses")
     op.drop_column("undeliverable_addresses", "address")
     op.drop_column("undeliverable_addresses", "address_key")
-    op.add_column(
-        "undeliverable_addresses", sa.Column("address_hash", sa.Text, nullable=False)
-    )
+    op.add_column("undeliverable_addresses", sa.Column("address_hash", sa.Text, nullable=False))
     op.create_primary_key("pk_undeliverable_addresses", "undeliverable_addresses", ["address_hash"])
     # WhatsApp windows: ephemeral, dropped
     op.execute("DELETE FROM whatsapp_windows")
@@ -145,7 +151,10 @@ def downgrade() -> None:
     op.drop_column("payments", "client_ip_sealed")
     op.add_column("payments", sa.Column("client_ip", sa.Text))
     op.create_index(
-        "ix_payments_failed_ip", "payments", ["client_ip", "updated_at"], postgresql_where=sa.text(FAILED)
+        "ix_payments_failed_ip",
+        "payments",
+        ["client_ip", "updated_at"],
+        postgresql_where=sa.text(FAILED),
     )
     op.execute(VELOCITY_FUNCTION_0006)
     # WhatsApp windows
@@ -181,7 +190,9 @@ def downgrade() -> None:
     op.drop_column("contact_preferences", "phone_sealed")
     op.add_column("contact_preferences", sa.Column("phone", sa.Text))
     op.create_check_constraint(
-        "ck_contact_preferences_phone_e164", "contact_preferences", "phone ~ '^\\+[1-9][0-9]{1,14}$'"
+        "ck_contact_preferences_phone_e164",
+        "contact_preferences",
+        "phone ~ '^\\+[1-9][0-9]{1,14}$'",
     )
     op.create_index("ix_contact_preferences_phone", "contact_preferences", ["phone"])
     # messages (sealed addresses go with the rows: an address is required)
