@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 from messaging_postgis_support import NOW, message, postgis_store
-from personal_support import postgis_personal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.messaging import MemoryEmailSender
@@ -20,6 +19,7 @@ from core.shared.ids import UserId
 from core.shared.unit_of_work import MAINTENANCE
 from devservers.postgres import LocalDatabase
 from migration_support import query
+from personal_support import postgis_personal
 from raw_dump import raw_database
 
 ANA = "Ana.Sealed@Example.org"
@@ -57,10 +57,13 @@ async def test_addresses_and_phones_are_sealed_and_bounces_compared_by_hash(
         window = await uow.windows.last_inbound(PHONE)
     dump = await raw_database(owner_engine)
 
-    assert read is not None and read.address == ANA
+    assert read is not None
+    assert read.address == ANA
     assert read.last_error == "550 <<address>> rejected; call <number>"
-    assert preferences is not None and preferences.phone == PHONE
-    assert bounced and window == NOW
+    assert preferences is not None
+    assert preferences.phone == PHONE
+    assert bounced
+    assert window == NOW
     for value in (ANA, ANA.lower(), PHONE, PHONE[1:]):
         assert value not in dump
 
