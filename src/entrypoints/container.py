@@ -32,7 +32,9 @@ from adapters.postgis.identity.records import identity_records as identity_perso
 from adapters.postgis.integrations import PostgisIntegrationsUnitOfWork
 from adapters.postgis.media import PostgisMediaUnitOfWork
 from adapters.postgis.messaging import PostgisMessagingUnitOfWork
+from adapters.postgis.messaging.records import PostgisMessagingRecords
 from adapters.postgis.payments import PostgisPaymentsUnitOfWork
+from adapters.postgis.payments.records import PostgisPaymentRecords
 from adapters.postgis.personal import PostgisPersonKeyVault
 from adapters.postgis.privacy import MediaRecords, PostgisBookingRecords, PostgisRightsUnitOfWork
 from adapters.postgis.retention import PostgisAbandonedAccounts, PostgisRetentionStore
@@ -350,6 +352,9 @@ class _NoEmail(EmailSender):
     async def find(self, message_id: MessageId) -> SendReceipt | None:
         return None
 
+    async def forget(self, address: str) -> None:
+        """No provider configured: nothing was ever sent, so it holds nothing to delete."""
+
 
 class _NoWhatsApp(WhatsAppSender):
     """Without WhatsApp settings nobody is sent WhatsApp messages: they fail at once."""
@@ -526,6 +531,16 @@ class Container(containers.DeclarativeContainer):
     # ------------------------------------------------------------ infrastructure
     clock = providers.Singleton(SystemClock)
     engine = providers.Singleton(create_engine, config.database_url, pool_size=config.db_pool_size)
+    # Secrets at rest: sealed under data keys that the key file's KEKs wrap (docs/adr/0011).
+    key_store = providers.Singleton(FileKeyStore, config.kek_file)
+    keyring = providers.Singleton(AesGcmKeyring, key_store)
+    # Personal data: sealed per person, so erasure destroys one key (docs/adr/0025); the
+    # stores of identity, messaging and payments seal with it.
+    person_key_vault = providers.Singleton(PostgisPersonKeyVault, engine)
+    erasure_register = providers.Singleton(FileErasureRegister.beside, config.kek_file)
+    personal_data = providers.Singleton(
+        AesGcmPersonalData, person_key_vault, keyring, erasure_register
+    )
     redis = providers.Singleton(Redis.from_url, config.redis_url)
     closers: providers.Provider[list[Closer]] = providers.Singleton(
         list
@@ -570,7 +585,9 @@ class Container(containers.DeclarativeContainer):
     del _bookings
 
     # ------------------------------------------------------------ payments context
-    payments_uow = providers.Factory(PostgisPaymentsUnitOfWork, engine)
+    payments_uow = providers.Factory(PostgisPaymentsUnitOfWork, engine, personal=personal_data)
+    # Its part of export and erasure: rows stay for the books, client addresses go.
+    payments_records = providers.Singleton(PostgisPaymentRecords, engine, personal_data)
     payment_settings = providers.Singleton(
         PaymentSettings,
         commission_percent=config.payments_commission_percent,
@@ -631,16 +648,7 @@ class Container(containers.DeclarativeContainer):
     )
 
     # ------------------------------------------------------------ identity context
-    # Secrets at rest: sealed under data keys that the key file's KEKs wrap (docs/adr/0011).
-    key_store = providers.Singleton(FileKeyStore, config.kek_file)
-    keyring = providers.Singleton(AesGcmKeyring, key_store)
     sealed_secrets = providers.Singleton(PostgisSealedSecrets, engine, keyring)
-    # Personal data: sealed per person, so erasure destroys one key (docs/adr/0025).
-    person_key_vault = providers.Singleton(PostgisPersonKeyVault, engine)
-    erasure_register = providers.Singleton(FileErasureRegister.beside, config.kek_file)
-    personal_data = providers.Singleton(
-        AesGcmPersonalData, person_key_vault, keyring, erasure_register
-    )
     identity_uow = providers.Factory(PostgisIdentityUnitOfWork, engine, keyring, personal_data)
     identity_settings = providers.Singleton(
         IdentitySettings,
@@ -802,7 +810,7 @@ class Container(containers.DeclarativeContainer):
     del _consent
 
     # ------------------------------------------------------------ messaging context
-    messaging_uow = providers.Factory(PostgisMessagingUnitOfWork, engine)
+    messaging_uow = providers.Factory(PostgisMessagingUnitOfWork, engine, personal=personal_data)
     # Messaging asks the consent ledger (the WhatsApp opt-in counts as a grant; ADR 26).
     consent = providers.Singleton(LedgerConsentPolicy, check_consent)
     renderer = providers.Singleton(JinjaRenderer)
@@ -816,6 +824,11 @@ class Container(containers.DeclarativeContainer):
         config.sendgrid_api_host,
         config.mail_from_address,
         config.mail_from_name,
+    )
+    # Its part of export and erasure (docs/privacy.md). Erasure must run it BEFORE the
+    # person's key is shredded: it asks SendGrid to forget the addresses, which must open.
+    messaging_records = providers.Singleton(
+        PostgisMessagingRecords, engine, personal_data, email_sender
     )
     whatsapp_sender = providers.Singleton(
         _whatsapp_sender,
@@ -950,14 +963,20 @@ class Container(containers.DeclarativeContainer):
     # Every store's PersonalRecords, in the export's order: each context adds its own here
     # (identity: account, sessions, audit; payments; messaging; consent).
     personal_records = providers.Callable(
-        _sections, identity_records, booking_records, consent_records, media_records
+        _sections,
+        identity_records,
+        booking_records,
+        payments_records,
+        messaging_records,
+        consent_records,
+        media_records,
     )
     # The erasure's order: the stores that need the person's values in clear (messaging forgets
     # addresses at its providers; media deletes at Cloudinary), then the data key's
     # destruction, then every other store's erase (identity deletes the users row).
-    erasure_records_before_shredding = providers.List(media_records)
+    erasure_records_before_shredding = providers.List(messaging_records, media_records)
     erasure_records_after_shredding = providers.Callable(
-        _sections, identity_account_records, booking_records, consent_records
+        _sections, identity_account_records, booking_records, payments_records, consent_records
     )
     erasure_steps = providers.Singleton(
         erasure_steps,

@@ -567,6 +567,7 @@ class MemoryEmailSender(EmailSender):
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, OutgoingEmail]] = []
+        self.forgotten: list[str] = []  # addresses `forget` was asked to delete (erasure)
         self.calls = 0
         self._failures = _Failures()
 
@@ -591,6 +592,9 @@ class MemoryEmailSender(EmailSender):
             if email.message_id == message_id:
                 return SendReceipt(provider_message_id=provider_id)
         return None
+
+    async def forget(self, address: str) -> None:
+        self.forgotten.append(address)
 
     def to(self, address: str) -> list[OutgoingEmail]:
         return [email for _, email in self.sent if email.to == address]

@@ -4,7 +4,10 @@ Activity API, for the send job's crash recovery.
 The SDK is synchronous (urllib underneath), so every call runs in a worker thread and the
 event loop of the job worker keeps running. Each mail carries our message id as the custom arg
 `reserva_message_id` (SendGrid echoes it in every event, and the Email Activity API can search
-by it) and the message kind as its category.
+by it) and the message kind as its category. `forget` (erasure) deletes an address from the
+suppression lists (`DELETE /v3/suppression/{bounces|blocks|spam_reports|invalid_emails}/{email}`);
+SendGrid's Email Activity has no deletion and keeps sent mail's metadata for its retention
+period (30 days on most plans).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import re
 from base64 import b64encode
 from typing import Any
+from urllib.parse import quote
 
 import sendgrid
 from python_http_client.exceptions import HTTPError
@@ -38,6 +42,7 @@ from core.messaging.ports import EmailSender, OutgoingEmail
 SENDGRID_API_BASE = "https://api.sendgrid.com"
 MESSAGE_ID_ARG = "reserva_message_id"  # the custom arg carrying our MessageId
 _SUFFIX = re.compile(r"\.(filter|recvd)")
+SUPPRESSION_LISTS = ("bounces", "blocks", "spam_reports", "invalid_emails")
 
 
 def x_message_id(sg_message_id: str) -> str:
@@ -96,6 +101,27 @@ class SendGridEmailSender(EmailSender):
 
     async def find(self, message_id: MessageId) -> SendReceipt | None:
         return await asyncio.to_thread(self._find, message_id)
+
+    async def forget(self, address: str) -> None:
+        await asyncio.to_thread(self._forget, address)
+
+    def _forget(self, address: str) -> None:
+        segment = quote(address.strip(), safe="@")
+        for listed in SUPPRESSION_LISTS:
+            endpoint = getattr(self._sendgrid.client.suppression, listed)._(segment)
+            try:
+                endpoint.delete(timeout=self._timeout)
+            except HTTPError as error:
+                if int(error.status_code) == 404:  # not on that list: nothing to delete
+                    continue
+                # No address in the error: it may end up in job records.
+                raise SendFailedTemporarily(
+                    f"SendGrid's {listed} suppression list answered {error.status_code}"
+                ) from None
+            except (OSError, http.client.HTTPException) as error:
+                raise SendFailedTemporarily(
+                    f"SendGrid unreachable: {type(error).__name__}"
+                ) from None
 
     def _send(self, body: dict[str, Any]) -> SendReceipt | SendRefused:
         try:

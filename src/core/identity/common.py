@@ -275,7 +275,6 @@ async def mail_one_time_token(
             occurred_at=now,
             payload={
                 "user_id": str(user.id),
-                "email": user.email.value,
                 "sealed_token": base64.b64encode(sealed.to_bytes()).decode(),
             },
         )

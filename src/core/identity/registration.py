@@ -104,7 +104,7 @@ class Register(UseCase):
             Event(
                 name=EXISTING_ACCOUNT_REGISTRATION_ATTEMPTED,
                 occurred_at=now,
-                payload={"user_id": str(owner.id), "email": owner.email.value},
+                payload={"user_id": str(owner.id)},
             )
         )
 

@@ -42,17 +42,16 @@ async def targets_of(
     consent: ConsentPolicy,
     person: Person,
     kind: MessageKind,
-    email: str | None = None,
 ) -> list[Target]:
-    """The channels `person` gets a `kind` message on, with its address; `email` overrides
-    the account's address (an account mail goes where the event says)."""
+    """The channels `person` gets a `kind` message on, with its address: the person's current
+    one, read from `People` (events carry ids only, never an address)."""
     found: list[Target] = []
     purpose = purpose_of(kind)
     for channel in channels_for(kind):
         if not await consent.allows(person.user_id, purpose, channel, person.preferences):
             continue
         if channel is Channel.EMAIL:
-            address = email or person.email
+            address = person.email
             suppressed = await uow.undeliverable.contains(address)
             found.append(
                 Target(person=person, channel=channel, address=address, suppressed=suppressed)
@@ -151,10 +150,7 @@ class DispatchEvent(UseCase):
         person = await uow.people.get(about) if about else None
         if person is None:
             return []
-        email = payload.get("email")
-        targets = await targets_of(
-            uow, self.consent, person, kind, email if isinstance(email, str) else None
-        )
+        targets = await targets_of(uow, self.consent, person, kind)
         return plan_messages(Plan(kind=kind, event_id=event_id), targets, now)
 
     async def _move_reminders(

@@ -91,7 +91,9 @@ class Message:
     kind: MessageKind
     channel: Channel
     recipient_id: UserId | None  # None for an address with no account (never today)
-    address: str  # an email address or an E.164 phone number
+    # An email address or an E.164 phone number; None once the recipient was erased (stores
+    # seal it under the recipient's key, and erasure destroys that key).
+    address: str | None
     locale: str  # "en", "de"
     event_id: EventId | None = None
     booking_id: BookingId | None = None

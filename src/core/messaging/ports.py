@@ -304,6 +304,13 @@ class EmailSender(Protocol):
         """After a crash mid-send: did the provider accept this message already?"""
         ...
 
+    async def forget(self, address: str) -> None:
+        """Erasure: delete `address` from every list the provider keeps of it (SendGrid: the
+        bounces, blocks, spam reports and invalid emails suppression lists). Idempotent (an
+        address on no list is fine); raises SendFailedTemporarily when a retry may help. What
+        the provider keeps beyond (its activity log of sent mail) expires on its own terms."""
+        ...
+
 
 @attrs.frozen(kw_only=True)
 class OutgoingWhatsApp:
@@ -314,6 +321,9 @@ class OutgoingWhatsApp:
 
 
 class WhatsAppSender(Protocol):
+    """No `forget`: the WhatsApp Cloud API offers no deletion of sent messages or of what Meta
+    keeps about a number; erasure deletes our copies only (docs/privacy.md)."""
+
     async def send(self, message: OutgoingWhatsApp) -> SendReceipt | SendRefused:
         """Raises SendFailedTemporarily for what a retry may fix."""
         ...

@@ -139,7 +139,7 @@ class ResendMessage(UseCase):
         now = self.clock.now()
         async with self.uow(Access.of(caller)) as uow:
             original = await uow.messages.get(message_id)
-            if original is None:
+            if original is None or original.address is None:  # gone, or its recipient erased
                 return Failure(NotFound(kind="message", id=str(message_id)))
             if original.channel is Channel.EMAIL and await uow.undeliverable.contains(
                 original.address

@@ -108,9 +108,10 @@ def _sent(message: Message, receipt: SendReceipt, now: datetime) -> Message | No
 
 
 async def _reread(uow: MessagingUnitOfWork, message: Message) -> Message:
+    """The message as stored now; the one read before if it is gone (its recipient was erased
+    meanwhile: erasure deletes their messages, and nothing is left to write)."""
     current = await uow.messages.get(message.id)
-    assert current is not None, "messages are never deleted"
-    return current
+    return current if current is not None else message
 
 
 async def _write(
@@ -191,7 +192,10 @@ class SendMessage(UseCase):
                 message_id, f"{type(error).__name__}: {error}", final_attempt
             )
             raise
-        return Success(await self._record(message_id, outcome))
+        recorded = await self._record(message_id, outcome)
+        if recorded is None:  # its recipient was erased while the provider had it
+            return Failure(NotFound(kind="message", id=str(message_id)))
+        return Success(recorded)
 
     async def _settle_interrupted(
         self, uow: MessagingUnitOfWork, message: Message, now: datetime, final_attempt: bool
@@ -230,7 +234,9 @@ class SendMessage(UseCase):
             await _write(uow, message, failed)
             await uow.commit()
 
-    async def _record(self, message_id: MessageId, outcome: SendReceipt | SendRefused) -> Message:
+    async def _record(
+        self, message_id: MessageId, outcome: SendReceipt | SendRefused
+    ) -> Message | None:
         now = self.clock.now()
 
         def recorded(current: Message) -> Message | None:
@@ -244,7 +250,8 @@ class SendMessage(UseCase):
 
         async with self.uow(MAINTENANCE) as uow:
             message = await uow.messages.get(message_id)
-            assert message is not None, "messages are never deleted"
+            if message is None:  # erased mid-send (erasure deletes a person's messages)
+                return None
             written = await _write(uow, message, recorded)
             await uow.commit()
         return written
@@ -254,20 +261,23 @@ class SendMessage(UseCase):
     async def _compose(
         self, uow: MessagingUnitOfWork, message: Message, now: datetime
     ) -> Outgoing | _Unsendable:
+        if message.address is None:
+            return _Unsendable("its recipient was erased", MessageStatus.SUPPRESSED)
+        address = message.address
         content = await self._content(uow, message, now)
         if isinstance(content, _Unsendable):
             return content
         if message.channel is Channel.WHATSAPP:
-            last = await uow.windows.last_inbound(message.address)
+            last = await uow.windows.last_inbound(address)
             if last is not None and now - last < SERVICE_WINDOW:
                 return OutgoingWhatsApp(
                     message_id=message.id,
-                    to=message.address,
+                    to=address,
                     text=self.renderer.whatsapp_text(content),
                 )
             return OutgoingWhatsApp(
                 message_id=message.id,
-                to=message.address,
+                to=address,
                 template=self.renderer.whatsapp_template(content),
             )
         attachments: tuple[Attachment, ...] = ()
@@ -275,7 +285,7 @@ class SendMessage(UseCase):
             attachments = (await self._ics(uow, message.kind, content, now),)
         return OutgoingEmail(
             message_id=message.id,
-            to=message.address,
+            to=address,
             rendered=self.renderer.email(content),
             category=message.kind.value,
             attachments=attachments,

@@ -41,7 +41,11 @@ async def _apply(
             advanced.append(moved)
         if report.hard_bounce:
             message = moved or await _find(uow, report)
-            if message is not None and message.address not in marked:
+            if (
+                message is not None
+                and message.address is not None
+                and message.address not in marked
+            ):
                 await uow.undeliverable.mark(message.address, report.detail or "bounce", report.at)
                 marked.append(message.address)
     return advanced, marked

@@ -80,6 +80,7 @@ class MessagingFake:
         key = key_from_pem(state["signing_key"]) if "signing_key" in state else None
         self.sendgrid = SendGrid(key)
         self.sendgrid.mails = state.get("mails", [])
+        self.sendgrid.suppressions |= state.get("suppressions", {})
         self.whatsapp = WhatsApp()
         self.whatsapp.messages = state.get("whatsapp_messages", [])
         self.whatsapp.inbound = state.get("whatsapp_inbound", [])
@@ -136,6 +137,9 @@ class MessagingFake:
                 return response
             if request.method == "GET" and request.path == "/v3/messages":
                 return self.sendgrid.search(request)
+            suppression = self.sendgrid.suppression(request)
+            if suppression is not None:
+                return suppression
         except SendGridError as error:
             return error.response()
         return SendGridError(404, [{"message": "resource not found", "field": None,
@@ -172,6 +176,8 @@ class MessagingFake:
             return json_response(200, {"ok": True})
         if route == ("POST", "/reset"):
             self.sendgrid.mails.clear()
+            for entries in self.sendgrid.suppressions.values():
+                entries.clear()
             self.whatsapp.messages.clear()
             self.whatsapp.inbound.clear()
             self.webhooks.deliveries.clear()
@@ -179,6 +185,15 @@ class MessagingFake:
             return json_response(200, {"ok": True})
         if route == ("GET", "/sendgrid/mails"):
             return json_response(200, {"mails": self.sendgrid.mails})
+        if route == ("GET", "/sendgrid/suppressions"):
+            return json_response(200, {"suppressions": self.sendgrid.suppressions})
+        if route == ("POST", "/sendgrid/suppressions"):  # {"list", "email", "reason"?}
+            body = request.json()
+            if body["list"] not in self.sendgrid.suppressions:
+                raise ValueError(f"unknown list {body['list']!r}")
+            reason = str(body.get("reason", "added by a test"))
+            self.sendgrid.suppress(body["list"], body["email"], reason, "", int(time.time()))
+            return json_response(200, {"ok": True})
         if route == ("GET", "/sendgrid/public_key"):
             return json_response(200, {"public_key": self.sendgrid.public_key})
         if route == ("POST", "/sendgrid/events"):
@@ -283,6 +298,7 @@ class MessagingFake:
         state = {
             "signing_key": key_to_pem(self.sendgrid.key),
             "mails": self.sendgrid.mails,
+            "suppressions": self.sendgrid.suppressions,
             "whatsapp_messages": self.whatsapp.messages,
             "whatsapp_inbound": self.whatsapp.inbound,
         }

@@ -93,7 +93,7 @@ class MessagingControl(Control):
         return bool(self._call("GET", "/_test/health")["ok"])
 
     def reset(self) -> None:
-        """Forget every mail, message, inbound message, delivery and fault (the webhook
+        """Forget every mail, suppression, message, inbound message, delivery and fault (the webhook
         configuration and the signing key stay)."""
         self._call("POST", "/_test/reset")
 
@@ -142,6 +142,19 @@ class MessagingControl(Control):
 
     def sendgrid_event(self, x_message_id: str, event: str, **fields: Any) -> Fired:
         return self.sendgrid_events([{"x_message_id": x_message_id, "event": event, **fields}])
+
+    def suppressions(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """SendGrid's suppression lists: {"bounces"|"blocks"|"spam_reports"|"invalid_emails":
+        {lower-cased address: {"email", "created", "reason", "status"}}}."""
+        lists: dict[str, dict[str, dict[str, Any]]] = self._call(
+            "GET", "/_test/sendgrid/suppressions"
+        )["suppressions"]
+        return lists
+
+    def suppress(self, listed: str, address: str, reason: str = "added by a test") -> None:
+        """Put `address` on one suppression list, as SendGrid would after an event."""
+        body = {"list": listed, "email": address, "reason": reason}
+        self._call("POST", "/_test/sendgrid/suppressions", json=body)
 
     # --- WhatsApp -------------------------------------------------------------------------
 

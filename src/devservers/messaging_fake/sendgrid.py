@@ -1,5 +1,6 @@
 """SendGrid's v3 API as far as Reserva uses it: mail send, the Email Activity search, and the
-signed Event Webhook.
+signed Event Webhook, and the suppression lists (bounces, blocks, spam reports, invalid
+emails) with their GET and DELETE by address.
 
 Mail send validates the v3 JSON shape and answers 202 with an `X-Message-Id`, as SendGrid does;
 every recipient gets an `sg_message_id` ("<X-Message-Id>.filterdrecv-...") that its events and
@@ -19,6 +20,7 @@ import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -34,6 +36,11 @@ EVENTS = {
     "processed", "deferred", "delivered", "open", "click",
     "bounce", "dropped", "spamreport", "unsubscribe", "group_unsubscribe",
 }  # fmt: skip
+# The suppression lists of /v3/suppression/{list}/{email}, and which events add to them.
+SUPPRESSION_LISTS = ("bounces", "blocks", "spam_reports", "invalid_emails")
+_SUPPRESSION_PATH = re.compile(
+    r"^/v3/suppression/(bounces|blocks|spam_reports|invalid_emails)/(.+)$"
+)
 _EMAIL = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+$")
 _ACTIVITY_FIELDS = {"msg_id", "to_email", "from_email", "subject", "status"}
 _CLAUSE_ARG = re.compile(r"""^unique_args\['([^']+)'\]\s*=\s*"(.*)"$""")
@@ -86,6 +93,8 @@ class SendGrid:
     def __init__(self, key: ec.EllipticCurvePrivateKey | None = None) -> None:
         self.key = key or new_signing_key()
         self.mails: list[Obj] = []
+        # list name -> address (lower-cased) -> {"email", "created", "reason", "status"}
+        self.suppressions: dict[str, dict[str, Obj]] = {name: {} for name in SUPPRESSION_LISTS}
 
     @property
     def public_key(self) -> str:
@@ -156,6 +165,31 @@ class SendGrid:
                 if all(_matches(clause, mail, recipient) for clause in clauses):
                     rows.append(_activity_row(mail, recipient))
         return json_response(200, {"messages": rows[:limit]})
+
+    # --- /v3/suppression/{list}/{email} ---------------------------------------------------
+
+    def suppression(self, request: Request) -> Response | None:
+        """GET (the entries for the address, [] if none) or DELETE (204; 404 when the address
+        is not on the list, as SendGrid answers) one address of one list; None for other
+        paths."""
+        matched = _SUPPRESSION_PATH.match(request.path)
+        if matched is None:
+            return None
+        name, address = matched.group(1), unquote(matched.group(2)).lower()
+        entries = self.suppressions[name]
+        if request.method == "GET":
+            entry = entries.get(address)
+            return json_response(200, [entry] if entry is not None else [])
+        if request.method == "DELETE":
+            if entries.pop(address, None) is None:
+                raise SendGridError(404, [error("Email does not exist", "email")])
+            return Response(204, b"", [])
+        return None
+
+    def suppress(self, name: str, address: str, reason: str, status: str, at: int) -> None:
+        self.suppressions[name][address.lower()] = {
+            "created": at, "email": address, "reason": reason, "status": status,
+        }  # fmt: skip
 
     # --- the Event Webhook ----------------------------------------------------------------
 
@@ -230,11 +264,22 @@ class SendGrid:
             event |= {"response": "250 2.0.0 OK", "ip": "168.245.1.1", "tls": 1}
         elif name == "deferred":
             event |= {"response": spec.get("reason") or "421 try again later", "attempt": "1"}
+        self._suppress_for(name, event, recipient["email"], timestamp)
         recipient["status"] = {
             "delivered": "delivered", "bounce": "not_delivered", "dropped": "not_delivered",
         }.get(name, recipient["status"])  # fmt: skip
         recipient["last_event_time"] = timestamp
         return event
+
+    def _suppress_for(self, name: str, event: Obj, address: str, at: int) -> None:
+        """What SendGrid adds to its suppression lists on an event."""
+        if name == "bounce":
+            listed = "bounces" if event["type"] == "bounce" else "blocks"
+            self.suppress(listed, address, str(event["reason"]), str(event["status"]), at)
+        elif name == "spamreport":
+            self.suppress("spam_reports", address, "spam report", "", at)
+        elif name == "dropped" and "Invalid" in str(event.get("reason")):
+            self.suppress("invalid_emails", address, str(event["reason"]), "", at)
 
 
 def validate_mail(body: Obj) -> list[Obj]:

@@ -29,7 +29,7 @@ def _table(messages: Sequence[Message]) -> Table:
             str(m.kind),
             str(m.channel),
             str(m.status),
-            m.address,
+            m.address if m.address is not None else "(erased)",
             str(m.attempts),
             m.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             m.last_error or "",

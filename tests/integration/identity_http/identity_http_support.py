@@ -14,13 +14,16 @@ import jwt
 import sqlalchemy as sa
 from litestar import Litestar
 
+from adapters.postgis.identity.tables import users
 from adapters.postgis.metadata import outbox
+from adapters.postgis.unit_of_work import PostgisUnitOfWork
 from adapters.security.totp import PyotpTotpGenerator
 from core.identity import open_mailed_token
-from core.identity.model import ClientContext
+from core.identity.model import ClientContext, Email
 from core.shared.events import Event
 from core.shared.ids import ProviderId, UserId
 from core.shared.principal import Principal
+from core.shared.unit_of_work import MAINTENANCE
 from entrypoints.container import Container
 from entrypoints.settings import Settings
 
@@ -174,13 +177,24 @@ async def promote(
         assert granted.unwrap() is None
 
 
+def _user_of(email: str) -> sa.ScalarSelect[Any]:
+    """The id (as text) of the user with `email`: outbox events carry ids only (issue 10)."""
+    return (
+        sa.select(sa.cast(users.c.id, sa.Text))
+        .where(users.c.email_key == Email.key_of(email))
+        .scalar_subquery()
+    )
+
+
 async def mailed_token(container: Container, event: str, email: str) -> str:
     """The token of the newest outbox event `event` sent to `email`."""
-    async with container.engine().connect() as connection:
+    async with PostgisUnitOfWork(container.engine(), MAINTENANCE) as uow:  # users' rows too
         payload = (
-            await connection.execute(
+            await uow.connection.execute(
                 sa.select(outbox.c.payload)
-                .where(outbox.c.name == event, outbox.c.payload["email"].astext == email)
+                .where(
+                    outbox.c.name == event, outbox.c.payload["user_id"].astext == _user_of(email)
+                )
                 .order_by(outbox.c.seq.desc())
                 .limit(1)
             )
@@ -190,10 +204,10 @@ async def mailed_token(container: Container, event: str, email: str) -> str:
 
 
 async def outbox_events(container: Container, email: str) -> list[str]:
-    async with container.engine().connect() as connection:
-        names = await connection.execute(
+    async with PostgisUnitOfWork(container.engine(), MAINTENANCE) as uow:  # users' rows too
+        names = await uow.connection.execute(
             sa.select(outbox.c.name)
-            .where(outbox.c.payload["email"].astext == email)
+            .where(outbox.c.payload["user_id"].astext == _user_of(email))
             .order_by(outbox.c.seq)
         )
         return list(names.scalars())

@@ -16,11 +16,12 @@ from entrypoints.worker.handlers import HANDLERS
 
 
 async def _event_of(owner: AsyncEngine, email: str) -> str:
+    """The verification event of the registration just made (`email`'s): the newest one.
+    Events carry ids only (issue 10), and no worker runs here to race for it."""
     found = await scalar(
         owner,
         "SELECT id FROM outbox WHERE name = 'identity.email_verification_requested'"
-        " AND payload->>'email' = :email",
-        email=email,
+        " ORDER BY occurred_at DESC, id DESC LIMIT 1",
     )
     assert found is not None
     return str(found)

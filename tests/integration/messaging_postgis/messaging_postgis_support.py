@@ -18,7 +18,9 @@ from adapters.postgis.messaging import MESSAGING_TABLES, PostgisMessagingUnitOfW
 from core.messaging.model import Channel, Message, MessageId, MessageKind, MessageStatus
 from core.messaging.ports import MessagingUnitOfWork
 from core.shared.ids import BookingId, ProviderId, UserId
+from core.shared.personal import PersonalData
 from core.shared.unit_of_work import Access
+from personal_support import PERSONAL_TABLES, postgis_personal
 
 NOW = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -27,7 +29,7 @@ TRUNCATED = (
     ", ".join(MESSAGING_TABLES)
     + ", provider_reminder_plans, outbox, bookings, occurrences, offering_resources, offerings,"
     " resources, places,"
-    " providers, user_staff_roles, users, procrastinate_jobs"
+    " providers, user_staff_roles, users, procrastinate_jobs, " + PERSONAL_TABLES
 )
 STORE_KINDS = ("memory", "postgis")
 
@@ -40,9 +42,11 @@ class Store:
     uow: Callable[[Access], MessagingUnitOfWork]
 
 
-def postgis_store(engine: AsyncEngine) -> Store:
+def postgis_store(engine: AsyncEngine, personal: PersonalData | None = None) -> Store:
+    sealing = personal or postgis_personal(engine)
+
     def uow(access: Access) -> MessagingUnitOfWork:
-        return PostgisMessagingUnitOfWork(engine, access)
+        return PostgisMessagingUnitOfWork(engine, access, personal=sealing)
 
     return Store("postgis", uow)
 

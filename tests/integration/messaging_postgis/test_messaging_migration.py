@@ -14,11 +14,12 @@ REVISION = "0010_messaging"
 POLICIES = 11
 TABLES = set(tables.MESSAGING_TABLES)
 READ_WRITE = "INSERT,SELECT,UPDATE"
+ERASABLE = "DELETE,INSERT,SELECT,UPDATE"  # erasure deletes a person's rows (migration 0016)
 GRANTS = {
-    "messages": READ_WRITE,
-    "contact_preferences": READ_WRITE,
-    "undeliverable_addresses": READ_WRITE,
-    "whatsapp_windows": READ_WRITE,
+    "messages": ERASABLE,
+    "contact_preferences": ERASABLE,
+    "undeliverable_addresses": ERASABLE,
+    "whatsapp_windows": ERASABLE,
     "calendar_chains": READ_WRITE,
     "calendar_uids": READ_WRITE,
     "calendar_feeds": READ_WRITE,

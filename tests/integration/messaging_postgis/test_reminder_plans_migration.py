@@ -52,3 +52,4 @@ def test_providers_with_offsets_are_marked_and_down_up_leaves_no_trace(
     assert gone == [(None,)]
     migrate.upgrade(url, REVISION)
     assert migrate.current(url) == REVISION
+    migrate.upgrade(url)  # and on to the head

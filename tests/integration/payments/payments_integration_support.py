@@ -31,14 +31,16 @@ from core.payments.terms import (
 )
 from core.shared.ids import BookingId, OfferingId, ProviderId, UserId
 from core.shared.money import Money
+from core.shared.personal import PersonalData
 from core.shared.unit_of_work import MAINTENANCE, Access, UnitOfWorkFactory
+from personal_support import PERSONAL_TABLES, postgis_personal
 
 NOW = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 PAYMENTS_TABLES = (
     "payments, refunds, offering_terms, ledger_transactions, ledger_entries, processor_events,"
-    " provider_accounts, processor_customers, outbox, audit_log"
+    " provider_accounts, processor_customers, outbox, audit_log, " + PERSONAL_TABLES
 )
 
 
@@ -50,9 +52,11 @@ class Store:
     uow: UnitOfWorkFactory[PaymentsUnitOfWork]
 
 
-def postgis_store(engine: AsyncEngine) -> Store:
+def postgis_store(engine: AsyncEngine, personal: PersonalData | None = None) -> Store:
+    sealing = personal or postgis_personal(engine)
+
     def uow(access: Access) -> PaymentsUnitOfWork:
-        return PostgisPaymentsUnitOfWork(engine, access)
+        return PostgisPaymentsUnitOfWork(engine, access, personal=sealing)
 
     return Store("postgis", uow)
 

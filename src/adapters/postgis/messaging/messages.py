@@ -8,6 +8,11 @@ status column): concurrent reports of one message serialise on its row, and Post
 re-checks the WHERE against the row the earlier one left, so the highest rank wins whatever the
 order of arrival. Lists are newest first with a keyset cursor: (created_at, id) below the
 cursor message's.
+
+A message's address is sealed under its recipient's key (`PersonalData`, field
+"messaging.address"; migration 0016) and opens to None once the recipient was erased. It is
+written once, on `add`: updates never seal again. Errors are kept without addresses: a
+provider's bounce reason or refusal may quote the address or number, and is scrubbed first.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from adapters.postgis.messaging.personal import ADDRESS, scrub
 from adapters.postgis.messaging.tables import messages
 from adapters.postgis.sql import Row
-from adapters.postgis.unit_of_work import PostgisPart
+from adapters.postgis.unit_of_work import PostgisPart, PostgisUnitOfWork
 from core.messaging.model import (
     Channel,
     Message,
@@ -31,6 +37,7 @@ from core.messaging.model import (
 )
 from core.messaging.ports import Messages
 from core.shared.ids import BookingId, EventId, ProviderId, UserId
+from core.shared.personal import PersonalData
 from core.shared.time import to_utc
 
 M = messages.c
@@ -43,12 +50,12 @@ def rank_of(status: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
 
 
 def _values(message: Message) -> dict[str, Any]:
+    """The columns an update may write (never the sealed address)."""
     return {
         "dedupe_key": message.dedupe_key,
         "kind": message.kind.value,
         "channel": message.channel.value,
         "recipient_id": message.recipient_id,
-        "address": message.address,
         "locale": message.locale,
         "event_id": message.event_id,
         "booking_id": message.booking_id,
@@ -56,20 +63,20 @@ def _values(message: Message) -> dict[str, Any]:
         "status": message.status.value,
         "provider_message_id": message.provider_message_id,
         "attempts": message.attempts,
-        "last_error": message.last_error,
+        "last_error": scrub(message.last_error, message.address),
         "created_at": message.created_at,
         "updated_at": message.updated_at,
     }
 
 
-def _message(row: Row) -> Message:
+def _message(row: Row, address: str | None) -> Message:
     return Message(
         id=MessageId(row.id),
         dedupe_key=row.dedupe_key,
         kind=MessageKind(row.kind),
         channel=Channel(row.channel),
         recipient_id=UserId(row.recipient_id) if row.recipient_id is not None else None,
-        address=row.address,
+        address=address,
         locale=row.locale,
         event_id=EventId(row.event_id) if row.event_id is not None else None,
         booking_id=BookingId(row.booking_id) if row.booking_id is not None else None,
@@ -84,10 +91,21 @@ def _message(row: Row) -> Message:
 
 
 class PostgisMessages(PostgisPart, Messages):
+    def __init__(self, uow: PostgisUnitOfWork, personal: PersonalData) -> None:
+        super().__init__(uow)
+        self._personal = personal
+
+    async def _open(self, row: Row) -> Message:
+        address = await self._personal.open(row.recipient_id, row.address_sealed, field=ADDRESS)
+        return _message(row, address)
+
     async def add(self, message: Message) -> bool:
+        if message.recipient_id is None or message.address is None:
+            raise ValueError("a message needs a recipient and an address: it is sealed for them")
+        sealed = await self._personal.seal(message.recipient_id, message.address, field=ADDRESS)
         statement = (
             insert(messages)
-            .values(id=message.id, **_values(message))
+            .values(id=message.id, address_sealed=sealed, **_values(message))
             # No named target: naming one would need the read policy on the conflicting row.
             .on_conflict_do_nothing()
             .execution_options(preserve_rowcount=True)
@@ -96,12 +114,12 @@ class PostgisMessages(PostgisPart, Messages):
 
     async def get(self, message_id: MessageId) -> Message | None:
         row = (await self._run(messages.select().where(M.id == message_id))).first()
-        return _message(row) if row is not None else None
+        return await self._open(row) if row is not None else None
 
     async def by_provider_id(self, provider_message_id: str) -> Message | None:
         query = messages.select().where(M.provider_message_id == provider_message_id)
         row = (await self._run(query)).first()
-        return _message(row) if row is not None else None
+        return await self._open(row) if row is not None else None
 
     async def update(self, message: Message, *, expected: MessageStatus) -> bool:
         values = _values(message)
@@ -134,7 +152,7 @@ class PostgisMessages(PostgisPart, Messages):
             .where(which, rank_of(M.status) < report.status.rank)
             .values(
                 status=report.status.value,
-                last_error=sa.func.coalesce(report.detail, M.last_error),
+                last_error=sa.func.coalesce(scrub(report.detail), M.last_error),
                 provider_message_id=sa.func.coalesce(
                     M.provider_message_id, report.provider_message_id
                 ),
@@ -143,7 +161,7 @@ class PostgisMessages(PostgisPart, Messages):
             .returning(*messages.c)
         )
         row = (await self._run(statement)).first()
-        return _message(row) if row is not None else None
+        return await self._open(row) if row is not None else None
 
     async def list(
         self,
@@ -168,4 +186,4 @@ class PostgisMessages(PostgisPart, Messages):
             if cursor is None:
                 return []
             query = query.where(sa.tuple_(M.created_at, M.id) < (cursor.created_at, before))
-        return [_message(row) for row in await self._run(query)]
+        return [await self._open(row) for row in await self._run(query)]

@@ -17,7 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
 from adapters.postgis.bookings.tables import bookings, offerings, places, providers
+from adapters.postgis.identity.personal import EMAIL as IDENTITY_EMAIL
 from adapters.postgis.identity.tables import user_staff_roles, users
+from adapters.postgis.messaging.personal import PHONE
 from adapters.postgis.messaging.tables import (
     contact_preferences,
     provider_reminder_offsets,
@@ -25,11 +27,12 @@ from adapters.postgis.messaging.tables import (
 )
 from adapters.postgis.metadata import outbox
 from adapters.postgis.sql import Row, utc_or_none
-from adapters.postgis.unit_of_work import PostgisPart
+from adapters.postgis.unit_of_work import PostgisPart, PostgisUnitOfWork
 from core.messaging.model import ContactPreferences, ReminderPlan
 from core.messaging.ports import BookingFacts, Bookings, EventLog, People, Person, ReminderPlans
 from core.shared.events import Event
 from core.shared.ids import BookingId, EventId, ProviderId, UserId
+from core.shared.personal import PersonalData
 from core.shared.time import to_utc
 
 B = bookings.c
@@ -62,27 +65,35 @@ class PostgisEventLog(PostgisPart, EventLog):
         )
 
 
-def preferences_of(user_id: UserId, row: Any) -> ContactPreferences:
-    """A person's preferences from a row of contact_preferences' columns (NULLs: none kept)."""
+async def preferences_of(personal: PersonalData, user_id: UserId, row: Any) -> ContactPreferences:
+    """A person's preferences from a row of contact_preferences' columns (NULLs: none kept);
+    the phone opened (None once the person was erased)."""
     if row.locale is None:
         return ContactPreferences(user_id=user_id)
+    phone = None
+    if row.phone_sealed is not None:
+        phone = await personal.open(user_id, row.phone_sealed, field=PHONE)
     return ContactPreferences(
         user_id=user_id,
         locale=row.locale,
-        phone=row.phone,
+        phone=phone,
         whatsapp_opt_in_at=utc_or_none(row.whatsapp_opt_in_at),
     )
 
 
 class PostgisPeople(PostgisPart, People):
+    def __init__(self, uow: PostgisUnitOfWork, personal: PersonalData) -> None:
+        super().__init__(uow)
+        self._personal = personal
+
     async def get(self, user_id: UserId) -> Person | None:
         query = (
             sa.select(
                 users.c.id,
-                users.c.email,
+                users.c.email_sealed,
                 users.c.email_verified_at,
                 P.locale,
-                P.phone,
+                P.phone_sealed,
                 P.whatsapp_opt_in_at,
             )
             .select_from(users.outerjoin(contact_preferences, P.user_id == users.c.id))
@@ -91,12 +102,15 @@ class PostgisPeople(PostgisPart, People):
         row = (await self._run(query)).first()
         if row is None:
             return None
+        email = await self._personal.open(user_id, row.email_sealed, field=IDENTITY_EMAIL)
+        if email is None:  # erased: nobody to write to
+            return None
         return Person(
             user_id=UserId(row.id),
-            email=row.email,
+            email=email,
             email_verified=row.email_verified_at is not None,
             display_name=None,  # identity keeps no name today
-            preferences=preferences_of(UserId(row.id), row),
+            preferences=await preferences_of(self._personal, UserId(row.id), row),
         )
 
 

@@ -21,7 +21,6 @@ UUID = pg.UUID(as_uuid=True)
 CHANNELS = tuple(channel.value for channel in Channel)
 KINDS = tuple(kind.value for kind in MessageKind)
 STATUSES = tuple(status.value for status in MessageStatus)
-PHONE = "^\\+[1-9][0-9]{1,14}$"  # E.164
 FEED_OWNER = "^(customer|provider):[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$"
 
 
@@ -36,8 +35,9 @@ messages = sa.Table(
     sa.Column("dedupe_key", sa.Text, nullable=False, unique=True),
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("channel", sa.Text, nullable=False),
-    sa.Column("recipient_id", UUID),
-    sa.Column("address", sa.Text, nullable=False),
+    # Every message has a recipient: its address is sealed under their key (migration 0016).
+    sa.Column("recipient_id", UUID, nullable=False),
+    sa.Column("address_sealed", sa.LargeBinary, nullable=False),  # field "messaging.address"
     sa.Column("locale", sa.Text, nullable=False),
     sa.Column("event_id", UUID),
     sa.Column("booking_id", UUID),
@@ -81,28 +81,28 @@ contact_preferences = sa.Table(
     metadata,
     sa.Column("user_id", UUID, primary_key=True),
     sa.Column("locale", sa.Text, nullable=False),
-    sa.Column("phone", sa.Text),
+    sa.Column("phone_sealed", sa.LargeBinary),  # E.164, field "messaging.phone"
+    sa.Column("phone_hash", sa.Text),  # lookup_hash of the E.164 number (inbound WhatsApp)
     _when("whatsapp_opt_in_at"),
-    sa.CheckConstraint(f"phone ~ '{PHONE}'", name="phone_e164"),
 )
-sa.Index("ix_contact_preferences_phone", contact_preferences.c.phone)
+sa.Index("ix_contact_preferences_phone_hash", contact_preferences.c.phone_hash)
 
-# Keyed by the normalised address (trimmed, lowercased): a bounce of Ana@X.org stops ana@x.org.
+# Keyed by the lookup hash of the normalised address (trimmed, lowercased; field
+# "messaging.address"): a bounce of Ana@X.org stops ana@x.org, and no address is kept.
 undeliverable_addresses = sa.Table(
     "undeliverable_addresses",
     metadata,
-    sa.Column("address_key", sa.Text, primary_key=True),
-    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("address_hash", sa.Text, primary_key=True),
     sa.Column("reason", sa.Text, nullable=False),
     _when("marked_at", nullable=False),
-    sa.CheckConstraint("address_key = lower(btrim(address))", name="address_key_normalised"),
 )
 
-# WhatsApp's customer-service window: the last inbound message per E.164 number.
+# WhatsApp's customer-service window: the last inbound message per number (its lookup hash,
+# field "messaging.phone").
 whatsapp_windows = sa.Table(
     "whatsapp_windows",
     metadata,
-    sa.Column("phone", sa.Text, primary_key=True),
+    sa.Column("phone_hash", sa.Text, primary_key=True),
     _when("last_inbound_at", nullable=False),
 )
 

@@ -24,6 +24,7 @@ from adapters.postgis.messaging.reads import (
 )
 from adapters.postgis.unit_of_work import PostgisUnitOfWork
 from core.messaging.ports import Jobs, MessagingUnitOfWork
+from core.shared.personal import PersonalData
 from core.shared.unit_of_work import Access
 
 JobsOf = Callable[[PostgisUnitOfWork], Jobs]
@@ -35,20 +36,29 @@ def postgis_jobs(uow: PostgisUnitOfWork) -> Jobs:
 
 
 class PostgisMessagingUnitOfWork(PostgisUnitOfWork, MessagingUnitOfWork):
-    def __init__(self, engine: AsyncEngine, access: Access, *, jobs: JobsOf = postgis_jobs) -> None:
+    """`personal` seals and opens the addresses and phones of people (migration 0016)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        access: Access,
+        *,
+        personal: PersonalData,
+        jobs: JobsOf = postgis_jobs,
+    ) -> None:
         super().__init__(engine, access)
         self.events = PostgisEventLog(self)
-        self.people = PostgisPeople(self)
+        self.people = PostgisPeople(self, personal)
         self.bookings = PostgisBookingFacts(self)
-        self.messages = PostgisMessages(self)
-        self.preferences = PostgisPreferences(self)
+        self.messages = PostgisMessages(self, personal)
+        self.preferences = PostgisPreferences(self, personal)
         self.reminder_plans = PostgisReminderPlans(self)
-        self.undeliverable = PostgisUndeliverable(self)
-        self.windows = PostgisServiceWindows(self)
+        self.undeliverable = PostgisUndeliverable(self, personal)
+        self.windows = PostgisServiceWindows(self, personal)
         self.calendar = PostgisCalendarSequences(self)
         self.feeds = PostgisCalendarFeeds(self)
         self.jobs = jobs(self)
 
     @classmethod
-    def factory(cls, engine: AsyncEngine) -> Callable[[Access], Self]:
-        return lambda access: cls(engine, access)
+    def factory(cls, engine: AsyncEngine, personal: PersonalData) -> Callable[[Access], Self]:
+        return lambda access: cls(engine, access, personal=personal)

@@ -3,6 +3,11 @@
 Writes name what they expect: `save` updates only the version it read, and the refunded
 amount moves only through `reserve_refund`/`release_refund`, one conditional UPDATE each, so
 concurrent refunds can never add up to more than the payment captured.
+
+The address a checkout came from is sealed under the customer's key (field
+"payments.client_ip", migration 0016) and kept beside its lookup hash, which the velocity
+rules count failures by. It is written once, by `add`; `save` never seals again, so a payment
+of an erased customer (their address then opens to None) still settles and refunds.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from adapters.postgis.payments.tables import payments
 from adapters.postgis.sql import Row, money, utc_or_none
-from adapters.postgis.unit_of_work import PostgisPart
+from adapters.postgis.unit_of_work import PostgisPart, PostgisUnitOfWork
 from core.payments.fraud import Velocity
 from core.payments.model import (
     BookingOutcome,
@@ -32,9 +37,11 @@ from core.payments.ports import PaymentRepository
 from core.payments.terms import from_snapshot
 from core.shared.ids import BookingId, ProviderId, UserId
 from core.shared.money import Money
+from core.shared.personal import PersonalData
 from core.shared.time import to_utc
 
 P = payments.c
+CLIENT_IP = "payments.client_ip"
 # Owner's rights: failures by card and address count every customer's (migration 0006).
 _VELOCITY = sa.text("SELECT * FROM payment_velocity(:customer, :fingerprint, :ip, :since)")
 
@@ -68,7 +75,6 @@ def _values(payment: Payment) -> dict[str, Any]:
         if payment.booking_outcome is None
         else payment.booking_outcome.value,
         "due_at": payment.due_at,
-        "client_ip": payment.client_ip,
         "created_at": payment.created_at,
         "updated_at": payment.updated_at,
         "version": payment.version,
@@ -87,7 +93,7 @@ def _risk_json(risk: Risk) -> dict[str, Any]:
     return {"level": risk.level, "score": risk.score, "outcome": risk.outcome}
 
 
-def _payment(row: Row) -> Payment:
+def _payment(row: Row, client_ip: str | None) -> Payment:
     def amount(minor: int) -> Money:
         return money(minor, row.currency)
 
@@ -121,7 +127,7 @@ def _payment(row: Row) -> Payment:
         if row.booking_outcome is None
         else BookingOutcome(row.booking_outcome),
         due_at=utc_or_none(row.due_at),
-        client_ip=row.client_ip,
+        client_ip=client_ip,
         created_at=to_utc(row.created_at),
         updated_at=to_utc(row.updated_at),
         version=row.version,
@@ -129,12 +135,21 @@ def _payment(row: Row) -> Payment:
 
 
 class PostgisPaymentRepository(PostgisPart, PaymentRepository):
+    def __init__(self, uow: PostgisUnitOfWork, personal: PersonalData) -> None:
+        super().__init__(uow)
+        self._personal = personal
+
     async def add(self, payment: Payment) -> bool:
         """False when the booking has a payment of that part that is not cancelled (the
         unique index uq_payments_booking_part_open), nothing written."""
+        ip = payment.client_ip
+        sealed = hashed = None
+        if ip is not None:
+            sealed = await self._personal.seal(payment.customer_id, ip, field=CLIENT_IP)
+            hashed = await self._personal.lookup_hash(ip, field=CLIENT_IP)
         statement = (
             pg_insert(payments)
-            .values(_values(payment))
+            .values(_values(payment) | {"client_ip_sealed": sealed, "client_ip_hash": hashed})
             .on_conflict_do_nothing()  # no named target: it would need the read policy
             .execution_options(preserve_rowcount=True)  # an INSERT's count is not kept by default
         )
@@ -233,7 +248,8 @@ class PostgisPaymentRepository(PostgisPart, PaymentRepository):
     ) -> Velocity:
         """Failures count when they happened (the payment's last update), payments when
         they were made."""
-        values = {"customer": customer_id, "fingerprint": card_fingerprint, "ip": ip}
+        hashed = None if ip is None else await self._personal.lookup_hash(ip, field=CLIENT_IP)
+        values = {"customer": customer_id, "fingerprint": card_fingerprint, "ip": hashed}
         row = (await self._conn.execute(_VELOCITY, values | {"since": since})).one()
         return Velocity(
             failed_by_account=row.failed_by_account,
@@ -244,7 +260,13 @@ class PostgisPaymentRepository(PostgisPart, PaymentRepository):
 
     async def _one(self, where: sa.ColumnElement[bool]) -> Payment | None:
         row = (await self._run(payments.select().where(where))).first()
-        return None if row is None else _payment(row)
+        return None if row is None else await self._open(row)
 
     async def _many(self, query: sa.Select[Any]) -> Sequence[Payment]:
-        return [_payment(row) for row in await self._run(query)]
+        return [await self._open(row) for row in await self._run(query)]
+
+    async def _open(self, row: Row) -> Payment:
+        ip = None
+        if row.client_ip_sealed is not None:
+            ip = await self._personal.open(row.customer_id, row.client_ip_sealed, field=CLIENT_IP)
+        return _payment(row, ip)

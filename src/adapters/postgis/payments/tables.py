@@ -75,7 +75,10 @@ payments = sa.Table(
     sa.Column("review_reason", sa.Text),
     sa.Column("booking_outcome", sa.Text),
     _when("due_at"),
-    sa.Column("client_ip", sa.Text),
+    # The address a checkout came from, sealed under the customer (field "payments.client_ip"),
+    # and its lookup hash, which the velocity rules count failures by (migration 0016).
+    sa.Column("client_ip_sealed", sa.LargeBinary),
+    sa.Column("client_ip_hash", sa.Text),
     _when("created_at", nullable=False),
     _when("updated_at", nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
@@ -123,7 +126,7 @@ sa.Index(
 )
 sa.Index(
     "ix_payments_failed_ip",
-    payments.c.client_ip,
+    payments.c.client_ip_hash,
     payments.c.updated_at,
     postgresql_where=sa.text(FAILED),
 )

@@ -17,13 +17,16 @@ from adapters.postgis.payments.refunds import PostgisRefundRepository
 from adapters.postgis.payments.terms import PostgisTermsRepository
 from adapters.postgis.unit_of_work import PostgisUnitOfWork
 from core.payments.ports import PaymentsUnitOfWork
+from core.shared.personal import PersonalData
 from core.shared.unit_of_work import Access
 
 
 class PostgisPaymentsUnitOfWork(PostgisUnitOfWork, PaymentsUnitOfWork):
-    def __init__(self, engine: AsyncEngine, access: Access) -> None:
+    """`personal` seals and opens the customers' client addresses (migration 0016)."""
+
+    def __init__(self, engine: AsyncEngine, access: Access, *, personal: PersonalData) -> None:
         super().__init__(engine, access)
-        self.payments = PostgisPaymentRepository(self)
+        self.payments = PostgisPaymentRepository(self, personal)
         self.refunds = PostgisRefundRepository(self)
         self.terms = PostgisTermsRepository(self)
         self.ledger = PostgisLedger(self)
@@ -33,5 +36,5 @@ class PostgisPaymentsUnitOfWork(PostgisUnitOfWork, PaymentsUnitOfWork):
         self.audit = PostgisMoneyAudit(self)
 
     @classmethod
-    def factory(cls, engine: AsyncEngine) -> Callable[[Access], Self]:
-        return lambda access: cls(engine, access)
+    def factory(cls, engine: AsyncEngine, personal: PersonalData) -> Callable[[Access], Self]:
+        return lambda access: cls(engine, access, personal=personal)

@@ -60,7 +60,7 @@ class MessageOut(msgspec.Struct, frozen=True):
     kind: str
     channel: str
     status: str
-    address: str
+    address: str | None  # None: the recipient was erased (their key destroyed)
     locale: str
     recipient_id: uuid.UUID | None
     booking_id: uuid.UUID | None
