@@ -1,4 +1,5 @@
-"""`reserva privacy export|erase`: a person's export and erasure, run at once, in-process.
+"""`reserva privacy export|erase|reapply-erasures`: a person's export and erasure, run at once,
+in-process, and erasures applied again to a restored database.
 
 USER is a user id, or an email address looked up through identity. `export` builds the export
 (the same document as `GET /me/export`) and writes it to a file, created owner-only, or to
@@ -96,6 +97,16 @@ class PrivacyCommands:
             soft_wrap=True,
         )
 
+    def reapply_erasures(self) -> None:
+        """After restoring a database from a backup: destroy again the data key of everyone
+        erased since (the erasure register beside the key file). Run it before serving."""
+
+        async def reapplied(c: Container) -> int:
+            count: int = await c.personal_data().reapply_erasures()
+            return count
+
+        say(f"{self.run(reapplied)} erased people had a key again; it is destroyed")
+
 
 def mount(app: typer.Typer, run: Runner) -> typer.Typer:
     """Add `privacy` to the CLI; the sub-app, for other modules to add commands to."""
@@ -103,5 +114,6 @@ def mount(app: typer.Typer, run: Runner) -> typer.Typer:
     privacy = typer.Typer(help="A person's export and erasure (GDPR).", no_args_is_help=True)
     privacy.command("export")(commands.export)
     privacy.command("erase")(commands.erase)
+    privacy.command("reapply-erasures")(commands.reapply_erasures)
     app.add_typer(privacy, name="privacy")
     return privacy

@@ -393,3 +393,10 @@ async def test_the_cli_exports_and_erases_a_person(
     assert json.loads(twice.stdout) == json.loads(erased.stdout)
     assert refused.exit_code == 1
     assert "erased" in refused.stderr
+    # The erasure is in the register beside the key file; nothing to shred again here.
+    assert str(ana) in (kek_file.parent / f"{kek_file.name}.erasures").read_text()
+    reapplied = await asyncio.to_thread(
+        partial(_reserva, context_database, "privacy", "reapply-erasures")
+    )
+    assert reapplied.exit_code == 0, reapplied.output
+    assert "0 erased people had a key again" in reapplied.stderr + reapplied.stdout
