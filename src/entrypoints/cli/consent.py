@@ -186,3 +186,31 @@ def mount(app: typer.Typer, run: Runner) -> None:
     policy.command("publish")(policies.publish)
     policy.command("show")(policies.show)
     app.add_typer(policy, name="policies")
+
+
+DEMO_POLICIES = {
+    PolicyKind.PRIVACY: (
+        "Reserva demo privacy policy, version 1. We keep your email address, your bookings, "
+        "payments and the messages we send you to run your bookings, sealed under a key of your "
+        "own; you can export or erase them at any time. Full record: docs/privacy.md."
+    ),
+    PolicyKind.COOKIES: (
+        "Reserva demo cookie policy, version 1. Necessary cookies keep you signed in; "
+        "preferences, analytics and marketing cookies are set only if you choose them."
+    ),
+}
+
+
+async def ensure_demo_policies(c: Container) -> list[PolicyKind]:
+    """Publish version 1 of each policy that has none yet (a demo database needs them before
+    anyone can grant consent); the kinds published."""
+    published = []
+    for kind, text in DEMO_POLICIES.items():
+        if (await c.get_policy()(kind)).value_or(None) is None:
+            value(
+                await c.publish_policy()(
+                    await operator(c), kind, text, requires_fresh_consent=False
+                )
+            )
+            published.append(kind)
+    return published

@@ -230,6 +230,8 @@ def serve(
                 if summary is not None:
                     say(_summary(summary))
                 identity.print_demo_accounts(await identity.ensure_demo_accounts(container))
+                if published := await consent.ensure_demo_policies(container):
+                    say("published demo policies: " + ", ".join(published))
             config = server_config(create_app(http_services(container)), host=host, port=port)
             worker = start_in_process_worker(
                 container, concurrency, handlers=HANDLERS, periodic=PERIODIC

@@ -77,8 +77,10 @@ def test_serve_brings_up_the_api_with_a_demo_catalog(serving: str, tmp_path: Pat
     key_file = tmp_path / "data" / "kek.json"
     docs = httpx.get(f"{serving}/docs")
     unauthenticated = httpx.post(f"{serving}/bookings", json={})
+    policies = [httpx.get(f"{serving}/privacy/policies/{kind}") for kind in ("privacy", "cookies")]
 
     assert providers.status_code == 200
+    assert [policy.status_code for policy in policies] == [200, 200]  # consent can be given
     assert len(providers.json()["items"]) == 3
     assert docs.status_code == 200
     assert unauthenticated.status_code == 401
