@@ -106,22 +106,35 @@ async def test_a_shred_racing_first_seals_never_leaves_a_usable_key(engine: Asyn
     assert await reader.is_erased(ana)
 
 
-async def test_kek_rotation_rewraps_person_keys_and_everything_reads_back(
+async def test_kek_rotation_under_load_rewraps_person_keys_and_everything_reads_back(
     engine: AsyncEngine,
 ) -> None:
     keyring = MemoryKeyring()
     personal = AesGcmPersonalData(PostgisPersonKeyVault(engine), keyring, cache_seconds=0)
-    people = [uuid.uuid4() for _ in range(12)]
+    people = [uuid.uuid4() for _ in range(40)]
     blobs = {p: await personal.seal(p, f"{p}@example.org", field="f") for p in people}
-    await personal.lookup_hash(EMAIL, field="f")
     before = await personal.lookup_hash(EMAIL, field="f")
     old_kek = await keyring.active()
     await keyring.rotate()
+
+    async def traffic() -> dict[uuid.UUID, bytes]:
+        """New people sealed and old ones read while the sweep runs."""
+        written = {}
+        for index in range(30):
+            newcomer = uuid.uuid4()
+            written[newcomer] = await personal.seal(newcomer, f"{newcomer}@example.org", field="f")
+            old = people[index % len(people)]
+            assert await personal.open(old, blobs[old], field="f") == f"{old}@example.org"
+        return written
+
+    load = asyncio.create_task(traffic())
     rewrapped = await PostgisSealedSecrets(engine, keyring, batch=5).rewrap_all()
-    assert rewrapped == len(people) + 1  # the person keys and the lookup key
+    blobs |= await load
+    assert rewrapped == len(people) + 1  # the old person keys and the lookup key
+    assert await PostgisSealedSecrets(engine, keyring, batch=5).rewrap_all() == 0
     keyring._keys.pop(old_kek)  # the old KEK is gone: only re-wrapped keys still open
     fresh = AesGcmPersonalData(PostgisPersonKeyVault(engine), keyring, cache_seconds=0)
     assert {p: await fresh.open(p, b, field="f") for p, b in blobs.items()} == {
-        p: f"{p}@example.org" for p in people
+        p: f"{p}@example.org" for p in blobs
     }
     assert await fresh.lookup_hash(EMAIL, field="f") == before
