@@ -163,7 +163,7 @@ payments.mount(app, _run)
 # messages ...: what was sent to whom; resending.
 messages.mount(app, _run)
 # privacy export|erase: a person's export and erasure, in-process (`privacy retention` joins).
-privacy_app = privacy.mount(app, _run)
+privacy_app = privacy.mount(app, _run_with_redis)  # erasure ends live sessions (Redis)
 consent.mount(app, _run)
 # worker, jobs ...: running the job queue (mail, reminders, webhooks, photo deletions).
 jobs.mount(app, _run)
