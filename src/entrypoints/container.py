@@ -667,6 +667,7 @@ class Container(containers.DeclarativeContainer):
         redis,
         clock,
         providers.Factory(ThrottlePolicy, max_failures=config.login_max_failures, **_backoff),
+        keyed=personal_data,
     )
     # Requests that send mail (registrations, reset requests), counted whatever their outcome.
     request_throttle = providers.Singleton(
@@ -675,9 +676,10 @@ class Container(containers.DeclarativeContainer):
         clock,
         providers.Factory(ThrottlePolicy, max_failures=config.auth_request_limit, **_backoff),
         prefix="throttle:requests:",
+        keyed=personal_data,
     )
     del _backoff
-    rate_limiter = providers.Singleton(RedisRateLimiter, redis, clock)
+    rate_limiter = providers.Singleton(RedisRateLimiter, redis, clock, keyed=personal_data)
     rate_limit_policy = providers.Singleton(
         RateLimitPolicy,
         requests=config.rate_limit_requests,

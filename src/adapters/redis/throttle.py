@@ -3,6 +3,10 @@
 Each update is one Lua script, so concurrent hits on a key are counted exactly. Time comes from
 the injected Clock (passed into the scripts), not from Redis, so the rules are the same as the
 memory fakes' and testable with a fake clock; Redis TTLs only clean up idle keys.
+
+Keys name an email address or an IP address (`login:acct:<email>`, `ip:<ip>`): given a
+`PersonalData`, the stored key is its keyed hash instead (field "redis.throttle_key"), so Redis
+and its snapshots hold no personal value in clear (issue 10; docs/privacy.md "Identity").
 """
 
 from __future__ import annotations
@@ -14,7 +18,24 @@ from redis.asyncio import Redis
 
 from core.identity.ports import Blocked, RateLimiter, Reservation, Throttle
 from core.identity.throttling import MAX_DOUBLINGS, ThrottlePolicy
+from core.shared.personal import PersonalData
 from core.shared.time import Clock
+
+KEY_FIELD = "redis.throttle_key"
+
+
+class _KeyNames:
+    """Redis key names: the prefix, then the key itself or (with `keyed`) its keyed hash."""
+
+    def __init__(self, prefix: str, keyed: PersonalData | None) -> None:
+        self._prefix = prefix
+        self._keyed = keyed
+
+    async def __call__(self, keys: Sequence[str]) -> list[str]:
+        if self._keyed is None:
+            return [self._prefix + key for key in keys]
+        return [self._prefix + await self._keyed.lookup_hash(key, field=KEY_FIELD) for key in keys]
+
 
 # One hash per key: `count` attempts counted in the window (kept failures and attempts in
 # flight), each also as a field `r:<reservation id>` so it can be given back exactly once;
@@ -111,11 +132,12 @@ class RedisThrottle(Throttle):
         policy: ThrottlePolicy | None = None,
         *,
         prefix: str = "throttle:",
+        keyed: PersonalData | None = None,
     ) -> None:
         self._redis = redis
         self._clock = clock
         self._policy = policy or ThrottlePolicy()
-        self._prefix = prefix
+        self._names = _KeyNames(prefix, keyed)
         self._reserve = redis.register_script(_RESERVE)
         self._release = redis.register_script(_RELEASE)
 
@@ -123,7 +145,7 @@ class RedisThrottle(Throttle):
         p = self._policy
         reservation = Reservation(id=uuid.uuid4().hex, keys=tuple(keys))
         wait_ms = await self._reserve(
-            keys=[self._prefix + key for key in keys],
+            keys=await self._names(keys),
             args=[
                 _ms(self._clock.now().timestamp()),
                 _ms(p.window.total_seconds()),
@@ -137,25 +159,30 @@ class RedisThrottle(Throttle):
         return Blocked(retry_after=int(wait_ms) / 1000) if int(wait_ms) > 0 else reservation
 
     async def release(self, reservation: Reservation) -> None:
-        await self._release(
-            keys=[self._prefix + key for key in reservation.keys], args=[reservation.id]
-        )
+        await self._release(keys=await self._names(reservation.keys), args=[reservation.id])
 
     async def reset(self, key: str) -> None:
-        await self._redis.delete(self._prefix + key)
+        await self._redis.delete(*await self._names([key]))
 
 
 class RedisRateLimiter(RateLimiter):
     """Sliding log in a sorted set: exact, and small for API-sized limits."""
 
-    def __init__(self, redis: Redis, clock: Clock, *, prefix: str = "ratelimit:") -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        clock: Clock,
+        *,
+        prefix: str = "ratelimit:",
+        keyed: PersonalData | None = None,
+    ) -> None:
         self._clock = clock
-        self._prefix = prefix
+        self._names = _KeyNames(prefix, keyed)
         self._hit = redis.register_script(_SLIDING_WINDOW_HIT)
 
     async def hit(self, key: str, limit: int, window_seconds: float) -> float | None:
         wait_ms = await self._hit(
-            keys=[self._prefix + key],
+            keys=await self._names([key]),
             args=[
                 _ms(self._clock.now().timestamp()),
                 _ms(window_seconds),

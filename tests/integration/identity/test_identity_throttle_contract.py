@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from adapters.memory.clock import FixedClock
+from adapters.memory.personal import MemoryPersonalData
 from adapters.memory.security_fakes import MemoryRateLimiter, MemoryThrottle
 from adapters.redis.throttle import RedisRateLimiter, RedisThrottle
 from core.identity.ports import Blocked, RateLimiter, Reservation, Throttle
@@ -32,21 +33,40 @@ def prefix() -> str:
     return f"test:{uuid.uuid4().hex}:"  # the Redis server is shared by the test session
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-keyed"])
 def make_throttle(
     request: pytest.FixtureRequest, clock: FixedClock
 ) -> Callable[[ThrottlePolicy], Throttle]:
     if request.param == "memory":
         return lambda policy: MemoryThrottle(clock, policy)
     redis: Redis = request.getfixturevalue("redis")
-    return lambda policy: RedisThrottle(redis, clock, policy, prefix=prefix())
+    keyed = MemoryPersonalData() if request.param == "redis-keyed" else None
+    return lambda policy: RedisThrottle(redis, clock, policy, prefix=prefix(), keyed=keyed)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-keyed"])
 def limiter(request: pytest.FixtureRequest, clock: FixedClock) -> RateLimiter:
     if request.param == "memory":
         return MemoryRateLimiter(clock)
-    return RedisRateLimiter(request.getfixturevalue("redis"), clock, prefix=prefix())
+    keyed = MemoryPersonalData() if request.param == "redis-keyed" else None
+    return RedisRateLimiter(request.getfixturevalue("redis"), clock, prefix=prefix(), keyed=keyed)
+
+
+async def test_keyed_names_keep_addresses_out_of_redis(redis: Redis, clock: FixedClock) -> None:
+    """Issue 10: what Redis stores names no email or IP address, only their keyed hashes."""
+    name = prefix()
+    throttle = RedisThrottle(redis, clock, POLICY, prefix=name, keyed=MemoryPersonalData())
+    limiter = RedisRateLimiter(redis, clock, prefix=name, keyed=MemoryPersonalData())
+
+    reserved = await throttle.reserve(["login:acct:ada@example.test", "login:ip:203.0.113.9"])
+    await limiter.hit("ip:203.0.113.9", 10, 60)
+
+    stored = [key.decode() async for key in redis.scan_iter(match=f"{name}*")]
+    assert isinstance(reserved, Reservation)
+    assert len(stored) == 3
+    for key in stored:
+        assert "ada@example.test" not in key
+        assert "203.0.113.9" not in key
 
 
 async def wait_of(throttle: Throttle, key: str) -> float | None:
