@@ -88,7 +88,6 @@ from core.payments.terms import CancellationPolicy, OfferingTerms, RefundTier
 from core.shared.ids import BookingId, OfferingId, ProviderId, UserId
 from core.shared.money import Money
 from core.shared.unit_of_work import MAINTENANCE, Access
-from entrypoints.http.logging import QUIET_LOGGERS
 from messaging_fake_support import SENDGRID_API_KEY, Messaging, fresh, shared_messaging
 from raw_dump import raw_database
 
@@ -405,13 +404,10 @@ async def _bookings_of(owner: AsyncEngine, person: UserId) -> list[object]:
         return list(rows.all())
 
 
-def _capture_logs_as_production_writes_them(caplog: pytest.LogCaptureFixture) -> None:
-    """Every logger at DEBUG, but the libraries production holds at WARNING (SendGrid's HTTP
-    client logs whole requests at DEBUG: the address in the URL, the API key); without the
-    handlers' last-line redaction, so what is found is what our code and libraries wrote."""
+def _capture_every_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    """Every logger at DEBUG, without production's last-line redaction: what is found is what
+    our code and its libraries wrote."""
     caplog.set_level(logging.DEBUG)
-    for name in QUIET_LOGGERS:
-        caplog.set_level(logging.WARNING, logger=name)
     caplog.clear()
 
 
@@ -488,7 +484,7 @@ async def test_erasing_anyone_leaves_nothing_in_clear_and_everything_else_as_it_
     session_messaging: Messaging,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    _capture_logs_as_production_writes_them(caplog)
+    _capture_every_log_line(caplog)
     world = await make_world()
     sections = {store.section for store in world.records}
     assert sections == set(SCHEMA["properties"]) - HEADER_KEYS  # every context's records
