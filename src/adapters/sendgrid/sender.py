@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import logging
 import re
 from base64 import b64encode
 from typing import Any
@@ -51,6 +52,9 @@ def x_message_id(sg_message_id: str) -> str:
     return _SUFFIX.split(sg_message_id, maxsplit=1)[0]
 
 
+SDK_LOGGER = "python_http_client"
+
+
 class SendGridEmailSender(EmailSender):
     """Sends from `sender_email` (named `sender_name`) with `api_key`; `base_url` points the
     SDK elsewhere (the local fake). Each HTTP call gives up after `timeout` seconds."""
@@ -64,6 +68,11 @@ class SendGridEmailSender(EmailSender):
         base_url: str = SENDGRID_API_BASE,
         timeout: float = 10.0,
     ) -> None:
+        # The SDK's HTTP client logs every request at DEBUG: the recipient and the mail (its
+        # one-time link), a forgotten address in the URL, the Authorization header (the API
+        # key). Held at WARNING wherever this adapter runs, not only where the entrypoint
+        # configured logging (docs/privacy.md: logs hold no personal data).
+        logging.getLogger(SDK_LOGGER).setLevel(logging.WARNING)
         self._sendgrid = sendgrid.SendGridAPIClient(api_key=api_key, host=base_url.rstrip("/"))
         self._sender = From(sender_email, sender_name)
         self._timeout = timeout

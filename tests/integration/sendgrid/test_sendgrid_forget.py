@@ -3,13 +3,15 @@ real SDK (DELETE /v3/suppression/{list}/{email}), idempotently; a hard bounce pu
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from sendgrid_support import email, sender
 
 from adapters.sendgrid import SendGridEmailSender
 from core.messaging.model import SendFailedTemporarily, SendReceipt
 from devservers.net import free_port
-from messaging_fake_support import Messaging
+from messaging_fake_support import SENDGRID_API_KEY, Messaging
 
 ADDRESS = "Forget.Me@example.com"
 
@@ -46,3 +48,18 @@ async def test_an_unreachable_sendgrid_is_a_temporary_failure_naming_no_address(
     with pytest.raises(SendFailedTemporarily) as failed:
         await nowhere.forget(ADDRESS)
     assert ADDRESS.lower() not in str(failed.value).lower()
+
+
+async def test_forgetting_logs_neither_the_address_nor_the_api_key_even_at_debug(
+    messaging: Messaging, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # a process that configured nothing but DEBUG
+    sendgrid = sender(messaging)
+    messaging.fake.control.suppress("bounces", ADDRESS)
+
+    await sendgrid.send(email(ADDRESS))
+    await sendgrid.forget(ADDRESS)
+
+    assert _listed(messaging, ADDRESS) == set()
+    assert ADDRESS.lower() not in caplog.text.lower()
+    assert SENDGRID_API_KEY not in caplog.text
