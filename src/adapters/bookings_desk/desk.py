@@ -74,7 +74,9 @@ class BookingsDesk(BookingDesk):
     async def payable(
         self, caller: Principal, booking_id: BookingId
     ) -> Result[PayableBooking, DomainError]:
-        return (await self.get_booking(caller, booking_id)).map(payable_of)
+        return (await self.get_booking(caller, booking_id)).map(
+            lambda seen: payable_of(seen.booking)
+        )
 
     async def read(self, ids: Sequence[BookingId]) -> Mapping[BookingId, PayableBooking]:
         if not ids:

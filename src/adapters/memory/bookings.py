@@ -20,7 +20,7 @@ check-then-write here is atomic; commits need no lock for the same reason.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -47,6 +47,7 @@ from core.bookings.ports import (
     NOT_REINSTATABLE,
     BookingRepository,
     BookingsUnitOfWork,
+    ErasedCustomers,
     OccurrenceRepository,
     OfferingRepository,
     Page,
@@ -123,6 +124,7 @@ class _Database:
         self.bookings: _Table[BookingId, Booking] = _Table()
         self.outbox: list[Event] = []
         self.open: list[_Tx] = []
+        self.erased_customers: set[UserId] = set()  # whose data key was shredded
 
 
 class _Tx:
@@ -220,6 +222,10 @@ class MemoryBookingsStore(UnitOfWorkFactory[BookingsUnitOfWork]):
     def outbox(self) -> tuple[Event, ...]:
         """Committed events, oldest first (what a relay would deliver)."""
         return tuple(self._db.outbox)
+
+    def erase_customer(self, customer_id: UserId) -> None:
+        """What shredding the person's data key means to this context (tests fill it)."""
+        self._db.erased_customers.add(customer_id)
 
 
 # ---------------------------------------------------------------- repositories
@@ -534,6 +540,14 @@ class MemoryBookingRepository(BookingRepository):
         return True
 
 
+class MemoryErasedCustomers(ErasedCustomers):
+    def __init__(self, db: _Database) -> None:
+        self._db = db
+
+    async def among(self, ids: Collection[UserId]) -> frozenset[UserId]:
+        return frozenset(ids) & frozenset(self._db.erased_customers)
+
+
 # ---------------------------------------------------------------- unit of work
 
 
@@ -548,6 +562,7 @@ class MemoryBookingsUnitOfWork(BookingsUnitOfWork):
         self.offerings = MemoryOfferingRepository(self._tx)
         self.occurrences = MemoryOccurrenceRepository(self._tx)
         self.bookings = MemoryBookingRepository(self._tx)
+        self.erased_customers = MemoryErasedCustomers(db)
         self.outbox = MemoryOutbox()
 
     async def __aenter__(self) -> Self:

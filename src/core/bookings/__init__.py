@@ -8,6 +8,7 @@ on these): no person calls them.
 """
 
 from core.bookings.booking import (
+    BookingView,
     CancelBooking,
     CompleteBooking,
     ConfirmBooking,
@@ -16,6 +17,7 @@ from core.bookings.booking import (
     ListMyBookings,
     ListProviderBookings,
     MarkNoShow,
+    ProviderBookings,
     RescheduleBooking,
     SlotRequest,
 )
@@ -62,6 +64,7 @@ from core.bookings.model import (
 )
 from core.bookings.paid import ConfirmPaidBooking, ListCancelledBookings, ReadBookings
 from core.bookings.ports import (
+    ErasedCustomers,
     Page,
     SearchHit,
     SearchQuery,
@@ -79,6 +82,7 @@ __all__ = [
     "BookingRules",
     "BookingSettings",
     "BookingStatus",
+    "BookingView",
     "CancelBooking",
     "CancelledBy",
     "Catalog",
@@ -88,6 +92,7 @@ __all__ = [
     "CreateOffering",
     "CreateProvider",
     "DatedException",
+    "ErasedCustomers",
     "GetAvailability",
     "GetBooking",
     "GetCatalog",
@@ -114,6 +119,7 @@ __all__ = [
     "PaymentRequired",
     "Place",
     "Provider",
+    "ProviderBookings",
     "ReadBookings",
     "RescheduleBooking",
     "Resource",

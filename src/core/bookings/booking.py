@@ -25,7 +25,15 @@ from core.bookings.search import free_slots
 from core.bookings.service import BookingsUseCase, managed_provider
 from core.shared.errors import DomainError, InvalidInput, NotFound
 from core.shared.events import Event
-from core.shared.ids import BookingId, OccurrenceId, OfferingId, ProviderId, ResourceId, new_id
+from core.shared.ids import (
+    BookingId,
+    OccurrenceId,
+    OfferingId,
+    ProviderId,
+    ResourceId,
+    UserId,
+    new_id,
+)
 from core.shared.principal import Principal, may_manage
 from core.shared.time import TimeRange, to_utc
 from core.shared.unit_of_work import Access
@@ -160,14 +168,45 @@ async def _visible(
     return Failure(NotFound(kind="booking", id=str(booking_id)))
 
 
+@attrs.frozen(kw_only=True)
+class BookingView:
+    """One booking as its reader sees it. The provider's staff and admins are also told
+    whether its customer was erased (the schedule shows "erased customer"); its customer's
+    own view says nothing more (`customer_erased` None)."""
+
+    booking: Booking
+    customer_erased: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ProviderBookings:
+    """A page of a provider's bookings as its staff see it, and which of their customers were
+    erased: those bookings stay in the schedule, as "erased customer"."""
+
+    bookings: Sequence[Booking]
+    erased_customers: frozenset[UserId] = frozenset()
+
+
+async def _erased_among(uow: BookingsUnitOfWork, found: Sequence[Booking]) -> frozenset[UserId]:
+    """One read for a whole page, none for an empty one."""
+    customers = {booking.customer_id for booking in found}
+    return await uow.erased_customers.among(customers) if customers else frozenset()
+
+
 class GetBooking(BookingsUseCase):
     async def __call__(
         self, caller: Principal, booking_id: BookingId
-    ) -> Result[Booking, DomainError]:
+    ) -> Result[BookingView, DomainError]:
         now = self.clock.now()
         async with self.uow(Access.of(caller)) as uow:
             found = await _visible(uow, caller, booking_id, staff_only=False)
-        return found.map(lambda booking: booking.as_of(now))
+            if isinstance(found, Failure):
+                return found
+            booking = found.unwrap().as_of(now)
+            if not caller.manages(booking.provider_id):
+                return Success(BookingView(booking=booking))
+            erased = await _erased_among(uow, [booking])
+        return Success(BookingView(booking=booking, customer_erased=booking.customer_id in erased))
 
 
 async def _anchor_in(
@@ -202,7 +241,7 @@ class ListMyBookings(BookingsUseCase):
 class ListProviderBookings(BookingsUseCase):
     async def __call__(
         self, caller: Principal, provider_id: ProviderId, page: Page
-    ) -> Result[Sequence[Booking], DomainError]:
+    ) -> Result[ProviderBookings, DomainError]:
         now = self.clock.now()
         async with self.uow(Access.of(caller)) as uow:
             provider = await managed_provider(uow, caller, provider_id)
@@ -212,7 +251,12 @@ class ListProviderBookings(BookingsUseCase):
             if isinstance(theirs, Failure):
                 return theirs
             found = await uow.bookings.for_provider(provider_id, page)
-        return Success([booking.as_of(now) for booking in found])
+            erased = await _erased_among(uow, found)
+        return Success(
+            ProviderBookings(
+                bookings=[booking.as_of(now) for booking in found], erased_customers=erased
+            )
+        )
 
 
 class _Transition(BookingsUseCase):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -164,6 +164,15 @@ class BookingRepository(Protocol):
         ...
 
 
+class ErasedCustomers(Protocol):
+    """Which customers exercised erasure (their data key was shredded, docs/adr/0025). Their
+    bookings stay in the providers' schedules, pseudonymous: staff see "erased customer"."""
+
+    async def among(self, ids: Collection[UserId]) -> frozenset[UserId]:
+        """Those of `ids` who were erased; one read, however many ids (none for no ids)."""
+        ...
+
+
 class BookingsUnitOfWork(UnitOfWork, Protocol):
     providers: ProviderRepository
     places: PlaceRepository
@@ -171,3 +180,4 @@ class BookingsUnitOfWork(UnitOfWork, Protocol):
     offerings: OfferingRepository
     occurrences: OccurrenceRepository
     bookings: BookingRepository
+    erased_customers: ErasedCustomers

@@ -27,8 +27,17 @@ from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
 from adapters.postgis import migrate
-from core.bookings import Booking, BookingRules, NewOffering, Offering, OfferingKind, Page, Provider
-from core.shared.ids import BookingId, PlaceId, ProviderId, ResourceId
+from core.bookings import (
+    Booking,
+    BookingRules,
+    NewOffering,
+    Offering,
+    OfferingKind,
+    Page,
+    Provider,
+    ProviderBookings,
+)
+from core.shared.ids import BookingId, PlaceId, ProviderId, ResourceId, UserId
 from core.shared.money import Money
 from devservers.child_process import ChildServerError
 from devservers.postgres import LocalPostgresError
@@ -418,9 +427,11 @@ def offerings_create(
 # ---------------------------------------------------------------- bookings
 
 
-def _bookings_table(bookings: Sequence[Booking]) -> Table:
+def _bookings_table(bookings: Sequence[Booking], erased: frozenset[UserId] = frozenset()) -> Table:
+    """`erased`: customers shown as "erased customer" (their bookings stay, pseudonymous)."""
     table = Table("id", "status", "start (UTC)", "seats", "price", "provider", "customer")
     for b in bookings:
+        customer = str(b.customer_id)
         table.add_row(
             str(b.id),
             str(b.status),
@@ -428,7 +439,7 @@ def _bookings_table(bookings: Sequence[Booking]) -> Table:
             str(b.seats),
             b.price.display(),
             str(b.provider_id),
-            str(b.customer_id),
+            f"{customer} (erased customer)" if b.customer_id in erased else customer,
         )
     return table
 
@@ -442,18 +453,21 @@ async def _all_providers(c: Container) -> list[Provider]:
     return found
 
 
-async def _newest_everywhere(c: Container, limit: int) -> list[Booking]:
+async def _newest_everywhere(c: Container, limit: int) -> ProviderBookings:
     """The newest bookings across providers: each provider's newest, merged."""
     caller = await identity.operator(c)
     providers = await _all_providers(c)
     found: list[Booking] = []
+    erased: set[UserId] = set()
     with _progress() as progress:
         task = progress.add_task("Reading providers' bookings", total=len(providers))
         for provider in providers:
-            page = await c.list_provider_bookings()(caller, provider.id, Page(limit=limit))
-            found.extend(value(page))
+            page = value(await c.list_provider_bookings()(caller, provider.id, Page(limit=limit)))
+            found.extend(page.bookings)
+            erased |= page.erased_customers
             progress.advance(task)
-    return sorted(found, key=lambda b: (b.created_at, b.id), reverse=True)[:limit]
+    newest = sorted(found, key=lambda b: (b.created_at, b.id), reverse=True)[:limit]
+    return ProviderBookings(bookings=newest, erased_customers=frozenset(erased))
 
 
 @bookings_app.command("list")
@@ -464,7 +478,7 @@ def bookings_list(
     """List the newest bookings, of one provider or of all."""
     provider_id = None if provider is None else _guarded(lambda: parse_id("provider", provider))
 
-    async def newest(c: Container) -> Sequence[Booking]:
+    async def newest(c: Container) -> ProviderBookings:
         if provider_id is None:
             return await _newest_everywhere(c, limit)
         page = Page(limit=limit)
@@ -474,7 +488,8 @@ def bookings_list(
             )
         )
 
-    out.print(_bookings_table(_run(newest)))
+    shown = _run(newest)
+    out.print(_bookings_table(shown.bookings, shown.erased_customers))
 
 
 @bookings_app.command("cancel")

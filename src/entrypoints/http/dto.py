@@ -19,6 +19,7 @@ from returns.result import Failure, Result, Success
 from core.bookings import (
     Booking,
     BookingStatus,
+    BookingView,
     CancelledBy,
     Occurrence,
     Offering,
@@ -263,6 +264,25 @@ class SlotOut(msgspec.Struct, frozen=True):
         )
 
 
+class CustomerOut(msgspec.Struct, frozen=True):
+    """A booking's customer as the provider's staff and admins see them. `erased`: the person
+    had their personal data erased; the booking stays in the schedule, as "erased customer"."""
+
+    id: uuid.UUID
+    erased: Annotated[
+        bool,
+        msgspec.Meta(
+            description='The person was erased: show "erased customer" (the booking stays).'
+        ),
+    ]
+
+
+STAFF_VIEW_OF_CUSTOMER = (
+    "Only in what the provider's staff and admins see: the customer, and whether they were "
+    'erased (shown as "erased customer"). Absent from a customer\'s own view.'
+)
+
+
 class BookingOut(msgspec.Struct, frozen=True):
     id: uuid.UUID
     offering_id: uuid.UUID
@@ -281,9 +301,23 @@ class BookingOut(msgspec.Struct, frozen=True):
     rescheduled_from: uuid.UUID | None
     cancelled_at: datetime | None
     cancelled_by: CancelledBy | None
+    customer: Annotated[
+        CustomerOut | msgspec.UnsetType, msgspec.Meta(description=STAFF_VIEW_OF_CUSTOMER)
+    ] = msgspec.UNSET
 
     @classmethod
-    def of(cls, booking: Booking) -> BookingOut:
+    def seen(cls, view: BookingView) -> BookingOut:
+        """As the use case's reader sees it: with `customer` for staff and admins."""
+        return cls.of(view.booking, customer_erased=view.customer_erased)
+
+    @classmethod
+    def of(cls, booking: Booking, *, customer_erased: bool | None = None) -> BookingOut:
+        """`customer_erased` None: no `customer` (a customer's own view, an action's answer)."""
+        customer: CustomerOut | msgspec.UnsetType = (
+            msgspec.UNSET
+            if customer_erased is None
+            else CustomerOut(id=booking.customer_id, erased=customer_erased)
+        )
         return cls(
             id=booking.id,
             offering_id=booking.offering_id,
@@ -302,6 +336,7 @@ class BookingOut(msgspec.Struct, frozen=True):
             rescheduled_from=booking.rescheduled_from,
             cancelled_at=booking.cancelled_at,
             cancelled_by=booking.cancelled_by,
+            customer=customer,
         )
 
 

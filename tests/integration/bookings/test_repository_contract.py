@@ -22,6 +22,7 @@ from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.database import create_engine
+from adapters.postgis.personal import PostgisPersonKeyVault
 from core.bookings import ConfirmBooking, GetBooking, ListMyBookings, ListProviderBookings
 from core.bookings.model import (
     Address,
@@ -63,6 +64,7 @@ from core.shared.ids import (
     UserId,
     new_id,
 )
+from core.shared.keyring import Sealed
 from core.shared.money import Money
 from core.shared.principal import Principal, Role
 from core.shared.time import TimeRange
@@ -84,6 +86,13 @@ METRES_PER_DEGREE_LAT = 6_371_008.8 * 3.141592653589793 / 180
 class Harness(Protocol):
     def uow(self, access: Access = MAINTENANCE) -> BookingsUnitOfWork: ...
     async def committed_event_ids(self) -> set[EventId]: ...
+    async def give_key(self, person: UserId) -> None:
+        """A person's data key, as their first sealed value makes it (not an erasure)."""
+        ...
+
+    async def erase(self, person: UserId) -> None:
+        """What erasure does to a person, as the bookings context can tell."""
+        ...
 
 
 class MemoryHarness:
@@ -95,6 +104,12 @@ class MemoryHarness:
 
     async def committed_event_ids(self) -> set[EventId]:
         return {event.id for event in self._store.outbox}
+
+    async def give_key(self, person: UserId) -> None:
+        pass  # the store knows only who was erased
+
+    async def erase(self, person: UserId) -> None:
+        self._store.erase_customer(person)
 
 
 class PostgisHarness:
@@ -108,6 +123,13 @@ class PostgisHarness:
         async with self._engine.connect() as conn:
             rows = await conn.execute(sa.text("SELECT id FROM outbox"))
             return {EventId(row.id) for row in rows}
+
+    async def give_key(self, person: UserId) -> None:
+        key = Sealed(kek_id="k", wrapped_key=b"w", ciphertext=b"c")  # never opened here
+        await PostgisPersonKeyVault(self._engine).add(person, key)
+
+    async def erase(self, person: UserId) -> None:
+        await PostgisPersonKeyVault(self._engine).shred(person)
 
 
 TABLES = (
@@ -792,7 +814,7 @@ async def test_a_hold_past_its_expiry_reads_expired_and_confirms_as_hold_expired
     )
 
     held = [seats, unswept, swept]
-    got = [(await GetBooking(**use_case)(customer, b.id)).unwrap().status for b in held]
+    got = [(await GetBooking(**use_case)(customer, b.id)).unwrap().booking.status for b in held]
     mine = (await ListMyBookings(**use_case)(customer, Page(limit=10))).unwrap()
     theirs = await ListProviderBookings(**use_case)(staff, seed.provider.id, Page(limit=10))
     confirmed = [await ConfirmBooking(**use_case)(customer, b.id) for b in held]
@@ -800,11 +822,28 @@ async def test_a_hold_past_its_expiry_reads_expired_and_confirms_as_hold_expired
     assert got == [BookingStatus.EXPIRED] * 3
     assert {b.status for b in mine} == {BookingStatus.EXPIRED}
     assert sorted(b.id for b in mine) == sorted(b.id for b in held)  # all three, not just one
-    assert {b.id: b.status for b in theirs.unwrap()} == {
+    assert {b.id: b.status for b in theirs.unwrap().bookings} == {
         **{b.id: BookingStatus.EXPIRED for b in held},
         taker.id: BookingStatus.HELD,
     }
     assert confirmed == [Failure(HoldExpired())] * 3
+
+
+# ---------------------------------------------------------------- erased customers
+
+
+async def test_erased_customers_are_those_erased_among_the_ids_asked(harness: Harness) -> None:
+    gone, keyless_gone, kept, unasked = (UserId(new_id()) for _ in range(4))
+    for person in (gone, kept, unasked):
+        await harness.give_key(person)
+    for person in (gone, keyless_gone, unasked):
+        await harness.erase(person)
+
+    async with harness.uow() as uow:
+        asked = [gone, keyless_gone, kept]
+        assert await uow.erased_customers.among(asked) == {gone, keyless_gone}
+        assert await uow.erased_customers.among([kept]) == frozenset()
+        assert await uow.erased_customers.among([]) == frozenset()
 
 
 # ---------------------------------------------------------------- newest-first listings

@@ -182,7 +182,9 @@ def test_bookings_list_for_one_provider_and_for_all(database: str, seeded: Seede
     assert seeded.booking_id in everywhere.stdout
 
 
-async def _hold_an_hour_ago(database: str, provider_id: str, kek_file: Path) -> Booking:
+async def _hold_an_hour_ago(
+    database: str, provider_id: str, kek_file: Path, days_ahead: int = 3
+) -> Booking:
     """A ten-minute hold made an hour ago, through the use cases: nobody has swept it."""
     container = build_container(
         Settings(database_url=database, redis_url="redis://127.0.0.1:1", kek_file=kek_file)
@@ -191,7 +193,8 @@ async def _hold_an_hour_ago(database: str, provider_id: str, kek_file: Path) -> 
     container.clock.override(providers.Object(FixedClock(an_hour_ago)))
     try:
         catalog = await container.get_catalog()(ProviderId(uuid.UUID(provider_id)))
-        start = an_hour_ago.replace(minute=0, second=0, microsecond=0) + timedelta(days=3)
+        start = an_hour_ago.replace(minute=0, second=0, microsecond=0)
+        start += timedelta(days=days_ahead)
         customer = Principal(user_id=UserId(uuid.uuid4()), roles=frozenset({Role.CUSTOMER}))
         # The seeded hourly offering: another test adds a 90-minute one, which has no slot
         # starting at 23:00 (it would end after the day's hours).
@@ -213,6 +216,32 @@ def test_bookings_list_shows_a_hold_past_its_expiry_as_expired(
     row = next(line for line in listed.stdout.splitlines() if str(held.id) in line)
     assert "expired" in row
     assert "held" not in row
+
+
+async def _shred(database: str, kek_file: Path, person: UserId) -> None:
+    """What erasure does first: destroy the person's data key (a tombstone stays)."""
+    container = build_container(
+        Settings(database_url=database, redis_url="redis://127.0.0.1:1", kek_file=kek_file)
+    )
+    try:
+        await container.personal_data().shred(person)
+    finally:
+        await container.close()
+
+
+def test_bookings_list_marks_an_erased_customer(
+    database: str, seeded: Seeded, kek_file: Path
+) -> None:
+    held = asyncio.run(_hold_an_hour_ago(database, seeded.provider_id, kek_file, days_ahead=4))
+    asyncio.run(_shred(database, kek_file, held.customer_id))
+
+    listed = reserva(database, "bookings", "list", "--provider", seeded.provider_id)
+
+    assert listed.exit_code == 0, listed.output
+    erased = next(line for line in listed.stdout.splitlines() if str(held.id) in line)
+    other = next(line for line in listed.stdout.splitlines() if seeded.booking_id in line)
+    assert f"{held.customer_id} (erased customer)" in erased
+    assert "erased" not in other
 
 
 def test_bookings_cancel_then_cancel_again_fails(database: str, seeded: Seeded) -> None:

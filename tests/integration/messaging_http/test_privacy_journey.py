@@ -366,11 +366,12 @@ async def test_a_paying_customer_exports_then_erases_and_the_books_still_balance
     relogin = await client.post("/auth/login", json={"email": person.email, "password": PASSWORD})
     assert relogin.status_code == 401
 
-    # -- the provider still has the booking in its schedule, with nobody behind the customer id
+    # -- the provider still has the booking in its schedule, as "erased customer"
     schedule = ok(await client.get(f"/providers/{provider_id}/bookings", headers=staff))["items"]
     (kept,) = [b for b in schedule if b["id"] == booking["id"]]
     assert kept["status"] == "confirmed"
     assert kept["customer_id"] == person.user_id
+    assert kept["customer"] == {"id": person.user_id, "erased": True}
     assert person.email not in json.dumps(schedule)
     users = await scalar(
         owner, "SELECT count(*) FROM users WHERE id = CAST(:id AS uuid)", id=person.user_id

@@ -8,6 +8,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgis.bookings.bookings import PostgisBookingRepository
+from adapters.postgis.bookings.erased import PostgisErasedCustomers
 from adapters.postgis.bookings.occurrences import PostgisOccurrenceRepository
 from adapters.postgis.bookings.offerings import PostgisOfferingRepository
 from adapters.postgis.bookings.places import PostgisPlaceRepository
@@ -27,6 +28,7 @@ class PostgisBookingsUnitOfWork(PostgisUnitOfWork, BookingsUnitOfWork):
         self.offerings = PostgisOfferingRepository(self)
         self.occurrences = PostgisOccurrenceRepository(self)
         self.bookings = PostgisBookingRepository(self)
+        self.erased_customers = PostgisErasedCustomers(self)
 
     @classmethod
     def factory(cls, engine: AsyncEngine) -> Callable[[Access], Self]:

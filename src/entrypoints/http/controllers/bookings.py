@@ -23,6 +23,7 @@ from core.bookings import (
     ListMyBookings,
     ListProviderBookings,
     MarkNoShow,
+    ProviderBookings,
     RescheduleBooking,
     SlotRequest,
 )
@@ -85,14 +86,14 @@ class SlotIn(msgspec.Struct, forbid_unknown_fields=True):
         )
 
 
-class HeldOut(BookingOut, frozen=True):
+class HeldOut(BookingOut, frozen=True, kw_only=True):
     """A new hold and the payment terms its customer accepts by holding: the refund policy
     and deposit a later payment refunds by, whatever the provider changes afterwards."""
 
     terms: TermsOut
 
 
-class CancelledOut(BookingOut, frozen=True):
+class CancelledOut(BookingOut, frozen=True, kw_only=True):
     """The cancelled booking and the refunds its cancellation started (by the policy the
     customer accepted; in full when the provider cancels)."""
 
@@ -103,6 +104,17 @@ def _page_of(found: Sequence[Booking], limit: int) -> BookingsPage:
     return BookingsPage(
         items=[BookingOut.of(b) for b in found[:limit]],
         next=next_cursor(found, limit, booking_cursor),
+    )
+
+
+def _staff_page_of(found: ProviderBookings, limit: int) -> BookingsPage:
+    erased = found.erased_customers
+    return BookingsPage(
+        items=[
+            BookingOut.of(b, customer_erased=b.customer_id in erased)
+            for b in found.bookings[:limit]
+        ],
+        next=next_cursor(found.bookings, limit, booking_cursor),
     )
 
 
@@ -159,13 +171,19 @@ async def list_mine(
     return _page_of(ok(await list_my_bookings(principal, page(limit, after))), limit)
 
 
-@_read("/bookings/{booking_id:str}", summary="One booking")
+@_read(
+    "/bookings/{booking_id:str}",
+    summary="One booking",
+    description="Its customer, its provider's staff or an admin. Staff and admins also get "
+    '`customer`: its id and whether the person was erased ("erased customer": the booking '
+    "stays in the schedule, pseudonymous).",
+)
 async def get_booking(
     booking_id: FromPath[uuid.UUID],
     principal: NamedDependency[Principal],
     get_booking: NamedDependency[GetBooking],
 ) -> BookingOut:
-    return BookingOut.of(ok(await get_booking(principal, BookingId(booking_id))))
+    return BookingOut.seen(ok(await get_booking(principal, BookingId(booking_id))))
 
 
 @_act(
@@ -198,7 +216,7 @@ async def cancel(
     get_booking: NamedDependency[GetBooking],
 ) -> CancelledOut:
     cancelled = ok(await cancel_with_refund(principal, BookingId(booking_id)))
-    booking = BookingOut.of(ok(await get_booking(principal, BookingId(booking_id))))
+    booking = BookingOut.seen(ok(await get_booking(principal, BookingId(booking_id))))
     refunds = [RefundOut.of(refund) for refund in cancelled.refunds]
     return CancelledOut(**msgspec.structs.asdict(booking), refunds=refunds)
 
@@ -237,7 +255,13 @@ async def reschedule(
     return BookingOut.of(ok(moved))
 
 
-@_read("/providers/{provider_id:str}/bookings", summary="A provider's bookings (staff)")
+@_read(
+    "/providers/{provider_id:str}/bookings",
+    summary="A provider's bookings (staff)",
+    description="Newest first. Each booking carries `customer`: its id and whether the person "
+    'was erased ("erased customer": the booking stays in the schedule, pseudonymous; '
+    "`customer_id` is kept for compatibility).",
+)
 async def list_for_provider(
     provider_id: FromPath[uuid.UUID],
     principal: NamedDependency[Principal],
@@ -246,7 +270,7 @@ async def list_for_provider(
     after: After = None,
 ) -> BookingsPage:
     found = await list_provider_bookings(principal, ProviderId(provider_id), page(limit, after))
-    return _page_of(ok(found), limit)
+    return _staff_page_of(ok(found), limit)
 
 
 ROUTES = [
