@@ -352,13 +352,15 @@ def _without_time(document: dict[str, Json]) -> dict[str, Json]:
 runner = CliRunner()
 
 
-def _reserva(database: LocalDatabase, *args: str) -> Any:
-    return runner.invoke(cli_app, list(args), env={"DATABASE_URL": database.app_url})
+def _reserva(database: LocalDatabase, redis_url: str, *args: str) -> Any:
+    """`reserva` over the database and a live Redis (an erasure ends the person's sessions)."""
+    environment = {"DATABASE_URL": database.app_url, "REDIS_URL": redis_url}
+    return runner.invoke(cli_app, list(args), env=environment)
 
 
 async def test_the_cli_exports_and_erases_a_person(
     context_database: LocalDatabase, engine: AsyncEngine, owner_engine: AsyncEngine, tmp_path: Path,
-    kek_file: Path, monkeypatch: pytest.MonkeyPatch,
+    kek_file: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     monkeypatch.setenv("KEK_FILE", str(kek_file))
     ana = UserId(uuid.uuid4())
@@ -370,7 +372,9 @@ async def test_the_cli_exports_and_erases_a_person(
     out = tmp_path / "ana.json"
 
     exported = await asyncio.to_thread(
-        partial(_reserva, context_database, "privacy", "export", str(ana), "--out", str(out))
+        partial(
+            _reserva, context_database, redis_url, "privacy", "export", str(ana), "--out", str(out)
+        )
     )
     assert exported.exit_code == 0, exported.output
     document = json.loads(out.read_text())
@@ -378,13 +382,13 @@ async def test_the_cli_exports_and_erases_a_person(
     assert len(document["bookings"]) == 1
     assert out.stat().st_mode & 0o077 == 0
     erased = await asyncio.to_thread(
-        partial(_reserva, context_database, "privacy", "erase", str(ana), "--yes")
+        partial(_reserva, context_database, redis_url, "privacy", "erase", str(ana), "--yes")
     )
     twice = await asyncio.to_thread(
-        partial(_reserva, context_database, "privacy", "erase", str(ana), "--yes")
+        partial(_reserva, context_database, redis_url, "privacy", "erase", str(ana), "--yes")
     )
     refused = await asyncio.to_thread(
-        partial(_reserva, context_database, "privacy", "export", str(ana))
+        partial(_reserva, context_database, redis_url, "privacy", "export", str(ana))
     )
 
     assert erased.exit_code == 0, erased.output
@@ -396,7 +400,7 @@ async def test_the_cli_exports_and_erases_a_person(
     # The erasure is in the register beside the key file; nothing to shred again here.
     assert str(ana) in (kek_file.parent / f"{kek_file.name}.erasures").read_text()
     reapplied = await asyncio.to_thread(
-        partial(_reserva, context_database, "privacy", "reapply-erasures")
+        partial(_reserva, context_database, redis_url, "privacy", "reapply-erasures")
     )
     assert reapplied.exit_code == 0, reapplied.output
     assert "0 erased people had a key again" in reapplied.stderr + reapplied.stdout
