@@ -14,6 +14,7 @@ import jwt
 import sqlalchemy as sa
 from litestar import Litestar
 
+from adapters.postgis.identity.personal import email_hash
 from adapters.postgis.identity.tables import users
 from adapters.postgis.metadata import outbox
 from adapters.postgis.unit_of_work import PostgisUnitOfWork
@@ -177,24 +178,25 @@ async def promote(
         assert granted.unwrap() is None
 
 
-def _user_of(email: str) -> sa.ScalarSelect[Any]:
-    """The id (as text) of the user with `email`: outbox events carry ids only (issue 10)."""
+async def _user_of(container: Container, email: str) -> sa.ScalarSelect[Any]:
+    """The id (as text) of the user with `email`: outbox events carry ids only, and users are
+    found by their address's lookup hash, made with the app's own sealing (issue 10)."""
+    hashed = await email_hash(container.personal_data(), Email.key_of(email))
     return (
         sa.select(sa.cast(users.c.id, sa.Text))
-        .where(users.c.email_key == Email.key_of(email))
+        .where(users.c.email_hash == hashed)
         .scalar_subquery()
     )
 
 
 async def mailed_token(container: Container, event: str, email: str) -> str:
     """The token of the newest outbox event `event` sent to `email`."""
+    user_id = await _user_of(container, email)
     async with PostgisUnitOfWork(container.engine(), MAINTENANCE) as uow:  # users' rows too
         payload = (
             await uow.connection.execute(
                 sa.select(outbox.c.payload)
-                .where(
-                    outbox.c.name == event, outbox.c.payload["user_id"].astext == _user_of(email)
-                )
+                .where(outbox.c.name == event, outbox.c.payload["user_id"].astext == user_id)
                 .order_by(outbox.c.seq.desc())
                 .limit(1)
             )
@@ -204,10 +206,11 @@ async def mailed_token(container: Container, event: str, email: str) -> str:
 
 
 async def outbox_events(container: Container, email: str) -> list[str]:
+    user_id = await _user_of(container, email)
     async with PostgisUnitOfWork(container.engine(), MAINTENANCE) as uow:  # users' rows too
         names = await uow.connection.execute(
             sa.select(outbox.c.name)
-            .where(outbox.c.payload["user_id"].astext == _user_of(email))
+            .where(outbox.c.payload["user_id"].astext == user_id)
             .order_by(outbox.c.seq)
         )
         return list(names.scalars())

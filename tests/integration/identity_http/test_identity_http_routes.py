@@ -23,6 +23,8 @@ PUBLIC_WRITES = {
     ("POST", "/auth/password/reset-request"),
     ("POST", "/auth/password/reset"),
 }
+# A browser records its cookie choices before anyone logs in (against an anonymous id).
+ANONYMOUS_WRITES = {("POST", "/cookies/choices")}
 # The processor's or the provider's signature is the credential.
 SIGNED_WEBHOOKS = {
     ("POST", f"/webhooks/{provider}")
@@ -45,10 +47,12 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
 
 
-async def test_only_the_token_getting_writes_are_public(app: Litestar) -> None:
+async def test_only_token_getting_writes_signed_webhooks_and_cookie_choices_are_public(
+    app: Litestar,
+) -> None:
     public = {write for write, is_public in _writes(app).items() if is_public}
 
-    assert public == PUBLIC_WRITES | SIGNED_WEBHOOKS
+    assert public == PUBLIC_WRITES | ANONYMOUS_WRITES | SIGNED_WEBHOOKS
 
 
 async def test_every_other_write_answers_401_without_a_token(app: Litestar, client: Client) -> None:
@@ -66,6 +70,11 @@ async def test_every_other_write_answers_401_without_a_token(app: Litestar, clie
         assert answer.headers["www-authenticate"].startswith("Bearer")
 
 
+# The account's surface: sign-in, what a person does with their own account and data (their
+# consents, exports, erasure), administration, and the privacy pages anyone may read.
+ACCOUNT_PATHS = ("/auth/", "/me", "/admin/", "/.well-known/", "/privacy/", "/cookies/", "/exports/")
+
+
 async def test_every_identity_operation_is_documented_with_who_may_call_it(
     client: Client,
 ) -> None:
@@ -74,12 +83,14 @@ async def test_every_identity_operation_is_documented_with_who_may_call_it(
     operations = {
         (method.upper(), path): operation
         for path, item in document["paths"].items()
-        if path.startswith(("/auth/", "/me", "/admin/", "/.well-known/"))
+        if path.startswith(ACCOUNT_PATHS)
         for method, operation in item.items()
     }
 
     # identity's 29, payments' /me and /admin routes, messaging's /me, /messages and /admin
-    assert len(operations) == 46
+    # (46); consent's and privacy's /me and /admin (8) and their public policies, cookie
+    # categories and choices and export downloads (5)
+    assert len(operations) == 59
     for name, operation in operations.items():
         assert operation["description"].startswith("Who may call:"), name
         secured = bool(operation.get("security"))

@@ -20,7 +20,7 @@ from core.messaging.ports import MessagingUnitOfWork
 from core.shared.ids import BookingId, ProviderId, UserId
 from core.shared.personal import PersonalData
 from core.shared.unit_of_work import Access
-from personal_support import PERSONAL_TABLES, postgis_personal
+from personal_support import PERSONAL_TABLES, insert_user, postgis_personal
 
 NOW = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -42,13 +42,21 @@ class Store:
     uow: Callable[[Access], MessagingUnitOfWork]
 
 
-def postgis_store(engine: AsyncEngine, personal: PersonalData | None = None) -> Store:
+@attrs.frozen
+class PostgisStore(Store):
+    """The PostgreSQL store and the sealing it opens personal values with (seed users with it:
+    `add_user`)."""
+
+    personal: PersonalData
+
+
+def postgis_store(engine: AsyncEngine, personal: PersonalData | None = None) -> PostgisStore:
     sealing = personal or postgis_personal(engine)
 
     def uow(access: Access) -> MessagingUnitOfWork:
         return PostgisMessagingUnitOfWork(engine, access, personal=sealing)
 
-    return Store("postgis", uow)
+    return PostgisStore("postgis", uow, sealing)
 
 
 def memory_store() -> Store:
@@ -96,10 +104,6 @@ _SEED_PROVIDER = (
     "INSERT INTO offerings VALUES (:offering, :provider, :place, 'appointment', 'Tennis hour',"
     " 'tennis', 3000, 'EUR', '1 hour', '1 hour', '0', '0', '0', '30 days', 1)",
 )
-_SEED_USER = (
-    "INSERT INTO users (id, email, email_key, password_hash, created_at, email_verified_at)"
-    " VALUES (:user, :email, lower(:email), 'x', :now, :verified)",
-)
 _SEED_BOOKING = (
     "INSERT INTO bookings (id, offering_id, provider_id, customer_id, kind, during, blocked,"
     " resource_id, seats, price_minor, currency, status, created_at, rescheduled_from,"
@@ -111,14 +115,18 @@ _SEED_BOOKING = (
 
 
 async def add_user(
-    owner: AsyncConnection, email: str, *, verified: bool = True, staff_of: Sequence[Any] = ()
+    owner: AsyncConnection,
+    personal: PersonalData,
+    email: str,
+    *,
+    verified: bool = True,
+    staff_of: Sequence[Any] = (),
 ) -> UserId:
+    """A user whose address `personal` seals (the store's: `PostgisStore.personal`)."""
     user = uuid.uuid4()
-    for statement in _SEED_USER:
-        await owner.execute(
-            sa.text(statement),
-            {"user": user, "email": email, "now": NOW, "verified": NOW if verified else None},
-        )
+    await insert_user(
+        owner, personal, user, email, verified_at=NOW if verified else None, created_at=NOW
+    )
     for provider in staff_of:
         await owner.execute(
             sa.text("INSERT INTO user_staff_roles VALUES (:user, :provider)"),

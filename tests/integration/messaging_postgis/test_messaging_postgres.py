@@ -16,6 +16,7 @@ from messaging_postgis_support import (
     HOUR,
     MINUTE,
     NOW,
+    PostgisStore,
     Store,
     add_booking,
     add_user,
@@ -39,7 +40,7 @@ from core.shared.unit_of_work import MAINTENANCE, PUBLIC, Access
 
 
 @pytest.fixture
-def postgis(engine: AsyncEngine) -> Store:
+def postgis(engine: AsyncEngine) -> PostgisStore:
     return postgis_store(engine)
 
 
@@ -53,7 +54,7 @@ async def _add(store: Store, *messages: Message) -> None:
 # ---------------------------------------------------------------- concurrency
 
 
-async def test_concurrent_reports_leave_the_highest_rank(postgis: Store) -> None:
+async def test_concurrent_reports_leave_the_highest_rank(postgis: PostgisStore) -> None:
     planned = message(status=MessageStatus.SENDING)
     await _add(postgis, planned)
     reported = [
@@ -90,7 +91,7 @@ async def test_concurrent_reports_leave_the_highest_rank(postgis: Store) -> None
     assert applied.count(MessageStatus.SPAM_REPORTED) == 1
 
 
-async def test_concurrent_sequences_of_one_chain_are_all_different(postgis: Store) -> None:
+async def test_concurrent_sequences_of_one_chain_are_all_different(postgis: PostgisStore) -> None:
     first, second = BookingId(uuid.uuid4()), BookingId(uuid.uuid4())
 
     async def next_of(booking: BookingId, rescheduled_from: BookingId | None) -> tuple[str, int]:
@@ -112,7 +113,7 @@ async def test_concurrent_sequences_of_one_chain_are_all_different(postgis: Stor
     assert current == (uids.pop(), 29)
 
 
-async def test_one_dedupe_key_planned_at_once_is_added_once(postgis: Store) -> None:
+async def test_one_dedupe_key_planned_at_once_is_added_once(postgis: PostgisStore) -> None:
     key = f"event:{uuid.uuid4()}:email:ana"
 
     async def plan() -> tuple[bool, MessageId]:
@@ -135,7 +136,7 @@ async def test_one_dedupe_key_planned_at_once_is_added_once(postgis: Store) -> N
 
 
 async def test_an_outbox_event_reads_back_and_is_marked_dispatched_once(
-    postgis: Store, owner_engine: AsyncEngine
+    postgis: PostgisStore, owner_engine: AsyncEngine
 ) -> None:
     event = Event(
         name="bookings.booking_confirmed", occurred_at=NOW, payload={"booking_id": "b-1", "n": 2}
@@ -158,11 +159,11 @@ async def test_an_outbox_event_reads_back_and_is_marked_dispatched_once(
 
 
 async def test_a_person_is_the_user_with_their_preferences(
-    postgis: Store, owner_engine: AsyncEngine
+    postgis: PostgisStore, owner_engine: AsyncEngine
 ) -> None:
     async with owner_engine.begin() as owner:
-        ana = await add_user(owner, "Ana@example.org")
-        ben = await add_user(owner, "ben@example.org", verified=False)
+        ana = await add_user(owner, postgis.personal, "Ana@example.org")
+        ben = await add_user(owner, postgis.personal, "ben@example.org", verified=False)
     preferences = ContactPreferences(
         user_id=ana, locale="de", phone="+4915112345678", whatsapp_opt_in_at=NOW
     )
@@ -187,19 +188,20 @@ async def test_a_person_is_the_user_with_their_preferences(
 
 
 async def test_booking_facts_join_the_offering_place_provider_and_staff(
-    postgis: Store, owner_engine: AsyncEngine
+    postgis: PostgisStore, owner_engine: AsyncEngine
 ) -> None:
     async with owner_engine.begin() as owner:
         venue = await add_venue(owner, "Lisbon Tennis")
         other = await add_venue(owner, "Porto Padel")
-        ana = await add_user(owner, "ana@example.org")
+        personal = postgis.personal
+        ana = await add_user(owner, personal, "ana@example.org")
         staff = sorted(
             [
-                await add_user(owner, "owner@lt.example", staff_of=[venue.provider_id]),
-                await add_user(owner, "desk@lt.example", staff_of=[venue.provider_id]),
+                await add_user(owner, personal, "owner@lt.example", staff_of=[venue.provider_id]),
+                await add_user(owner, personal, "desk@lt.example", staff_of=[venue.provider_id]),
             ]
         )
-        await add_user(owner, "desk@pp.example", staff_of=[other.provider_id])
+        await add_user(owner, personal, "desk@pp.example", staff_of=[other.provider_id])
         later = await add_booking(owner, venue, ana, NOW + 48 * HOUR)
         earlier = await add_booking(owner, venue, ana, NOW + 24 * HOUR, status="rescheduled")
         moved = await add_booking(
@@ -239,7 +241,7 @@ async def test_booking_facts_join_the_offering_place_provider_and_staff(
 
 
 async def test_a_provider_without_a_plan_gets_24_and_2_hours(
-    engine: AsyncEngine, postgis: Store
+    engine: AsyncEngine, postgis: PostgisStore
 ) -> None:
     provider = ProviderId(uuid.uuid4())
     own = ReminderPlan(offsets=(timedelta(hours=48), timedelta(minutes=30)))
@@ -266,7 +268,7 @@ async def test_a_provider_without_a_plan_gets_24_and_2_hours(
 
 
 async def test_only_the_providers_staff_change_its_reminder_plan(
-    engine: AsyncEngine, postgis: Store
+    engine: AsyncEngine, postgis: PostgisStore
 ) -> None:
     provider = ProviderId(uuid.uuid4())
     other = Access(provider_ids=frozenset({ProviderId(uuid.uuid4())}))
@@ -281,11 +283,11 @@ async def test_only_the_providers_staff_change_its_reminder_plan(
 
 
 async def test_a_person_reads_only_their_own_messages_and_preferences(
-    postgis: Store, owner_engine: AsyncEngine
+    postgis: PostgisStore, owner_engine: AsyncEngine
 ) -> None:
     async with owner_engine.begin() as owner:
-        ana = await add_user(owner, "ana@example.org")
-        ben = await add_user(owner, "ben@example.org")
+        ana = await add_user(owner, postgis.personal, "ana@example.org")
+        ben = await add_user(owner, postgis.personal, "ben@example.org")
     provider = ProviderId(uuid.uuid4())
     anas, bens = message(recipient=ana, provider=provider), message(recipient=ben)
     await _add(postgis, anas, bens)
@@ -330,17 +332,17 @@ async def test_a_person_reads_only_their_own_messages_and_preferences(
 
 
 async def test_a_person_cannot_plan_a_message_for_someone_else(
-    postgis: Store, owner_engine: AsyncEngine
+    postgis: PostgisStore, owner_engine: AsyncEngine
 ) -> None:
     async with owner_engine.begin() as owner:
-        ana = await add_user(owner, "ana@example.org")
+        ana = await add_user(owner, postgis.personal, "ana@example.org")
     async with postgis.uow(Access.user(ana)) as uow:
         with pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
             await uow.messages.add(message(recipient=UserId(uuid.uuid4())))
 
 
 async def test_a_feed_is_visible_to_its_owner_and_to_whoever_presents_its_digest(
-    postgis: Store,
+    postgis: PostgisStore,
 ) -> None:
     ana, provider = UserId(uuid.uuid4()), ProviderId(uuid.uuid4())
     async with postgis.uow(MAINTENANCE) as uow:
@@ -376,7 +378,7 @@ async def _send_jobs(owner_engine: AsyncEngine) -> list[str]:
 
 
 async def test_a_message_and_its_send_job_exist_exactly_when_the_transaction_commits(
-    postgis: Store, owner_engine: AsyncEngine
+    postgis: PostgisStore, owner_engine: AsyncEngine
 ) -> None:
     dropped, kept = message(), message()
     async with postgis.uow(MAINTENANCE) as uow:
@@ -391,7 +393,7 @@ async def test_a_message_and_its_send_job_exist_exactly_when_the_transaction_com
 
 
 async def test_an_outbox_row_comes_with_its_dispatch_job(
-    postgis: Store, owner_engine: AsyncEngine
+    postgis: PostgisStore, owner_engine: AsyncEngine
 ) -> None:
     event = Event(name="bookings.booking_confirmed", occurred_at=NOW, payload={})
     async with postgis.uow(MAINTENANCE) as uow:

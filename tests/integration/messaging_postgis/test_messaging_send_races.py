@@ -18,7 +18,7 @@ import attrs
 import pytest
 from messaging_postgis_support import (
     NOW,
-    Store,
+    PostgisStore,
     add_booking,
     add_user,
     add_venue,
@@ -54,7 +54,7 @@ FORWARD = (MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.BOUNCED)
 
 
 @pytest.fixture
-def postgis(engine: AsyncEngine) -> Store:
+def postgis(engine: AsyncEngine) -> PostgisStore:
     return postgis_store(engine)
 
 
@@ -71,12 +71,12 @@ class SlowEmail(MemoryEmailSender):
 
 
 async def test_a_report_racing_the_send_job_never_moves_the_status_back(
-    postgis: Store, owner_engine: AsyncEngine
+    postgis: PostgisStore, owner_engine: AsyncEngine
 ) -> None:
     rng = random.Random(9)
     async with owner_engine.begin() as owner:
         venue = await add_venue(owner, "Lisbon Tennis")
-        ana = await add_user(owner, "ana@example.org")
+        ana = await add_user(owner, postgis.personal, "ana@example.org")
         booking = await add_booking(owner, venue, ana, NOW + timedelta(days=3))
     email = SlowEmail(rng)
 
@@ -139,7 +139,7 @@ async def test_a_report_racing_the_send_job_never_moves_the_status_back(
 
 
 async def test_recording_sent_after_a_delivery_fills_in_only_the_providers_id(
-    postgis: Store,
+    postgis: PostgisStore,
 ) -> None:
     """The compare-and-set itself on PostgreSQL: the job's read is stale by the time it writes."""
     planned = message(status=MessageStatus.SENDING, attempts=1)

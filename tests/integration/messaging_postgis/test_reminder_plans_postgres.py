@@ -10,7 +10,7 @@ from messaging_postgis_support import (
     HOUR,
     MINUTE,
     NOW,
-    Store,
+    PostgisStore,
     add_booking,
     add_user,
     add_venue,
@@ -28,18 +28,20 @@ DAY = timedelta(days=1)
 
 
 @pytest.fixture
-def postgis(engine: AsyncEngine) -> Store:
+def postgis(engine: AsyncEngine) -> PostgisStore:
     return postgis_store(engine)
 
 
 async def test_staff_change_the_plan_and_the_pending_reminders_move_with_it(
-    postgis: Store, owner_engine: AsyncEngine
+    postgis: PostgisStore, owner_engine: AsyncEngine
 ) -> None:
     async with owner_engine.begin() as owner:
         venue = await add_venue(owner, "Lisbon Tennis")
         other = await add_venue(owner, "Porto Padel")
-        ana = await add_user(owner, "ana@example.org")
-        desk = await add_user(owner, "desk@lt.example", staff_of=[venue.provider_id])
+        ana = await add_user(owner, postgis.personal, "ana@example.org")
+        desk = await add_user(
+            owner, postgis.personal, "desk@lt.example", staff_of=[venue.provider_id]
+        )
         upcoming = await add_booking(owner, venue, ana, NOW + 3 * DAY)
         cancelled = await add_booking(owner, venue, ana, NOW + 4 * DAY, status="cancelled")
         elsewhere = await add_booking(owner, other, ana, NOW + 3 * DAY)

@@ -186,7 +186,7 @@ _public = partial(get, tags=["privacy"], opt={PUBLIC: True}, responses=PUBLIC_PR
 @_public(
     "/privacy/policies/{kind:str}",
     summary="The current privacy or cookie policy",
-    description="Anyone. `kind`: privacy or cookies.",
+    description="Who may call: anyone (no token). `kind`: privacy or cookies.",
 )
 async def current_policy(kind: FromPath[str], get_policy: NamedDependency[GetPolicy]) -> PolicyOut:
     return PolicyOut.of(ok(await get_policy(_kind(kind))))
@@ -195,7 +195,7 @@ async def current_policy(kind: FromPath[str], get_policy: NamedDependency[GetPol
 @_public(
     "/privacy/policies/{kind:str}/{version:int}",
     summary="One version of the privacy or cookie policy",
-    description="Anyone. Versions count 1, 2, ... per kind.",
+    description="Who may call: anyone (no token). Versions count 1, 2, ... per kind.",
 )
 async def policy_version(
     kind: FromPath[str], version: FromPath[int], get_policy: NamedDependency[GetPolicy]
@@ -294,7 +294,7 @@ async def merge(
 @_public(
     "/cookies/categories",
     summary="The cookie categories a web client may set",
-    description="Anyone. `necessary` is always on and needs no consent.",
+    description="Who may call: anyone (no token). `necessary` is always on and needs no consent.",
 )
 async def cookie_categories(
     list_cookie_categories: NamedDependency[ListCookieCategories],
@@ -305,8 +305,9 @@ async def cookie_categories(
 @post(
     "/cookies/choices",
     summary="Record this browser's cookie choices (no login)",
-    description="Anyone. Without `anonymous_id`, one is minted and returned: keep it and send "
-    "it with later choices and to POST /me/consents/merge after signing in.",
+    description="Who may call: anyone (no token). Without `anonymous_id`, one is minted and "
+    "returned: keep it and send it with later choices and to POST /me/consents/merge after "
+    "signing in.",
     tags=["privacy"],
     opt={PUBLIC: True},
     responses=PUBLIC_PROBLEMS,

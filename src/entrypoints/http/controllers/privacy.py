@@ -129,11 +129,12 @@ async def start_export(
 @get(
     EXPORTS_PATH + "{token:str}",
     summary="Download an export (the link is the credential)",
-    description="The URL GET /me/export handed out. 404 for a link that never existed, 410 "
-    "for one that expired or was replaced.",
+    description="Who may call: anyone holding the URL GET /me/export handed out (no token: "
+    "the link is the credential). 404 for a link that never existed, 410 for one that expired "
+    "or was replaced.",
     tags=["privacy"],
     opt={PUBLIC: True},
-    responses=documented(404, 410, 503),
+    responses=documented(400, 404, 410, 503),
     media_type="application/json",
 )
 async def download_export(
