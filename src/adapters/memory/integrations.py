@@ -17,11 +17,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Hashable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 
 import attrs
 
+from adapters.memory.transaction import MemoryTransaction
 from core.integrations.model import (
     ENDPOINTS_PER_PROVIDER,
     Delivery,
@@ -39,7 +38,7 @@ from core.integrations.ports import (
     WebhookJobs,
 )
 from core.shared.events import Event
-from core.shared.ids import EventId, ProviderId, UserId
+from core.shared.ids import EventId, ProviderId
 from core.shared.unit_of_work import Access, UnitOfWorkFactory
 
 
@@ -86,7 +85,7 @@ class _Outbox:
         raise NotImplementedError("the integrations context publishes no events")
 
 
-class MemoryIntegrationsUnitOfWork(IntegrationsUnitOfWork):
+class MemoryIntegrationsUnitOfWork(MemoryTransaction, IntegrationsUnitOfWork):
     def __init__(self, store: MemoryIntegrationsStore) -> None:
         self._store = store
         self.endpoint_writes: dict[EndpointId, Endpoint] = {}
@@ -104,15 +103,7 @@ class MemoryIntegrationsUnitOfWork(IntegrationsUnitOfWork):
     def committed(self) -> _Rows:
         return self._store.rows
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _discard(self) -> None:
         self._drop()
         self._release()
 
@@ -124,9 +115,6 @@ class MemoryIntegrationsUnitOfWork(IntegrationsUnitOfWork):
         self._store.jobs.extend(self.deferred)
         self._drop()
         self._release()
-
-    async def act_as(self, user_id: UserId) -> None:
-        return None
 
     async def lock(self, key: Hashable) -> None:
         """Hold `key` until this unit of work commits or ends (pg_advisory_xact_lock)."""
