@@ -38,6 +38,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from privacy_support import insert_booking
 from redis.asyncio import Redis
 from returns.result import Success
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -248,30 +249,6 @@ async def _register(world: World, values: Values) -> UserId:
     return tokens.access.claims.user_id
 
 
-async def _book(owner: AsyncEngine, person: UserId, hour: int) -> tuple[BookingId, ProviderId]:
-    """A booking with a provider (the catalog is not what is tested here: written as rows)."""
-    ids = {k: uuid.uuid4() for k in ("provider", "place", "resource", "offering", "booking")}
-    start = NOW + timedelta(hours=hour)
-    during = f"[{start.isoformat()},{(start + timedelta(hours=1)).isoformat()})"
-    values = {**ids, "user": person, "now": NOW, "during": during}
-    async with owner.begin() as connection:
-        for statement in (
-            "INSERT INTO providers VALUES (:provider, 'Court Club')",
-            "INSERT INTO places VALUES (:place, :provider, 'Centre', '1 Rua', 'Lisbon', '1100',"
-            " 'PT', 'POINT(-9.14 38.72)', 'Europe/Lisbon')",
-            "INSERT INTO resources VALUES (:resource, :provider, :place, 'Court')",
-            "INSERT INTO offerings VALUES (:offering, :provider, :place, 'appointment', 'Hour',"
-            " 'tennis', 3000, 'EUR', '1 hour', '1 hour', '0', '0', '0', '30 days', 1)",
-            "INSERT INTO bookings (id, offering_id, provider_id, customer_id, kind, during,"
-            " blocked, resource_id, seats, price_minor, currency, status, created_at)"
-            " VALUES (:booking, :offering, :provider, :user, 'appointment',"
-            " CAST(:during AS tstzrange), CAST(:during AS tstzrange), :resource, 1, 3000, 'EUR',"
-            " 'confirmed', :now)",
-        ):
-            await connection.execute(sa.text(statement), values)
-    return BookingId(ids["booking"]), ProviderId(ids["provider"])
-
-
 def _eur(minor: int) -> Money:
     return Money.of(minor, "EUR").unwrap()
 
@@ -355,7 +332,7 @@ async def _populate(world: World, people: list[Values], messaging: Messaging) ->
     persons = []
     for index, values in enumerate(people):
         person = await _register(world, values)
-        booking, provider = await _book(world.owner, person, index)
+        booking, provider = await insert_booking(world.owner, person, NOW, index)
         await _pay(world, _captured_payment(person, booking, provider, values.ip, 1000 + index))
         await _contact(world, person, booking, values)
         messaging.fake.control.suppress("bounces", values.email)
