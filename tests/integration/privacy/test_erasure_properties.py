@@ -44,10 +44,7 @@ from returns.result import Success
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.clock import FixedClock
-from adapters.memory.security_fakes import MemoryThrottle
-from adapters.memory.setup import IdentityPorts
 from adapters.postgis.consent import PostgisConsentRecords
-from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from adapters.postgis.identity.records import identity_records
 from adapters.postgis.messaging import PostgisMessagingUnitOfWork
 from adapters.postgis.messaging.records import PostgisMessagingRecords
@@ -55,17 +52,10 @@ from adapters.postgis.payments import PostgisPaymentsUnitOfWork
 from adapters.postgis.payments.records import PostgisPaymentRecords
 from adapters.postgis.personal import PostgisPersonKeyVault
 from adapters.postgis.privacy import MediaRecords, PostgisBookingRecords, PostgisRightsUnitOfWork
-from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.redis.sessions import RedisLiveSessions
-from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec
-from adapters.security.breached import BundledBreachedPasswords
 from adapters.security.erasure_register import FileErasureRegister
 from adapters.security.keyring import AesGcmKeyring, FileKeyStore
-from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
 from adapters.security.personal import AesGcmPersonalData
-from adapters.security.qr import SegnoQrRenderer
-from adapters.security.sealing import AesGcmTokenSealer
-from adapters.security.totp import PyotpTotpGenerator
 from adapters.sendgrid import SendGridEmailSender
 from core.consent import (
     BuildExport,
@@ -79,7 +69,7 @@ from core.consent import (
     erasure_steps,
 )
 from core.consent.rights import HEADER_KEYS
-from core.identity import IdentitySettings, Login, Register
+from core.identity import Login, Register
 from core.identity.common import TokenPair
 from core.identity.model import ClientContext
 from core.messaging.model import Channel, ContactPreferences, Message, MessageId, MessageKind
@@ -89,6 +79,7 @@ from core.payments.terms import CancellationPolicy, OfferingTerms, RefundTier
 from core.shared.ids import BookingId, OfferingId, ProviderId, UserId
 from core.shared.money import Money
 from core.shared.unit_of_work import MAINTENANCE, Access
+from identity_wiring import IdentityPorts, real_deps
 from messaging_fake_support import SENDGRID_API_KEY, Messaging, fresh, shared_messaging
 from raw_dump import raw_database
 
@@ -179,30 +170,12 @@ def _world(
     personal = AesGcmPersonalData(PostgisPersonKeyVault(engine), keyring, register)
     clock = FixedClock(NOW)
 
-    def identity_uow(access: Access) -> PostgisIdentityUnitOfWork:
-        return PostgisIdentityUnitOfWork(engine, keyring, personal, access)
-
-    identity = IdentityPorts(
-        uow=identity_uow,
-        clock=clock,
-        settings=IdentitySettings(),
-        passwords=Argon2PasswordHasher(Argon2Params(memory_cost_kib=1024, time_cost=1)),
-        breached=BundledBreachedPasswords(),
-        codec=PyJwtAccessTokenCodec(),
-        key_factory=Ed25519SigningKeyFactory(),
-        sealer=AesGcmTokenSealer(),
-        totp=PyotpTotpGenerator(),
-        qr=SegnoQrRenderer(),
-        throttle=MemoryThrottle(clock),
-        request_throttle=MemoryThrottle(clock),
-        keyring=keyring,
-        key_store=keyring.store,
-        sealed_secrets=PostgisSealedSecrets(engine, keyring),
-        live_sessions=live_sessions,
+    identity = attrs.evolve(
+        real_deps(engine, keyring, clock, personal=personal), live_sessions=live_sessions
     )
     # container.py: identity_records, booking_records, payments_records, messaging_records,
     # consent_records, media_records; the erasure's order as erasure_records_* name it.
-    identity_sections = identity_records(identity_uow, personal, live_sessions)
+    identity_sections = identity_records(identity.uow, personal, live_sessions)
     bookings = PostgisBookingRecords(engine)
     payments = PostgisPaymentRecords(engine, personal)
     messaging = PostgisMessagingRecords(engine, personal, email)
