@@ -7,13 +7,13 @@ from collections.abc import Sequence
 
 import attrs
 
+from adapters.memory.outbox import MemoryPublishedEvents
 from adapters.memory.transaction import MemoryTransaction
 from core.consent.analytics import (
     MAX_EVENTS_PER_REQUEST,
     Analytics,
     AnalyticsConsent,
     AnalyticsEvent,
-    AnalyticsEventSource,
     AnalyticsJobs,
     AnalyticsUnitOfWork,
     TrackedSubject,
@@ -82,14 +82,6 @@ class MemoryAnalyticsStore:
         return lambda access: MemoryAnalyticsUnitOfWork(self)
 
 
-class _Events(AnalyticsEventSource):
-    def __init__(self, store: MemoryAnalyticsStore) -> None:
-        self._store = store
-
-    async def get(self, event_id: EventId) -> Event | None:
-        return self._store.events.get(event_id)
-
-
 class _Jobs(AnalyticsJobs):
     def __init__(self, uow: MemoryAnalyticsUnitOfWork) -> None:
         self._uow = uow
@@ -104,7 +96,7 @@ class MemoryAnalyticsUnitOfWork(MemoryTransaction, AnalyticsUnitOfWork):
     def __init__(self, store: MemoryAnalyticsStore) -> None:
         self.store = store
         self.pending: list[EventId] = []
-        self.events = _Events(store)
+        self.events = MemoryPublishedEvents(store.events)
         self.jobs = _Jobs(self)
         self.outbox = _NoOutbox()
 

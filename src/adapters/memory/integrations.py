@@ -20,6 +20,7 @@ from datetime import datetime
 
 import attrs
 
+from adapters.memory.outbox import MemoryPublishedEvents
 from adapters.memory.transaction import MemoryTransaction
 from core.integrations.model import (
     ENDPOINTS_PER_PROVIDER,
@@ -95,7 +96,7 @@ class MemoryIntegrationsUnitOfWork(MemoryTransaction, IntegrationsUnitOfWork):
         self.outbox = _Outbox()
         self.endpoints: Endpoints = MemoryEndpoints(self)
         self.deliveries: Deliveries = MemoryDeliveries(self)
-        self.events: EventSource = MemoryEventSource(store)
+        self.events: EventSource = MemoryPublishedEvents(store.events)
         self.jobs: WebhookJobs = MemoryWebhookJobs(self)
         self._held: dict[Hashable, asyncio.Lock] = {}
 
@@ -227,14 +228,6 @@ class MemoryDeliveries(Deliveries):
             key = (cursor.created_at, str(cursor.id))
             dead = [d for d in dead if (d.created_at, str(d.id)) < key]
         return dead[:limit]
-
-
-class MemoryEventSource(EventSource):
-    def __init__(self, store: MemoryIntegrationsStore) -> None:
-        self._store = store
-
-    async def get(self, event_id: EventId) -> Event | None:
-        return self._store.events.get(event_id)
 
 
 class MemoryWebhookJobs(WebhookJobs):
