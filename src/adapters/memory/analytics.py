@@ -4,23 +4,22 @@ events and the `track_event` jobs deferred (kept only on commit, as in PostgreSQ
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Self
 
 import attrs
 
+from adapters.memory.outbox import MemoryPublishedEvents
+from adapters.memory.transaction import MemoryTransaction
 from core.consent.analytics import (
     MAX_EVENTS_PER_REQUEST,
     Analytics,
     AnalyticsConsent,
     AnalyticsEvent,
-    AnalyticsEventSource,
     AnalyticsJobs,
     AnalyticsUnitOfWork,
     TrackedSubject,
 )
 from core.shared.events import Event
-from core.shared.ids import EventId, UserId
+from core.shared.ids import EventId
 from core.shared.unit_of_work import UnitOfWorkFactory
 
 
@@ -83,14 +82,6 @@ class MemoryAnalyticsStore:
         return lambda access: MemoryAnalyticsUnitOfWork(self)
 
 
-class _Events(AnalyticsEventSource):
-    def __init__(self, store: MemoryAnalyticsStore) -> None:
-        self._store = store
-
-    async def get(self, event_id: EventId) -> Event | None:
-        return self._store.events.get(event_id)
-
-
 class _Jobs(AnalyticsJobs):
     def __init__(self, uow: MemoryAnalyticsUnitOfWork) -> None:
         self._uow = uow
@@ -101,31 +92,20 @@ class _Jobs(AnalyticsJobs):
             self._uow.pending.append(event_id)
 
 
-class MemoryAnalyticsUnitOfWork(AnalyticsUnitOfWork):
+class MemoryAnalyticsUnitOfWork(MemoryTransaction, AnalyticsUnitOfWork):
     def __init__(self, store: MemoryAnalyticsStore) -> None:
         self.store = store
         self.pending: list[EventId] = []
-        self.events = _Events(store)
+        self.events = MemoryPublishedEvents(store.events)
         self.jobs = _Jobs(self)
         self.outbox = _NoOutbox()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _discard(self) -> None:
         self.pending = []
 
     async def commit(self) -> None:
         self.store.deferred.extend(self.pending)
         self.pending = []
-
-    async def act_as(self, user_id: UserId) -> None:
-        return None
 
 
 class _NoOutbox:

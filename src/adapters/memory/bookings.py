@@ -22,13 +22,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 from returns.result import Failure, Result, Success
 
 from adapters.memory.outbox import MemoryOutbox
+from adapters.memory.transaction import MemoryTransaction
 from core.bookings.cursors import parse_uuid, search_cursor, search_key
 from core.bookings.model import (
     Booking,
@@ -551,7 +551,7 @@ class MemoryErasedCustomers(ErasedCustomers):
 # ---------------------------------------------------------------- unit of work
 
 
-class MemoryBookingsUnitOfWork(BookingsUnitOfWork):
+class MemoryBookingsUnitOfWork(MemoryTransaction, BookingsUnitOfWork):
     """One transaction over a `MemoryBookingsStore` (make it by calling the store)."""
 
     def __init__(self, db: _Database) -> None:
@@ -565,21 +565,12 @@ class MemoryBookingsUnitOfWork(BookingsUnitOfWork):
         self.erased_customers = MemoryErasedCustomers(db)
         self.outbox = MemoryOutbox()
 
-    async def __aenter__(self) -> Self:
+    async def _begin(self) -> None:
         self._tx.begin()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _discard(self) -> None:
         self.outbox.drop()
         self._tx.leave()
 
     async def commit(self) -> None:
         self._tx.commit(self.outbox.take())
-
-    async def act_as(self, user_id: UserId) -> None:
-        pass

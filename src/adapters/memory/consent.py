@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 
 from adapters.memory.outbox import MemoryOutbox
+from adapters.memory.transaction import MemoryTransaction
 from core.consent.model import (
     ConsentEntry,
     Key,
@@ -23,7 +22,6 @@ from core.consent.model import (
     wording_hash,
 )
 from core.consent.ports import ConsentLedger, ConsentUnitOfWork, PolicyDocuments
-from core.shared.ids import UserId
 from core.shared.unit_of_work import Access
 
 
@@ -100,22 +98,14 @@ class _Policies(PolicyDocuments):
         return fresh
 
 
-class MemoryConsentUnitOfWork(ConsentUnitOfWork):
+class MemoryConsentUnitOfWork(MemoryTransaction, ConsentUnitOfWork):
     def __init__(self, database: MemoryConsentDatabase) -> None:
         self._database = database
         self.outbox = MemoryOutbox()
         self.consents = _Ledger(database)
         self.policies = _Policies(database)
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _discard(self) -> None:
         self.outbox.drop()
         self.consents.pending.clear()
         self.policies.pending.clear()
@@ -126,6 +116,3 @@ class MemoryConsentUnitOfWork(ConsentUnitOfWork):
         self.consents.pending.clear()
         self.policies.pending.clear()
         self.outbox.take()
-
-    async def act_as(self, user_id: UserId) -> None:
-        return None

@@ -12,12 +12,11 @@ import asyncio
 import base64
 from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 
 import attrs
 
 from adapters.memory.outbox import MemoryOutbox
+from adapters.memory.transaction import MemoryTransaction
 from core.identity.model import (
     AuditChainCheck,
     AuditEntry,
@@ -98,7 +97,7 @@ class MemoryIdentityStore:
         return self._lock
 
 
-class MemoryIdentityUnitOfWork(IdentityUnitOfWork):
+class MemoryIdentityUnitOfWork(MemoryTransaction, IdentityUnitOfWork):
     def __init__(self, store: MemoryIdentityStore) -> None:
         self._store = store
         self.state = IdentityState()
@@ -112,17 +111,11 @@ class MemoryIdentityUnitOfWork(IdentityUnitOfWork):
         self.audit = MemoryAuditLog(self)
         self.outbox = MemoryOutbox()
 
-    async def __aenter__(self) -> Self:
+    async def _begin(self) -> None:
         await self._store._serial().acquire()
         self.state = self._store.state.copy()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _discard(self) -> None:
         self.state = IdentityState()  # uncommitted changes are dropped
         self.outbox.drop()
         self._store._serial().release()
@@ -131,9 +124,6 @@ class MemoryIdentityUnitOfWork(IdentityUnitOfWork):
         self.state.outbox.extend(self.outbox.take())
         self._store.state = self.state
         self.state = self.state.copy()
-
-    async def act_as(self, user_id: UserId) -> None:
-        pass
 
 
 @attrs.frozen

@@ -4,20 +4,14 @@ adapters/postgis/identity/records.py, over plain values."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import attrs
 
 from adapters.memory.identity import PERSONAL_DETAILS, MemoryIdentityStore
-from core.consent.records import Json, PersonalRecords
+from core.consent.records import Json, PersonalRecords, export_time
 from core.identity.model import AuditEntry
 from core.identity.ports import LiveSessions
 from core.shared.ids import UserId
 from core.shared.unit_of_work import MAINTENANCE
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 def _sealed_for(entry: AuditEntry) -> UserId | None:
@@ -73,13 +67,13 @@ class MemoryAccountRecords(_MemoryIdentityRecords, PersonalRecords):
         return {
             "id": str(person),
             "email": user.email.value,
-            "created_at": _iso(user.created_at),
-            "email_verified_at": _iso(user.email_verified_at),
+            "created_at": export_time(user.created_at),
+            "email_verified_at": export_time(user.email_verified_at),
             "roles": [
                 r for r in ("customer", "staff", "admin") if r in {x.value for x in user.roles}
             ],
             "staff_of": sorted(str(p) for p in user.staff_of),
-            "locked_at": _iso(user.locked_at),
+            "locked_at": export_time(user.locked_at),
             "mfa_enabled": totp is not None and totp.active,
         }
 
@@ -97,10 +91,10 @@ class MemorySessionRecords(_MemoryIdentityRecords, PersonalRecords):
         return [
             {
                 "id": str(s.id),
-                "created_at": _iso(s.created_at),
-                "last_used_at": _iso(s.last_used_at),
-                "expires_at": _iso(s.expires_at),
-                "revoked_at": _iso(s.revoked_at),
+                "created_at": export_time(s.created_at),
+                "last_used_at": export_time(s.last_used_at),
+                "expires_at": export_time(s.expires_at),
+                "revoked_at": export_time(s.revoked_at),
                 "ip": s.ip,
                 "user_agent": s.user_agent,
                 "second_factor": s.aal.value == "aal2",
@@ -124,7 +118,7 @@ class MemoryAuditRecords(_MemoryIdentityRecords, PersonalRecords):
             out.append(
                 {
                     "id": str(entry.id),
-                    "at": _iso(entry.at),
+                    "at": export_time(entry.at),
                     "action": str(entry.action),
                     "as": "subject" if entry.subject_user_id == person else "actor",
                     "by_self": entry.actor_user_id == person,

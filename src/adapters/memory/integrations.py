@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Hashable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 
 import attrs
 
+from adapters.memory.outbox import MemoryPublishedEvents
+from adapters.memory.transaction import MemoryTransaction
 from core.integrations.model import (
     ENDPOINTS_PER_PROVIDER,
     Delivery,
@@ -39,7 +39,7 @@ from core.integrations.ports import (
     WebhookJobs,
 )
 from core.shared.events import Event
-from core.shared.ids import EventId, ProviderId, UserId
+from core.shared.ids import EventId, ProviderId
 from core.shared.unit_of_work import Access, UnitOfWorkFactory
 
 
@@ -86,7 +86,7 @@ class _Outbox:
         raise NotImplementedError("the integrations context publishes no events")
 
 
-class MemoryIntegrationsUnitOfWork(IntegrationsUnitOfWork):
+class MemoryIntegrationsUnitOfWork(MemoryTransaction, IntegrationsUnitOfWork):
     def __init__(self, store: MemoryIntegrationsStore) -> None:
         self._store = store
         self.endpoint_writes: dict[EndpointId, Endpoint] = {}
@@ -96,7 +96,7 @@ class MemoryIntegrationsUnitOfWork(IntegrationsUnitOfWork):
         self.outbox = _Outbox()
         self.endpoints: Endpoints = MemoryEndpoints(self)
         self.deliveries: Deliveries = MemoryDeliveries(self)
-        self.events: EventSource = MemoryEventSource(store)
+        self.events: EventSource = MemoryPublishedEvents(store.events)
         self.jobs: WebhookJobs = MemoryWebhookJobs(self)
         self._held: dict[Hashable, asyncio.Lock] = {}
 
@@ -104,15 +104,7 @@ class MemoryIntegrationsUnitOfWork(IntegrationsUnitOfWork):
     def committed(self) -> _Rows:
         return self._store.rows
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _discard(self) -> None:
         self._drop()
         self._release()
 
@@ -124,9 +116,6 @@ class MemoryIntegrationsUnitOfWork(IntegrationsUnitOfWork):
         self._store.jobs.extend(self.deferred)
         self._drop()
         self._release()
-
-    async def act_as(self, user_id: UserId) -> None:
-        return None
 
     async def lock(self, key: Hashable) -> None:
         """Hold `key` until this unit of work commits or ends (pg_advisory_xact_lock)."""
@@ -239,14 +228,6 @@ class MemoryDeliveries(Deliveries):
             key = (cursor.created_at, str(cursor.id))
             dead = [d for d in dead if (d.created_at, str(d.id)) < key]
         return dead[:limit]
-
-
-class MemoryEventSource(EventSource):
-    def __init__(self, store: MemoryIntegrationsStore) -> None:
-        self._store = store
-
-    async def get(self, event_id: EventId) -> Event | None:
-        return self._store.events.get(event_id)
 
 
 class MemoryWebhookJobs(WebhookJobs):

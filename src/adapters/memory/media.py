@@ -15,12 +15,12 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import attrs
 
 from adapters.memory.outbox import MemoryOutbox
+from adapters.memory.transaction import MemoryTransaction
 from core.media.model import (
     Delivery,
     DestroyOutcome,
@@ -42,7 +42,7 @@ from core.media.ports import (
     UploadRules,
     UploadTicket,
 )
-from core.shared.ids import ProviderId, UserId
+from core.shared.ids import ProviderId
 from core.shared.unit_of_work import Access
 
 NOTIFICATION_TOLERANCE = timedelta(hours=2)
@@ -125,7 +125,7 @@ class _Jobs(MediaJobs):
         self.pending.append(DeferredDestroy(photo_id=photo_id, not_before=not_before))
 
 
-class MemoryMediaUnitOfWork(MediaUnitOfWork):
+class MemoryMediaUnitOfWork(MemoryTransaction, MediaUnitOfWork):
     def __init__(self, database: MemoryMediaDatabase) -> None:
         self._database = database
         self.outbox = MemoryOutbox()
@@ -133,15 +133,7 @@ class MemoryMediaUnitOfWork(MediaUnitOfWork):
         self.owners = _Owners(database.owners)
         self.jobs = _Jobs()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _discard(self) -> None:
         self.outbox.drop()
         self.jobs.pending.clear()
 
@@ -150,9 +142,6 @@ class MemoryMediaUnitOfWork(MediaUnitOfWork):
         self._database.jobs.extend(self.jobs.pending)
         self.jobs.pending.clear()
         self.outbox.take()
-
-    async def act_as(self, user_id: UserId) -> None:
-        return None
 
 
 class AssetStoreDown(Exception):

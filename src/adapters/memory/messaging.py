@@ -27,8 +27,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
@@ -36,6 +35,7 @@ from adapters.memory.clock import FixedClock
 from adapters.memory.keyring import MemoryKeyring
 from adapters.memory.outbox import MemoryOutbox
 from adapters.memory.setup import build
+from adapters.memory.transaction import MemoryTransaction
 from core.messaging.dispatch import SendReminder
 from core.messaging.model import (
     CalendarEntry,
@@ -502,7 +502,7 @@ class MemoryJobs(Jobs):
         return sorted(rows, key=lambda row: row[1])
 
 
-class MemoryMessagingUnitOfWork(MessagingUnitOfWork):
+class MemoryMessagingUnitOfWork(MemoryTransaction, MessagingUnitOfWork):
     def __init__(self, store: MemoryMessagingStore) -> None:
         self._store = store
         self._tx = _Tx(store)
@@ -519,24 +519,13 @@ class MemoryMessagingUnitOfWork(MessagingUnitOfWork):
         self.feeds = MemoryCalendarFeeds(self._tx)
         self.jobs = MemoryJobs(self._tx)
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _discard(self) -> None:
         self._tx.reset()
         self.outbox.drop()
 
     async def commit(self) -> None:
         self._tx.commit()
         self._store.outbox.extend(self.outbox.take())
-
-    async def act_as(self, user_id: UserId) -> None:
-        return None
 
 
 # --- senders ------------------------------------------------------------------------------

@@ -7,12 +7,11 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 
 import attrs
 
 from adapters.memory.outbox import MemoryOutbox
+from adapters.memory.transaction import MemoryTransaction
 from core.consent.records import Json, PersonalRecords
 from core.consent.rights_ports import (
     ErasureRequest,
@@ -118,7 +117,7 @@ class _Jobs(RightsJobs):
         self._s.jobs.append(("erase_person", str(person)))
 
 
-class MemoryRightsUnitOfWork(RightsUnitOfWork):
+class MemoryRightsUnitOfWork(MemoryTransaction, RightsUnitOfWork):
     def __init__(self, database: MemoryRightsDatabase) -> None:
         self._database = database
         self._state = copy.deepcopy(database.state)
@@ -127,22 +126,11 @@ class MemoryRightsUnitOfWork(RightsUnitOfWork):
         self.jobs = _Jobs(self._state)
         self.outbox = MemoryOutbox()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
+    def _discard(self) -> None:
+        return None  # the snapshot taken at the start is never written back
 
     async def commit(self) -> None:
         self._database.state = copy.deepcopy(self._state)
-
-    async def act_as(self, user_id: UserId) -> None:
-        return None
 
 
 class MemoryPersonalRecords(PersonalRecords):

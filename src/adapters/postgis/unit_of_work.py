@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.postgis.metadata import outbox
 from core.shared.events import Event
-from core.shared.ids import UserId
+from core.shared.ids import EventId, UserId
+from core.shared.time import to_utc
 from core.shared.unit_of_work import Access, Outbox
 
 SET_CALLER = (
@@ -124,3 +125,18 @@ class PostgisOutbox(PostgisPart, Outbox):
                 for event in events
             ],
         )
+
+
+async def outbox_event(connection: AsyncConnection, event_id: EventId) -> Event | None:
+    """The event the outbox holds under `event_id`, as it was added; None if it holds none."""
+    o = outbox.c
+    query = sa.select(o.id, o.name, o.occurred_at, o.payload).where(o.id == event_id)
+    row = (await connection.execute(query)).first()
+    if row is None:
+        return None
+    return Event(
+        id=EventId(row.id),
+        name=row.name,
+        occurred_at=to_utc(row.occurred_at),
+        payload=dict(row.payload),
+    )

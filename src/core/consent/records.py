@@ -9,6 +9,7 @@ erasure (`core.consent.rights`) know no table.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from core.shared.ids import UserId
@@ -16,6 +17,11 @@ from core.shared.ids import UserId
 # What an export section may hold: JSON values (datetimes as ISO 8601 strings, money as
 # {"amount_minor": int, "currency": str}, ids as strings).
 Json = str | int | float | bool | None | Sequence["Json"] | Mapping[str, "Json"]
+
+
+def export_time(at: datetime | None) -> str | None:
+    """A datetime as an export writes it: ISO 8601, UTC as "Z" (None stays None)."""
+    return None if at is None else at.isoformat().replace("+00:00", "Z")
 
 
 class PersonalRecords(Protocol):

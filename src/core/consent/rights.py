@@ -26,7 +26,7 @@ from datetime import datetime
 import attrs
 from returns.result import Failure, Result, Success
 
-from core.consent.records import Json, PersonalRecords
+from core.consent.records import Json, PersonalRecords, export_time
 from core.consent.rights_ports import (
     EXPORT_FORMAT,
     ErasureNotRequested,
@@ -62,10 +62,6 @@ def link_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _iso(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
-
-
 async def compile_export(
     records: Sequence[PersonalRecords], person: UserId, now: datetime
 ) -> dict[str, Json]:
@@ -73,7 +69,7 @@ async def compile_export(
     document: dict[str, Json] = {
         "format": EXPORT_FORMAT,
         "person": str(person),
-        "generated_at": _iso(now),
+        "generated_at": export_time(now),
     }
     for store in records:
         if store.section in HEADER_KEYS or store.section in document:

@@ -14,7 +14,6 @@ from identity_integration_support import (
     Store,
     memory_store,
     postgis_store,
-    real_deps,
 )
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,7 +23,7 @@ from adapters.postgis import migrate
 from adapters.postgis.database import create_engine
 from adapters.security.keyring import AesGcmKeyring, FileKeyStore
 from devservers.postgres import LocalDatabase, LocalPostgres
-from identity_wiring import IdentityPorts
+from identity_wiring import IdentityPorts, real_deps
 
 # The person keys and the lookup-hash key (a test may seal under a key file of its own).
 KEY_TABLES = ("person_keys", "privacy_lookup_keys")

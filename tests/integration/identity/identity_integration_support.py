@@ -10,26 +10,13 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.memory.clock import FixedClock
 from adapters.memory.identity import MemoryIdentityStore
-from adapters.memory.security_fakes import MemoryThrottle
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
-from adapters.postgis.personal import PostgisPersonKeyVault
-from adapters.postgis.sealed import PostgisSealedSecrets
-from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec
-from adapters.security.breached import BundledBreachedPasswords
-from adapters.security.keyring import AesGcmKeyring
-from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
-from adapters.security.personal import AesGcmPersonalData
-from adapters.security.qr import SegnoQrRenderer
-from adapters.security.sealing import AesGcmTokenSealer
-from adapters.security.totp import PyotpTotpGenerator
 from core.identity.ports import IdentityUnitOfWork
-from core.identity.settings import IdentitySettings
 from core.shared.keyring import Keyring
 from core.shared.personal import PersonalData
 from core.shared.unit_of_work import UnitOfWorkFactory
-from identity_wiring import IdentityPorts
+from identity_wiring import personal_data
 
 START = datetime(2026, 3, 2, 10, 0, 3, tzinfo=UTC)
 IDENTITY_TABLES = (
@@ -45,11 +32,6 @@ IDENTITY_TABLES = (
     "audit_log_clients",
     "outbox",
 )
-
-
-def personal_data(engine: AsyncEngine, keyring: Keyring) -> AesGcmPersonalData:
-    """Per-person sealing as the service does it: keys in the database, wrapped by `keyring`."""
-    return AesGcmPersonalData(PostgisPersonKeyVault(engine), keyring)
 
 
 @attrs.frozen
@@ -81,33 +63,4 @@ def postgis_store(
 
     return Store(
         "postgis", PostgisIdentityUnitOfWork.factory(engine, keyring, personal), outbox_ids
-    )
-
-
-def real_deps(
-    engine: AsyncEngine,
-    keyring: AesGcmKeyring,
-    clock: FixedClock,
-    settings: IdentitySettings | None = None,
-    personal: PersonalData | None = None,
-) -> IdentityPorts:
-    """The production adapters (Argon2 kept cheap) over PostgreSQL, sealing with `keyring`."""
-    return IdentityPorts(
-        uow=PostgisIdentityUnitOfWork.factory(
-            engine, keyring, personal or personal_data(engine, keyring)
-        ),
-        clock=clock,
-        settings=settings or IdentitySettings(),
-        passwords=Argon2PasswordHasher(Argon2Params(memory_cost_kib=1024, time_cost=1)),
-        breached=BundledBreachedPasswords(),
-        codec=PyJwtAccessTokenCodec(),
-        key_factory=Ed25519SigningKeyFactory(),
-        sealer=AesGcmTokenSealer(),
-        totp=PyotpTotpGenerator(),
-        qr=SegnoQrRenderer(),
-        throttle=MemoryThrottle(clock),
-        request_throttle=MemoryThrottle(clock),
-        keyring=keyring,
-        key_store=keyring.store,
-        sealed_secrets=PostgisSealedSecrets(engine, keyring),
     )

@@ -10,7 +10,6 @@ from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
-from identity_integration_support import personal_data, real_deps
 from returns.result import Success
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,7 +25,7 @@ from core.identity.errors import InvalidCredentials
 from core.identity.model import AuditQuery, ClientContext
 from core.shared.ids import UserId
 from core.shared.unit_of_work import MAINTENANCE
-from identity_wiring import IdentityPorts
+from identity_wiring import IdentityPorts, personal_data, real_deps
 from raw_dump import raw_database
 
 PASSWORD = "correct horse battery staple"

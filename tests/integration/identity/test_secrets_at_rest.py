@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
-from identity_integration_support import START, real_deps
+from identity_integration_support import START
 from returns.result import Success
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -40,7 +40,7 @@ from core.shared.events import Event
 from core.shared.ids import UserId
 from core.shared.keyring import SealBroken, Sealed
 from core.shared.unit_of_work import MAINTENANCE
-from identity_wiring import IdentityPorts, operator
+from identity_wiring import IdentityPorts, operator, real_deps
 from raw_dump import raw_database
 
 CLIENT = ClientContext(ip="198.51.100.10", user_agent="at-rest")

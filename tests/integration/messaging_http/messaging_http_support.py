@@ -174,8 +174,9 @@ class Shop:
     offering_id: str
 
 
-async def open_shop(client: Client, people: Authenticators) -> Shop:
-    """A free court in Berlin, open all day, bookable a year ahead."""
+async def open_shop(client: Client, people: Authenticators, price_minor: int = 0) -> Shop:
+    """A court in Berlin, free unless `price_minor` says otherwise, open all day, bookable a
+    year ahead."""
     admin = people.admin()
     provider = ok(
         await client.post("/providers", json={"name": "Spree Tennis"}, headers=admin), 201
@@ -203,7 +204,8 @@ async def open_shop(client: Client, people: Authenticators) -> Shop:
         await client.post(
             f"/places/{place['id']}/offerings",
             json={"kind": "appointment", "name": "Court hire", "category": "Tennis",
-                  "price": {"amount_minor": 0, "currency": "EUR"}, "duration_minutes": 60,
+                  "price": {"amount_minor": price_minor, "currency": "EUR"},
+                  "duration_minutes": 60,
                   "resource_ids": [court["id"]], "horizon_days": 365},
             headers=staff,
         ),

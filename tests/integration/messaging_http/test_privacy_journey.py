@@ -33,6 +33,7 @@ from messaging_http_support import (
     Person,
     eventually,
     ok,
+    open_shop,
     scalar,
     verified_person,
 )
@@ -109,44 +110,13 @@ async def stripe_api(stripe: LocalStripe) -> AsyncIterator[httpx.AsyncClient]:
 async def open_paid_shop(
     client: Client, people: Authenticators, stripe_api: httpx.AsyncClient
 ) -> tuple[str, dict[str, str], str]:
-    """A provider open all day with one priced court, onboarded at Stripe: (provider id,
-    its staff's headers, the offering id)."""
-    admin = people.admin()
-    provider = ok(
-        await client.post("/providers", json={"name": "Erased Tennis"}, headers=admin), 201
-    )
-    place = ok(
-        await client.post(
-            f"/providers/{provider['id']}/places",
-            json={"name": "Court centre", "address": {"line1": "Am Ufer 2", "city": "Berlin",
-                  "postal_code": "10117", "country": "DE"}, "lat": 52.51, "lng": 13.41,
-                  "timezone": "Europe/Berlin"},
-            headers=admin,
-        ),
-        201,
-    )  # fmt: skip
-    staff = people.staff(provider["id"])
-    all_day = [{"weekday": d, "opens": "00:00", "closes": "24:00"} for d in range(7)]
-    ok(await client.put(f"/places/{place['id']}/hours", json={"weekly": all_day}, headers=staff))
-    court = ok(
-        await client.post(
-            f"/places/{place['id']}/resources", json={"name": "Court"}, headers=staff
-        ),
-        201,
-    )
-    offering = ok(
-        await client.post(
-            f"/places/{place['id']}/offerings",
-            json={"kind": "appointment", "name": "Court hire", "category": "Tennis",
-                  "price": {"amount_minor": PRICE, "currency": "EUR"}, "duration_minutes": 60,
-                  "resource_ids": [court["id"]]},
-            headers=staff,
-        ),
-        201,
-    )  # fmt: skip
+    """The messaging tests' shop with a priced court, onboarded at Stripe: (provider id, its
+    staff's headers, the offering id)."""
+    shop = await open_shop(client, people, price_minor=PRICE)
+    provider_id, staff = shop.provider_id, shop.staff
     link = ok(
         await client.post(
-            f"/providers/{provider['id']}/payments/onboarding",
+            f"/providers/{provider_id}/payments/onboarding",
             json={"return_url": "https://app.reserva.test/done",
                   "refresh_url": "https://app.reserva.test/again"},
             headers=staff,
@@ -155,11 +125,11 @@ async def open_paid_shop(
     assert (await stripe_api.get(link["url"])).status_code in (200, 303)  # hosted onboarding
 
     async def charges_enabled() -> bool:
-        balance = ok(await client.get(f"/providers/{provider['id']}/balance", headers=staff))
+        balance = ok(await client.get(f"/providers/{provider_id}/balance", headers=staff))
         return bool(balance["charges_enabled"])
 
     await eventually(charges_enabled, "the provider's account.updated webhook")
-    return provider["id"], staff, offering["id"]
+    return provider_id, staff, shop.offering_id
 
 
 async def book_and_pay(

@@ -38,15 +38,13 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from privacy_support import insert_booking
 from redis.asyncio import Redis
 from returns.result import Success
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.clock import FixedClock
-from adapters.memory.security_fakes import MemoryThrottle
-from adapters.memory.setup import IdentityPorts
 from adapters.postgis.consent import PostgisConsentRecords
-from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from adapters.postgis.identity.records import identity_records
 from adapters.postgis.messaging import PostgisMessagingUnitOfWork
 from adapters.postgis.messaging.records import PostgisMessagingRecords
@@ -54,17 +52,10 @@ from adapters.postgis.payments import PostgisPaymentsUnitOfWork
 from adapters.postgis.payments.records import PostgisPaymentRecords
 from adapters.postgis.personal import PostgisPersonKeyVault
 from adapters.postgis.privacy import MediaRecords, PostgisBookingRecords, PostgisRightsUnitOfWork
-from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.redis.sessions import RedisLiveSessions
-from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec
-from adapters.security.breached import BundledBreachedPasswords
 from adapters.security.erasure_register import FileErasureRegister
 from adapters.security.keyring import AesGcmKeyring, FileKeyStore
-from adapters.security.passwords import Argon2Params, Argon2PasswordHasher
 from adapters.security.personal import AesGcmPersonalData
-from adapters.security.qr import SegnoQrRenderer
-from adapters.security.sealing import AesGcmTokenSealer
-from adapters.security.totp import PyotpTotpGenerator
 from adapters.sendgrid import SendGridEmailSender
 from core.consent import (
     BuildExport,
@@ -78,7 +69,7 @@ from core.consent import (
     erasure_steps,
 )
 from core.consent.rights import HEADER_KEYS
-from core.identity import IdentitySettings, Login, Register
+from core.identity import Login, Register
 from core.identity.common import TokenPair
 from core.identity.model import ClientContext
 from core.messaging.model import Channel, ContactPreferences, Message, MessageId, MessageKind
@@ -88,6 +79,7 @@ from core.payments.terms import CancellationPolicy, OfferingTerms, RefundTier
 from core.shared.ids import BookingId, OfferingId, ProviderId, UserId
 from core.shared.money import Money
 from core.shared.unit_of_work import MAINTENANCE, Access
+from identity_wiring import IdentityPorts, real_deps
 from messaging_fake_support import SENDGRID_API_KEY, Messaging, fresh, shared_messaging
 from raw_dump import raw_database
 
@@ -178,30 +170,12 @@ def _world(
     personal = AesGcmPersonalData(PostgisPersonKeyVault(engine), keyring, register)
     clock = FixedClock(NOW)
 
-    def identity_uow(access: Access) -> PostgisIdentityUnitOfWork:
-        return PostgisIdentityUnitOfWork(engine, keyring, personal, access)
-
-    identity = IdentityPorts(
-        uow=identity_uow,
-        clock=clock,
-        settings=IdentitySettings(),
-        passwords=Argon2PasswordHasher(Argon2Params(memory_cost_kib=1024, time_cost=1)),
-        breached=BundledBreachedPasswords(),
-        codec=PyJwtAccessTokenCodec(),
-        key_factory=Ed25519SigningKeyFactory(),
-        sealer=AesGcmTokenSealer(),
-        totp=PyotpTotpGenerator(),
-        qr=SegnoQrRenderer(),
-        throttle=MemoryThrottle(clock),
-        request_throttle=MemoryThrottle(clock),
-        keyring=keyring,
-        key_store=keyring.store,
-        sealed_secrets=PostgisSealedSecrets(engine, keyring),
-        live_sessions=live_sessions,
+    identity = attrs.evolve(
+        real_deps(engine, keyring, clock, personal=personal), live_sessions=live_sessions
     )
     # container.py: identity_records, booking_records, payments_records, messaging_records,
     # consent_records, media_records; the erasure's order as erasure_records_* name it.
-    identity_sections = identity_records(identity_uow, personal, live_sessions)
+    identity_sections = identity_records(identity.uow, personal, live_sessions)
     bookings = PostgisBookingRecords(engine)
     payments = PostgisPaymentRecords(engine, personal)
     messaging = PostgisMessagingRecords(engine, personal, email)
@@ -246,30 +220,6 @@ async def _register(world: World, values: Values) -> UserId:
     tokens = pair.unwrap()
     assert isinstance(tokens, TokenPair)
     return tokens.access.claims.user_id
-
-
-async def _book(owner: AsyncEngine, person: UserId, hour: int) -> tuple[BookingId, ProviderId]:
-    """A booking with a provider (the catalog is not what is tested here: written as rows)."""
-    ids = {k: uuid.uuid4() for k in ("provider", "place", "resource", "offering", "booking")}
-    start = NOW + timedelta(hours=hour)
-    during = f"[{start.isoformat()},{(start + timedelta(hours=1)).isoformat()})"
-    values = {**ids, "user": person, "now": NOW, "during": during}
-    async with owner.begin() as connection:
-        for statement in (
-            "INSERT INTO providers VALUES (:provider, 'Court Club')",
-            "INSERT INTO places VALUES (:place, :provider, 'Centre', '1 Rua', 'Lisbon', '1100',"
-            " 'PT', 'POINT(-9.14 38.72)', 'Europe/Lisbon')",
-            "INSERT INTO resources VALUES (:resource, :provider, :place, 'Court')",
-            "INSERT INTO offerings VALUES (:offering, :provider, :place, 'appointment', 'Hour',"
-            " 'tennis', 3000, 'EUR', '1 hour', '1 hour', '0', '0', '0', '30 days', 1)",
-            "INSERT INTO bookings (id, offering_id, provider_id, customer_id, kind, during,"
-            " blocked, resource_id, seats, price_minor, currency, status, created_at)"
-            " VALUES (:booking, :offering, :provider, :user, 'appointment',"
-            " CAST(:during AS tstzrange), CAST(:during AS tstzrange), :resource, 1, 3000, 'EUR',"
-            " 'confirmed', :now)",
-        ):
-            await connection.execute(sa.text(statement), values)
-    return BookingId(ids["booking"]), ProviderId(ids["provider"])
 
 
 def _eur(minor: int) -> Money:
@@ -355,7 +305,7 @@ async def _populate(world: World, people: list[Values], messaging: Messaging) ->
     persons = []
     for index, values in enumerate(people):
         person = await _register(world, values)
-        booking, provider = await _book(world.owner, person, index)
+        booking, provider = await insert_booking(world.owner, person, NOW, index)
         await _pay(world, _captured_payment(person, booking, provider, values.ip, 1000 + index))
         await _contact(world, person, booking, values)
         messaging.fake.control.suppress("bounces", values.email)

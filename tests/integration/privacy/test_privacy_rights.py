@@ -13,7 +13,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.testing import AsyncTestClient
+from privacy_support import insert_booking
 from returns.result import Failure, Result, Success
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
@@ -205,29 +206,6 @@ def _constant(use_case: object) -> Callable[[], object]:
     return lambda: use_case
 
 
-async def _book(owner: AsyncEngine, person: UserId, hour: int) -> str:
-    ids = {k: str(uuid.uuid4()) for k in ("provider", "place", "resource", "offering", "booking")}
-    start = NOW + timedelta(hours=hour)
-    during = f"[{start.isoformat()},{(start + timedelta(hours=1)).isoformat()})"
-    values = {**ids, "user": str(person), "now": NOW, "during": during}
-    async with owner.begin() as connection:
-        for statement in (
-            "INSERT INTO providers VALUES (:provider, 'Court Club')",
-            "INSERT INTO places VALUES (:place, :provider, 'Centre', '1 Rua', 'Lisbon', '1100',"
-            " 'PT', 'POINT(-9.14 38.72)', 'Europe/Lisbon')",
-            "INSERT INTO resources VALUES (:resource, :provider, :place, 'Court')",
-            "INSERT INTO offerings VALUES (:offering, :provider, :place, 'appointment', 'Hour',"
-            " 'tennis', 3000, 'EUR', '1 hour', '1 hour', '0', '0', '0', '30 days', 1)",
-            "INSERT INTO bookings (id, offering_id, provider_id, customer_id, kind, during,"
-            " blocked, resource_id, seats, price_minor, currency, status, created_at)"
-            " VALUES (:booking, :offering, :provider, :user, 'appointment',"
-            " CAST(:during AS tstzrange), CAST(:during AS tstzrange), :resource, 1, 3000, 'EUR',"
-            " 'confirmed', :now)",
-        ):
-            await connection.execute(sa.text(statement), values)
-    return ids["booking"]
-
-
 async def _build_pending(rig: Rig) -> None:
     """What the worker does: run every waiting build_export job."""
     async with rig.owner.begin() as connection:
@@ -249,7 +227,7 @@ async def test_an_export_over_http_is_built_sealed_and_downloaded_with_its_link(
     rig: Rig, owner_engine: AsyncEngine
 ) -> None:
     ana = UserId(uuid.uuid4())
-    booking = await _book(rig.owner, ana, 1)
+    booking, _ = await insert_booking(rig.owner, ana, NOW, 1)
     await rig.messages.add(ana, "ana.lima@example.org")
     me = rig.customer(ana)
 
@@ -269,7 +247,7 @@ async def test_an_export_over_http_is_built_sealed_and_downloaded_with_its_link(
     jsonschema.validate(document, SCHEMA)
     assert document["person"] == str(ana)
     assert document["messages"] == ["ana.lima@example.org"]
-    assert [b["id"] for b in document["bookings"]] == [booking]
+    assert [b["id"] for b in document["bookings"]] == [str(booking)]
     assert document["bookings"][0]["price"] == {"amount_minor": 3000, "currency": "EUR"}
     assert document["photos"] == []
 
@@ -289,8 +267,8 @@ async def test_erasure_over_http_needs_the_password_and_leaves_nothing_in_clear(
     caplog.set_level(logging.DEBUG)
     ana, bea = UserId(uuid.uuid4()), UserId(uuid.uuid4())
     rig.passwords.passwords[ana] = PASSWORD
-    ana_booking = await _book(rig.owner, ana, 1)
-    await _book(rig.owner, bea, 3)
+    ana_booking, _ = await insert_booking(rig.owner, ana, NOW, 1)
+    await insert_booking(rig.owner, bea, NOW, 3)
     await rig.messages.add(ana, "ana.lima@example.org")
     await rig.messages.add(bea, "bea.sousa@example.org")
     me = rig.customer(ana)
@@ -367,7 +345,7 @@ async def test_the_cli_exports_and_erases_a_person(
         await connection.execute(
             sa.text("TRUNCATE privacy_exports, erasure_requests, bookings CASCADE")
         )
-    await _book(owner_engine, ana, 5)
+    await insert_booking(owner_engine, ana, NOW, 5)
     out = tmp_path / "ana.json"
 
     exported = await asyncio.to_thread(

@@ -25,12 +25,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
 from adapters.memory.outbox import MemoryOutbox
+from adapters.memory.transaction import MemoryTransaction
 from core.payments import ledger as books
 from core.payments.fraud import Velocity
 from core.payments.ledger import Balance, LedgerTransaction
@@ -519,7 +519,7 @@ class MemoryMoneyAudit(_Part, MoneyAudit):
 # ---------------------------------------------------------------- unit of work and store
 
 
-class MemoryPaymentsUnitOfWork(PaymentsUnitOfWork):
+class MemoryPaymentsUnitOfWork(MemoryTransaction, PaymentsUnitOfWork):
     """One transaction over a `MemoryPaymentsStore` (make it by calling the store)."""
 
     def __init__(self, db: _Database) -> None:
@@ -534,24 +534,15 @@ class MemoryPaymentsUnitOfWork(PaymentsUnitOfWork):
         self.audit = MemoryMoneyAudit(self._tx)
         self.outbox = MemoryOutbox()
 
-    async def __aenter__(self) -> Self:
+    async def _begin(self) -> None:
         self._tx.begin()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _discard(self) -> None:
         self.outbox.drop()
         self._tx.end()
 
     async def commit(self) -> None:
         self._tx.commit(self.outbox.take())
-
-    async def act_as(self, user_id: UserId) -> None:
-        pass
 
 
 class MemoryPaymentsStore(UnitOfWorkFactory[PaymentsUnitOfWork]):

@@ -6,17 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Self
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgis.jobs.deferring import AlreadyQueued, defer
 from adapters.postgis.jobs.tasks import TRACK_EVENT, queue_of
-from adapters.postgis.metadata import outbox
-from adapters.postgis.unit_of_work import PostgisPart, PostgisUnitOfWork
+from adapters.postgis.unit_of_work import PostgisPart, PostgisUnitOfWork, outbox_event
 from core.consent.analytics import AnalyticsEventSource, AnalyticsJobs, AnalyticsUnitOfWork
 from core.shared.events import Event
 from core.shared.ids import EventId
-from core.shared.time import to_utc
 from core.shared.unit_of_work import Access
 
 
@@ -27,16 +24,7 @@ def tracking_lock(event_id: EventId) -> str:
 
 class PostgisAnalyticsEvents(PostgisPart, AnalyticsEventSource):
     async def get(self, event_id: EventId) -> Event | None:
-        query = sa.select(outbox.c.id, outbox.c.name, outbox.c.occurred_at, outbox.c.payload)
-        row = (await self._run(query.where(outbox.c.id == event_id))).first()
-        if row is None:
-            return None
-        return Event(
-            id=EventId(row.id),
-            name=row.name,
-            occurred_at=to_utc(row.occurred_at),
-            payload=row.payload,
-        )
+        return await outbox_event(self._conn, event_id)
 
 
 class PostgisAnalyticsJobs(PostgisPart, AnalyticsJobs):

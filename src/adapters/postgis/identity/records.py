@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -43,7 +42,7 @@ from adapters.postgis.identity.tables import (
     users,
 )
 from adapters.postgis.identity.unit_of_work import PostgisIdentityUnitOfWork
-from core.consent.records import Json, PersonalRecords
+from core.consent.records import Json, PersonalRecords, export_time
 from core.identity.model import SessionId
 from core.identity.ports import LiveSessions
 from core.shared.ids import UserId
@@ -58,10 +57,6 @@ _CLIENT_COLUMNS = (
     ("user_agent_sealed", AUDIT_USER_AGENT),
     ("details_sealed", AUDIT_DETAILS),
 )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 class _IdentityRecords:
@@ -153,11 +148,11 @@ class PostgisAccountRecords(_IdentityRecords, PersonalRecords):
         return {
             "id": str(person),
             "email": email,
-            "created_at": _iso(row["created_at"]),
-            "email_verified_at": _iso(row["email_verified_at"]),
+            "created_at": export_time(row["created_at"]),
+            "email_verified_at": export_time(row["email_verified_at"]),
             "roles": roles,
             "staff_of": sorted(str(provider) for provider in staff_of),
-            "locked_at": _iso(row["locked_at"]),
+            "locked_at": export_time(row["locked_at"]),
             "mfa_enabled": bool(mfa),
         }
 
@@ -184,10 +179,10 @@ class PostgisSessionRecords(_IdentityRecords, PersonalRecords):
         return [
             {
                 "id": str(row["id"]),
-                "created_at": _iso(row["created_at"]),
-                "last_used_at": _iso(row["last_used_at"]),
-                "expires_at": _iso(row["expires_at"]),
-                "revoked_at": _iso(row["revoked_at"]),
+                "created_at": export_time(row["created_at"]),
+                "last_used_at": export_time(row["last_used_at"]),
+                "expires_at": export_time(row["expires_at"]),
+                "revoked_at": export_time(row["revoked_at"]),
                 "ip": await open_or_none(self._personal, person, row["ip_sealed"], SESSION_IP),
                 "user_agent": await open_or_none(
                     self._personal, person, row["user_agent_sealed"], SESSION_USER_AGENT
@@ -241,7 +236,7 @@ class PostgisAuditRecords(_IdentityRecords, PersonalRecords):
             entries.append(
                 {
                     "id": str(row["id"]),
-                    "at": _iso(row["at"]),
+                    "at": export_time(row["at"]),
                     "action": row["action"],
                     "as": "subject" if row["subject_user_id"] == person else "actor",
                     "by_self": row["actor_user_id"] == person,

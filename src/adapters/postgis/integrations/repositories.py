@@ -26,9 +26,8 @@ from adapters.postgis.integrations.tables import (
     webhook_endpoints,
 )
 from adapters.postgis.jobs import DELIVER_WEBHOOK, WEBHOOKS_QUEUE, defer
-from adapters.postgis.metadata import outbox
 from adapters.postgis.sql import Row, utc_or_none
-from adapters.postgis.unit_of_work import PostgisPart
+from adapters.postgis.unit_of_work import PostgisPart, outbox_event
 from core.integrations.model import (
     ENDPOINTS_PER_PROVIDER,
     Attempt,
@@ -296,16 +295,7 @@ class PostgisDeliveries(PostgisPart, Deliveries):
 
 class PostgisEventSource(PostgisPart, EventSource):
     async def get(self, event_id: EventId) -> Event | None:
-        query = sa.select(outbox.c.id, outbox.c.name, outbox.c.occurred_at, outbox.c.payload)
-        row = (await self._run(query.where(outbox.c.id == event_id))).first()
-        if row is None:
-            return None
-        return Event(
-            id=EventId(row.id),
-            name=row.name,
-            occurred_at=to_utc(row.occurred_at),
-            payload=row.payload,
-        )
+        return await outbox_event(self._conn, event_id)
 
 
 class PostgisWebhookJobs(PostgisPart, WebhookJobs):

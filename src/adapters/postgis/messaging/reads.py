@@ -27,7 +27,7 @@ from adapters.postgis.messaging.tables import (
 )
 from adapters.postgis.metadata import outbox
 from adapters.postgis.sql import Row, utc_or_none
-from adapters.postgis.unit_of_work import PostgisPart, PostgisUnitOfWork
+from adapters.postgis.unit_of_work import PostgisPart, PostgisUnitOfWork, outbox_event
 from core.messaging.model import ContactPreferences, ReminderPlan
 from core.messaging.ports import BookingFacts, Bookings, EventLog, People, Person, ReminderPlans
 from core.shared.events import Event
@@ -45,16 +45,7 @@ DEFAULT_LOCALE = "en"
 
 class PostgisEventLog(PostgisPart, EventLog):
     async def get(self, event_id: EventId) -> Event | None:
-        query = sa.select(O.id, O.name, O.occurred_at, O.payload).where(O.id == event_id)
-        row = (await self._run(query)).first()
-        if row is None:
-            return None
-        return Event(
-            id=EventId(row.id),
-            name=row.name,
-            occurred_at=to_utc(row.occurred_at),
-            payload=dict(row.payload),
-        )
+        return await outbox_event(self._conn, event_id)
 
     async def mark_dispatched(self, event_id: EventId, at: datetime) -> None:
         # The first dispatch's instant stays: a redelivery changes nothing.

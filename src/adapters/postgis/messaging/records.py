@@ -21,7 +21,6 @@ the erasure job runs again and starts over.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,7 +35,7 @@ from adapters.postgis.messaging.tables import (
     whatsapp_windows,
 )
 from adapters.postgis.messaging.unit_of_work import PostgisMessagingUnitOfWork
-from core.consent.records import Json, PersonalRecords
+from core.consent.records import Json, PersonalRecords, export_time
 from core.messaging.model import Channel
 from core.messaging.ports import EmailSender
 from core.shared.ids import BookingId, UserId
@@ -45,10 +44,6 @@ from core.shared.unit_of_work import MAINTENANCE
 
 M = messages.c
 P = contact_preferences.c
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 class PostgisMessagingRecords(PersonalRecords):
@@ -94,8 +89,8 @@ class PostgisMessagingRecords(PersonalRecords):
                     "status": row.status,
                     "address": address,  # None: erased
                     "booking_id": None if row.booking_id is None else str(row.booking_id),
-                    "created_at": _iso(row.created_at),
-                    "updated_at": _iso(row.updated_at),
+                    "created_at": export_time(row.created_at),
+                    "updated_at": export_time(row.updated_at),
                 }
             )
         contact: Json = None
@@ -103,7 +98,7 @@ class PostgisMessagingRecords(PersonalRecords):
             contact = {
                 "locale": preferences.locale,
                 "whatsapp_phone": preferences.phone,
-                "whatsapp_opt_in_at": _iso(preferences.whatsapp_opt_in_at),
+                "whatsapp_opt_in_at": export_time(preferences.whatsapp_opt_in_at),
             }
         return {"messages": listed, "contact_preferences": contact}
 

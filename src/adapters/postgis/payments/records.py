@@ -15,25 +15,19 @@ it needs no key, so it works before or after the shred.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgis.payments.payments import CLIENT_IP
 from adapters.postgis.payments.tables import payments, refunds
 from adapters.postgis.unit_of_work import PostgisUnitOfWork
-from core.consent.records import Json, PersonalRecords
+from core.consent.records import Json, PersonalRecords, export_time
 from core.shared.ids import UserId
 from core.shared.personal import PersonalData
 from core.shared.unit_of_work import MAINTENANCE
 
 P = payments.c
 R = refunds.c
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 def _money(minor: int, currency: str) -> Json:
@@ -95,8 +89,8 @@ class PostgisPaymentRecords(PersonalRecords):
                     "reason": r.reason,
                     "status": r.status,
                     "note": r.note,
-                    "created_at": _iso(r.created_at),
-                    "updated_at": _iso(r.updated_at),
+                    "created_at": export_time(r.created_at),
+                    "updated_at": export_time(r.updated_at),
                 }
             )
         exported: list[Json] = []
@@ -114,8 +108,8 @@ class PostgisPaymentRecords(PersonalRecords):
                     "refunded": _money(row.refunded_minor, row.currency),
                     "status": row.status,
                     "client_ip": ip,
-                    "created_at": _iso(row.created_at),
-                    "updated_at": _iso(row.updated_at),
+                    "created_at": export_time(row.created_at),
+                    "updated_at": export_time(row.updated_at),
                     "refunds": by_payment.get(row.id, []),
                 }
             )

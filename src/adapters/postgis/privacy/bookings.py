@@ -9,20 +9,14 @@ so `erase` only makes sure of that; it is a no-op by design, run again at will.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgis.bookings.tables import bookings, offerings, places, providers
 from adapters.postgis.unit_of_work import PostgisUnitOfWork
-from core.consent.records import Json, PersonalRecords
+from core.consent.records import Json, PersonalRecords, export_time
 from core.shared.ids import UserId
 from core.shared.unit_of_work import Access
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 class PostgisBookingRecords(PersonalRecords):
@@ -66,12 +60,12 @@ class PostgisBookingRecords(PersonalRecords):
                 "id": str(row.id),
                 "status": row.status,
                 "kind": row.kind,
-                "starts_at": _iso(row.during.lower),
-                "ends_at": _iso(row.during.upper),
+                "starts_at": export_time(row.during.lower),
+                "ends_at": export_time(row.during.upper),
                 "seats": row.seats,
                 "price": {"amount_minor": row.price_minor, "currency": row.currency},
-                "booked_at": _iso(row.created_at),
-                "cancelled_at": _iso(row.cancelled_at),
+                "booked_at": export_time(row.created_at),
+                "cancelled_at": export_time(row.cancelled_at),
                 "cancelled_by": row.cancelled_by,
                 "offering": {"id": str(row.offering_id), "name": row.offering},
                 "place": {"id": str(row.place_id), "name": row.place},
