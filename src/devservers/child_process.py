@@ -123,7 +123,8 @@ class ChildServer(_Started):
         while time.monotonic() < deadline:
             assert self._process is not None
             if self._process.poll() is not None:
-                raise self.error(f"{self.module} exited:\n{self.log_tail()}")
+                code = self._process.returncode
+                raise self.error(f"{self.module} exited ({code}):\n{self.log_tail()}")
             try:
                 if httpx.get(self.base_url + self.health_path, timeout=1).status_code == 200:
                     return

@@ -26,7 +26,7 @@ STARTUP_SECONDS = 120
 
 @pytest.fixture
 def ports() -> dict[str, int]:
-    names = ("pg", "redis", "http", "stripe", "messaging", "cloudinary")
+    names = ("pg", "redis", "http", "stripe", "messaging", "cloudinary", "ga4")
     return {name: free_port() for name in names}
 
 
@@ -34,7 +34,7 @@ def ports() -> dict[str, int]:
 def serving(tmp_path: Path, ports: dict[str, int]) -> Iterator[str]:
     """A `reserva serve` process with its own data dir; stopped, with its servers, afterwards."""
     configured = ("DATABASE_URL", "REDIS_URL", "KEK_FILE", "CLOUDINARY_URL", "PUBLIC_API_URL")
-    providers = ("STRIPE_", "SENDGRID_", "WHATSAPP_")
+    providers = ("STRIPE_", "SENDGRID_", "WHATSAPP_", "GA4_")
     env = {
         k: v for k, v in os.environ.items() if k not in configured and not k.startswith(providers)
     }
@@ -45,6 +45,7 @@ def serving(tmp_path: Path, ports: dict[str, int]) -> Iterator[str]:
         "RESERVA_STRIPE_PORT": str(ports["stripe"]),
         "RESERVA_MESSAGING_PORT": str(ports["messaging"]),
         "RESERVA_CLOUDINARY_PORT": str(ports["cloudinary"]),
+        "RESERVA_GA4_PORT": str(ports["ga4"]),
     }
     command = [str(Path(sys.executable).with_name("reserva")), "serve"]
     options = ["--port", str(ports["http"]), "--demo-providers", "3"]
