@@ -42,6 +42,7 @@ from returns.result import Failure
 from stack import databases, free_port, machine
 from workload import PASSWORD
 
+from adapters.postgis.identity.personal import email_hash
 from devservers.messaging_fake import LocalMessaging
 from entrypoints.container import Container, build_container
 from entrypoints.settings import Settings
@@ -84,15 +85,20 @@ async def wait_for(fake: httpx.AsyncClient, emails: Sequence[str]) -> dict[str, 
         await asyncio.sleep(POLL_SECONDS)
 
 
-def committed_at(libpq_url: str, emails: Sequence[str]) -> dict[str, float]:
+def committed_at(libpq_url: str, hashes: dict[str, str]) -> dict[str, float]:
+    """When each address's verification event committed. Outbox payloads carry the user id
+    only (issue 10): the account is found by its email's lookup hash."""
+    by_hash = {digest: email for email, digest in hashes.items()}
     with psycopg.connect(libpq_url) as conn:
+        conn.execute("SELECT set_config('app.all_rows', 'on', false)")  # every account (RLS)
         rows = conn.execute(
-            "SELECT payload->>'email', extract(epoch FROM occurred_at) FROM outbox"
-            " WHERE name = 'identity.email_verification_requested'"
-            " AND payload->>'email' = ANY(%s)",
-            (list(emails),),
+            "SELECT u.email_hash, extract(epoch FROM o.occurred_at) FROM outbox o"
+            " JOIN users u ON u.id = (o.payload->>'user_id')::uuid"
+            " WHERE o.name = 'identity.email_verification_requested'"
+            " AND u.email_hash = ANY(%s)",
+            (list(by_hash),),
         ).fetchall()
-    return {email: float(at) for email, at in rows}
+    return {by_hash[digest]: float(at) for digest, at in rows}
 
 
 def emails(tag: str, count: int) -> list[str]:
@@ -141,9 +147,11 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                     await register(container, [email])
                 received = await wait_for(fake, steady)
                 await worker.stop()
+                personal = container.personal_data()
+                hashes = {e: await email_hash(personal, e) for e in steady}
             finally:
                 await container.close()
-        committed = committed_at(dbs.libpq_url, steady)
+        committed = committed_at(dbs.libpq_url, hashes)
         lags = [received[e] - committed[e] for e in steady]
         return {
             "machine": machine(dbs),
