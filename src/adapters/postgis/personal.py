@@ -61,16 +61,22 @@ class PostgisPersonKeyVault(PersonKeyVault):
         return Sealed.from_bytes(bytes(row.key_sealed))
 
     async def add(self, person: UUID, key: Sealed) -> Sealed:
+        k = person_keys.c
         async with self._engine.begin() as connection:
             await connection.execute(
                 insert(person_keys)
                 .values(person_id=person, key_sealed=key.to_bytes(), created_at=_now())
                 .on_conflict_do_nothing()
             )
-        stored = await self.get(person)
-        if stored is None:
-            raise RuntimeError(f"no key for person {person} after adding one")
-        return stored
+            # Ours, or a concurrent writer's (or a shred's tombstone): read in the same transaction.
+            row = (
+                await connection.execute(
+                    sa.select(k.key_sealed, k.shredded_at).where(k.person_id == person)
+                )
+            ).one()
+        if row.shredded_at is not None:
+            raise PersonErased(person)
+        return Sealed.from_bytes(bytes(row.key_sealed))
 
     async def shred(self, person: UUID) -> bool:
         now = _now()
