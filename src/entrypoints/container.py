@@ -23,6 +23,7 @@ from adapters.bookings_desk import BookingsDesk
 from adapters.cloudinary import CloudinaryConfig, CloudinaryMediaStore
 from adapters.consent_policy import LedgerAnalyticsConsent, LedgerConsentPolicy
 from adapters.ga4 import Ga4MeasurementProtocol
+from adapters.identity_bridge import IdentityPasswordReAuthentication, IdentitySessionEnder
 from adapters.postgis.analytics import PostgisAnalyticsUnitOfWork
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
 from adapters.postgis.consent import PostgisConsentRecords, PostgisConsentUnitOfWork
@@ -252,7 +253,6 @@ from core.shared.principal import Authenticator
 from core.shared.use_case import UseCase
 from entrypoints.http.rate_limit import RateLimitPolicy
 from entrypoints.http.services import Services
-from entrypoints.privacy_identity import IdentityPasswordReAuthentication, IdentitySessionEnder
 from entrypoints.settings import NotConfigured, Settings
 
 Closer = Callable[[], Awaitable[None]]
