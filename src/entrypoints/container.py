@@ -26,6 +26,7 @@ from adapters.ga4 import Ga4MeasurementProtocol
 from adapters.identity_bridge import IdentityPasswordReAuthentication, IdentitySessionEnder
 from adapters.postgis.analytics import PostgisAnalyticsUnitOfWork
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
+from adapters.postgis.bookings.moves import PostgisBookingMoves, PostgisLapsedHolds
 from adapters.postgis.consent import PostgisConsentRecords, PostgisConsentUnitOfWork
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
@@ -69,6 +70,7 @@ from core.bookings import (
     ConfirmPaidBooking,
     CreateOffering,
     CreateProvider,
+    ExpireHolds,
     GetAvailability,
     GetBooking,
     GetCatalog,
@@ -553,8 +555,15 @@ class Container(containers.DeclarativeContainer):
         BookingSettings,
         hold_ttl=providers.Factory(timedelta, seconds=config.hold_ttl_seconds),
     )
+    # A booking's transitions: one round trip to read, one to write (no unit of work).
+    booking_moves = providers.Singleton(PostgisBookingMoves, engine)
     # Every bookings use case gets a fresh unit of work per call from this factory.
-    _bookings: Ports = {"uow": bookings_uow.provider, "clock": clock, "settings": booking_settings}
+    _bookings: Ports = {
+        "uow": bookings_uow.provider,
+        "moves": booking_moves,
+        "clock": clock,
+        "settings": booking_settings,
+    }
 
     create_provider = _wired(CreateProvider, _bookings)
     add_place = _wired(AddPlace, _bookings)
@@ -582,6 +591,11 @@ class Container(containers.DeclarativeContainer):
     confirm_paid_booking = _wired(ConfirmPaidBooking, _bookings)
     read_bookings = _wired(ReadBookings, _bookings)
     list_cancelled_bookings = _wired(ListCancelledBookings, _bookings)
+    # The periodic sweep marking lapsed holds expired (migration 0021's function).
+    expire_holds = _wired(
+        ExpireHolds,
+        {"lapsed_holds": providers.Singleton(PostgisLapsedHolds, engine), "clock": clock},
+    )
     del _bookings
 
     # ------------------------------------------------------------ payments context

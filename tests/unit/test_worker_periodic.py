@@ -1,5 +1,6 @@
 """The periodic jobs every worker schedules: the payments sweeper runs only against a
-configured processor, and once a minute; retention (finished jobs included) runs daily."""
+configured processor, and once a minute, as the sweep of lapsed holds does; retention
+(finished jobs included) runs daily."""
 
 from __future__ import annotations
 
@@ -47,5 +48,6 @@ def test_the_sweeper_ticks_every_minute_and_retention_every_day() -> None:
         return {later - earlier for earlier, later in itertools.pairwise(times)}
 
     assert gaps(PERIODIC["settle_payments"].cron) == {60.0}
+    assert gaps(PERIODIC["expire_holds"].cron) == {60.0}  # lapsed holds marked expired
     assert gaps(PERIODIC["enforce_retention"].cron) == {86400.0}
     assert "remove_finished_jobs" not in PERIODIC  # folded into the retention table

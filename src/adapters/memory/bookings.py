@@ -227,6 +227,23 @@ class MemoryBookingsStore(UnitOfWorkFactory[BookingsUnitOfWork]):
         """What shredding the person's data key means to this context (tests fill it)."""
         self._db.erased_customers.add(customer_id)
 
+    def expire_lapsed_holds(self, now: datetime, batch: int) -> int:
+        """At most `batch` committed holds whose expiry is at or before `now` become expired,
+        oldest expiry first; one that an open transaction is writing is skipped, as SKIP
+        LOCKED skips it (synchronous: no other task runs in between)."""
+        written = {key for tx in self._db.open for key in tx.bookings.rows}
+        lapsed = sorted(
+            (
+                b
+                for b in self._db.bookings.rows.values()
+                if b.status is BookingStatus.HELD and not b.is_live(now) and b.id not in written
+            ),
+            key=lambda b: (b.hold_expires_at, b.id),
+        )[:batch]
+        for hold in lapsed:
+            self._db.bookings.rows[hold.id] = attrs.evolve(hold, status=BookingStatus.EXPIRED)
+        return len(lapsed)
+
 
 # ---------------------------------------------------------------- repositories
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from geoalchemy2 import Geography
@@ -19,7 +19,16 @@ def pg_range(value: TimeRange) -> Range[datetime]:
     return Range(value.start, value.end, bounds="[)")
 
 
-def time_range(value: Range[datetime]) -> TimeRange:
+class Bounds(Protocol):
+    """A range as SQLAlchemy (`Range`) or psycopg (`psycopg.types.range.Range`) reads one."""
+
+    @property
+    def lower(self) -> datetime | None: ...
+    @property
+    def upper(self) -> datetime | None: ...
+
+
+def time_range(value: Bounds) -> TimeRange:
     if value.lower is None or value.upper is None:
         raise ValueError(f"unbounded range in the database: {value}")
     return TimeRange(to_utc(value.lower), to_utc(value.upper))

@@ -37,6 +37,7 @@ from core.bookings.catalog import (
     SetOpeningHours,
 )
 from core.bookings.cursors import InvalidCursor
+from core.bookings.expiry import ExpireHolds
 from core.bookings.model import (
     Address,
     Booking,
@@ -64,7 +65,9 @@ from core.bookings.model import (
 )
 from core.bookings.paid import ConfirmPaidBooking, ListCancelledBookings, ReadBookings
 from core.bookings.ports import (
+    BookingMoves,
     ErasedCustomers,
+    LapsedHolds,
     Page,
     SearchHit,
     SearchQuery,
@@ -79,6 +82,7 @@ __all__ = [
     "AddResource",
     "Address",
     "Booking",
+    "BookingMoves",
     "BookingRules",
     "BookingSettings",
     "BookingStatus",
@@ -93,6 +97,7 @@ __all__ = [
     "CreateProvider",
     "DatedException",
     "ErasedCustomers",
+    "ExpireHolds",
     "GetAvailability",
     "GetBooking",
     "GetCatalog",
@@ -101,6 +106,7 @@ __all__ = [
     "HoldSlot",
     "InvalidCursor",
     "InvalidTransition",
+    "LapsedHolds",
     "ListCancelledBookings",
     "ListMyBookings",
     "ListProviderBookings",

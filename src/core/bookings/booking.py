@@ -20,7 +20,7 @@ from core.bookings.model import (
     PaymentRequired,
     SlotUnavailable,
 )
-from core.bookings.ports import BookingsUnitOfWork, Page
+from core.bookings.ports import BookingMoves, BookingsUnitOfWork, Page
 from core.bookings.search import free_slots
 from core.bookings.service import BookingsUseCase, managed_provider
 from core.shared.errors import DomainError, InvalidInput, NotFound
@@ -35,8 +35,9 @@ from core.shared.ids import (
     new_id,
 )
 from core.shared.principal import Principal, may_manage
-from core.shared.time import TimeRange, to_utc
+from core.shared.time import Clock, TimeRange, to_utc
 from core.shared.unit_of_work import Access
+from core.shared.use_case import UseCase
 
 MAX_SEATS_PER_BOOKING = 50
 
@@ -159,6 +160,13 @@ async def _visible(
 ) -> Result[Booking, DomainError]:
     """A booking its customer, its provider's staff or an admin may see; others get 404."""
     booking = await uow.bookings.get(booking_id)
+    return _seen_by(caller, booking_id, booking, staff_only=staff_only)
+
+
+def _seen_by(
+    caller: Principal, booking_id: BookingId, booking: Booking | None, *, staff_only: bool
+) -> Result[Booking, DomainError]:
+    """`booking` (read under `booking_id`) if `caller` may see it, as `_visible` says."""
     if booking is None:
         return Failure(NotFound(kind="booking", id=str(booking_id)))
     if caller.manages(booking.provider_id):
@@ -259,10 +267,14 @@ class ListProviderBookings(BookingsUseCase):
         )
 
 
-class _Transition(BookingsUseCase):
-    """Load, check who may act, apply the transition, write it iff nobody moved it first."""
+@attrs.frozen(kw_only=True)
+class _Transition(UseCase):
+    """Read, check who may act, apply the transition, write it iff nobody moved it first:
+    two short transactions (`BookingMoves`), the write's condition being the guard."""
 
-    staff_only = False
+    moves: BookingMoves
+    clock: Clock
+    staff_only = False  # a class setting, not a field
 
     def _apply(
         self, caller: Principal, booking: Booking, at: datetime
@@ -273,19 +285,18 @@ class _Transition(BookingsUseCase):
         self, caller: Principal, booking_id: BookingId
     ) -> Result[Booking, DomainError]:
         now = self.clock.now()
-        async with self.uow(Access.of(caller)) as uow:
-            found = await _visible(uow, caller, booking_id, staff_only=self.staff_only)
-            if isinstance(found, Failure):
-                return found
-            booking = found.unwrap()
-            moved = self._apply(caller, booking, now)
-            if isinstance(moved, Failure):
-                return moved
-            after, event = moved.unwrap()
-            if not await uow.bookings.save(after, booking.status, now):
-                return Failure(_moved_meanwhile(booking))
-            await uow.outbox.add(event)
-            await uow.commit()
+        access = Access.of(caller)
+        stored = await self.moves.get(access, booking_id)
+        found = _seen_by(caller, booking_id, stored, staff_only=self.staff_only)
+        if isinstance(found, Failure):
+            return found
+        booking = found.unwrap()
+        moved = self._apply(caller, booking, now)
+        if isinstance(moved, Failure):
+            return moved
+        after, event = moved.unwrap()
+        if not await self.moves.move(access, after, booking.status, now, (event,)):
+            return Failure(_moved_meanwhile(booking))
         return Success(after)
 
 

@@ -21,6 +21,7 @@ from core.bookings.model import (
     SessionFull,
     SlotUnavailable,
 )
+from core.shared.events import Event
 from core.shared.geo import GeoPoint
 from core.shared.ids import (
     BookingId,
@@ -32,7 +33,7 @@ from core.shared.ids import (
     UserId,
 )
 from core.shared.time import TimeRange
-from core.shared.unit_of_work import UnitOfWork
+from core.shared.unit_of_work import Access, UnitOfWork
 
 
 @attrs.frozen(kw_only=True)
@@ -181,3 +182,36 @@ class BookingsUnitOfWork(UnitOfWork, Protocol):
     occurrences: OccurrenceRepository
     bookings: BookingRepository
     erased_customers: ErasedCustomers
+
+
+class BookingMoves(Protocol):
+    """A booking's transitions (confirm, cancel, complete, no-show) as two short transactions:
+    one read, then one conditional write with its events. The write is the guard, so nothing
+    is held between the two (issue 11: one round trip each on PostgreSQL)."""
+
+    async def get(self, access: Access, id: BookingId) -> Booking | None:
+        """The booking as stored, if it exists and `access` reaches it."""
+        ...
+
+    async def move(
+        self,
+        access: Access,
+        after: Booking,
+        expected: BookingStatus,
+        now: datetime,
+        events: Sequence[Event],
+    ) -> bool:
+        """Write `after`'s status, hold expiry and cancellation, and add `events` to the
+        outbox, committed together, iff the stored status is still `expected` (and, for a
+        hold, still unexpired at `now`). False, with nothing written: someone moved it first."""
+        ...
+
+
+class LapsedHolds(Protocol):
+    """Holds past their expiry, marked expired by a periodic sweep. Reads already show them
+    expired (`Booking.as_of`); the sweep makes the rows say so too."""
+
+    async def expire(self, now: datetime, batch: int) -> int:
+        """Mark at most `batch` holds whose expiry is at or before `now` expired, committed,
+        skipping any that another transaction is writing; how many were marked."""
+        ...

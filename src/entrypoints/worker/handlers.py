@@ -23,6 +23,7 @@ from adapters.postgis.jobs import (
     DISPATCH_EVENT,
     ENFORCE_RETENTION,
     ERASE_PERSON,
+    EXPIRE_HOLDS,
     SEND_MESSAGE,
     SEND_REMINDER,
     SETTLE_PAYMENTS,
@@ -126,6 +127,14 @@ async def enforce_retention(container: Any, args: dict[str, Any]) -> None:
         _log.info("retention enforced", **removed)
 
 
+async def expire_holds(container: Any, args: dict[str, Any]) -> None:
+    """Holds past their expiry marked expired, in bounded batches (reads already show them
+    expired: this keeps the rows honest and the live ones few). Counts only."""
+    marked = await container.expire_holds()()
+    if marked:
+        _log.info("lapsed holds expired", count=marked)
+
+
 HANDLERS: dict[str, Handler] = {
     DISPATCH_EVENT: dispatch_event,
     SEND_MESSAGE: send_message,
@@ -140,4 +149,6 @@ PERIODIC: dict[str, PeriodicTask] = {
     SETTLE_PAYMENTS: PeriodicTask(cron="* * * * *", handler=settle_payments),
     # Daily, at a quiet hour: finished jobs (kept 7 days) are among the classes it sweeps.
     ENFORCE_RETENTION: PeriodicTask(cron="23 3 * * *", handler=enforce_retention),
+    # Every minute: a hold lives 10 minutes by default, reads show it expired meanwhile.
+    EXPIRE_HOLDS: PeriodicTask(cron="* * * * *", handler=expire_holds),
 }

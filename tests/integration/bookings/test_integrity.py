@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import attrs
 import psycopg
@@ -23,15 +24,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
+from adapters.postgis.bookings.moves import PostgisBookingMoves
 from adapters.postgis.database import create_engine
-from core.bookings import ConfirmBooking, ConfirmPaidBooking, HoldSlot, SlotRequest
+from core.bookings import (
+    CancelBooking,
+    ConfirmBooking,
+    ConfirmPaidBooking,
+    HoldSlot,
+    SlotRequest,
+)
 from core.bookings.model import (
     Address,
     Booking,
     BookingRules,
     BookingStatus,
     HoldExpired,
-    InvalidTransition,
     LocalInterval,
     Occurrence,
     Offering,
@@ -44,7 +51,9 @@ from core.bookings.model import (
     SlotUnavailable,
     WeeklyRule,
 )
+from core.bookings.ports import BookingMoves
 from core.shared.errors import DomainError
+from core.shared.events import Event
 from core.shared.geo import GeoPoint
 from core.shared.ids import (
     BookingId,
@@ -59,9 +68,10 @@ from core.shared.ids import (
 from core.shared.money import Money
 from core.shared.principal import Principal, Role
 from core.shared.time import TimeRange
-from core.shared.unit_of_work import MAINTENANCE
+from core.shared.unit_of_work import MAINTENANCE, Access
 from devservers.postgres import LocalDatabase, LocalPostgres
 
+_T = TypeVar("_T", ConfirmBooking, CancelBooking)
 NOW = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)  # 10:00 in Berlin, a Monday
 HOUR = timedelta(hours=1)
 ALL_DAY = LocalInterval(0, 24 * 60)
@@ -235,22 +245,115 @@ async def test_racers_for_a_slot_under_an_expired_hold_book_it_once(engine: Asyn
     assert stale.status is BookingStatus.EXPIRED
 
 
-async def test_32_confirmations_of_one_hold_confirm_it_once(engine: AsyncEngine) -> None:
+class _ReadTogether(BookingMoves):
+    """The real moves, but no caller writes before all `callers` have read: every one saw the
+    same state, so the conditional write alone decides the race."""
+
+    def __init__(self, moves: BookingMoves, callers: int) -> None:
+        self._moves = moves
+        self._all_read = asyncio.Barrier(callers)
+
+    async def get(self, access: Access, id: BookingId) -> Booking | None:
+        found = await self._moves.get(access, id)
+        await self._all_read.wait()
+        return found
+
+    async def move(
+        self,
+        access: Access,
+        after: Booking,
+        expected: BookingStatus,
+        now: datetime,
+        events: Sequence[Event],
+    ) -> bool:
+        return await self._moves.move(access, after, expected, now, events)
+
+
+def _transition(kind: type[_T], engine: AsyncEngine, clock: FixedClock, *, racers: int = 1) -> _T:
+    return kind(moves=_ReadTogether(PostgisBookingMoves(engine), racers), clock=clock)
+
+
+async def _events_of(engine: AsyncEngine, booking_id: BookingId) -> list[str]:
+    """Names of the outbox events about `booking_id` but its hold's, oldest first."""
+    query = "SELECT name, payload FROM outbox WHERE name <> 'bookings.slot_held' ORDER BY seq"
+    async with engine.connect() as conn:
+        rows = await conn.execute(sa.text(query))
+        return [name for name, p in rows if uuid.UUID(p["booking_id"]) == booking_id]
+
+
+async def test_100_confirmations_of_one_hold_confirm_it_once(engine: AsyncEngine) -> None:
     catalog = await _catalog(engine, seats=1)
     clock = FixedClock(NOW)
     held = await _hold_slot(engine, clock)(
         _customer(), SlotRequest(offering_id=catalog.appointment.id, start=NOW + 30 * HOUR)
     )
-    confirm = ConfirmBooking(uow=PostgisBookingsUnitOfWork.factory(engine), clock=clock)
+    confirm = _transition(ConfirmBooking, engine, clock, racers=100)
     staff = _staff(catalog.appointment.provider_id)  # the court is priced: paid at the venue
 
-    results = await asyncio.gather(*(confirm(staff, held.unwrap().id) for _ in range(32)))
+    results = await asyncio.gather(*(confirm(staff, held.unwrap().id) for _ in range(100)))
 
     won, lost = _tally(list(results))
     assert [b.status for b in won] == [BookingStatus.CONFIRMED]
-    # Losers either saw the hold and lost the conditional update, or saw it confirmed already.
-    assert all(isinstance(error, HoldExpired | InvalidTransition) for error in lost)
-    assert len(lost) == 31
+    # Every loser saw the hold and lost the conditional update: told as before.
+    assert lost == [HoldExpired()] * 99
+    assert await _events_of(engine, held.unwrap().id) == ["bookings.booking_confirmed"]
+
+
+async def test_100_cancellations_of_one_booking_cancel_it_once(engine: AsyncEngine) -> None:
+    catalog = await _catalog(engine, seats=1)
+    clock = FixedClock(NOW)
+    customer = _customer()
+    held = await _hold_slot(engine, clock)(
+        customer, SlotRequest(offering_id=catalog.appointment.id, start=NOW + 30 * HOUR)
+    )
+    staff = _staff(catalog.appointment.provider_id)
+    ok_confirmed = await _transition(ConfirmBooking, engine, clock)(staff, held.unwrap().id)
+    assert isinstance(ok_confirmed, Success)
+    cancel = _transition(CancelBooking, engine, clock, racers=100)
+
+    racers = [cancel(customer if n % 2 else staff, held.unwrap().id) for n in range(100)]
+    results = await asyncio.gather(*racers)
+
+    won, lost = _tally(list(results))
+    assert [b.status for b in won] == [BookingStatus.CANCELLED]
+    assert lost == [SlotUnavailable(reason="the booking changed meanwhile; reload it")] * 99
+    assert await _events_of(engine, held.unwrap().id) == [
+        "bookings.booking_confirmed",
+        "bookings.booking_cancelled",
+    ]
+    async with PostgisBookingsUnitOfWork(engine, MAINTENANCE) as uow:
+        stored = await uow.bookings.get(held.unwrap().id)
+    assert stored == won[0]
+
+
+@pytest.mark.parametrize("round_", range(10))
+async def test_a_cancel_racing_a_confirm_of_one_hold_lets_exactly_one_win(
+    engine: AsyncEngine, round_: int
+) -> None:
+    catalog = await _catalog(engine, seats=1)
+    clock = FixedClock(NOW)
+    customer = _customer()
+    held = await _hold_slot(engine, clock)(
+        customer, SlotRequest(offering_id=catalog.appointment.id, start=NOW + 30 * HOUR)
+    )
+    booking_id = held.unwrap().id
+    both = _ReadTogether(PostgisBookingMoves(engine), 2)
+    confirm = ConfirmBooking(moves=both, clock=clock)(
+        _staff(catalog.appointment.provider_id), booking_id
+    )
+    cancel = CancelBooking(moves=both, clock=clock)(customer, booking_id)
+    racers = [confirm, cancel] if round_ % 2 else [cancel, confirm]
+
+    results = await asyncio.gather(*racers)
+
+    won, lost = _tally(list(results))
+    assert len(won) == 1
+    assert lost == [HoldExpired()]  # the loser saw the hold, as today's answer says
+    async with PostgisBookingsUnitOfWork(engine, MAINTENANCE) as uow:
+        stored = await uow.bookings.get(booking_id)
+    assert stored == won[0]
+    event = {BookingStatus.CONFIRMED: "confirmed", BookingStatus.CANCELLED: "cancelled"}
+    assert await _events_of(engine, booking_id) == [f"bookings.booking_{event[won[0].status]}"]
 
 
 async def _expired_hold(engine: AsyncEngine, clock: FixedClock, catalog: Catalog) -> Booking:

@@ -17,10 +17,12 @@ import sqlalchemy as sa
 from returns.result import Failure, Success
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.memory.booking_moves import MemoryBookingMoves, MemoryLapsedHolds
 from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
+from adapters.postgis.bookings.moves import PostgisBookingMoves, PostgisLapsedHolds
 from adapters.postgis.database import create_engine
 from adapters.postgis.personal import PostgisPersonKeyVault
 from core.bookings import ConfirmBooking, GetBooking, ListMyBookings, ListProviderBookings
@@ -46,7 +48,9 @@ from core.bookings.model import (
 )
 from core.bookings.ports import (
     NOT_REINSTATABLE,
+    BookingMoves,
     BookingsUnitOfWork,
+    LapsedHolds,
     Page,
     SearchHit,
     SearchQuery,
@@ -85,6 +89,8 @@ METRES_PER_DEGREE_LAT = 6_371_008.8 * 3.141592653589793 / 180
 
 class Harness(Protocol):
     def uow(self, access: Access = MAINTENANCE) -> BookingsUnitOfWork: ...
+    def moves(self) -> BookingMoves: ...
+    def lapsed_holds(self) -> LapsedHolds: ...
     async def committed_event_ids(self) -> set[EventId]: ...
     async def give_key(self, person: UserId) -> None:
         """A person's data key, as their first sealed value makes it (not an erasure)."""
@@ -102,6 +108,12 @@ class MemoryHarness:
     def uow(self, access: Access = MAINTENANCE) -> BookingsUnitOfWork:
         return self._store(access)
 
+    def moves(self) -> BookingMoves:
+        return MemoryBookingMoves(self._store)
+
+    def lapsed_holds(self) -> LapsedHolds:
+        return MemoryLapsedHolds(self._store)
+
     async def committed_event_ids(self) -> set[EventId]:
         return {event.id for event in self._store.outbox}
 
@@ -118,6 +130,12 @@ class PostgisHarness:
 
     def uow(self, access: Access = MAINTENANCE) -> BookingsUnitOfWork:
         return PostgisBookingsUnitOfWork(self._engine, access)
+
+    def moves(self) -> BookingMoves:
+        return PostgisBookingMoves(self._engine)
+
+    def lapsed_holds(self) -> LapsedHolds:
+        return PostgisLapsedHolds(self._engine)
 
     async def committed_event_ids(self) -> set[EventId]:
         async with self._engine.connect() as conn:
@@ -579,6 +597,101 @@ async def test_save_refuses_to_move_an_expired_hold(harness: Harness) -> None:
         assert await uow.bookings.get(held.id) == held
 
 
+# ---------------------------------------------------------------- moves (transitions)
+
+
+def _cancelled(booking: Booking, at: datetime) -> tuple[Booking, Event]:
+    return booking.cancel(at, CancelledBy.CUSTOMER).unwrap()
+
+
+async def test_moves_read_a_stored_booking_and_none_for_a_missing_one(harness: Harness) -> None:
+    seed = await _seed(harness)
+    held, seated = _appointment(seed, T0 + 2 * HOUR), _seats(seed, 2)
+    await _insert(harness, held, seated)
+    moves = harness.moves()
+
+    assert await moves.get(MAINTENANCE, held.id) == held
+    assert await moves.get(MAINTENANCE, seated.id) == seated
+    assert await moves.get(MAINTENANCE, BookingId(new_id())) is None
+
+
+async def test_a_move_writes_the_booking_and_its_events_together(harness: Harness) -> None:
+    seed = await _seed(harness)
+    held = _appointment(seed, T0 + 2 * HOUR, expires=T0 + HOLD)
+    await _insert(harness, held)
+    cancelled, event = _cancelled(held, T0 + MINUTE)
+    second = Event(name="bookings.test", occurred_at=T0, payload={"n": 1, "none": None})
+
+    moved = await harness.moves().move(
+        MAINTENANCE, cancelled, BookingStatus.HELD, T0 + MINUTE, [event, second]
+    )
+
+    assert moved
+    async with harness.uow() as uow:
+        assert await uow.bookings.get(held.id) == cancelled
+    assert {event.id, second.id} <= await harness.committed_event_ids()
+
+
+async def test_a_move_from_a_status_no_longer_stored_writes_nothing(harness: Harness) -> None:
+    seed = await _seed(harness)
+    confirmed = _appointment(seed, T0 + 2 * HOUR, status=BookingStatus.CONFIRMED)
+    await _insert(harness, confirmed)
+    completed, event = confirmed.complete(T0 + 4 * HOUR).unwrap()
+    moves = harness.moves()
+
+    stale = await moves.move(MAINTENANCE, completed, BookingStatus.HELD, T0, [event])
+    first = await moves.move(MAINTENANCE, completed, BookingStatus.CONFIRMED, T0, [event])
+    again = await moves.move(MAINTENANCE, completed, BookingStatus.CONFIRMED, T0, [event])
+
+    assert (stale, first, again) == (False, True, False)
+    assert await moves.get(MAINTENANCE, confirmed.id) == completed
+    assert event.id in await harness.committed_event_ids()
+
+
+async def test_a_move_of_a_hold_past_its_expiry_writes_nothing(harness: Harness) -> None:
+    seed = await _seed(harness)
+    held = _appointment(seed, T0 + 2 * HOUR, expires=T0 + HOLD)
+    await _insert(harness, held)
+    cancelled, event = _cancelled(held, T0)
+
+    moved = await harness.moves().move(
+        MAINTENANCE, cancelled, BookingStatus.HELD, T0 + HOLD, [event]
+    )
+
+    assert not moved
+    assert await harness.moves().get(MAINTENANCE, held.id) == held
+    assert event.id not in await harness.committed_event_ids()
+
+
+async def test_lapsed_holds_are_marked_expired_in_bounded_batches_and_nothing_else(
+    harness: Harness,
+) -> None:
+    seed = await _seed(harness)
+    lapsed = [
+        _appointment(seed, T0 + n * 2 * HOUR, expires=T0 + n * MINUTE) for n in range(1, 5)
+    ] + [_seats(seed, 1, expires=T0 + HOLD)]
+    live = _appointment(seed, T0 + 20 * HOUR, expires=T0 + HOLD + MINUTE)
+    confirmed = _appointment(seed, T0 + 22 * HOUR, status=BookingStatus.CONFIRMED)
+    cancelled = attrs.evolve(
+        _appointment(seed, T0 + 24 * HOUR, expires=T0 + MINUTE),
+        status=BookingStatus.CANCELLED,
+        cancelled_at=T0,
+        cancelled_by=CancelledBy.CUSTOMER,
+    )
+    await _insert(harness, *lapsed, live, confirmed, cancelled)
+    sweep = harness.lapsed_holds()
+
+    batches = [await sweep.expire(T0 + HOLD, 2) for _ in range(4)]
+
+    assert batches == [2, 2, 1, 0]
+    async with harness.uow() as uow:
+        stored = {b.id: b for b in await uow.bookings.get_many([b.id for b in lapsed])}
+        assert stored == {b.id: attrs.evolve(b, status=BookingStatus.EXPIRED) for b in lapsed}
+        assert await uow.bookings.get(live.id) == live
+        assert await uow.bookings.get(confirmed.id) == confirmed
+        assert await uow.bookings.get(cancelled.id) == cancelled
+
+
 async def test_reschedule_swaps_bookings_in_one_transaction(harness: Harness) -> None:
     seed = await _seed(harness)
     old = _appointment(seed, T0 + 2 * HOUR, status=BookingStatus.CONFIRMED)
@@ -806,6 +919,7 @@ async def test_a_hold_past_its_expiry_reads_expired_and_confirms_as_hold_expired
         assert await uow.bookings.add_exclusive(taker, later) == Success(None)
         await uow.commit()
     use_case = {"uow": harness.uow, "clock": FixedClock(later)}
+    transitions = {"moves": harness.moves(), "clock": FixedClock(later)}
     staff = Principal(
         user_id=UserId(new_id()),
         roles=frozenset({Role.STAFF}),
@@ -817,7 +931,7 @@ async def test_a_hold_past_its_expiry_reads_expired_and_confirms_as_hold_expired
     got = [(await GetBooking(**use_case)(customer, b.id)).unwrap().booking.status for b in held]
     mine = (await ListMyBookings(**use_case)(customer, Page(limit=10))).unwrap()
     theirs = await ListProviderBookings(**use_case)(staff, seed.provider.id, Page(limit=10))
-    confirmed = [await ConfirmBooking(**use_case)(customer, b.id) for b in held]
+    confirmed = [await ConfirmBooking(**transitions)(customer, b.id) for b in held]
 
     assert got == [BookingStatus.EXPIRED] * 3
     assert {b.status for b in mine} == {BookingStatus.EXPIRED}

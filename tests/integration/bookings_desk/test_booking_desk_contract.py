@@ -17,11 +17,14 @@ import sqlalchemy as sa
 from returns.result import Failure, Result, Success
 
 from adapters.bookings_desk import BookingsDesk
+from adapters.memory.booking_moves import MemoryBookingMoves
 from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
 from adapters.memory.payments.bookings_desk import MemoryBookingDesk
+from adapters.memory.setup import BookingsPorts, build
 from adapters.postgis import migrate
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
+from adapters.postgis.bookings.moves import PostgisBookingMoves
 from adapters.postgis.database import create_engine
 from core.bookings import (
     AddPlace,
@@ -49,8 +52,7 @@ from core.bookings import (
     WeeklyRule,
 )
 from core.bookings.model import LocalInterval
-from core.bookings.ports import BookingsUnitOfWork
-from core.bookings.service import BookingsUseCase
+from core.bookings.ports import BookingMoves, BookingsUnitOfWork
 from core.payments import BookingState, Canceller, PayableBooking
 from core.payments.ports import BookingDesk
 from core.shared.errors import DomainError, Forbidden, NotFound
@@ -58,6 +60,7 @@ from core.shared.ids import BookingId, OfferingId, ProviderId, UserId
 from core.shared.money import Money
 from core.shared.principal import MfaRequired, Principal, Role
 from core.shared.unit_of_work import UnitOfWorkFactory
+from core.shared.use_case import UseCase
 from devservers.postgres import LocalDatabase, LocalPostgres
 
 T = TypeVar("T")
@@ -112,9 +115,11 @@ class World(Protocol):
 class RealWorld:
     """The bookings use cases over a bookings store; the desk is the production adapter."""
 
-    def __init__(self, uow: UnitOfWorkFactory[BookingsUnitOfWork], clock: FixedClock) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory[BookingsUnitOfWork], moves: BookingMoves, clock: FixedClock
+    ) -> None:
         self.clock = clock
-        self._uow = uow
+        self._ports = BookingsPorts(uow=uow, moves=moves, clock=clock)
         self.desk = BookingsDesk(
             get_booking=self._case(GetBooking),
             cancel_booking=self._case(CancelBooking),
@@ -126,7 +131,7 @@ class RealWorld:
         self._starts: dict[BookingId, tuple[OfferingId, datetime, ProviderId]] = {}
 
     def _case(self, use_case: type[U]) -> U:
-        return use_case(uow=self._uow, clock=self.clock)
+        return build(use_case, self._ports)
 
     async def offering(self) -> tuple[OfferingId, ProviderId]:
         provider = ok(await self._case(CreateProvider)(ADMIN, "Desk Club"))
@@ -185,7 +190,7 @@ class RealWorld:
         return moved.id
 
 
-U = TypeVar("U", bound=BookingsUseCase)
+U = TypeVar("U", bound=UseCase)
 
 
 class FakeWorld:
@@ -224,7 +229,8 @@ async def world(request: pytest.FixtureRequest, migrated: LocalDatabase) -> Asyn
         yield FakeWorld(clock)
         return
     if request.param == "bookings-memory":
-        yield RealWorld(MemoryBookingsStore(), clock)
+        store = MemoryBookingsStore()
+        yield RealWorld(store, MemoryBookingMoves(store), clock)
         return
     owner = create_engine(migrated.migrator_url, pool_size=1)
     async with owner.begin() as conn:  # the app role may not TRUNCATE
@@ -232,7 +238,8 @@ async def world(request: pytest.FixtureRequest, migrated: LocalDatabase) -> Asyn
     await owner.dispose()
     engine = create_engine(migrated.app_url, pool_size=4)
     try:
-        yield RealWorld(lambda access: PostgisBookingsUnitOfWork(engine, access), clock)
+        uow = PostgisBookingsUnitOfWork.factory(engine)
+        yield RealWorld(uow, PostgisBookingMoves(engine), clock)
     finally:
         await engine.dispose()
 

@@ -12,6 +12,7 @@ import attrs
 from hypothesis import settings
 from returns.result import Failure, Result
 
+from adapters.memory.booking_moves import MemoryBookingMoves
 from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
 from core.bookings import (
@@ -106,6 +107,11 @@ class Shop:
     appointment: Offering
     session: Offering
     runs: tuple[Occurrence, ...]
+
+    @property
+    def moves(self) -> MemoryBookingMoves:
+        """The transitions' port, on the same store."""
+        return MemoryBookingMoves(self.store)
 
 
 APPOINTMENT_RULES = BookingRules(

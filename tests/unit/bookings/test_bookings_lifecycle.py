@@ -25,10 +25,12 @@ from hypothesis.stateful import (
 )
 from returns.result import Failure, Result
 
+from adapters.memory.booking_moves import MemoryLapsedHolds
 from core.bookings import (
     CancelBooking,
     ConfirmBooking,
     ConfirmPaidBooking,
+    ExpireHolds,
     GetAvailability,
     HoldSlot,
     RescheduleBooking,
@@ -105,11 +107,13 @@ class BookingLifecycle(RuleBasedStateMachine):
         self.model: dict[BookingId, Tracked] = {}
         uow, clock = self.shop.store, self.shop.clock
         self.hold_slot = HoldSlot(uow=uow, clock=clock)
-        self.confirm_booking = ConfirmBooking(uow=uow, clock=clock)
+        self.confirm_booking = ConfirmBooking(moves=self.shop.moves, clock=clock)
         self.confirm_paid_booking = ConfirmPaidBooking(uow=uow, clock=clock)
-        self.cancel_booking = CancelBooking(uow=uow, clock=clock)
+        self.cancel_booking = CancelBooking(moves=self.shop.moves, clock=clock)
         self.reschedule_booking = RescheduleBooking(uow=uow, clock=clock)
         self.availability = GetAvailability(uow=uow, clock=clock)
+        lapsed_holds = MemoryLapsedHolds(self.shop.store)
+        self.expire_holds = ExpireHolds(lapsed_holds=lapsed_holds, clock=clock, batch=2)
 
     def teardown(self) -> None:
         self.loop.close()
@@ -321,6 +325,15 @@ class BookingLifecycle(RuleBasedStateMachine):
     @rule(minutes=st.sampled_from([1, 5, 9, 10, 11, 30, 240, 24 * 60]))
     def advance(self, minutes: int) -> None:
         self.shop.clock.advance(minutes * MINUTE)
+
+    @rule()
+    def sweep(self) -> None:
+        """The periodic job: lapsed holds become expired rows; every answer stays the same."""
+        self.run(self.expire_holds())
+        lapsed = [
+            b for b in self.stored() if b.status is BookingStatus.HELD and not b.is_live(self.now)
+        ]
+        assert lapsed == []
 
     # ------------------------------------------------------------ invariants
 

@@ -97,7 +97,7 @@ async def test_a_swept_hold_whose_slot_was_freed_again_is_reinstated(shop: Shop)
     shop.clock.advance(PAST_THE_HOLD)
     taker = customer()
     taken = await _hold(shop, taker, resource=held.resource_id)  # sweeps our hold
-    ok(await CancelBooking(uow=shop.store, clock=shop.clock)(taker, taken.id))
+    ok(await CancelBooking(moves=shop.moves, clock=shop.clock)(taker, taken.id))
 
     confirmed = ok(await _paid(shop)(held.id))
 
@@ -132,7 +132,7 @@ async def test_expired_seats_are_reinstated_only_if_they_still_fit(shop: Shop) -
 async def test_bookings_no_longer_held_are_not_confirmed_by_a_payment(shop: Shop) -> None:
     me = customer()
     cancelled = await _hold(shop, me)
-    ok(await CancelBooking(uow=shop.store, clock=shop.clock)(me, cancelled.id))
+    ok(await CancelBooking(moves=shop.moves, clock=shop.clock)(me, cancelled.id))
     moved = await _hold(shop, me, resource=cancelled.resource_id)
     to = SlotRequest(offering_id=shop.appointment.id, start=TEN_TOMORROW + timedelta(hours=2))
     ok(await RescheduleBooking(uow=shop.store, clock=shop.clock)(me, moved.id, to))

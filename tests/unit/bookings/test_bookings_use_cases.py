@@ -11,6 +11,7 @@ import pytest
 from bookings_support import MINUTE, Shop, admin, customer, ok, open_shop, staff, utc
 from returns.result import Failure
 
+from adapters.memory.booking_moves import MemoryLapsedHolds
 from core.bookings import (
     AddPlace,
     AddResource,
@@ -20,6 +21,7 @@ from core.bookings import (
     ConfirmBooking,
     CreateOffering,
     CreateProvider,
+    ExpireHolds,
     GetAvailability,
     GetBooking,
     GetCatalog,
@@ -54,7 +56,7 @@ from core.bookings.model import (
     SlotUnavailable,
     WeeklyRule,
 )
-from core.bookings.ports import Page, SearchQuery
+from core.bookings.ports import LapsedHolds, Page, SearchQuery
 from core.shared.errors import DomainError, Forbidden, InvalidInput, NotFound
 from core.shared.geo import GeoPoint
 from core.shared.ids import BookingId, OccurrenceId, OfferingId, PlaceId, ProviderId
@@ -351,17 +353,17 @@ async def test_other_customers_and_foreign_staff_see_not_found(shop: Shop) -> No
 async def test_nobody_but_the_customer_or_staff_moves_a_booking(shop: Shop) -> None:
     mine = await hold_appointment(shop, customer())
     for use_case in (ConfirmBooking, CancelBooking):
-        result = await use_case(uow=shop.store, clock=shop.clock)(customer(), mine.id)
+        result = await use_case(moves=shop.moves, clock=shop.clock)(customer(), mine.id)
         assert isinstance(failure(result), NotFound)
     sleepy = staff(shop.provider.id, mfa=False)
-    cancel = await CancelBooking(uow=shop.store, clock=shop.clock)(sleepy, mine.id)
+    cancel = await CancelBooking(moves=shop.moves, clock=shop.clock)(sleepy, mine.id)
     assert failure(cancel) == MfaRequired()
 
 
 async def test_staff_confirm_once_within_the_hold_then_the_customer_cancels(shop: Shop) -> None:
     me = customer()
     held = await hold_appointment(shop, me)
-    confirm = ConfirmBooking(uow=shop.store, clock=shop.clock)
+    confirm = ConfirmBooking(moves=shop.moves, clock=shop.clock)
     assert ok(await confirm(shop.manager, held.id)).status is BookingStatus.CONFIRMED
     assert failure(await confirm(shop.manager, held.id)) == InvalidTransition(
         BookingStatus.CONFIRMED, "confirm"
@@ -369,7 +371,7 @@ async def test_staff_confirm_once_within_the_hold_then_the_customer_cancels(shop
     assert failure(await confirm(me, held.id)) == InvalidTransition(
         BookingStatus.CONFIRMED, "confirm"
     )
-    cancelled = ok(await CancelBooking(uow=shop.store, clock=shop.clock)(me, held.id))
+    cancelled = ok(await CancelBooking(moves=shop.moves, clock=shop.clock)(me, held.id))
     assert cancelled.status is BookingStatus.CANCELLED
     names = [e.name for e in shop.store.outbox][-3:]
     assert names == [
@@ -384,7 +386,7 @@ async def test_a_customer_confirming_a_priced_hold_is_told_to_pay(shop: Shop) ->
     held = await hold_appointment(shop, me)
     events = len(shop.store.outbox)
 
-    result = await ConfirmBooking(uow=shop.store, clock=shop.clock)(me, held.id)
+    result = await ConfirmBooking(moves=shop.moves, clock=shop.clock)(me, held.id)
 
     assert held.price == ok(Money.of(2500, "EUR"))
     assert failure(result) == PaymentRequired(booking_id=held.id)
@@ -400,7 +402,7 @@ async def test_staff_and_admins_confirm_a_priced_hold_paid_outside_the_platform(
     held = await hold_appointment(shop, customer())
     confirmer = {"staff": shop.manager, "admin": admin()}[who]
 
-    confirmed = ok(await ConfirmBooking(uow=shop.store, clock=shop.clock)(confirmer, held.id))
+    confirmed = ok(await ConfirmBooking(moves=shop.moves, clock=shop.clock)(confirmer, held.id))
 
     assert confirmed.status is BookingStatus.CONFIRMED
     event = shop.store.outbox[-1]
@@ -426,7 +428,7 @@ async def test_a_customer_confirms_a_free_hold(shop: Shop) -> None:
     req = SlotRequest(offering_id=trial.id, start=TEN_TOMORROW)
     held = ok(await HoldSlot(uow=shop.store, clock=shop.clock)(me, req))
 
-    confirmed = ok(await ConfirmBooking(uow=shop.store, clock=shop.clock)(me, held.id))
+    confirmed = ok(await ConfirmBooking(moves=shop.moves, clock=shop.clock)(me, held.id))
 
     assert held.price.minor == 0
     assert confirmed.status is BookingStatus.CONFIRMED
@@ -448,7 +450,7 @@ async def test_a_cancellation_records_who_cancelled_and_when(
     canceller = {"customer": me, "staff": shop.manager, "admin": admin()}[who]
     shop.clock.advance(MINUTE)
 
-    cancelled = ok(await CancelBooking(uow=shop.store, clock=shop.clock)(canceller, held.id))
+    cancelled = ok(await CancelBooking(moves=shop.moves, clock=shop.clock)(canceller, held.id))
 
     assert (cancelled.cancelled_at, cancelled.cancelled_by) == (NOW + MINUTE, by)
     assert ok(await GetBooking(uow=shop.store, clock=shop.clock)(me, held.id)).booking == cancelled
@@ -464,16 +466,16 @@ async def test_an_expired_hold_cannot_be_confirmed(shop: Shop) -> None:
     me = customer()
     held = await hold_appointment(shop, me)
     shop.clock.advance(timedelta(minutes=10))
-    result = await ConfirmBooking(uow=shop.store, clock=shop.clock)(me, held.id)
+    result = await ConfirmBooking(moves=shop.moves, clock=shop.clock)(me, held.id)
     assert failure(result) == HoldExpired()
 
 
 async def test_completion_and_no_show_are_for_staff_at_the_right_time(shop: Shop) -> None:
     me = customer()
     held = await hold_appointment(shop, me)
-    ok(await ConfirmBooking(uow=shop.store, clock=shop.clock)(shop.manager, held.id))
-    complete = CompleteBooking(uow=shop.store, clock=shop.clock)
-    no_show = MarkNoShow(uow=shop.store, clock=shop.clock)
+    ok(await ConfirmBooking(moves=shop.moves, clock=shop.clock)(shop.manager, held.id))
+    complete = CompleteBooking(moves=shop.moves, clock=shop.clock)
+    no_show = MarkNoShow(moves=shop.moves, clock=shop.clock)
     assert isinstance(failure(await complete(me, held.id)), NotFound)
     assert isinstance(failure(await complete(shop.manager, held.id)), InvalidTransition)
     shop.clock.set(held.during.start)
@@ -523,7 +525,7 @@ async def test_cursors_that_are_not_of_the_list_are_refused_naming_after(shop: S
 async def test_rescheduling_moves_a_confirmed_booking_atomically(shop: Shop) -> None:
     me = customer()
     old = await hold_appointment(shop, me)
-    ok(await ConfirmBooking(uow=shop.store, clock=shop.clock)(shop.manager, old.id))
+    ok(await ConfirmBooking(moves=shop.moves, clock=shop.clock)(shop.manager, old.id))
     to = SlotRequest(offering_id=shop.appointment.id, start=TEN_TOMORROW + timedelta(hours=3))
     new = ok(await RescheduleBooking(uow=shop.store, clock=shop.clock)(me, old.id, to))
     assert new.status is BookingStatus.CONFIRMED
@@ -562,8 +564,41 @@ async def test_a_failed_reschedule_leaves_the_original_untouched(shop: Shop) -> 
 async def test_a_started_booking_cannot_be_rescheduled(shop: Shop) -> None:
     me = customer()
     old = await hold_appointment(shop, me)
-    ok(await ConfirmBooking(uow=shop.store, clock=shop.clock)(shop.manager, old.id))
+    ok(await ConfirmBooking(moves=shop.moves, clock=shop.clock)(shop.manager, old.id))
     shop.clock.set(old.during.start)
     to = SlotRequest(offering_id=shop.appointment.id, start=TEN_TOMORROW + timedelta(days=1))
     result = await RescheduleBooking(uow=shop.store, clock=shop.clock)(me, old.id, to)
     assert failure(result) == InvalidTransition(BookingStatus.CONFIRMED, "reschedule")
+
+
+class _CountingLapsedHolds(LapsedHolds):
+    """Memory's lapsed holds, remembering each batch asked for and marked."""
+
+    def __init__(self, shop: Shop) -> None:
+        self._holds = MemoryLapsedHolds(shop.store)
+        self.batches: list[int] = []
+
+    async def expire(self, now: datetime, batch: int) -> int:
+        marked = await self._holds.expire(now, batch)
+        self.batches.append(marked)
+        return marked
+
+
+async def test_expiring_holds_works_in_bounded_batches_and_stops_when_none_are_left(
+    shop: Shop,
+) -> None:
+    starts = [TEN_TOMORROW + timedelta(hours=2 * n) for n in range(5)]
+    held = [await hold_appointment(shop, customer(), start) for start in starts]
+    shop.clock.advance(timedelta(minutes=11))  # past the default 10-minute hold
+    live = await hold_appointment(shop, customer(), TEN_TOMORROW + timedelta(days=1))
+    counting = _CountingLapsedHolds(shop)
+    sweep = ExpireHolds(lapsed_holds=counting, clock=shop.clock, batch=2, max_batches=2)
+
+    first, second = await sweep(), await sweep()
+
+    assert (first, second) == (4, 1)  # at most two batches of two a run; the rest next run
+    assert counting.batches == [2, 2, 1]
+    async with shop.store(MAINTENANCE) as uow:
+        stored = {b.id: b.status for b in await uow.bookings.get_many([b.id for b in held])}
+        assert stored == {b.id: BookingStatus.EXPIRED for b in held}
+        assert await uow.bookings.get(live.id) == live

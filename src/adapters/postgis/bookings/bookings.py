@@ -6,8 +6,9 @@ serialises seat counts, and transitions are conditional updates.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from psycopg import errors as pg_errors
@@ -63,26 +64,33 @@ def _booking_values(booking: Booking) -> dict[str, object]:
 
 
 def _booking(row: Row) -> Booking:
+    return booking_of(row._mapping)
+
+
+def booking_of(row: Mapping[Any, Any]) -> Booking:
+    """A bookings row by column name: SQLAlchemy's `row._mapping`, or psycopg's `dict_row`."""
     return Booking(
-        id=BookingId(row.id),
-        offering_id=OfferingId(row.offering_id),
-        provider_id=ProviderId(row.provider_id),
-        customer_id=UserId(row.customer_id),
-        kind=OfferingKind(row.kind),
-        during=time_range(row.during),
-        blocked=time_range(row.blocked),
-        resource_id=None if row.resource_id is None else ResourceId(row.resource_id),
-        occurrence_id=None if row.occurrence_id is None else OccurrenceId(row.occurrence_id),
-        seats=row.seats,
-        price=money(row.price_minor, row.currency),
-        status=BookingStatus(row.status),
-        hold_expires_at=None if row.hold_expires_at is None else to_utc(row.hold_expires_at),
-        created_at=to_utc(row.created_at),
-        rescheduled_from=(
-            None if row.rescheduled_from is None else BookingId(row.rescheduled_from)
+        id=BookingId(row["id"]),
+        offering_id=OfferingId(row["offering_id"]),
+        provider_id=ProviderId(row["provider_id"]),
+        customer_id=UserId(row["customer_id"]),
+        kind=OfferingKind(row["kind"]),
+        during=time_range(row["during"]),
+        blocked=time_range(row["blocked"]),
+        resource_id=None if row["resource_id"] is None else ResourceId(row["resource_id"]),
+        occurrence_id=(
+            None if row["occurrence_id"] is None else OccurrenceId(row["occurrence_id"])
         ),
-        cancelled_at=utc_or_none(row.cancelled_at),
-        cancelled_by=None if row.cancelled_by is None else CancelledBy(row.cancelled_by),
+        seats=row["seats"],
+        price=money(row["price_minor"], row["currency"]),
+        status=BookingStatus(row["status"]),
+        hold_expires_at=utc_or_none(row["hold_expires_at"]),
+        created_at=to_utc(row["created_at"]),
+        rescheduled_from=(
+            None if row["rescheduled_from"] is None else BookingId(row["rescheduled_from"])
+        ),
+        cancelled_at=utc_or_none(row["cancelled_at"]),
+        cancelled_by=None if row["cancelled_by"] is None else CancelledBy(row["cancelled_by"]),
     )
 
 

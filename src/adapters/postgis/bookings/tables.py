@@ -253,22 +253,32 @@ sa.Index(
     bookings.c.id,
     postgresql_where=sa.text("cancelled_at IS NOT NULL"),
 )
+# Seat counts of a run, and the foreign key to occurrences (migration 0021).
 sa.Index(
-    "ix_bookings_occurrence_live",
+    "ix_bookings_occurrence",
     bookings.c.occurrence_id,
     bookings.c.status,
-    postgresql_where=sa.text(one_of("status", LIVE_STATUSES)),
+    postgresql_where=sa.text("occurrence_id IS NOT NULL"),
 )
 
-# Retention (migration 0019): the referencing side of the self-reference (deleting a booking
-# checks it), and the sweep of holds that expired long ago.
+# Every foreign key has an index on its referencing side (migrations 0019, 0021): deleting a
+# referenced row checks it. The self-reference, the offering, the resource.
 sa.Index(
     "ix_bookings_rescheduled_from",
     bookings.c.rescheduled_from,
     postgresql_where=sa.text("rescheduled_from IS NOT NULL"),
 )
+sa.Index("ix_bookings_offering", bookings.c.offering_id)
+sa.Index(
+    "ix_bookings_resource",
+    bookings.c.resource_id,
+    postgresql_where=sa.text("resource_id IS NOT NULL"),
+)
+# The sweep marking lapsed holds expired (held ones only) and retention's delete of holds that
+# expired long ago (held or expired), migration 0021.
 sa.Index(
     "ix_bookings_hold_expiry",
+    bookings.c.status,
     bookings.c.hold_expires_at,
     postgresql_where=sa.text("status IN ('held', 'expired')"),
 )

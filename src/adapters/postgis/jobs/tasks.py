@@ -27,6 +27,7 @@ ERASE_PERSON = "erase_person"  # {"person_id"}: a person's erasure, resumed step
 # Periodic, on the maintenance queue: one run per tick across every worker.
 SETTLE_PAYMENTS = "settle_payments"  # the payments sweeper (ADR 18)
 ENFORCE_RETENTION = "enforce_retention"  # core.consent.retention (finished jobs included)
+EXPIRE_HOLDS = "expire_holds"  # core.bookings.expiry: lapsed holds marked expired
 
 # Queues: a worker may serve some of them (`reserva worker --queue messages`).
 EVENTS_QUEUE = "events"

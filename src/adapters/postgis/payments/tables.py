@@ -182,6 +182,12 @@ ledger_transactions = sa.Table(
     sa.Column("provider_id", UUID),
 )
 sa.Index("ix_ledger_transactions_at", ledger_transactions.c.at)
+# The foreign key's referencing side (migration 0021).
+sa.Index(
+    "ix_ledger_transactions_refund",
+    ledger_transactions.c.refund_id,
+    postgresql_where=ledger_transactions.c.refund_id.isnot(None),
+)
 sa.Index(
     "ix_ledger_transactions_provider_at",
     ledger_transactions.c.provider_id,
