@@ -38,6 +38,7 @@ from core.bookings.model import (
     Booking,
     BookingRules,
     BookingStatus,
+    CancelledBy,
     HoldExpired,
     LocalInterval,
     Occurrence,
@@ -524,3 +525,23 @@ async def test_a_deadlocked_exclusive_insert_retries_and_learns_the_rivals_outco
         assert await _deadlocks(counter, at_least=1) == 1
     finally:
         await counter.dispose()
+
+
+async def test_moves_read_and_write_only_what_the_callers_rows_allow(engine: AsyncEngine) -> None:
+    """Row-level security applies to both trips: a stranger neither sees nor moves a booking."""
+    catalog = await _catalog(engine, seats=1)
+    clock = FixedClock(NOW)
+    customer = _customer()
+    held = await _hold_slot(engine, clock)(
+        customer, SlotRequest(offering_id=catalog.appointment.id, start=NOW + 30 * HOUR)
+    )
+    booking = held.unwrap()
+    cancelled, event = booking.cancel(NOW, CancelledBy.CUSTOMER).unwrap()
+    moves = PostgisBookingMoves(engine)
+    stranger = Access.of(_customer())
+
+    assert await moves.get(stranger, booking.id) is None
+    assert not await moves.move(stranger, cancelled, BookingStatus.HELD, NOW, [event])
+    assert await moves.get(Access.of(customer), booking.id) == booking
+    assert await moves.move(Access.of(customer), cancelled, BookingStatus.HELD, NOW, [event])
+    assert await _events_of(engine, booking.id) == ["bookings.booking_cancelled"]

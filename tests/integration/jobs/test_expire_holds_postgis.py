@@ -5,9 +5,11 @@ rows, and through an index."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import attrs
+import pytest
 import sqlalchemy as sa
 from jobs_support import rows
 from returns.result import Success
@@ -50,6 +52,21 @@ from entrypoints.worker.handlers import PERIODIC, expire_holds
 
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
+CLUB = "Sweep Club"
+
+
+@pytest.fixture(autouse=True)
+async def _leave_no_bookings(owner_engine: AsyncEngine) -> AsyncIterator[None]:
+    """The queue's database is shared by the jobs tests: retention's expect no old holds."""
+    yield
+    async with owner_engine.begin() as connection:
+        await connection.execute(
+            sa.text(
+                "DELETE FROM bookings WHERE provider_id IN"
+                " (SELECT id FROM providers WHERE name = :club)"
+            ),
+            {"club": CLUB},
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -61,11 +78,11 @@ class Court:
 
 
 async def _court(engine: AsyncEngine) -> Court:
-    provider = Provider(id=ProviderId(new_id()), name="Sweep Club")
+    provider = Provider(id=ProviderId(new_id()), name=CLUB)
     place = Place(
         id=PlaceId(new_id()),
         provider_id=provider.id,
-        name="Sweep Club",
+        name=CLUB,
         address=Address(line1="Weg 1", city="Berlin", postal_code="10115", country="DE"),
         point=GeoPoint(52.5, 13.4),
         timezone="Europe/Berlin",
