@@ -1,10 +1,10 @@
 """The bookings context's public API: what entrypoints and other programs import.
 
 Use cases (one class each, built with their ports, mostly a unit-of-work factory, and a clock,
-called per request, returning `Result[value, error]`), their inputs and outputs, the errors they return, and
-`PROBLEMS`, how those errors look to a caller. `ConfirmPaidBooking`, `ReadBookings` and
-`ListCancelledBookings` are what the payments context calls (through a port of its own implemented
-on these): no person calls them.
+called per request, returning `Result[value, error]`), their inputs and outputs, the errors
+they return, and `PROBLEMS`, how those errors look to a caller. `ConfirmPaidBooking`,
+`ReadBookings` and `ListCancelledBookings` are what the payments context calls (through a port
+of its own implemented on these): no person calls them.
 """
 
 from core.bookings.booking import (
