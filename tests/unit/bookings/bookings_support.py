@@ -12,6 +12,7 @@ import attrs
 from hypothesis import settings
 from returns.result import Failure, Result
 
+from adapters.memory.availability_reads import MemoryAvailabilityReads
 from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
 from core.bookings import (
@@ -106,6 +107,11 @@ class Shop:
     appointment: Offering
     session: Offering
     runs: tuple[Occurrence, ...]
+
+    @property
+    def reads(self) -> MemoryAvailabilityReads:
+        """Search and availability's port, on the same store."""
+        return MemoryAvailabilityReads(self.store)
 
 
 APPOINTMENT_RULES = BookingRules(

@@ -109,7 +109,7 @@ class BookingLifecycle(RuleBasedStateMachine):
         self.confirm_paid_booking = ConfirmPaidBooking(uow=uow, clock=clock)
         self.cancel_booking = CancelBooking(uow=uow, clock=clock)
         self.reschedule_booking = RescheduleBooking(uow=uow, clock=clock)
-        self.availability = GetAvailability(uow=uow, clock=clock)
+        self.availability = GetAvailability(reads=self.shop.reads, clock=clock)
 
     def teardown(self) -> None:
         self.loop.close()
