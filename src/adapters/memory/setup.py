@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from adapters.memory.availability_reads import MemoryAvailabilityReads
 from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
 from adapters.memory.identity import MemoryIdentityStore, MemorySealedSecrets
@@ -33,7 +34,7 @@ from adapters.memory.security_fakes import (
     MemoryThrottle,
 )
 from core.bookings import BookingSettings
-from core.bookings.ports import BookingsUnitOfWork
+from core.bookings.ports import AvailabilityReads, BookingsUnitOfWork
 from core.identity import IdentitySettings, SecondFactorCheck, SessionStarter, TokenIssuer
 from core.identity.ports import (
     AccessTokenCodec,
@@ -66,6 +67,7 @@ def build(use_case: type[T], ports: object) -> T:
 @attrs.frozen(kw_only=True)
 class BookingsPorts:
     uow: UnitOfWorkFactory[BookingsUnitOfWork]
+    reads: AvailabilityReads
     clock: Clock
     settings: BookingSettings = attrs.field(factory=BookingSettings)
 
@@ -170,6 +172,8 @@ def in_memory(now: datetime | None = None) -> InMemory:
         clock=clock,
         bookings=bookings,
         identity=identity,
-        bookings_ports=BookingsPorts(uow=bookings, clock=clock),
+        bookings_ports=BookingsPorts(
+            uow=bookings, reads=MemoryAvailabilityReads(bookings), clock=clock
+        ),
         identity_ports=fake_identity_ports(identity, clock),
     )
