@@ -26,6 +26,7 @@ from adapters.ga4 import Ga4MeasurementProtocol
 from adapters.identity_bridge import IdentityPasswordReAuthentication, IdentitySessionEnder
 from adapters.postgis.analytics import PostgisAnalyticsUnitOfWork
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
+from adapters.postgis.bookings.availability_reads import PostgisAvailabilityReads
 from adapters.postgis.bookings.moves import PostgisBookingMoves, PostgisLapsedHolds
 from adapters.postgis.consent import PostgisConsentRecords, PostgisConsentUnitOfWork
 from adapters.postgis.database import create_engine
@@ -575,8 +576,10 @@ class Container(containers.DeclarativeContainer):
     list_providers = _wired(ListProviders, _bookings)
     get_catalog = _wired(GetCatalog, _bookings)
     get_offering = _wired(GetOffering, _bookings)
-    get_availability = _wired(GetAvailability, _bookings)
-    search_offerings = _wired(SearchOfferings, _bookings)
+    # Search and availability: one round trip each (no unit of work).
+    availability_reads = providers.Singleton(PostgisAvailabilityReads, engine)
+    get_availability = _wired(GetAvailability, {**_bookings, "reads": availability_reads})
+    search_offerings = _wired(SearchOfferings, {**_bookings, "reads": availability_reads})
 
     hold_slot = _wired(HoldSlot, _bookings)
     confirm_booking = _wired(ConfirmBooking, _bookings)

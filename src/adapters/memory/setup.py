@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from adapters.memory.availability_reads import MemoryAvailabilityReads
 from adapters.memory.booking_moves import MemoryBookingMoves
 from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
@@ -34,7 +35,7 @@ from adapters.memory.security_fakes import (
     MemoryThrottle,
 )
 from core.bookings import BookingSettings
-from core.bookings.ports import BookingMoves, BookingsUnitOfWork
+from core.bookings.ports import AvailabilityReads, BookingMoves, BookingsUnitOfWork
 from core.identity import IdentitySettings, SecondFactorCheck, SessionStarter, TokenIssuer
 from core.identity.ports import (
     AccessTokenCodec,
@@ -68,6 +69,7 @@ def build(use_case: type[T], ports: object) -> T:
 class BookingsPorts:
     uow: UnitOfWorkFactory[BookingsUnitOfWork]
     moves: BookingMoves
+    reads: AvailabilityReads
     clock: Clock
     settings: BookingSettings = attrs.field(factory=BookingSettings)
 
@@ -172,6 +174,11 @@ def in_memory(now: datetime | None = None) -> InMemory:
         clock=clock,
         bookings=bookings,
         identity=identity,
-        bookings_ports=BookingsPorts(uow=bookings, moves=MemoryBookingMoves(bookings), clock=clock),
+        bookings_ports=BookingsPorts(
+            uow=bookings,
+            moves=MemoryBookingMoves(bookings),
+            reads=MemoryAvailabilityReads(bookings),
+            clock=clock,
+        ),
         identity_ports=fake_identity_ports(identity, clock),
     )

@@ -73,7 +73,7 @@ from core.bookings.ports import (
     SearchQuery,
 )
 from core.bookings.problems import PROBLEMS
-from core.bookings.search import GetAvailability, SearchOfferings
+from core.bookings.search import GetAvailability, SearchOfferings, SearchPage
 from core.bookings.service import BookingSettings
 
 __all__ = [
@@ -132,6 +132,7 @@ __all__ = [
     "ScheduleSessions",
     "SearchHit",
     "SearchOfferings",
+    "SearchPage",
     "SearchQuery",
     "SessionFull",
     "SetOpeningHours",

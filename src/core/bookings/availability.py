@@ -137,24 +137,46 @@ def appointment_slots(
     window: TimeRange,
     now: datetime,
 ) -> list[Slot]:
+    # Sorted already: resolving wall times is monotone (fold=0, gaps move forward), so spans
+    # come in real-time order and never overlap.
+    return list(_appointment_slots(offering, zone, hours, busy, window, now))
+
+
+def has_free_slot(
+    offering: Offering,
+    zone: ZoneInfo,
+    hours: OpeningHours,
+    busy: Mapping[ResourceId, Sequence[TimeRange]],
+    window: TimeRange,
+    now: datetime,
+) -> bool:
+    """`bool(appointment_slots(...))`, stopping at the first free slot (the search filter asks
+    this of many offerings and needs no more)."""
+    return next(_appointment_slots(offering, zone, hours, busy, window, now), None) is not None
+
+
+def _appointment_slots(
+    offering: Offering,
+    zone: ZoneInfo,
+    hours: OpeningHours,
+    busy: Mapping[ResourceId, Sequence[TimeRange]],
+    window: TimeRange,
+    now: datetime,
+) -> Iterator[Slot]:
     rules = offering.rules
-    busy_by_resource = [(r, _Busy(busy.get(r, ()))) for r in offering.resource_ids]
     earliest = max(window.start, now + rules.lead_time)
     # The horizon is inclusive, the window's end is not.
     latest = min(window.end, now + rules.horizon + timedelta(microseconds=1))
-    slots: list[Slot] = []
     if earliest >= latest:
-        return slots
+        return
+    busy_by_resource = [(r, _Busy(busy.get(r, ()))) for r in offering.resource_ids]
     for span in _opening_spans(zone, hours, window):
         for start in _starts_in(span, rules.slot_step, rules.duration, earliest, latest):
             during = TimeRange(start, start + rules.duration)
             blocked = during.widen(rules.buffer_before, rules.buffer_after)
             free = tuple(r for r, taken in busy_by_resource if not taken.overlaps(blocked))
             if free:
-                slots.append(Slot(during=during, resource_ids=free))
-    # Sorted already: resolving wall times is monotone (fold=0, gaps move forward), so spans
-    # come in real-time order and never overlap.
-    return slots
+                yield Slot(during=during, resource_ids=free)
 
 
 # ---------------------------------------------------------------- sessions

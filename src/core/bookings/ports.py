@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -214,4 +214,68 @@ class LapsedHolds(Protocol):
     async def expire(self, now: datetime, batch: int) -> int:
         """Mark at most `batch` holds whose expiry is at or before `now` expired, committed,
         skipping any that another transaction is writing; how many were marked."""
+
+
+# ---------------------------------------------------------------- search and availability
+
+
+@attrs.frozen(kw_only=True)
+class Calendar:
+    """What deciding an offering's free slots in a window takes, read together: the offering,
+    its place, and (appointments) the place's opening hours and the busy ranges of the
+    offering's resources, or (sessions) its runs and their seats taken."""
+
+    offering: Offering
+    place: Place
+    # Weekly rules and at least the dated exceptions of every local date the window touches;
+    # empty for a session.
+    hours: OpeningHours
+    # Appointments: per resource, the `blocked` ranges of bookings live at `now` overlapping
+    # the window widened on both sides by duration + both buffers; a resource without any is
+    # absent.
+    busy: Mapping[ResourceId, Sequence[TimeRange]] = attrs.field(factory=dict)
+    # Sessions: the runs starting in the window, by start, and the seats that bookings live
+    # at `now` take of each; a run without any is absent.
+    runs: Sequence[Occurrence] = ()
+    taken: Mapping[OccurrenceId, int] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class Candidate:
+    """A search hit with its calendar, so the core can tell whether it has a free slot."""
+
+    calendar: Calendar
+    distance_m: float
+    cursor: str  # pass as Page.after to continue after this candidate
+
+    @property
+    def hit(self) -> SearchHit:
+        return SearchHit(
+            offering=self.calendar.offering,
+            place=self.calendar.place,
+            distance_m=self.distance_m,
+            cursor=self.cursor,
+        )
+
+
+class AvailabilityReads(Protocol):
+    """The public reads of search and availability, each call one read transaction (one
+    network round trip on PostgreSQL): the hot paths of browsing the catalog."""
+
+    async def search(self, query: SearchQuery) -> Sequence[SearchHit]:
+        """As `OfferingRepository.search`: within radius, by (distance, id), keyset paged; a
+        malformed cursor matches nothing."""
+        ...
+
+    async def candidates(
+        self, query: SearchQuery, window: TimeRange, now: datetime
+    ) -> Sequence[Candidate]:
+        """The hits `search(query)` answers, in the same order with the same cursors, each with
+        its calendar for `window` at `now`."""
+        ...
+
+    async def calendar(
+        self, offering_id: OfferingId, window: TimeRange, now: datetime
+    ) -> Calendar | None:
+        """The offering's calendar for `window` at `now`; None if there is no such offering."""
         ...

@@ -24,7 +24,10 @@ from core.shared.use_case import UseCase
 @attrs.frozen(kw_only=True)
 class BookingSettings:
     hold_ttl: timedelta = timedelta(minutes=10)
-    max_search_scan: int = 500  # candidates examined per search page when filtering by free slot
+    # The free-slot search filter reads candidates `search_batch` at a time (one round trip
+    # each) and examines at most `search_budget` of them per request; `next` continues after.
+    search_batch: int = attrs.field(default=50, validator=attrs.validators.ge(1))
+    search_budget: int = attrs.field(default=200, validator=attrs.validators.ge(1))
 
 
 @attrs.frozen(kw_only=True)

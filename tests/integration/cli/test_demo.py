@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.clock import FixedClock
 from adapters.postgis.bookings import PostgisBookingsUnitOfWork
+from adapters.postgis.bookings.availability_reads import PostgisAvailabilityReads
 from adapters.postgis.database import create_engine
 from adapters.postgis.migrate import upgrade
 from core.bookings import GetAvailability
@@ -125,9 +126,9 @@ async def test_every_stored_offering_passes_validation(
 
 
 async def test_offerings_have_free_slots_in_the_coming_week(
-    loaded: DemoSummary, uow_factory: UnitOfWorkFactory[BookingsUnitOfWork]
+    loaded: DemoSummary, uow_factory: UnitOfWorkFactory[BookingsUnitOfWork], engine: AsyncEngine
 ) -> None:
-    availability = GetAvailability(uow=uow_factory, clock=FixedClock(NOW))
+    availability = GetAvailability(reads=PostgisAvailabilityReads(engine), clock=FixedClock(NOW))
     week = TimeRange(NOW, NOW + timedelta(days=7))
     offerings = (await _read_back(uow_factory)).offerings
     free: dict[OfferingId, int] = {}

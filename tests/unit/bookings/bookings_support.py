@@ -12,6 +12,7 @@ import attrs
 from hypothesis import settings
 from returns.result import Failure, Result
 
+from adapters.memory.availability_reads import MemoryAvailabilityReads
 from adapters.memory.booking_moves import MemoryBookingMoves
 from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
@@ -112,6 +113,10 @@ class Shop:
     def moves(self) -> MemoryBookingMoves:
         """The transitions' port, on the same store."""
         return MemoryBookingMoves(self.store)
+
+    def reads(self) -> MemoryAvailabilityReads:
+        """Search and availability's port, on the same store."""
+        return MemoryAvailabilityReads(self.store)
 
 
 APPOINTMENT_RULES = BookingRules(

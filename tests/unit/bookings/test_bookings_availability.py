@@ -13,7 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-from core.bookings.availability import appointment_slots, session_slots, weekly_starts
+from core.bookings.availability import (
+    appointment_slots,
+    has_free_slot,
+    session_slots,
+    weekly_starts,
+)
 from core.bookings.model import (
     DAY_MINUTES,
     BookingRules,
@@ -284,6 +289,16 @@ def test_every_free_aligned_start_is_offered(scenario: Scenario) -> None:
     offer, zone, opening, busy, window, now = scenario
     assert appointment_slots(offer, zone, opening, busy, window, now) == expected_slots(
         offer, zone, opening, busy, window, now
+    )
+
+
+@PROFILE
+@given(scenarios())
+def test_has_free_slot_answers_whether_any_slot_is_offered(scenario: Scenario) -> None:
+    """The search filter's early exit decides as the full list does."""
+    offer, zone, opening, busy, window, now = scenario
+    assert has_free_slot(offer, zone, opening, busy, window, now) == bool(
+        appointment_slots(offer, zone, opening, busy, window, now)
     )
 
 

@@ -111,9 +111,9 @@ class BookingLifecycle(RuleBasedStateMachine):
         self.confirm_paid_booking = ConfirmPaidBooking(uow=uow, clock=clock)
         self.cancel_booking = CancelBooking(moves=self.shop.moves, clock=clock)
         self.reschedule_booking = RescheduleBooking(uow=uow, clock=clock)
-        self.availability = GetAvailability(uow=uow, clock=clock)
         lapsed_holds = MemoryLapsedHolds(self.shop.store)
         self.expire_holds = ExpireHolds(lapsed_holds=lapsed_holds, clock=clock, batch=2)
+        self.availability = GetAvailability(reads=self.shop.reads, clock=clock)
 
     def teardown(self) -> None:
         self.loop.close()

@@ -37,6 +37,7 @@ from core.bookings import (
     RescheduleBooking,
     ScheduleSessions,
     SearchOfferings,
+    SearchPage,
     SetOpeningHours,
     SlotRequest,
 )
@@ -239,7 +240,7 @@ async def test_the_public_catalog_lists_what_a_provider_offers(shop: Shop) -> No
 
 
 async def test_availability_refuses_windows_longer_than_31_days(shop: Shop) -> None:
-    get = GetAvailability(uow=shop.store, clock=shop.clock)
+    get = GetAvailability(reads=shop.reads, clock=shop.clock)
     too_long = TimeRange(NOW, NOW + timedelta(days=31, minutes=1))
     assert failure(await get(shop.appointment.id, too_long)) == InvalidInput(
         field="to", reason="window longer than 31 days"
@@ -249,7 +250,7 @@ async def test_availability_refuses_windows_longer_than_31_days(shop: Shop) -> N
 
 
 async def test_availability_leaves_out_held_slots_on_busy_resources(shop: Shop) -> None:
-    get = GetAvailability(uow=shop.store, clock=shop.clock)
+    get = GetAvailability(reads=shop.reads, clock=shop.clock)
     window = TimeRange(TEN_TOMORROW, TEN_TOMORROW + MINUTE)
     (before,) = ok(await get(shop.appointment.id, window))
     assert before.resource_ids == tuple(r.id for r in shop.resources)
@@ -263,21 +264,22 @@ async def test_session_availability_counts_seats_left(shop: Shop) -> None:
     window = TimeRange(NOW, NOW + timedelta(days=7))
     hold = HoldSlot(uow=shop.store, clock=shop.clock)
     ok(await hold(customer(), SlotRequest(offering_id=shop.session.id, occurrence_id=run.id)))
-    (slot,) = ok(await GetAvailability(uow=shop.store, clock=shop.clock)(shop.session.id, window))
+    (slot,) = ok(await GetAvailability(reads=shop.reads, clock=shop.clock)(shop.session.id, window))
     assert (slot.occurrence_id, slot.seats_left) == (run.id, 1)
 
 
 async def test_search_with_a_free_slot_window_validates_it_and_filters(shop: Shop) -> None:
-    search = SearchOfferings(uow=shop.store, clock=shop.clock)
+    search = SearchOfferings(reads=shop.reads, clock=shop.clock)
     query = SearchQuery(near=ok(GeoPoint.of(52.53, 13.40)), radius_m=1000, page=Page(limit=10))
     too_long = TimeRange(NOW, NOW + timedelta(days=40))
     assert isinstance(failure(await search(query, too_long)), InvalidInput)
-    everything = ok(await search(query))
+    everything = ok(await search(query)).hits
     assert {h.offering.id for h in everything} == {shop.appointment.id, shop.session.id}
     tonight = TimeRange(utc(2026, 6, 1, 20), utc(2026, 6, 1, 22))  # closed, no run
-    assert ok(await search(query, tonight)) == []
+    assert ok(await search(query, tonight)) == SearchPage(hits=[], next=None)
     tomorrow = TimeRange(TEN_TOMORROW, TEN_TOMORROW + timedelta(hours=2))
-    assert [h.offering.id for h in ok(await search(query, tomorrow))] == [shop.appointment.id]
+    found = ok(await search(query, tomorrow))
+    assert ([h.offering.id for h in found.hits], found.next) == ([shop.appointment.id], None)
 
 
 # ---------------------------------------------------------------- holding
@@ -504,7 +506,7 @@ async def test_cursors_that_are_not_of_the_list_are_refused_naming_after(shop: S
     theirs = await hold_appointment(shop, someone)
     my_list = ListMyBookings(uow=shop.store, clock=shop.clock)
     provider_list = ListProviderBookings(uow=shop.store, clock=shop.clock)
-    search = SearchOfferings(uow=shop.store, clock=shop.clock)
+    search = SearchOfferings(reads=shop.reads, clock=shop.clock)
     near = SearchQuery(near=shop.place.point, radius_m=1000, page=Page(limit=5, after="%%%"))
     refused = InvalidCursor(field="after", reason="not a cursor of this list; use `next` as given")
 

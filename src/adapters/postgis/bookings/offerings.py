@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from adapters.postgis.bookings.places import place_columns, place_from_row
 from adapters.postgis.bookings.tables import offering_resources, offerings, places
@@ -33,24 +34,30 @@ _OFFERING_BY_ID = sa.select(*_OFFERING_COLUMNS).where(offerings.c.id == param("i
 
 
 def _offering(row: Row) -> Offering:
+    return offering_from_values(row._mapping)
+
+
+def offering_from_values(row: Mapping[Any, Any]) -> Offering:
+    """An offering from its columns and `resource_ids`, as a SQLAlchemy row's mapping or a
+    psycopg dict row holds them."""
     return Offering(
-        id=OfferingId(row.id),
-        provider_id=ProviderId(row.provider_id),
-        place_id=PlaceId(row.place_id),
-        kind=OfferingKind(row.kind),
-        name=row.name,
-        category=row.category,
-        price=money(row.price_minor, row.currency),
+        id=OfferingId(row["id"]),
+        provider_id=ProviderId(row["provider_id"]),
+        place_id=PlaceId(row["place_id"]),
+        kind=OfferingKind(row["kind"]),
+        name=row["name"],
+        category=row["category"],
+        price=money(row["price_minor"], row["currency"]),
         rules=BookingRules(
-            duration=row.duration,
-            slot_step=row.slot_step,
-            buffer_before=row.buffer_before,
-            buffer_after=row.buffer_after,
-            lead_time=row.lead_time,
-            horizon=row.horizon,
+            duration=row["duration"],
+            slot_step=row["slot_step"],
+            buffer_before=row["buffer_before"],
+            buffer_after=row["buffer_after"],
+            lead_time=row["lead_time"],
+            horizon=row["horizon"],
         ),
-        resource_ids=tuple(ResourceId(r) for r in row.resource_ids),
-        capacity=row.capacity,
+        resource_ids=tuple(ResourceId(r) for r in row["resource_ids"]),
+        capacity=row["capacity"],
     )
 
 
@@ -101,18 +108,9 @@ class PostgisOfferingRepository(PostgisPart, OfferingRepository):
         """One query: the GiST index on places.location finds the places within the radius,
         each place's matching offerings come from the place_id index, and a top-N sort orders
         them by (distance, id). See docs/benchmarks.md, "Geo search plan"."""
-        values = {
-            "lng": query.near.lng,
-            "lat": query.near.lat,
-            "radius_m": query.radius_m,
-            "limit": query.page.limit,
-            **_search_filter_values(query),
-        }
-        if query.page.after is not None:
-            after = search_key(query.page.after)
-            if after is None:
-                return []
-            values["after_distance_m"], values["after_id"] = after
+        values = search_values(query)
+        if values is None:
+            return []
         statement = _search_statement(frozenset(values))
         rows = await self._conn.execute(statement, values)
         return [self._hit(row) for row in rows]
@@ -126,6 +124,37 @@ class PostgisOfferingRepository(PostgisPart, OfferingRepository):
             distance_m=row.distance_m,
             cursor=search_cursor(row.distance_m, offering.id),
         )
+
+
+def search_values(query: SearchQuery) -> dict[str, object] | None:
+    """The values the search statement binds for `query`; None for a cursor not of ours."""
+    values = {
+        "lng": query.near.lng,
+        "lat": query.near.lat,
+        "radius_m": query.radius_m,
+        "limit": query.page.limit,
+        **_search_filter_values(query),
+    }
+    if query.page.after is not None:
+        after = search_key(query.page.after)
+        if after is None:
+            return None
+        values["after_distance_m"], values["after_id"] = after
+    return values
+
+
+# What SQL text for psycopg is compiled with (placeholders `%(name)s`).
+PSYCOPG = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+
+
+@functools.cache
+def search_sql(parameters: frozenset[str]) -> tuple[str, Mapping[str, object]]:
+    """The search statement for these parameters as psycopg SQL text, compiled once, and the
+    constant values SQLAlchemy binds into it (the SRID, the fence's OFFSET 0, ...): the same
+    query `PostgisOfferingRepository.search` sends, for callers that skip SQLAlchemy."""
+    compiled = _search_statement(parameters).compile(dialect=PSYCOPG)
+    constants = {name: v for name, v in compiled.params.items() if name not in parameters}
+    return str(compiled), constants
 
 
 def _search_filter_values(query: SearchQuery) -> dict[str, object]:

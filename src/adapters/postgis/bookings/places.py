@@ -40,8 +40,15 @@ def place_columns(prefix: str = "") -> tuple[sa.ColumnElement[Any], ...]:
 
 
 def place_from_row(row: Row, prefix: str = "") -> Place:
+    return place_from_values(row._mapping, prefix)
+
+
+def place_from_values(row: Mapping[Any, Any], prefix: str = "") -> Place:
+    """A place from the columns of `place_columns(prefix)`, as a SQLAlchemy row's mapping or
+    a psycopg dict row holds them."""
+
     def get(name: str) -> Any:
-        return row._mapping[prefix + name]
+        return row[prefix + name]
 
     return Place(
         id=PlaceId(get("id")),

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from returns.result import Failure, Result, Success
 
-from core.bookings import SearchHit, SearchOfferings, SearchQuery, normal_category
+from core.bookings import Page, SearchHit, SearchOfferings, SearchQuery, normal_category
 from core.shared.errors import InvalidInput
 from core.shared.geo import GeoPoint
 from core.shared.money import Currency
@@ -23,8 +23,6 @@ from entrypoints.http.dto import (
     Limit,
     OfferingOut,
     PlaceOut,
-    next_cursor,
-    page,
     time_window,
 )
 from entrypoints.http.problems import PUBLIC_PROBLEMS, ok
@@ -48,7 +46,7 @@ class HitOut(msgspec.Struct, frozen=True):
 
 class SearchPage(msgspec.Struct, frozen=True):
     items: list[HitOut]
-    next: str | None
+    next: str | None  # null only when the search reached its end
 
 
 def _free_window(
@@ -76,7 +74,9 @@ Instant = FromQuery[datetime | None]
     "/search",
     summary="Offerings near a point",
     description="Nearest first, within radius_m (1 m to 200 km). With free_from and free_to, "
-    "only offerings with a free slot starting in that window (at most 31 days).",
+    "only offerings with a free slot starting in that window (at most 31 days). One request "
+    "examines a bounded number of offerings, so a page may hold fewer items than `limit`, even "
+    "none: follow `next` until it is null to see every match, each once, in order.",
     tags=["search"],
     opt={PUBLIC: True},
     responses=PUBLIC_PROBLEMS,
@@ -102,13 +102,10 @@ async def search(
         min_price_minor=min_price_minor,
         max_price_minor=max_price_minor,
         currency=ok(_currency(currency)),
-        page=page(limit, after),
+        page=Page(limit=limit, after=after),
     )
-    hits = ok(await search_offerings(query, ok(_free_window(free_from, free_to))))
-    return SearchPage(
-        items=[HitOut.of(h) for h in hits[:limit]],
-        next=next_cursor(hits, limit, lambda hit: hit.cursor),
-    )
+    found = ok(await search_offerings(query, ok(_free_window(free_from, free_to))))
+    return SearchPage(items=[HitOut.of(h) for h in found.hits], next=found.next)
 
 
 ROUTES = [search]
