@@ -25,7 +25,11 @@ from adapters.consent_policy import LedgerAnalyticsConsent, LedgerConsentPolicy
 from adapters.ga4 import Ga4MeasurementProtocol
 from adapters.identity_bridge import IdentityPasswordReAuthentication, IdentitySessionEnder
 from adapters.postgis.analytics import PostgisAnalyticsUnitOfWork
-from adapters.postgis.bookings import PostgisBookingsUnitOfWork
+from adapters.postgis.bookings import (
+    PostgisBookableCatalog,
+    PostgisBookingHolds,
+    PostgisBookingsUnitOfWork,
+)
 from adapters.postgis.consent import PostgisConsentRecords, PostgisConsentUnitOfWork
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
@@ -553,8 +557,17 @@ class Container(containers.DeclarativeContainer):
         BookingSettings,
         hold_ttl=providers.Factory(timedelta, seconds=config.hold_ttl_seconds),
     )
+    # Holds decide on catalog snapshots cached in this process; each write checks their version.
+    bookable_catalog = providers.Singleton(PostgisBookableCatalog, engine)
+    booking_holds = providers.Singleton(PostgisBookingHolds, engine)
     # Every bookings use case gets a fresh unit of work per call from this factory.
-    _bookings: Ports = {"uow": bookings_uow.provider, "clock": clock, "settings": booking_settings}
+    _bookings: Ports = {
+        "uow": bookings_uow.provider,
+        "clock": clock,
+        "settings": booking_settings,
+        "catalog": bookable_catalog,
+        "holds": booking_holds,
+    }
 
     create_provider = _wired(CreateProvider, _bookings)
     add_place = _wired(AddPlace, _bookings)

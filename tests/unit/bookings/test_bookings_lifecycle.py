@@ -25,6 +25,7 @@ from hypothesis.stateful import (
 )
 from returns.result import Failure, Result
 
+from adapters.memory.setup import BookingsPorts
 from core.bookings import (
     CancelBooking,
     ConfirmBooking,
@@ -104,11 +105,11 @@ class BookingLifecycle(RuleBasedStateMachine):
         self.customers = [customer() for _ in range(3)]
         self.model: dict[BookingId, Tracked] = {}
         uow, clock = self.shop.store, self.shop.clock
-        self.hold_slot = HoldSlot(uow=uow, clock=clock)
+        self.hold_slot = BookingsPorts.over(uow, clock)(HoldSlot)
         self.confirm_booking = ConfirmBooking(uow=uow, clock=clock)
         self.confirm_paid_booking = ConfirmPaidBooking(uow=uow, clock=clock)
         self.cancel_booking = CancelBooking(uow=uow, clock=clock)
-        self.reschedule_booking = RescheduleBooking(uow=uow, clock=clock)
+        self.reschedule_booking = BookingsPorts.over(uow, clock)(RescheduleBooking)
         self.availability = GetAvailability(uow=uow, clock=clock)
 
     def teardown(self) -> None:
