@@ -81,6 +81,13 @@ _MOVED = SlotUnavailable(reason="the booking changed meanwhile; reload it")
 _CATALOG_KEPT_MOVING = SlotUnavailable(reason="the offering changed meanwhile; try again")
 
 
+def _refused_on_snapshot(error: DomainError) -> bool:
+    """Refusals that a stale snapshot could make wrongly (an unknown offering is never cached)."""
+    if isinstance(error, NotFound):
+        return error.kind == "occurrence"
+    return isinstance(error, SlotUnavailable | OutsideBookingWindow)
+
+
 @attrs.frozen(kw_only=True)
 class _Holding(UseCase):
     """Holds and reschedules: decided in the core on a cached catalog snapshot, written in one
@@ -98,20 +105,25 @@ class _Holding(UseCase):
         now: datetime,
         write: Callable[[_Decision], Awaitable[Result[Booking, RescheduleRefused]]],
     ) -> Result[Booking, DomainError]:
-        """Decide and write; when the catalog moved since the snapshot, forget it and decide
-        again on a fresh one."""
+        """Decide and write. A cached snapshot may only ever allow: the write checks its
+        version, and when the catalog moved, or when the snapshot refused, it is forgotten and
+        the request decided again on one read now (so hours opened or closed by another
+        process are obeyed both ways)."""
+        fresh = False  # whether the snapshot decided with was read during this call
         for _ in range(CATALOG_ATTEMPTS):
             decided = await self._decide(customer_id, req, now)
             if isinstance(decided, Failure):
-                return decided
-            written = await write(decided.unwrap())
-            if isinstance(written, Success):
-                return Success(written.unwrap())
-            refused = written.failure()
-            if isinstance(refused, CatalogChanged):
-                self.catalog.forget(req.offering_id)
-                continue
-            return Failure(_MOVED if isinstance(refused, BookingMoved) else refused)
+                if fresh or not _refused_on_snapshot(decided.failure()):
+                    return decided
+            else:
+                written = await write(decided.unwrap())
+                if isinstance(written, Success):
+                    return Success(written.unwrap())
+                refused = written.failure()
+                if not isinstance(refused, CatalogChanged):
+                    return Failure(_MOVED if isinstance(refused, BookingMoved) else refused)
+            self.catalog.forget(req.offering_id)
+            fresh = True
         return Failure(_CATALOG_KEPT_MOVING)
 
     async def _decide(
