@@ -25,7 +25,11 @@ from adapters.consent_policy import LedgerAnalyticsConsent, LedgerConsentPolicy
 from adapters.ga4 import Ga4MeasurementProtocol
 from adapters.identity_bridge import IdentityPasswordReAuthentication, IdentitySessionEnder
 from adapters.postgis.analytics import PostgisAnalyticsUnitOfWork
-from adapters.postgis.bookings import PostgisBookingsUnitOfWork
+from adapters.postgis.bookings import (
+    PostgisBookableCatalog,
+    PostgisBookingHolds,
+    PostgisBookingsUnitOfWork,
+)
 from adapters.postgis.bookings.availability_reads import PostgisAvailabilityReads
 from adapters.postgis.bookings.moves import PostgisBookingMoves, PostgisLapsedHolds
 from adapters.postgis.consent import PostgisConsentRecords, PostgisConsentUnitOfWork
@@ -556,6 +560,9 @@ class Container(containers.DeclarativeContainer):
         BookingSettings,
         hold_ttl=providers.Factory(timedelta, seconds=config.hold_ttl_seconds),
     )
+    # Holds decide on catalog snapshots cached in this process; each write checks their version.
+    bookable_catalog = providers.Singleton(PostgisBookableCatalog, engine)
+    booking_holds = providers.Singleton(PostgisBookingHolds, engine)
     # A booking's transitions: one round trip to read, one to write (no unit of work).
     booking_moves = providers.Singleton(PostgisBookingMoves, engine)
     # Every bookings use case gets a fresh unit of work per call from this factory.
@@ -564,6 +571,8 @@ class Container(containers.DeclarativeContainer):
         "moves": booking_moves,
         "clock": clock,
         "settings": booking_settings,
+        "catalog": bookable_catalog,
+        "holds": booking_holds,
     }
 
     create_provider = _wired(CreateProvider, _bookings)

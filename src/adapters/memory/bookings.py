@@ -125,6 +125,8 @@ class _Database:
         self.outbox: list[Event] = []
         self.open: list[_Tx] = []
         self.erased_customers: set[UserId] = set()  # whose data key was shredded
+        # Each place's catalog version, bumped as PostgreSQL's triggers do (migration 0020).
+        self.catalog_versions: dict[PlaceId, int] = {}
 
 
 class _Tx:
@@ -148,10 +150,26 @@ class _Tx:
         self.db.open.append(self)
 
     def commit(self, events: list[Event]) -> None:
+        for place_id in self._catalog_changes():
+            self.db.catalog_versions[place_id] = self.db.catalog_versions.get(place_id, 1) + 1
         for table in self._tables():
             table.publish()
         self.db.outbox.extend(events)
         self._end()
+
+    def _catalog_changes(self) -> set[PlaceId]:
+        """The places whose catalog this transaction changes: an existing place, its hours,
+        its offerings, an existing run of one of them (new places and runs change nothing)."""
+        changed = {id for id in self.places.rows if id in self.db.places.rows}
+        changed |= set(self.hours.rows)
+        for offering_id, offering in self.offerings.rows.items():
+            before = self.db.offerings.rows.get(offering_id)
+            changed |= {offering.place_id} | (set() if before is None else {before.place_id})
+        for run_id, run in self.occurrences.rows.items():
+            of_run = self.offerings.get(run.offering_id)
+            if run_id in self.db.occurrences.rows and of_run is not None:
+                changed.add(of_run.place_id)
+        return changed
 
     def leave(self) -> None:
         """Roll back whatever was not committed and stop taking part."""
@@ -222,6 +240,10 @@ class MemoryBookingsStore(UnitOfWorkFactory[BookingsUnitOfWork]):
     def outbox(self) -> tuple[Event, ...]:
         """Committed events, oldest first (what a relay would deliver)."""
         return tuple(self._db.outbox)
+
+    def catalog_version(self, place_id: PlaceId) -> int:
+        """The place's committed catalog version (1 until its catalog first changes)."""
+        return self._db.catalog_versions.get(place_id, 1)
 
     def erase_customer(self, customer_id: UserId) -> None:
         """What shredding the person's data key means to this context (tests fill it)."""

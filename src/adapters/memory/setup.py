@@ -21,6 +21,7 @@ from adapters.memory.availability_reads import MemoryAvailabilityReads
 from adapters.memory.booking_moves import MemoryBookingMoves
 from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
+from adapters.memory.holds import MemoryBookableCatalog, MemoryBookingHolds
 from adapters.memory.identity import MemoryIdentityStore, MemorySealedSecrets
 from adapters.memory.keyring import MemoryKeyring
 from adapters.memory.live_sessions import MemoryLiveSessions
@@ -35,7 +36,13 @@ from adapters.memory.security_fakes import (
     MemoryThrottle,
 )
 from core.bookings import BookingSettings
-from core.bookings.ports import AvailabilityReads, BookingMoves, BookingsUnitOfWork
+from core.bookings.ports import (
+    AvailabilityReads,
+    BookableCatalog,
+    BookingHolds,
+    BookingMoves,
+    BookingsUnitOfWork,
+)
 from core.identity import IdentitySettings, SecondFactorCheck, SessionStarter, TokenIssuer
 from core.identity.ports import (
     AccessTokenCodec,
@@ -71,7 +78,27 @@ class BookingsPorts:
     moves: BookingMoves
     reads: AvailabilityReads
     clock: Clock
+    catalog: BookableCatalog  # holds decide on its snapshots ...
+    holds: BookingHolds  # ... and write in one transaction
     settings: BookingSettings = attrs.field(factory=BookingSettings)
+
+    @classmethod
+    def over(
+        cls, store: MemoryBookingsStore, clock: Clock, settings: BookingSettings | None = None
+    ) -> BookingsPorts:
+        """Every bookings port on one in-memory store."""
+        return cls(
+            uow=store,
+            moves=MemoryBookingMoves(store),
+            reads=MemoryAvailabilityReads(store),
+            clock=clock,
+            catalog=MemoryBookableCatalog(store),
+            holds=MemoryBookingHolds(store),
+            settings=settings or BookingSettings(),
+        )
+
+    def __call__(self, use_case: type[T]) -> T:
+        return build(use_case, self)
 
 
 @attrs.frozen(kw_only=True)
@@ -174,11 +201,6 @@ def in_memory(now: datetime | None = None) -> InMemory:
         clock=clock,
         bookings=bookings,
         identity=identity,
-        bookings_ports=BookingsPorts(
-            uow=bookings,
-            moves=MemoryBookingMoves(bookings),
-            reads=MemoryAvailabilityReads(bookings),
-            clock=clock,
-        ),
+        bookings_ports=BookingsPorts.over(bookings, clock),
         identity_ports=fake_identity_ports(identity, clock),
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 import attrs
 from returns.result import Failure, Result, Success
 
+from core.bookings.availability import appointment_slots
 from core.bookings.cursors import id_cursor, invalid_cursor
 from core.bookings.model import (
     Booking,
@@ -20,9 +21,18 @@ from core.bookings.model import (
     PaymentRequired,
     SlotUnavailable,
 )
-from core.bookings.ports import BookingMoves, BookingsUnitOfWork, Page
-from core.bookings.search import free_slots
-from core.bookings.service import BookingsUseCase, managed_provider
+from core.bookings.ports import (
+    BookableCatalog,
+    BookableOffering,
+    BookingHolds,
+    BookingMoved,
+    BookingMoves,
+    BookingsUnitOfWork,
+    CatalogChanged,
+    Page,
+    RescheduleRefused,
+)
+from core.bookings.service import BookingSettings, BookingsUseCase, managed_provider
 from core.shared.errors import DomainError, InvalidInput, NotFound
 from core.shared.events import Event
 from core.shared.ids import (
@@ -53,29 +63,91 @@ class SlotRequest:
     seats: int = 1
 
 
-class _BookingService(BookingsUseCase):
-    async def _new_booking(
-        self, uow: BookingsUnitOfWork, caller: Principal, req: SlotRequest, now: datetime
+# The first decision, then at most twice more after the catalog moved under it.
+CATALOG_ATTEMPTS = 3
+_PROBE = timedelta(seconds=1)
+
+
+@attrs.frozen(kw_only=True)
+class _Decision:
+    """A booking decided on a catalog snapshot: the database writes it or says why not."""
+
+    booking: Booking
+    candidates: tuple[ResourceId, ...]  # appointments: resources to try, in order
+    version: int  # the place's catalog version the decision was made with
+
+
+# How a write that could not land is told: the closed union of domain errors callers know.
+_MOVED = SlotUnavailable(reason="the booking changed meanwhile; reload it")
+_CATALOG_KEPT_MOVING = SlotUnavailable(reason="the offering changed meanwhile; try again")
+
+
+def _refused_on_snapshot(error: DomainError) -> bool:
+    """Refusals that a stale snapshot could make wrongly (an unknown offering is never cached)."""
+    if isinstance(error, NotFound):
+        return error.kind == "occurrence"
+    return isinstance(error, SlotUnavailable | OutsideBookingWindow)
+
+
+@attrs.frozen(kw_only=True)
+class _Holding(UseCase):
+    """Holds and reschedules: decided in the core on a cached catalog snapshot, written in one
+    round trip that checks the snapshot's version (docs/adr/0030-holds-in-one-round-trip.md)."""
+
+    catalog: BookableCatalog
+    holds: BookingHolds
+    clock: Clock
+    settings: BookingSettings = attrs.field(factory=BookingSettings)
+
+    async def _write(
+        self,
+        customer_id: UserId,
+        req: SlotRequest,
+        now: datetime,
+        write: Callable[[_Decision], Awaitable[Result[Booking, RescheduleRefused]]],
     ) -> Result[Booking, DomainError]:
-        """Build a hold for the request and write it with the database's integrity checks."""
+        """Decide and write. A cached snapshot may only ever allow: the write checks its
+        version, and when the catalog moved, or when the snapshot refused, it is forgotten and
+        the request decided again on one read now (so hours opened or closed by another
+        process are obeyed both ways)."""
+        fresh = False  # whether the snapshot decided with was read during this call
+        for _ in range(CATALOG_ATTEMPTS):
+            decided = await self._decide(customer_id, req, now)
+            if isinstance(decided, Failure):
+                if fresh or not _refused_on_snapshot(decided.failure()):
+                    return decided
+            else:
+                written = await write(decided.unwrap())
+                if isinstance(written, Success):
+                    return Success(written.unwrap())
+                refused = written.failure()
+                if not isinstance(refused, CatalogChanged):
+                    return Failure(_MOVED if isinstance(refused, BookingMoved) else refused)
+            self.catalog.forget(req.offering_id)
+            fresh = True
+        return Failure(_CATALOG_KEPT_MOVING)
+
+    async def _decide(
+        self, customer_id: UserId, req: SlotRequest, now: datetime
+    ) -> Result[_Decision, DomainError]:
         if not 1 <= req.seats <= MAX_SEATS_PER_BOOKING:
             return Failure(InvalidInput(field="seats", reason=f"1 to {MAX_SEATS_PER_BOOKING}"))
-        offering = await uow.offerings.get(req.offering_id)
-        if offering is None:
+        snapshot = await self.catalog.offering(req.offering_id)
+        if snapshot is None:
             return Failure(NotFound(kind="offering", id=str(req.offering_id)))
-        if offering.kind is OfferingKind.SESSION:
-            return await self._hold_seats(uow, caller, offering, req, now)
-        return await self._hold_appointment(uow, caller, offering, req, now)
+        if snapshot.offering.kind is OfferingKind.SESSION:
+            return await self._decide_seats(customer_id, snapshot, req, now)
+        return self._decide_appointment(customer_id, snapshot, req, now)
 
     def _hold(
-        self, caller: Principal, offering: Offering, during: TimeRange, now: datetime
+        self, customer_id: UserId, offering: Offering, during: TimeRange, now: datetime
     ) -> Booking:
         rules = offering.rules
         return Booking(
             id=BookingId(new_id()),
             offering_id=offering.id,
             provider_id=offering.provider_id,
-            customer_id=caller.user_id,
+            customer_id=customer_id,
             kind=offering.kind,
             during=during,
             blocked=during.widen(rules.buffer_before, rules.buffer_after),
@@ -85,74 +157,64 @@ class _BookingService(BookingsUseCase):
             created_at=now,
         )
 
-    async def _hold_appointment(
-        self,
-        uow: BookingsUnitOfWork,
-        caller: Principal,
-        offering: Offering,
-        req: SlotRequest,
-        now: datetime,
-    ) -> Result[Booking, DomainError]:
+    def _decide_appointment(
+        self, customer_id: UserId, snapshot: BookableOffering, req: SlotRequest, now: datetime
+    ) -> Result[_Decision, DomainError]:
+        """`start` must be a slot start of the opening hours; who is busy then is for the
+        database to find, resource by resource."""
+        offering = snapshot.offering
         if req.start is None or req.seats != 1:
             return Failure(InvalidInput(field="start", reason="appointments need start, 1 seat"))
         start = to_utc(req.start)  # callers may pass any aware time; ranges are UTC
         if not offering.rules.bookable(start, now):
             return Failure(OutsideBookingWindow(reason="start is before lead time or past horizon"))
-        probe = TimeRange(start, start + timedelta(seconds=1))
-        offered = [
-            s for s in await free_slots(uow, offering, probe, now) if s.during.start == start
-        ]
-        if not offered:
+        probe = TimeRange(start, start + _PROBE)
+        slots = appointment_slots(offering, snapshot.place.zone, snapshot.hours, {}, probe, now)
+        slot = next((s for s in slots if s.during.start == start), None)
+        if slot is None:
             return Failure(SlotUnavailable(reason="no free slot starts at that time"))
-        candidates = offered[0].resource_ids
+        candidates = offering.resource_ids
         if req.resource_id is not None:
             candidates = tuple(r for r in candidates if r == req.resource_id)
-        for resource_id in candidates:
-            booking = attrs.evolve(
-                self._hold(caller, offering, offered[0].during, now), resource_id=resource_id
-            )
-            added = await uow.bookings.add_exclusive(booking, now)
-            if isinstance(added, Success):
-                return Success(booking)
-        return Failure(SlotUnavailable())
+        if not candidates:
+            return Failure(SlotUnavailable())
+        booking = self._hold(customer_id, offering, slot.during, now)
+        booking = attrs.evolve(booking, resource_id=candidates[0])
+        return Success(_Decision(booking=booking, candidates=candidates, version=snapshot.version))
 
-    async def _hold_seats(
-        self,
-        uow: BookingsUnitOfWork,
-        caller: Principal,
-        offering: Offering,
-        req: SlotRequest,
-        now: datetime,
-    ) -> Result[Booking, DomainError]:
+    async def _decide_seats(
+        self, customer_id: UserId, snapshot: BookableOffering, req: SlotRequest, now: datetime
+    ) -> Result[_Decision, DomainError]:
+        """The run's capacity is the database's to read, under the run's row lock."""
+        offering = snapshot.offering
         if req.occurrence_id is None:
             return Failure(InvalidInput(field="occurrence_id", reason="sessions need a run"))
-        run = await uow.occurrences.get(req.occurrence_id)
+        run = await self.catalog.occurrence(req.occurrence_id)
         if run is None or run.offering_id != offering.id:
             return Failure(NotFound(kind="occurrence", id=str(req.occurrence_id)))
         if not offering.rules.bookable(run.during.start, now):
             return Failure(OutsideBookingWindow(reason="run is before lead time or past horizon"))
         booking = attrs.evolve(
-            self._hold(caller, offering, run.during, now),
+            self._hold(customer_id, offering, run.during, now),
             occurrence_id=run.id,
             seats=req.seats,
             price=offering.price.times(req.seats),
         )
-        added = await uow.bookings.add_seated(booking, run.capacity, now)
-        if isinstance(added, Failure):
-            return added
-        return Success(booking)
+        return Success(_Decision(booking=booking, candidates=(), version=snapshot.version))
 
 
-class HoldSlot(_BookingService):
+class HoldSlot(_Holding):
     async def __call__(self, caller: Principal, req: SlotRequest) -> Result[Booking, DomainError]:
         now = self.clock.now()
-        async with self.uow(Access.of(caller)) as uow:
-            held = await self._new_booking(uow, caller, req, now)
-            if isinstance(held, Failure):
-                return held
-            await uow.outbox.add(held.unwrap().held_event())
-            await uow.commit()
-        return held
+        access = Access.of(caller)
+
+        async def write(decided: _Decision) -> Result[Booking, RescheduleRefused]:
+            booking = decided.booking
+            return await self.holds.hold(
+                access, booking, decided.candidates, decided.version, now, [booking.held_event()]
+            )
+
+        return await self._write(caller.user_id, req, now, write)
 
 
 async def _visible(
@@ -355,38 +417,51 @@ class MarkNoShow(_Transition):
         return booking.no_show(at)
 
 
-class RescheduleBooking(_BookingService):
+def _movable(
+    caller: Principal, booking: Booking | None, id: BookingId
+) -> Result[Booking, DomainError]:
+    """Who may reschedule a booking: those who may see it, as `_visible` decides (its
+    customer, its provider's staff or an admin with a second factor); others get 404."""
+    if booking is None:
+        return Failure(NotFound(kind="booking", id=str(id)))
+    if caller.manages(booking.provider_id):
+        return may_manage(caller, booking.provider_id).map(lambda _: booking)
+    if booking.customer_id == caller.user_id:
+        return Success(booking)
+    return Failure(NotFound(kind="booking", id=str(id)))
+
+
+class RescheduleBooking(_Holding):
     """Moves a booking atomically: the old slot is released only in the transaction that
-    secures the new one, so a failure leaves the original booking untouched."""
+    secures the new one, so a failure leaves the original booking untouched. One round trip
+    reads the old booking, one writes both sides."""
 
     async def __call__(
         self, caller: Principal, booking_id: BookingId, to: SlotRequest
     ) -> Result[Booking, DomainError]:
         now = self.clock.now()
-        async with self.uow(Access.of(caller)) as uow:
-            found = await _visible(uow, caller, booking_id, staff_only=False)
-            if isinstance(found, Failure):
-                return found
-            old = found.unwrap()
-            if to.offering_id != old.offering_id:
-                return Failure(InvalidInput(field="offering_id", reason="same offering only"))
-            released = old.replace(now)
-            if isinstance(released, Failure):
-                return released
-            replaced, event = released.unwrap()
-            if not await uow.bookings.save(replaced, old.status, now):
-                return Failure(SlotUnavailable(reason="the booking changed meanwhile; reload it"))
-            customer = attrs.evolve(caller, user_id=old.customer_id)
-            moved = await self._new_booking(uow, customer, to, now)
-            if isinstance(moved, Failure):
-                return moved  # leaving without commit rolls the release back
+        access = Access.of(caller)
+        found = _movable(caller, await self.holds.booking(access, booking_id), booking_id)
+        if isinstance(found, Failure):
+            return found
+        old = found.unwrap()
+        if to.offering_id != old.offering_id:
+            return Failure(InvalidInput(field="offering_id", reason="same offering only"))
+        released = old.replace(now)
+        if isinstance(released, Failure):
+            return released
+        _, old_event = released.unwrap()
+
+        async def write(decided: _Decision) -> Result[Booking, RescheduleRefused]:
             new = attrs.evolve(
-                moved.unwrap(),
+                decided.booking,
                 status=old.status,
                 hold_expires_at=old.hold_expires_at,
                 rescheduled_from=old.id,
             )
-            await uow.bookings.save(new, BookingStatus.HELD, now)
-            await uow.outbox.add(event, new.held_event())
-            await uow.commit()
-        return Success(new)
+            events = [old_event, new.held_event()]
+            return await self.holds.reschedule(
+                access, old.id, old.status, new, decided.candidates, decided.version, now, events
+            )
+
+        return await self._write(old.customer_id, to, now, write)

@@ -278,4 +278,88 @@ class AvailabilityReads(Protocol):
         self, offering_id: OfferingId, window: TimeRange, now: datetime
     ) -> Calendar | None:
         """The offering's calendar for `window` at `now`; None if there is no such offering."""
+
+
+# ---------------------------------------------------------------- holds in one round trip
+
+
+@attrs.frozen(kw_only=True)
+class BookableOffering:
+    """What deciding a hold needs of the catalog, read at one `version` of the place's catalog
+    (`places.catalog_version`, bumped by every change to the place, its hours, its offerings and
+    their resources and runs)."""
+
+    offering: Offering
+    place: Place
+    hours: OpeningHours
+    version: int
+
+
+class BookableCatalog(Protocol):
+    """Snapshots of offerings for deciding holds. Adapters may cache them, however long: every
+    write names the version it decided with and is refused (`CatalogChanged`) if it moved."""
+
+    async def offering(self, id: OfferingId) -> BookableOffering | None: ...
+    async def occurrence(self, id: OccurrenceId) -> Occurrence | None: ...
+    def forget(self, offering_id: OfferingId) -> None:
+        """Drop what is cached of the offering (and its runs): the next read loads it anew."""
+        ...
+
+
+@attrs.frozen
+class CatalogChanged:
+    """The place's catalog moved past the version a decision was made with: forget, reload,
+    decide again. Never shown to a client."""
+
+
+@attrs.frozen
+class BookingMoved:
+    """A reschedule found the old booking no longer in the status it was read with."""
+
+
+HoldRefused = SlotUnavailable | SessionFull | CatalogChanged
+RescheduleRefused = HoldRefused | BookingMoved
+
+
+class BookingHolds(Protocol):
+    """A new booking written whole, in one transaction of its own (one round trip for PostGIS).
+
+    The database decides: an appointment goes to the first of `candidates` (resource ids, in
+    order) on which no booking live at `now` overlaps its `blocked` range, holds expired at
+    `now` marked expired on the way; a session booking only if its seats fit beside the seats
+    live at `now`, under the run's row lock, with the run's stored capacity. `events` are
+    written to the outbox with it, and only with it. Refused when the place's catalog version is
+    no longer `version`, or a session booking's run no longer matches it (`CatalogChanged`).
+    """
+
+    async def hold(
+        self,
+        access: Access,
+        booking: Booking,
+        candidates: Sequence[ResourceId],
+        version: int,
+        now: datetime,
+        events: Sequence[Event],
+    ) -> Result[Booking, HoldRefused]:
+        """The booking as written (an appointment with the resource that serves it)."""
+        ...
+
+    async def reschedule(
+        self,
+        access: Access,
+        old_id: BookingId,
+        expected_status: BookingStatus,
+        new_booking: Booking,
+        candidates: Sequence[ResourceId],
+        version: int,
+        now: datetime,
+        events: Sequence[Event],
+    ) -> Result[Booking, RescheduleRefused]:
+        """First moves the old booking to `rescheduled` iff it is still `expected_status` (and
+        a hold still unexpired at `now`), else `BookingMoved`; then holds `new_booking` as
+        `hold` does. Any refusal leaves the old booking untouched."""
+        ...
+
+    async def booking(self, access: Access, id: BookingId) -> Booking | None:
+        """One booking as `access` may see it (row-level security), in one read."""
         ...

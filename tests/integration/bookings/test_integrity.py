@@ -23,7 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
-from adapters.postgis.bookings import PostgisBookingsUnitOfWork
+from adapters.postgis.bookings import (
+    PostgisBookableCatalog,
+    PostgisBookingHolds,
+    PostgisBookingsUnitOfWork,
+)
 from adapters.postgis.bookings.moves import PostgisBookingMoves
 from adapters.postgis.database import create_engine
 from core.bookings import (
@@ -172,7 +176,9 @@ def _staff(provider_id: ProviderId) -> Principal:
 
 
 def _hold_slot(engine: AsyncEngine, clock: FixedClock) -> HoldSlot:
-    return HoldSlot(uow=PostgisBookingsUnitOfWork.factory(engine), clock=clock)
+    return HoldSlot(
+        catalog=PostgisBookableCatalog(engine), holds=PostgisBookingHolds(engine), clock=clock
+    )
 
 
 def _tally(results: list[Result[Booking, DomainError]]) -> tuple[list[Booking], list[DomainError]]:

@@ -17,13 +17,17 @@ import sqlalchemy as sa
 from returns.result import Failure, Result, Success
 
 from adapters.bookings_desk import BookingsDesk
-from adapters.memory.booking_moves import MemoryBookingMoves
 from adapters.memory.bookings import MemoryBookingsStore
 from adapters.memory.clock import FixedClock
 from adapters.memory.payments.bookings_desk import MemoryBookingDesk
-from adapters.memory.setup import BookingsPorts, build
+from adapters.memory.setup import BookingsPorts
 from adapters.postgis import migrate
-from adapters.postgis.bookings import PostgisBookingsUnitOfWork
+from adapters.postgis.bookings import (
+    PostgisBookableCatalog,
+    PostgisBookingHolds,
+    PostgisBookingsUnitOfWork,
+)
+from adapters.postgis.bookings.availability_reads import PostgisAvailabilityReads
 from adapters.postgis.bookings.moves import PostgisBookingMoves
 from adapters.postgis.database import create_engine
 from core.bookings import (
@@ -52,14 +56,12 @@ from core.bookings import (
     WeeklyRule,
 )
 from core.bookings.model import LocalInterval
-from core.bookings.ports import BookingMoves, BookingsUnitOfWork
 from core.payments import BookingState, Canceller, PayableBooking
 from core.payments.ports import BookingDesk
 from core.shared.errors import DomainError, Forbidden, NotFound
 from core.shared.ids import BookingId, OfferingId, ProviderId, UserId
 from core.shared.money import Money
 from core.shared.principal import MfaRequired, Principal, Role
-from core.shared.unit_of_work import UnitOfWorkFactory
 from core.shared.use_case import UseCase
 from devservers.postgres import LocalDatabase, LocalPostgres
 
@@ -115,11 +117,9 @@ class World(Protocol):
 class RealWorld:
     """The bookings use cases over a bookings store; the desk is the production adapter."""
 
-    def __init__(
-        self, uow: UnitOfWorkFactory[BookingsUnitOfWork], moves: BookingMoves, clock: FixedClock
-    ) -> None:
+    def __init__(self, ports: BookingsPorts, clock: FixedClock) -> None:
         self.clock = clock
-        self._ports = BookingsPorts(uow=uow, moves=moves, clock=clock)
+        self._ports = ports
         self.desk = BookingsDesk(
             get_booking=self._case(GetBooking),
             cancel_booking=self._case(CancelBooking),
@@ -131,7 +131,7 @@ class RealWorld:
         self._starts: dict[BookingId, tuple[OfferingId, datetime, ProviderId]] = {}
 
     def _case(self, use_case: type[U]) -> U:
-        return build(use_case, self._ports)
+        return self._ports(use_case)
 
     async def offering(self) -> tuple[OfferingId, ProviderId]:
         provider = ok(await self._case(CreateProvider)(ADMIN, "Desk Club"))
@@ -229,8 +229,7 @@ async def world(request: pytest.FixtureRequest, migrated: LocalDatabase) -> Asyn
         yield FakeWorld(clock)
         return
     if request.param == "bookings-memory":
-        store = MemoryBookingsStore()
-        yield RealWorld(store, MemoryBookingMoves(store), clock)
+        yield RealWorld(BookingsPorts.over(MemoryBookingsStore(), clock), clock)
         return
     owner = create_engine(migrated.migrator_url, pool_size=1)
     async with owner.begin() as conn:  # the app role may not TRUNCATE
@@ -238,8 +237,15 @@ async def world(request: pytest.FixtureRequest, migrated: LocalDatabase) -> Asyn
     await owner.dispose()
     engine = create_engine(migrated.app_url, pool_size=4)
     try:
-        uow = PostgisBookingsUnitOfWork.factory(engine)
-        yield RealWorld(uow, PostgisBookingMoves(engine), clock)
+        ports = BookingsPorts(
+            uow=lambda access: PostgisBookingsUnitOfWork(engine, access),
+            moves=PostgisBookingMoves(engine),
+            reads=PostgisAvailabilityReads(engine),
+            clock=clock,
+            catalog=PostgisBookableCatalog(engine),
+            holds=PostgisBookingHolds(engine),
+        )
+        yield RealWorld(ports, clock)
     finally:
         await engine.dispose()
 

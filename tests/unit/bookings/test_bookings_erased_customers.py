@@ -10,6 +10,7 @@ import pytest
 from bookings_support import Shop, admin, customer, ok, open_shop, utc
 
 from adapters.memory.bookings import MemoryBookingsStore, MemoryBookingsUnitOfWork
+from adapters.memory.setup import BookingsPorts
 from core.bookings import (
     BookingView,
     ErasedCustomers,
@@ -59,7 +60,7 @@ async def shop() -> Shop:
 async def _hold(shop: Shop, who: Principal, hours: int) -> Booking:
     start = TEN_TOMORROW + timedelta(hours=hours)
     req = SlotRequest(offering_id=shop.appointment.id, start=start)
-    return ok(await HoldSlot(uow=shop.store, clock=shop.clock)(who, req))
+    return ok(await BookingsPorts.over(shop.store, shop.clock)(HoldSlot)(who, req))
 
 
 async def test_a_providers_page_names_its_erased_customers_asking_once(shop: Shop) -> None:

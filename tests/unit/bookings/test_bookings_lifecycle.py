@@ -26,6 +26,7 @@ from hypothesis.stateful import (
 from returns.result import Failure, Result
 
 from adapters.memory.booking_moves import MemoryLapsedHolds
+from adapters.memory.setup import BookingsPorts
 from core.bookings import (
     CancelBooking,
     ConfirmBooking,
@@ -106,11 +107,11 @@ class BookingLifecycle(RuleBasedStateMachine):
         self.customers = [customer() for _ in range(3)]
         self.model: dict[BookingId, Tracked] = {}
         uow, clock = self.shop.store, self.shop.clock
-        self.hold_slot = HoldSlot(uow=uow, clock=clock)
+        self.hold_slot = BookingsPorts.over(uow, clock)(HoldSlot)
         self.confirm_booking = ConfirmBooking(moves=self.shop.moves, clock=clock)
         self.confirm_paid_booking = ConfirmPaidBooking(uow=uow, clock=clock)
         self.cancel_booking = CancelBooking(moves=self.shop.moves, clock=clock)
-        self.reschedule_booking = RescheduleBooking(uow=uow, clock=clock)
+        self.reschedule_booking = BookingsPorts.over(uow, clock)(RescheduleBooking)
         lapsed_holds = MemoryLapsedHolds(self.shop.store)
         self.expire_holds = ExpireHolds(lapsed_holds=lapsed_holds, clock=clock, batch=2)
         self.availability = GetAvailability(reads=self.shop.reads, clock=clock)

@@ -9,6 +9,7 @@ import pytest
 from bookings_support import MINUTE, Shop, customer, ok, open_shop, utc
 from returns.result import Failure
 
+from adapters.memory.setup import BookingsPorts
 from core.bookings import (
     CancelBooking,
     ConfirmPaidBooking,
@@ -42,7 +43,7 @@ async def _hold(
         req = SlotRequest(offering_id=shop.session.id, occurrence_id=shop.runs[0].id, seats=seats)
     else:
         req = SlotRequest(offering_id=shop.appointment.id, start=TEN_TOMORROW, resource_id=resource)
-    return ok(await HoldSlot(uow=shop.store, clock=shop.clock)(who, req))
+    return ok(await BookingsPorts.over(shop.store, shop.clock)(HoldSlot)(who, req))
 
 
 def _paid(shop: Shop) -> ConfirmPaidBooking:
@@ -83,7 +84,7 @@ async def test_an_expired_hold_whose_slot_is_still_free_is_reinstated(shop: Shop
     shop.clock.advance(PAST_THE_HOLD)
 
     confirmed = ok(await _paid(shop)(held.id))
-    rival = await HoldSlot(uow=shop.store, clock=shop.clock)(
+    rival = await BookingsPorts.over(shop.store, shop.clock)(HoldSlot)(
         customer(), SlotRequest(offering_id=shop.appointment.id, start=TEN_TOMORROW)
     )
 
@@ -135,7 +136,7 @@ async def test_bookings_no_longer_held_are_not_confirmed_by_a_payment(shop: Shop
     ok(await CancelBooking(moves=shop.moves, clock=shop.clock)(me, cancelled.id))
     moved = await _hold(shop, me, resource=cancelled.resource_id)
     to = SlotRequest(offering_id=shop.appointment.id, start=TEN_TOMORROW + timedelta(hours=2))
-    ok(await RescheduleBooking(uow=shop.store, clock=shop.clock)(me, moved.id, to))
+    ok(await BookingsPorts.over(shop.store, shop.clock)(RescheduleBooking)(me, moved.id, to))
 
     assert await _paid(shop)(cancelled.id) == Failure(
         InvalidTransition(BookingStatus.CANCELLED, "confirm")

@@ -12,6 +12,7 @@ from bookings_support import MINUTE, Shop, admin, customer, ok, open_shop, staff
 from returns.result import Failure
 
 from adapters.memory.booking_moves import MemoryLapsedHolds
+from adapters.memory.setup import BookingsPorts
 from core.bookings import (
     AddPlace,
     AddResource,
@@ -84,7 +85,7 @@ def failure(result: object) -> DomainError:
 
 async def hold_appointment(shop: Shop, who: Principal, start: datetime = TEN_TOMORROW) -> Booking:
     req = SlotRequest(offering_id=shop.appointment.id, start=start)
-    return ok(await HoldSlot(uow=shop.store, clock=shop.clock)(who, req))
+    return ok(await BookingsPorts.over(shop.store, shop.clock)(HoldSlot)(who, req))
 
 
 def place_cmd(provider_id: ProviderId, **changes: Any) -> NewPlace:
@@ -262,7 +263,7 @@ async def test_availability_leaves_out_held_slots_on_busy_resources(shop: Shop) 
 async def test_session_availability_counts_seats_left(shop: Shop) -> None:
     run = shop.runs[0]
     window = TimeRange(NOW, NOW + timedelta(days=7))
-    hold = HoldSlot(uow=shop.store, clock=shop.clock)
+    hold = BookingsPorts.over(shop.store, shop.clock)(HoldSlot)
     ok(await hold(customer(), SlotRequest(offering_id=shop.session.id, occurrence_id=run.id)))
     (slot,) = ok(await GetAvailability(reads=shop.reads, clock=shop.clock)(shop.session.id, window))
     assert (slot.occurrence_id, slot.seats_left) == (run.id, 1)
@@ -286,7 +287,7 @@ async def test_search_with_a_free_slot_window_validates_it_and_filters(shop: Sho
 
 
 async def test_holds_check_the_request_before_touching_anything(shop: Shop) -> None:
-    hold = HoldSlot(uow=shop.store, clock=shop.clock)
+    hold = BookingsPorts.over(shop.store, shop.clock)(HoldSlot)
     me = customer()
     appointment, session = shop.appointment.id, shop.session.id
     cases: list[tuple[SlotRequest, type[DomainError]]] = [
@@ -323,12 +324,12 @@ async def test_both_resources_serve_then_the_slot_is_unavailable(shop: Shop) -> 
     second = await hold_appointment(shop, customer())
     assert {first.resource_id, second.resource_id} == {r.id for r in shop.resources}
     req = SlotRequest(offering_id=shop.appointment.id, start=TEN_TOMORROW)
-    result = await HoldSlot(uow=shop.store, clock=shop.clock)(customer(), req)
+    result = await BookingsPorts.over(shop.store, shop.clock)(HoldSlot)(customer(), req)
     assert isinstance(failure(result), SlotUnavailable)
 
 
 async def test_a_full_session_says_how_many_seats_are_left(shop: Shop) -> None:
-    hold = HoldSlot(uow=shop.store, clock=shop.clock)
+    hold = BookingsPorts.over(shop.store, shop.clock)(HoldSlot)
     req = SlotRequest(offering_id=shop.session.id, occurrence_id=shop.runs[0].id)
     ok(await hold(customer(), req))
     assert failure(await hold(customer(), attrs.evolve(req, seats=2))) == SessionFull(seats_left=1)
@@ -428,7 +429,7 @@ async def test_a_customer_confirms_a_free_hold(shop: Shop) -> None:
     )
     me = customer()
     req = SlotRequest(offering_id=trial.id, start=TEN_TOMORROW)
-    held = ok(await HoldSlot(uow=shop.store, clock=shop.clock)(me, req))
+    held = ok(await BookingsPorts.over(shop.store, shop.clock)(HoldSlot)(me, req))
 
     confirmed = ok(await ConfirmBooking(moves=shop.moves, clock=shop.clock)(me, held.id))
 
@@ -529,7 +530,7 @@ async def test_rescheduling_moves_a_confirmed_booking_atomically(shop: Shop) -> 
     old = await hold_appointment(shop, me)
     ok(await ConfirmBooking(moves=shop.moves, clock=shop.clock)(shop.manager, old.id))
     to = SlotRequest(offering_id=shop.appointment.id, start=TEN_TOMORROW + timedelta(hours=3))
-    new = ok(await RescheduleBooking(uow=shop.store, clock=shop.clock)(me, old.id, to))
+    new = ok(await BookingsPorts.over(shop.store, shop.clock)(RescheduleBooking)(me, old.id, to))
     assert new.status is BookingStatus.CONFIRMED
     assert new.rescheduled_from == old.id
     assert new.customer_id == me.user_id
@@ -542,7 +543,8 @@ async def test_staff_reschedule_on_behalf_of_the_customer(shop: Shop) -> None:
     me = customer()
     old = await hold_appointment(shop, me)
     to = SlotRequest(offering_id=shop.appointment.id, start=TEN_TOMORROW + timedelta(hours=1))
-    new = ok(await RescheduleBooking(uow=shop.store, clock=shop.clock)(shop.manager, old.id, to))
+    reschedule = BookingsPorts.over(shop.store, shop.clock)(RescheduleBooking)
+    new = ok(await reschedule(shop.manager, old.id, to))
     assert new.customer_id == me.user_id
     assert new.status is BookingStatus.HELD
 
@@ -553,7 +555,7 @@ async def test_a_failed_reschedule_leaves_the_original_untouched(shop: Shop) -> 
     taken = TEN_TOMORROW + timedelta(hours=4)
     await hold_appointment(shop, customer(), taken)
     await hold_appointment(shop, customer(), taken)
-    reschedule = RescheduleBooking(uow=shop.store, clock=shop.clock)
+    reschedule = BookingsPorts.over(shop.store, shop.clock)(RescheduleBooking)
     to = SlotRequest(offering_id=shop.appointment.id, start=taken)
     assert isinstance(failure(await reschedule(me, old.id, to)), SlotUnavailable)
     other_offering = SlotRequest(offering_id=shop.session.id, occurrence_id=shop.runs[0].id)
@@ -569,7 +571,7 @@ async def test_a_started_booking_cannot_be_rescheduled(shop: Shop) -> None:
     ok(await ConfirmBooking(moves=shop.moves, clock=shop.clock)(shop.manager, old.id))
     shop.clock.set(old.during.start)
     to = SlotRequest(offering_id=shop.appointment.id, start=TEN_TOMORROW + timedelta(days=1))
-    result = await RescheduleBooking(uow=shop.store, clock=shop.clock)(me, old.id, to)
+    result = await BookingsPorts.over(shop.store, shop.clock)(RescheduleBooking)(me, old.id, to)
     assert failure(result) == InvalidTransition(BookingStatus.CONFIRMED, "reschedule")
 
 

@@ -5,6 +5,8 @@ appointments, a row lock on the occurrence serialises seat counts, and transitio
 conditional updates. Rows become attrs domain values here and nowhere else (ADR 2).
 """
 
+from adapters.postgis.bookings.bookable import PostgisBookableCatalog
+from adapters.postgis.bookings.holds import PostgisBookingHolds
 from adapters.postgis.bookings.unit_of_work import PostgisBookingsUnitOfWork
 
-__all__ = ["PostgisBookingsUnitOfWork"]
+__all__ = ["PostgisBookableCatalog", "PostgisBookingHolds", "PostgisBookingsUnitOfWork"]

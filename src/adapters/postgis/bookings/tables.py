@@ -87,6 +87,8 @@ places = sa.Table(
         nullable=False,
     ),
     sa.Column("timezone", sa.Text, nullable=False),
+    # Bumped by triggers on every change to what a hold is decided with (migration 0020).
+    sa.Column("catalog_version", sa.BigInteger, nullable=False, server_default="1"),
 )
 sa.Index("ix_places_location", places.c.location, postgresql_using="gist")
 
