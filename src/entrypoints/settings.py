@@ -317,6 +317,20 @@ class Settings(BaseSettings):
         # given, so a test's Settings(...) never picks up the developer's shell.
         return (init_settings,)
 
+    def to_env(self) -> dict[str, str]:
+        """The environment from which `from_env` reads these settings again: what a child
+        process (an API worker of `reserva serve`) is started with."""
+        environ = {}
+        for name, value in self:
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, tuple):
+                value = ",".join(value)
+            environ[name.upper()] = str(value)
+        return environ
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         try:
