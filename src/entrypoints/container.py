@@ -263,15 +263,18 @@ from entrypoints.http.services import Services
 from entrypoints.settings import NotConfigured, Settings
 
 Closer = Callable[[], Awaitable[None]]
+# Key reads are short and cached per person, so two connections serve a process's vault.
+KEY_VAULT_POOL_SIZE = 2
 
 
-async def _close(engine: AsyncEngine, redis: Redis, closers: list[Closer]) -> None:
+async def _close(engines: list[AsyncEngine], redis: Redis, closers: list[Closer]) -> None:
     """Release what the process holds; clients built on first use registered their close."""
     for close in reversed(closers):
         await close()
     closers.clear()
     await redis.aclose()
-    await engine.dispose()
+    for engine in engines:
+        await engine.dispose()
 
 
 class PaymentsNotConfigured(NotConfigured):
@@ -537,13 +540,26 @@ class Container(containers.DeclarativeContainer):
 
     # ------------------------------------------------------------ infrastructure
     clock = providers.Singleton(SystemClock)
-    engine = providers.Singleton(create_engine, config.database_url, pool_size=config.db_pool_size)
+    engine = providers.Singleton(
+        create_engine,
+        config.database_url,
+        pool_size=config.db_pool_size,
+        pool_timeout=config.db_pool_timeout_seconds,
+    )
     # Secrets at rest: sealed under data keys that the key file's KEKs wrap (docs/adr/0011).
     key_store = providers.Singleton(FileKeyStore, config.kek_file)
     keyring = providers.Singleton(AesGcmKeyring, key_store)
     # Personal data: sealed per person, so erasure destroys one key (docs/adr/0025); the
-    # stores of identity, messaging and payments seal with it.
-    person_key_vault = providers.Singleton(PostgisPersonKeyVault, engine)
+    # stores of identity, messaging and payments seal with it. The vault reads keys while a
+    # unit of work holds a connection, so it has a pool of its own: with fixed-size pools, a
+    # second connection asked of the same pool could wait for ever (pool starvation).
+    key_vault_engine = providers.Singleton(
+        create_engine,
+        config.database_url,
+        pool_size=KEY_VAULT_POOL_SIZE,
+        pool_timeout=config.db_pool_timeout_seconds,
+    )
+    person_key_vault = providers.Singleton(PostgisPersonKeyVault, key_vault_engine)
     erasure_register = providers.Singleton(FileErasureRegister.beside, config.kek_file)
     personal_data = providers.Singleton(
         AesGcmPersonalData, person_key_vault, keyring, erasure_register
@@ -552,7 +568,7 @@ class Container(containers.DeclarativeContainer):
     closers: providers.Provider[list[Closer]] = providers.Singleton(
         list
     )  # of clients built on first use, e.g. Stripe's
-    close = providers.Callable(_close, engine, redis, closers)
+    close = providers.Callable(_close, providers.List(engine, key_vault_engine), redis, closers)
 
     # ------------------------------------------------------------ bookings context
     bookings_uow = providers.Factory(PostgisBookingsUnitOfWork, engine)

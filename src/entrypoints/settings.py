@@ -26,7 +26,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 
 from adapters.ga4 import GA4_ENDPOINT
-from adapters.postgis.database import POOL_SIZE
+from adapters.postgis.database import POOL_SIZE, POOL_TIMEOUT_SECONDS
 from adapters.redis.idempotency import ANSWER_TTL_SECONDS
 from adapters.security.hibp import TIMEOUT_SECONDS
 from adapters.security.passwords import Argon2Params
@@ -95,7 +95,11 @@ class Settings(BaseSettings):
     kek_file: Path
     hold_ttl_seconds: int = Field(_seconds(_BOOKINGS.hold_ttl), ge=30, le=DAY)
     idempotency_ttl_seconds: int = Field(ANSWER_TTL_SECONDS, ge=60, le=7 * DAY)
+    # Database connections per process (fixed: no overflow). Throughput stops rising past ~8
+    # clients on a 2-core database, so keep workers x DB_POOL_SIZE near 2-4 per database core
+    # (docs/caching.md); a request waits up to DB_POOL_TIMEOUT_SECONDS for one, then gets 503.
     db_pool_size: int = Field(POOL_SIZE, ge=1, le=100)
+    db_pool_timeout_seconds: float = Field(POOL_TIMEOUT_SECONDS, gt=0, le=300)
     # Identity. Argon2id defaults are OWASP's minimum (see Argon2Params); tests lower them.
     argon2_memory_kib: int = Field(_ARGON2.memory_cost_kib, ge=8, le=4 * 1024 * 1024)
     argon2_time_cost: int = Field(_ARGON2.time_cost, ge=1, le=100)
@@ -312,6 +316,20 @@ class Settings(BaseSettings):
         # Keyword arguments only: the environment is read by from_env, from the mapping it is
         # given, so a test's Settings(...) never picks up the developer's shell.
         return (init_settings,)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment from which `from_env` reads these settings again: what a child
+        process (an API worker of `reserva serve`) is started with."""
+        environ = {}
+        for name, value in self:
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, tuple):
+                value = ",".join(value)
+            environ[name.upper()] = str(value)
+        return environ
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

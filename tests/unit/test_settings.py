@@ -222,3 +222,21 @@ def test_public_urls_lose_their_trailing_slash() -> None:
     settings = Settings.from_env({**URLS, "PUBLIC_WEB_URL": "https://app.example.com/r/"})
 
     assert settings.public_web_url == "https://app.example.com/r"
+
+
+def test_settings_survive_the_trip_through_a_child_process_environment() -> None:
+    """`reserva serve` hands its settings (local servers and fakes included) to its API
+    workers as their environment."""
+    settings = Settings.from_env(
+        URLS
+        | STRIPE
+        | {
+            "CORS_ORIGINS": "https://app.example.com,https://admin.example.com",
+            "GA4_VALIDATE": "true",
+            "DB_POOL_SIZE": "3",
+            "DB_POOL_TIMEOUT_SECONDS": "2.5",
+        }
+    )
+
+    assert Settings.from_env(settings.to_env()) == settings
+    assert settings.to_env()["STRIPE_API_KEY"] == STRIPE["STRIPE_API_KEY"]

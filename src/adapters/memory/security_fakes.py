@@ -14,7 +14,6 @@ import itertools
 import json
 import secrets
 import uuid
-from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -244,18 +243,19 @@ class MemoryThrottle(Throttle):
 
 
 class MemoryRateLimiter(RateLimiter):
-    """Sliding log: the timestamps of accepted requests within the window."""
+    """Fixed windows, each opened by the first request after the previous one ended: the
+    Redis limiter's contract in one process (where no permit is ever left unspent)."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._hits: dict[str, deque[float]] = {}
+        self._windows: dict[str, tuple[float, int]] = {}  # key: (window end, requests in it)
 
     async def hit(self, key: str, limit: int, window_seconds: float) -> float | None:
         now = self._clock.now().timestamp()
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - window_seconds:
-            hits.popleft()
-        if len(hits) >= limit:
-            return hits[0] + window_seconds - now
-        hits.append(now)
+        ends_at, used = self._windows.get(key, (now, 0))
+        if now >= ends_at:
+            ends_at, used = now + window_seconds, 0
+        if used >= limit:
+            return ends_at - now
+        self._windows[key] = (ends_at, used + 1)
         return None

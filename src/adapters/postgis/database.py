@@ -6,8 +6,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 # Measured on these machines: throughput stops rising past ~8 clients, so a small pool is right.
-POOL_SIZE = 10
-MAX_OVERFLOW = 5
+# Fixed size, no overflow: under load an overflowing pool opened ~200 connections in 6 s, each a
+# new backend process, just when the database had least time for them. A process serves at most
+# POOL_SIZE transactions at once; the rest queue here for up to POOL_TIMEOUT_SECONDS, then fail
+# clearly (sqlalchemy.exc.TimeoutError, answered 503 by the HTTP API) instead of hanging.
+POOL_SIZE = 8
+POOL_TIMEOUT_SECONDS = 10.0
 # A waiting lock or a runaway query fails clearly instead of holding a pooled connection forever.
 LOCK_TIMEOUT_MS = 5_000
 STATEMENT_TIMEOUT_MS = 30_000
@@ -32,10 +36,12 @@ def create_engine(
     url: str,
     *,
     pool_size: int = POOL_SIZE,
-    max_overflow: int = MAX_OVERFLOW,
+    max_overflow: int = 0,
+    pool_timeout: float = POOL_TIMEOUT_SECONDS,
     lock_timeout_ms: int = LOCK_TIMEOUT_MS,
 ) -> AsyncEngine:
-    """An engine for a `postgresql+psycopg://` URL.
+    """An engine for a `postgresql+psycopg://` URL, with a pool of `pool_size` connections
+    (the service never overflows it; some tests do, to open many at once).
 
     Every connection carries the timeouts above: a seat hold queued behind the occurrence's row
     lock, or an insert waiting on a conflicting uncommitted booking, fails with
@@ -49,6 +55,7 @@ def create_engine(
         parsed,
         pool_size=pool_size,
         max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
         pool_pre_ping=False,
         connect_args={"options": session_options(lock_timeout_ms)},
     )

@@ -1,6 +1,7 @@
 """Login back-off and API rate limiting on Redis (redis.asyncio).
 
-Each update is one Lua script, so concurrent hits on a key are counted exactly. Time comes from
+Each update is one Lua script, so concurrent hits on a key are counted exactly (the rate
+limiter counts leases of permits, spent locally: RedisRateLimiter). Time comes from
 the injected Clock (passed into the scripts), not from Redis, so the rules are the same as the
 memory fakes' and testable with a fake clock; Redis TTLs only clean up idle keys.
 
@@ -11,9 +12,12 @@ and its snapshots hold no personal value in clear (issue 10; docs/privacy.md "Id
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 
+import attrs
 from redis.asyncio import Redis
 
 from core.identity.ports import Blocked, RateLimiter, Reservation, Throttle
@@ -100,20 +104,26 @@ end
 return 0
 """
 
-# KEYS[1] = key; ARGV = now_ms, window_ms, limit, unique member.
-# Returns -1 if accepted, else the ms until the oldest counted request leaves the window.
-_SLIDING_WINDOW_HIT = """
+# KEYS[1] = key; ARGV = now_ms, window_ms, limit, lease size. A hash: the window's `start`
+# (ms, opened by the first request after the previous window ended) and the permits `used`
+# (leased) in it. Leases up to `lease size` permits, counting them at once; returns
+# {permits leased, ms until the window ends}.
+_LEASE = """
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return tonumber(oldest[2]) + window - now
+local size = tonumber(ARGV[4])
+local state = redis.call('HMGET', KEYS[1], 'start', 'used')
+local start = tonumber(state[1])
+local used = tonumber(state[2]) or 0
+if start == nil or now >= start + window then
+  start = now
+  used = 0
 end
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], window)
-return -1
+local leased = math.max(0, math.min(size, limit - used))
+redis.call('HSET', KEYS[1], 'start', start, 'used', used + leased)
+redis.call('PEXPIRE', KEYS[1], start + window - now)
+return {leased, start + window - now}
 """
 
 
@@ -165,8 +175,46 @@ class RedisThrottle(Throttle):
         await self._redis.delete(*await self._names([key]))
 
 
+LEASE_DIVISOR = 20  # a lease is 1/20 of the limit: at most 5 % left unspent per process
+MAX_LEASED_KEYS = 10_000  # clients with permits in hand, per process
+
+
+def lease_size(limit: int) -> int:
+    return max(1, limit // LEASE_DIVISOR)
+
+
+@attrs.define
+class _Lease:
+    """Permits of one key this process has counted in Redis and not spent yet."""
+
+    ends_at_ms: int = 0  # the end of the window they belong to
+    permits: int = 0
+    exhausted: bool = False  # Redis had none left for this window
+    renewing: asyncio.Future[None] | None = None
+
+
 class RedisRateLimiter(RateLimiter):
-    """Sliding log in a sorted set: exact, and small for API-sized limits."""
+    """Fixed windows counted in Redis, spent from local leases: the API rate limit across
+    processes without a Redis call per request.
+
+    A key's window opens at its first request and lasts `window_seconds`. A process takes
+    permits from Redis a lease at a time (`lease_size`: limit/20, at least 1), in one atomic
+    script that counts the whole lease as used at once, then spends it locally; it asks again
+    only when the lease is spent, and not at all once Redis has said the window is exhausted
+    (until it ends). Concurrent requests of one key in a process wait for one renewal.
+
+    The trade-offs, chosen for cost (docs/caching.md):
+    - Never more than `limit` requests per window in total, however many processes: every
+      admitted request spends a permit Redis counted.
+    - Fewer, when a client's requests spread over processes: each may hold up to
+      lease_size - 1 unspent permits when Redis runs out, and they are lost with the window.
+      N processes admit at least limit - N * (lease_size - 1) (>= 95 % with two processes,
+      600 a minute: 542); a client whose requests reach one process gets exactly `limit`.
+    - Fixed windows, not a sliding log: a client may spend a whole window's limit just
+      before it ends and the next one's just after (2 x limit within one window length).
+    - Redis is asked about 20 times per window per busy key and process instead of once per
+      request; a Redis outage fails open in RateLimitMiddleware, as before.
+    """
 
     def __init__(
         self,
@@ -175,19 +223,52 @@ class RedisRateLimiter(RateLimiter):
         *,
         prefix: str = "ratelimit:",
         keyed: PersonalData | None = None,
+        max_keys: int = MAX_LEASED_KEYS,
     ) -> None:
         self._clock = clock
         self._names = _KeyNames(prefix, keyed)
-        self._hit = redis.register_script(_SLIDING_WINDOW_HIT)
+        self._lease = redis.register_script(_LEASE)
+        self._leases: OrderedDict[str, _Lease] = OrderedDict()
+        self._max_keys = max_keys
 
     async def hit(self, key: str, limit: int, window_seconds: float) -> float | None:
-        wait_ms = await self._hit(
-            keys=await self._names([key]),
-            args=[
-                _ms(self._clock.now().timestamp()),
-                _ms(window_seconds),
-                limit,
-                uuid.uuid4().hex,
-            ],
-        )
-        return int(wait_ms) / 1000 if int(wait_ms) >= 0 else None
+        lease = self._local(key)
+        while True:
+            now_ms = _ms(self._clock.now().timestamp())
+            if now_ms < lease.ends_at_ms:
+                if lease.permits > 0:
+                    lease.permits -= 1
+                    return None
+                if lease.exhausted:
+                    return (lease.ends_at_ms - now_ms) / 1000
+            if lease.renewing is not None:
+                await lease.renewing
+            else:
+                await self._renew(lease, key, limit, _ms(window_seconds), now_ms)
+
+    def _local(self, key: str) -> _Lease:
+        """The key's lease, the most recently used; the least recently used one is forgotten
+        beyond `max_keys` (its unspent permits are lost: only stricter)."""
+        lease = self._leases.get(key)
+        if lease is None:
+            lease = self._leases[key] = _Lease()
+            if len(self._leases) > self._max_keys:
+                self._leases.popitem(last=False)
+        else:
+            self._leases.move_to_end(key)
+        return lease
+
+    async def _renew(
+        self, lease: _Lease, key: str, limit: int, window_ms: int, now_ms: int
+    ) -> None:
+        renewing = lease.renewing = asyncio.get_running_loop().create_future()
+        try:
+            leased, left_ms = await self._lease(
+                keys=await self._names([key]), args=[now_ms, window_ms, limit, lease_size(limit)]
+            )
+            lease.ends_at_ms = now_ms + int(left_ms)
+            lease.permits = int(leased)
+            lease.exhausted = lease.permits == 0
+        finally:
+            lease.renewing = None
+            renewing.set_result(None)  # waiters look again (and renew if this failed)

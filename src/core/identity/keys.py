@@ -6,6 +6,7 @@ token it signed has expired: retired_at + access_ttl.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Never
 
@@ -117,11 +118,17 @@ class VerifyAccessToken(UseCase):
     Feed the claims to `authorize_principal`. Failure: InvalidAccessToken.
 
     The token alone: whether its session is still live is AccessTokenAuthenticator's
-    question (LiveSessions), asked after this check.
+    question (LiveSessions), asked after this check on every request, cached or not.
 
     Keeps verifying keys in memory (they never change, only appear and age out), reloading
     when an unknown `kid` shows up — at most once per `reload_interval`, so garbage tokens
-    cannot hammer the database. Build it once per process (a singleton).
+    cannot hammer the database — and at least every `keys_max_age`, so a key deleted from
+    the database stops verifying in every process within that time.
+
+    Remembers the claims of the tokens it verified (an LRU of `max_cached` tokens, keyed by
+    the exact token string, so an altered byte is another key): a token seen again costs no
+    signature check until its `exp`, while its key still verifies. Only successes are kept.
+    Build it once per process (a singleton).
     """
 
     uow: UnitOfWorkFactory[IdentityUnitOfWork]
@@ -129,30 +136,67 @@ class VerifyAccessToken(UseCase):
     settings: IdentitySettings
     codec: AccessTokenCodec
     reload_interval: timedelta = timedelta(seconds=5)
+    keys_max_age: timedelta = timedelta(minutes=1)
+    max_cached: int = 8192
     _keys: dict[str, SigningKey] = attrs.field(factory=dict, init=False)
     _loaded_at: datetime | None = attrs.field(default=None, init=False)
+    _verified: OrderedDict[str, tuple[str, AccessClaims]] = attrs.field(
+        factory=OrderedDict, init=False
+    )
 
     async def __call__(self, *, token: str) -> Result[AccessClaims, InvalidAccessToken]:
         now = self.clock.now()
+        cached = await self._cached(token, now)
+        if cached is not None:
+            return Success(cached)
         kid = self.codec.key_id(token)
         key = await self._key(kid, now) if kid else None
-        if key is None:
+        if kid is None or key is None:
             return Failure(InvalidAccessToken())
         settings = self.settings
         decoded = self.codec.decode(token, key, issuer=settings.issuer, audience=settings.audience)
         if decoded is None:
             return Failure(InvalidAccessToken())
-        return AccessClaims.from_jwt(decoded).bind(lambda claims: _unexpired(claims, now))
+        verified = AccessClaims.from_jwt(decoded).bind(lambda claims: _unexpired(claims, now))
+        if isinstance(verified, Success):
+            self._remember(token, kid, verified.unwrap())
+        return verified
+
+    async def _cached(self, token: str, now: datetime) -> AccessClaims | None:
+        entry = self._verified.get(token)
+        if entry is None:
+            return None
+        kid, claims = entry
+        if now >= claims.expires_at or await self._key(kid, now) is None:
+            del self._verified[token]
+            return None
+        self._verified.move_to_end(token)
+        return claims
+
+    def _remember(self, token: str, kid: str, claims: AccessClaims) -> None:
+        self._verified[token] = (kid, claims)
+        if len(self._verified) > self.max_cached:
+            self._verified.popitem(last=False)
 
     async def _key(self, kid: str, now: datetime) -> SigningKey | None:
-        if kid not in self._keys and (
-            self._loaded_at is None or now - self._loaded_at >= self.reload_interval
+        """The verifying key `kid`, if it still verifies: active, or retired less than
+        access_ttl ago (every token it signed has expired after that)."""
+        loaded_at = self._loaded_at
+        if (
+            loaded_at is None
+            or now - loaded_at >= self.keys_max_age
+            or (kid not in self._keys and now - loaded_at >= self.reload_interval)
         ):
             async with self.uow(PUBLIC) as uow:
                 keys = await uow.signing_keys.verifying(now - self.settings.access_ttl)
             self._keys = {key.kid: key for key in keys}
             self._loaded_at = now
-        return self._keys.get(kid)
+        key = self._keys.get(kid)
+        if key is None or (
+            key.retired_at is not None and key.retired_at <= now - self.settings.access_ttl
+        ):
+            return None
+        return key
 
 
 def _unexpired(claims: AccessClaims, now: datetime) -> Result[AccessClaims, InvalidAccessToken]:

@@ -366,9 +366,11 @@ class Throttle(Protocol):
 
 
 class RateLimiter(Protocol):
-    """Sliding-window request limiting for the API."""
+    """Request limiting for the API: fixed windows, each opened by a key's first request
+    after the previous one ended, admitting at most `limit` requests (fewer when spread over
+    processes: see the Redis adapter)."""
 
     async def hit(self, key: str, limit: int, window_seconds: float) -> float | None:
-        """Count a request; None if it is within `limit` per `window_seconds`, otherwise the
-        seconds until one is allowed (refused requests are not counted)."""
+        """Count a request; None if it is within `limit` in the key's window, otherwise the
+        seconds until its window ends (refused requests are not counted)."""
         ...

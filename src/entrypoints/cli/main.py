@@ -11,6 +11,8 @@ Every failure ends the process with exit status 1 and one line on stderr, never 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import multiprocessing
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -25,6 +27,7 @@ from redis.exceptions import RedisError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
+from uvicorn.supervisors import Multiprocess
 
 from adapters.postgis import migrate
 from core.bookings import (
@@ -64,9 +67,10 @@ from entrypoints.container import (
     http_services,
 )
 from entrypoints.http.app import create_app
+from entrypoints.http.asgi import FACTORY
 from entrypoints.http.server import server_config
-from entrypoints.settings import SettingsError
-from entrypoints.worker import start_in_process_worker
+from entrypoints.settings import Settings, SettingsError
+from entrypoints.worker import run_worker, start_in_process_worker
 from entrypoints.worker.handlers import HANDLERS, PERIODIC
 
 T = TypeVar("T")
@@ -219,6 +223,54 @@ def _summary(summary: demo.DemoSummary) -> str:
 # ---------------------------------------------------------------- serve
 
 
+async def _prepare_demo(container: Container, demo_providers: int) -> None:
+    """Load the demo catalog into an empty database, with its accounts and policies."""
+    if not demo_providers:
+        return
+    summary = await _load_demo(container, demo_providers)
+    if summary is not None:
+        say(_summary(summary))
+    identity.print_demo_accounts(await identity.ensure_demo_accounts(container))
+    if published := await consent.ensure_demo_policies(container):
+        say("published demo policies: " + ", ".join(published))
+
+
+def _jobs_process(concurrency: int) -> None:
+    """The job worker beside several API processes: a process of its own, with its own
+    container, from the environment `serve` set up (Settings.to_env). SIGTERM stops it
+    after its running jobs."""
+
+    async def work() -> None:
+        container = build_container(Settings.from_env(os.environ))
+        try:
+            await run_worker(container, concurrency, handlers=HANDLERS, periodic=PERIODIC)
+        finally:
+            await container.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(work())
+
+
+def _serve_in_processes(
+    settings: Settings, host: str, port: int, workers: int, concurrency: int
+) -> None:
+    """`workers` uvicorn processes sharing one listening socket (uvicorn's supervisor
+    restarts any that dies) and the job worker in one more; all stop on Ctrl-C or SIGTERM."""
+    os.environ.update(settings.to_env())  # every child builds its container from it
+    config = server_config(FACTORY, host=host, port=port, factory=True, workers=workers)
+    jobs = multiprocessing.get_context("spawn").Process(
+        target=_jobs_process, args=(concurrency,), name="reserva jobs"
+    )
+    jobs.start()
+    try:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    finally:
+        jobs.terminate()
+        jobs.join(timeout=30)
+        if jobs.is_alive():
+            jobs.kill()
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -226,21 +278,26 @@ def serve(
     demo_providers: Annotated[
         int, typer.Option(min=0, help="Demo providers to load into an empty catalog (0: none).")
     ] = 3000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            envvar="RESERVA_WORKERS",
+            help="API processes (default: one per CPU core); 1 runs everything in one process.",
+        ),
+    ] = None,
 ) -> None:
-    """Run the HTTP API (docs at /docs) and one worker (mail, reminders, webhooks), with
-    local PostGIS, Redis and fakes of Stripe, SendGrid, WhatsApp and Cloudinary unless
-    configured; the worker also runs the periodic jobs (the payments sweeper every minute)."""
+    """Run the HTTP API (docs at /docs) on every core and one worker (mail, reminders,
+    webhooks), with local PostGIS, Redis and fakes of Stripe, SendGrid, WhatsApp and
+    Cloudinary unless configured; the worker also runs the periodic jobs (the payments
+    sweeper every minute)."""
+    api_processes = workers or os.cpu_count() or 1
 
-    async def run(container: Container, concurrency: int) -> None:
+    async def run_in_one_process(container: Container, concurrency: int) -> None:
         worker = None
         try:
-            if demo_providers:
-                summary = await _load_demo(container, demo_providers)
-                if summary is not None:
-                    say(_summary(summary))
-                identity.print_demo_accounts(await identity.ensure_demo_accounts(container))
-                if published := await consent.ensure_demo_policies(container):
-                    say("published demo policies: " + ", ".join(published))
+            await _prepare_demo(container, demo_providers)
             config = server_config(create_app(http_services(container)), host=host, port=port)
             worker = start_in_process_worker(
                 container, concurrency, handlers=HANDLERS, periodic=PERIODIC
@@ -249,6 +306,12 @@ def serve(
         finally:
             if worker is not None:
                 await worker.stop()
+            await container.close()
+
+    async def prepare(container: Container) -> None:
+        try:
+            await _prepare_demo(container, demo_providers)
+        finally:
             await container.close()
 
     def start() -> None:
@@ -260,7 +323,12 @@ def serve(
                 migrate.upgrade(settings.migrator_url, app_role=settings.app_role)
             # One worker beside the API in development: `reserva worker` scales it out.
             concurrency = min(settings.worker_concurrency, 2)
-            asyncio.run(run(build_container(settings), concurrency))
+            if api_processes == 1:
+                asyncio.run(run_in_one_process(build_container(settings), concurrency))
+            else:
+                asyncio.run(prepare(build_container(settings)))
+                say(f"serving with {api_processes} API processes")
+                _serve_in_processes(settings, host, port, api_processes, concurrency)
         finally:
             fakes.stop()
             if stripe is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
@@ -30,8 +31,10 @@ def ports() -> dict[str, int]:
     return {name: free_port() for name in names}
 
 
-@pytest.fixture
-def serving(tmp_path: Path, ports: dict[str, int]) -> Iterator[str]:
+@contextlib.contextmanager
+def _serve(
+    tmp_path: Path, ports: dict[str, int], *options: str
+) -> Iterator[subprocess.Popen[bytes]]:
     """A `reserva serve` process with its own data dir; stopped, with its servers, afterwards."""
     configured = ("DATABASE_URL", "REDIS_URL", "KEK_FILE", "CLOUDINARY_URL", "PUBLIC_API_URL")
     providers = ("STRIPE_", "SENDGRID_", "WHATSAPP_", "GA4_")
@@ -47,11 +50,12 @@ def serving(tmp_path: Path, ports: dict[str, int]) -> Iterator[str]:
         "RESERVA_CLOUDINARY_PORT": str(ports["cloudinary"]),
         "RESERVA_GA4_PORT": str(ports["ga4"]),
     }
+    env.pop("RESERVA_WORKERS", None)
     command = [str(Path(sys.executable).with_name("reserva")), "serve"]
-    options = ["--port", str(ports["http"]), "--demo-providers", "3"]
+    options = ("--port", str(ports["http"]), "--demo-providers", "3", *options)
     server = subprocess.Popen([*command, *options], env=env, cwd=tmp_path)
     try:
-        yield f"http://127.0.0.1:{ports['http']}"
+        yield server
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -60,6 +64,13 @@ def serving(tmp_path: Path, ports: dict[str, int]) -> Iterator[str]:
             server.kill()
             LocalPostgres(tmp_path / "data" / "pg", ports["pg"]).stop()
             LocalRedis(ports["redis"], tmp_path / "data" / "redis").stop()
+
+
+@pytest.fixture
+def serving(tmp_path: Path, ports: dict[str, int]) -> Iterator[str]:
+    """`reserva serve` as it starts by default: one API process per core."""
+    with _serve(tmp_path, ports):
+        yield f"http://127.0.0.1:{ports['http']}"
 
 
 def _wait_for(url: str) -> httpx.Response:
@@ -150,3 +161,51 @@ def test_serve_sends_mail_to_the_local_sendgrid_fake_through_its_worker(
     assert fired.delivery["status"] == 200
     assert forged.status_code == 401
     assert (tmp_path / "data" / "messaging" / "state.json").exists()
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = status.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:  # the field after the state is the parent's pid
+                children.append(int(status.parent.name))
+    return children
+
+
+def _listening_socket(port: int) -> str:
+    """`socket:[inode]`, as /proc/<pid>/fd shows the TCP socket listening on `port`."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":  # LISTEN
+            return f"socket:[{fields[9]}]"
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+def _holds(pid: int, target: str) -> bool:
+    with contextlib.suppress(OSError):
+        return any(os.readlink(fd) == target for fd in Path(f"/proc/{pid}/fd").iterdir())
+    return False
+
+
+@pytest.mark.parametrize("asked", [None, 3], ids=["one per core", "three"])
+def test_serve_answers_from_as_many_api_processes_as_asked(
+    tmp_path: Path, ports: dict[str, int], asked: int | None
+) -> None:
+    """One API process per core by default, or `--workers N`: that many child processes of
+    `reserva serve` accept on the API's one listening socket (one more runs the jobs)."""
+    workers = asked or os.cpu_count() or 1
+    options = ("--workers", str(asked)) if asked else ()
+    with _serve(tmp_path, ports, *options) as server:
+        base_url = f"http://127.0.0.1:{ports['http']}"
+        providers = _wait_for(f"{base_url}/providers")
+        listening = _listening_socket(ports["http"])
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while len(api := [c for c in _children(server.pid) if _holds(c, listening)]) < workers:
+            assert time.monotonic() < deadline, f"{len(api)} API processes"
+            time.sleep(0.5)
+        answers = [httpx.get(f"{base_url}/providers").status_code for _ in range(20)]
+
+    assert providers.status_code == 200
+    assert len(api) == workers
+    assert answers == [200] * 20

@@ -55,6 +55,37 @@ async def test_an_unreachable_redis_answers_503(stranded: Client, tokens: TokenT
     assert response.headers["content-type"].startswith(PROBLEM)
 
 
+async def test_a_request_finding_the_pool_busy_answers_503_after_the_pool_timeout(
+    http_database: str, redis_url: str, kek_file: Path, tokens: TokenTable
+) -> None:
+    """Fixed-size pools (issue 11): no overflow connection is opened; a request that finds
+    every pooled connection busy waits DB_POOL_TIMEOUT_SECONDS, then gets a clear 503."""
+    container = build_container(
+        Settings(
+            database_url=http_database,
+            redis_url=redis_url,
+            kek_file=kek_file,
+            db_pool_size=1,
+            db_pool_timeout_seconds=0.2,
+        )
+    )
+    container.authenticator.override(providers.Object(tokens))
+    try:
+        async with AsyncTestClient(app=create_app(http_services(container))) as client:
+            async with container.engine().connect() as busy:
+                await busy.exec_driver_sql("SELECT 1")
+                refused = await client.get("/providers")
+            served = await client.get("/providers")
+    finally:
+        await container.close()
+
+    assert refused.status_code == 503
+    assert refused.headers["content-type"].startswith(PROBLEM)
+    assert refused.headers["retry-after"]
+    assert "QueuePool" not in refused.text
+    assert served.status_code == 200
+
+
 async def test_an_unknown_route_is_a_404_problem(client: Client) -> None:
     response = await client.get("/no/such/thing")
 

@@ -316,17 +316,20 @@ async def test_requests_within_the_limit_pass(limiter: RateLimiter) -> None:
     assert [await limiter.hit("api:ip", 3, 60) for _ in range(3)] == [None, None, None]
 
 
-async def test_request_over_the_limit_waits_for_the_oldest_to_leave_the_window(
+async def test_a_refused_request_waits_for_its_window_to_end(
     limiter: RateLimiter, clock: FixedClock
 ) -> None:
-    await limiter.hit("k", 2, 60)
+    """Fixed windows, each opened by the first request after the previous one ended (the
+    sliding log this replaced refused the fourth hit: issue 11 traded it for leases)."""
+    await limiter.hit("k", 2, 60)  # opens the window [0 s, 60 s)
     clock.advance(timedelta(seconds=10))
     await limiter.hit("k", 2, 60)
     clock.advance(timedelta(seconds=5))
     assert await limiter.hit("k", 2, 60) == 45.0
-    clock.advance(timedelta(seconds=45))
+    clock.advance(timedelta(seconds=45))  # [60 s, 120 s)
     assert await limiter.hit("k", 2, 60) is None
-    assert await limiter.hit("k", 2, 60) == 10.0
+    assert await limiter.hit("k", 2, 60) is None
+    assert await limiter.hit("k", 2, 60) == 60.0
 
 
 async def test_refused_requests_are_not_counted(limiter: RateLimiter, clock: FixedClock) -> None:
@@ -344,5 +347,8 @@ async def test_keys_are_limited_separately(limiter: RateLimiter) -> None:
 
 
 async def test_concurrent_hits_admit_exactly_the_limit(limiter: RateLimiter) -> None:
-    results = await asyncio.gather(*(limiter.hit("burst", 10, 60) for _ in range(50)))
-    assert sum(r is None for r in results) == 10
+    for limit in (10, 100):  # leases of 1 and of 5 permits
+        results = await asyncio.gather(
+            *(limiter.hit(f"burst{limit}", limit, 60) for _ in range(150))
+        )
+        assert sum(r is None for r in results) == limit
