@@ -16,13 +16,27 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import psycopg
 from stack import BENCH_DIR
 
 from adapters.security.passwords import Argon2PasswordHasher
 
 REPLAY_LUA = BENCH_DIR / "replay.lua"
+# A hold as a sequence of statements (issue 10's code: add_exclusive + the outbox), and every
+# statement of such a hold, reads included.
 HOLD_WRITES_SQL = BENCH_DIR / "hold.pgbench.sql"
 HOLD_FULL_SQL = BENCH_DIR / "hold_full.pgbench.sql"
+# A hold as one call of a database function (issue 11, migration 0020): the script for each
+# signature known, newest first. The migrated database's catalog (pg_proc) decides which one
+# runs, so the benchmark measures whatever code is checked out. A new or changed signature:
+# copy the nearest script, change its SELECT to the new call, add a line here.
+HOLD_FUNCTION_SCRIPTS = (
+    (
+        "hold_booking(jsonb, uuid[], bigint, timestamptz, jsonb)",
+        BENCH_DIR / "hold_booking.pgbench.sql",
+    ),
+)
+PGBENCH_CUSTOMER = "7542ae65-6b5c-4386-9c5a-21045f07d09f"  # the customer every script books for
 WRK_THREADS = 2  # one per core: wrk needs little, and the server must share these cores
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -190,11 +204,12 @@ def wrk(
     connections: int,
     seconds: int,
     meter_roots: CpuRoots,
-    think_ms: float = 0,
+    rate: float = 0,
     timeout_s: int = 30,
 ) -> dict[str, Any]:
     """Saturating load (each connection sends its next request as soon as it has an answer),
-    or with `think_ms` a population of users who pause that long on average between requests.
+    or with `rate` open-loop load: requests released at that many a second (Poisson), whatever
+    the answers, on `connections` open connections (replay.lua says how, and its limits).
     """
     argv = [
         wrk_path,
@@ -203,14 +218,13 @@ def wrk(
         url,
         *("--", str(requests_file), str(min(WRK_THREADS, connections))),
     ]
-    env = {**os.environ, "REPLAY_THINK_MS": str(think_ms)}
+    env = {**os.environ, "REPLAY_RATE": str(rate)}
     with CpuMeter(meter_roots) as meter:
         done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     found = re.search(r"^WRK_JSON (.*)$", done.stdout, re.MULTILINE)
     if done.returncode != 0 or found is None:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    summary = _wrk_summary(json.loads(found.group(1)), connections, meter.cores)
-    return {**summary, "think_ms": think_ms} if think_ms else summary
+    return _wrk_summary(json.loads(found.group(1)), connections, meter.cores)
 
 
 def _wrk_summary(raw: dict[str, Any], connections: int, cores: dict[str, float]) -> dict[str, Any]:
@@ -220,7 +234,7 @@ def _wrk_summary(raw: dict[str, Any], connections: int, cores: dict[str, float])
         f"{k}xx": sum(n for code, n in statuses.items() if code // 100 == k) for k in (2, 4, 5)
     }
     latency = raw["latency_us"]
-    return {
+    summary = {
         "connections": connections,
         "seconds": round(seconds, 1),
         "requests": raw["requests"],
@@ -233,9 +247,59 @@ def _wrk_summary(raw: dict[str, Any], connections: int, cores: dict[str, float])
         "latency_ms": {k: round(v / 1000, 2) for k, v in latency.items()},
         "cpu_cores": rounded(cores),
     }
+    if paced := raw.get("paced"):
+        # Offered: the schedule's rate. Achieved: answers a second. Sent late: releases that
+        # found every connection busy (the server fell behind; see replay.lua).
+        summary["paced"] = {
+            "offered_rps": paced["rate"],
+            "achieved_rps": summary["rps"],
+            "sent": paced["sent"],
+            "late": paced["late"],
+            "late_fraction": round(paced["late"] / max(paced["sent"], 1), 4),
+            "late_after_ms": paced["late_ms"],
+            "lateness_ms": paced["lateness_ms"],
+        }
+    return summary
 
 
 # ---------------------------------------------------------------- pgbench
+
+
+class UnknownHoldFunction(RuntimeError):
+    """The database has a hold function no pgbench script knows: measuring the old statements
+    instead would compare the API with writes it no longer sends."""
+
+
+def hold_writes_script(libpq_url: str) -> Path:
+    """The pgbench script that sends the writes the checked-out API's hold sends."""
+    with psycopg.connect(libpq_url) as conn:
+        for signature, script in HOLD_FUNCTION_SCRIPTS:
+            found = conn.execute("SELECT to_regprocedure(%s) IS NOT NULL", [signature]).fetchone()
+            if found and found[0]:
+                return script
+        unknown = [
+            str(row[0])
+            for row in conn.execute(
+                "SELECT oid::regprocedure::text FROM pg_proc"
+                " WHERE pronamespace = 'public'::regnamespace AND proname LIKE 'hold%'"
+            )
+        ]
+    if unknown:
+        raise UnknownHoldFunction(
+            f"the database has {', '.join(unknown)} but no pgbench script calls it: add one "
+            "to HOLD_FUNCTION_SCRIPTS in bench/load.py (see bench/hold_booking.pgbench.sql), "
+            "or pass --pgbench-script"
+        )
+    return HOLD_WRITES_SQL
+
+
+def _booked(owner_url: str) -> int:
+    """Bookings the pgbench scripts made so far (as the owner: row-level security hides them)."""
+    with psycopg.connect(owner_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM bookings WHERE customer_id = %s", [PGBENCH_CUSTOMER]
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def pgbench(
@@ -247,9 +311,14 @@ def pgbench(
     seconds: int,
     base_hour: int,
     meter_roots: CpuRoots,
-    script: Path = HOLD_WRITES_SQL,
+    script: Path,
+    owner_url: str,
 ) -> dict[str, Any]:
-    """A hold's statements (`script`), prepared like psycopg prepares them after five uses."""
+    """A hold's statements (`script`), prepared like psycopg prepares them after five uses.
+
+    `booked` counts the bookings the run made: a script whose call answers "refused" instead
+    of failing (a function's outcome) would otherwise count refusals as transactions.
+    """
     prefix = logs / f"pgbench-c{clients}-b{base_hour}"
     argv = [
         pgbench_path,
@@ -259,6 +328,7 @@ def pgbench(
         *("-l", f"--log-prefix={prefix}"),
         libpq_url,
     ]
+    booked_before = _booked(owner_url)
     with CpuMeter(meter_roots) as meter:
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -270,6 +340,7 @@ def pgbench(
         "seconds": seconds,
         "transactions": _number(r"number of transactions actually processed: (\d+)", done.stdout),
         "failed": _number(r"number of failed transactions: (\d+)", done.stdout),
+        "booked": _booked(owner_url) - booked_before,
         "tps": round(_number(r"tps = ([\d.]+) \(without", done.stdout), 1),
         "latency_ms": _percentiles(latencies),
         "cpu_cores": rounded(meter.cores),

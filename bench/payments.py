@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
 import httpx
 import psycopg
 from load import _percentiles
@@ -84,12 +83,6 @@ async def onboard_everyone(container: Any, libpq_url: str, stripe_base: str) -> 
             return len(ids)
         await asyncio.sleep(0.2)
     raise RuntimeError("providers' onboarding webhooks did not arrive")
-
-
-def owner_url(dbs: Any) -> str:
-    """The watch reads every customer's bookings: the schema owner, whom RLS lets through."""
-    url: str = dbs.postgres.ensure_running().migrator_url
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def priced(holds: list[Hold], libpq_url: str) -> list[Hold]:
@@ -229,13 +222,7 @@ async def main(customers: int, rounds: int, think: float, workers: int) -> dict[
             }
             container = build_container(Settings.from_env(env))
             demo = await load_demo(container, PROVIDERS)
-            kind = server_kinds()[0]
-            if workers > 1:  # uvicorn's own process manager; the API's CPU is then all cores
-                kind = attrs.evolve(
-                    kind,
-                    name=f"{kind.name} x{workers}",
-                    argv=(*kind.argv, "--workers", str(workers)),
-                )
+            kind = server_kinds(workers)[0]  # >1: the API's CPU is then all cores
             with start_api(kind, dbs, Path(tmp) / "api.log") as server:
                 stripe.control.configure_webhook(f"{server.url}/webhooks/stripe", WEBHOOK_SECRET)
                 onboarded = await onboard_everyone(container, dbs.libpq_url, stripe.api_base)
@@ -248,7 +235,7 @@ async def main(customers: int, rounds: int, think: float, workers: int) -> dict[
                     raise RuntimeError(f"only {len(holds)} free priced slots for {wanted}")
                 people = await log_in(container, await register_customers(container, customers))
                 timings, seconds = await run_load(
-                    server.url, stripe.api_base, owner_url(dbs), people, holds, rounds, think
+                    server.url, stripe.api_base, dbs.owner_url, people, holds, rounds, think
                 )
             if timings.failures:  # keep the servers' logs for a look
                 shutil.copytree(

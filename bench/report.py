@@ -16,15 +16,14 @@ _CPU_HEADER = "CPU cores: API / PostgreSQL / load gen / other"
 
 
 def markdown(results: dict[str, Any]) -> str:
-    parts = [
-        f"# Benchmark run {results['started_at']}",
-        _machine(results),
-        _setup(results),
-        _baseline(results),
-        _holds(results),
-        _search(results),
-        _logins(results),
-    ]
+    parts = [f"# Benchmark run {results['started_at']}", _machine(results), _setup(results)]
+    if results["servers"]:  # the one-worker tables (not with --quick or --only)
+        parts += [_baseline(results), _holds(results), _search(results), _logins(results)]
+    goals = results["goals"]
+    if "holds" in goals:
+        parts.append(_goal_holds(results))
+    if "search" in goals:
+        parts.append(_goal_search(results))
     return "\n\n".join(parts) + "\n"
 
 
@@ -48,6 +47,7 @@ def _machine(results: dict[str, Any]) -> str:
             f"everything (load generator, API, PostgreSQL, Redis) on the same machine",
             f"- Command: `{results['command']}` (whole run {results['total_seconds']} s)",
             f"- Other load on the machine before the run: {s['background_cores_before']} cores",
+            f"- pgbench runs the hold's writes as bench/{s['hold_script']}",
         ]
     )
 
@@ -154,9 +154,7 @@ def _search(results: dict[str, Any]) -> str:
         [
             server["name"],
             run["connections"],
-            f"users pausing {run['think_ms'] / 1000:.1f} s"
-            if run.get("think_ms")
-            else "saturating",
+            _load(run),
             run["rps"],
             _ms(run, "p50", "p90", "p99", "max"),
             _statuses(run),
@@ -181,6 +179,110 @@ def _search(results: dict[str, Any]) -> str:
     radius = results["settings"]["search_radius_m"]
     title = f"## Geo search: GET /search, radius {radius} m, near demo cities"
     return f"{title}\n\n{_table(header, rows)}"
+
+
+def _load(run: dict[str, Any]) -> str:
+    """Saturating (closed loop), or the rate offered (open loop) and how well it was kept."""
+    paced = run.get("paced")
+    if paced is None:
+        return "saturating"
+    late = paced["late_fraction"]
+    return (
+        f"{paced['offered_rps']:g}/s offered ({late:.1%} sent > {paced['late_after_ms']} ms "
+        f"late, lateness p99 {paced['lateness_ms'].get('p99', '-')} ms)"
+    )
+
+
+def _goal_holds(results: dict[str, Any]) -> str:
+    goals = results["goals"]
+    holds = goals["holds"]
+    rows = []
+    for n, run in enumerate(holds["rounds"], start=1):
+        api, pgb = run["api"], run["pgbench"]
+        rows.append(
+            [
+                n,
+                api["ok_per_s"],
+                _statuses(api, reused=True),
+                _ms(api, "p50", "p99"),
+                _cpu_ms(api, "server", api["ok_per_s"]),
+                pgb["tps"],
+                f"{pgb['booked']} / {pgb['transactions']:.0f}",
+                _ms(pgb, "p50", "p99"),
+                _cpu_ms(pgb, "postgres", pgb["tps"]),
+                f"{run['api_over_pgbench']:.1%}",
+                _cpu(api),
+            ]
+        )
+    header = (
+        "round",
+        "API holds/s (2xx)",
+        "2xx / 4xx / 5xx",
+        "API p50 / p99 ms",
+        "API CPU ms/hold",
+        "pgbench TPS",
+        "pgbench booked / transactions",
+        "pgbench p50 / p99 ms",
+        "PostgreSQL CPU ms/tx",
+        "API ÷ pgbench",
+        f"{_CPU_HEADER} (API run)",
+    )
+    title = (
+        f"## Goal 1: holds, {goals['name']}, vs pgbench on the same writes "
+        f"(bench/{holds['script']}), {holds['connections']} connections, interleaved"
+    )
+    summary = (
+        f"Medians of {len(holds['rounds'])} rounds: API {holds['api_holds_per_s']} holds/s "
+        f"(p99 {holds['api_p99_ms']} ms), pgbench {holds['pgbench_tps']} TPS (p99 "
+        f"{holds['pgbench_p99_ms']} ms): **API ÷ pgbench = {holds['api_over_pgbench']:.1%}**."
+    )
+    return f"{title}\n\n{_table(header, rows)}\n\n{summary}"
+
+
+def _goal_search(results: dict[str, Any]) -> str:
+    goals = results["goals"]
+    window = results["settings"]["free_window"]
+    rows = [
+        [
+            f"free slot {window[0][:10]}" if run["free_slot_filter"] else "none",
+            run["connections"],
+            run["paced"]["offered_rps"],
+            run["paced"]["achieved_rps"],
+            f"{run['paced']['late_fraction']:.1%}",
+            run["paced"]["lateness_ms"].get("p99", "-"),
+            _ms(run, "p50", "p90", "p99", "max"),
+            _statuses(run),
+            sum(run["socket_errors"].values()) - run["socket_errors"]["status"],
+            _cpu_ms(run, "server", run["rps"]),
+            _cpu(run),
+        ]
+        for run in goals["search"]
+    ]
+    header = (
+        "filter",
+        "conns",
+        "offered req/s",
+        "achieved req/s",
+        f"sent > {goals['search'][0]['paced']['late_after_ms']} ms late",
+        "lateness p99 ms",
+        "p50 / p90 / p99 / max ms",
+        "2xx / 4xx / 5xx",
+        "socket errors",
+        "API CPU ms/req",
+        _CPU_HEADER,
+    )
+    radius = results["settings"]["search_radius_m"]
+    title = (
+        f"## Goal 2: geo search, {goals['name']}, GET /search radius {radius} m, "
+        "open loop at 1,000 connections"
+    )
+    note = (
+        "Latencies are wrk's, from each request's send; requests sent late waited that much "
+        "longer for a free connection (bench/replay.lua). When achieved < offered the server "
+        "fell behind: requests still unanswered when the run ended are not counted, so the "
+        "percentiles are then a lower bound."
+    )
+    return f"{title}\n\n{_table(header, rows)}\n\n{note}"
 
 
 def _logins(results: dict[str, Any]) -> str:

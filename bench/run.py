@@ -1,25 +1,40 @@
-"""Load benchmarks of the API, next to the database's own limit, in one run (~8.5 minutes).
+"""Load benchmarks of the API, next to the database's own limit, in one run.
 
+    .venv/bin/python bench/run.py --quick    # <= 3 minutes; last line hold_api_to_pgbench=<ratio>
     .venv/bin/python bench/run.py [--seconds 20] [--servers all|first] [--durable]
+                                  [--workers 2] [--rounds 3] [--search-rate 600]
+                                  [--only holds|search] [--pgbench-script PATH]
 
-Starts a throwaway PostGIS cluster and Redis on free ports, loads the 3,000-provider demo
-catalog, registers bench customers and logs them in through the identity use cases, then, for
-each server:
+Starts a throwaway PostGIS cluster and Redis on free ports, loads the demo catalog (3,000
+providers; --quick: 300), registers bench customers and logs them in through the identity use
+cases. Then, unless --only or --quick, for each server installed (uvicorn with uvloop+httptools,
+uvicorn with asyncio+h11, granian), the API in one worker process:
 
 0. GET /ping on a bare Litestar app: what the server and framework alone cost;
 1. holds (POST /bookings) of distinct free slots with wrk at 8, 32 and 64 connections, each
-   followed by pgbench running the hold's own writes (bench/hold.pgbench.sql) at as many
-   clients on the same database: API holds/s over pgbench TPS is the ratio reported (at 32,
-   also pgbench on every statement of a hold, bench/hold_full.pgbench.sql);
+   followed by pgbench running the hold's writes at as many clients on the same database: API
+   holds/s over pgbench TPS is the ratio reported;
 2. geo search (GET /search) with 1,000 and 64 saturating connections, then 1,000 connections
-   of users pausing between requests (half the capacity just measured);
+   offered half the capacity just measured (open loop);
 3. logins: the Argon2id adapter alone, then POST /auth/login.
 
-The API runs in its own process, one worker, under each server installed (uvicorn with
-uvloop+httptools, uvicorn with asyncio+h11, granian): the first gets every scenario, the
-others the baseline, holds at 64 connections and search at 64. Results go to bench/results/
-(JSON and Markdown); docs/benchmarks.md explains them. Needs wrk (apt-get install wrk) and
-pgbench (with PostgreSQL).
+The first server gets every scenario, the others the baseline, holds at 64 connections and
+search at 64. Then the goals of issue 11, with the API in --workers processes (2, as `reserva
+serve` on this machine) under the first server:
+
+4. holds vs pgbench on the same writes, interleaved: --rounds rounds of API holds then pgbench
+   (the order alternating), 32 connections each; the ratio is median API holds/s over median
+   pgbench TPS, printed last as `hold_api_to_pgbench=<ratio>`;
+5. geo search at 1,000 open connections and --search-rate requests a second offered (open
+   loop, bench/replay.lua), without and with the free-slot filter (one whole day, three days
+   ahead).
+
+"The hold's writes" are whatever the checked-out code sends: bench/load.py picks the pgbench
+script by the functions the migrated database has (a hold function of issue 11, else the
+statements of bench/hold.pgbench.sql). --quick runs only 4 (3 rounds of 10 s) on a smaller
+catalog; --only runs only 4 or 5. Results go to bench/results/ (JSON and Markdown);
+docs/benchmarks.md explains them. Needs wrk (apt-get install wrk) and pgbench (with
+PostgreSQL).
 """
 
 from __future__ import annotations
@@ -28,6 +43,7 @@ import argparse
 import asyncio
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -55,6 +71,7 @@ from stack import (
     server_kinds,
 )
 
+from core.shared.time import TimeRange
 from entrypoints.container import Container, build_container
 from entrypoints.settings import Settings
 
@@ -64,9 +81,18 @@ SEARCH_CONNECTIONS = (1000, 64)
 PACED_LOAD = 0.5  # of the capacity measured with 1,000 saturating connections
 LOGIN_CONNECTIONS = 8
 BASELINE_CONNECTIONS = 64
+GOAL_HOLD_CONNECTIONS = 32
+GOAL_SEARCH_CONNECTIONS = 1000
+GOAL_SEARCH_RATE = 600.0  # requests a second offered (issue 11)
+FREE_WINDOW_DAYS_AHEAD = 3
+WORKERS = 2  # API processes for the goals: `reserva serve` on this 2-core machine
+ROUNDS = 3
+QUICK_PROVIDERS = 300
+QUICK_SECONDS = 10
 CUSTOMERS = 32
-HOLDS_WANTED = 80_000
-HOLD_DAYS = 6
+HOLDS_WANTED = 250_000
+HOLD_DAYS = 14
+MAX_HOLD_RATE = 5_000  # holds a second no run here reaches: a wrk file holds that many a second
 ARGON2_VERIFICATIONS = 40
 WARM_UP_SECONDS = 3
 SEARCH_PATHS = 20_000
@@ -81,6 +107,19 @@ class Options:
     providers: int
     all_servers: bool
     durable: bool
+    workers: int
+    rounds: int
+    search_rate: float
+    only: str | None  # "holds" or "search": only that goal; None: everything
+    pgbench_script: Path | None  # None: chosen by the functions the database has
+    quick: bool
+
+    @property
+    def one_worker_tables(self) -> bool:
+        return self.only is None
+
+    def goal(self, name: str) -> bool:
+        return self.only in (None, name)
 
 
 @attrs.frozen(kw_only=True)
@@ -103,20 +142,28 @@ def main(argv: Sequence[str]) -> int:
         with databases(workdir, durable=options.durable) as dbs:
             results = _run(options, tools, dbs, workdir)
         results["settings"]["open_files_limit"] = open_files
+    except load.UnknownHoldFunction as unknown:
+        print(f"bench: {unknown}", file=sys.stderr)
+        return 2
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     _save(results)
+    _print_ratio(results)
     return 0
 
 
 def _options(argv: Sequence[str]) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=20, help="length of each measurement")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"only holds vs pgbench, {QUICK_PROVIDERS} providers, {QUICK_SECONDS} s a measurement",
+    )
+    parser.add_argument("--seconds", type=int, help="length of each measurement (default 20)")
     parser.add_argument(
         "--providers",
         type=int,
-        default=workload.DEMO_PROVIDERS,
-        help="demo providers to load (fewer for a quick smoke run)",
+        help=f"demo providers to load (default {workload.DEMO_PROVIDERS})",
     )
     parser.add_argument(
         "--servers",
@@ -129,12 +176,41 @@ def _options(argv: Sequence[str]) -> Options:
         action="store_true",
         help="fsync and synchronous commits on (default: off, like the test suite's cluster)",
     )
+    parser.add_argument(
+        "--workers", type=int, default=WORKERS, help="API processes for the goals (default 2)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=ROUNDS, help="interleaved rounds of API and pgbench holds"
+    )
+    parser.add_argument(
+        "--search-rate",
+        type=float,
+        default=GOAL_SEARCH_RATE,
+        help="search requests a second offered at 1,000 connections (default 600)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("holds", "search"),
+        help="only that goal (two workers), none of the one-worker tables",
+    )
+    parser.add_argument(
+        "--pgbench-script",
+        type=Path,
+        help="the hold's writes for pgbench (default: chosen by the database's functions)",
+    )
     args = parser.parse_args(argv)
+    quick = bool(args.quick)
     return Options(
-        seconds=args.seconds,
-        providers=args.providers,
+        seconds=args.seconds or (QUICK_SECONDS if quick else 20),
+        providers=args.providers or (QUICK_PROVIDERS if quick else workload.DEMO_PROVIDERS),
         all_servers=args.servers == "all",
         durable=args.durable,
+        workers=args.workers,
+        rounds=args.rounds,
+        search_rate=args.search_rate,
+        only="holds" if quick else args.only,
+        pgbench_script=args.pgbench_script,
+        quick=quick,
     )
 
 
@@ -147,6 +223,8 @@ def _say(message: str) -> None:
 
 def _run(options: Options, tools: dict[str, str], dbs: Databases, workdir: Path) -> dict[str, Any]:
     started = time.monotonic()
+    hold_script = options.pgbench_script or load.hold_writes_script(dbs.libpq_url)
+    _say(f"pgbench runs the hold's writes as {hold_script.name}")
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join([".venv/bin/python", "bench/run.py", *sys.argv[1:]]),
@@ -156,6 +234,9 @@ def _run(options: Options, tools: dict[str, str], dbs: Databases, workdir: Path)
             "durable_postgres": options.durable,
             "wrk_threads": load.WRK_THREADS,
             "search_radius_m": workload.SEARCH_RADIUS_M,
+            "hold_script": hold_script.name,
+            "workers": options.workers,
+            "rounds": options.rounds,
         },
     }
     results["settings"]["background_cores_before"] = background = load.background_cores()
@@ -163,11 +244,16 @@ def _run(options: Options, tools: dict[str, str], dbs: Databases, workdir: Path)
         _say(f"warning: other processes use {background} cores; the figures will be low")
     prepared = asyncio.run(_prepare(dbs, options.providers))
     results["setup"] = prepared.setup
-    _say("Argon2id: timing the password adapter alone")
-    results["argon2"] = asyncio.run(load.argon2_verifications(ARGON2_VERIFICATIONS))
-    kinds = server_kinds() if options.all_servers else server_kinds()[:1]
-    bench = _Bench(options, tools, dbs, workdir, prepared)
-    results["servers"] = [bench.server(kind, first=n == 0) for n, kind in enumerate(kinds)]
+    bench = _Bench(options, tools, dbs, workdir, prepared, hold_script)
+    window = bench.free_window
+    results["settings"]["free_window"] = [window.start.isoformat(), window.end.isoformat()]
+    results["servers"] = []
+    if options.one_worker_tables:
+        _say("Argon2id: timing the password adapter alone")
+        results["argon2"] = asyncio.run(load.argon2_verifications(ARGON2_VERIFICATIONS))
+        kinds = server_kinds() if options.all_servers else server_kinds()[:1]
+        results["servers"] = [bench.server(kind, first=n == 0) for n, kind in enumerate(kinds)]
+    results["goals"] = bench.goals(server_kinds(options.workers)[0])
     results["total_seconds"] = round(time.monotonic() - started, 1)
     return results
 
@@ -206,17 +292,18 @@ async def _log_in(dbs: Databases, emails: list[str]) -> list[workload.Customer]:
 
 
 class _HoldQueue:
-    """Holds not used yet. Each wrk run gets all of them in a file; afterwards the ones it may
-    have sent are dropped (threads progress unevenly, hence the margin), never reused."""
+    """Holds not used yet. Each wrk run gets as many as it could send in a file; afterwards the
+    ones it may have sent are dropped (threads progress unevenly, hence the margin), never
+    reused. A run that sends them all starts again (wraps, answered 409: the report says so)."""
 
     def __init__(self, holds: list[workload.Hold]) -> None:
         self._holds = holds
 
-    def file(self, path: Path, customers: list[workload.Customer]) -> Path:
+    def file(self, path: Path, customers: list[workload.Customer], seconds: int) -> Path:
         tokens = [customer.access_token for customer in customers]
         lines = (
             ("POST", "/bookings", tokens[n % len(tokens)], hold.body())
-            for n, hold in enumerate(self._holds)
+            for n, hold in enumerate(self._holds[: MAX_HOLD_RATE * seconds])
         )
         return load.write_requests(path, lines)
 
@@ -234,17 +321,22 @@ class _Bench:
         dbs: Databases,
         workdir: Path,
         prepared: Prepared,
+        hold_script: Path,
     ) -> None:
         self.options, self.tools, self.dbs, self.workdir = options, tools, dbs, workdir
         self.emails = prepared.emails
         self.holds = _HoldQueue(prepared.holds)
+        self.hold_script = hold_script
         self.customers: list[workload.Customer] = []
         self.ping_file = load.write_requests(workdir / "ping.tsv", [("GET", "/ping", "", "")])
-        self.search_file = load.write_requests(
-            workdir / "search.tsv",
-            (("GET", path, "", "") for path in workload.search_paths(SEARCH_PATHS, SEED)),
-        )
+        self.search_file = self._search_file("search.tsv", None)
+        self.free_window = workload.free_window(datetime.now(UTC), FREE_WINDOW_DAYS_AHEAD)
+        self.free_search_file = self._search_file("search-free.tsv", self.free_window)
         self._pgbench_runs = 0
+
+    def _search_file(self, name: str, free: TimeRange | None) -> Path:
+        paths = workload.search_paths(SEARCH_PATHS, SEED, free)
+        return load.write_requests(self.workdir / name, (("GET", p, "", "") for p in paths))
 
     def server(self, kind: ServerKind, *, first: bool) -> dict[str, Any]:
         found: dict[str, Any] = {"name": kind.name, "argv": list(kind.argv)}
@@ -266,6 +358,25 @@ class _Bench:
                 found["login"] = self._logins(server)
         return found
 
+    def goals(self, kind: ServerKind) -> dict[str, Any]:
+        """Issue 11's goals, measured against the API in `--workers` processes."""
+        found: dict[str, Any] = {
+            "name": kind.name,
+            "argv": list(kind.argv),
+            "workers": self.options.workers,
+        }
+        self.customers = asyncio.run(_log_in(self.dbs, self.emails))
+        with api_server(kind, self.dbs, self.workdir / "server.log") as server:
+            self._warm_up(server, free_search=self.options.goal("search"))
+            if self.options.goal("holds"):
+                found["holds"] = self._interleaved_holds(server)
+            if self.options.goal("search"):
+                found["search"] = [
+                    self._offered_search(server, self.search_file, free=False),
+                    self._offered_search(server, self.free_search_file, free=True),
+                ]
+        return found
+
     def _roots(self, server: RunningServer) -> load.CpuRoots:
         return load.CpuRoots(
             server=server.process.pid, postgres=self.dbs.postmaster_pid, redis=self.dbs.redis_pid
@@ -277,7 +388,7 @@ class _Bench:
         file: Path,
         connections: int,
         seconds: int,
-        think_ms: float = 0,
+        rate: float = 0,
     ) -> dict[str, Any]:
         found = load.wrk(
             self.tools["wrk"],
@@ -286,19 +397,22 @@ class _Bench:
             connections=connections,
             seconds=seconds,
             meter_roots=self._roots(server),
-            think_ms=think_ms,
+            rate=rate,
         )
         found["drained_after_s"] = load.settle(server.process.pid)
         return found
 
-    def _warm_up(self, server: RunningServer) -> None:
-        """Fill the pools and let psycopg prepare its statements before anything is measured."""
+    def _warm_up(self, server: RunningServer, *, free_search: bool = False) -> None:
+        """Fill the pools (of every worker) and let psycopg prepare its statements, and the
+        caches fill, before anything is measured."""
         _say(f"{server.kind.name}: warming up")
         self._wrk(server, self.search_file, 64, WARM_UP_SECONDS)
+        if free_search:
+            self._wrk(server, self.free_search_file, 64, WARM_UP_SECONDS)
         self._api_holds(server, 8, WARM_UP_SECONDS)
 
     def _api_holds(self, server: RunningServer, connections: int, seconds: int) -> dict[str, Any]:
-        file = self.holds.file(self.workdir / "holds.tsv", self.customers)
+        file = self.holds.file(self.workdir / "holds.tsv", self.customers, seconds)
         found = self._wrk(server, file, connections, seconds)
         self.holds.sent(found["requests"], connections)
         return found
@@ -311,13 +425,46 @@ class _Bench:
         found: dict[str, Any] = {"connections": connections, "api": api}
         if with_pgbench:
             _say(f"pgbench: the hold's writes, {connections} clients")
-            found["pgbench"] = pgb = self._pgbench(server, connections, load.HOLD_WRITES_SQL)
+            found["pgbench"] = pgb = self._pgbench(server, connections, self.hold_script)
             found["api_over_pgbench"] = round(api["ok_per_s"] / pgb["tps"], 3)
-        if with_pgbench and connections == FULL_HOLD_CONNECTIONS:
+        # Every statement of a hold, reads included: only while a hold is such statements.
+        full_applies = self.hold_script == load.HOLD_WRITES_SQL
+        if with_pgbench and full_applies and connections == FULL_HOLD_CONNECTIONS:
             _say(f"pgbench: every statement of a hold, {connections} clients")
             found["pgbench_full"] = full = self._pgbench(server, connections, load.HOLD_FULL_SQL)
             found["api_over_pgbench_full"] = round(api["ok_per_s"] / full["tps"], 3)
         return found
+
+    def _interleaved_holds(self, server: RunningServer) -> dict[str, Any]:
+        """Rounds of API holds and pgbench on the same writes, alternating which goes first
+        (API, pgbench, pgbench, API, ...) so a drift of the machine weighs on both alike."""
+        connections, rounds = GOAL_HOLD_CONNECTIONS, []
+        for n in range(self.options.rounds):
+            found: dict[str, Any] = {}
+            order = ("api", "pgbench") if n % 2 == 0 else ("pgbench", "api")
+            for side in order:
+                what = "POST /bookings" if side == "api" else f"pgbench {self.hold_script.name}"
+                _say(f"round {n + 1}/{self.options.rounds}: {what}, {connections} connections")
+                if side == "api":
+                    found["api"] = self._api_holds(server, connections, self.options.seconds)
+                else:
+                    found["pgbench"] = self._pgbench(server, connections, self.hold_script)
+            found["api_over_pgbench"] = round(found["api"]["ok_per_s"] / found["pgbench"]["tps"], 3)
+            rounds.append(found)
+        api_rate = statistics.median(r["api"]["ok_per_s"] for r in rounds)
+        pgbench_tps = statistics.median(r["pgbench"]["tps"] for r in rounds)
+        return {
+            "connections": connections,
+            "script": self.hold_script.name,
+            "rounds": rounds,
+            "api_holds_per_s": api_rate,
+            "api_p99_ms": statistics.median(r["api"]["latency_ms"]["p99"] for r in rounds),
+            "pgbench_tps": pgbench_tps,
+            "pgbench_p99_ms": statistics.median(
+                r["pgbench"]["latency_ms"].get("p99", 0.0) for r in rounds
+            ),
+            "api_over_pgbench": round(api_rate / pgbench_tps, 3),
+        }
 
     def _pgbench(self, server: RunningServer, clients: int, script: Path) -> dict[str, Any]:
         self._pgbench_runs += 1
@@ -330,6 +477,7 @@ class _Bench:
             base_hour=self._pgbench_runs * 200_000,  # each run books its own decades
             meter_roots=self._roots(server),
             script=script,
+            owner_url=self.dbs.owner_url,
         )
 
     def _search(self, server: RunningServer, connections: int) -> dict[str, Any]:
@@ -337,12 +485,22 @@ class _Bench:
         return self._wrk(server, self.search_file, connections, self.options.seconds)
 
     def _paced_search(self, server: RunningServer, capacity_rps: float) -> dict[str, Any]:
-        """1,000 open connections offering about half the measured capacity: the latency a
+        """1,000 open connections offered about half the measured capacity: the latency a
         crowd of users sees when the server is busy but keeps up."""
         connections = SEARCH_CONNECTIONS[0]
-        think_ms = round(1000 * connections / (PACED_LOAD * max(capacity_rps, 1.0)))
-        _say(f"{server.kind.name}: GET /search, {connections} connections, {think_ms} ms pauses")
-        return self._wrk(server, self.search_file, connections, self.options.seconds, think_ms)
+        rate = round(PACED_LOAD * max(capacity_rps, 1.0), 1)
+        _say(f"{server.kind.name}: GET /search, {connections} connections, {rate}/s offered")
+        return self._wrk(server, self.search_file, connections, self.options.seconds, rate)
+
+    def _offered_search(self, server: RunningServer, file: Path, *, free: bool) -> dict[str, Any]:
+        """The goal's search: 1,000 open connections, --search-rate requests a second."""
+        rate, filtered = self.options.search_rate, " with the free-slot filter" if free else ""
+        _say(
+            f"{server.kind.name}: GET /search{filtered}, {GOAL_SEARCH_CONNECTIONS} connections, "
+            f"{rate}/s offered"
+        )
+        found = self._wrk(server, file, GOAL_SEARCH_CONNECTIONS, self.options.seconds, rate)
+        return {**found, "free_slot_filter": free}
 
     def _logins(self, server: RunningServer) -> dict[str, Any]:
         _say(f"{server.kind.name}: POST /auth/login, {LOGIN_CONNECTIONS} connections")
@@ -366,6 +524,21 @@ def _save(results: dict[str, Any]) -> None:
         (RESULTS / f"{name}.md").write_text(markdown)
     print(markdown)
     _say(f"results in {RESULTS}/latest.json and latest.md")
+
+
+def _print_ratio(results: dict[str, Any]) -> None:
+    """The goal's figures, the ratio as the very last line (what the issue asks to print)."""
+    holds = results["goals"].get("holds")
+    if holds is None:
+        return
+    sys.stderr.flush()
+    print(
+        f"holds, {results['goals']['name']}, {holds['connections']} connections, "
+        f"{len(holds['rounds'])} interleaved rounds (medians): API {holds['api_holds_per_s']} "
+        f"holds/s, p99 {holds['api_p99_ms']} ms; pgbench {holds['script']} "
+        f"{holds['pgbench_tps']} TPS, p99 {holds['pgbench_p99_ms']} ms"
+    )
+    print(f"hold_api_to_pgbench={holds['api_over_pgbench']:.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,7 @@ class Databases:
     postgres: LocalPostgres
     redis: LocalRedis
     database_url: str  # postgresql+psycopg://...
+    owner_url: str  # postgresql://... as the tables' owner (migrations; exempt from RLS)
     kek_file: Path  # the key-encryption key that seals secrets at rest
 
     @property
@@ -99,7 +100,11 @@ def databases(workdir: Path, *, durable: bool) -> Iterator[Databases]:
         kek_file = workdir / "kek.json"
         FileKeyStore.create(kek_file)
         yield Databases(
-            postgres=postgres, redis=redis, database_url=database.app_url, kek_file=kek_file
+            postgres=postgres,
+            redis=redis,
+            database_url=database.app_url,
+            owner_url=database.migrator_url.replace("postgresql+psycopg://", "postgresql://"),
+            kek_file=kek_file,
         )
     finally:
         with contextlib.suppress(Exception):
@@ -132,8 +137,9 @@ class ServerKind:
         return [*argv, host_option, "127.0.0.1", port_option, str(port)]
 
 
-def server_kinds() -> list[ServerKind]:
-    """Every server the machine has, best first; each serves bench/server.py, one worker."""
+def server_kinds(workers: int = 1) -> list[ServerKind]:
+    """Every server the machine has, best first; each serves bench/server.py with `workers`
+    processes (uvicorn's and granian's own process managers share one listening socket)."""
     python = sys.executable
     uvicorn = (
         *(python, "-m", "uvicorn", "--factory", "--no-server-header"),
@@ -142,19 +148,21 @@ def server_kinds() -> list[ServerKind]:
     # Idle keep-alive connections outlive a user's pause between requests (uvicorn closes them
     # after 5 s by default), so 1,000 paced connections stay open as the scenario says.
     quiet = ("--no-access-log", "--log-level", "warning", "--timeout-keep-alive", "75")
+    processes = ("--workers", str(workers)) if workers > 1 else ()
+    suffix = f" x{workers} workers" if workers > 1 else ""
     kinds = []
     if _installed("uvloop") and _installed("httptools"):
         kinds.append(
             ServerKind(
-                name="uvicorn (uvloop, httptools)",
-                argv=(*uvicorn, "--loop", "uvloop", "--http", "httptools", *quiet),
+                name=f"uvicorn (uvloop, httptools){suffix}",
+                argv=(*uvicorn, "--loop", "uvloop", "--http", "httptools", *quiet, *processes),
                 host_port=("--host", "--port"),
             )
         )
     kinds.append(
         ServerKind(
-            name="uvicorn (asyncio, h11)",
-            argv=(*uvicorn, "--loop", "asyncio", "--http", "h11", *quiet),
+            name=f"uvicorn (asyncio, h11){suffix}",
+            argv=(*uvicorn, "--loop", "asyncio", "--http", "h11", *quiet, *processes),
             host_port=("--host", "--port"),
         )
     )
@@ -162,11 +170,12 @@ def server_kinds() -> list[ServerKind]:
     if granian.exists():
         kinds.append(
             ServerKind(
-                name="granian",
+                name=f"granian{suffix}",
                 argv=(
                     str(granian),
-                    *("--interface", "asgi", "--workers", "1", "--factory", "--backlog", "2048"),
-                    *("--working-dir", str(BENCH_DIR), "--log-level", "warning"),
+                    *("--interface", "asgi", "--workers", str(workers), "--factory"),
+                    *("--backlog", "2048", "--working-dir", str(BENCH_DIR)),
+                    *("--log-level", "warning"),
                     APP,
                 ),
                 host_port=("--host", "--port"),

@@ -8,7 +8,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -147,16 +147,29 @@ async def log_in(container: Container, emails: Sequence[str]) -> list[Customer]:
 # ---------------------------------------------------------------- search points
 
 
-def search_paths(count: int, seed: int) -> list[str]:
-    """GET /search near demo cities, drawn by population as the demo places are."""
+def search_paths(count: int, seed: int, free: TimeRange | None = None) -> list[str]:
+    """GET /search near demo cities, drawn by population as the demo places are; with `free`,
+    only offerings with a free slot starting in that window (free_from, free_to)."""
     rng = random.Random(seed)
     cities = demo.world_cities()
     weights = [city.population for city in cities]
+    window = f"&free_from={_instant(free.start)}&free_to={_instant(free.end)}" if free else ""
     paths = []
     for city in rng.choices(cities, weights=weights, k=count):
         lat = city.point.lat + rng.uniform(-SEARCH_JITTER_DEG, SEARCH_JITTER_DEG)
         lng = city.point.lng + rng.uniform(-SEARCH_JITTER_DEG, SEARCH_JITTER_DEG)
         lat = max(-90.0, min(90.0, lat))
         lng = (lng + 180) % 360 - 180
-        paths.append(f"/search?lat={lat:.5f}&lng={lng:.5f}&radius_m={SEARCH_RADIUS_M}")
+        paths.append(f"/search?lat={lat:.5f}&lng={lng:.5f}&radius_m={SEARCH_RADIUS_M}{window}")
     return paths
+
+
+def free_window(now: datetime, days_ahead: int) -> TimeRange:
+    """One whole UTC day, `days_ahead` days after today: past the demo's lead times."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = day + timedelta(days=days_ahead)
+    return TimeRange(start, start + timedelta(days=1))
+
+
+def _instant(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
