@@ -19,7 +19,9 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 
 nox.options.sessions = ["tests"]
 
-PYTEST = ("pytest", "-p", "no:cacheprovider")
+# One pytest process per core, each with its own private PostgreSQL and Redis (tests/conftest.py);
+# a test file stays on one process, so its module-scoped databases are made once.
+PYTEST = ("pytest", "-p", "no:cacheprovider", "--numprocesses=auto", "--dist=loadfile")
 
 
 def _lint(session: nox.Session) -> None:

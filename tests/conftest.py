@@ -6,6 +6,7 @@ suite never touches a server somebody else runs (5432, 6379) and unit tests stay
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -18,6 +19,10 @@ from adapters.security.keyring import FileKeyStore
 from devservers.net import free_port
 from devservers.postgres import LocalDatabase, LocalPostgres
 from devservers.redis import LocalRedis
+
+# The CLI's rich consoles read the width once, when first imported: whichever test imports them
+# first (it varies with how pytest-xdist shares the tests out) must not leave them 80 wide.
+os.environ.setdefault("COLUMNS", "250")
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,9 @@ from returns.result import Failure, Result, Success
 
 from core.bookings import availability
 from core.bookings.cursors import checked_search_cursor
-from core.bookings.model import Offering, OfferingKind, Slot
+from core.bookings.model import OfferingKind, Slot
 from core.bookings.ports import (
     AvailabilityReads,
-    BookingsUnitOfWork,
     Calendar,
     Candidate,
     Page,
@@ -33,23 +32,6 @@ def _window(window: TimeRange) -> Result[TimeRange, InvalidInput]:
     if window.duration > MAX_WINDOW:
         return Failure(InvalidInput(field="to", reason="window longer than 31 days"))
     return Success(window)
-
-
-async def free_slots(
-    uow: BookingsUnitOfWork, offering: Offering, window: TimeRange, now: datetime
-) -> list[Slot]:
-    if offering.kind is OfferingKind.SESSION:
-        runs = await uow.occurrences.starting_in([offering.id], window)
-        taken = await uow.bookings.seats_taken([r.id for r in runs], now)
-        return availability.session_slots(offering, runs, taken, window, now)
-    place = await uow.places.get(offering.place_id)
-    if place is None:
-        return []
-    hours = await uow.places.hours(place.id)
-    # Bookings whose buffers reach into the window still block it.
-    reach = offering.rules.duration + offering.rules.buffer_before + offering.rules.buffer_after
-    busy = await uow.bookings.busy(offering.resource_ids, window.widen(reach, reach), now)
-    return availability.appointment_slots(offering, place.zone, hours, busy, window, now)
 
 
 def calendar_slots(calendar: Calendar, window: TimeRange, now: datetime) -> list[Slot]:
