@@ -42,6 +42,7 @@ from adapters.postgis.messaging import PostgisMessagingUnitOfWork
 from adapters.postgis.messaging.records import PostgisMessagingRecords
 from adapters.postgis.payments import PostgisPaymentsUnitOfWork
 from adapters.postgis.payments.records import PostgisPaymentRecords
+from adapters.postgis.payments.terms import PostgisTermsInEffect
 from adapters.postgis.personal import PostgisPersonKeyVault
 from adapters.postgis.privacy import MediaRecords, PostgisBookingRecords, PostgisRightsUnitOfWork
 from adapters.postgis.retention import PostgisAbandonedAccounts, PostgisRetentionStore
@@ -226,6 +227,7 @@ from core.payments import (
     CancelWithRefund,
     ExportLedger,
     GetBookingPayments,
+    GetHeldTerms,
     GetOfferingTerms,
     GoodwillRefund,
     LedgerBalances,
@@ -665,6 +667,8 @@ class Container(containers.DeclarativeContainer):
     list_my_payments = _wired(ListMyPayments, _payments)
     cancel_with_refund = _wired(CancelWithRefund, _payments)
     get_offering_terms = _wired(GetOfferingTerms, _payments)
+    terms_in_effect = providers.Singleton(PostgisTermsInEffect, engine)
+    get_held_terms = _wired(GetHeldTerms, {"terms": terms_in_effect, "settings": payment_settings})
     set_offering_terms = _wired(SetOfferingTerms, _payments)
     start_provider_onboarding = _wired(StartProviderOnboarding, _payments)
     provider_money = _wired(ProviderMoney, _payments)

@@ -47,7 +47,12 @@ from core.payments.model import (
     ReviewState,
     Risk,
 )
-from core.payments.offering_terms import GetOfferingTerms, SetOfferingTerms, TermsChangedMeanwhile
+from core.payments.offering_terms import (
+    GetHeldTerms,
+    GetOfferingTerms,
+    SetOfferingTerms,
+    TermsChangedMeanwhile,
+)
 from core.payments.ports import BookingState, PayableBooking
 from core.payments.problems import PROBLEMS
 from core.payments.refunds import (
@@ -96,6 +101,7 @@ __all__ = [
     "Entry",
     "ExportLedger",
     "GetBookingPayments",
+    "GetHeldTerms",
     "GetOfferingTerms",
     "GoodwillCapExceeded",
     "GoodwillRefund",

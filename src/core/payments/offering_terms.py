@@ -11,13 +11,15 @@ from datetime import datetime
 import attrs
 from returns.result import Failure, Result, Success
 
-from core.payments.service import PaymentsUseCase
-from core.payments.steps import terms_at
+from core.payments.ports import TermsInEffect
+from core.payments.service import PaymentSettings, PaymentsUseCase
+from core.payments.steps import default_terms, terms_at
 from core.payments.terms import CancellationPolicy, DepositRule, OfferingTerms
 from core.shared.errors import DomainError, NotFound
 from core.shared.ids import OfferingId, ProviderId
 from core.shared.principal import Principal, may_manage
 from core.shared.unit_of_work import PUBLIC, Access
+from core.shared.use_case import UseCase
 
 
 @attrs.frozen
@@ -80,3 +82,16 @@ class GetOfferingTerms(PaymentsUseCase):
         when = self.clock.now() if at is None else at
         async with self.uow(PUBLIC) as uow:
             return Success(await terms_at(uow, self.settings, offering_id, when))
+
+
+@attrs.frozen(kw_only=True)
+class GetHeldTerms(UseCase):
+    """What a hold just made agreed to: the terms in effect at its creation, the version its
+    payment will snapshot. The hold proved that its offering exists, so this is one read
+    (GetOfferingTerms also looks the offering up)."""
+
+    terms: TermsInEffect
+    settings: PaymentSettings = attrs.field(factory=PaymentSettings)
+
+    async def __call__(self, offering_id: OfferingId, held_at: datetime) -> OfferingTerms:
+        return await self.terms.at(offering_id, held_at) or default_terms(self.settings)

@@ -303,6 +303,15 @@ class TermsRepository(Protocol):
         ...
 
 
+class TermsInEffect(Protocol):
+    """The terms in effect for an offering at an instant, in one read of its own (one round
+    trip on PostgreSQL): what the answer to a new hold shows."""
+
+    async def at(self, offering_id: OfferingId, at: datetime) -> OfferingTerms | None:
+        """As `TermsRepository.in_effect_at` (None: the platform default applies)."""
+        ...
+
+
 class Ledger(Protocol):
     async def post(self, transaction: LedgerTransaction) -> bool:
         """Append; False (and nothing written) when its key was posted before."""

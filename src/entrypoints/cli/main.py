@@ -46,6 +46,7 @@ from devservers.child_process import ChildServerError
 from devservers.postgres import LocalPostgresError
 from devservers.redis import LocalRedisError
 from devservers.stripe_fake import LocalStripeError
+from entrypoints.asgi import FACTORY
 from entrypoints.cli import (
     consent,
     demo,
@@ -67,7 +68,6 @@ from entrypoints.container import (
     http_services,
 )
 from entrypoints.http.app import create_app
-from entrypoints.http.asgi import FACTORY
 from entrypoints.http.server import server_config
 from entrypoints.settings import Settings, SettingsError
 from entrypoints.worker import run_worker, start_in_process_worker

@@ -28,6 +28,8 @@ from adapters.postgis.bookings import (
     PostgisBookingHolds,
     PostgisBookingsUnitOfWork,
 )
+from adapters.postgis.bookings.availability_reads import PostgisAvailabilityReads
+from adapters.postgis.bookings.moves import PostgisBookingMoves
 from adapters.postgis.database import create_engine
 from core.bookings import HoldSlot, RescheduleBooking, SetOpeningHours, SlotRequest
 from core.bookings.model import (
@@ -116,6 +118,8 @@ async def world(request: pytest.FixtureRequest, migrated: LocalDatabase) -> Asyn
     engine = create_engine(migrated.app_url, pool_size=20, max_overflow=0)
     ports = BookingsPorts(
         uow=PostgisBookingsUnitOfWork.factory(engine),
+        moves=PostgisBookingMoves(engine),
+        reads=PostgisAvailabilityReads(engine),
         clock=clock,
         catalog=PostgisBookableCatalog(engine),
         holds=PostgisBookingHolds(engine),

@@ -114,6 +114,7 @@ class Shop:
         """The transitions' port, on the same store."""
         return MemoryBookingMoves(self.store)
 
+    @property
     def reads(self) -> MemoryAvailabilityReads:
         """Search and availability's port, on the same store."""
         return MemoryAvailabilityReads(self.store)

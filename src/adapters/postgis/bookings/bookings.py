@@ -94,8 +94,6 @@ def booking_of(row: Mapping[Any, Any]) -> Booking:
     )
 
 
-booking_from_row = _booking  # for the one-trip reads of holds.py
-
 _NOW = param("now", bookings.c.hold_expires_at)
 _WINDOW = param("window", bookings.c.blocked)
 _SEEN = booking_occupancy.c  # everyone's bookings, without who booked (see tables.py)

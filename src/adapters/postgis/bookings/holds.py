@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from types import SimpleNamespace
-from typing import Any, Literal, cast
+from typing import Literal
 
 import attrs
 import psycopg
@@ -23,9 +22,8 @@ from returns.result import Failure, Result, Success
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.postgis.bookings.bookings import booking_from_row
+from adapters.postgis.bookings.bookings import booking_of
 from adapters.postgis.one_trip import Statement, one_trip
-from adapters.postgis.sql import Row
 from core.bookings.model import Booking, BookingStatus, SessionFull, SlotUnavailable
 from core.bookings.ports import (
     BookingHolds,
@@ -185,5 +183,5 @@ class PostgisBookingHolds(BookingHolds):
 
     async def booking(self, access: Access, id: BookingId) -> Booking | None:
         rows = await trip(self._engine, access, [(BOOKING, {"id": id})], end="rollback")
-        found: list[Any] = rows[0]
-        return None if not found else booking_from_row(cast(Row, SimpleNamespace(**found[0])))
+        found = rows[0]
+        return booking_of(found[0]) if found else None

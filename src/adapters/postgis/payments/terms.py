@@ -7,12 +7,15 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.postgis.one_trip import one_trip
 from adapters.postgis.payments.tables import offering_terms
 from adapters.postgis.unit_of_work import PostgisPart
-from core.payments.ports import TermsRepository
+from core.payments.ports import TermsInEffect, TermsRepository
 from core.payments.terms import OfferingTerms, from_snapshot
 from core.shared.ids import OfferingId
+from core.shared.unit_of_work import PUBLIC
 
 T = offering_terms.c
 
@@ -44,3 +47,21 @@ class PostgisTermsRepository(PostgisPart, TermsRepository):
         query = sa.select(T.terms).where(where).order_by(T.version.desc()).limit(1)
         snapshot = (await self._run(query)).scalar_one_or_none()
         return None if snapshot is None else from_snapshot(snapshot)
+
+
+_IN_EFFECT_AT = (
+    "SELECT terms FROM offering_terms WHERE offering_id = %(offering_id)s"
+    " AND effective_from <= %(at)s ORDER BY version DESC LIMIT 1"
+)
+
+
+class PostgisTermsInEffect(TermsInEffect):
+    """`in_effect_at` in one round trip of its own (adapters.postgis.one_trip)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def at(self, offering_id: OfferingId, at: datetime) -> OfferingTerms | None:
+        values = {"offering_id": offering_id, "at": at}
+        [rows] = await one_trip(self._engine, PUBLIC, [(_IN_EFFECT_AT, values)], end="rollback")
+        return from_snapshot(rows[0]["terms"]) if rows else None

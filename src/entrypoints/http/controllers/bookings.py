@@ -27,7 +27,7 @@ from core.bookings import (
     RescheduleBooking,
     SlotRequest,
 )
-from core.payments import CancelWithRefund, GetOfferingTerms
+from core.payments import CancelWithRefund, GetHeldTerms
 from core.shared.errors import InvalidInput
 from core.shared.idempotency import IdempotencyStore
 from core.shared.ids import BookingId, OccurrenceId, OfferingId, ProviderId, ResourceId
@@ -141,13 +141,13 @@ async def hold(
     data: JSONBody[SlotIn],
     principal: NamedDependency[Principal],
     hold_slot: NamedDependency[HoldSlot],
-    get_offering_terms: NamedDependency[GetOfferingTerms],
+    get_held_terms: NamedDependency[GetHeldTerms],
     idempotency: NamedDependency[SkipValidation[IdempotencyStore]],  # a Protocol: no isinstance
     idempotency_key: IdempotencyKey = None,
 ) -> Response[HeldOut]:
     async def run() -> HeldOut:
         held = ok(await hold_slot(principal, ok(data.request())))
-        terms = ok(await get_offering_terms(held.offering_id, held.created_at))
+        terms = await get_held_terms(held.offering_id, held.created_at)
         return HeldOut(**msgspec.structs.asdict(BookingOut.of(held)), terms=TermsOut.of(terms))
 
     return await idempotent(

@@ -1,6 +1,7 @@
-"""The API as an import string, for servers that start their own processes:
+"""The API as an import string, for servers that start their own processes (beside the
+composition root: the HTTP package itself never sees the container):
 
-    uvicorn --factory entrypoints.http.asgi:app --workers 4
+    uvicorn --factory entrypoints.asgi:app --workers 4
 
 `reserva serve` runs it that way with one process per core. Every process builds its own
 container (pools, Redis client, caches) from the environment (entrypoints.settings).
@@ -17,7 +18,7 @@ from entrypoints.http.app import create_app
 from entrypoints.http.logging import redact_access_log
 from entrypoints.settings import Settings
 
-FACTORY = "entrypoints.http.asgi:app"
+FACTORY = "entrypoints.asgi:app"
 
 
 def app() -> Litestar:
