@@ -17,22 +17,19 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgis.bookings.holds import trip
-from adapters.postgis.sql import money
+from adapters.postgis.bookings.offerings import offering_from_values
 from core.bookings.model import (
     Address,
-    BookingRules,
     DatedException,
     LocalInterval,
     Occurrence,
-    Offering,
-    OfferingKind,
     OpeningHours,
     Place,
     WeeklyRule,
 )
 from core.bookings.ports import BookableCatalog, BookableOffering
 from core.shared.geo import GeoPoint
-from core.shared.ids import OccurrenceId, OfferingId, PlaceId, ProviderId, ResourceId
+from core.shared.ids import OccurrenceId, OfferingId, PlaceId
 from core.shared.time import TimeRange, to_utc
 from core.shared.unit_of_work import PUBLIC
 
@@ -95,25 +92,7 @@ class Lru(Generic[K, V]):
 
 def _bookable(row: dict[str, Any]) -> BookableOffering:
     place_id = PlaceId(row["place_id"])
-    offering = Offering(
-        id=OfferingId(row["id"]),
-        provider_id=ProviderId(row["provider_id"]),
-        place_id=place_id,
-        kind=OfferingKind(row["kind"]),
-        name=row["name"],
-        category=row["category"],
-        price=money(row["price_minor"], row["currency"]),
-        rules=BookingRules(
-            duration=row["duration"],
-            slot_step=row["slot_step"],
-            buffer_before=row["buffer_before"],
-            buffer_after=row["buffer_after"],
-            lead_time=row["lead_time"],
-            horizon=row["horizon"],
-        ),
-        resource_ids=tuple(ResourceId(r) for r in row["resource_ids"]),
-        capacity=row["capacity"],
-    )
+    offering = offering_from_values(row)  # the offering's columns and resource_ids
     place = Place(
         id=place_id,
         provider_id=offering.provider_id,
