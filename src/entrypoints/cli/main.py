@@ -251,13 +251,26 @@ def _jobs_process(concurrency: int) -> None:
         asyncio.run(work())
 
 
+WORKER_HEALTHCHECK_SECONDS = 30
+
+
 def _serve_in_processes(
     settings: Settings, host: str, port: int, workers: int, concurrency: int
 ) -> None:
     """`workers` uvicorn processes sharing one listening socket (uvicorn's supervisor
     restarts any that dies) and the job worker in one more; all stop on Ctrl-C or SIGTERM."""
     os.environ.update(settings.to_env())  # every child builds its container from it
-    config = server_config(FACTORY, host=host, port=port, factory=True, workers=workers)
+    # uvicorn kills a child that has not answered its health ping within the timeout (5 s by
+    # default); building a container and importing the app takes longer than that on a busy
+    # 2-core machine, and a first child was seen killed and restarted at start.
+    config = server_config(
+        FACTORY,
+        host=host,
+        port=port,
+        factory=True,
+        workers=workers,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+    )
     jobs = multiprocessing.get_context("spawn").Process(
         target=_jobs_process, args=(concurrency,), name="reserva jobs"
     )
