@@ -570,19 +570,31 @@ class Container(containers.DeclarativeContainer):
     closers: providers.Provider[list[Closer]] = providers.Singleton(
         list
     )  # of clients built on first use, e.g. Stripe's
-    close = providers.Callable(_close, providers.List(engine, key_vault_engine), redis, closers)
+    # The bookings context has a pool of its own for the same reason: payments, messaging and
+    # integrations call bookings use cases (the bookings desk) while their own unit of work
+    # holds a connection; from one fixed pool, eight such requests at once waited for ever
+    # (bench/payments.py answered 503 after the pool timeout).
+    bookings_engine = providers.Singleton(
+        create_engine,
+        config.database_url,
+        pool_size=config.db_pool_size,
+        pool_timeout=config.db_pool_timeout_seconds,
+    )
+    close = providers.Callable(
+        _close, providers.List(engine, bookings_engine, key_vault_engine), redis, closers
+    )
 
     # ------------------------------------------------------------ bookings context
-    bookings_uow = providers.Factory(PostgisBookingsUnitOfWork, engine)
+    bookings_uow = providers.Factory(PostgisBookingsUnitOfWork, bookings_engine)
     booking_settings = providers.Singleton(
         BookingSettings,
         hold_ttl=providers.Factory(timedelta, seconds=config.hold_ttl_seconds),
     )
     # Holds decide on catalog snapshots cached in this process; each write checks their version.
-    bookable_catalog = providers.Singleton(PostgisBookableCatalog, engine)
-    booking_holds = providers.Singleton(PostgisBookingHolds, engine)
+    bookable_catalog = providers.Singleton(PostgisBookableCatalog, bookings_engine)
+    booking_holds = providers.Singleton(PostgisBookingHolds, bookings_engine)
     # A booking's transitions: one round trip to read, one to write (no unit of work).
-    booking_moves = providers.Singleton(PostgisBookingMoves, engine)
+    booking_moves = providers.Singleton(PostgisBookingMoves, bookings_engine)
     # Every bookings use case gets a fresh unit of work per call from this factory.
     _bookings: Ports = {
         "uow": bookings_uow.provider,
@@ -604,7 +616,7 @@ class Container(containers.DeclarativeContainer):
     get_catalog = _wired(GetCatalog, _bookings)
     get_offering = _wired(GetOffering, _bookings)
     # Search and availability: one round trip each (no unit of work).
-    availability_reads = providers.Singleton(PostgisAvailabilityReads, engine)
+    availability_reads = providers.Singleton(PostgisAvailabilityReads, bookings_engine)
     get_availability = _wired(GetAvailability, {**_bookings, "reads": availability_reads})
     search_offerings = _wired(SearchOfferings, {**_bookings, "reads": availability_reads})
 
@@ -624,7 +636,7 @@ class Container(containers.DeclarativeContainer):
     # The periodic sweep marking lapsed holds expired (migration 0021's function).
     expire_holds = _wired(
         ExpireHolds,
-        {"lapsed_holds": providers.Singleton(PostgisLapsedHolds, engine), "clock": clock},
+        {"lapsed_holds": providers.Singleton(PostgisLapsedHolds, bookings_engine), "clock": clock},
     )
     del _bookings
 

@@ -72,7 +72,7 @@ async def test_a_request_finding_the_pool_busy_answers_503_after_the_pool_timeou
     container.authenticator.override(providers.Object(tokens))
     try:
         async with AsyncTestClient(app=create_app(http_services(container))) as client:
-            async with container.engine().connect() as busy:
+            async with container.bookings_engine().connect() as busy:  # /providers reads it
                 await busy.exec_driver_sql("SELECT 1")
                 refused = await client.get("/providers")
             served = await client.get("/providers")
