@@ -30,10 +30,10 @@ async def _hold(client: Client, court: dict[str, Any], start: str, who: dict[str
 
 @contextmanager
 def _statements(container: Container) -> Iterator[list[str]]:
-    """The SQL the app sends through its engine meanwhile (the caller's settings, sent with
-    BEGIN by the unit of work, are not among them)."""
+    """The SQL the app sends through the bookings context's engine meanwhile (the caller's
+    settings, sent with BEGIN by the unit of work, are not among them)."""
     sent: list[str] = []
-    engine = container.engine().sync_engine
+    engine = container.bookings_engine().sync_engine
 
     def record(*args: Any) -> None:
         sent.append(str(args[2]))  # (conn, cursor, statement, parameters, context, many)
