@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-PACKAGES_NEEDED="PostgreSQL with PostGIS 3 (Debian: postgresql-N-postgis-3, postgresql-contrib), redis-server and python3-venv"
+PACKAGES_NEEDED="PostgreSQL with PostGIS 3 (Debian: postgresql-N-postgis-3, postgresql-contrib), pgbackrest, pgbouncer, redis-server and python3-venv"
+TEST_PACKAGES_NEEDED="chromium (headless, for the /docs page test)"
 
 die() {
   echo "dev.sh: $*" >&2
@@ -18,6 +19,8 @@ have_system_packages() {
     compgen -G '/usr/share/postgresql/*/extension/postgis.control' >/dev/null &&
     compgen -G '/usr/share/postgresql/*/extension/btree_gist.control' >/dev/null &&
     command -v redis-server >/dev/null &&
+    command -v pgbackrest >/dev/null &&
+    command -v pgbouncer >/dev/null &&
     { [[ -x .venv/bin/python ]] || python3 -c 'import ensurepip, venv' 2>/dev/null; }
 }
 
@@ -34,7 +37,16 @@ install_system_packages() {
   postgis=$(apt-cache search --names-only '^postgresql-[0-9]+-postgis-3$' | cut -d' ' -f1 | sort -V | tail -n1)
   [[ -n $postgis ]] || die "no postgresql-N-postgis-3 package in the apt sources; please install $PACKAGES_NEEDED"
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    "$postgis" postgresql-contrib redis-server python3-venv >/dev/null
+    "$postgis" postgresql-contrib pgbackrest pgbouncer redis-server python3-venv >/dev/null
+}
+
+ensure_test_packages() {
+  command -v chromium >/dev/null && return
+  local as_root=()
+  [[ $EUID -eq 0 ]] || as_root=(sudo)
+  echo "dev.sh: installing $TEST_PACKAGES_NEEDED with apt-get..." >&2
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 }
 
 ensure_venv() {
@@ -67,6 +79,7 @@ case $command in
     ;;
   test)
     ensure_prerequisites
+    ensure_test_packages
     exec .venv/bin/nox -s tests -- "$@"
     ;;
   *) die "usage: ./dev.sh serve|test [args]" ;;
