@@ -31,6 +31,12 @@ EXTENSIONS = ("postgis", "btree_gist")
 MAX_CONNECTIONS = 1100
 # The durability settings a throwaway cluster can skip: losing it on a crash costs nothing.
 THROWAWAY_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+# WAL archiving (ADR 36): archive_mode needs a restart, so every cluster starts with it on; the
+# command is a setting of the cluster's own (postgresql.auto.conf), `true` (WAL is dropped, as
+# without archiving) until devservers.pgbackrest sets pgBackRest's with ALTER SYSTEM + reload.
+# It is not a -c option: those would override ALTER SYSTEM.
+ARCHIVING_SETTINGS = ("archive_mode=on",)
+NO_ARCHIVE_COMMAND = "true"
 
 _PG_LIB = Path("/usr/lib/postgresql")
 _PG_SHARE = Path("/usr/share/postgresql")
@@ -106,6 +112,7 @@ class LocalPostgres:
             self.stop()
         if self._running_port() is None:
             self._start()
+        self._default_archive_command()
         # Idempotent, and every database created afterwards is copied from template1.
         self._create_extensions("template1")
         self._create_roles()
@@ -114,6 +121,12 @@ class LocalPostgres:
         else:
             self._hand_to_owner(APP_DATABASE)
         return self.database(APP_DATABASE)
+
+    def start(self) -> None:
+        """Start the cluster as it is, making nothing in it (devservers.pgbackrest: a restored
+        cluster may still be recovering, read-only, when this returns)."""
+        if self._running_port() is None:
+            self._start()
 
     def stop(self) -> None:
         if self._running_port() is not None:
@@ -148,6 +161,19 @@ class LocalPostgres:
                         sql.SQL(kind), sql.SQL(name), sql.Identifier(OWNER_ROLE)
                     )
                 )
+
+    def _default_archive_command(self) -> None:
+        """A harmless archive_command where none is set: with archive_mode on and no command,
+        PostgreSQL would keep every WAL segment, waiting for one (ADR 36)."""
+        with self._connect("postgres") as conn:
+            found = conn.execute("SELECT current_setting('archive_command')").fetchone()
+            if found is not None and found[0] in ("", "(disabled)"):
+                conn.execute(
+                    sql.SQL("ALTER SYSTEM SET archive_command = {}").format(
+                        sql.Literal(NO_ARCHIVE_COMMAND)
+                    )
+                )
+                conn.execute("SELECT pg_reload_conf()")
 
     def _create_roles(self) -> None:
         """The owner and the app role, if missing. Local connections are trusted, so neither
@@ -189,6 +215,7 @@ class LocalPostgres:
 
     def _start(self) -> None:
         settings = ["listen_addresses=127.0.0.1", f"max_connections={MAX_CONNECTIONS}"]
+        settings.extend(ARCHIVING_SETTINGS)
         if not self.durable:
             settings.extend(THROWAWAY_SETTINGS)
         # The socket lives in the data dir: the default /var/run/postgresql is not ours to use.

@@ -48,6 +48,7 @@ from devservers.redis import LocalRedisError
 from devservers.stripe_fake import LocalStripeError
 from entrypoints.asgi import FACTORY
 from entrypoints.cli import (
+    backup,
     consent,
     demo,
     identity,
@@ -185,6 +186,8 @@ webhooks.mount(app, _run)
 # retention [--dry-run]: personal data past its period. Temporarily at the root: it moves under
 # the `privacy` group (`reserva privacy retention`) when that group lands.
 retention.mount(privacy_app, _run)  # privacy retention [--dry-run]
+# backup now|list|restore: pgBackRest on the private cluster (no container: it runs no use case).
+backup.mount(app, _guarded)
 
 
 def _progress() -> Progress:
