@@ -140,6 +140,12 @@ class LocalBackups:
         `port`, or, without `into`, in place of the cluster (its data directory kept aside)."""
         if target.tzinfo is None:
             raise BackupError("the restore target needs a time zone")
+        if into is not None:
+            into = into.absolute()
+            if into.exists() and any(into.iterdir()):
+                raise BackupError(f"{into} is not empty: restore into a new or empty directory")
+            if port is None:
+                raise BackupError("a restore into a new directory needs a port to start it on")
         self._prepare(create_key=False)
         now = self._database_now()
         if target > now:
@@ -148,9 +154,9 @@ class LocalBackups:
             )
         chosen = self._backup_for(target, self._sets())
         self._archive_up_to_now()
-        if into is None:
+        if into is None or port is None:
             return self._restore_in_place(chosen, target)
-        return self._restore_into(chosen, target, into.absolute(), port)
+        return self._restore_into(chosen, target, into, port)
 
     # ------------------------------------------------------------ setting up
 
@@ -159,7 +165,9 @@ class LocalBackups:
             raise BackupError(f"pgbackrest not found on PATH; {_INSTALL_HINT}")
         for folder in (self.folder, self.repository, self.folder / "lock", self.folder / "log"):
             folder.mkdir(parents=True, exist_ok=True)
-        if create_key and not self.key_file.exists() and not self._has_stanza_folder():
+        if not self.key_file.exists() and not self._has_stanza_folder():
+            if not create_key:
+                raise NoBackupsError("no backups yet: take one with `reserva backup now`")
             self._create_key()
         self._read_key()  # fails clearly before pgBackRest does
         self.config_file.write_text(self._config())
@@ -253,7 +261,7 @@ class LocalBackups:
     def _info(self) -> Mapping[str, Any]:
         done = self._pgbackrest("info", "--output=json")
         try:
-            stanzas = json.loads(done.stdout)
+            stanzas = json.loads(done.stdout, strict=False)  # a wrong key: control bytes
         except json.JSONDecodeError:
             raise BackupError(f"pgbackrest info answered no JSON: {done.stdout[:200]}") from None
         found: Mapping[str, Any] = next(
@@ -272,8 +280,20 @@ class LocalBackups:
         if code == _STATUS_MISSING_STANZA or (code == _STATUS_NO_BACKUP and not allow_empty):
             raise NoBackupsError("no backups yet: take one with `reserva backup now`")
         if code not in (_STATUS_OK, _STATUS_NO_BACKUP):
-            raise BackupError(f"the repository is not usable: {status.get('message', status)}")
+            raise self._unusable(info)
         return tuple(_backup_set(raw) for raw in info.get("backup", ()))
+
+    def _unusable(self, info: Mapping[str, Any]) -> BackupError:
+        repositories = info.get("repo") or [{}]
+        message = str(repositories[0].get("status", {}).get("message", "unknown status"))
+        first_line = message.splitlines()[0] if message else "unknown status"
+        if "FormatError" in message or "CryptoError" in message:
+            # What a wrong passphrase decrypts to is not pgBackRest's format.
+            return BackupError(
+                f"the repository in {self.repository} cannot be decrypted with the key in "
+                f"{self.key_file}: is it this repository's backup key? ({first_line})"
+            )
+        return BackupError(f"the repository is not usable: {first_line}")
 
     # ------------------------------------------------------------ restoring
 
@@ -296,12 +316,8 @@ class LocalBackups:
         self._pgbackrest("check")
 
     def _restore_into(
-        self, backup: BackupSet, target: datetime, into: Path, port: int | None
+        self, backup: BackupSet, target: datetime, into: Path, port: int
     ) -> RestoredCluster:
-        if into.exists() and any(into.iterdir()):
-            raise BackupError(f"{into} is not empty: restore into a new or empty directory")
-        if port is None:
-            raise BackupError("a restore into a new directory needs a port to start it on")
         self._make_data_dir(into)
         # The copy must not archive into this repository: it shares the cluster's system id,
         # and its new timeline would confuse later restores of the cluster.
@@ -384,7 +400,14 @@ class LocalBackups:
             argv = ("runuser", "-u", _OS_USER, "--", *argv)
         environment = {**os.environ, _PASS_VARIABLE: self._read_key()}
         done = subprocess.run(  # noqa: S603 - fixed program, our own options and paths
-            argv, cwd="/", env=environment, check=False, capture_output=True, text=True
+            argv,
+            cwd="/",
+            env=environment,
+            check=False,
+            capture_output=True,
+            # A wrong key decrypts to bytes that are not text; they show up in its messages.
+            encoding="utf-8",
+            errors="replace",
         )
         if done.returncode != 0:
             raise BackupError(f"pgbackrest {command} failed: {_error_of(done)}")

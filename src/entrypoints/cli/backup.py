@@ -173,6 +173,7 @@ def mount(app: typer.Typer, guarded: Guard) -> None:
         def work() -> RestoredCluster:
             target = parse_target(to)
             backups = local_backups()
+            _checked(backups.list)  # no backups: say so before stopping or starting anything
             if into is None and not yes:
                 typer.confirm(
                     "Restore the private cluster in place? It stops now; its data directory "
