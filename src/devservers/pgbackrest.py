@@ -215,6 +215,10 @@ class LocalBackups:
                 "log-level-console=warn",
                 "log-level-file=info",
                 "start-fast=y",  # checkpoint at once: a backup starts now, not in 5 minutes
+                # Not data: the server's log, and the lock of its socket (also in the data dir),
+                # which would make a restored cluster on the same port look taken.
+                "exclude=server.log",
+                f"exclude=.s.PGSQL.{self.cluster.port}.lock",
                 "",
                 f"[{STANZA}]",
                 f"pg1-path={data_dir}",
@@ -349,7 +353,13 @@ class LocalBackups:
         self, backup: BackupSet, target: datetime, data_dir: Path, *options: str
     ) -> None:
         restore_command = self._wal_command("archive-get", f"--pg1-path={data_dir}")
-        recovery = (f'restore_command={restore_command} %f "%p"', *options)
+        recovery = (
+            f'restore_command={restore_command} %f "%p"',
+            # After a restore PostgreSQL fsyncs every file before recovery (pgBackRest has
+            # synced them already); one syncfs per file system does it in a fraction of the time.
+            "recovery_init_sync_method=syncfs",
+            *options,
+        )
         self._pgbackrest(
             "restore",
             f"--pg1-path={data_dir}",
@@ -368,7 +378,8 @@ class LocalBackups:
         target: datetime,
         kept_aside: Path | None,
     ) -> RestoredCluster:
-        restored = LocalPostgres(data_dir, port)
+        same = data_dir == self.cluster.data_dir
+        restored = LocalPostgres(data_dir, port, durable=self.cluster.durable if same else True)
         restored.start()
         _wait_for_promotion(port, data_dir)
         restored.ensure_running()  # the roles and database were restored: this checks them
