@@ -68,8 +68,9 @@ class BackupSet:
     kind: str  # full, incr (or diff, made by hand)
     started: datetime
     stopped: datetime
-    database_bytes: int
-    repository_bytes: int
+    database_bytes: int  # the cluster's size
+    repository_bytes: int  # stored for a restore from it, with what it builds on
+    added_bytes: int  # stored by this backup itself (an incremental: what changed)
     prior: str | None  # the backup an incremental builds on
 
     @property
@@ -469,6 +470,7 @@ def _backup_set(raw: Mapping[str, Any]) -> BackupSet:
         stopped=datetime.fromtimestamp(timestamps["stop"], UTC),
         database_bytes=int(raw["info"]["size"]),
         repository_bytes=int(raw["info"]["repository"]["size"]),
+        added_bytes=int(raw["info"]["repository"]["delta"]),
         prior=raw.get("prior"),
     )
 

@@ -82,7 +82,7 @@ def _when(moment: datetime) -> str:
 
 def backups_table(backups: Sequence[BackupSet]) -> Table:
     table = Table(
-        "label", "type", "started (UTC)", "finished (UTC)", "database", "in repository", "based on"
+        "label", "type", "started (UTC)", "finished (UTC)", "database", "stored", "based on"
     )
     for backup in backups:
         table.add_row(
@@ -91,7 +91,7 @@ def backups_table(backups: Sequence[BackupSet]) -> Table:
             _when(backup.started),
             _when(backup.stopped),
             _size(backup.database_bytes),
-            _size(backup.repository_bytes),
+            _size(backup.added_bytes),
             backup.prior or "",
         )
     return table
