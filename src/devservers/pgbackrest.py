@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from devservers.postgres import SUPERUSER, LocalPostgres
+from devservers.postgres import SUPERUSER, LocalPostgres, LocalPostgresError
 
 STANZA = "reserva"
 CIPHER_TYPE = "aes-256-cbc"
@@ -164,16 +164,17 @@ class LocalBackups:
     def _prepare(self, *, create_key: bool) -> None:
         if shutil.which("pgbackrest") is None:
             raise BackupError(f"pgbackrest not found on PATH; {_INSTALL_HINT}")
-        for folder in (self.folder, self.repository, self.folder / "lock", self.folder / "log"):
-            folder.mkdir(parents=True, exist_ok=True)
         if not self.key_file.exists() and not self._has_stanza_folder():
             if not create_key:
                 raise NoBackupsError("no backups yet: take one with `reserva backup now`")
             self._create_key()
         self._read_key()  # fails clearly before pgBackRest does
+        folders = (self.folder, self.repository, self.folder / "lock", self.folder / "log")
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(self._config())
         if _is_root():
-            for owned in (self.folder, self.repository, self.folder / "lock", self.folder / "log"):
+            for owned in folders:
                 _give_to_postgres(owned)
             _give_to_postgres(self.config_file)
             _give_to_postgres(self.key_file)
@@ -342,7 +343,13 @@ class LocalBackups:
             shutil.rmtree(data_dir, ignore_errors=True)
             aside.rename(data_dir)  # as it was; the caller's next command starts it again
             raise
-        return self._start_restored(data_dir, self.cluster.port, backup, target, aside)
+        try:
+            return self._start_restored(data_dir, self.cluster.port, backup, target, aside)
+        except (BackupError, LocalPostgresError) as error:
+            raise BackupError(
+                f"the restored cluster did not start (the data directory from before the "
+                f"restore is kept in {aside}): {error}"
+            ) from error
 
     def _make_data_dir(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)

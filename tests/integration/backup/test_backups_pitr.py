@@ -366,7 +366,7 @@ def test_no_backups_yet_is_said_before_anything_starts(tmp_path: Path) -> None:
         fresh.reserva("backup", "restore", "--to", "2026-01-01T00:00:00Z", "--yes"),
         "no backups yet",
     )
-    assert not (tmp_path / ".data" / "pg").exists()  # no cluster was made to find that out
+    assert not (tmp_path / ".data").exists()  # nothing was made or started to find that out
 
 
 # ---------------------------------------------------------------- in place (last: it restarts)
