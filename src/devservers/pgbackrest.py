@@ -87,6 +87,14 @@ class RestoredCluster:
     target: datetime
     kept_aside: Path | None  # an in-place restore's previous data directory
 
+    @property
+    def stop_command(self) -> str:
+        """What an operator types to stop it (Debian keeps pg_ctl off the PATH)."""
+        version = (self.data_dir / "PG_VERSION").read_text().strip()
+        pg_ctl = f"/usr/lib/postgresql/{version}/bin/pg_ctl"
+        as_postgres = ("runuser", "-u", _OS_USER, "--") if _is_root() else ()
+        return shlex.join((*as_postgres, pg_ctl, "stop", "-D", str(self.data_dir)))
+
 
 class LocalBackups:
     """pgBackRest for `cluster`, its repository and configuration in `folder`."""

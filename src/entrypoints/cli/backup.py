@@ -107,7 +107,7 @@ def _restored_text(restored: RestoredCluster) -> str:
     if restored.kept_aside is not None:
         lines.append(f"the data directory before the restore is kept in {restored.kept_aside}")
     else:
-        lines.append(f"stop it with: runuser -u postgres -- pg_ctl stop -D {restored.data_dir}")
+        lines.append(f"stop it with: {restored.stop_command}")
     return "\n".join(lines)
 
 

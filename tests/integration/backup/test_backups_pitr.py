@@ -85,7 +85,7 @@ def machine() -> Iterator[Machine]:
     shm = Path("/dev/shm")
     workdir = Path(tempfile.mkdtemp(prefix="reserva-backup-", dir=shm if shm.is_dir() else None))
     data_dir = workdir / ".data"
-    kek_file = data_dir / "kek.json"
+    kek_file = workdir / "keys" / "kek.json"  # the backup key goes beside it
     FileKeyStore.create(kek_file)
     env = {
         "DATABASE_URL": "",
@@ -215,11 +215,12 @@ def test_first_backup_is_full_and_archives_wal_encrypted(
     [(archive_command,)] = machine.sql("SELECT current_setting('archive_command')")
     assert "archive-push" in str(archive_command)
     assert 'PGBACKREST_REPO1_CIPHER_PASS="$(cat ' in str(archive_command)  # the file, not the key
-    key = (machine.data_dir / "backup.key").read_text().strip()
+    key_file = Path(machine.env["KEK_FILE"]).parent / "backup.key"
+    key = key_file.read_text().strip()
     assert len(key) >= 64
     assert key not in str(archive_command)
     assert key not in (machine.data_dir / "backup" / "pgbackrest.conf").read_text()
-    assert (machine.data_dir / "backup.key").stat().st_mode & 0o077 == 0
+    assert key_file.stat().st_mode & 0o077 == 0
 
 
 def test_restore_into_a_new_cluster_has_exactly_the_bookings_before_the_time(
@@ -240,6 +241,7 @@ def test_restore_into_a_new_cluster_has_exactly_the_bookings_before_the_time(
     try:
         assert result.exit_code == 0, result.output
         assert f"running on 127.0.0.1:{port}" in result.stdout
+        assert f"bin/pg_ctl stop -D {into}" in result.stdout
         restored = booking_ids(machine, port)
         assert before <= restored
         assert not restored & after
@@ -380,7 +382,9 @@ def test_restore_in_place_keeps_the_old_data_directory_aside(
     moment = database_time(machine)
     lost = hold(machine, offering, 2)
 
-    result = machine.reserva("backup", "restore", "--to", moment.isoformat(), "--yes")
+    naive_utc = moment.astimezone(UTC).replace(tzinfo=None).isoformat()  # no zone: UTC
+
+    result = machine.reserva("backup", "restore", "--to", naive_utc, "--yes")
 
     assert result.exit_code == 0, result.output
     assert booking_ids(machine, machine.cluster.port) == kept
