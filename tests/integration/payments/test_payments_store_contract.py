@@ -322,6 +322,14 @@ async def test_terms_versions_and_the_one_in_effect(store: Store) -> None:
         assert await uow.terms.in_effect_at(offering, NOW + HOUR) == v2
         assert await uow.terms.in_effect_at(OfferingId(uuid.uuid4()), NOW) is None
 
+    # The one-read port a hold's answer uses agrees with the unit of work's repository.
+    in_effect = store.terms_in_effect
+    assert await in_effect.at(offering, NOW - MINUTE) is None
+    assert await in_effect.at(offering, NOW) == v1
+    assert await in_effect.at(offering, NOW + HOUR - MINUTE) == v1
+    assert await in_effect.at(offering, NOW + HOUR) == v2
+    assert await in_effect.at(OfferingId(uuid.uuid4()), NOW) is None
+
 
 # ---------------------------------------------------------------- ledger
 
