@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import shutil
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,10 +24,17 @@ import pytest_asyncio
 from dependency_injector import providers
 from litestar.testing import AsyncTestClient
 from pydantic import ValidationError
+from redis.asyncio import Redis
 
 from adapters.memory.clock import FixedClock
-from adapters.postgis.replica import ReplicaReads
+from adapters.postgis.database import create_engine
+from adapters.postgis.one_trip import one_trip
+from adapters.postgis.replica import ReplicaReads, reading_as
+from adapters.postgis.write_marks import mark_writes
+from adapters.redis.write_marks import RedisWriteMarks
 from api_test_support import TokenTable, ok
+from core.shared.ids import UserId
+from core.shared.unit_of_work import PUBLIC, Access
 from devservers.net import free_port
 from devservers.postgres import LocalDatabase, LocalPostgres, LocalPostgresError
 from devservers.replica import LocalReplica
@@ -279,6 +287,30 @@ async def test_reads_fall_back_to_the_primary_while_the_replica_is_down(
         assert reads.served["primary"] > served
     finally:
         replica.ensure_running()
+
+
+async def test_an_unreachable_redis_fails_no_write_and_sends_the_writer_to_the_primary(
+    servers: tuple[LocalReplica, LocalDatabase], replica: LocalReplica
+) -> None:
+    """Which server answered, asked on the connection that answered."""
+    database = servers[1]
+    unreachable = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    marks = RedisWriteMarks(unreachable)
+    primary = mark_writes(create_engine(database.app_url, pool_size=1), marks)
+    standby = create_engine(replica.database(DATABASE).app_url, pool_size=1)
+    reads = ReplicaReads(primary, standby, marks)
+    writer = Access.user(UserId(uuid.uuid4()))
+    which = [("SELECT pg_is_in_recovery() AS standby", {})]
+    try:
+        await one_trip(primary, writer, which, end="commit")  # the mark is lost, not the write
+
+        with reading_as(writer.user_id):
+            assert await reads.read(PUBLIC, which) == [[{"standby": False}]]
+        assert await reads.read(PUBLIC, which) == [[{"standby": True}]]  # for nobody
+    finally:
+        await unreachable.aclose()
+        await primary.dispose()
+        await standby.dispose()
 
 
 # ---------------------------------------------------------------- settings
