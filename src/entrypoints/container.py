@@ -32,6 +32,7 @@ from adapters.postgis.bookings import (
 )
 from adapters.postgis.bookings.availability_reads import PostgisAvailabilityReads
 from adapters.postgis.bookings.moves import PostgisBookingMoves, PostgisLapsedHolds
+from adapters.postgis.bookings.unit_of_work import bookings_read_unit_of_work
 from adapters.postgis.consent import PostgisConsentRecords, PostgisConsentUnitOfWork
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
@@ -633,6 +634,10 @@ class Container(containers.DeclarativeContainer):
         ),
         write_marks,
     )
+    # replica (ADR 34): None without DATABASE_REPLICA_URL, and every read stays on the primary.
+    replica_reads = providers.Singleton(
+        _replica_reads, bookings_engine, replica_engine, write_marks
+    )
     close = providers.Callable(
         _close, providers.List(engine, bookings_engine, key_vault_engine), redis, closers
     )
@@ -665,14 +670,14 @@ class Container(containers.DeclarativeContainer):
     create_offering = _wired(CreateOffering, _bookings)
     schedule_sessions = _wired(ScheduleSessions, _bookings)
 
-    list_providers = _wired(ListProviders, _bookings)
-    get_catalog = _wired(GetCatalog, _bookings)
+    # replica (ADR 34): the public catalog's reads, on a replica when one is set.
+    bookings_read_uow = providers.Factory(
+        bookings_read_unit_of_work, bookings_engine, replica_reads
+    )
+    list_providers = _wired(ListProviders, {**_bookings, "uow": bookings_read_uow.provider})
+    get_catalog = _wired(GetCatalog, {**_bookings, "uow": bookings_read_uow.provider})
     get_offering = _wired(GetOffering, _bookings)
     # Search and availability: one round trip each (no unit of work).
-    # replica (ADR 34): None without DATABASE_REPLICA_URL, and every read stays on the primary.
-    replica_reads = providers.Singleton(
-        _replica_reads, bookings_engine, replica_engine, write_marks
-    )
     availability_reads = providers.Singleton(
         PostgisAvailabilityReads, bookings_engine, replica_reads
     )

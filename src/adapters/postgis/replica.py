@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import Literal
+from typing import Literal, TypeVar
 
 import psycopg
 import sqlalchemy.exc
@@ -32,9 +32,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.postgis.one_trip import Statement, one_trip
 from adapters.postgis.write_marks import REPLAYED_LSN, WriteMarks
 from core.shared.ids import UserId
-from core.shared.unit_of_work import Access
+from core.shared.unit_of_work import PUBLIC, Access
 
 Server = Literal["replica", "primary"]
+
+T = TypeVar("T")
+# Unreachable, restarted (a pooled connection lost), or a query cancelled by a conflict with
+# recovery (SQLSTATE 40001).
+_REPLICA_UNAVAILABLE = (sqlalchemy.exc.OperationalError, psycopg.OperationalError)
 
 _reader: ContextVar[UserId | None] = ContextVar("reserva_reader", default=None)
 _log = logging.getLogger(__name__)
@@ -75,6 +80,41 @@ class ReplicaReads:
         self.served["primary"] += 1
         return await one_trip(self._primary, access, statements, end="rollback")
 
+    async def run(self, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+        """`work` on the replica if the current reader may read there, else (or if the replica
+        cannot be reached) on the primary: for a unit of work that only reads. A reader with a
+        mark costs one more round trip, to ask the replica's replay position (which one server
+        reports: a URL with several replicas behind it needs the one-trip `read`, which checks
+        on the connection that answers)."""
+        if await self._server_for_reader() == "replica":
+            try:
+                done = await work(self._replica)
+            except _REPLICA_UNAVAILABLE as error:
+                _log.warning("replica unavailable, reading the primary: %s", error)
+            else:
+                self.served["replica"] += 1
+                return done
+        self.served["primary"] += 1
+        return await work(self._primary)
+
+    async def _server_for_reader(self) -> Server:
+        reader = _reader.get()
+        mark = await self._mark(reader) if reader is not None else None
+        if isinstance(mark, _Unknown):
+            return "primary"
+        if mark is None:
+            return "replica"
+        try:
+            [[row]] = await one_trip(self._replica, PUBLIC, [(REPLAYED_LSN, {})], end="rollback")
+        except _REPLICA_UNAVAILABLE:
+            return "primary"
+        replayed = row["replayed_lsn"]
+        return "replica" if replayed is None or replayed >= mark else "primary"
+
+    @property
+    def primary(self) -> AsyncEngine:
+        return self._primary
+
     async def _mark(self, reader: UserId) -> int | _Unknown | None:
         try:
             return await self._marks.of(reader)
@@ -92,7 +132,7 @@ class ReplicaReads:
             rows = await one_trip(self._replica, access, checked, end="rollback")
         except psycopg.errors.QueryCanceled:
             raise  # a statement timeout: the primary would take as long
-        except (sqlalchemy.exc.OperationalError, psycopg.OperationalError) as error:
+        except _REPLICA_UNAVAILABLE as error:
             # Unreachable, restarted (a pooled connection lost), or a query cancelled by a
             # conflict with recovery (SQLSTATE 40001): the primary answers instead.
             _log.warning("replica read failed, reading the primary: %s", error)

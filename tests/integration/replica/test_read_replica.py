@@ -268,6 +268,30 @@ async def test_search_for_free_slots_routes_the_same_way_after_a_catalog_change(
     assert await found(client, first, container, staff) == {first["id"], added["id"]}
 
 
+async def test_the_public_catalog_is_read_on_the_replica_except_by_its_editor(
+    client: Client,
+    container: Container,
+    tokens: TokenTable,
+    replica: LocalReplica,
+    reads: ReplicaReads,
+) -> None:
+    """A read-only use case's unit of work (GetCatalog) routes as the one-trip reads do."""
+    first, staff = await court(client, tokens)
+    catalog = f"/providers/{first['provider_id']}"
+    replica.wait_for_primary()
+    replica.pause_replay()
+
+    added = await appointment(client, first["place_id"], staff)
+    served = dict(reads.served)
+
+    anonymous = ok(await client.get(catalog))
+    edited = ok(await client.get(catalog, headers=staff))
+
+    assert {o["id"] for o in anonymous["offerings"]} == {first["id"]}
+    assert {o["id"] for o in edited["offerings"]} == {first["id"], added["id"]}
+    assert reads.served == {"replica": served["replica"] + 1, "primary": served["primary"] + 1}
+
+
 async def test_reads_fall_back_to_the_primary_while_the_replica_is_down(
     client: Client,
     container: Container,
@@ -284,7 +308,8 @@ async def test_reads_fall_back_to_the_primary_while_the_replica_is_down(
         await hold(client, offering, slot, tokens.customer())
         served = reads.served["primary"]
         assert slot not in await free_starts(client, offering, container, None)
-        assert reads.served["primary"] > served
+        assert ok(await client.get(f"/providers/{offering['provider_id']}"))["offerings"]
+        assert reads.served["primary"] >= served + 2
     finally:
         replica.ensure_running()
 
