@@ -61,10 +61,18 @@ class LocalReplica(LocalPostgres):
             f"cannot create {name} on a replica: it is read-only; create it on the primary"
         )
 
-    def pause_replay(self) -> None:
-        """Keep receiving WAL but apply none: the standby's rows stay as they are now."""
+    def pause_replay(self, timeout: float = 10.0) -> None:
+        """Keep receiving WAL but apply none: the standby's rows stay as they are now.
+
+        Returns once replay has stopped: a pause is only requested at first, and the record
+        being applied meanwhile still is."""
         with _superuser_of(self) as conn:
             conn.execute("SELECT pg_wal_replay_pause()")
+            deadline = time.monotonic() + timeout
+            while _scalar(conn, "SELECT pg_get_wal_replay_pause_state()") != "paused":
+                if time.monotonic() > deadline:
+                    raise LocalPostgresError("the replica did not pause its replay in time")
+                time.sleep(_POLL_SECONDS)
 
     def resume_replay(self) -> None:
         with _superuser_of(self) as conn:
