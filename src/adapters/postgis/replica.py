@@ -19,13 +19,13 @@ Checking on the same connection holds however many replicas stand behind one URL
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Literal, TypeVar
 
 import psycopg
 import sqlalchemy.exc
+import structlog
 from psycopg.rows import DictRow
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -42,7 +42,7 @@ T = TypeVar("T")
 _REPLICA_UNAVAILABLE = (sqlalchemy.exc.OperationalError, psycopg.OperationalError)
 
 _reader: ContextVar[UserId | None] = ContextVar("reserva_reader", default=None)
-_log = logging.getLogger(__name__)
+_log = structlog.get_logger(__name__)
 
 
 @contextlib.contextmanager
@@ -90,7 +90,7 @@ class ReplicaReads:
             try:
                 done = await work(self._replica)
             except _REPLICA_UNAVAILABLE as error:
-                _log.warning("replica unavailable, reading the primary: %s", error)
+                _log.warning("replica unavailable; reading the primary", error=str(error))
             else:
                 self.served["replica"] += 1
                 return done
@@ -120,7 +120,7 @@ class ReplicaReads:
             return await self._marks.of(reader)
         except Exception as error:  # whatever the store's client raises
             # Without the mark the replica may not have their write: the primary has.
-            _log.warning("read-your-writes mark unreadable, reading the primary: %r", error)
+            _log.warning("read-your-writes mark unreadable; reading the primary", error=repr(error))
             return _UNKNOWN
 
     async def _on_replica(
@@ -135,7 +135,7 @@ class ReplicaReads:
         except _REPLICA_UNAVAILABLE as error:
             # Unreachable, restarted (a pooled connection lost), or a query cancelled by a
             # conflict with recovery (SQLSTATE 40001): the primary answers instead.
-            _log.warning("replica read failed, reading the primary: %s", error)
+            _log.warning("replica read failed; reading the primary", error=str(error))
             return None
         if mark is None:
             return rows

@@ -14,10 +14,10 @@ own jobs write for nobody who reads.
 
 from __future__ import annotations
 
-import logging
 import weakref
 from typing import Protocol
 
+import structlog
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,7 +32,7 @@ REPLAYED_LSN = (
     " THEN (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint END AS replayed_lsn"
 )
 
-_log = logging.getLogger(__name__)
+_log = structlog.get_logger(__name__)
 
 
 class WriteMarks(Protocol):
@@ -73,4 +73,4 @@ async def note_write(marks: WriteMarks, access: Access, lsn: int) -> None:
     try:
         await marks.note(access.user_id, lsn)
     except Exception as error:  # whatever the store's client raises
-        _log.warning("read-your-writes mark not saved: %r", error)
+        _log.warning("read-your-writes mark not saved", error=repr(error))
