@@ -219,7 +219,9 @@ async def test_anonymous_readers_see_the_replica_and_the_writer_their_own_hold(
 
     assert slot in await free_starts(client, offering, container, None)  # the replica's view
     assert slot in await free_starts(client, offering, container, other)  # wrote nothing
-    assert reads.served["replica"] == served["replica"] + 2
+    bogus = {"Authorization": "Bearer not-a-token"}  # public: read for nobody, not refused
+    assert slot in await free_starts(client, offering, container, bogus)
+    assert reads.served["replica"] == served["replica"] + 3
     assert slot not in await free_starts(client, offering, container, customer)  # their write
     assert reads.served["primary"] == served["primary"] + 1
 
