@@ -133,6 +133,11 @@ class LocalPostgres:
             )
         return self.database(name)
 
+    def program(self, name: str) -> str:
+        """The path of one of the cluster's own server programs (devservers.replica runs its
+        pg_basebackup)."""
+        return self._bin(name)
+
     def _hand_to_owner(self, database: str) -> None:
         """Give the owner role a database made before it existed, with the tables and functions
         the superuser's migrations created (not the extensions' own), so it can migrate on."""

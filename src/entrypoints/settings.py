@@ -24,10 +24,12 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from adapters.ga4 import GA4_ENDPOINT
 from adapters.postgis.database import POOL_SIZE, POOL_TIMEOUT_SECONDS
 from adapters.redis.idempotency import ANSWER_TTL_SECONDS
+from adapters.redis.write_marks import TTL_SECONDS as WRITE_MARK_TTL_SECONDS
 from adapters.security.hibp import TIMEOUT_SECONDS
 from adapters.security.passwords import Argon2Params
 from adapters.stripe import STRIPE_API_BASE
@@ -183,6 +185,13 @@ class Settings(BaseSettings):
     # Integrators' webhook endpoints must resolve to public addresses unless this is set
     # (tests and development post to 127.0.0.1).
     integration_webhooks_allow_private: bool = False
+    # --- replica (issue 12 §3, ADR 34): read replicas with read-your-writes.
+    # A streaming replica for search and availability (postgresql+psycopg://, the app role);
+    # unset: every read goes to DATABASE_URL. It has a pool of DB_POOL_SIZE per process.
+    database_replica_url: str | None = Field(None, min_length=1)
+    # How long a person's last write keeps their reads off a replica that has not replayed it.
+    read_your_writes_seconds: float = Field(WRITE_MARK_TTL_SECONDS, ge=1, le=3600)
+    # --- end replica
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -194,6 +203,19 @@ class Settings(BaseSettings):
             if not _ORIGIN.fullmatch(origin):
                 raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
         return origins
+
+    @field_validator("database_replica_url")
+    @classmethod
+    def _replica_url(cls, value: str | None) -> str | None:  # replica (ADR 34)
+        if value is None:
+            return None
+        try:
+            driver = make_url(value).drivername
+        except ArgumentError:
+            driver = None
+        if driver != "postgresql+psycopg":
+            raise ValueError("must be a postgresql+psycopg:// URL, like DATABASE_URL")
+        return value
 
     @field_validator("stripe_api_base")
     @classmethod

@@ -42,6 +42,7 @@ from entrypoints.http.edge import DOCS_PREFIX, add_security_headers, refuse_bad_
 from entrypoints.http.logging import configure_logging
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limit import RateLimitMiddleware, client_context
+from entrypoints.http.read_your_writes import ReaderMiddleware
 from entrypoints.http.services import Services
 from entrypoints.http.token_auth import token_caller
 
@@ -128,6 +129,17 @@ _LOGGING = LoggingConfig(
 )
 
 
+def _reader_middleware(services: Services) -> list[DefineMiddleware]:
+    """replica (ADR 34): with a replica, a request's bearer is the reader of its reads."""
+    if services.reading_as is None:
+        return []
+    return [
+        DefineMiddleware(
+            ReaderMiddleware, authenticator=services.authenticator, reading_as=services.reading_as
+        )
+    ]
+
+
 def create_app(services: Services) -> Litestar:
     configure_logging()
 
@@ -164,6 +176,7 @@ def create_app(services: Services) -> Litestar:
                 authenticator=services.authenticator,
                 policy=services.rate_limit_policy,
             ),
+            *_reader_middleware(services),  # replica (ADR 34)
             DefineMiddleware(
                 BearerAuthentication,
                 authenticator=services.authenticator,
