@@ -547,6 +547,7 @@ class Container(containers.DeclarativeContainer):
         config.database_url,
         pool_size=config.db_pool_size,
         pool_timeout=config.db_pool_timeout_seconds,
+        transaction_pooler=config.database_transaction_pooler,  # pool (ADR 35)
     )
     # Secrets at rest: sealed under data keys that the key file's KEKs wrap (docs/adr/0011).
     key_store = providers.Singleton(FileKeyStore, config.kek_file)
@@ -560,6 +561,7 @@ class Container(containers.DeclarativeContainer):
         config.database_url,
         pool_size=KEY_VAULT_POOL_SIZE,
         pool_timeout=config.db_pool_timeout_seconds,
+        transaction_pooler=config.database_transaction_pooler,  # pool (ADR 35)
     )
     person_key_vault = providers.Singleton(PostgisPersonKeyVault, key_vault_engine)
     erasure_register = providers.Singleton(FileErasureRegister.beside, config.kek_file)
@@ -579,6 +581,7 @@ class Container(containers.DeclarativeContainer):
         config.database_url,
         pool_size=config.db_pool_size,
         pool_timeout=config.db_pool_timeout_seconds,
+        transaction_pooler=config.database_transaction_pooler,  # pool (ADR 35)
     )
     close = providers.Callable(
         _close, providers.List(engine, bookings_engine, key_vault_engine), redis, closers
