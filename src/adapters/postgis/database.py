@@ -113,6 +113,9 @@ def _require_role_defaults(dbapi_connection: Any, _record: Any) -> None:
         value = cursor.fetchone()[0]
     finally:
         cursor.close()
+        # The query opened a transaction: end it, or the connection is handed out inside one
+        # (and the one-trip paths, which switch to autocommit, fail).
+        dbapi_connection.rollback()
     if value in ("0", "0ms"):
         raise PoolerSessionDefaultsMissing(
             f"{_CHECKED_SETTING} is 0 through the transaction pooler: give the app role its "

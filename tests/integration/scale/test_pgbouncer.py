@@ -105,6 +105,10 @@ def _alternate(first: psycopg.Connection, second: psycopg.Connection, *, times: 
 
 async def test_session_settings_are_the_role_defaults(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert isinstance(driver, psycopg.AsyncConnection)
+        # The check on connect left no transaction open (one-trip paths switch to autocommit).
+        assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         shown = await connection.execute(
             sa.text(
                 "SELECT current_setting('lock_timeout'), current_setting('TimeZone'),"
