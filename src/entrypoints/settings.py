@@ -201,11 +201,6 @@ class Settings(BaseSettings):
             )
         return self
 
-    @property
-    def worker_database_url(self) -> str:
-        """Where the job worker connects: past the pooler, so that its LISTEN is heard."""
-        return self.database_direct_url or self.database_url
-
     # --- end of pool
 
     @field_validator("cors_origins", mode="before")

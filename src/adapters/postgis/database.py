@@ -66,6 +66,8 @@ def create_engine(
     parsed = make_url(url)
     if parsed.drivername != "postgresql+psycopg":
         raise ValueError(f"expected a postgresql+psycopg:// URL, got {parsed.drivername}://")
+    if transaction_pooler and lock_timeout_ms != LOCK_TIMEOUT_MS:
+        raise ValueError("through a transaction pooler the lock timeout is the role's default")
     connect_args: dict[str, Any] = (
         {"prepare_threshold": None}
         if transaction_pooler
