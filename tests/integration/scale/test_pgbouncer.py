@@ -169,3 +169,27 @@ async def test_advisory_locked_appends_stay_one_ledger(engine: AsyncEngine) -> N
 
     assert all(isinstance(r, Success) for r in results), results
     assert sorted(r.unwrap().seq for r in results) == list(range(1, 101))
+
+
+def _notifications_heard(listen_url: str, pooled: PooledDatabase) -> int:
+    """LISTEN on `listen_url`, let other clients use the pooler, NOTIFY, count what arrives."""
+    direct = _libpq(pooled.direct.app_url)
+    with psycopg.connect(listen_url, autocommit=True, prepare_threshold=None) as listener:
+        listener.execute("LISTEN reserva_jobs")
+        with psycopg.connect(_libpq(pooled.app_url), autocommit=True) as other:
+            for _ in range(5):
+                other.execute("SELECT 1", prepare=False)
+        with psycopg.connect(direct, autocommit=True) as notifier:
+            notifier.execute("NOTIFY reserva_jobs, 'deferred'")
+        return len(list(listener.notifies(timeout=1.0, stop_after=1)))
+
+
+def test_listen_needs_the_direct_url(pooled: PooledDatabase) -> None:
+    """Why DATABASE_DIRECT_URL: the worker's LISTEN through the pooler hears nothing (its
+    server connection went back to the pool after the statement); direct, it hears at once."""
+    assert _notifications_heard(_libpq(pooled.app_url), pooled) == 0
+    assert _notifications_heard(_libpq(pooled.direct.app_url), pooled) == 1
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
