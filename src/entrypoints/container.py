@@ -527,11 +527,17 @@ def _write_marks(replica_url: str | None, redis: Redis, ttl_seconds: float) -> W
 
 
 def _replica_engine(
-    url: str | None, pool_size: int, pool_timeout: float, closers: list[Closer]
+    url: str | None,
+    pool_size: int,
+    pool_timeout: float,
+    transaction_pooler: bool,
+    closers: list[Closer],
 ) -> AsyncEngine | None:
     if url is None:
         return None
-    engine = create_engine(url, pool_size=pool_size, pool_timeout=pool_timeout)
+    engine = create_engine(
+        url, pool_size=pool_size, pool_timeout=pool_timeout, transaction_pooler=transaction_pooler
+    )
     closers.append(engine.dispose)
     return engine
 
@@ -582,6 +588,7 @@ class Container(containers.DeclarativeContainer):
         config.database_url,
         pool_size=config.db_pool_size,
         pool_timeout=config.db_pool_timeout_seconds,
+        transaction_pooler=config.database_transaction_pooler,  # pool (ADR 35)
     )
     # Secrets at rest: sealed under data keys that the key file's KEKs wrap (docs/adr/0011).
     key_store = providers.Singleton(FileKeyStore, config.kek_file)
@@ -595,6 +602,7 @@ class Container(containers.DeclarativeContainer):
         config.database_url,
         pool_size=KEY_VAULT_POOL_SIZE,
         pool_timeout=config.db_pool_timeout_seconds,
+        transaction_pooler=config.database_transaction_pooler,  # pool (ADR 35)
     )
     person_key_vault = providers.Singleton(PostgisPersonKeyVault, key_vault_engine)
     erasure_register = providers.Singleton(FileErasureRegister.beside, config.kek_file)
@@ -621,6 +629,7 @@ class Container(containers.DeclarativeContainer):
         config.database_replica_url,
         config.db_pool_size,
         config.db_pool_timeout_seconds,
+        config.database_transaction_pooler,  # pool (ADR 35): a replica behind PgBouncer too
         closers,
     )
     # --- end replica
@@ -631,6 +640,7 @@ class Container(containers.DeclarativeContainer):
             config.database_url,
             pool_size=config.db_pool_size,
             pool_timeout=config.db_pool_timeout_seconds,
+            transaction_pooler=config.database_transaction_pooler,  # pool (ADR 35)
         ),
         write_marks,
     )

@@ -192,6 +192,25 @@ class Settings(BaseSettings):
     # How long a person's last write keeps their reads off a replica that has not replayed it.
     read_your_writes_seconds: float = Field(WRITE_MARK_TTL_SECONDS, ge=1, le=3600)
     # --- end replica
+    # --- pool (issue 12, docs/adr/0035): DATABASE_URL through a transaction pooler.
+    # Set when DATABASE_URL is PgBouncer in pool_mode=transaction (or another pooler handing
+    # each transaction to any server connection): psycopg then prepares no statements and the
+    # session settings must be the app role's defaults (docs/scaling.md).
+    database_transaction_pooler: bool = False
+    # A direct URL of the same database (not through the pooler), for what needs a session of
+    # its own: the job worker's LISTEN. Required with DATABASE_TRANSACTION_POOLER.
+    database_direct_url: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _pooler(self) -> Settings:
+        if self.database_transaction_pooler and self.database_direct_url is None:
+            raise ValueError(
+                "DATABASE_DIRECT_URL is not set (DATABASE_TRANSACTION_POOLER is): the job "
+                "worker's LISTEN needs a connection that bypasses the pooler"
+            )
+        return self
+
+    # --- end of pool
 
     @field_validator("cors_origins", mode="before")
     @classmethod
