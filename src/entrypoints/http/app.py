@@ -13,7 +13,6 @@ from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.serialization import encode_json
 
@@ -38,6 +37,7 @@ from entrypoints.http.controllers import (
     webhooks,
 )
 from entrypoints.http.dependencies import provide
+from entrypoints.http.docs import OfflineSwaggerPlugin
 from entrypoints.http.edge import DOCS_PREFIX, add_security_headers, refuse_bad_bytes
 from entrypoints.http.logging import configure_logging
 from entrypoints.http.problems import EXCEPTION_HANDLERS
@@ -90,7 +90,7 @@ def _openapi() -> OpenAPIConfig:
             "(UTC out)."
         ),
         path=DOCS,
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        render_plugins=[OfflineSwaggerPlugin()],  # no CDN: works offline (ADR 37)
         components=Components(
             security_schemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")

@@ -4,6 +4,7 @@ should see (NUL, invalid UTF-8, non-JSON bodies, cursors we never issued)."""
 from __future__ import annotations
 
 import gzip
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -56,17 +57,34 @@ async def test_every_kind_of_response_carries_the_security_headers(
     assert problem.headers["content-type"].startswith(PROBLEM)
 
 
-async def test_the_docs_pages_may_load_their_scripts_and_still_not_be_framed(
+async def test_the_docs_page_runs_its_own_scripts_only_and_is_not_framed(
     client: Client,
 ) -> None:
+    """/docs (and /docs/swagger, where Swagger UI used to be) load Swagger UI from this origin:
+    no CDN, no inline script, no eval (ADR 37)."""
     for path in ("/docs", "/docs/swagger"):
         page = await client.get(path)
 
         assert page.status_code == 200
         assert_hardened(page)
         policy = page.headers["content-security-policy"]
-        assert "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net" in policy
-        assert "cdn.jsdelivr.net" in page.text
+        assert "script-src 'self';" in policy
+        assert "https:" not in policy
+        assert "<script>" not in page.text  # every script has a src on this origin
+        assert "https://" not in page.text
+
+
+async def test_the_docs_assets_come_from_the_package_and_may_be_cached(client: Client) -> None:
+    page = (await client.get("/docs")).text
+    sources = re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', page)
+    answers = {source: await client.get(source) for source in sources}
+
+    assert len(sources) == 4  # favicon, stylesheet, Swagger UI's bundle, the start script
+    assert {answer.status_code for answer in answers.values()} == {200}
+    bundle = next(a for s, a in answers.items() if s.endswith("swagger-ui-bundle.js"))
+    assert bundle.headers["content-type"].startswith("text/javascript")
+    assert "max-age=604800" in bundle.headers["cache-control"]
+    assert len(bundle.content) > 500_000
 
 
 async def test_a_handler_that_allows_caching_keeps_its_own_policy(client: Client) -> None:
