@@ -8,6 +8,7 @@ import ipaddress
 import os
 import socket
 import ssl
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +80,12 @@ def handshake(port: int, context: ssl.SSLContext) -> str:
 
 
 async def pid_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Answers every HTTP request with the pid of the worker process that served it."""
+    """Answers every HTTP request with the pid of the worker process that served it, after
+    blocking that process for a moment (deliberately: a busy worker accepts no connection, so
+    requests in flight together reach different workers)."""
     if scope["type"] != "http":
         return
+    time.sleep(0.3)  # noqa: ASYNC251 - blocking on purpose, see above
     body = str(os.getpid()).encode()
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": body})
