@@ -17,6 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.serialization import encode_json
 
 from entrypoints.http.auth import PUBLIC, BearerAuthentication, current_principal
+from entrypoints.http.compression import compression_config
 from entrypoints.http.controllers import (
     account,
     admin,
@@ -114,11 +115,9 @@ def _cors(origins: Sequence[str]) -> CORSConfig | None:
 
 
 def _compression() -> CompressionConfig:
-    """Large JSON (search pages, catalogs) compressed when the client asks; brotli if the
-    `brotli` package is installed, else gzip. Sign-in answers are left alone: a token next
-    to attacker-chosen text in a compressed body is what BREACH reads."""
-    backend = "brotli" if importlib.util.find_spec("brotli") else "gzip"
-    return CompressionConfig(backend=backend, minimum_size=1024, exclude=["^/auth/", "^/me/"])
+    """Large JSON (search pages, catalogs) compressed when the client asks; never sign-in or
+    personal answers (BREACH). See entrypoints.http.compression."""
+    return compression_config(brotli=importlib.util.find_spec("brotli") is not None)
 
 
 # Litestar logs at INFO by default; the Stripe SDK and httpx would then write two lines for

@@ -168,6 +168,67 @@ async def test_large_json_is_compressed_when_the_client_asks(
     assert len(gzip.compress(plain.content)) < len(plain.content)
 
 
+@pytest.mark.parametrize(
+    ("accepted", "encoding"),
+    [("br", "br"), ("gzip", "gzip"), ("gzip, deflate, br", "br"), ("gzip;q=1, br;q=0", "gzip")],
+)
+async def test_large_json_comes_back_in_the_encoding_the_client_accepts(
+    client: Client, tokens: TokenTable, accepted: str, encoding: str
+) -> None:
+    """Brotli when accepted (smaller than gzip for JSON), gzip otherwise (ADR 37)."""
+    shop = await open_shop(client, tokens)
+    for _ in range(6):
+        await appointment(client, shop)
+    path = f"/providers/{shop.provider_id}"
+
+    asked = await client.get(path, headers={"Accept-Encoding": accepted})
+    plain = await client.get(path, headers={"Accept-Encoding": "identity"})
+
+    assert asked.headers["content-encoding"] == encoding
+    assert "accept-encoding" in asked.headers["vary"].lower()  # caches keep the variants apart
+    assert asked.json() == plain.json()  # httpx decodes br and gzip
+    assert asked.num_bytes_downloaded < len(plain.content) / 3
+
+
+async def test_small_answers_are_not_compressed(client: Client, tokens: TokenTable) -> None:
+    shop = await open_shop(client, tokens)  # a provider with no offerings yet: a short answer
+
+    small = await client.get(
+        f"/providers/{shop.provider_id}", headers={"Accept-Encoding": "br, gzip"}
+    )
+
+    assert small.status_code == 200
+    assert len(small.content) < 1024
+    assert "content-encoding" not in small.headers
+
+
+async def test_sign_in_and_personal_answers_are_never_compressed(
+    client: Client, tokens: TokenTable
+) -> None:
+    """A secret beside attacker-chosen text in a compressed body is what BREACH reads: /auth/
+    (tokens) and /me/ (personal data) answers stay uncompressed, whatever their size."""
+    both = {"Accept-Encoding": "br, gzip"}
+    email = f"breach-{uuid.uuid4().hex[:10]}@example.com"
+    password = "a long and unlisted passphrase 8"
+    await client.post("/auth/register", json={"email": email, "password": password})
+    login = await client.post(
+        "/auth/login", json={"email": email, "password": password}, headers=both
+    )
+    policy = {"kind": "privacy", "text": "# Privacy\n\nWhat we do."}
+    await client.post("/admin/privacy/policies", json=policy, headers=tokens.admin())
+    customer = tokens.customer()
+    for decision in ("granted", "withdrawn") * 4:
+        choice = {"purpose": "marketing", "channel": "email", "decision": decision}
+        assert (await client.post("/me/consents", json=choice, headers=customer)).is_success
+
+    mine = await client.get("/me/consents", headers=customer | both)
+
+    assert login.status_code == mine.status_code == 200
+    assert len(mine.content) > 1024, len(mine.content)  # large enough to be compressed
+    assert "content-encoding" not in mine.headers
+    assert "content-encoding" not in login.headers
+
+
 # ---------------------------------------------------------------- bytes
 
 
