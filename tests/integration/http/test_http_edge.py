@@ -69,6 +69,7 @@ async def test_the_docs_page_runs_its_own_scripts_only_and_is_not_framed(
         assert_hardened(page)
         policy = page.headers["content-security-policy"]
         assert "script-src 'self';" in policy
+        assert "'unsafe-inline'" not in policy
         assert "https:" not in policy
         assert "<script>" not in page.text  # every script has a src on this origin
         assert "https://" not in page.text
