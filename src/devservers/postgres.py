@@ -119,6 +119,10 @@ class LocalPostgres:
         if self._running_port() is not None:
             self._pg_ctl("stop", "-w", "-m", "fast")
 
+    def is_running(self) -> bool:
+        """A server runs on this data dir (on whatever port); `reserva dev stop` asks."""
+        return self._running_port() is not None
+
     def create_database(self, name: str) -> LocalDatabase:
         """Create an empty database with postgis and btree_gist, owned by the owner role; fail if
         it exists.

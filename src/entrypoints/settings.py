@@ -211,6 +211,19 @@ class Settings(BaseSettings):
         return self
 
     # --- end of pool
+    # --- edge (issue 12 §5, docs/adr/0037): TLS served by `reserva serve` itself, TLS 1.3
+    # only. Both PEM files or neither; unset, the API speaks plain HTTP and TLS ends at the
+    # proxy or load balancer in front of it (the usual production shape).
+    tls_cert_file: Path | None = None  # the certificate chain, leaf first
+    tls_key_file: Path | None = None  # its private key, unencrypted, readable by the server only
+
+    @model_validator(mode="after")
+    def _tls(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("TLS_CERT_FILE and TLS_KEY_FILE go together (or neither)")
+        return self
+
+    # --- end of edge
 
     @field_validator("cors_origins", mode="before")
     @classmethod
