@@ -2,6 +2,7 @@
 # One entry point on a fresh Debian/Ubuntu machine (see docs/adr/0006-private-local-postgis.md):
 #   ./dev.sh serve [args]   the API on http://127.0.0.1:8000, private PostGIS + Redis in ./.data
 #   ./dev.sh test [args]    lint, types, import contracts and every test (args go to pytest)
+#   ./dev.sh stop           stop the PostgreSQL and Redis that serve leaves running in ./.data
 # Both install what is missing first (apt packages, .venv), so re-runs cost nothing extra.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -82,5 +83,10 @@ case $command in
     ensure_test_packages
     exec .venv/bin/nox -s tests -- "$@"
     ;;
-  *) die "usage: ./dev.sh serve|test [args]" ;;
+  stop)
+    # Nothing to install for stopping: without a .venv, serve never ran here.
+    [[ -x .venv/bin/reserva ]] || { echo "dev.sh: nothing to stop (no .venv: serve never ran here)"; exit 0; }
+    exec .venv/bin/reserva dev stop "$@"
+    ;;
+  *) die "usage: ./dev.sh serve|test|stop [args]" ;;
 esac

@@ -132,6 +132,10 @@ class LocalPostgres:
         if self._running_port() is not None:
             self._pg_ctl("stop", "-w", "-m", "fast")
 
+    def is_running(self) -> bool:
+        """A server runs on this data dir (on whatever port); `reserva dev stop` asks."""
+        return self._running_port() is not None
+
     def create_database(self, name: str) -> LocalDatabase:
         """Create an empty database with postgis and btree_gist, owned by the owner role; fail if
         it exists.
@@ -145,6 +149,11 @@ class LocalPostgres:
                 )
             )
         return self.database(name)
+
+    def program(self, name: str) -> str:
+        """The path of one of the cluster's own server programs (devservers.replica runs its
+        pg_basebackup)."""
+        return self._bin(name)
 
     def _hand_to_owner(self, database: str) -> None:
         """Give the owner role a database made before it existed, with the tables and functions

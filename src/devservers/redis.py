@@ -44,6 +44,10 @@ class LocalRedis:
         # lines after deleting that, and the caller may be removing `dir` meanwhile.
         self._wait_for(lambda: not _alive(pid), "Redis did not stop")
 
+    def is_running(self) -> bool:
+        """Our server (the pid file's) answers on the port; `reserva dev stop` asks."""
+        return self._our_pid() is not None
+
     @property
     def _pid_file(self) -> Path:
         return self.dir / "redis.pid"

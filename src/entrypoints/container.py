@@ -32,6 +32,7 @@ from adapters.postgis.bookings import (
 )
 from adapters.postgis.bookings.availability_reads import PostgisAvailabilityReads
 from adapters.postgis.bookings.moves import PostgisBookingMoves, PostgisLapsedHolds
+from adapters.postgis.bookings.unit_of_work import bookings_read_unit_of_work
 from adapters.postgis.consent import PostgisConsentRecords, PostgisConsentUnitOfWork
 from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
@@ -45,11 +46,14 @@ from adapters.postgis.payments.records import PostgisPaymentRecords
 from adapters.postgis.payments.terms import PostgisTermsInEffect
 from adapters.postgis.personal import PostgisPersonKeyVault
 from adapters.postgis.privacy import MediaRecords, PostgisBookingRecords, PostgisRightsUnitOfWork
+from adapters.postgis.replica import ReplicaReads, reading_as
 from adapters.postgis.retention import PostgisAbandonedAccounts, PostgisRetentionStore
 from adapters.postgis.sealed import PostgisSealedSecrets
+from adapters.postgis.write_marks import WriteMarks, mark_writes
 from adapters.redis.idempotency import RedisIdempotencyStore
 from adapters.redis.sessions import RedisLiveSessions
 from adapters.redis.throttle import RedisRateLimiter, RedisThrottle
+from adapters.redis.write_marks import RedisWriteMarks
 from adapters.rendering import IcalendarWriter, JinjaRenderer, WebLinks
 from adapters.security.access_tokens import Ed25519SigningKeyFactory, PyJwtAccessTokenCodec
 from adapters.security.breached import BundledBreachedPasswords
@@ -512,6 +516,43 @@ def _analytics_client(
     return client
 
 
+# ---------------------------------------------------------------- replica (ADR 34)
+
+
+def _write_marks(replica_url: str | None, redis: Redis, ttl_seconds: float) -> WriteMarks | None:
+    """Where people's last writes are remembered; nowhere when there is no replica to lag."""
+    if replica_url is None:
+        return None
+    return RedisWriteMarks(redis, ttl_seconds=ttl_seconds)
+
+
+def _replica_engine(
+    url: str | None,
+    pool_size: int,
+    pool_timeout: float,
+    transaction_pooler: bool,
+    closers: list[Closer],
+) -> AsyncEngine | None:
+    if url is None:
+        return None
+    engine = create_engine(
+        url, pool_size=pool_size, pool_timeout=pool_timeout, transaction_pooler=transaction_pooler
+    )
+    closers.append(engine.dispose)
+    return engine
+
+
+def _replica_reads(
+    primary: AsyncEngine, replica: AsyncEngine | None, marks: WriteMarks | None
+) -> ReplicaReads | None:
+    if replica is None or marks is None:
+        return None
+    return ReplicaReads(primary, replica, marks)
+
+
+# ---------------------------------------------------------------- end replica
+
+
 def _breached_passwords(hibp_api_url: str | None, timeout_seconds: float) -> BreachedPasswords:
     """The bundled list, and Have I Been Pwned after it when a URL is configured."""
     bundled = BundledBreachedPasswords()
@@ -547,6 +588,7 @@ class Container(containers.DeclarativeContainer):
         config.database_url,
         pool_size=config.db_pool_size,
         pool_timeout=config.db_pool_timeout_seconds,
+        transaction_pooler=config.database_transaction_pooler,  # pool (ADR 35)
     )
     # Secrets at rest: sealed under data keys that the key file's KEKs wrap (docs/adr/0011).
     key_store = providers.Singleton(FileKeyStore, config.kek_file)
@@ -560,6 +602,7 @@ class Container(containers.DeclarativeContainer):
         config.database_url,
         pool_size=KEY_VAULT_POOL_SIZE,
         pool_timeout=config.db_pool_timeout_seconds,
+        transaction_pooler=config.database_transaction_pooler,  # pool (ADR 35)
     )
     person_key_vault = providers.Singleton(PostgisPersonKeyVault, key_vault_engine)
     erasure_register = providers.Singleton(FileErasureRegister.beside, config.kek_file)
@@ -574,11 +617,36 @@ class Container(containers.DeclarativeContainer):
     # integrations call bookings use cases (the bookings desk) while their own unit of work
     # holds a connection; from one fixed pool, eight such requests at once waited for ever
     # (bench/payments.py answered 503 after the pool timeout).
+    # ------------------------------------------------------------ replica (ADR 34)
+    # With DATABASE_REPLICA_URL, search and availability read a streaming replica, except for
+    # a person whose last write it has not replayed yet: writes on the bookings engine made for
+    # a person note the primary's WAL position (Redis), and their reads wait for it there.
+    write_marks = providers.Singleton(
+        _write_marks, config.database_replica_url, redis, config.read_your_writes_seconds
+    )
+    replica_engine = providers.Singleton(
+        _replica_engine,
+        config.database_replica_url,
+        config.db_pool_size,
+        config.db_pool_timeout_seconds,
+        config.database_transaction_pooler,  # pool (ADR 35): a replica behind PgBouncer too
+        closers,
+    )
+    # --- end replica
     bookings_engine = providers.Singleton(
-        create_engine,
-        config.database_url,
-        pool_size=config.db_pool_size,
-        pool_timeout=config.db_pool_timeout_seconds,
+        mark_writes,  # replica (ADR 34): a no-op without a replica
+        providers.Singleton(
+            create_engine,
+            config.database_url,
+            pool_size=config.db_pool_size,
+            pool_timeout=config.db_pool_timeout_seconds,
+            transaction_pooler=config.database_transaction_pooler,  # pool (ADR 35)
+        ),
+        write_marks,
+    )
+    # replica (ADR 34): None without DATABASE_REPLICA_URL, and every read stays on the primary.
+    replica_reads = providers.Singleton(
+        _replica_reads, bookings_engine, replica_engine, write_marks
     )
     close = providers.Callable(
         _close, providers.List(engine, bookings_engine, key_vault_engine), redis, closers
@@ -612,11 +680,17 @@ class Container(containers.DeclarativeContainer):
     create_offering = _wired(CreateOffering, _bookings)
     schedule_sessions = _wired(ScheduleSessions, _bookings)
 
-    list_providers = _wired(ListProviders, _bookings)
-    get_catalog = _wired(GetCatalog, _bookings)
+    # replica (ADR 34): the public catalog's reads, on a replica when one is set.
+    bookings_read_uow = providers.Factory(
+        bookings_read_unit_of_work, bookings_engine, replica_reads
+    )
+    list_providers = _wired(ListProviders, {**_bookings, "uow": bookings_read_uow.provider})
+    get_catalog = _wired(GetCatalog, {**_bookings, "uow": bookings_read_uow.provider})
     get_offering = _wired(GetOffering, _bookings)
     # Search and availability: one round trip each (no unit of work).
-    availability_reads = providers.Singleton(PostgisAvailabilityReads, bookings_engine)
+    availability_reads = providers.Singleton(
+        PostgisAvailabilityReads, bookings_engine, replica_reads
+    )
     get_availability = _wired(GetAvailability, {**_bookings, "reads": availability_reads})
     search_offerings = _wired(SearchOfferings, {**_bookings, "reads": availability_reads})
 
@@ -1112,4 +1186,5 @@ def http_services(container: Container) -> Services:
         close=container.close,
         cors_origins=tuple(config.get("cors_origins", ())),
         stripe_publishable_key=config.get("stripe_publishable_key"),
+        reading_as=reading_as if config.get("database_replica_url") else None,  # ADR 34
     )

@@ -24,10 +24,12 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from adapters.ga4 import GA4_ENDPOINT
 from adapters.postgis.database import POOL_SIZE, POOL_TIMEOUT_SECONDS
 from adapters.redis.idempotency import ANSWER_TTL_SECONDS
+from adapters.redis.write_marks import TTL_SECONDS as WRITE_MARK_TTL_SECONDS
 from adapters.security.hibp import TIMEOUT_SECONDS
 from adapters.security.passwords import Argon2Params
 from adapters.stripe import STRIPE_API_BASE
@@ -183,6 +185,45 @@ class Settings(BaseSettings):
     # Integrators' webhook endpoints must resolve to public addresses unless this is set
     # (tests and development post to 127.0.0.1).
     integration_webhooks_allow_private: bool = False
+    # --- replica (issue 12 §3, ADR 34): read replicas with read-your-writes.
+    # A streaming replica for search and availability (postgresql+psycopg://, the app role);
+    # unset: every read goes to DATABASE_URL. It has a pool of DB_POOL_SIZE per process.
+    database_replica_url: str | None = Field(None, min_length=1)
+    # How long a person's last write keeps their reads off a replica that has not replayed it.
+    read_your_writes_seconds: float = Field(WRITE_MARK_TTL_SECONDS, ge=1, le=3600)
+    # --- end replica
+    # --- pool (issue 12, docs/adr/0035): DATABASE_URL through a transaction pooler.
+    # Set when DATABASE_URL is PgBouncer in pool_mode=transaction (or another pooler handing
+    # each transaction to any server connection): psycopg then prepares no statements and the
+    # session settings must be the app role's defaults (docs/scaling.md).
+    database_transaction_pooler: bool = False
+    # A direct URL of the same database (not through the pooler), for what needs a session of
+    # its own: the job worker's LISTEN. Required with DATABASE_TRANSACTION_POOLER.
+    database_direct_url: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _pooler(self) -> Settings:
+        if self.database_transaction_pooler and self.database_direct_url is None:
+            raise ValueError(
+                "DATABASE_DIRECT_URL is not set (DATABASE_TRANSACTION_POOLER is): the job "
+                "worker's LISTEN needs a connection that bypasses the pooler"
+            )
+        return self
+
+    # --- end of pool
+    # --- edge (issue 12 §5, docs/adr/0037): TLS served by `reserva serve` itself, TLS 1.3
+    # only. Both PEM files or neither; unset, the API speaks plain HTTP and TLS ends at the
+    # proxy or load balancer in front of it (the usual production shape).
+    tls_cert_file: Path | None = None  # the certificate chain, leaf first
+    tls_key_file: Path | None = None  # its private key, unencrypted, readable by the server only
+
+    @model_validator(mode="after")
+    def _tls(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("TLS_CERT_FILE and TLS_KEY_FILE go together (or neither)")
+        return self
+
+    # --- end of edge
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -194,6 +235,19 @@ class Settings(BaseSettings):
             if not _ORIGIN.fullmatch(origin):
                 raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
         return origins
+
+    @field_validator("database_replica_url")
+    @classmethod
+    def _replica_url(cls, value: str | None) -> str | None:  # replica (ADR 34)
+        if value is None:
+            return None
+        try:
+            driver = make_url(value).drivername
+        except ArgumentError:
+            driver = None
+        if driver != "postgresql+psycopg":
+            raise ValueError("must be a postgresql+psycopg:// URL, like DATABASE_URL")
+        return value
 
     @field_validator("stripe_api_base")
     @classmethod

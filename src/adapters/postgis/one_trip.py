@@ -14,6 +14,10 @@ Note: psycopg sends its own implicit BEGIN and waits for it, even in a pipeline,
 put in autocommit for the pipeline and the transaction is an explicit BEGIN ... COMMIT.
 
 A statement that fails aborts the rest: the error is raised and the transaction rolled back.
+
+On an engine whose writes are marked for read-your-writes (`write_marks`), a committing trip
+made for a person also asks for the WAL position after its COMMIT, in the same pipeline: the
+mark costs no round trip to PostgreSQL (one to the marks' store).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from psycopg.rows import DictRow, dict_row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgis.unit_of_work import SET_CALLER, caller_settings
+from adapters.postgis.write_marks import WRITTEN_LSN, marks_of, note_write
 from core.shared.unit_of_work import Access
 
 Statement = tuple[str, Mapping[str, Any]]
@@ -42,12 +47,18 @@ async def one_trip(
 
     Returns each statement's rows (empty for a statement that returns none), in order.
     """
+    marks = marks_of(engine, access) if end == "commit" else None
+    after: list[Statement] = [] if marks is None else [(WRITTEN_LSN, {})]
     async with engine.connect() as connection:
         driver = (await connection.get_raw_connection()).driver_connection
         if not isinstance(driver, psycopg.AsyncConnection):
             raise TypeError("one_trip needs the psycopg driver")
-        cursors = await _send(driver, access, statements, end)
-        return [await cursor.fetchall() if cursor.description else [] for cursor in cursors]
+        cursors = await _send(driver, access, statements, end, after=after)
+        rows = [await cursor.fetchall() if cursor.description else [] for cursor in cursors]
+    if marks is not None:
+        written = rows.pop()
+        await note_write(marks, access, written[0]["written_lsn"])
+    return rows
 
 
 async def _send(
@@ -55,9 +66,14 @@ async def _send(
     access: Access,
     statements: Sequence[Statement],
     end: Literal["commit", "rollback"],
+    *,
+    after: Sequence[Statement] = (),
 ) -> list[psycopg.AsyncCursor[DictRow]]:
     """Autocommit only for the pipeline's sake: psycopg's own BEGIN would wait for its answer
-    (a round trip of its own); ours leaves with the rest, and the transaction is explicit."""
+    (a round trip of its own); ours leaves with the rest, and the transaction is explicit.
+
+    `after` runs once the transaction has ended, outside it (autocommit): the WAL position
+    asked there lies past the commit record."""
     cursors: list[psycopg.AsyncCursor[DictRow]] = []
     await driver.set_autocommit(True)  # no round trip: a flag of the connection
     try:
@@ -65,13 +81,21 @@ async def _send(
             await driver.execute("BEGIN")
             await driver.execute(SET_CALLER, caller_settings(access))
             for sql, values in statements:
-                cursor = driver.cursor(row_factory=dict_row)
-                await cursor.execute(sql, values)
-                cursors.append(cursor)
+                cursors.append(await _execute(driver, sql, values))
             await driver.execute("COMMIT" if end == "commit" else "ROLLBACK")
+            for sql, values in after:
+                cursors.append(await _execute(driver, sql, values))
     except BaseException:
         await driver.rollback()  # a failed statement leaves the transaction aborted, not ended
         raise
     finally:
         await driver.set_autocommit(False)  # as the pool lends it to SQLAlchemy
     return cursors
+
+
+async def _execute(
+    driver: psycopg.AsyncConnection[Any], sql: str, values: Mapping[str, Any]
+) -> psycopg.AsyncCursor[DictRow]:
+    cursor = driver.cursor(row_factory=dict_row)
+    await cursor.execute(sql, values)
+    return cursor

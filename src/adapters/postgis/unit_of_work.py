@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.postgis.metadata import outbox
+from adapters.postgis.write_marks import WRITTEN_LSN, marks_of, note_write
 from core.shared.events import Event
 from core.shared.ids import EventId, UserId
 from core.shared.time import to_utc
@@ -93,6 +94,9 @@ class PostgisUnitOfWork:
 
     async def commit(self) -> None:
         await self.connection.commit()
+        marks = marks_of(self._engine, self._access)
+        if marks is not None:  # read-your-writes (write_marks.py): one more trip, after COMMIT
+            await note_write(marks, self._access, await _written_lsn(self.connection))
 
 
 class PostgisPart:
@@ -140,3 +144,21 @@ async def outbox_event(connection: AsyncConnection, event_id: EventId) -> Event 
         occurred_at=to_utc(row.occurred_at),
         payload=dict(row.payload),
     )
+
+
+async def _written_lsn(connection: AsyncConnection) -> int:
+    """The primary's WAL position now, asked outside any transaction (autocommit, so psycopg
+    sends no BEGIN of its own first): past the commit record just written."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    if not isinstance(driver, psycopg.AsyncConnection):
+        raise TypeError("PostgisUnitOfWork needs the psycopg driver")
+    await driver.set_autocommit(True)
+    try:
+        cursor = await driver.execute(WRITTEN_LSN)
+        row = await cursor.fetchone()
+    finally:
+        await driver.set_autocommit(False)
+    if row is None:
+        raise RuntimeError("the WAL position query returned no row")
+    lsn: int = row[0]
+    return lsn

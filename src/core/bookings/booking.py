@@ -417,20 +417,6 @@ class MarkNoShow(_Transition):
         return booking.no_show(at)
 
 
-def _movable(
-    caller: Principal, booking: Booking | None, id: BookingId
-) -> Result[Booking, DomainError]:
-    """Who may reschedule a booking: those who may see it, as `_visible` decides (its
-    customer, its provider's staff or an admin with a second factor); others get 404."""
-    if booking is None:
-        return Failure(NotFound(kind="booking", id=str(id)))
-    if caller.manages(booking.provider_id):
-        return may_manage(caller, booking.provider_id).map(lambda _: booking)
-    if booking.customer_id == caller.user_id:
-        return Success(booking)
-    return Failure(NotFound(kind="booking", id=str(id)))
-
-
 class RescheduleBooking(_Holding):
     """Moves a booking atomically: the old slot is released only in the transaction that
     secures the new one, so a failure leaves the original booking untouched. One round trip
@@ -441,7 +427,8 @@ class RescheduleBooking(_Holding):
     ) -> Result[Booking, DomainError]:
         now = self.clock.now()
         access = Access.of(caller)
-        found = _movable(caller, await self.holds.booking(access, booking_id), booking_id)
+        stored = await self.holds.booking(access, booking_id)
+        found = _seen_by(caller, booking_id, stored, staff_only=False)
         if isinstance(found, Failure):
             return found
         old = found.unwrap()

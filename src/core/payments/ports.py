@@ -345,9 +345,16 @@ class ProcessorInbox(Protocol):
 
     async def claim(self, now: datetime, limit: int) -> Sequence[InboxItem]:
         """Unprocessed events due for an attempt, oldest first, locked for this transaction
-        (others skip them). An event never attempted is due whatever `now` says: a claimer
-        whose clock was read just before another process recorded it must still take it,
-        or it would wait for the sweeper."""
+        (others skip them). An event never attempted nor leased is due whatever `now` says: a
+        claimer whose clock was read just before another process recorded it must still take
+        it, or it would wait for the sweeper."""
+        ...
+
+    async def lease(self, event_ids: Sequence[str], until: datetime) -> None:
+        """Claimed events stay out of every claim until `until` (unless done or failed
+        before): the claiming transaction commits and gives its connection back before the
+        slow part (processor reads, other contexts) runs. A claimer that dies leaves them due
+        again at `until`."""
         ...
 
     async def done(self, event_id: str, at: datetime) -> None: ...

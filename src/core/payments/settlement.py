@@ -223,32 +223,46 @@ def _just(status: PaymentStatus, before: Payment, after: Payment) -> bool:
 # --- processor events -----------------------------------------------------------------------
 
 
+# How long claimed events stay out of other claims while one claimer handles them: longer than
+# a batch's processor reads take, short enough that a dead claimer's events come back soon.
+EVENT_LEASE = timedelta(minutes=5)
+
+
 async def process_events(case: PaymentsUseCase, limit: int) -> int:
-    """Handle the inbox's due events; each is claimed (locked) for this transaction, marked
-    done on success, or failed with a back-off: never lost."""
+    """Handle the inbox's due events; each is claimed and leased in a short transaction, then
+    handled with no connection held, then marked done, or failed with a back-off: never lost.
+
+    Holding the claim's transaction open across the handlers (processor reads, the bookings
+    context) kept a pooled connection per batch for seconds while each handler asked the same
+    fixed pool for more: under load every connection was such a claim and the pool timed out
+    (bench/payments.py, docs/adr/0035)."""
     now = case.clock.now()
     async with case.uow(MAINTENANCE) as uow:
         items = await uow.inbox.claim(now, limit)
-        for item in items:
-            await _attempt(case, uow, item, now)
+        await uow.inbox.lease([item.event.id for item in items], now + EVENT_LEASE)
         await uow.commit()
+    for item in items:
+        await _attempt(case, item, now)
     return len(items)
 
 
-async def _attempt(
-    case: PaymentsUseCase, uow: PaymentsUnitOfWork, item: InboxItem, now: datetime
-) -> None:
+async def _attempt(case: PaymentsUseCase, item: InboxItem, now: datetime) -> None:
+    error: Exception | None = None
     try:
         await handle_event(case, item.event)
     # The one broad catch of the context: any failure of a handler (the processor down, a
     # bug) must leave the event in the inbox for a later attempt, never lose it.
-    except Exception as error:
-        backoff = case.settings.event_retry * 2 ** min(item.attempts, MAX_BACKOFF_DOUBLINGS)
-        await uow.inbox.failed(
-            item.event.id, f"{type(error).__name__}: {error}"[:500], now + backoff
-        )
-    else:
-        await uow.inbox.done(item.event.id, now)
+    except Exception as failure:
+        error = failure
+    async with case.uow(MAINTENANCE) as uow:
+        if error is None:
+            await uow.inbox.done(item.event.id, now)
+        else:
+            backoff = case.settings.event_retry * 2 ** min(item.attempts, MAX_BACKOFF_DOUBLINGS)
+            await uow.inbox.failed(
+                item.event.id, f"{type(error).__name__}: {error}"[:500], now + backoff
+            )
+        await uow.commit()
 
 
 # What may move a payment; "payment_intent.created" and the charge.* copies of a success never

@@ -51,6 +51,7 @@ from entrypoints.cli import (
     backup,
     consent,
     demo,
+    dev,
     identity,
     jobs,
     messages,
@@ -69,7 +70,7 @@ from entrypoints.container import (
     http_services,
 )
 from entrypoints.http.app import create_app
-from entrypoints.http.server import server_config
+from entrypoints.http.server import TlsError, TlsFiles, server_config
 from entrypoints.settings import Settings, SettingsError
 from entrypoints.worker import run_worker, start_in_process_worker
 from entrypoints.worker.handlers import HANDLERS, PERIODIC
@@ -128,6 +129,7 @@ def _guarded(work: Callable[[], T]) -> T:
         PaymentsNotConfigured,
         MediaNotConfigured,
         CommandError,
+        TlsError,
     ) as error:
         fail(_first_line(error))
     except DBAPIError as error:
@@ -188,6 +190,8 @@ webhooks.mount(app, _run)
 retention.mount(privacy_app, _run)  # privacy retention [--dry-run]
 # backup now|list|restore: pgBackRest on the private cluster (no container: it runs no use case).
 backup.mount(app, _guarded)
+# dev stop: the local PostgreSQL and Redis that `serve` leaves running in ./.data.
+dev.mount(app, _guarded)
 
 
 def _progress() -> Progress:
@@ -273,6 +277,7 @@ def _serve_in_processes(
         factory=True,
         workers=workers,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        tls=_tls(settings),
     )
     jobs = multiprocessing.get_context("spawn").Process(
         target=_jobs_process, args=(concurrency,), name="reserva jobs"
@@ -285,6 +290,22 @@ def _serve_in_processes(
         jobs.join(timeout=30)
         if jobs.is_alive():
             jobs.kill()
+
+
+def _tls(settings: Settings) -> TlsFiles | None:
+    """The certificate and key `serve` terminates TLS with, if configured (ADR 37)."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    return TlsFiles(cert_file=settings.tls_cert_file, key_file=settings.tls_key_file)
+
+
+def _say_local_servers_stay() -> None:
+    """The private servers outlive `serve` (the next start is quicker): say how to stop them."""
+    local = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name, "").strip()]
+    if local:
+        servers = " and ".join("PostgreSQL" if n == "DATABASE_URL" else "Redis" for n in local)
+        verb = "keep" if len(local) > 1 else "keeps"
+        say(f"the local {servers} {verb} running after serve stops; {dev.STOP_HINT}")
 
 
 @app.command()
@@ -310,11 +331,15 @@ def serve(
     sweeper every minute)."""
     api_processes = workers or os.cpu_count() or 1
 
-    async def run_in_one_process(container: Container, concurrency: int) -> None:
+    async def run_in_one_process(
+        container: Container, concurrency: int, tls: TlsFiles | None
+    ) -> None:
         worker = None
         try:
             await _prepare_demo(container, demo_providers)
-            config = server_config(create_app(http_services(container)), host=host, port=port)
+            config = server_config(
+                create_app(http_services(container)), host=host, port=port, tls=tls
+            )
             worker = start_in_process_worker(
                 container, concurrency, handlers=HANDLERS, periodic=PERIODIC
             )
@@ -335,12 +360,17 @@ def serve(
         fakes = local_fakes(host, port)
         try:
             settings = resolve_settings(need_redis=True, say=say, stripe=stripe, fakes=fakes)
+            _say_local_servers_stay()
+            tls = _tls(settings)
+            if tls is not None:
+                tls.check()  # here, not in a worker that would be restarted again and again
+                say("TLS_CERT_FILE set: serving HTTPS only, TLS 1.3 only")
             with err.status("Migrating the database..."):
                 migrate.upgrade(settings.migrator_url, app_role=settings.app_role)
             # One worker beside the API in development: `reserva worker` scales it out.
             concurrency = min(settings.worker_concurrency, 2)
             if api_processes == 1:
-                asyncio.run(run_in_one_process(build_container(settings), concurrency))
+                asyncio.run(run_in_one_process(build_container(settings), concurrency, tls))
             else:
                 asyncio.run(prepare(build_container(settings)))
                 say(f"serving with {api_processes} API processes")

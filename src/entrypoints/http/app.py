@@ -13,11 +13,11 @@ from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.serialization import encode_json
 
 from entrypoints.http.auth import PUBLIC, BearerAuthentication, current_principal
+from entrypoints.http.compression import compression_config
 from entrypoints.http.controllers import (
     account,
     admin,
@@ -38,10 +38,12 @@ from entrypoints.http.controllers import (
     webhooks,
 )
 from entrypoints.http.dependencies import provide
+from entrypoints.http.docs import OfflineSwaggerPlugin
 from entrypoints.http.edge import DOCS_PREFIX, add_security_headers, refuse_bad_bytes
 from entrypoints.http.logging import configure_logging
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limit import RateLimitMiddleware, client_context
+from entrypoints.http.read_your_writes import ReaderMiddleware
 from entrypoints.http.services import Services
 from entrypoints.http.token_auth import token_caller
 
@@ -90,7 +92,7 @@ def _openapi() -> OpenAPIConfig:
             "(UTC out)."
         ),
         path=DOCS,
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        render_plugins=[OfflineSwaggerPlugin()],  # no CDN: works offline (ADR 37)
         components=Components(
             security_schemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
@@ -114,11 +116,9 @@ def _cors(origins: Sequence[str]) -> CORSConfig | None:
 
 
 def _compression() -> CompressionConfig:
-    """Large JSON (search pages, catalogs) compressed when the client asks; brotli if the
-    `brotli` package is installed, else gzip. Sign-in answers are left alone: a token next
-    to attacker-chosen text in a compressed body is what BREACH reads."""
-    backend = "brotli" if importlib.util.find_spec("brotli") else "gzip"
-    return CompressionConfig(backend=backend, minimum_size=1024, exclude=["^/auth/", "^/me/"])
+    """Large JSON (search pages, catalogs) compressed when the client asks; never sign-in or
+    personal answers (BREACH). See entrypoints.http.compression."""
+    return compression_config(brotli=importlib.util.find_spec("brotli") is not None)
 
 
 # Litestar logs at INFO by default; the Stripe SDK and httpx would then write two lines for
@@ -126,6 +126,17 @@ def _compression() -> CompressionConfig:
 _LOGGING = LoggingConfig(
     loggers={name: {"level": "WARNING", "propagate": True} for name in ("stripe", "httpx")}
 )
+
+
+def _reader_middleware(services: Services) -> list[DefineMiddleware]:
+    """replica (ADR 34): with a replica, a request's bearer is the reader of its reads."""
+    if services.reading_as is None:
+        return []
+    return [
+        DefineMiddleware(
+            ReaderMiddleware, authenticator=services.authenticator, reading_as=services.reading_as
+        )
+    ]
 
 
 def create_app(services: Services) -> Litestar:
@@ -164,6 +175,7 @@ def create_app(services: Services) -> Litestar:
                 authenticator=services.authenticator,
                 policy=services.rate_limit_policy,
             ),
+            *_reader_middleware(services),  # replica (ADR 34)
             DefineMiddleware(
                 BearerAuthentication,
                 authenticator=services.authenticator,

@@ -17,6 +17,7 @@ from core.identity import RateLimiter
 from core.shared.idempotency import IdempotencyStore
 from core.shared.principal import Authenticator
 from entrypoints.http.rate_limit import RateLimitPolicy
+from entrypoints.http.read_your_writes import ReadingAs
 
 
 @attrs.frozen(kw_only=True)
@@ -29,3 +30,5 @@ class Services:
     close: Callable[[], Awaitable[None]]  # releases pools and clients when the app stops
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; none: no CORS
     stripe_publishable_key: str | None = None  # handed to browsers paying with Stripe.js
+    # replica (ADR 34): names the reader of a request's replica reads; None: no replica.
+    reading_as: ReadingAs | None = None

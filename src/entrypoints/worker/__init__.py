@@ -52,7 +52,9 @@ class WorkerOptions:
 
 
 def _database_url(container: Any) -> str:
-    url: str = container.config.database_url()
+    """Past a transaction pooler when there is one: the worker LISTENs (docs/adr/0035)."""
+    direct: str | None = container.config.database_direct_url()
+    url: str = direct or container.config.database_url()
     return url
 
 

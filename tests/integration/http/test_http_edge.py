@@ -4,6 +4,7 @@ should see (NUL, invalid UTF-8, non-JSON bodies, cursors we never issued)."""
 from __future__ import annotations
 
 import gzip
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -56,17 +57,35 @@ async def test_every_kind_of_response_carries_the_security_headers(
     assert problem.headers["content-type"].startswith(PROBLEM)
 
 
-async def test_the_docs_pages_may_load_their_scripts_and_still_not_be_framed(
+async def test_the_docs_page_runs_its_own_scripts_only_and_is_not_framed(
     client: Client,
 ) -> None:
+    """/docs (and /docs/swagger, where Swagger UI used to be) load Swagger UI from this origin:
+    no CDN, no inline script, no eval (ADR 37)."""
     for path in ("/docs", "/docs/swagger"):
         page = await client.get(path)
 
         assert page.status_code == 200
         assert_hardened(page)
         policy = page.headers["content-security-policy"]
-        assert "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net" in policy
-        assert "cdn.jsdelivr.net" in page.text
+        assert "script-src 'self';" in policy
+        assert "'unsafe-inline'" not in policy
+        assert "https:" not in policy
+        assert "<script>" not in page.text  # every script has a src on this origin
+        assert "https://" not in page.text
+
+
+async def test_the_docs_assets_come_from_the_package_and_may_be_cached(client: Client) -> None:
+    page = (await client.get("/docs")).text
+    sources = re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', page)
+    answers = {source: await client.get(source) for source in sources}
+
+    assert len(sources) == 4  # favicon, stylesheet, Swagger UI's bundle, the start script
+    assert {answer.status_code for answer in answers.values()} == {200}
+    bundle = next(a for s, a in answers.items() if s.endswith("swagger-ui-bundle.js"))
+    assert bundle.headers["content-type"].startswith("text/javascript")
+    assert "max-age=604800" in bundle.headers["cache-control"]
+    assert len(bundle.content) > 500_000
 
 
 async def test_a_handler_that_allows_caching_keeps_its_own_policy(client: Client) -> None:
@@ -148,6 +167,80 @@ async def test_large_json_is_compressed_when_the_client_asks(
     assert len(plain.content) > 1024
     assert "content-encoding" not in plain.headers
     assert len(gzip.compress(plain.content)) < len(plain.content)
+
+
+# Accept-Encoding -> the coding of the answer (RFC 9110: q=0 refuses; `*` accepts the rest).
+ENCODINGS = {
+    "br": "br",
+    "gzip": "gzip",
+    "gzip, deflate, br": "br",
+    "gzip;q=1, br;q=0": "gzip",
+    "br;q=0, *": "gzip",
+    "*": "br",
+}
+
+
+async def test_large_json_comes_back_in_the_encoding_the_client_accepts(
+    client: Client, tokens: TokenTable
+) -> None:
+    """Brotli when accepted (smaller than gzip for JSON), gzip otherwise (ADR 37)."""
+    shop = await open_shop(client, tokens)
+    for _ in range(6):
+        await appointment(client, shop)
+    path = f"/providers/{shop.provider_id}"
+
+    plain = await client.get(path, headers={"Accept-Encoding": "identity"})
+    answers = {
+        accepted: await client.get(path, headers={"Accept-Encoding": accepted})
+        for accepted in ENCODINGS
+    }
+
+    assert {a: answer.headers.get("content-encoding") for a, answer in answers.items()} == (
+        ENCODINGS
+    )
+    for answer in answers.values():
+        assert "accept-encoding" in answer.headers["vary"].lower()  # caches keep variants apart
+        assert answer.json() == plain.json()  # httpx decodes br and gzip
+        assert answer.num_bytes_downloaded < len(plain.content) / 3
+
+
+async def test_small_answers_are_not_compressed(client: Client, tokens: TokenTable) -> None:
+    shop = await open_shop(client, tokens)  # a provider with no offerings yet: a short answer
+
+    small = await client.get(
+        f"/providers/{shop.provider_id}", headers={"Accept-Encoding": "br, gzip"}
+    )
+
+    assert small.status_code == 200
+    assert len(small.content) < 1024
+    assert "content-encoding" not in small.headers
+
+
+async def test_sign_in_and_personal_answers_are_never_compressed(
+    client: Client, tokens: TokenTable
+) -> None:
+    """A secret beside attacker-chosen text in a compressed body is what BREACH reads: /auth/
+    (tokens) and /me/ (personal data) answers stay uncompressed, whatever their size."""
+    both = {"Accept-Encoding": "br, gzip"}
+    email = f"breach-{uuid.uuid4().hex[:10]}@example.com"
+    password = "a long and unlisted passphrase 8"
+    await client.post("/auth/register", json={"email": email, "password": password})
+    login = await client.post(
+        "/auth/login", json={"email": email, "password": password}, headers=both
+    )
+    policy = {"kind": "privacy", "text": "# Privacy\n\nWhat we do."}
+    await client.post("/admin/privacy/policies", json=policy, headers=tokens.admin())
+    customer = tokens.customer()
+    for decision in ("granted", "withdrawn") * 4:
+        choice = {"purpose": "marketing", "channel": "email", "decision": decision}
+        assert (await client.post("/me/consents", json=choice, headers=customer)).is_success
+
+    mine = await client.get("/me/consents", headers=customer | both)
+
+    assert login.status_code == mine.status_code == 200
+    assert len(mine.content) > 1024, len(mine.content)  # large enough to be compressed
+    assert "content-encoding" not in mine.headers
+    assert "content-encoding" not in login.headers
 
 
 # ---------------------------------------------------------------- bytes

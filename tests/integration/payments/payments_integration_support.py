@@ -11,7 +11,9 @@ import attrs
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.payments.store import MemoryPaymentsStore
+from adapters.memory.payments.terms_in_effect import UnitOfWorkTermsInEffect
 from adapters.postgis.payments import PostgisPaymentsUnitOfWork
+from adapters.postgis.payments.terms import PostgisTermsInEffect
 from core.payments.model import (
     Payment,
     PaymentId,
@@ -21,7 +23,7 @@ from core.payments.model import (
     RefundId,
     RefundReason,
 )
-from core.payments.ports import PaymentsUnitOfWork
+from core.payments.ports import PaymentsUnitOfWork, TermsInEffect
 from core.payments.terms import (
     CancellationPolicy,
     DepositKind,
@@ -46,10 +48,11 @@ PAYMENTS_TABLES = (
 
 @attrs.frozen
 class Store:
-    """A payments unit-of-work factory, per adapter."""
+    """A payments unit-of-work factory, and the one-read terms port, per adapter."""
 
     name: str
     uow: UnitOfWorkFactory[PaymentsUnitOfWork]
+    terms_in_effect: TermsInEffect
 
 
 def postgis_store(engine: AsyncEngine, personal: PersonalData | None = None) -> Store:
@@ -58,7 +61,7 @@ def postgis_store(engine: AsyncEngine, personal: PersonalData | None = None) -> 
     def uow(access: Access) -> PaymentsUnitOfWork:
         return PostgisPaymentsUnitOfWork(engine, access, personal=sealing)
 
-    return Store("postgis", uow)
+    return Store("postgis", uow, PostgisTermsInEffect(engine))
 
 
 STORE_KINDS = ("memory", "postgis")
@@ -66,7 +69,8 @@ STORE_KINDS = ("memory", "postgis")
 
 def memory_store() -> Store:
     """The in-memory payments store (adapters.memory.payments): the fake the unit tests use."""
-    return Store("memory", MemoryPaymentsStore())
+    memory = MemoryPaymentsStore()
+    return Store("memory", memory, UnitOfWorkTermsInEffect(memory))
 
 
 # ------------------------------------------------------------------ builders

@@ -322,6 +322,14 @@ async def test_terms_versions_and_the_one_in_effect(store: Store) -> None:
         assert await uow.terms.in_effect_at(offering, NOW + HOUR) == v2
         assert await uow.terms.in_effect_at(OfferingId(uuid.uuid4()), NOW) is None
 
+    # The one-read port a hold's answer uses agrees with the unit of work's repository.
+    in_effect = store.terms_in_effect
+    assert await in_effect.at(offering, NOW - MINUTE) is None
+    assert await in_effect.at(offering, NOW) == v1
+    assert await in_effect.at(offering, NOW + HOUR - MINUTE) == v1
+    assert await in_effect.at(offering, NOW + HOUR) == v2
+    assert await in_effect.at(OfferingId(uuid.uuid4()), NOW) is None
+
 
 # ---------------------------------------------------------------- ledger
 
@@ -524,3 +532,26 @@ async def test_a_success_whose_fee_is_unknown_stays_in_the_sweepers_queue(store:
     async with store.uow(MAINTENANCE) as uow:
         assert [p.id for p in await uow.payments.unsettled(10)] == [fee_unknown.id]
         assert await uow.payments.balances_due(NOW, 10) == []
+
+
+async def test_a_leased_event_is_out_of_every_claim_until_its_lease_ends(store: Store) -> None:
+    """The claimer commits its claim with a lease, then handles the event with no transaction
+    open (docs/adr/0035): meanwhile no other claim takes it, even a never-attempted one."""
+    fresh, other = _event("evt_l1"), _event("evt_l2")
+    async with store.uow(MAINTENANCE) as uow:
+        assert await uow.inbox.record(fresh, NOW)
+        assert await uow.inbox.record(other, NOW)
+        await uow.commit()
+    async with store.uow(MAINTENANCE) as uow:
+        (claimed,) = await uow.inbox.claim(NOW, 1)
+        await uow.inbox.lease([claimed.event.id], NOW + HOUR)
+        await uow.commit()
+
+    async with store.uow(MAINTENANCE) as uow:
+        during = await uow.inbox.claim(NOW + MINUTE, 10)
+    async with store.uow(MAINTENANCE) as uow:
+        after = await uow.inbox.claim(NOW + HOUR, 10)
+
+    assert claimed == InboxItem(event=fresh, attempts=0)
+    assert during == [InboxItem(event=other, attempts=0)]
+    assert after == [InboxItem(event=fresh, attempts=0), InboxItem(event=other, attempts=0)]

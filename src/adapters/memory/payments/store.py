@@ -451,7 +451,7 @@ class MemoryInbox(_Part, ProcessorInbox):
 
     async def claim(self, now: datetime, limit: int) -> Sequence[InboxItem]:
         due = _oldest_first(
-            self._where(lambda r: r.done_at is None and (r.attempts == 0 or r.due_at <= now)),
+            self._where(lambda r: r.done_at is None and (_untouched(r) or r.due_at <= now)),
             lambda r: (r.received_at, r.event.id),
             len(self._tx.rows("inbox")),
         )
@@ -459,6 +459,10 @@ class MemoryInbox(_Part, ProcessorInbox):
         return [
             InboxItem(event=r.event, attempts=r.attempts, last_error=r.last_error) for r in claimed
         ]
+
+    async def lease(self, event_ids: Sequence[str], until: datetime) -> None:
+        for event_id in event_ids:
+            await self._change(event_id, due_at=until)
 
     async def done(self, event_id: str, at: datetime) -> None:
         await self._change(event_id, done_at=at)
@@ -472,6 +476,11 @@ class MemoryInbox(_Part, ProcessorInbox):
         if row is None:
             raise KeyError(f"no processor event {event_id}")
         await self._tx.put("inbox", event_id, attrs.evolve(row, **changes))
+
+
+def _untouched(row: InboxRow) -> bool:
+    """Never attempted nor leased: due to every claimer, whatever its clock says."""
+    return row.attempts == 0 and row.due_at == row.received_at
 
 
 # ---------------------------------------------------------------- accounts, customers, audit

@@ -31,6 +31,7 @@ from adapters.postgis.bookings.offerings import (
 from adapters.postgis.bookings.places import place_columns, place_from_values
 from adapters.postgis.bookings.tables import offering_resources, offerings, places
 from adapters.postgis.one_trip import one_trip
+from adapters.postgis.replica import ReplicaReads
 from core.bookings.cursors import search_cursor
 from core.bookings.model import DatedException, LocalInterval, Occurrence, OpeningHours, WeeklyRule
 from core.bookings.ports import AvailabilityReads, Calendar, Candidate, SearchHit, SearchQuery
@@ -126,8 +127,11 @@ _CALENDAR_SQL, _CALENDAR_CONSTANTS = _one_offering()
 
 
 class PostgisAvailabilityReads(AvailabilityReads):
-    def __init__(self, engine: AsyncEngine) -> None:
+    """With `replicas`, reads go to a replica when the reader may read there (ADR 34)."""
+
+    def __init__(self, engine: AsyncEngine, replicas: ReplicaReads | None = None) -> None:
         self._engine = engine
+        self._replicas = replicas
 
     async def search(self, query: SearchQuery) -> Sequence[SearchHit]:
         values = search_values(query)
@@ -154,6 +158,9 @@ class PostgisAvailabilityReads(AvailabilityReads):
         return _candidate(rows[0]).calendar if rows else None
 
     async def _read(self, sql: str, values: Mapping[str, Any]) -> list[DictRow]:
+        if self._replicas is not None:
+            (rows,) = await self._replicas.read(PUBLIC, [(sql, values)])
+            return rows
         (rows,) = await one_trip(self._engine, PUBLIC, [(sql, values)], end="rollback")
         return rows
 

@@ -14,6 +14,7 @@ from adapters.postgis.bookings.offerings import PostgisOfferingRepository
 from adapters.postgis.bookings.places import PostgisPlaceRepository
 from adapters.postgis.bookings.providers import PostgisProviderRepository
 from adapters.postgis.bookings.resources import PostgisResourceRepository
+from adapters.postgis.replica import ReplicaReads
 from adapters.postgis.unit_of_work import PostgisUnitOfWork
 from core.bookings.ports import BookingsUnitOfWork
 from core.shared.unit_of_work import Access
@@ -33,3 +34,32 @@ class PostgisBookingsUnitOfWork(PostgisUnitOfWork, BookingsUnitOfWork):
     @classmethod
     def factory(cls, engine: AsyncEngine) -> Callable[[Access], Self]:
         return lambda access: cls(engine, access)
+
+
+class ReplicaBookingsUnitOfWork(PostgisBookingsUnitOfWork):
+    """replica (ADR 34): the unit of work of use cases that only read the public catalog, on
+    the replica when the reader may read there (`ReplicaReads.run`), else on the primary;
+    a replica that cannot be reached leaves the read to the primary. It never commits: a
+    write on a replica fails (read-only transaction), loudly."""
+
+    def __init__(self, replicas: ReplicaReads, access: Access) -> None:
+        super().__init__(replicas.primary, access)
+        self._replicas = replicas
+
+    async def __aenter__(self) -> Self:
+        enter = super().__aenter__
+
+        async def enter_on(engine: AsyncEngine) -> Self:
+            self._engine = engine
+            return await enter()
+
+        return await self._replicas.run(enter_on)
+
+
+def bookings_read_unit_of_work(
+    engine: AsyncEngine, replicas: ReplicaReads | None, access: Access
+) -> PostgisBookingsUnitOfWork:
+    """replica (ADR 34): a read-only use case's unit of work, on a replica when one is set."""
+    if replicas is None:
+        return PostgisBookingsUnitOfWork(engine, access)
+    return ReplicaBookingsUnitOfWork(replicas, access)

@@ -15,6 +15,9 @@ from core.payments.ports import InboxItem, ProcessorEvent, ProcessorInbox
 from core.shared.time import to_utc
 
 V = processor_events.c
+# Never attempted nor leased (recorded with next_attempt_at = received_at): due to every
+# claimer, whatever its clock says.
+_UNTOUCHED = sa.and_(V.attempts == 0, V.next_attempt_at == V.received_at)
 
 
 class PostgisProcessorInbox(PostgisPart, ProcessorInbox):
@@ -39,7 +42,7 @@ class PostgisProcessorInbox(PostgisPart, ProcessorInbox):
     async def claim(self, now: datetime, limit: int) -> Sequence[InboxItem]:
         query = (
             processor_events.select()
-            .where(V.processed_at.is_(None), sa.or_(V.attempts == 0, V.next_attempt_at <= now))
+            .where(V.processed_at.is_(None), sa.or_(_UNTOUCHED, V.next_attempt_at <= now))
             .order_by(V.received_at, V.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -58,6 +61,12 @@ class PostgisProcessorInbox(PostgisPart, ProcessorInbox):
             )
             for row in await self._run(query)
         ]
+
+    async def lease(self, event_ids: Sequence[str], until: datetime) -> None:
+        if event_ids:
+            await self._run(
+                processor_events.update().where(V.id.in_(event_ids)).values(next_attempt_at=until)
+            )
 
     async def done(self, event_id: str, at: datetime) -> None:
         await self._run(
