@@ -17,6 +17,8 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.serialization import encode_json
 
+from entrypoints.http import health as health_routes
+from entrypoints.http import metrics as metrics_routes
 from entrypoints.http.auth import PUBLIC, BearerAuthentication, current_principal
 from entrypoints.http.controllers import (
     account,
@@ -40,6 +42,7 @@ from entrypoints.http.controllers import (
 from entrypoints.http.dependencies import provide
 from entrypoints.http.edge import DOCS_PREFIX, add_security_headers, refuse_bad_bytes
 from entrypoints.http.logging import configure_logging
+from entrypoints.http.observability import observe, report_errors
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limit import RateLimitMiddleware, client_context
 from entrypoints.http.services import Services
@@ -130,11 +133,12 @@ _LOGGING = LoggingConfig(
 
 def create_app(services: Services) -> Litestar:
     configure_logging()
+    report_errors(services.observability)  # observe: before the app (Sentry hooks its making)
 
     async def close() -> None:
         await services.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *catalog_management.ROUTES,
             *catalog.ROUTES,
@@ -154,6 +158,8 @@ def create_app(services: Services) -> Litestar:
             *privacy.ROUTES,
             *consent.ROUTES,
             openapi_document,
+            *health_routes.ROUTES,  # observe (issue 12)
+            *metrics_routes.ROUTES,  # observe (issue 12)
         ],
         dependencies=_dependencies(services),
         middleware=[
@@ -179,3 +185,4 @@ def create_app(services: Services) -> Litestar:
         logging_config=_LOGGING,
         on_shutdown=[close],
     )
+    return observe(app, services.observability)  # observe (issue 12): request ids, metrics

@@ -16,6 +16,7 @@ import attrs
 from core.identity import RateLimiter
 from core.shared.idempotency import IdempotencyStore
 from core.shared.principal import Authenticator
+from entrypoints.http.observability import Observability
 from entrypoints.http.rate_limit import RateLimitPolicy
 
 
@@ -29,3 +30,5 @@ class Services:
     close: Callable[[], Awaitable[None]]  # releases pools and clients when the app stops
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; none: no CORS
     stripe_publishable_key: str | None = None  # handed to browsers paying with Stripe.js
+    # observe (issue 12): request ids, /metrics, /health; the default observes nothing outside
+    observability: Observability = attrs.field(factory=Observability)
