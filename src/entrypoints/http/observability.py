@@ -41,7 +41,7 @@ class Observability:
     metrics_public: bool = False  # /metrics open to anyone (a private network's scraper)
     operations_state: Callable[[], Awaitable[OperationsState]] | None = None
     readiness: Mapping[str, ReadinessCheck] = attrs.field(factory=dict)
-    on_start: Callable[[], None] | None = None  # e.g. start watching the database pools
+    on_start: Callable[[], None] | None = None  # at app startup: watch the database pools
     sentry_dsn: str | None = None  # errors reported there, scrubbed; None: nowhere
     sentry_environment: str = "production"
 
@@ -101,5 +101,10 @@ def observe(app: Litestar, options: Observability) -> Litestar:
     app.state[OBSERVABILITY] = options
     app.asgi_handler = RequestObservation(app.asgi_handler, options.request_id_header)
     if options.on_start is not None:
-        options.on_start()
+        start = options.on_start
+
+        async def on_startup() -> None:  # when served: building an app opens nothing
+            start()
+
+        app.on_startup.append(on_startup)
     return app
