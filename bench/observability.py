@@ -12,6 +12,8 @@ process, in alternating rounds (alternating evens out drift on a shared machine)
    ASGI handler unwrapped); microseconds per request and the difference.
 2. `GET /metrics` with the database's operational state read (job queues, outbox, webhooks):
    milliseconds per scrape.
+3. The observation alone around an ASGI app that only answers: CPU microseconds per request
+   (process time, so that other load on a shared machine does not count), with and without.
 
 Prints one JSON document.
 """
@@ -50,15 +52,11 @@ async def _per_request_us(app: Litestar, path: str, requests: int) -> float:
         return (time.perf_counter() - started) / requests * 1e6
 
 
-def _unobserved(app: Litestar) -> Litestar:
-    """A shallow twin of `app` whose ASGI handler is the one the observation wraps: the same
-    routes, middleware, pools and caches, without the request id and the request metrics."""
-    handler = app.asgi_handler
-    assert isinstance(handler, RequestObservation)
-    twin = Litestar.__new__(Litestar)
-    twin.__dict__.update(app.__dict__)
-    twin.asgi_handler = handler._app
-    return twin
+def _observing(app: Litestar, observation: RequestObservation, on: bool) -> Litestar:
+    """`app` with the observation around its ASGI handler (`on`) or only the handler it wraps:
+    the same routes, middleware, pools and caches either way."""
+    app.asgi_handler = observation if on else observation._app
+    return app
 
 
 async def run(requests: int, rounds: int, scrapes: int) -> dict[str, Any]:
@@ -74,15 +72,18 @@ async def run(requests: int, rounds: int, scrapes: int) -> dict[str, Any]:
             rate_limit_requests=10_000_000,  # counted, never refused
         )
         container = build_container(settings)
-        observed = create_app(http_services(container))
-        bare = _unobserved(observed)
+        app = create_app(http_services(container))
+        observation = app.asgi_handler
+        assert isinstance(observation, RequestObservation)
         results: dict[str, dict[str, list[float]]] = {
             path: {"observed": [], "bare": []} for path in PATHS
         }
         for _ in range(rounds):
             for path in PATHS:
-                results[path]["observed"].append(await _per_request_us(observed, path, requests))
-                results[path]["bare"].append(await _per_request_us(bare, path, requests))
+                for kind, on in (("observed", True), ("bare", False)):
+                    _observing(app, observation, on)
+                    results[path][kind].append(await _per_request_us(app, path, requests))
+        observed = _observing(app, observation, True)
         scrape_ms = await _scrape_ms(observed, scrapes)
         await container.close()
         host = machine(dbs)
@@ -118,13 +119,47 @@ async def _scrape_ms(app: Litestar, scrapes: int) -> dict[str, float]:
     }
 
 
+async def _answer(scope: Any, receive: Any, send: Any) -> None:
+    scope["path_template"] = "/bench"
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def _cpu_us(app: Any, calls: int) -> float:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(_message: Any) -> None:
+        return None
+
+    scope = {"type": "http", "method": "GET", "path": "/bench", "headers": []}
+    started = time.process_time()
+    for _ in range(calls):
+        await app(dict(scope), receive, send)
+    return (time.process_time() - started) / calls * 1e6
+
+
+async def wrapper_alone(calls: int, rounds: int) -> dict[str, float]:
+    observed = RequestObservation(_answer, "X-Request-ID")
+    bare, wrapped = [], []
+    for _ in range(rounds):
+        bare.append(await _cpu_us(_answer, calls))
+        wrapped.append(await _cpu_us(observed, calls))
+    return {
+        "bare_cpu_us": round(statistics.median(bare), 2),
+        "observed_cpu_us": round(statistics.median(wrapped), 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--scrapes", type=int, default=200)
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.requests, args.rounds, args.scrapes)), indent=2))
+    result = asyncio.run(run(args.requests, args.rounds, args.scrapes))
+    result["observation_alone"] = asyncio.run(wrapper_alone(20_000, args.rounds))
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -59,11 +59,12 @@ _CLIENT_ERRORS = (DomainProblem, MalformedRequest, CardDataRefused)
 def request_bound(request_id: str | None) -> Iterator[None]:
     """Within the block, `request_id` is the current one for the core, structlog and Sentry."""
     token = bind_request_id(request_id)
-    with structlog.contextvars.bound_contextvars(request_id=request_id):
-        try:
-            yield
-        finally:
-            unbind_request_id(token)
+    logged = structlog.contextvars.bind_contextvars(request_id=request_id)
+    try:
+        yield
+    finally:
+        structlog.contextvars.reset_contextvars(**logged)
+        unbind_request_id(token)
 
 
 # ---------------------------------------------------------------- Sentry
