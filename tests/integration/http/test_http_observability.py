@@ -26,13 +26,19 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from adapters.memory.clock import FixedClock
-from adapters.postgis.jobs import DISPATCH_EVENT, EVENTS_QUEUE
+from adapters.postgis.jobs import (
+    DELIVER_WEBHOOK,
+    DISPATCH_EVENT,
+    EVENTS_QUEUE,
+    WEBHOOKS_QUEUE,
+    defer,
+)
 from adapters.redis.health import RedisReadiness
 from core.shared.request_id import current_request_id
 from devservers.net import free_port
 from entrypoints.container import Container, build_container, http_services
 from entrypoints.http.app import create_app
-from entrypoints.metrics import DOMAIN_EVENTS
+from entrypoints.metrics import DOMAIN_EVENTS, JOB_FAILURES
 from entrypoints.observability import close_sentry
 from entrypoints.settings import Settings
 from entrypoints.worker import WorkerOptions, start_in_process_worker
@@ -179,6 +185,57 @@ async def test_the_request_id_reaches_outbox_events_their_jobs_and_the_worker_ru
     assert "request_id" not in args  # the handler gets its ids, the run gets the request id
     assert in_core == in_logs == rid
     assert DOMAIN_EVENTS.labels(event.name)._value.get() >= before + 1
+
+
+async def test_a_failed_webhook_delivery_counts_and_its_job_keeps_the_request_id(
+    container: Container,
+) -> None:
+    """A job deferred from Python in a transaction that has a request id gets it too (the
+    migration's trigger, not the caller); its failure counts under its task."""
+    rid = f"job-{uuid.uuid4().hex}"
+    async with container.engine().begin() as connection:
+        await connection.execute(
+            sa.text("SELECT set_config('app.request_id', :r, true)"), {"r": rid}
+        )
+        job_id = await defer(
+            connection,
+            DELIVER_WEBHOOK,
+            {"delivery_id": str(uuid.uuid4()), "attempt": 1},
+            queue=WEBHOOKS_QUEUE,
+        )
+    failed = asyncio.Event()
+    runs: list[str | None] = []
+
+    async def refused(_container: Any, args: dict[str, Any]) -> None:
+        runs.append(current_request_id())
+        if current_request_id() == rid:
+            failed.set()
+        raise RuntimeError("the endpoint answered 500")
+
+    before = JOB_FAILURES.labels(DELIVER_WEBHOOK)._value.get()
+    worker = start_in_process_worker(
+        container,
+        1,
+        [WEBHOOKS_QUEUE],
+        handlers={DELIVER_WEBHOOK: refused},
+        options=WorkerOptions(poll_every=timedelta(seconds=0.2)),
+    )
+    try:
+        # the worker's task counts the failure as the exception leaves the handler, before
+        # it next yields to this one
+        await asyncio.wait_for(failed.wait(), timeout=30)
+    finally:
+        await worker.stop()
+
+    assert rid in runs
+    assert JOB_FAILURES.labels(DELIVER_WEBHOOK)._value.get() >= before + 1
+    async with container.engine().connect() as connection:
+        args = (
+            await connection.execute(
+                sa.text("SELECT args FROM procrastinate_jobs WHERE id = :id"), {"id": job_id}
+            )
+        ).scalar_one()
+    assert args["request_id"] == rid
 
 
 # ---------------------------------------------------------------- /metrics
