@@ -35,12 +35,14 @@ from adapters.postgis.bookings.moves import PostgisBookingMoves, PostgisLapsedHo
 from adapters.postgis.bookings.unit_of_work import bookings_read_unit_of_work
 from adapters.postgis.consent import PostgisConsentRecords, PostgisConsentUnitOfWork
 from adapters.postgis.database import create_engine
+from adapters.postgis.health import PostgisReadiness
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from adapters.postgis.identity.records import identity_records as identity_personal_records
 from adapters.postgis.integrations import PostgisIntegrationsUnitOfWork
 from adapters.postgis.media import PostgisMediaUnitOfWork
 from adapters.postgis.messaging import PostgisMessagingUnitOfWork
 from adapters.postgis.messaging.records import PostgisMessagingRecords
+from adapters.postgis.metrics import operations_state
 from adapters.postgis.payments import PostgisPaymentsUnitOfWork
 from adapters.postgis.payments.records import PostgisPaymentRecords
 from adapters.postgis.payments.terms import PostgisTermsInEffect
@@ -50,6 +52,7 @@ from adapters.postgis.replica import ReplicaReads, reading_as
 from adapters.postgis.retention import PostgisAbandonedAccounts, PostgisRetentionStore
 from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.postgis.write_marks import WriteMarks, mark_writes
+from adapters.redis.health import RedisReadiness
 from adapters.redis.idempotency import RedisIdempotencyStore
 from adapters.redis.sessions import RedisLiveSessions
 from adapters.redis.throttle import RedisRateLimiter, RedisThrottle
@@ -264,8 +267,10 @@ from core.shared.ids import UserId
 from core.shared.money import Money
 from core.shared.principal import Authenticator
 from core.shared.use_case import UseCase
+from entrypoints.http.observability import Observability
 from entrypoints.http.rate_limit import RateLimitPolicy
 from entrypoints.http.services import Services
+from entrypoints.metrics import watch_pools
 from entrypoints.settings import NotConfigured, Settings
 
 Closer = Callable[[], Awaitable[None]]
@@ -559,6 +564,15 @@ def _breached_passwords(hibp_api_url: str | None, timeout_seconds: float) -> Bre
     if not hibp_api_url:
         return bundled
     return HibpBreachedPasswords(hibp_api_url, bundled, timeout_seconds=timeout_seconds)
+
+
+# observe (issue 12)
+def _heartbeat_limit(seconds: int | None) -> timedelta | None:
+    return timedelta(seconds=seconds) if seconds else None
+
+
+def _secret(value: object) -> str | None:
+    return value.get_secret_value() if isinstance(value, SecretStr) else None
 
 
 U = TypeVar("U", bound=UseCase)
@@ -1155,6 +1169,45 @@ class Container(containers.DeclarativeContainer):
         },
     )
 
+    # ---- observe: readiness and operational state (issue 12 §2, docs/adr/0033)
+    postgis_readiness = providers.Singleton(
+        PostgisReadiness,
+        engine,
+        worker_silent_after=providers.Callable(
+            _heartbeat_limit, config.worker_heartbeat_max_age_seconds
+        ),
+    )
+    redis_readiness = providers.Singleton(RedisReadiness, redis)
+    # ---- end of observe
+
+
+def observability(container: Container) -> Observability:
+    """observe (issue 12): what the HTTP app needs for request ids, /metrics and /health."""
+    config = container.config() or {}
+
+    def watch() -> None:
+        watch_pools(
+            {
+                "main": container.engine(),
+                "bookings": container.bookings_engine(),
+                "key_vault": container.key_vault_engine(),
+            }
+        )
+
+    return Observability(
+        request_id_header=config.get("request_id_header"),
+        metrics_token=_secret(config.get("metrics_token")),
+        metrics_public=bool(config.get("metrics_public", False)),
+        operations_state=lambda: operations_state(container.engine()),
+        readiness={
+            "database": lambda: container.postgis_readiness().problems(),
+            "redis": lambda: container.redis_readiness().problems(),
+        },
+        on_start=watch,
+        sentry_dsn=_secret(config.get("sentry_dsn")),
+        sentry_environment=config.get("sentry_environment") or "production",
+    )
+
 
 def build_container(settings: Settings) -> Container:
     container = Container()
@@ -1187,4 +1240,5 @@ def http_services(container: Container) -> Services:
         cors_origins=tuple(config.get("cors_origins", ())),
         stripe_publishable_key=config.get("stripe_publishable_key"),
         reading_as=reading_as if config.get("database_replica_url") else None,  # ADR 34
+        observability=observability(container),  # observe (issue 12)
     )

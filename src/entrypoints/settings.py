@@ -61,6 +61,8 @@ SECRETS = frozenset(
         "whatsapp_verify_token",
         "cloudinary_url",
         "ga4_api_secret",
+        "metrics_token",  # observe (issue 12)
+        "sentry_dsn",  # observe (issue 12)
     }
 )
 SENDGRID_API_HOST = "https://api.sendgrid.com"
@@ -68,6 +70,7 @@ WHATSAPP_API_BASE = "https://graph.facebook.com"
 CLOUDINARY_API_BASE = "https://api.cloudinary.com"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _BASE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s?#]*)?")
+_SENTRY_DSN = re.compile(r"https?://[A-Za-z0-9]+@[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s?#]*)?/[0-9]+")
 _CLOUDINARY_URL = re.compile(r"cloudinary://[^:@/\s]+:[^:@/\s]+@[A-Za-z0-9_-]+")
 
 
@@ -224,6 +227,37 @@ class Settings(BaseSettings):
         return self
 
     # --- end of edge
+
+    # ---- observe: request ids, metrics, error reports, health (issue 12 §2, docs/adr/0033)
+    # The header in which a trusted proxy in front sends its request id (e.g. X-Request-ID);
+    # unset, such headers are ignored (clients could forge them) and every id is ours.
+    request_id_header: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
+    # /metrics: scrapers send METRICS_TOKEN as a bearer token, or METRICS_PUBLIC opens it
+    # (a private network); neither: 404.
+    metrics_token: SecretStr | None = None
+    metrics_public: bool = False
+    # Sentry: errors are reported (scrubbed of personal data) when a DSN is set.
+    sentry_dsn: SecretStr | None = None
+    sentry_environment: str = Field("production", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # /health/ready fails when no job worker beat its heart for this long; 0: not checked
+    # (an API whose workers are watched elsewhere).
+    worker_heartbeat_max_age_seconds: int = Field(60, ge=0, le=DAY)
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (a random token)")
+        return value
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _SENTRY_DSN.fullmatch(value.get_secret_value()):
+            raise ValueError("must look like https://<key>@<host>/<project id>")
+        return value
+
+    # ---- end of observe
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -240,3 +240,36 @@ def test_settings_survive_the_trip_through_a_child_process_environment() -> None
 
     assert Settings.from_env(settings.to_env()) == settings
     assert settings.to_env()["STRIPE_API_KEY"] == STRIPE["STRIPE_API_KEY"]
+
+
+# ---------------------------------------------------------------- observe (issue 12)
+
+
+def test_observability_settings_are_off_unless_given() -> None:
+    settings = Settings.from_env(URLS)
+
+    assert settings.request_id_header is None
+    assert settings.metrics_token is None
+    assert settings.metrics_public is False
+    assert settings.sentry_dsn is None
+    assert settings.worker_heartbeat_max_age_seconds == 60
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "complaint"),
+    [
+        ("METRICS_TOKEN", "short-secret", "METRICS_TOKEN must be at least 16 characters"),
+        ("SENTRY_DSN", "https://sentry.example/1", "SENTRY_DSN must look like https://"),
+        ("REQUEST_ID_HEADER", "X Request Id", "REQUEST_ID_HEADER must match pattern"),
+        ("WORKER_HEARTBEAT_MAX_AGE_SECONDS", "-1", "WORKER_HEARTBEAT_MAX_AGE_SECONDS must be"),
+    ],
+)
+def test_bad_observability_settings_are_named_and_secrets_not_repeated(
+    name: str, value: str, complaint: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({**URLS, name: value})
+
+    assert complaint in str(raised.value)
+    if name in ("METRICS_TOKEN", "SENTRY_DSN"):
+        assert value not in str(raised.value)

@@ -32,5 +32,12 @@ outbox = sa.Table(
     sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("payload", pg.JSONB, nullable=False),
     sa.Column("delivered_at", sa.DateTime(timezone=True)),
+    # The request (or job) whose transaction wrote the event: the transaction's `app.request_id`
+    # (migration 0024, docs/adr/0033); NULL when none (a sweep, a CLI command, older rows).
+    sa.Column(
+        "request_id",
+        sa.Text,
+        server_default=sa.text("nullif(current_setting('app.request_id', true), '')"),
+    ),
 )
 sa.Index("ix_outbox_undelivered", outbox.c.seq, postgresql_where=outbox.c.delivered_at.is_(None))

@@ -23,6 +23,7 @@ from adapters.postgis.metadata import outbox
 from adapters.postgis.write_marks import WRITTEN_LSN, marks_of, note_write
 from core.shared.events import Event
 from core.shared.ids import EventId, UserId
+from core.shared.request_id import current_request_id
 from core.shared.time import to_utc
 from core.shared.unit_of_work import Access, Outbox
 
@@ -30,7 +31,10 @@ SET_CALLER = (
     "SELECT set_config('app.user_id', %(user_id)s, true),"
     " set_config('app.provider_ids', %(provider_ids)s, true),"
     " set_config('app.all_rows', %(all_rows)s, true),"
-    " set_config('app.key', %(key)s, true)"
+    " set_config('app.key', %(key)s, true),"
+    # The request (or job) this transaction works for: outbox rows and jobs written in it
+    # take it as their default (migration 0024, docs/adr/0033). Same pipeline: no extra trip.
+    " set_config('app.request_id', %(request_id)s, true)"
 )
 SET_USER = sa.text("SELECT set_config('app.user_id', :user_id, true)")
 
@@ -42,6 +46,7 @@ def caller_settings(access: Access) -> dict[str, str]:
         "provider_ids": "{" + ",".join(sorted(map(str, access.provider_ids))) + "}",
         "all_rows": "on" if access.all_rows else "",
         "key": access.key or "",
+        "request_id": current_request_id() or "",
     }
 
 

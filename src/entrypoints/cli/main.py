@@ -14,8 +14,10 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import psycopg
@@ -71,6 +73,7 @@ from entrypoints.container import (
 )
 from entrypoints.http.app import create_app
 from entrypoints.http.server import TlsError, TlsFiles, server_config
+from entrypoints.metrics import MULTIPROCESS_DIR, prepare_multiprocess_dir
 from entrypoints.settings import Settings, SettingsError
 from entrypoints.worker import run_worker, start_in_process_worker
 from entrypoints.worker.handlers import HANDLERS, PERIODIC
@@ -261,12 +264,23 @@ def _jobs_process(concurrency: int) -> None:
 WORKER_HEALTHCHECK_SECONDS = 30
 
 
+def _share_metrics(port: int) -> None:
+    """observe (issue 12): the processes write their metrics to files in one directory, from
+    which any of them answers /metrics for all (entrypoints.metrics). Emptied at each start."""
+    directory = os.environ.get(MULTIPROCESS_DIR) or str(
+        Path(tempfile.gettempdir()) / f"reserva-metrics-{port}"
+    )
+    prepare_multiprocess_dir(Path(directory))
+    os.environ[MULTIPROCESS_DIR] = directory
+
+
 def _serve_in_processes(
     settings: Settings, host: str, port: int, workers: int, concurrency: int
 ) -> None:
     """`workers` uvicorn processes sharing one listening socket (uvicorn's supervisor
     restarts any that dies) and the job worker in one more; all stop on Ctrl-C or SIGTERM."""
     os.environ.update(settings.to_env())  # every child builds its container from it
+    _share_metrics(port)  # observe (issue 12)
     # uvicorn kills a child that has not answered its health ping within the timeout (5 s by
     # default); building a container and importing the app takes longer than that on a busy
     # 2-core machine, and a first child was seen killed and restarted at start.

@@ -16,6 +16,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.serialization import encode_json
 
+from entrypoints.http import health as health_routes
+from entrypoints.http import metrics as metrics_routes
 from entrypoints.http.auth import PUBLIC, BearerAuthentication, current_principal
 from entrypoints.http.compression import compression_config
 from entrypoints.http.controllers import (
@@ -41,6 +43,7 @@ from entrypoints.http.dependencies import provide
 from entrypoints.http.docs import OfflineSwaggerPlugin
 from entrypoints.http.edge import DOCS_PREFIX, add_security_headers, refuse_bad_bytes
 from entrypoints.http.logging import configure_logging
+from entrypoints.http.observability import observe, report_errors
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.rate_limit import RateLimitMiddleware, client_context
 from entrypoints.http.read_your_writes import ReaderMiddleware
@@ -141,11 +144,12 @@ def _reader_middleware(services: Services) -> list[DefineMiddleware]:
 
 def create_app(services: Services) -> Litestar:
     configure_logging()
+    report_errors(services.observability)  # observe: before the app (Sentry hooks its making)
 
     async def close() -> None:
         await services.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *catalog_management.ROUTES,
             *catalog.ROUTES,
@@ -165,6 +169,8 @@ def create_app(services: Services) -> Litestar:
             *privacy.ROUTES,
             *consent.ROUTES,
             openapi_document,
+            *health_routes.ROUTES,  # observe (issue 12)
+            *metrics_routes.ROUTES,  # observe (issue 12)
         ],
         dependencies=_dependencies(services),
         middleware=[
@@ -191,3 +197,4 @@ def create_app(services: Services) -> Litestar:
         logging_config=_LOGGING,
         on_shutdown=[close],
     )
+    return observe(app, services.observability)  # observe (issue 12): request ids, metrics

@@ -29,6 +29,8 @@ from entrypoints.http.problems import DomainProblem
 MAX_USER_AGENT = 512  # enough for any real browser; the rest is noise in sessions and audit
 
 _log = structlog.get_logger(__name__)
+# Paths never counted: signed webhooks, and (observe, issue 12) health probes and /metrics.
+UNCOUNTED = (SIGNED_WEBHOOKS, "/health/", "/metrics")
 
 
 def client_ip(scope: Scope) -> str | None:
@@ -62,7 +64,9 @@ class RateLimitMiddleware:
 
     Signed webhooks are not counted: the processor retries from a few addresses in bursts,
     and a dropped delivery is only delayed work; their signature is checked before anything
-    else is done with them.
+    else is done with them. Nor are probes and scrapes (observe, issue 12): a load balancer
+    asks every few seconds from one address, and liveness must not depend on the database
+    that the limiter's keying reads.
     """
 
     def __init__(
@@ -80,7 +84,7 @@ class RateLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         policy = self._policy()
-        limited = not str(scope.get("path", "")).startswith(SIGNED_WEBHOOKS)
+        limited = not str(scope.get("path", "")).startswith(UNCOUNTED)
         if scope["type"] == ScopeType.HTTP and policy.requests > 0 and limited:
             wait = await self._hit(await self._client_key(scope), policy)
             if wait is not None:

@@ -16,6 +16,7 @@ import attrs
 from core.identity import RateLimiter
 from core.shared.idempotency import IdempotencyStore
 from core.shared.principal import Authenticator
+from entrypoints.http.observability import Observability
 from entrypoints.http.rate_limit import RateLimitPolicy
 from entrypoints.http.read_your_writes import ReadingAs
 
@@ -32,3 +33,5 @@ class Services:
     stripe_publishable_key: str | None = None  # handed to browsers paying with Stripe.js
     # replica (ADR 34): names the reader of a request's replica reads; None: no replica.
     reading_as: ReadingAs | None = None
+    # observe (issue 12): request ids, /metrics, /health; the default observes nothing outside
+    observability: Observability = attrs.field(factory=Observability)

@@ -27,12 +27,16 @@ import attrs
 from procrastinate import App, JobContext
 
 from adapters.postgis.jobs import (
+    DISPATCH_EVENT,
     BackOff,
     JobRecords,
     procrastinate_app,
     queue_of,
     retry_policy,
 )
+from adapters.postgis.metrics import event_name
+from entrypoints.metrics import count_domain_event, count_job_failure
+from entrypoints.observability import init_sentry, request_bound
 from entrypoints.worker.registry import _CURRENT, Handler, JobRun, PeriodicTask, current_job
 
 _log = logging.getLogger("reserva.worker")
@@ -68,9 +72,15 @@ def _task(
             id=job.id, task=name, attempt=job.attempts + 1, last=policy.is_last(job.attempts)
         )
         token = _CURRENT.set(run)
+        # observe (issue 12): the request that deferred the job (migration 0024) is this run's
+        # too: its logs, error reports and what it writes carry it.
+        request_id = args.pop(REQUEST_ID_ARG, None)
         try:
-            await handler(container, args)
+            with request_bound(request_id if isinstance(request_id, str) else None):
+                await handler(container, args)
+                await _count_dispatched(container, name, args)
         except Exception as error:
+            count_job_failure(name)
             try:
                 await records.record_failure(job.id, name, run.attempt, error, datetime.now(UTC))
             except Exception:  # the database is gone too: the status still says failed
@@ -81,6 +91,26 @@ def _task(
 
     run.__name__ = name
     return run
+
+
+REQUEST_ID_ARG = "request_id"  # the job argument migration 0024 adds
+
+
+async def _count_dispatched(container: Any, task: str, args: Mapping[str, Any]) -> None:
+    """observe (issue 12): a dispatched outbox event counts once in the domain-event metrics
+    (bookings, payments, ... by event name); a failure to count is only logged."""
+    if task != DISPATCH_EVENT or "event_id" not in args:
+        return
+    try:
+        count_domain_event(await event_name(container.engine(), args["event_id"]))
+    except Exception:
+        _log.warning("could not count the dispatched event %s", args["event_id"], exc_info=True)
+
+
+def _report_errors(container: Any) -> None:
+    dsn = container.config.sentry_dsn()
+    environment = container.config.sentry_environment() or "production"
+    init_sentry(None if dsn is None else dsn.get_secret_value(), environment=environment)
 
 
 def build_app(
@@ -143,6 +173,7 @@ async def run_worker(
         concurrency=concurrency,
         queues=None if queues is None else tuple(queues),
     )
+    _report_errors(container)  # observe (issue 12)
     app = build_app(
         container,
         handlers,
