@@ -37,6 +37,7 @@ from adapters.postgis.database import create_engine
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from adapters.postgis.identity.records import identity_records as identity_personal_records
 from adapters.postgis.integrations import PostgisIntegrationsUnitOfWork
+from adapters.postgis.live import PostgisLiveRelay
 from adapters.postgis.media import PostgisMediaUnitOfWork
 from adapters.postgis.messaging import PostgisMessagingUnitOfWork
 from adapters.postgis.messaging.records import PostgisMessagingRecords
@@ -48,6 +49,7 @@ from adapters.postgis.privacy import MediaRecords, PostgisBookingRecords, Postgi
 from adapters.postgis.retention import PostgisAbandonedAccounts, PostgisRetentionStore
 from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.redis.idempotency import RedisIdempotencyStore
+from adapters.redis.live import RedisLiveFeed, RedisLivePublisher
 from adapters.redis.sessions import RedisLiveSessions
 from adapters.redis.throttle import RedisRateLimiter, RedisThrottle
 from adapters.rendering import IcalendarWriter, JinjaRenderer, WebLinks
@@ -77,6 +79,9 @@ from core.bookings import (
     CreateOffering,
     CreateProvider,
     ExpireHolds,
+    FollowArea,
+    FollowMyBookings,
+    FollowOffering,
     GetAvailability,
     GetBooking,
     GetCatalog,
@@ -473,6 +478,28 @@ def _webhook_poster(allow_private: bool, closers: list[Closer]) -> HttpxWebhookP
     return poster
 
 
+# ---------------------------------------------------------------- live availability (issue 12)
+def _live_feed(redis: Redis, closers: list[Closer]) -> RedisLiveFeed:
+    feed = RedisLiveFeed(redis)
+    closers.append(feed.close)  # its reader task ends before Redis closes
+    return feed
+
+
+def _live_relay(
+    enabled: bool, listen_url: str | None, database_url: str, publisher: RedisLivePublisher
+) -> PostgisLiveRelay | None:
+    """The relay this process contends to run (docs/adr/0032); None when turned off."""
+    if not enabled:
+        return None
+    return PostgisLiveRelay(listen_url or database_url, publisher)
+
+
+async def _relay_live_changes(relay: PostgisLiveRelay | None) -> None:
+    """Run this process's relay until cancelled (at once when it is turned off)."""
+    if relay is not None:
+        await relay.run()
+
+
 class _NoAnalytics(Analytics):
     """Without GA4 settings analytics is off: nothing is queued, nothing is sent."""
 
@@ -618,6 +645,18 @@ class Container(containers.DeclarativeContainer):
     # Search and availability: one round trip each (no unit of work).
     availability_reads = providers.Singleton(PostgisAvailabilityReads, bookings_engine)
     get_availability = _wired(GetAvailability, {**_bookings, "reads": availability_reads})
+    # Live availability (issue 12, docs/adr/0032): the database's changes, relayed to a Redis
+    # stream by one process, followed by every API process's subscribers.
+    live_publisher = providers.Singleton(
+        RedisLivePublisher, redis, history=config.live_history_size
+    )
+    live_feed = providers.Singleton(_live_feed, redis, closers)
+    live_relay = providers.Singleton(
+        _live_relay, config.live_relay, config.live_listen_url, config.database_url, live_publisher
+    )
+    follow_offering = _wired(FollowOffering, {"feed": live_feed, "get_offering": get_offering})
+    follow_area = _wired(FollowArea, {"feed": live_feed})
+    follow_my_bookings = _wired(FollowMyBookings, {"feed": live_feed})
     search_offerings = _wired(SearchOfferings, {**_bookings, "reads": availability_reads})
 
     hold_slot = _wired(HoldSlot, _bookings)
@@ -1112,4 +1151,5 @@ def http_services(container: Container) -> Services:
         close=container.close,
         cors_origins=tuple(config.get("cors_origins", ())),
         stripe_publishable_key=config.get("stripe_publishable_key"),
+        live_relay=lambda: _relay_live_changes(container.live_relay()),
     )

@@ -38,6 +38,20 @@ from core.bookings.catalog import (
 )
 from core.bookings.cursors import InvalidCursor
 from core.bookings.expiry import ExpireHolds
+
+# Live availability (issue 12): following changes of an offering, an area or one's bookings.
+from core.bookings.live import (
+    FollowArea,
+    FollowMyBookings,
+    FollowOffering,
+    LiveChange,
+    LiveEvent,
+    LiveEventId,
+    LiveFeed,
+    LiveKind,
+    LivePublisher,
+    Resync,
+)
 from core.bookings.model import (
     Address,
     Booking,
@@ -98,6 +112,9 @@ __all__ = [
     "DatedException",
     "ErasedCustomers",
     "ExpireHolds",
+    "FollowArea",
+    "FollowMyBookings",
+    "FollowOffering",
     "GetAvailability",
     "GetBooking",
     "GetCatalog",
@@ -111,6 +128,12 @@ __all__ = [
     "ListMyBookings",
     "ListProviderBookings",
     "ListProviders",
+    "LiveChange",
+    "LiveEvent",
+    "LiveEventId",
+    "LiveFeed",
+    "LiveKind",
+    "LivePublisher",
     "LocalInterval",
     "MarkNoShow",
     "NewOffering",
@@ -129,6 +152,7 @@ __all__ = [
     "ReadBookings",
     "RescheduleBooking",
     "Resource",
+    "Resync",
     "ScheduleSessions",
     "SearchHit",
     "SearchOfferings",

@@ -27,6 +27,7 @@ from entrypoints.http.controllers import (
     catalog_management,
     consent,
     integrations,
+    live,
     media,
     messages,
     payments,
@@ -153,6 +154,7 @@ def create_app(services: Services) -> Litestar:
             *media.ROUTES,
             *privacy.ROUTES,
             *consent.ROUTES,
+            *live.ROUTES,
             openapi_document,
         ],
         dependencies=_dependencies(services),
@@ -178,4 +180,5 @@ def create_app(services: Services) -> Litestar:
         openapi_config=_openapi(),
         logging_config=_LOGGING,
         on_shutdown=[close],
+        lifespan=[live.relay_lifespan(services.live_relay)],  # live availability (issue 12)
     )

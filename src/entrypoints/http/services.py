@@ -29,3 +29,6 @@ class Services:
     close: Callable[[], Awaitable[None]]  # releases pools and clients when the app stops
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API; none: no CORS
     stripe_publishable_key: str | None = None  # handed to browsers paying with Stripe.js
+    # Live availability (issue 12): runs this process's relay of booking changes until
+    # cancelled (the app runs it for its lifetime); by default, no relay.
+    live_relay: Callable[[], Awaitable[None]] | None = None

@@ -1,0 +1,347 @@
+"""Live availability over Server-Sent Events and WebSocket (issue 12, docs/adr/0032).
+
+Three topics, each on both transports: an offering's changes and an area's (public), and the
+caller's own bookings (bearer token). Every change carries the stream's id: SSE sends it as
+`id:`, so a reconnecting EventSource names it in `Last-Event-ID` and gets what it missed;
+WebSocket clients send the header or `?last_event_id=`. A `resync` event says the history no
+longer reaches back that far: read availability again. Bad input is refused before streaming:
+problem+json over SSE, a close code of 4000 + the HTTP status with the detail as reason over
+WebSocket (4404 unknown offering, 4422 bad Last-Event-ID); a personal socket without a valid
+token is refused at the handshake (HTTP 403), as the authentication middleware does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import attrs
+import msgspec
+from litestar import Litestar, WebSocket, get, websocket
+from litestar.di import NamedDependency
+from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath, Parameter, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+from returns.result import Failure, Result
+
+from core.bookings import (
+    FollowArea,
+    FollowMyBookings,
+    FollowOffering,
+    LiveEvent,
+    Resync,
+)
+from core.shared.errors import DomainError
+from core.shared.ids import OfferingId
+from core.shared.principal import Principal
+from core.shared.problems import kind_of
+from entrypoints.http.auth import PUBLIC, SECURITY
+from entrypoints.http.problems import PROBLEMS, PUBLIC_PROBLEMS, SIGNED_IN_PROBLEMS, ok
+
+RETRY_MS = 1_000
+KEEPALIVE_SECONDS = 15.0  # an SSE comment this often keeps proxies from closing an idle stream
+_REASON_BYTES = 123  # the most a WebSocket close frame's reason may hold
+LastEventId = Annotated[str | None, Parameter(header="Last-Event-ID", required=False)]
+LastEventIdQuery = Annotated[str | None, QueryParameter(name="last_event_id", required=False)]
+Stream = AsyncIterator[LiveEvent | Resync]
+
+
+class SlotChangeOut(msgspec.Struct, frozen=True):
+    """A public change: where and when a slot was taken or freed, never whose booking."""
+
+    id: str
+    kind: str  # held | confirmed | cancelled | expired | rescheduled
+    offering_id: uuid.UUID
+    place_id: uuid.UUID
+    start: datetime
+    end: datetime
+    changed_at: datetime
+
+
+class BookingChangeOut(msgspec.Struct, frozen=True):
+    """A change of one of the caller's own bookings."""
+
+    id: str
+    kind: str
+    booking_id: uuid.UUID
+    status: str
+    offering_id: uuid.UUID
+    start: datetime
+    end: datetime
+    changed_at: datetime
+
+
+def _public(event: LiveEvent) -> SlotChangeOut:
+    change = event.change
+    return SlotChangeOut(
+        id=str(event.id),
+        kind=change.kind.value,
+        offering_id=change.offering_id,
+        place_id=change.place_id,
+        start=change.during.start,
+        end=change.during.end,
+        changed_at=change.changed_at,
+    )
+
+
+def _personal(event: LiveEvent) -> BookingChangeOut:
+    change = event.change
+    return BookingChangeOut(
+        id=str(event.id),
+        kind=change.kind.value,
+        booking_id=change.booking_id,
+        status=change.status,
+        offering_id=change.offering_id,
+        start=change.during.start,
+        end=change.during.end,
+        changed_at=change.changed_at,
+    )
+
+
+Renderer = Callable[[LiveEvent], msgspec.Struct]
+
+
+def _resync(item: Resync) -> bytes:
+    return msgspec.json.encode({"id": None if item.id is None else str(item.id)})
+
+
+async def _with_keepalive(
+    stream: Stream, seconds: float
+) -> AsyncIterator[LiveEvent | Resync | None]:
+    """The stream's items, and None whenever `seconds` pass without one. The pending read is
+    kept across timeouts (cancelling it would end the stream)."""
+    pending: asyncio.Future[LiveEvent | Resync] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(stream))
+            done, _ = await asyncio.wait({pending}, timeout=seconds)
+            if not done:
+                yield None
+                continue
+            item, pending = pending.result(), None
+            yield item
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await pending
+        closing = getattr(stream, "aclose", None)
+        if closing is not None:
+            await closing()
+
+
+async def _sse(stream: Stream, render: Renderer) -> AsyncIterator[ServerSentEventMessage]:
+    # At once: the headers leave with the first bytes, and a client must not wait for a change
+    # to learn it is subscribed. `retry` is how soon an EventSource reconnects.
+    yield ServerSentEventMessage(data=None, comment="subscribed", retry=RETRY_MS)
+    async for item in _with_keepalive(stream, KEEPALIVE_SECONDS):
+        if item is None:
+            yield ServerSentEventMessage(data=None, comment="keepalive")
+        elif isinstance(item, Resync):
+            yield ServerSentEventMessage(
+                data=_resync(item).decode(), event="resync", id=str(item.id) if item.id else None
+            )
+        else:
+            yield ServerSentEventMessage(
+                data=msgspec.json.encode(render(item)).decode(), id=str(item.id)
+            )
+
+
+def _event_stream(stream: Stream, render: Renderer) -> ServerSentEvent:
+    # No buffering by proxies (nginx honours X-Accel-Buffering), no caching anywhere.
+    return ServerSentEvent(
+        _sse(stream, render), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
+
+
+_SSE = "Server-Sent Events (text/event-stream): one `data:` JSON object per change, with `id:`; "
+_RECONNECT = "reconnect with `Last-Event-ID` to get missed changes from a short history."
+
+
+@get(
+    "/live/offerings/{offering_id:str}",
+    summary="Follow an offering's availability (SSE)",
+    description=_SSE + "a hold, confirmation, cancellation, expiry or reschedule of any of "
+    "its bookings; " + _RECONNECT,
+    tags=["live"],
+    opt={PUBLIC: True},
+    responses=PUBLIC_PROBLEMS,
+)
+async def offering_events(
+    offering_id: FromPath[uuid.UUID],
+    follow_offering: NamedDependency[FollowOffering],
+    last_event_id: LastEventId = None,
+) -> ServerSentEvent:
+    stream = ok(await follow_offering(OfferingId(offering_id), last_event_id))
+    return _event_stream(stream, _public)
+
+
+@get(
+    "/live/area",
+    summary="Follow availability in an area (SSE)",
+    description=_SSE
+    + "changes at places within radius_m (1 m to 200 km) of (lat, lng); "
+    + _RECONNECT,
+    tags=["live"],
+    opt={PUBLIC: True},
+    responses=PUBLIC_PROBLEMS,
+)
+async def area_events(
+    lat: float,
+    lng: float,
+    radius_m: float,
+    follow_area: NamedDependency[FollowArea],
+    last_event_id: LastEventId = None,
+) -> ServerSentEvent:
+    stream = ok(await follow_area(lat, lng, radius_m, last_event_id))
+    return _event_stream(stream, _public)
+
+
+@get(
+    "/me/live",
+    summary="Follow my bookings (SSE)",
+    description=_SSE
+    + "every change of the caller's bookings, with their ids and statuses; "
+    + _RECONNECT,
+    tags=["live"],
+    security=SECURITY,
+    responses=SIGNED_IN_PROBLEMS,
+)
+async def my_booking_events(
+    principal: Principal,
+    follow_my_bookings: NamedDependency[FollowMyBookings],
+    last_event_id: LastEventId = None,
+) -> ServerSentEvent:
+    stream = ok(await follow_my_bookings(principal, last_event_id))
+    return _event_stream(stream, _personal)
+
+
+# ---------------------------------------------------------------- WebSocket
+
+
+async def _serve_socket(
+    socket: WebSocket[Any, Any, Any],
+    followed: Awaitable[Result[Stream, DomainError]],
+    render: Renderer,
+) -> None:
+    result = await followed
+    await socket.accept()
+    if isinstance(result, Failure):
+        error = result.failure()
+        reason = error.detail.encode()[:_REASON_BYTES].decode(errors="ignore")
+        kind = kind_of(error, PROBLEMS)
+        await socket.close(code=4000 + (kind.status if kind else 422), reason=reason)
+        return
+    sender = asyncio.create_task(_send_all(socket, result.unwrap(), render))
+    watcher = asyncio.create_task(_until_closed(socket))
+    _, pending = await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+            await task
+
+
+async def _send_all(socket: WebSocket[Any, Any, Any], stream: Stream, render: Renderer) -> None:
+    try:
+        async for item in stream:
+            if isinstance(item, Resync):
+                body = (
+                    b'{"type":"resync","id":'
+                    + msgspec.json.encode(None if item.id is None else str(item.id))
+                    + b"}"
+                )
+            else:
+                body = msgspec.json.encode(
+                    {"type": "change", **msgspec.structs.asdict(render(item))}
+                )
+            await socket.send_data(body.decode())
+    finally:
+        closing = getattr(stream, "aclose", None)
+        if closing is not None:
+            await closing()
+
+
+async def _until_closed(socket: WebSocket[Any, Any, Any]) -> None:
+    """Reads (and ignores) what the client sends, until it goes away."""
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            await socket.receive_data("text")
+
+
+def _last_event_id(socket: WebSocket[Any, Any, Any], query: str | None) -> str | None:
+    return query if query is not None else socket.headers.get("last-event-id")
+
+
+@websocket("/live/offerings/{offering_id:str}/ws", opt={PUBLIC: True})
+async def offering_socket(
+    socket: WebSocket[Any, Any, Any],
+    offering_id: FromPath[uuid.UUID],
+    follow_offering: NamedDependency[FollowOffering],
+    last_event_id: LastEventIdQuery = None,
+) -> None:
+    after = _last_event_id(socket, last_event_id)
+    await _serve_socket(socket, follow_offering(OfferingId(offering_id), after), _public)
+
+
+@websocket("/live/area/ws", opt={PUBLIC: True})
+async def area_socket(
+    socket: WebSocket[Any, Any, Any],
+    lat: float,
+    lng: float,
+    radius_m: float,
+    follow_area: NamedDependency[FollowArea],
+    last_event_id: LastEventIdQuery = None,
+) -> None:
+    after = _last_event_id(socket, last_event_id)
+    await _serve_socket(socket, follow_area(lat, lng, radius_m, after), _public)
+
+
+@websocket("/me/live/ws")
+async def my_bookings_socket(
+    socket: WebSocket[Principal, Any, Any],
+    follow_my_bookings: NamedDependency[FollowMyBookings],
+    last_event_id: LastEventIdQuery = None,
+) -> None:
+    after = _last_event_id(socket, last_event_id)
+    user = socket.user  # set by the authentication middleware (this route is not public)
+    principal = Principal(
+        **{field.name: getattr(user, field.name) for field in attrs.fields(Principal)}
+    )
+    await _serve_socket(socket, follow_my_bookings(principal, after), _personal)
+
+
+def relay_lifespan(
+    run: Callable[[], Awaitable[None]] | None,
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """Runs this process's live relay (docs/adr/0032) while the app serves."""
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if run is None:
+            yield
+            return
+        task = asyncio.ensure_future(run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return lifespan
+
+
+ROUTES = [
+    offering_events,
+    area_events,
+    my_booking_events,
+    offering_socket,
+    area_socket,
+    my_bookings_socket,
+]
