@@ -69,14 +69,10 @@ live_changes = sa.Table(
     ),
 )
 
-# Oldest first. No row locks: only the lock's holder deletes, and a relay whose connection
-# died lost its lock and its transaction together.
-TAKE = """
-DELETE FROM live_changes WHERE id IN (
-    SELECT id FROM live_changes ORDER BY id LIMIT %(batch)s)
-RETURNING id, kind, booking_id, offering_id, place_id, customer_id, status,
-          lower(during) AS start, upper(during) AS "end", lat, lng, changed_at
-"""
+# Migration 0023's function: deletes the oldest rows and returns them (the app role reads the
+# queue only through it). No row locks: only the lock's holder takes, and a relay whose
+# connection died lost its lock and its transaction together.
+TAKE = "SELECT * FROM live_take_changes(%(batch)s)"
 
 
 def libpq_url(url: str) -> str:

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from core.bookings.live import (
     LiveEventId,
     LiveKind,
     Resync,
+    Subscription,
     Topic,
     concerns,
 )
@@ -131,19 +132,24 @@ class RedisLiveFeed:
         self._starting = asyncio.Lock()
         self._position = "0-0"
 
-    async def follow(
-        self, topic: Topic, after: LiveEventId | None
-    ) -> AsyncIterator[LiveEvent | Resync]:
+    async def follow(self, topic: Topic, after: LiveEventId | None) -> Subscription:
         await self._start()
         subscriber = _Subscriber(topic)
         # Registered before the history is read: nothing published in between is lost, and
         # what both deliver is skipped by id.
         self._subscribers.add(subscriber)
+        return Subscription(
+            self._events(subscriber, after), lambda: self._subscribers.discard(subscriber)
+        )
+
+    async def _events(
+        self, subscriber: _Subscriber, after: LiveEventId | None
+    ) -> AsyncGenerator[LiveEvent | Resync, None]:
         try:
             last = after
             if after is not None:
-                async for item in self._history(topic, after):
-                    last = item.id
+                async for item in self._history(subscriber.topic, after):
+                    last = item.id if item.id is not None else last
                     yield item
             while True:
                 if subscriber.overflowed:

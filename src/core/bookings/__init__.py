@@ -51,6 +51,7 @@ from core.bookings.live import (
     LiveKind,
     LivePublisher,
     Resync,
+    Subscription,
 )
 from core.bookings.model import (
     Address,
@@ -163,6 +164,7 @@ __all__ = [
     "Slot",
     "SlotRequest",
     "SlotUnavailable",
+    "Subscription",
     "WeeklyRule",
     "normal_category",
 ]

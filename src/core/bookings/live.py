@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -119,10 +119,31 @@ def concerns(topic: Topic, change: LiveChange) -> bool:
             return change.customer_id == customer_id
 
 
+class Subscription:
+    """One subscriber's changes. It is registered when made, so nothing published after
+    `follow` returns is missed, and `aclose()` releases it (whether iterated or not)."""
+
+    def __init__(
+        self, events: AsyncGenerator[LiveEvent | Resync, None], release: Callable[[], None]
+    ) -> None:
+        self._events = events
+        self._release = release
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> LiveEvent | Resync:
+        return await anext(self._events)
+
+    async def aclose(self) -> None:
+        self._release()
+        await self._events.aclose()
+
+
 class LiveFeed(Protocol):
     """The published changes, as one subscriber sees them."""
 
-    def follow(self, topic: Topic, after: LiveEventId | None) -> AsyncIterator[LiveEvent | Resync]:
+    async def follow(self, topic: Topic, after: LiveEventId | None) -> Subscription:
         """Changes of `topic` after `after` (from the history), then as they come, for ever.
         With `after` None, only changes published from now on. A `Resync` comes first when
         the history does not reach back to `after`."""
@@ -135,7 +156,7 @@ class LivePublisher(Protocol):
     async def publish(self, changes: Sequence[LiveChange]) -> None: ...
 
 
-Stream = AsyncIterator[LiveEvent | Resync]
+Stream = Subscription
 
 
 def _after(last_event_id: str | None) -> Result[LiveEventId | None, InvalidInput]:
@@ -160,7 +181,7 @@ class FollowOffering(UseCase):
         found = await self.get_offering(offering_id)
         if isinstance(found, Failure):
             return found
-        return Success(self.feed.follow(OfferingTopic(offering_id), after.unwrap()))
+        return Success(await self.feed.follow(OfferingTopic(offering_id), after.unwrap()))
 
 
 @attrs.frozen(kw_only=True)
@@ -181,7 +202,7 @@ class FollowArea(UseCase):
         if not 1 <= radius_m <= MAX_RADIUS_M:
             return Failure(InvalidInput(field="radius_m", reason="must be 1 m to 200 km"))
         topic = AreaTopic(center.unwrap(), radius_m)
-        return Success(self.feed.follow(topic, after.unwrap()))
+        return Success(await self.feed.follow(topic, after.unwrap()))
 
 
 @attrs.frozen(kw_only=True)
@@ -196,4 +217,4 @@ class FollowMyBookings(UseCase):
         after = _after(last_event_id)
         if isinstance(after, Failure):
             return after
-        return Success(self.feed.follow(CustomerTopic(caller.user_id), after.unwrap()))
+        return Success(await self.feed.follow(CustomerTopic(caller.user_id), after.unwrap()))

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import websockets
 from dependency_injector import providers
 from returns.result import Success
@@ -34,9 +35,10 @@ from core.bookings.model import Address, BookingRules, LocalInterval, OfferingKi
 from core.shared.ids import UserId
 from core.shared.money import Money
 from core.shared.principal import Principal, Role
-from devservers.postgres import LocalPostgres
+from devservers.postgres import LocalDatabase, LocalPostgres
 from entrypoints.container import Container, build_container
 from entrypoints.settings import Settings
+from migration_support import catalog, declared_catalog, query
 
 STARTUP_SECONDS = 60
 WAIT = 10.0  # seconds any one event may take here (the benchmark measures the real lag)
@@ -49,9 +51,14 @@ Api = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def database_url(postgres_server: LocalPostgres) -> str:
+def database(postgres_server: LocalPostgres) -> LocalDatabase:
     database = postgres_server.create_database(f"live_{uuid.uuid4().hex[:12]}")
     migrate.upgrade(database.migrator_url)
+    return database
+
+
+@pytest.fixture(scope="module")
+def database_url(database: LocalDatabase) -> str:
     return database.app_url
 
 
@@ -391,3 +398,14 @@ async def test_bad_input_is_refused_clearly(apis: tuple[Api, Api]) -> None:
         with pytest.raises(websockets.ConnectionClosed):
             await socket.recv()
     assert socket.close_code == 4422
+
+
+def test_the_queue_is_as_declared_and_the_app_role_reads_none_of_it(
+    database: LocalDatabase, postgres_server: LocalPostgres
+) -> None:
+    declared = declared_catalog(postgres_server, ["live_changes"])
+    assert catalog(database.migrator_url, ["live_changes"]) == declared
+    # Row-level security with no policy: the relay takes rows only through the function.
+    for statement in ("SELECT * FROM live_changes", "DELETE FROM live_changes"):
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+            query(database.app_url, statement)

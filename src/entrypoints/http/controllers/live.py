@@ -35,6 +35,7 @@ from core.bookings import (
     FollowOffering,
     LiveEvent,
     Resync,
+    Subscription,
 )
 from core.shared.errors import DomainError
 from core.shared.ids import OfferingId
@@ -43,12 +44,12 @@ from core.shared.problems import kind_of
 from entrypoints.http.auth import PUBLIC, SECURITY
 from entrypoints.http.problems import PROBLEMS, PUBLIC_PROBLEMS, SIGNED_IN_PROBLEMS, ok
 
+Stream = Subscription
 RETRY_MS = 1_000
 KEEPALIVE_SECONDS = 15.0  # an SSE comment this often keeps proxies from closing an idle stream
 _REASON_BYTES = 123  # the most a WebSocket close frame's reason may hold
 LastEventId = Annotated[str | None, Parameter(header="Last-Event-ID", required=False)]
 LastEventIdQuery = Annotated[str | None, QueryParameter(name="last_event_id", required=False)]
-Stream = AsyncIterator[LiveEvent | Resync]
 
 
 class SlotChangeOut(msgspec.Struct, frozen=True):
@@ -131,9 +132,7 @@ async def _with_keepalive(
             pending.cancel()
             with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
                 await pending
-        closing = getattr(stream, "aclose", None)
-        if closing is not None:
-            await closing()
+        await stream.aclose()
 
 
 async def _sse(stream: Stream, render: Renderer) -> AsyncIterator[ServerSentEventMessage]:
@@ -262,9 +261,7 @@ async def _send_all(socket: WebSocket[Any, Any, Any], stream: Stream, render: Re
                 )
             await socket.send_data(body.decode())
     finally:
-        closing = getattr(stream, "aclose", None)
-        if closing is not None:
-            await closing()
+        await stream.aclose()
 
 
 async def _until_closed(socket: WebSocket[Any, Any, Any]) -> None:

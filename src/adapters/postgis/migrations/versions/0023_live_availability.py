@@ -10,9 +10,10 @@
 - The trigger also NOTIFYs `live_changes` (no payload: PostgreSQL folds a transaction's equal
   notifications into one, so a sweep of 500 holds wakes the relay once), which reaches the
   relay at commit.
-- The trigger function is SECURITY DEFINER: the app role, under row-level security, may not
-  read every place, and needs no INSERT on the queue. The relay (the app role) reads and
-  deletes queue rows.
+- The queue names customers, so row-level security is on with no policy: the app role reads
+  no row of it. The trigger function and `live_take_changes(batch)` (deletes the oldest
+  `batch` rows and returns them: all the relay does) are SECURITY DEFINER; the app role may
+  only execute the latter (as `expire_lapsed_holds` in 0021).
 
 Revision ID: 0023_live_availability
 Revises: 0022_search_in_one_trip
@@ -27,7 +28,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
-from adapters.postgis.migrations.helpers import grant_app_role
+from adapters.postgis.migrations.helpers import app_role
 
 revision: str = "0023_live_availability"
 down_revision: str | None = "0022_search_in_one_trip"
@@ -62,6 +63,20 @@ BEGIN
 END
 $$
 """
+TAKE = """
+CREATE FUNCTION live_take_changes(batch integer)
+RETURNS TABLE (id bigint, kind text, booking_id uuid, offering_id uuid, place_id uuid,
+               customer_id uuid, status text, start timestamptz, "end" timestamptz,
+               lat double precision, lng double precision, changed_at timestamptz)
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    DELETE FROM live_changes
+    WHERE live_changes.id IN (SELECT c.id FROM live_changes c ORDER BY c.id LIMIT batch)
+    RETURNING live_changes.id, live_changes.kind, live_changes.booking_id,
+              live_changes.offering_id, live_changes.place_id, live_changes.customer_id,
+              live_changes.status, lower(live_changes.during), upper(live_changes.during),
+              live_changes.lat, live_changes.lng, live_changes.changed_at
+$$
+"""
 TRIGGER = (
     "CREATE TRIGGER live_booking_changed AFTER INSERT OR UPDATE OF status ON bookings"
     " FOR EACH ROW EXECUTE FUNCTION live_booking_changed()"
@@ -92,13 +107,19 @@ def upgrade() -> None:
             "kind IN (" + ", ".join(f"'{k}'" for k in KINDS) + ")", name="ck_live_changes_kind"
         ),
     )
+    op.execute("ALTER TABLE live_changes ENABLE ROW LEVEL SECURITY")  # no policy: no rows
     op.execute(CHANGED)
-    op.execute("REVOKE EXECUTE ON FUNCTION live_booking_changed() FROM PUBLIC")
+    op.execute(TAKE)
+    for function in ("live_booking_changed()", "live_take_changes(integer)"):
+        op.execute(f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC")
     op.execute(TRIGGER)
-    grant_app_role({"live_changes": "SELECT, DELETE"})
+    role = app_role()
+    if role is not None:
+        op.execute(f"GRANT EXECUTE ON FUNCTION live_take_changes(integer) TO {role}")
 
 
 def downgrade() -> None:
     op.execute("DROP TRIGGER live_booking_changed ON bookings")
+    op.execute("DROP FUNCTION live_take_changes(integer)")
     op.execute("DROP FUNCTION live_booking_changed()")
     op.drop_table("live_changes")
