@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -273,6 +274,8 @@ def main() -> None:
         with databases(workdir, durable=False) as dbs:
             result = asyncio.run(run(args, dbs, workdir))
             result["machine"] = machine(dbs)
+            # Other work on the machine inflates the lag: say how busy it was.
+            result["load_average_1m_after"] = round(os.getloadavg()[0], 2)
     json.dump(result, sys.stdout, indent=2)
     print()
 
