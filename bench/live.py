@@ -246,6 +246,7 @@ async def run(args: argparse.Namespace, dbs: Databases, workdir: Path) -> dict[s
         "refused_holds": refused,
         "events_expected": round(made * per_offering),
         "events_delivered": len(lags_ms),
+        "elapsed_s": round(elapsed, 1),  # more than seconds + 2 when the holds fell behind
         "delivered_per_s": round(len(lags_ms) / elapsed),
         "lag_ms": {
             "p50": round(statistics.median(lags_ms), 1) if lags_ms else None,

@@ -141,6 +141,8 @@ class PostgisLiveRelay:
                 # notifications that arrive while relaying wait in psycopg's backlog.
                 async for _ in conn.notifies(timeout=self._sweep, stop_after=1):
                     pass
+                async for _ in conn.notifies(timeout=0):  # the rest of a burst: one take serves all
+                    pass
 
     async def _relay_batch(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> int:
         async with conn.transaction():
