@@ -26,9 +26,12 @@ from redis.exceptions import RedisError, ResponseError
 from returns.result import Success
 
 from core.bookings.live import (
+    IDLE,
+    Idle,
     LiveChange,
     LiveEvent,
     LiveEventId,
+    LiveItem,
     LiveKind,
     Resync,
     Subscription,
@@ -44,6 +47,7 @@ _log = structlog.get_logger(__name__)
 STREAM = "live:changes"
 HISTORY = 10_000  # entries kept (about): minutes of changes at hundreds per second
 QUEUE = 1_000  # changes waiting for one slow subscriber before it is told to resync
+IDLE_SECONDS = 15.0  # an Idle to every subscriber this often (SSE keep-alives), from one task
 _BLOCK_MS = 2_000  # under redis-py's default socket timeout (5 s), or every idle read fails
 _RETRY_SECONDS = 0.5
 
@@ -117,7 +121,7 @@ class RedisLivePublisher:
 @attrs.define(eq=False)
 class _Subscriber:
     topic: Topic
-    queue: asyncio.Queue[LiveEvent] = attrs.field(factory=lambda: asyncio.Queue(QUEUE))
+    queue: asyncio.Queue[LiveEvent | Idle] = attrs.field(factory=lambda: asyncio.Queue(QUEUE))
     overflowed: bool = False
 
 
@@ -129,6 +133,7 @@ class RedisLiveFeed:
         self._stream = stream
         self._subscribers: set[_Subscriber] = set()
         self._reader: asyncio.Task[None] | None = None
+        self._beat: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
         self._position = "0-0"
 
@@ -144,7 +149,7 @@ class RedisLiveFeed:
 
     async def _events(
         self, subscriber: _Subscriber, after: LiveEventId | None
-    ) -> AsyncGenerator[LiveEvent | Resync, None]:
+    ) -> AsyncGenerator[LiveItem, None]:
         try:
             last = after
             if after is not None:
@@ -158,18 +163,26 @@ class RedisLiveFeed:
                     last = _event_id(self._position)
                     yield Resync(id=last)
                 event = await subscriber.queue.get()
-                if last is not None and event.id <= last:
-                    continue
-                yield event
+                if isinstance(event, Idle) or last is None or event.id > last:
+                    yield event
         finally:
             self._subscribers.discard(subscriber)
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
+        for task in (self._reader, self._beat):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._reader = self._beat = None
+
+    async def _idle_beat(self) -> None:
+        """One timer for every subscriber: no per-change timeout anywhere on the hot path."""
+        while True:
+            await asyncio.sleep(IDLE_SECONDS)
+            for subscriber in self._subscribers:
+                if subscriber.queue.empty():
+                    subscriber.queue.put_nowait(IDLE)
 
     @property
     def subscribers(self) -> int:
@@ -184,6 +197,7 @@ class RedisLiveFeed:
             newest: Any = await self._redis.xrevrange(self._stream, count=1)
             self._position = _text(newest[0][0]) if newest else "0-0"
             self._reader = asyncio.create_task(self._read(), name="live feed reader")
+            self._beat = asyncio.create_task(self._idle_beat(), name="live feed keep-alive")
 
     async def _read(self) -> None:
         while True:

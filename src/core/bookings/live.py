@@ -91,6 +91,15 @@ class Resync:
 
 
 @attrs.frozen
+class Idle:
+    """No change for a while: transports send a keep-alive, so proxies keep the stream open."""
+
+
+IDLE = Idle()
+LiveItem = LiveEvent | Resync | Idle
+
+
+@attrs.frozen
 class OfferingTopic:
     offering_id: OfferingId
 
@@ -123,16 +132,14 @@ class Subscription:
     """One subscriber's changes. It is registered when made, so nothing published after
     `follow` returns is missed, and `aclose()` releases it (whether iterated or not)."""
 
-    def __init__(
-        self, events: AsyncGenerator[LiveEvent | Resync, None], release: Callable[[], None]
-    ) -> None:
+    def __init__(self, events: AsyncGenerator[LiveItem, None], release: Callable[[], None]) -> None:
         self._events = events
         self._release = release
 
     def __aiter__(self) -> Subscription:
         return self
 
-    async def __anext__(self) -> LiveEvent | Resync:
+    async def __anext__(self) -> LiveItem:
         return await anext(self._events)
 
     async def aclose(self) -> None:
@@ -146,7 +153,8 @@ class LiveFeed(Protocol):
     async def follow(self, topic: Topic, after: LiveEventId | None) -> Subscription:
         """Changes of `topic` after `after` (from the history), then as they come, for ever.
         With `after` None, only changes published from now on. A `Resync` comes first when
-        the history does not reach back to `after`."""
+        the history does not reach back to `after`; an `Idle` now and then when nothing
+        happens."""
         ...
 
 

@@ -26,7 +26,7 @@ from litestar import Litestar, WebSocket, get, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, Parameter, QueryParameter
-from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response import Stream as Stream_
 from returns.result import Failure, Result
 
 from core.bookings import (
@@ -34,6 +34,7 @@ from core.bookings import (
     FollowMyBookings,
     FollowOffering,
     LiveEvent,
+    LiveEventId,
     Resync,
     Subscription,
 )
@@ -46,7 +47,7 @@ from entrypoints.http.problems import PROBLEMS, PUBLIC_PROBLEMS, SIGNED_IN_PROBL
 
 Stream = Subscription
 RETRY_MS = 1_000
-KEEPALIVE_SECONDS = 15.0  # an SSE comment this often keeps proxies from closing an idle stream
+_ENCODED_KEPT = 4_096  # events whose encoding is kept for the next subscriber
 _REASON_BYTES = 123  # the most a WebSocket close frame's reason may hold
 LastEventId = Annotated[str | None, Parameter(header="Last-Event-ID", required=False)]
 LastEventIdQuery = Annotated[str | None, QueryParameter(name="last_event_id", required=False)]
@@ -104,58 +105,63 @@ def _personal(event: LiveEvent) -> BookingChangeOut:
     )
 
 
-Renderer = Callable[[LiveEvent], msgspec.Struct]
+class Shape:
+    """How one kind of subscriber sees an event, encoded once per event and shared by every
+    subscriber it reaches (a change of a popular offering goes out hundreds of times)."""
+
+    def __init__(self, to_struct: Callable[[LiveEvent], msgspec.Struct]) -> None:
+        self._to_struct = to_struct
+        self._encoded: dict[LiveEventId, bytes] = {}
+
+    def json(self, event: LiveEvent) -> bytes:
+        encoded = self._encoded.get(event.id)
+        if encoded is None:
+            if len(self._encoded) >= _ENCODED_KEPT:
+                self._encoded.clear()
+            encoded = self._encoded[event.id] = msgspec.json.encode(self._to_struct(event))
+        return encoded
+
+    def sse(self, event: LiveEvent) -> bytes:
+        return b"id: %s\r\ndata: %s\r\n\r\n" % (str(event.id).encode(), self.json(event))
+
+    def ws(self, event: LiveEvent) -> str:
+        return '{"type":"change",' + self.json(event)[1:].decode()
 
 
-def _resync(item: Resync) -> bytes:
-    return msgspec.json.encode({"id": None if item.id is None else str(item.id)})
+PUBLIC_SHAPE = Shape(_public)
+PERSONAL_SHAPE = Shape(_personal)
+_SUBSCRIBED = b": subscribed\r\nretry: %d\r\n\r\n" % RETRY_MS
+_KEEPALIVE = b": keepalive\r\n\r\n"
 
 
-async def _with_keepalive(
-    stream: Stream, seconds: float
-) -> AsyncIterator[LiveEvent | Resync | None]:
-    """The stream's items, and None whenever `seconds` pass without one. The pending read is
-    kept across timeouts (cancelling it would end the stream)."""
-    pending: asyncio.Future[LiveEvent | Resync] | None = None
+def _resync_sse(item: Resync) -> bytes:
+    data = msgspec.json.encode({"id": None if item.id is None else str(item.id)})
+    line = b"id: %s\r\n" % str(item.id).encode() if item.id is not None else b""
+    return line + b"event: resync\r\ndata: " + data + b"\r\n\r\n"
+
+
+async def _sse(stream: Stream, shape: Shape) -> AsyncIterator[bytes]:
+    # At once: the headers leave with the first bytes, and a client must not wait for a change
+    # to learn it is subscribed. `retry` is how soon an EventSource reconnects.
+    yield _SUBSCRIBED
     try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(stream))
-            done, _ = await asyncio.wait({pending}, timeout=seconds)
-            if not done:
-                yield None
-                continue
-            item, pending = pending.result(), None
-            yield item
+        async for item in stream:
+            if isinstance(item, LiveEvent):
+                yield shape.sse(item)
+            elif isinstance(item, Resync):
+                yield _resync_sse(item)
+            else:
+                yield _KEEPALIVE
     finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                await pending
         await stream.aclose()
 
 
-async def _sse(stream: Stream, render: Renderer) -> AsyncIterator[ServerSentEventMessage]:
-    # At once: the headers leave with the first bytes, and a client must not wait for a change
-    # to learn it is subscribed. `retry` is how soon an EventSource reconnects.
-    yield ServerSentEventMessage(data=None, comment="subscribed", retry=RETRY_MS)
-    async for item in _with_keepalive(stream, KEEPALIVE_SECONDS):
-        if item is None:
-            yield ServerSentEventMessage(data=None, comment="keepalive")
-        elif isinstance(item, Resync):
-            yield ServerSentEventMessage(
-                data=_resync(item).decode(), event="resync", id=str(item.id) if item.id else None
-            )
-        else:
-            yield ServerSentEventMessage(
-                data=msgspec.json.encode(render(item)).decode(), id=str(item.id)
-            )
-
-
-def _event_stream(stream: Stream, render: Renderer) -> ServerSentEvent:
+def _event_stream(stream: Stream, shape: Shape) -> Stream_:
     # No buffering by proxies (nginx honours X-Accel-Buffering), no caching anywhere.
-    return ServerSentEvent(
-        _sse(stream, render), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return Stream_(
+        _sse(stream, shape),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
@@ -176,9 +182,9 @@ async def offering_events(
     offering_id: FromPath[uuid.UUID],
     follow_offering: NamedDependency[FollowOffering],
     last_event_id: LastEventId = None,
-) -> ServerSentEvent:
+) -> Stream_:
     stream = ok(await follow_offering(OfferingId(offering_id), last_event_id))
-    return _event_stream(stream, _public)
+    return _event_stream(stream, PUBLIC_SHAPE)
 
 
 @get(
@@ -197,9 +203,9 @@ async def area_events(
     radius_m: float,
     follow_area: NamedDependency[FollowArea],
     last_event_id: LastEventId = None,
-) -> ServerSentEvent:
+) -> Stream_:
     stream = ok(await follow_area(lat, lng, radius_m, last_event_id))
-    return _event_stream(stream, _public)
+    return _event_stream(stream, PUBLIC_SHAPE)
 
 
 @get(
@@ -216,9 +222,9 @@ async def my_booking_events(
     principal: Principal,
     follow_my_bookings: NamedDependency[FollowMyBookings],
     last_event_id: LastEventId = None,
-) -> ServerSentEvent:
+) -> Stream_:
     stream = ok(await follow_my_bookings(principal, last_event_id))
-    return _event_stream(stream, _personal)
+    return _event_stream(stream, PERSONAL_SHAPE)
 
 
 # ---------------------------------------------------------------- WebSocket
@@ -227,7 +233,7 @@ async def my_booking_events(
 async def _serve_socket(
     socket: WebSocket[Any, Any, Any],
     followed: Awaitable[Result[Stream, DomainError]],
-    render: Renderer,
+    shape: Shape,
 ) -> None:
     result = await followed
     await socket.accept()
@@ -237,7 +243,7 @@ async def _serve_socket(
         kind = kind_of(error, PROBLEMS)
         await socket.close(code=4000 + (kind.status if kind else 422), reason=reason)
         return
-    sender = asyncio.create_task(_send_all(socket, result.unwrap(), render))
+    sender = asyncio.create_task(_send_all(socket, result.unwrap(), shape))
     watcher = asyncio.create_task(_until_closed(socket))
     _, pending = await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
@@ -246,20 +252,15 @@ async def _serve_socket(
             await task
 
 
-async def _send_all(socket: WebSocket[Any, Any, Any], stream: Stream, render: Renderer) -> None:
+async def _send_all(socket: WebSocket[Any, Any, Any], stream: Stream, shape: Shape) -> None:
     try:
         async for item in stream:
-            if isinstance(item, Resync):
-                body = (
-                    b'{"type":"resync","id":'
-                    + msgspec.json.encode(None if item.id is None else str(item.id))
-                    + b"}"
-                )
-            else:
-                body = msgspec.json.encode(
-                    {"type": "change", **msgspec.structs.asdict(render(item))}
-                )
-            await socket.send_data(body.decode())
+            if isinstance(item, LiveEvent):
+                await socket.send_data(shape.ws(item))
+            elif isinstance(item, Resync):
+                resync = {"type": "resync", "id": None if item.id is None else str(item.id)}
+                await socket.send_data(msgspec.json.encode(resync).decode())
+            # Idle: nothing; the server's WebSocket pings keep the connection alive
     finally:
         await stream.aclose()
 
@@ -283,7 +284,7 @@ async def offering_socket(
     last_event_id: LastEventIdQuery = None,
 ) -> None:
     after = _last_event_id(socket, last_event_id)
-    await _serve_socket(socket, follow_offering(OfferingId(offering_id), after), _public)
+    await _serve_socket(socket, follow_offering(OfferingId(offering_id), after), PUBLIC_SHAPE)
 
 
 @websocket("/live/area/ws", opt={PUBLIC: True})
@@ -296,7 +297,7 @@ async def area_socket(
     last_event_id: LastEventIdQuery = None,
 ) -> None:
     after = _last_event_id(socket, last_event_id)
-    await _serve_socket(socket, follow_area(lat, lng, radius_m, after), _public)
+    await _serve_socket(socket, follow_area(lat, lng, radius_m, after), PUBLIC_SHAPE)
 
 
 @websocket("/me/live/ws")
@@ -310,7 +311,7 @@ async def my_bookings_socket(
     principal = Principal(
         **{field.name: getattr(user, field.name) for field in attrs.fields(Principal)}
     )
-    await _serve_socket(socket, follow_my_bookings(principal, after), _personal)
+    await _serve_socket(socket, follow_my_bookings(principal, after), PERSONAL_SHAPE)
 
 
 def relay_lifespan(
