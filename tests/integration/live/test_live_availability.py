@@ -25,25 +25,19 @@ import pytest
 import sqlalchemy as sa
 import websockets
 from dependency_injector import providers
-from returns.result import Success
 from websockets.asyncio.client import ClientConnection, connect
 
 from adapters.memory.clock import FixedClock
 from adapters.postgis import migrate
-from core.bookings import NewOffering, NewPlace
-from core.bookings.model import Address, BookingRules, LocalInterval, OfferingKind, WeeklyRule
-from core.shared.ids import UserId
-from core.shared.money import Money
-from core.shared.principal import Principal, Role
 from devservers.postgres import LocalDatabase, LocalPostgres
 from entrypoints.container import Container, build_container
 from entrypoints.settings import Settings
+from live_support import court
 from migration_support import catalog, declared_catalog, query
 
 STARTUP_SECONDS = 60
 WAIT = 10.0  # seconds any one event may take here (the benchmark measures the real lag)
 TESTS = Path(__file__).resolve().parents[2]
-ADMIN = Principal(user_id=UserId(uuid.uuid4()), roles=frozenset({Role.ADMIN}), mfa=True)
 Api = dict[str, Any]
 
 
@@ -111,35 +105,6 @@ async def c(database_url: str, redis_url: str, kek_file: Path) -> AsyncIterator[
     )
     yield container
     await container.close()
-
-
-def ok(result: Any) -> Any:
-    assert isinstance(result, Success), result
-    return result.unwrap()
-
-
-async def _court(c: Container, lat: float = 51.5, lng: float = -0.1) -> uuid.UUID:
-    """A place in UTC open all day with one court bookable by the hour: its offering."""
-    provider = ok(await c.create_provider()(ADMIN, "Live"))
-    address = Address(line1="1 Main St", city="London", postal_code="N1", country="GB")
-    new_place = NewPlace(
-        provider_id=provider.id, name="Court", address=address, lat=lat, lng=lng, timezone="UTC"
-    )
-    place = ok(await c.add_place()(ADMIN, new_place))
-    hours = [WeeklyRule(weekday=d, interval=LocalInterval(0, 24 * 60)) for d in range(7)]
-    ok(await c.set_opening_hours()(ADMIN, place.id, hours, []))
-    court = ok(await c.add_resource()(ADMIN, place.id, "Court 1"))
-    rules = BookingRules(duration=timedelta(hours=1), slot_step=timedelta(hours=1))
-    offering = NewOffering(
-        place_id=place.id,
-        kind=OfferingKind.APPOINTMENT,
-        name="Court hour",
-        category="tennis",
-        price=Money.of(0, "EUR").unwrap(),
-        rules=rules,
-        resource_ids=(court.id,),
-    )
-    return ok(await c.create_offering()(ADMIN, offering)).id  # type: ignore[no-any-return]
 
 
 def _slot(days: int, hour: int) -> datetime:
@@ -238,7 +203,7 @@ async def test_a_hold_on_one_process_reaches_sse_and_websocket_subscribers_on_bo
     apis: tuple[Api, Api], c: Container
 ) -> None:
     a, b = apis
-    offering = await _court(c)
+    offering = await court(c)
     http, on_a = await _subscribed(a, f"/live/offerings/{offering}")
     async with (
         connect(_ws_url(b, f"/live/offerings/{offering}/ws")) as on_b,
@@ -262,7 +227,7 @@ async def test_cancel_and_reschedule_are_heard_across_processes(
     apis: tuple[Api, Api], c: Container
 ) -> None:
     a, b = apis
-    offering = await _court(c)
+    offering = await court(c)
     held = await _hold(a, offering, _slot(2, 10))
     async with connect(_ws_url(b, f"/live/offerings/{offering}/ws")) as on_b:
         await _settled()
@@ -285,7 +250,7 @@ async def test_cancel_and_reschedule_are_heard_across_processes(
 
 async def test_the_expiry_sweep_emits_expired(apis: tuple[Api, Api], c: Container) -> None:
     a, b = apis
-    offering = await _court(c)
+    offering = await court(c)
     await _hold(a, offering, _slot(3, 9))
     http, on_b = await _subscribed(b, f"/live/offerings/{offering}")
     await _settled()
@@ -304,7 +269,7 @@ async def test_reconnecting_with_last_event_id_replays_what_was_missed(
     apis: tuple[Api, Api], c: Container
 ) -> None:
     a, b = apis
-    offering = await _court(c)
+    offering = await court(c)
     http, first = await _subscribed(a, f"/live/offerings/{offering}")
     await _settled()
     await _hold(b, offering, _slot(4, 8))
@@ -336,7 +301,7 @@ async def test_an_id_older_than_the_history_asks_the_client_to_resync(
     apis: tuple[Api, Api], c: Container
 ) -> None:
     a, _ = apis
-    offering = await _court(c)
+    offering = await court(c)
     async with connect(
         _ws_url(a, f"/live/offerings/{offering}/ws?last_event_id=99999999999999-0")
     ) as socket:
@@ -348,7 +313,7 @@ async def test_my_bookings_need_a_token_and_show_only_mine(
     apis: tuple[Api, Api], c: Container
 ) -> None:
     a, b = apis
-    offering = await _court(c)
+    offering = await court(c)
     http, response = await _sse(a, "/me/live")
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
