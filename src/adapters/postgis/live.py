@@ -21,6 +21,7 @@ The LISTEN connection is a direct one (a transaction pooler cannot LISTEN): `lis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -110,18 +111,31 @@ class PostgisLiveRelay:
         self._standby = standby_seconds
         self._sweep = sweep_seconds  # also looks when no NOTIFY came (a missed wake-up costs this)
         self.leading = False
+        self._stop = asyncio.Event()
 
     async def run(self) -> None:
-        """Relay for ever, or stand by while another process does; cancel to stop."""
-        while True:
+        """Relay for ever, or stand by while another process does; cancel to stop (within
+        `sweep_seconds`). The cancellation never reaches psycopg: a cancelled `notifies()`
+        waits for one more notification before it gives up, which may never come."""
+        self._stop = asyncio.Event()
+        contending = asyncio.create_task(self._contend())
+        try:
+            await asyncio.shield(contending)
+        except asyncio.CancelledError:
+            self._stop.set()
+            with contextlib.suppress(Exception):
+                await contending
+            raise
+
+    async def _contend(self) -> None:
+        while not self._stop.is_set():
             try:
                 await self._lead_if_free()
-            except asyncio.CancelledError:
-                raise
             except Exception as error:  # the database or the publisher failed: try again
                 _log.warning("live relay interrupted", error=repr(error))
             self.leading = False
-            await asyncio.sleep(self._standby)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._standby)
 
     async def _lead_if_free(self) -> None:
         async with await psycopg.AsyncConnection.connect(
@@ -134,7 +148,7 @@ class PostgisLiveRelay:
                 return
             self.leading = True
             await conn.execute(f"LISTEN {CHANNEL}")
-            while True:
+            while not self._stop.is_set():
                 while await self._relay_batch(conn) == BATCH:
                     pass
                 # Wake at the first notification or after the sweep interval, whichever first;

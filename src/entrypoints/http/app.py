@@ -119,7 +119,10 @@ def _compression() -> CompressionConfig:
     `brotli` package is installed, else gzip. Sign-in answers are left alone: a token next
     to attacker-chosen text in a compressed body is what BREACH reads."""
     backend = "brotli" if importlib.util.find_spec("brotli") else "gzip"
-    return CompressionConfig(backend=backend, minimum_size=1024, exclude=["^/auth/", "^/me/"])
+    # Live streams (issue 12) neither: a compressor per open connection, flushed per event.
+    return CompressionConfig(
+        backend=backend, minimum_size=1024, exclude=["^/auth/", "^/me/", "^/live/"]
+    )
 
 
 # Litestar logs at INFO by default; the Stripe SDK and httpx would then write two lines for

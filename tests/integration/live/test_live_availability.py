@@ -174,6 +174,8 @@ async def _subscribed(
     http, response = await _sse(api, path, headers)
     assert response.status_code == 200, await response.aread()
     assert response.headers["content-type"].startswith("text/event-stream")
+    # httpx asks for gzip/br: a stream is never compressed (a compressor per connection).
+    assert "content-encoding" not in response.headers
     return http, Sse(response)
 
 

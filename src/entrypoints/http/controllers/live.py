@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 import attrs
 import msgspec
+import structlog
 from litestar import Litestar, WebSocket, get, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
@@ -46,7 +47,9 @@ from entrypoints.http.auth import PUBLIC, SECURITY
 from entrypoints.http.problems import PROBLEMS, PUBLIC_PROBLEMS, SIGNED_IN_PROBLEMS, ok
 
 Stream = Subscription
+_log = structlog.get_logger(__name__)
 RETRY_MS = 1_000
+_RELAY_STOP_SECONDS = 5.0
 _ENCODED_KEPT = 4_096  # events whose encoding is kept for the next subscriber
 _REASON_BYTES = 123  # the most a WebSocket close frame's reason may hold
 LastEventId = Annotated[str | None, Parameter(header="Last-Event-ID", required=False)]
@@ -329,8 +332,11 @@ def relay_lifespan(
             yield
         finally:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Never hold the shutdown: a relay stuck in I/O is abandoned (its connection dies
+            # with the process, and with it the lock).
+            stopped, _pending = await asyncio.wait({task}, timeout=_RELAY_STOP_SECONDS)
+            if not stopped:
+                _log.warning("live relay did not stop in time; abandoned")
 
     return lifespan
 
