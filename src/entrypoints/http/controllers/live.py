@@ -26,7 +26,7 @@ import structlog
 from litestar import Litestar, WebSocket, get, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
-from litestar.params import FromPath, Parameter, QueryParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, QueryParameter
 from litestar.response import Stream as Stream_
 from returns.result import Failure, Result
 
@@ -52,7 +52,12 @@ RETRY_MS = 1_000
 _RELAY_STOP_SECONDS = 5.0
 _ENCODED_KEPT = 4_096  # events whose encoding is kept for the next subscriber
 _REASON_BYTES = 123  # the most a WebSocket close frame's reason may hold
-LastEventId = Annotated[str | None, Parameter(header="Last-Event-ID", required=False)]
+LastEventId = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Last-Event-ID", description="The last event's id seen: replay what came after."
+    ),
+]
 LastEventIdQuery = Annotated[str | None, QueryParameter(name="last_event_id", required=False)]
 
 
@@ -201,9 +206,9 @@ async def offering_events(
     responses=PUBLIC_PROBLEMS,
 )
 async def area_events(
-    lat: float,
-    lng: float,
-    radius_m: float,
+    lat: FromQuery[float],
+    lng: FromQuery[float],
+    radius_m: FromQuery[float],
     follow_area: NamedDependency[FollowArea],
     last_event_id: LastEventId = None,
 ) -> Stream_:
@@ -222,7 +227,7 @@ async def area_events(
     responses=SIGNED_IN_PROBLEMS,
 )
 async def my_booking_events(
-    principal: Principal,
+    principal: NamedDependency[Principal],
     follow_my_bookings: NamedDependency[FollowMyBookings],
     last_event_id: LastEventId = None,
 ) -> Stream_:
@@ -293,9 +298,9 @@ async def offering_socket(
 @websocket("/live/area/ws", opt={PUBLIC: True})
 async def area_socket(
     socket: WebSocket[Any, Any, Any],
-    lat: float,
-    lng: float,
-    radius_m: float,
+    lat: FromQuery[float],
+    lng: FromQuery[float],
+    radius_m: FromQuery[float],
     follow_area: NamedDependency[FollowArea],
     last_event_id: LastEventIdQuery = None,
 ) -> None:
