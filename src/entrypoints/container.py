@@ -39,6 +39,7 @@ from adapters.postgis.health import PostgisReadiness
 from adapters.postgis.identity import PostgisIdentityUnitOfWork
 from adapters.postgis.identity.records import identity_records as identity_personal_records
 from adapters.postgis.integrations import PostgisIntegrationsUnitOfWork
+from adapters.postgis.live import PostgisLiveRelay
 from adapters.postgis.media import PostgisMediaUnitOfWork
 from adapters.postgis.messaging import PostgisMessagingUnitOfWork
 from adapters.postgis.messaging.records import PostgisMessagingRecords
@@ -54,6 +55,7 @@ from adapters.postgis.sealed import PostgisSealedSecrets
 from adapters.postgis.write_marks import WriteMarks, mark_writes
 from adapters.redis.health import RedisReadiness
 from adapters.redis.idempotency import RedisIdempotencyStore
+from adapters.redis.live import RedisLiveFeed, RedisLivePublisher
 from adapters.redis.sessions import RedisLiveSessions
 from adapters.redis.throttle import RedisRateLimiter, RedisThrottle
 from adapters.redis.write_marks import RedisWriteMarks
@@ -84,6 +86,9 @@ from core.bookings import (
     CreateOffering,
     CreateProvider,
     ExpireHolds,
+    FollowArea,
+    FollowMyBookings,
+    FollowOffering,
     GetAvailability,
     GetBooking,
     GetCatalog,
@@ -482,6 +487,33 @@ def _webhook_poster(allow_private: bool, closers: list[Closer]) -> HttpxWebhookP
     return poster
 
 
+# ---------------------------------------------------------------- live availability (issue 12)
+def _live_feed(redis: Redis, closers: list[Closer]) -> RedisLiveFeed:
+    feed = RedisLiveFeed(redis)
+    closers.append(feed.close)  # its reader task ends before Redis closes
+    return feed
+
+
+def _live_relay(
+    enabled: bool,
+    listen_url: str | None,
+    direct_url: str | None,
+    database_url: str,
+    publisher: RedisLivePublisher,
+) -> PostgisLiveRelay | None:
+    """The relay this process contends to run (docs/adr/0032); None when turned off. Its
+    LISTEN bypasses a transaction pooler (ADR 35): its own URL, else the direct one."""
+    if not enabled:
+        return None
+    return PostgisLiveRelay(listen_url or direct_url or database_url, publisher)
+
+
+async def _relay_live_changes(relay: PostgisLiveRelay | None) -> None:
+    """Run this process's relay until cancelled (at once when it is turned off)."""
+    if relay is not None:
+        await relay.run()
+
+
 class _NoAnalytics(Analytics):
     """Without GA4 settings analytics is off: nothing is queued, nothing is sent."""
 
@@ -706,6 +738,23 @@ class Container(containers.DeclarativeContainer):
         PostgisAvailabilityReads, bookings_engine, replica_reads
     )
     get_availability = _wired(GetAvailability, {**_bookings, "reads": availability_reads})
+    # Live availability (issue 12, docs/adr/0032): the database's changes, relayed to a Redis
+    # stream by one process, followed by every API process's subscribers.
+    live_publisher = providers.Singleton(
+        RedisLivePublisher, redis, history=config.live_history_size
+    )
+    live_feed = providers.Singleton(_live_feed, redis, closers)
+    live_relay = providers.Singleton(
+        _live_relay,
+        config.live_relay,
+        config.live_listen_url,
+        config.database_direct_url,
+        config.database_url,
+        live_publisher,
+    )
+    follow_offering = _wired(FollowOffering, {"feed": live_feed, "get_offering": get_offering})
+    follow_area = _wired(FollowArea, {"feed": live_feed})
+    follow_my_bookings = _wired(FollowMyBookings, {"feed": live_feed})
     search_offerings = _wired(SearchOfferings, {**_bookings, "reads": availability_reads})
 
     hold_slot = _wired(HoldSlot, _bookings)
@@ -1241,4 +1290,5 @@ def http_services(container: Container) -> Services:
         stripe_publishable_key=config.get("stripe_publishable_key"),
         reading_as=reading_as if config.get("database_replica_url") else None,  # ADR 34
         observability=observability(container),  # observe (issue 12)
+        live_relay=lambda: _relay_live_changes(container.live_relay()),
     )

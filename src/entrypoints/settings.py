@@ -258,6 +258,14 @@ class Settings(BaseSettings):
         return value
 
     # ---- end of observe
+    # ---- live availability (issue 12, docs/adr/0032) ----
+    # This API process contends to relay booking changes from the database to Redis (one relay
+    # runs across all processes; off where no API process should hold a LISTEN connection).
+    live_relay: bool = True
+    # A direct (not transaction-pooled) database URL for the relay's LISTEN; DATABASE_URL if unset.
+    live_listen_url: str | None = Field(None, min_length=1)
+    # Changes kept in the Redis stream for `Last-Event-ID` replays (about; trimmed approximately).
+    live_history_size: int = Field(10_000, ge=100, le=1_000_000)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -38,6 +38,22 @@ from core.bookings.catalog import (
 )
 from core.bookings.cursors import InvalidCursor
 from core.bookings.expiry import ExpireHolds
+
+# Live availability (issue 12): following changes of an offering, an area or one's bookings.
+from core.bookings.live import (
+    FollowArea,
+    FollowMyBookings,
+    FollowOffering,
+    Idle,
+    LiveChange,
+    LiveEvent,
+    LiveEventId,
+    LiveFeed,
+    LiveKind,
+    LivePublisher,
+    Resync,
+    Subscription,
+)
 from core.bookings.model import (
     Address,
     Booking,
@@ -98,12 +114,16 @@ __all__ = [
     "DatedException",
     "ErasedCustomers",
     "ExpireHolds",
+    "FollowArea",
+    "FollowMyBookings",
+    "FollowOffering",
     "GetAvailability",
     "GetBooking",
     "GetCatalog",
     "GetOffering",
     "HoldExpired",
     "HoldSlot",
+    "Idle",
     "InvalidCursor",
     "InvalidTransition",
     "LapsedHolds",
@@ -111,6 +131,12 @@ __all__ = [
     "ListMyBookings",
     "ListProviderBookings",
     "ListProviders",
+    "LiveChange",
+    "LiveEvent",
+    "LiveEventId",
+    "LiveFeed",
+    "LiveKind",
+    "LivePublisher",
     "LocalInterval",
     "MarkNoShow",
     "NewOffering",
@@ -129,6 +155,7 @@ __all__ = [
     "ReadBookings",
     "RescheduleBooking",
     "Resource",
+    "Resync",
     "ScheduleSessions",
     "SearchHit",
     "SearchOfferings",
@@ -139,6 +166,7 @@ __all__ = [
     "Slot",
     "SlotRequest",
     "SlotUnavailable",
+    "Subscription",
     "WeeklyRule",
     "normal_category",
 ]

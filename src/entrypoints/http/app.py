@@ -29,6 +29,7 @@ from entrypoints.http.controllers import (
     catalog_management,
     consent,
     integrations,
+    live,
     media,
     messages,
     payments,
@@ -168,6 +169,7 @@ def create_app(services: Services) -> Litestar:
             *media.ROUTES,
             *privacy.ROUTES,
             *consent.ROUTES,
+            *live.ROUTES,
             openapi_document,
             *health_routes.ROUTES,  # observe (issue 12)
             *metrics_routes.ROUTES,  # observe (issue 12)
@@ -196,5 +198,6 @@ def create_app(services: Services) -> Litestar:
         openapi_config=_openapi(),
         logging_config=_LOGGING,
         on_shutdown=[close],
+        lifespan=[live.relay_lifespan(services.live_relay)],  # live availability (issue 12)
     )
     return observe(app, services.observability)  # observe (issue 12): request ids, metrics

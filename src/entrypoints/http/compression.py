@@ -22,7 +22,8 @@ MINIMUM_SIZE = 1024  # below this, headers and CPU cost more than the bytes save
 # 2 % more. The API is CPU-bound on 2 cores, so the cheaper levels.
 BROTLI_QUALITY = 4
 GZIP_LEVEL = 6
-UNCOMPRESSED = ["^/auth/", "^/me/"]
+# Live streams (issue 12) neither: a compressor per open connection, flushed per event.
+UNCOMPRESSED = ["^/auth/", "^/me/", "^/live/"]
 
 
 @attrs.frozen

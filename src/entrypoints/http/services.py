@@ -35,3 +35,6 @@ class Services:
     reading_as: ReadingAs | None = None
     # observe (issue 12): request ids, /metrics, /health; the default observes nothing outside
     observability: Observability = attrs.field(factory=Observability)
+    # Live availability (issue 12): runs this process's relay of booking changes until
+    # cancelled (the app runs it for its lifetime); by default, no relay.
+    live_relay: Callable[[], Awaitable[None]] | None = None
