@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -64,6 +64,30 @@ def _one_rdate_a_line(calendar: icalendar.Calendar) -> None:
                 observance.add("RDATE", moment)
 
 
+def _utc_where_vtimezone_errs(calendar: icalendar.Calendar) -> None:
+    """The library's VTIMEZONE can miss transitions of a zone that changes offset several
+    times a year (Morocco's DST suspended for Ramadan, 2012: found by the round-trip property
+    test); a reader would then place a wall time an hour off. Each time is read back through
+    the VTIMEZONE as written, and one it misplaces is written in UTC instead."""
+    written = {
+        str(timezone["TZID"]): timezone.to_tz(lookup_tzid=False)
+        for timezone in calendar.walk("VTIMEZONE")
+    }
+    for event in calendar.walk("VEVENT"):
+        for name in ("DTSTART", "DTEND"):
+            value: datetime = event[name].dt
+            zone = written.get(str(value.tzinfo))
+            if zone is not None and value.astimezone(UTC) not in _readings(value, zone):
+                event.pop(name)
+                event.add(name, value.astimezone(UTC))
+
+
+def _readings(value: datetime, zone: tzinfo) -> set[datetime]:
+    """The instants a wall time names in `zone`: two in a repeated hour (_local keeps to the
+    first), one otherwise."""
+    return {value.replace(tzinfo=zone, fold=fold).astimezone(UTC) for fold in (0, 1)}
+
+
 def _local(instant: datetime, zone: ZoneInfo) -> datetime:
     """The instant on the place's wall clock (written with its TZID), unless that wall time
     is the second of a repeated hour: RFC 5545 reads an ambiguous local time as its first
@@ -110,6 +134,7 @@ class IcalendarWriter(CalendarWriter):
             first, last = _vtimezone_span(entries)
             calendar.add_missing_timezones(first_date=first, last_date=last)
             _one_rdate_a_line(calendar)
+            _utc_where_vtimezone_errs(calendar)
         ical: bytes = calendar.to_ical()
         return ical
 

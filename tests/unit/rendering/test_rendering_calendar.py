@@ -319,3 +319,21 @@ def test_any_entry_reads_back_at_its_instant(
         assert instant(other.end.datetime) == written.ends, written.time_zone
         assert ics_sequence(other) == written.sequence
         assert other.status == event.status.value
+
+
+def test_a_time_the_written_vtimezone_would_misplace_is_written_in_utc() -> None:
+    """El Aaiun suspended DST for Ramadan in 2012 (+00 from 20 July to 20 August); the
+    library's VTIMEZONE misses those transitions, so that wall time would read an hour off."""
+    ramadan = entry(
+        uid="0@reserva",
+        starts=datetime(2012, 8, 1, tzinfo=UTC),
+        ends=datetime(2012, 8, 1, 1, tzinfo=UTC),
+        time_zone="Africa/El_Aaiun",
+    )
+
+    data = WRITER.write([ramadan], CalendarMethod.REQUEST)
+
+    assert b"DTSTART:20120801T000000Z" in data
+    event = read_with_vobject(data).vevent_list[0]
+    assert instant(event.dtstart.value) == ramadan.starts
+    assert instant(event.dtend.value) == ramadan.ends
