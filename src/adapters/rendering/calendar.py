@@ -70,12 +70,12 @@ def _utc_where_vtimezone_errs(calendar: icalendar.Calendar) -> None:
     test); a reader would then place a wall time an hour off. Each time is read back through
     the VTIMEZONE as written, and one it misplaces is written in UTC instead."""
     written = {
-        str(timezone["TZID"]): timezone.to_tz(lookup_tzid=False)
-        for timezone in calendar.walk("VTIMEZONE")
+        timezone.tz_name: timezone.to_tz(lookup_tzid=False) for timezone in calendar.timezones
     }
-    for event in calendar.walk("VEVENT"):
-        for name in ("DTSTART", "DTEND"):
-            value: datetime = event[name].dt
+    for event in calendar.events:
+        for name, value in (("DTSTART", event.DTSTART), ("DTEND", event.DTEND)):
+            if not isinstance(value, datetime):
+                continue
             zone = written.get(str(value.tzinfo))
             if zone is not None and value.astimezone(UTC) not in _readings(value, zone):
                 event.pop(name)
