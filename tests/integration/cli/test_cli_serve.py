@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import httpx
 import pytest
 
@@ -25,10 +26,20 @@ from entrypoints.cli.environment import LOCAL_STRIPE_KEYS
 STARTUP_SECONDS = 120
 
 
-@pytest.fixture
-def ports() -> dict[str, int]:
+def _free_ports() -> dict[str, int]:
     names = ("pg", "redis", "http", "stripe", "messaging", "cloudinary", "ga4")
     return {name: free_port() for name in names}
+
+
+@attrs.frozen
+class Served:
+    """One `reserva serve` as it starts by default (one API process per core), shared by the
+    tests of this module: starting one costs ~25 s of the suite's two cores."""
+
+    url: str
+    ports: dict[str, int]
+    data: Path  # its RESERVA_DATA_DIR
+    server: subprocess.Popen[bytes]
 
 
 @contextlib.contextmanager
@@ -66,11 +77,13 @@ def _serve(
             LocalRedis(ports["redis"], tmp_path / "data" / "redis").stop()
 
 
-@pytest.fixture
-def serving(tmp_path: Path, ports: dict[str, int]) -> Iterator[str]:
-    """`reserva serve` as it starts by default: one API process per core."""
-    with _serve(tmp_path, ports):
-        yield f"http://127.0.0.1:{ports['http']}"
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    home, ports = tmp_path_factory.mktemp("serve"), _free_ports()
+    with _serve(home, ports) as server:
+        url = f"http://127.0.0.1:{ports['http']}"
+        _wait_for(f"{url}/providers")
+        yield Served(url=url, ports=ports, data=home / "data", server=server)
 
 
 def _wait_for(url: str) -> httpx.Response:
@@ -84,9 +97,10 @@ def _wait_for(url: str) -> httpx.Response:
             time.sleep(0.5)
 
 
-def test_serve_brings_up_the_api_with_a_demo_catalog(serving: str, tmp_path: Path) -> None:
-    providers = _wait_for(f"{serving}/providers")
-    key_file = tmp_path / "data" / "kek.json"
+def test_serve_brings_up_the_api_with_a_demo_catalog(served: Served) -> None:
+    serving = served.url
+    providers = httpx.get(f"{serving}/providers")
+    key_file = served.data / "kek.json"
     docs = httpx.get(f"{serving}/docs")
     unauthenticated = httpx.post(f"{serving}/bookings", json={})
     policies = [httpx.get(f"{serving}/privacy/policies/{kind}") for kind in ("privacy", "cookies")]
@@ -99,11 +113,9 @@ def test_serve_brings_up_the_api_with_a_demo_catalog(serving: str, tmp_path: Pat
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600  # the local KEK, owner-only
 
 
-def test_serve_runs_a_fake_stripe_whose_webhooks_reach_the_api(
-    serving: str, ports: dict[str, int], tmp_path: Path
-) -> None:
+def test_serve_runs_a_fake_stripe_whose_webhooks_reach_the_api(served: Served) -> None:
     """Zero config: the fake Stripe's signed events are verified by the API (same secret)."""
-    _wait_for(f"{serving}/providers")
+    serving, ports = served.url, served.ports
     stripe = StripeControl(f"http://127.0.0.1:{ports['stripe']}")
     try:
         customer = httpx.post(
@@ -127,15 +139,13 @@ def test_serve_runs_a_fake_stripe_whose_webhooks_reach_the_api(
     assert [d["status"] for d in deliveries] == [200] * len(deliveries)
     assert forged.status_code == 400
     assert forged.json()["type"] == "urn:reserva:problem:bad-signature"
-    assert (tmp_path / "data" / "stripe" / "stripe.log").exists()
+    assert (served.data / "stripe" / "stripe.log").exists()
 
 
-def test_serve_sends_mail_to_the_local_sendgrid_fake_through_its_worker(
-    serving: str, ports: dict[str, int], tmp_path: Path
-) -> None:
+def test_serve_sends_mail_to_the_local_sendgrid_fake_through_its_worker(served: Served) -> None:
     """Zero config: registering mails a verification link, sent by the in-process worker
     through the SendGrid SDK to the messaging fake; the fake's signed events reach the API."""
-    _wait_for(f"{serving}/providers")
+    serving, ports = served.url, served.ports
     email = "newcomer@reserva.test"
     registered = httpx.post(
         f"{serving}/auth/register",
@@ -160,7 +170,7 @@ def test_serve_sends_mail_to_the_local_sendgrid_fake_through_its_worker(
     assert fired.delivery is not None
     assert fired.delivery["status"] == 200
     assert forged.status_code == 401
-    assert (tmp_path / "data" / "messaging" / "state.json").exists()
+    assert (served.data / "messaging" / "state.json").exists()
 
 
 def _children(pid: int) -> list[int]:
@@ -188,24 +198,37 @@ def _holds(pid: int, target: str) -> bool:
     return False
 
 
-@pytest.mark.parametrize("asked", [None, 3], ids=["one per core", "three"])
-def test_serve_answers_from_as_many_api_processes_as_asked(
-    tmp_path: Path, ports: dict[str, int], asked: int | None
-) -> None:
-    """One API process per core by default, or `--workers N`: that many child processes of
-    `reserva serve` accept on the API's one listening socket (one more runs the jobs)."""
-    workers = asked or os.cpu_count() or 1
-    options = ("--workers", str(asked)) if asked else ()
-    with _serve(tmp_path, ports, *options) as server:
+def _api_processes(server: subprocess.Popen[bytes], port: int, workers: int) -> list[int]:
+    """The children of `serve` accepting on its listening socket, once `workers` of them do."""
+    listening = _listening_socket(port)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while len(api := [c for c in _children(server.pid) if _holds(c, listening)]) < workers:
+        assert time.monotonic() < deadline, f"{len(api)} API processes"
+        time.sleep(0.5)
+    return api
+
+
+def test_serve_answers_from_one_api_process_per_core_by_default(served: Served) -> None:
+    """As many child processes of `reserva serve` as cores accept on the API's one listening
+    socket (one more runs the jobs)."""
+    workers = os.cpu_count() or 1
+
+    api = _api_processes(served.server, served.ports["http"], workers)
+    answers = [httpx.get(f"{served.url}/providers").status_code for _ in range(20)]
+
+    assert len(api) == workers
+    assert answers == [200] * 20
+
+
+def test_serve_answers_from_as_many_api_processes_as_asked(tmp_path: Path) -> None:
+    """`--workers 3`: three child processes accept on the one listening socket."""
+    ports = _free_ports()
+    with _serve(tmp_path, ports, "--workers", "3") as server:
         base_url = f"http://127.0.0.1:{ports['http']}"
         providers = _wait_for(f"{base_url}/providers")
-        listening = _listening_socket(ports["http"])
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while len(api := [c for c in _children(server.pid) if _holds(c, listening)]) < workers:
-            assert time.monotonic() < deadline, f"{len(api)} API processes"
-            time.sleep(0.5)
+        api = _api_processes(server, ports["http"], 3)
         answers = [httpx.get(f"{base_url}/providers").status_code for _ in range(20)]
 
     assert providers.status_code == 200
-    assert len(api) == workers
+    assert len(api) == 3
     assert answers == [200] * 20

@@ -134,7 +134,10 @@ async def test_search_finds_nearby_offerings_and_pages(client: Client, tokens: T
         await appointment(client, shop)
     near = {"lat": shop.lat + 0.001, "lng": shop.lng, "radius_m": 500, "category": "tennis"}
 
-    first = (await client.get("/search", params=near | {"limit": "2"})).json()
+    answer = await client.get("/search", params=near | {"limit": "2"})
+    assert answer.status_code == 200, answer.text
+    first = answer.json()
+    assert "next" in first, first
     rest = await client.get("/search", params=near | {"limit": "100", "after": first["next"]})
 
     assert len(first["items"]) == 2

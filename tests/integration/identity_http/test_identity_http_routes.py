@@ -89,8 +89,8 @@ async def test_every_identity_operation_is_documented_with_who_may_call_it(
 
     # identity's 29, payments' /me and /admin routes, messaging's /me, /messages and /admin
     # (46); consent's and privacy's /me and /admin (8) and their public policies, cookie
-    # categories and choices and export downloads (5)
-    assert len(operations) == 59
+    # categories and choices and export downloads (5); live availability's /me/live (1)
+    assert len(operations) == 60
     for name, operation in operations.items():
         assert operation["description"].startswith("Who may call:"), name
         secured = bool(operation.get("security"))

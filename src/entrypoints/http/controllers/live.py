@@ -180,8 +180,10 @@ _RECONNECT = "reconnect with `Last-Event-ID` to get missed changes from a short 
 @get(
     "/live/offerings/{offering_id:str}",
     summary="Follow an offering's availability (SSE)",
-    description=_SSE + "a hold, confirmation, cancellation, expiry or reschedule of any of "
-    "its bookings; " + _RECONNECT,
+    description="Who may call: anyone (no token). "
+    + _SSE
+    + "a hold, confirmation, cancellation, expiry or reschedule of any of its bookings; "
+    + _RECONNECT,
     tags=["live"],
     opt={PUBLIC: True},
     responses=PUBLIC_PROBLEMS,
@@ -198,7 +200,8 @@ async def offering_events(
 @get(
     "/live/area",
     summary="Follow availability in an area (SSE)",
-    description=_SSE
+    description="Who may call: anyone (no token). "
+    + _SSE
     + "changes at places within radius_m (1 m to 200 km) of (lat, lng); "
     + _RECONNECT,
     tags=["live"],
@@ -219,7 +222,8 @@ async def area_events(
 @get(
     "/me/live",
     summary="Follow my bookings (SSE)",
-    description=_SSE
+    description="Who may call: any signed-in user (their own bookings). "
+    + _SSE
     + "every change of the caller's bookings, with their ids and statuses; "
     + _RECONNECT,
     tags=["live"],
