@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,10 +32,10 @@ from devservers.net import free_port
 from devservers.pgbouncer import LocalPgBouncer
 from devservers.postgres import APP_ROLE, LocalDatabase, LocalPostgres
 from postgres_support import migrated_database
+from process_support import wait_until_answering
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(os.path.dirname(TESTS), "src")
-STARTUP_SECONDS = 90
 STOP_SECONDS = 30
 
 
@@ -106,7 +105,7 @@ def api_processes(count: int, settings: dict[str, Any]) -> Iterator[list[str]]:
             assert process.stdout is not None
             urls.append(json.loads(process.stdout.readline())["url"])
         for url in urls:
-            _wait_for(url)
+            wait_until_answering(f"{url}/providers")
         yield urls
     finally:
         _stop(started)
@@ -135,17 +134,6 @@ def _stop(processes: list[subprocess.Popen[str]]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _wait_for(url: str) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        try:
-            httpx.get(f"{url}/providers", timeout=5)
-            return
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, f"the API at {url} did not start"
-            time.sleep(0.2)
 
 
 @attrs.frozen

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -32,8 +31,8 @@ from core.shared.principal import Principal, Role
 from devservers.postgres import LocalPostgres
 from entrypoints.container import Container, build_container
 from entrypoints.settings import Settings
+from process_support import wait_until_answering
 
-STARTUP_SECONDS = 60
 TESTS = Path(__file__).resolve().parents[2]
 ADMIN = Principal(user_id=UserId(uuid.uuid4()), roles=frozenset({Role.ADMIN}), mfa=True)
 
@@ -54,7 +53,7 @@ def process_a(database_url: str, redis_url: str, kek_file: Path) -> Iterator[dic
     try:
         assert server.stdout is not None
         announced: dict[str, Any] = json.loads(server.stdout.readline())
-        _wait_for(announced["url"])
+        wait_until_answering(f"{announced['url']}/providers")
         yield announced
     finally:
         server.terminate()
@@ -62,17 +61,6 @@ def process_a(database_url: str, redis_url: str, kek_file: Path) -> Iterator[dic
             server.wait(timeout=30)
         finally:
             server.kill()
-
-
-def _wait_for(url: str) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        try:
-            httpx.get(f"{url}/providers", timeout=5)
-            return
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, "process A did not start"
-            time.sleep(0.2)
 
 
 @pytest.fixture

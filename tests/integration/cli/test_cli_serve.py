@@ -22,6 +22,7 @@ from devservers.postgres import LocalPostgres
 from devservers.redis import LocalRedis
 from devservers.stripe_fake import StripeControl
 from entrypoints.cli.environment import LOCAL_STRIPE_KEYS
+from process_support import wait_until_answering
 
 STARTUP_SECONDS = 120
 
@@ -82,19 +83,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     home, ports = tmp_path_factory.mktemp("serve"), _free_ports()
     with _serve(home, ports) as server:
         url = f"http://127.0.0.1:{ports['http']}"
-        _wait_for(f"{url}/providers")
+        wait_until_answering(f"{url}/providers", STARTUP_SECONDS)
         yield Served(url=url, ports=ports, data=home / "data", server=server)
-
-
-def _wait_for(url: str) -> httpx.Response:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        try:
-            return httpx.get(url, timeout=5)
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def test_serve_brings_up_the_api_with_a_demo_catalog(served: Served) -> None:
@@ -225,7 +215,7 @@ def test_serve_answers_from_as_many_api_processes_as_asked(tmp_path: Path) -> No
     ports = _free_ports()
     with _serve(tmp_path, ports, "--workers", "3") as server:
         base_url = f"http://127.0.0.1:{ports['http']}"
-        providers = _wait_for(f"{base_url}/providers")
+        providers = wait_until_answering(f"{base_url}/providers", STARTUP_SECONDS)
         api = _api_processes(server, ports["http"], 3)
         answers = [httpx.get(f"{base_url}/providers").status_code for _ in range(20)]
 

@@ -20,6 +20,7 @@ from adapters.postgis import migrate
 from adapters.postgis.database import POOL_SIZE
 from devservers.net import free_port
 from devservers.postgres import LocalPostgres
+from process_support import wait_until_answering
 
 TESTS = Path(__file__).parents[2]
 API_PROCESSES = 2
@@ -44,7 +45,7 @@ def served(postgres_server: LocalPostgres, redis_url: str, kek_file: Path) -> It
     server = subprocess.Popen(command, env=env)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(f"{base_url}/health/live")
+        wait_until_answering(f"{base_url}/health/live")
         yield base_url
     finally:
         server.send_signal(signal.SIGINT)
@@ -52,18 +53,6 @@ def served(postgres_server: LocalPostgres, redis_url: str, kek_file: Path) -> It
             server.wait(timeout=30)
         finally:
             server.kill()
-
-
-def _wait_for(url: str) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "the API processes did not start"
-        time.sleep(0.2)
 
 
 def _scrape(base_url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -34,8 +33,8 @@ from entrypoints.container import Container, build_container
 from entrypoints.settings import Settings
 from live_support import court
 from migration_support import catalog, declared_catalog, query
+from process_support import wait_until_answering
 
-STARTUP_SECONDS = 60
 WAIT = 10.0  # seconds any one event may take here (the benchmark measures the real lag)
 TESTS = Path(__file__).resolve().parents[2]
 Api = dict[str, Any]
@@ -62,17 +61,6 @@ def _start(database_url: str, redis_url: str, kek_file: Path) -> subprocess.Pope
     return subprocess.Popen([*command, str(kek_file)], env=env, stdout=subprocess.PIPE, text=True)
 
 
-def _wait_for(url: str) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        try:
-            httpx.get(f"{url}/providers", timeout=5)
-            return
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, "an API process did not start"
-            time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def apis(database_url: str, redis_url: str, kek_file: Path) -> Iterator[tuple[Api, Api]]:
     """Two API processes, started together: (A, B), each {url, customer header}."""
@@ -83,7 +71,7 @@ def apis(database_url: str, redis_url: str, kek_file: Path) -> Iterator[tuple[Ap
             assert server.stdout is not None
             announced.append(json.loads(server.stdout.readline()))
         for api in announced:
-            _wait_for(api["url"])
+            wait_until_answering(f"{api['url']}/providers")
         yield announced[0], announced[1]
     finally:
         for server in servers:
