@@ -67,7 +67,11 @@ class BearerAuthentication(AbstractAuthenticationMiddleware):
 
 
 async def current_principal(request: Request[Principal, Any, Any]) -> Principal:
-    """The `principal` dependency of authenticated handlers: exactly a Principal, as handlers
-    declare it (an authenticator may return a subclass that carries token details)."""
-    user = request.user
+    """The `principal` dependency of authenticated handlers."""
+    return principal_of(request.user)
+
+
+def principal_of(user: Principal) -> Principal:
+    """Exactly a Principal, as handlers declare it (an authenticator may return a subclass
+    that carries token details); for HTTP handlers and WebSocket handlers alike."""
     return Principal(**{field.name: getattr(user, field.name) for field in attrs.fields(Principal)})

@@ -20,7 +20,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-import attrs
 import msgspec
 import structlog
 from litestar import Litestar, WebSocket, get, websocket
@@ -43,7 +42,7 @@ from core.shared.errors import DomainError
 from core.shared.ids import OfferingId
 from core.shared.principal import Principal
 from core.shared.problems import kind_of
-from entrypoints.http.auth import PUBLIC, SECURITY
+from entrypoints.http.auth import PUBLIC, SECURITY, principal_of
 from entrypoints.http.problems import PROBLEMS, PUBLIC_PROBLEMS, SIGNED_IN_PROBLEMS, ok
 
 Stream = Subscription
@@ -319,10 +318,7 @@ async def my_bookings_socket(
     last_event_id: LastEventIdQuery = None,
 ) -> None:
     after = _last_event_id(socket, last_event_id)
-    user = socket.user  # set by the authentication middleware (this route is not public)
-    principal = Principal(
-        **{field.name: getattr(user, field.name) for field in attrs.fields(Principal)}
-    )
+    principal = principal_of(socket.user)  # set by the authentication middleware
     await _serve_socket(socket, follow_my_bookings(principal, after), PERSONAL_SHAPE)
 
 
