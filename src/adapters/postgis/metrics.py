@@ -65,13 +65,3 @@ async def operations_state(engine: AsyncEngine) -> OperationsState:
         outbox_lag_seconds=float(outbox.lag),
         dead_webhook_deliveries=int(outbox.dead_webhooks),
     )
-
-
-async def event_name(engine: AsyncEngine, event_id: object) -> str | None:
-    """The name of the outbox event `event_id` (None if gone): what the worker counts."""
-    async with engine.connect() as connection:
-        found = await connection.execute(
-            sa.text("SELECT name FROM outbox WHERE id = :id"), {"id": event_id}
-        )
-        name: str | None = found.scalar_one_or_none()
-        return name

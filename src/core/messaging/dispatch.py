@@ -78,6 +78,7 @@ class Dispatched:
     """What dispatching an event did (on a repeated dispatch: nothing new)."""
 
     event_id: EventId
+    event_name: str  # e.g. "booking_confirmed": what the worker's metrics count
     messages: tuple[Message, ...] = ()  # inserted by this call
     reminders_scheduled: tuple[tuple[BookingId, int, datetime], ...] = ()
     reminders_cancelled: int = 0
@@ -113,6 +114,7 @@ class DispatchEvent(UseCase):
         return Success(
             Dispatched(
                 event_id=event_id,
+                event_name=event.name,
                 messages=tuple(added),
                 reminders_scheduled=tuple(scheduled),
                 reminders_cancelled=cancelled,

@@ -27,15 +27,13 @@ import attrs
 from procrastinate import App, JobContext
 
 from adapters.postgis.jobs import (
-    DISPATCH_EVENT,
     BackOff,
     JobRecords,
     procrastinate_app,
     queue_of,
     retry_policy,
 )
-from adapters.postgis.metrics import event_name
-from entrypoints.metrics import count_domain_event, count_job_failure
+from entrypoints.metrics import count_job_failure
 from entrypoints.observability import init_sentry, request_bound
 from entrypoints.worker.registry import _CURRENT, Handler, JobRun, PeriodicTask, current_job
 
@@ -78,7 +76,6 @@ def _task(
         try:
             with request_bound(request_id if isinstance(request_id, str) else None):
                 await handler(container, args)
-                await _count_dispatched(container, name, args)
         except Exception as error:
             count_job_failure(name)
             try:
@@ -94,17 +91,6 @@ def _task(
 
 
 REQUEST_ID_ARG = "request_id"  # the job argument migration 0024 adds
-
-
-async def _count_dispatched(container: Any, task: str, args: Mapping[str, Any]) -> None:
-    """observe (issue 12): a dispatched outbox event counts once in the domain-event metrics
-    (bookings, payments, ... by event name); a failure to count is only logged."""
-    if task != DISPATCH_EVENT or "event_id" not in args:
-        return
-    try:
-        count_domain_event(await event_name(container.engine(), args["event_id"]))
-    except Exception:
-        _log.warning("could not count the dispatched event %s", args["event_id"], exc_info=True)
 
 
 def _report_errors(container: Any) -> None:

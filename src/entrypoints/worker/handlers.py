@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 import structlog
-from returns.result import Failure
+from returns.result import Failure, Success
 
 from adapters.postgis.jobs import (
     BUILD_EXPORT,
@@ -34,6 +34,7 @@ from core.integrations import DeliveryId
 from core.media import PhotoId
 from core.messaging.model import MessageId
 from core.shared.ids import BookingId, EventId, UserId
+from entrypoints.metrics import count_domain_event
 from entrypoints.worker.registry import Handler, PeriodicTask, current_job
 
 _log = structlog.get_logger("reserva.worker")
@@ -62,6 +63,8 @@ async def dispatch_event(container: Any, args: dict[str, Any]) -> None:
         _log.warning("dispatching an unknown event", event_id=str(event_id))
     await container.dispatch_event_to_endpoints()(event_id)
     await container.queue_tracking()(event_id)
+    if isinstance(dispatched, Success):  # counted once every part is done (a retry redoes none)
+        count_domain_event(dispatched.unwrap().event_name)
 
 
 async def track_event(container: Any, args: dict[str, Any]) -> None:

@@ -42,6 +42,7 @@ from entrypoints.metrics import DOMAIN_EVENTS, JOB_FAILURES
 from entrypoints.observability import close_sentry
 from entrypoints.settings import Settings
 from entrypoints.worker import WorkerOptions, start_in_process_worker
+from entrypoints.worker.handlers import dispatch_event
 from live_server import serving
 from sentry_receiver import SentryReceiver
 
@@ -162,9 +163,10 @@ async def test_the_request_id_reaches_outbox_events_their_jobs_and_the_worker_ru
     seen: list[tuple[dict[str, Any], str | None, Any]] = []
     ours = asyncio.Event()
 
-    async def record(_container: Any, args: dict[str, Any]) -> None:
+    async def record(worker_container: Any, args: dict[str, Any]) -> None:
         bound = structlog.contextvars.get_contextvars().get("request_id")
         seen.append((dict(args), current_request_id(), bound))
+        await dispatch_event(worker_container, args)  # the real handler, which counts it
         if args.get("event_id") == str(event.id):
             ours.set()
 
